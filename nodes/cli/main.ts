@@ -1,0 +1,132 @@
+/**
+ * `nsm-rx <component> [--help]`: the one binary for every nsm-rx daemon. It loads the named
+ * component lazily, reads its `NSM_*` configuration (refusing to start on any bad value — a
+ * half-configured daemon in a mesh is worse than a pod in CrashLoopBackOff with a clear
+ * message), wires logging and graceful shutdown, and runs it.
+ *
+ * `main` takes all process interaction as arguments so tests run it in-process; `cli` binds it
+ * to the real process for bin/nsm-rx.js.
+ */
+
+import { createLogger } from '../../operators/tools/log.js';
+import { type Component, type Registry, type RunContext, components, findComponent } from './components.js';
+import { ConfigError, type ConfigOf, type ConfigProblem, type Env, type Spec, commonSpec, helpText, loadConfig, unknownVariables } from './config.js';
+import { type ProcessLike, createLifecycle, installLevelSignals } from './lifecycle.js';
+
+/** Exit code for usage and configuration errors (as flag parsing errors in Go are). */
+export const EXIT_USAGE = 2;
+
+export interface CliIo {
+  /** Arguments after `node nsm-rx.js`. */
+  readonly argv: readonly string[];
+  readonly env: Env;
+  readonly proc: ProcessLike;
+  readonly out: (text: string) => void;
+  readonly err: (text: string) => void;
+  /** Where log lines go; default stderr. */
+  readonly logWrite?: (line: string) => void;
+  /** Bound for the shutdown hooks (ms). */
+  readonly shutdownTimeoutMs?: number;
+}
+
+export function usage(registry: Registry): string {
+  const names = Object.keys(registry).sort();
+  const width = Math.max(0, ...names.map((n) => n.length));
+  const list = names.length > 0 ? names.map((n) => `  ${n.padEnd(width)}  ${registry[n]?.summary ?? ''}`) : ['  (none yet)'];
+  return [
+    'nsm-rx: Network Service Mesh components, configuration-compatible with upstream cmd-*',
+    '',
+    'Usage: nsm-rx <component> [--help]',
+    '',
+    'Components:',
+    ...list,
+    '',
+    'Each component reads the NSM_* environment variables of its upstream cmd-<component>;',
+    '`nsm-rx <component> --help` lists them with their defaults.',
+    '',
+  ].join('\n');
+}
+
+const validList = (registry: Registry): string => Object.keys(registry).sort().join(', ') || '(none yet)';
+
+/** Runs the CLI and resolves with the exit code (daemons exit through the lifecycle first). */
+export async function main(io: CliIo, registry: Registry = components): Promise<number> {
+  const help = io.argv.some((a) => a === '--help' || a === '-h' || a === 'help');
+  const flags = io.argv.filter((a) => a.startsWith('-') && a !== '--help' && a !== '-h');
+  const positional = io.argv.filter((a) => !a.startsWith('-') && a !== 'help');
+  if (flags.length > 0 || positional.length > 1) {
+    io.err(`nsm-rx: unexpected argument ${JSON.stringify(flags[0] ?? positional[1])}; configuration is by NSM_* environment variables\n\n${usage(registry)}`);
+    return EXIT_USAGE;
+  }
+  const name = positional[0];
+  if (name === undefined) {
+    (help ? io.out : io.err)(usage(registry));
+    return help ? 0 : EXIT_USAGE;
+  }
+  const entry = findComponent(registry, name);
+  if (!entry) {
+    io.err(`nsm-rx: unknown component ${JSON.stringify(name)}; valid components: ${validList(registry)}\n`);
+    return EXIT_USAGE;
+  }
+  const component = await entry.load();
+  const fullSpec: Spec = { ...commonSpec, ...component.spec };
+  if (help) {
+    io.out(helpText(name, component.summary, { ...component.spec, ...commonSpec }));
+    return 0;
+  }
+  return start(name, component, fullSpec, io);
+}
+
+async function start(name: string, component: Component, fullSpec: Spec, io: CliIo): Promise<number> {
+  const problems: ConfigProblem[] = [];
+  const load = <S extends Spec>(spec: S): ConfigOf<S> | undefined => {
+    try {
+      return loadConfig(spec, io.env);
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      problems.push(...e.problems);
+      return undefined;
+    }
+  };
+  const common = load(commonSpec);
+  const config = load(component.spec);
+  if (!common || !config) {
+    io.err(`nsm-rx ${name}: invalid configuration, not starting:\n${problems.map((p) => `  ${p.message}\n`).join('')}See: nsm-rx ${name} --help\n`);
+    return EXIT_USAGE;
+  }
+
+  const log = createLogger(name, common.logLevel, io.logWrite ? { write: io.logWrite } : {});
+  for (const v of unknownVariables(fullSpec, io.env)) log.warn('ignoring unknown variable (a typo?)', { variable: v });
+  log.info('starting', { config: { ...common, ...config } });
+
+  const lifecycle = createLifecycle({ proc: io.proc, log, ...(io.shutdownTimeoutMs !== undefined ? { timeoutMs: io.shutdownTimeoutMs } : {}) });
+  const uninstallLevels = installLevelSignals(io.proc, log);
+  lifecycle.onShutdown('log-level signals', uninstallLevels);
+  const ctx: RunContext = { log, lifecycle, signal: lifecycle.signal, common, env: io.env };
+
+  let code = 0;
+  let reason = 'finished';
+  try {
+    await component.run(config, ctx);
+  } catch (e) {
+    if (!lifecycle.stopping) {
+      log.fatal('component failed', { error: e });
+      code = 1;
+      reason = 'fatal error';
+    } else log.debug('run ended with an error during shutdown', { error: e });
+  }
+  const exitCode = await lifecycle.shutdown(reason, code);
+  lifecycle.dispose();
+  return exitCode;
+}
+
+/** Binds `main` to the real process (used by bin/nsm-rx.js). */
+export async function cli(): Promise<void> {
+  process.exitCode = await main({
+    argv: process.argv.slice(2),
+    env: process.env,
+    proc: process,
+    out: (s) => void process.stdout.write(s),
+    err: (s) => void process.stderr.write(s),
+  });
+}

@@ -1,0 +1,52 @@
+import { asyncScheduler, type SchedulerLike } from 'rxjs';
+import { chain, type NetworkServiceElement, type NetworkServiceHandler } from '../core/networkservice.js';
+import { beginServer, type BeginElement } from '../networkservice/begin/begin.js';
+import { metadata, type MetadataElement } from '../networkservice/metadata.js';
+import { monitor } from '../networkservice/monitor.js';
+import { timeout } from '../networkservice/timeout.js';
+import { trimPathServer } from '../networkservice/trimPath.js';
+import { updateToken } from '../networkservice/updateToken.js';
+import type { TokenGenerator } from '../tools/token.js';
+import { updatePath } from '../networkservice/updatePath.js';
+import { ConnectionMonitor } from '../../streams/monitorConnections.js';
+
+export interface EndpointOptions {
+  /** This hop's path segment name (NSM_NAME). */
+  name: string;
+  /** What this endpoint does, after the common elements (IPAM, mechanisms, connect, …). */
+  additional?: readonly NetworkServiceElement[];
+  /** This hop's token for its own path segment. */
+  token: TokenGenerator;
+  scheduler?: SchedulerLike;
+}
+
+/** A served endpoint: its NetworkService handler and its MonitorConnection source. */
+export interface Endpoint {
+  readonly handler: NetworkServiceHandler;
+  readonly monitor: ConnectionMonitor;
+  /** Per-connection state, for leak checks: empty once every connection is closed. */
+  readonly state: { readonly begin: BeginElement; readonly metadata: MetadataElement };
+}
+
+/**
+ * The server chain every NSM hop is built on (upstream chains/endpoint), in upstream order:
+ * updatePath → begin → updateToken → (authorize: identity issue) → metadata → timeout → monitor
+ * → trimPath → additional.
+ */
+export function endpoint(options: EndpointOptions): Endpoint {
+  const scheduler = options.scheduler ?? asyncScheduler;
+  const connections = new ConnectionMonitor();
+  const begin = beginServer({ scheduler });
+  const meta = metadata();
+  const handler = chain([
+    updatePath(options.name),
+    begin,
+    updateToken(options.token),
+    meta,
+    timeout({ scheduler }),
+    monitor(connections, { scheduler }),
+    trimPathServer(),
+    ...(options.additional ?? []),
+  ]);
+  return { handler, monitor: connections, state: { begin, metadata: meta } };
+}

@@ -1,0 +1,52 @@
+import { EMPTY, Observable, of } from 'rxjs';
+import type {
+  NetworkService,
+  NetworkServiceEndpoint,
+  NetworkServiceEndpointQuery,
+  NetworkServiceEndpointResponse,
+  NetworkServiceQuery,
+  NetworkServiceResponse,
+} from '../../proto/gen/registry.js';
+import type { Context } from './context.js';
+
+/**
+ * The rest of a registry chain. One generic shape serves both registries (NS and NSE):
+ * `T` the registered item, `Q` the query, `R` a Find response. Register and Unregister emit once;
+ * Find emits the current matches and, for watch queries, every later change until unsubscribed.
+ */
+export interface RegistryHandler<T, Q, R> {
+  register(item: T, ctx: Context): Observable<T>;
+  find(query: Q, ctx: Context): Observable<R>;
+  unregister(item: T, ctx: Context): Observable<void>;
+}
+
+export interface RegistryElement<T, Q, R> {
+  readonly register?: (item: T, ctx: Context, next: RegistryHandler<T, Q, R>) => Observable<T>;
+  readonly find?: (query: Q, ctx: Context, next: RegistryHandler<T, Q, R>) => Observable<R>;
+  readonly unregister?: (item: T, ctx: Context, next: RegistryHandler<T, Q, R>) => Observable<void>;
+}
+
+export type NSHandler = RegistryHandler<NetworkService, NetworkServiceQuery, NetworkServiceResponse>;
+export type NSElement = RegistryElement<NetworkService, NetworkServiceQuery, NetworkServiceResponse>;
+export type NSEHandler = RegistryHandler<NetworkServiceEndpoint, NetworkServiceEndpointQuery, NetworkServiceEndpointResponse>;
+export type NSEElement = RegistryElement<NetworkServiceEndpoint, NetworkServiceEndpointQuery, NetworkServiceEndpointResponse>;
+
+/** End of every registry chain: Register echoes, Find finds nothing, Unregister succeeds. */
+export function registryTail<T, Q, R>(): RegistryHandler<T, Q, R> {
+  return { register: (item) => of(item), find: () => EMPTY, unregister: () => of(undefined) };
+}
+
+/** Composes registry elements top to bottom, like `chain` for NetworkService. */
+export function registryChain<T, Q, R>(
+  elements: readonly RegistryElement<T, Q, R>[],
+  last: RegistryHandler<T, Q, R> = registryTail<T, Q, R>(),
+): RegistryHandler<T, Q, R> {
+  return elements.reduceRight<RegistryHandler<T, Q, R>>((next, element) => {
+    const { register, find, unregister } = element;
+    return {
+      register: register ? (item, ctx) => register(item, ctx, next) : next.register,
+      find: find ? (query, ctx) => find(query, ctx, next) : next.find,
+      unregister: unregister ? (item, ctx) => unregister(item, ctx, next) : next.unregister,
+    };
+  }, last);
+}

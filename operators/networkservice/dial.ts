@@ -1,0 +1,84 @@
+import { connectivityState } from '@grpc/grpc-js';
+import { concat, defer, EMPTY, Observable } from 'rxjs';
+import { catchError, finalize, ignoreElements, tap } from 'rxjs/operators';
+import type { Connection } from '../../proto/gen/connection.js';
+import { ContextKey, type Context } from '../core/context.js';
+import { unavailable } from '../core/errors.js';
+import type { NetworkServiceElement } from '../core/networkservice.js';
+import type { ChannelPool, PooledChannel } from '../../streams/grpc/channelPool.js';
+import type { NsmUrl } from '../tools/nsmUrl.js';
+import { clientUrlKey, clientUrlOf } from './clientUrl.js';
+import { metadataOf, type ConnectionMetadata } from './metadata.js';
+
+/** The channel to the next hop of this connection (upstream clientconn), kept in its metadata. */
+export const clientConnKey = new ContextKey<PooledChannel>('clientConn');
+
+/** Waits until the channel is READY, at most `timeoutMs` of real time (dialing is I/O). */
+export function waitReady(channel: PooledChannel, timeoutMs: number): Observable<never> {
+  return new Observable<never>((subscriber) => {
+    if (channel.client.getChannel().getConnectivityState(true) === connectivityState.READY) return subscriber.complete();
+    channel.client.waitForReady(Date.now() + timeoutMs, (err) =>
+      err ? subscriber.error(unavailable(`cannot dial ${channel.url.href} within ${timeoutMs} ms`)) : subscriber.complete(),
+    );
+  });
+}
+
+/**
+ * `dial`: borrows a channel for the URL in the context, waits until it is ready (at most
+ * `timeout` ms) and keeps it in the connection's metadata for the gRPC call and for monitoring.
+ * When the URL changes (another forwarder or NSE), the connection is first Closed at the old hop.
+ * Close goes to the context's URL (else the one dialed before) and then gives the channel back.
+ */
+export function dial(options: { pool: ChannelPool; timeout: number }): NetworkServiceElement {
+  const { pool, timeout } = options;
+  const release = (meta: ConnectionMetadata) => meta.delete(clientConnKey)?.release();
+  /** The connection's channel, re-pointed at `url` if it was dialed elsewhere. */
+  const channelFor = (meta: ConnectionMetadata, url: NsmUrl): { channel: PooledChannel; fresh: boolean } => {
+    const kept = meta.get(clientConnKey);
+    if (kept?.url.href === url.href) return { channel: kept, fresh: false };
+    kept?.release();
+    const channel = pool.acquire(url);
+    meta.set(clientConnKey, channel);
+    return { channel, fresh: true };
+  };
+  return {
+    request: (request, ctx, next) =>
+      defer(() => {
+        const url = clientUrlOf(ctx);
+        if (url === undefined) return next.request(request, ctx);
+        const meta = metadataOf(ctx);
+        const old = meta.get(clientConnKey);
+        // Best effort: the old hop may be gone, and then its own timeout cleans up.
+        const closeOld =
+          old && old.url.href !== url.href
+            ? concat(waitReady(old, timeout), next.close(request.connection as Connection, ctx.with(clientUrlKey, old.url))).pipe(
+                ignoreElements(),
+                catchError(() => EMPTY),
+              )
+            : EMPTY;
+        return concat(
+          closeOld,
+          defer(() => {
+            const { channel, fresh } = channelFor(meta, url);
+            return concat(waitReady(channel, timeout), next.request(request, ctx)).pipe(
+              tap({ error: () => fresh && meta.get(clientConnKey) === channel && release(meta) }),
+            );
+          }),
+        );
+      }),
+    close: (conn, ctx, next) =>
+      defer(() => {
+        const meta = metadataOf(ctx);
+        const kept = meta.get(clientConnKey);
+        const url = clientUrlOf(ctx) ?? kept?.url;
+        if (url === undefined) return next.close(conn, ctx);
+        channelFor(meta, url);
+        return next.close(conn, ctx.with(clientUrlKey, url)).pipe(finalize(() => release(meta)));
+      }),
+  };
+}
+
+/** Reads the connection's channel (for the gRPC call and passthrough monitoring). */
+export function clientConnOf(ctx: Context): PooledChannel | undefined {
+  return metadataOf(ctx).get(clientConnKey);
+}

@@ -1,0 +1,73 @@
+import { asyncScheduler, Subscription, type SchedulerLike } from 'rxjs';
+import { tap } from 'rxjs/operators';
+import type { Connection } from '../../proto/gen/connection.js';
+import { ContextKey } from '../core/context.js';
+import type { NetworkServiceElement } from '../core/networkservice.js';
+import { timestampToMs } from '../core/path.js';
+import { eventFactoryOf } from './begin/eventFactory.js';
+import { metadataOf } from './metadata.js';
+
+/** Pause between failed refreshes (upstream: 200 ms). */
+export const refreshRetryInterval = 200;
+
+/**
+ * When to refresh: a share of the shortest remaining segment lifetime. One segment: 1/3; else
+ * 0.2 + 0.2·index/len, so hops nearer the client refresh sooner and fewer refreshes overlap.
+ * Segments without `expires` do not count; none at all → undefined (never refresh).
+ */
+export function refreshAfter(conn: Connection, now: number): number | undefined {
+  const path = conn.path;
+  let min: number | undefined;
+  for (const s of path?.pathSegments ?? []) {
+    if (s.expires === undefined) continue;
+    const left = timestampToMs(s.expires) - now;
+    if (min === undefined || left < min) min = left;
+  }
+  if (min === undefined || path === undefined) return undefined;
+  if (min <= 0) return 0;
+  const n = path.pathSegments.length;
+  const scale = n > 1 ? 0.2 + (0.2 * path.index) / n : 1 / 3;
+  return min * scale;
+}
+
+/**
+ * `refresh` (client side): re-Requests the connection through begin before its tokens expire.
+ * Failed refreshes are retried every 200 ms; a later Request re-arms, Close disarms.
+ *
+ * ```
+ * request  -R----------------------------------
+ * refresh  ----- 0.2·lifetime --R(fail)-200ms-R-
+ * ```
+ */
+export function refresh(options: { scheduler?: SchedulerLike } = {}): NetworkServiceElement {
+  const scheduler = options.scheduler ?? asyncScheduler;
+  const loopKey = new ContextKey<Subscription>('refresh.loop');
+  return {
+    request: (request, ctx, next) =>
+      next.request(request, ctx).pipe(
+        tap((conn) => {
+          const meta = metadataOf(ctx);
+          meta.delete(loopKey)?.unsubscribe();
+          const factory = eventFactoryOf(ctx);
+          const delay = refreshAfter(conn, scheduler.now());
+          if (factory === undefined || delay === undefined) return;
+          const loop = new Subscription();
+          const arm = (after: number): void => {
+            loop.add(
+              scheduler.schedule(() => {
+                // Detached: the Request it triggers re-arms (and so ends) this loop; it must not
+                // cancel itself. A failure re-arms unless the loop was superseded or closed.
+                factory.request().subscribe({ error: () => loop.closed || arm(refreshRetryInterval) });
+              }, after),
+            );
+          };
+          arm(delay);
+          meta.set(loopKey, loop);
+        }),
+      ),
+    close: (conn, ctx, next) => {
+      metadataOf(ctx).delete(loopKey)?.unsubscribe();
+      return next.close(conn, ctx);
+    },
+  };
+}

@@ -1,0 +1,78 @@
+import { Observable, type Subscription } from 'rxjs';
+
+interface Task {
+  readonly start: () => Subscription;
+  inner?: Subscription;
+}
+
+/**
+ * Runs Observable-returning work one at a time in FIFO order (the Go sdk's serialize.Executor).
+ * `exec` is cold: work is queued on subscribe; unsubscribing a queued task drops it, unsubscribing
+ * the running one cancels it and lets the next start. Work must not wait on its own executor.
+ */
+export class SerialExecutor {
+  private readonly queue: Task[] = [];
+  private active: Task | undefined;
+  private draining = false;
+
+  /** True when nothing is running or waiting. */
+  get idle(): boolean {
+    return this.active === undefined && this.queue.length === 0;
+  }
+
+  exec<T>(work: () => Observable<T>): Observable<T> {
+    return new Observable<T>((subscriber) => {
+      let settled = false;
+      const task: Task = {
+        start: () =>
+          work().subscribe({
+            next: (v) => subscriber.next(v),
+            error: (e: unknown) => {
+              settled = true;
+              this.finish(task);
+              subscriber.error(e);
+            },
+            complete: () => {
+              settled = true;
+              this.finish(task);
+              subscriber.complete();
+            },
+          }),
+      };
+      this.queue.push(task);
+      this.drain();
+      return () => {
+        if (settled) return;
+        const i = this.queue.indexOf(task);
+        if (i >= 0) {
+          this.queue.splice(i, 1);
+          return;
+        }
+        task.inner?.unsubscribe();
+        this.finish(task);
+      };
+    });
+  }
+
+  private finish(task: Task): void {
+    if (this.active !== task) return;
+    this.active = undefined;
+    this.drain();
+  }
+
+  private drain(): void {
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (this.active === undefined && this.queue.length > 0) {
+        const task = this.queue.shift() as Task;
+        this.active = task;
+        const inner = task.start();
+        // A task that settled synchronously has already cleared `active`.
+        if (this.active === task) task.inner = inner;
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+}

@@ -1,0 +1,118 @@
+import { chmod, mkdir, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { asyncScheduler, type Observable, type SchedulerLike } from 'rxjs';
+import type { Context } from '../../operators/core/context.js';
+import type { MethodDef } from './method.js';
+import { HealthState, healthDefinition, ServingStatus } from './health.js';
+import { guardDecoding, serverStreamHandler, unaryHandler } from './serve.js';
+import { grpcTarget, parseNsmUrl, tcpUrl, type NsmUrl } from '../../operators/tools/nsmUrl.js';
+
+/** A wildcard listen host is published as loopback here (upstream fills in the pod IP). */
+const publishedHost = (host: string): string => (host === '' || host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host);
+
+type Handlers = Record<string, (request: unknown, ctx: Context) => Observable<unknown>>;
+
+export interface GrpcServerOptions {
+  scheduler?: SchedulerLike;
+  credentials?: ServerCredentials;
+}
+
+/**
+ * One grpc-js server serving Observable-based services on every NSM listen URL, with the gRPC
+ * health service marking each served service SERVING (as upstream's RegisterHealthServices).
+ */
+export class GrpcServer {
+  readonly health = new HealthState();
+  private readonly server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
+  private readonly scheduler: SchedulerLike;
+  private readonly credentials: ServerCredentials;
+  private bound: NsmUrl[] = [];
+  private stopped = false;
+
+  constructor(options: GrpcServerOptions = {}) {
+    this.scheduler = options.scheduler ?? asyncScheduler;
+    this.credentials = options.credentials ?? ServerCredentials.createInsecure();
+    this.serve('grpc.health.v1.Health', healthDefinition, {
+      check: (r) => this.health.check(r),
+      watch: (r) => this.health.watch(r),
+    });
+    this.health.set('', ServingStatus.SERVING);
+  }
+
+  /**
+   * Adds a service: `handlers` has one Observable-returning function per method of `definition`
+   * (by ts-proto's method name); unary methods must emit exactly once.
+   */
+  serve<S extends Record<string, MethodDef<unknown, unknown>>>(
+    serviceName: string,
+    definition: S,
+    handlers: { [K in keyof S]: S[K] extends MethodDef<infer Req, infer Res> ? (request: Req, ctx: Context) => Observable<Res> : never },
+  ): this {
+    const impl: UntypedServiceImplementation = {};
+    const all = handlers as unknown as Handlers;
+    for (const [name, method] of Object.entries(definition)) {
+      const fn = all[name];
+      if (fn === undefined) throw new Error(`no handler for ${method.path}`);
+      impl[name] = method.responseStream
+        ? serverStreamHandler(method.path, fn, this.scheduler)
+        : unaryHandler(method.path, fn, this.scheduler);
+    }
+    this.server.addService(guardDecoding(definition) as unknown as ServiceDefinition, impl);
+    this.health.set(serviceName, ServingStatus.SERVING);
+    return this;
+  }
+
+  /** Binds every URL (unix sockets: stale file removed, directory created, mode 0777). */
+  async listen(urls: readonly (string | NsmUrl)[]): Promise<NsmUrl[]> {
+    for (const raw of urls) {
+      const url = typeof raw === 'string' ? parseNsmUrl(raw) : raw;
+      if (url.scheme === 'inode') throw new Error(`cannot listen on ${url.href}: inode URLs name a passed socket`);
+      if (url.scheme === 'unix') {
+        await mkdir(dirname(url.path), { recursive: true });
+        await rm(url.path, { force: true });
+      }
+      const port = await new Promise<number>((resolve, reject) =>
+        this.server.bindAsync(grpcTarget(url), this.credentials, (err, p) => (err ? reject(err) : resolve(p))),
+      );
+      if (url.scheme === 'unix') await chmod(url.path, 0o777);
+      this.bound.push(url.scheme === 'tcp' ? tcpUrl(publishedHost(url.host), port) : url);
+    }
+    return this.bound;
+  }
+
+  /** The URLs actually bound (tcp port 0 resolved). */
+  get urls(): readonly NsmUrl[] {
+    return this.bound;
+  }
+
+  /**
+   * Stops: health goes NOT_SERVING, open streams end, in-flight unary calls get `graceMs` to
+   * finish, then everything is cut. Unix socket files are removed.
+   */
+  async stop(graceMs = 1000): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.health.setAll(ServingStatus.NOT_SERVING);
+    this.health.complete();
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, graceMs);
+      this.server.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
+    for (const url of this.bound) if (url.scheme === 'unix') await rm(url.path, { force: true });
+  }
+
+  /** Dies at once, like a killed process: every call and stream is cut. */
+  async kill(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.server.forceShutdown();
+    for (const url of this.bound) if (url.scheme === 'unix') await rm(url.path, { force: true });
+  }
+}

@@ -1,0 +1,44 @@
+import { tap } from 'rxjs/operators';
+import type { NetworkServiceElement } from '../../operators/core/networkservice.js';
+
+/**
+ * `count` (upstream sandbox count): how many Requests and Closes reached this point, in total and
+ * by distinct connection id.
+ */
+export class Counter {
+  requests = 0;
+  closes = 0;
+  private readonly requestIds = new Set<string>();
+  private readonly closeIds = new Set<string>();
+
+  get uniqueRequests(): number {
+    return this.requestIds.size;
+  }
+  get uniqueCloses(): number {
+    return this.closeIds.size;
+  }
+
+  /** Counts calls that succeed below this point. */
+  readonly element: NetworkServiceElement = {
+    request: (request, ctx, next) =>
+      next.request(request, ctx).pipe(
+        tap(() => {
+          this.requests++;
+          this.requestIds.add(request.connection?.id ?? '');
+        }),
+      ),
+    close: (conn, ctx, next) =>
+      next.close(conn, ctx).pipe(
+        tap(() => {
+          this.closes++;
+          this.closeIds.add(conn.id);
+        }),
+      ),
+  };
+
+  reset(): void {
+    this.requests = this.closes = 0;
+    this.requestIds.clear();
+    this.closeIds.clear();
+  }
+}

@@ -1,0 +1,264 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { asyncScheduler, firstValueFrom, lastValueFrom, type SchedulerLike } from 'rxjs';
+import type { Connection } from '../../proto/gen/connection.js';
+import { NetworkServiceRequest } from '../../proto/gen/networkservice.js';
+import { client, type Client } from '../../operators/chains/client.js';
+import { endpoint, type Endpoint } from '../../operators/chains/endpoint.js';
+import { Context } from '../../operators/core/context.js';
+import type { NetworkServiceElement, NetworkServiceHandler } from '../../operators/core/networkservice.js';
+import { connect } from '../../operators/networkservice/connect.js';
+import { mechanisms } from '../../operators/networkservice/mechanisms.js';
+import { retryClient } from '../../operators/networkservice/retry.js';
+import { unsignedTokenGenerator, type TokenGenerator } from '../../operators/tools/token.js';
+import { ChannelPool } from '../../streams/grpc/channelPool.js';
+import { serveNetworkService } from '../../streams/grpc/networkService.js';
+import { GrpcServer } from '../../streams/grpc/server.js';
+import { parseNsmUrl, type NsmUrl } from '../../operators/tools/nsmUrl.js';
+import { Counter } from './counter.js';
+import { ErrorInjector } from './injectError.js';
+
+export interface SandboxOptions {
+  scheduler?: SchedulerLike;
+  /** Lifetime of every hop's token (upstream sandbox: 1 h). */
+  tokenLifetime?: number;
+  /** Dial timeout of every client (upstream sandbox: 2 s). */
+  dialTimeout?: number;
+}
+
+/** Builds a hop's chain; called again on every restart so state starts fresh. */
+export type HopBuilder = (hop: SandboxNode) => Endpoint;
+
+/**
+ * One hop served over real gRPC on a unix socket in the sandbox's temp dir. Restartable:
+ * `kill` drops the socket and all state as a crashed process would; `restart` serves a fresh
+ * chain on the same URL. Counter and error injector survive restarts (they belong to the test).
+ */
+export class SandboxNode {
+  readonly counter = new Counter();
+  readonly errors = new ErrorInjector();
+  private server: GrpcServer | undefined;
+  private current: Endpoint | undefined;
+
+  constructor(
+    readonly name: string,
+    readonly url: NsmUrl,
+    private readonly build: HopBuilder,
+    private readonly scheduler: SchedulerLike,
+  ) {}
+
+  /** The live chain (undefined while killed). */
+  get endpoint(): Endpoint | undefined {
+    return this.current;
+  }
+
+  get alive(): boolean {
+    return this.server !== undefined;
+  }
+
+  /** Counter and error injector as chain elements, for builders to place. */
+  get probes(): NetworkServiceElement[] {
+    return [this.counter.element, this.errors.element];
+  }
+
+  async start(): Promise<this> {
+    if (this.server) return this;
+    const hop = this.build(this);
+    const server = new GrpcServer({ scheduler: this.scheduler });
+    serveNetworkService(server, hop.handler, hop.monitor);
+    await server.listen([this.url]);
+    this.current = hop;
+    this.server = server;
+    return this;
+  }
+
+  /** Dies at once: calls and monitor streams cut, every per-connection timer and channel dropped. */
+  async kill(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    await server?.kill();
+    this.dropState();
+  }
+
+  async restart(): Promise<this> {
+    await this.kill();
+    return this.start();
+  }
+
+  /** Graceful stop (end of test). */
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    await server?.stop(200);
+    this.dropState();
+  }
+
+  /** Connections this hop still holds state for (must be 0 after everything is closed). */
+  leftovers(): string[] {
+    const hop = this.current;
+    if (!hop) return [];
+    const out: string[] = [];
+    if (hop.state.begin.connections.size) out.push(`${this.name}: begin holds ${[...hop.state.begin.connections.keys()].join(',')}`);
+    if (hop.state.metadata.connections.size) out.push(`${this.name}: metadata holds ${hop.state.metadata.connections.size}`);
+    if (hop.monitor.size) out.push(`${this.name}: monitor holds ${hop.monitor.size}`);
+    return out;
+  }
+
+  private dropState(): void {
+    this.current?.state.metadata.dispose();
+    this.current?.monitor.complete();
+    this.current = undefined;
+  }
+}
+
+/** Any prefix of a message's fields, nested (tests build requests from a few fields). */
+export type DeepPartial<T> = T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
+
+/** A client under test: Promise-shaped Request/Close over its chain, wrapped in retry. */
+export class SandboxClient {
+  readonly handler: NetworkServiceHandler;
+  constructor(
+    readonly chain: Client,
+    private readonly scheduler: SchedulerLike,
+    retry: boolean,
+  ) {
+    this.handler = retry ? retryClient(chain.handler, { scheduler }) : chain.handler;
+  }
+
+  /** Sends a Request within `budget` ms (default 15 s). */
+  request(request: DeepPartial<NetworkServiceRequest>, budget = 15_000): Promise<Connection> {
+    const ctx = Context.background.withDeadline(this.scheduler.now() + budget);
+    return firstValueFrom(this.handler.request(NetworkServiceRequest.fromPartial(request as NetworkServiceRequest), ctx));
+  }
+
+  close(conn: Connection, budget = 15_000): Promise<void> {
+    const ctx = Context.background.withDeadline(this.scheduler.now() + budget);
+    return lastValueFrom(this.handler.close(conn, ctx), { defaultValue: undefined });
+  }
+
+  leftovers(): string[] {
+    const out: string[] = [];
+    if (this.chain.state.begin.connections.size) out.push(`client: begin holds ${this.chain.state.begin.connections.size}`);
+    if (this.chain.state.metadata.connections.size) out.push(`client: metadata holds ${this.chain.state.metadata.connections.size}`);
+    return out;
+  }
+
+  dispose(): void {
+    this.chain.state.metadata.dispose();
+  }
+}
+
+/**
+ * The in-process sandbox: hops of a mesh served over real gRPC on unix sockets in a temp dir.
+ * Later parts add registry, nsmgr and forwarder builders on top of `hop`, `endpoint` and
+ * `passthrough`; scenarios read like upstream's sandbox tests.
+ */
+export class Sandbox {
+  readonly pool = new ChannelPool(undefined, {
+    'grpc.initial_reconnect_backoff_ms': 50,
+    'grpc.max_reconnect_backoff_ms': 500,
+  });
+  readonly scheduler: SchedulerLike;
+  readonly tokenLifetime: number;
+  readonly dialTimeout: number;
+  private readonly nodes: SandboxNode[] = [];
+  private readonly clients: SandboxClient[] = [];
+
+  private constructor(
+    readonly dir: string,
+    options: SandboxOptions,
+  ) {
+    this.scheduler = options.scheduler ?? asyncScheduler;
+    this.tokenLifetime = options.tokenLifetime ?? 3_600_000;
+    this.dialTimeout = options.dialTimeout ?? 2000;
+  }
+
+  static async create(options: SandboxOptions = {}): Promise<Sandbox> {
+    return new Sandbox(await mkdtemp(join(tmpdir(), 'nsm-rx-sandbox-')), options);
+  }
+
+  /** A unix URL in the sandbox for `name`. */
+  url(name: string): NsmUrl {
+    return parseNsmUrl(`unix://${join(this.dir, `${name}.sock`)}`);
+  }
+
+  token(name: string): TokenGenerator {
+    return unsignedTokenGenerator(name, this.tokenLifetime, () => this.scheduler.now());
+  }
+
+  /** Starts a hop built by `build` (fresh on every restart). */
+  async hop(name: string, build: HopBuilder): Promise<SandboxNode> {
+    const node = new SandboxNode(name, this.url(name), build, this.scheduler);
+    this.nodes.push(node);
+    return node.start();
+  }
+
+  /** A final endpoint (NSE) accepting the KERNEL mechanism; `additional` runs before it. */
+  endpoint(name: string, additional: readonly NetworkServiceElement[] = []): Promise<SandboxNode> {
+    return this.hop(name, (hop) =>
+      endpoint({
+        name,
+        token: this.token(name),
+        scheduler: this.scheduler,
+        additional: [...hop.probes, ...additional, mechanisms({ KERNEL: [] })],
+      }),
+    );
+  }
+
+  /** A passthrough hop (an nsmgr or forwarder without discovery): serves, then connects to `next`. */
+  passthrough(name: string, next: NsmUrl | (() => NsmUrl)): Promise<SandboxNode> {
+    return this.hop(name, (hop) =>
+      endpoint({
+        name,
+        token: this.token(name),
+        scheduler: this.scheduler,
+        additional: [
+          ...hop.probes,
+          connect(
+            client({
+              name,
+              pool: this.pool,
+              url: typeof next === 'function' ? next() : next,
+              dialTimeout: this.dialTimeout,
+              refresh: false,
+              token: this.token(name),
+              scheduler: this.scheduler,
+            }).handler,
+          ),
+        ],
+      }),
+    );
+  }
+
+  /** An NSC chain dialing `url`; with `retry` (default) like upstream's sandbox NewClient. */
+  client(name: string, url: NsmUrl, options: { retry?: boolean; refresh?: boolean } = {}): SandboxClient {
+    const chain = client({
+      name,
+      pool: this.pool,
+      url,
+      dialTimeout: this.dialTimeout,
+      refresh: options.refresh ?? true,
+      token: this.token(name),
+      scheduler: this.scheduler,
+    });
+    const c = new SandboxClient(chain, this.scheduler, options.retry ?? true);
+    this.clients.push(c);
+    return c;
+  }
+
+  /** State any hop or client still holds, and channels still borrowed: empty when nothing leaked. */
+  leftovers(): string[] {
+    const out = [...this.nodes.flatMap((n) => n.leftovers()), ...this.clients.flatMap((c) => c.leftovers())];
+    if (this.pool.size) out.push(`channel pool: ${this.pool.size} channel(s) still borrowed`);
+    return out;
+  }
+
+  /** Stops every hop, drops clients' state, closes channels and removes the temp dir. */
+  async cleanup(): Promise<void> {
+    for (const c of this.clients) c.dispose();
+    await Promise.all(this.nodes.map((n) => n.stop()));
+    this.pool.closeAll();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}

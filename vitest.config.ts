@@ -1,0 +1,11 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['{streams,operators,nodes,dataplane,k8s,test}/**/*.test.ts'],
+    exclude: ['node_modules', 'dist'],
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    pool: 'forks',
+  },
+});
