@@ -5,6 +5,7 @@ import { metadata, type MetadataElement } from '../networkservice/metadata.js';
 import { monitor } from '../networkservice/monitor.js';
 import { timeout } from '../networkservice/timeout.js';
 import { trimPathServer } from '../networkservice/trimPath.js';
+import { validateRequest } from '../networkservice/validateRequest.js';
 import { updateToken } from '../networkservice/updateToken.js';
 import type { TokenGenerator } from '../tools/token.js';
 import { updatePath } from '../networkservice/updatePath.js';
@@ -29,8 +30,8 @@ export interface Endpoint {
 }
 
 /**
- * The server chain every NSM hop is built on (upstream chains/endpoint), in upstream order:
- * updatePath → begin → updateToken → (authorize: identity issue) → metadata → timeout → monitor
+ * The server chain every NSM hop is built on (upstream chains/endpoint), in upstream order after
+ * input validation: updatePath → begin → updateToken → (authorize: identity issue) → metadata → timeout → monitor
  * → trimPath → additional.
  */
 export function endpoint(options: EndpointOptions): Endpoint {
@@ -39,6 +40,7 @@ export function endpoint(options: EndpointOptions): Endpoint {
   const begin = beginServer({ scheduler });
   const meta = metadata();
   const handler = chain([
+    validateRequest(),
     updatePath(options.name),
     begin,
     updateToken(options.token),

@@ -28,10 +28,15 @@ export function timeout(options: { scheduler?: SchedulerLike } = {}): NetworkSer
         const requestTimeout = Number.isFinite(remaining) ? remaining : 0;
         return next.request(request, ctx).pipe(
           concatMap((conn) => {
-            const expires = prevSegment(conn)?.expires;
+            const prev = prevSegment(conn);
+            const expires = prev?.expires;
             if (expires === undefined) {
               // Nothing can time this connection out: undo it rather than leave it behind.
-              const err = invalidArgument(`the previous path segment of connection ${conn.id} has no expires`);
+              const err = invalidArgument(
+                prev
+                  ? `the previous path segment "${prev.name}" of connection ${conn.id} has no expires (did the caller send nsm-client-token?)`
+                  : `connection ${conn.id} has no previous path segment: the caller must add its own segment first`,
+              );
               return concat(next.close(conn, ctx).pipe(catchError(() => of(undefined)), ignoreElements()), throwError(() => err));
             }
             const meta = metadataOf(ctx);
