@@ -1,5 +1,5 @@
 import { Observable, Subject } from 'rxjs';
-import { filter, map, startWith } from 'rxjs/operators';
+import { filter, map, startWith, takeWhile } from 'rxjs/operators';
 import {
   ConnectionEventType,
   type Connection,
@@ -65,13 +65,25 @@ export class ConnectionMonitor {
     this.send({ type: ConnectionEventType.DELETE, connections: { [conn.id]: cloneConnection(conn) } });
   }
 
+  /** The last published state of a connection. */
+  get(id: string): Connection | undefined {
+    return this.connections.get(id);
+  }
+
   /** Number of connections known (leak checks). */
   get size(): number {
     return this.connections.size;
   }
 
-  /** The MonitorConnections RPC. */
+  /**
+   * The MonitorConnections RPC. A selector pinned to one segment id (how a previous hop or a
+   * client watches its own connection) ends after that connection's DELETE: the watcher has
+   * nothing left to hear, and ending here spares it a cancel. That matters because Node's HTTP/2
+   * closes a whole session after ~1000 quick RST_STREAMs (rapid-reset protection), and every
+   * hop would otherwise cancel one stream per closed connection.
+   */
   monitorConnections(selector: MonitorScopeSelector): Observable<ConnectionEvent> {
+    const pinned = selector.pathSegments.length === 1 && selector.pathSegments[0]?.id !== '';
     return new Observable<ConnectionEvent>((subscriber) => {
       const initial: ConnectionEvent = {
         type: ConnectionEventType.INITIAL_STATE_TRANSFER,
@@ -82,6 +94,7 @@ export class ConnectionMonitor {
           map((e): ConnectionEvent => ({ type: e.type, connections: filterConnections(e.connections, selector) })),
           filter((e) => Object.keys(e.connections).length > 0),
           startWith(initial),
+          takeWhile((e) => !(pinned && e.type === ConnectionEventType.DELETE), true),
         )
         .subscribe(subscriber);
     });

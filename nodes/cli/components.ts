@@ -58,7 +58,12 @@ export type Registry = Readonly<Record<string, ComponentEntry>>;
  * Only components that exist are listed. Add one as
  * `nsmgr: { summary: '…', load: () => import('../nsmgr/main.js').then((m) => m.component) }`.
  */
-export const components: Registry = {};
+export const components: Registry = {
+  mesh: {
+    summary: 'local mesh: nsc → nsmgr → forwarder → nse over gRPC (what npm start runs)',
+    load: () => import('../mesh/main.js').then((m) => m.component),
+  },
+};
 
 /** Looks a name up without falling into Object.prototype (`nsm-rx constructor`). */
 export function findComponent(registry: Registry, name: string): ComponentEntry | undefined {

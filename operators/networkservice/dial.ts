@@ -1,6 +1,7 @@
 import { connectivityState } from '@grpc/grpc-js';
 import { concat, defer, EMPTY, Observable } from 'rxjs';
-import { catchError, finalize, ignoreElements, tap } from 'rxjs/operators';
+import { catchError, ignoreElements, tap } from 'rxjs/operators';
+import { onSettle } from '../tools/onSettle.js';
 import type { Connection } from '../../proto/gen/connection.js';
 import { ContextKey, type Context } from '../core/context.js';
 import { unavailable } from '../core/errors.js';
@@ -73,7 +74,7 @@ export function dial(options: { pool: ChannelPool; timeout: number }): NetworkSe
         const url = clientUrlOf(ctx) ?? kept?.url;
         if (url === undefined) return next.close(conn, ctx);
         channelFor(meta, url);
-        return next.close(conn, ctx.with(clientUrlKey, url)).pipe(finalize(() => release(meta)));
+        return next.close(conn, ctx.with(clientUrlKey, url)).pipe(onSettle(() => release(meta)));
       }),
   };
 }

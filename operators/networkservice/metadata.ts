@@ -1,5 +1,6 @@
 import { defer, Subscription } from 'rxjs';
 import { tap } from 'rxjs/operators';
+import { onSettle } from '../tools/onSettle.js';
 import { Context, ContextKey } from '../core/context.js';
 import type { NetworkServiceElement } from '../core/networkservice.js';
 
@@ -50,7 +51,7 @@ export interface MetadataElement extends NetworkServiceElement {
 
 /**
  * `metadata`: after updatePath and begin. Creates the connection's state on first Request and
- * drops it on Close or on a failed first Request. A client chain inside a server chain shares the
+ * drops it on Close or on a failed or cancelled first Request. A client chain inside a server chain shares the
  * outer chain's metadata for the same id (they share one path segment).
  */
 export function metadata(): MetadataElement {
@@ -69,8 +70,15 @@ export function metadata(): MetadataElement {
         const existing = connections.get(id);
         const meta = existing ?? new ConnectionMetadata();
         if (!existing) connections.set(id, meta);
+        let established = existing !== undefined;
         return next.request(request, ctx.with(metadataKey, { id, meta })).pipe(
-          tap({ error: () => !existing && connections.get(id) === meta && connections.delete(id) }),
+          tap({ next: () => (established = true) }),
+          // A first Request that failed or was cancelled leaves nothing behind.
+          onSettle(() => {
+            if (established || connections.get(id) !== meta) return;
+            connections.delete(id);
+            meta.dispose();
+          }),
         );
       }),
     close: (conn, ctx, next) =>
@@ -79,7 +87,11 @@ export function metadata(): MetadataElement {
         if (outer?.id === conn.id) return next.close(conn, ctx);
         const meta = connections.get(conn.id) ?? new ConnectionMetadata();
         return next.close(conn, ctx.with(metadataKey, { id: conn.id, meta })).pipe(
-          tap({ finalize: () => connections.get(conn.id) === meta && connections.delete(conn.id) }),
+          // Whatever an element did not release itself goes now.
+          onSettle(() => {
+            if (connections.get(conn.id) === meta) connections.delete(conn.id);
+            meta.dispose();
+          }),
         );
       }),
   };

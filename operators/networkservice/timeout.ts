@@ -1,8 +1,8 @@
 import { asyncScheduler, concat, defer, of, Subscription, throwError, type SchedulerLike } from 'rxjs';
-import { catchError, concatMap, ignoreElements, tap } from 'rxjs/operators';
-import { status } from '@grpc/grpc-js';
+import { catchError, concatMap, ignoreElements } from 'rxjs/operators';
+import { onSettle } from '../tools/onSettle.js';
 import { ContextKey } from '../core/context.js';
-import { invalidArgument, statusOf } from '../core/errors.js';
+import { invalidArgument } from '../core/errors.js';
 import type { NetworkServiceElement } from '../core/networkservice.js';
 import { prevSegment, timestampToMs } from '../core/path.js';
 import { eventFactoryOf } from './begin/eventFactory.js';
@@ -11,7 +11,8 @@ import { metadataOf } from './metadata.js';
 /**
  * `timeout` (server side): a hop that stops hearing from its client closes the connection itself.
  * After each Request it arms a Close (through begin) at the previous segment's `expires` minus the
- * request's time budget; a refresh re-arms it, a Close disarms it.
+ * request's time budget; a refresh re-arms it, a Close (even a failed one: begin forgets the
+ * connection either way) disarms it.
  *
  * ```
  * request (budget 1.5s, caller's token expires at 2s) --R--------------------
@@ -51,16 +52,6 @@ export function timeout(options: { scheduler?: SchedulerLike } = {}): NetworkSer
           }),
         );
       }),
-    close: (conn, ctx, next) =>
-      next.close(conn, ctx).pipe(
-        tap({
-          complete: () => metadataOf(ctx).delete(timerKey)?.unsubscribe(),
-          error: (e: unknown) => {
-            // A Close that ran out of time leaves the timer to finish the job.
-            const code = statusOf(e);
-            if (code !== status.DEADLINE_EXCEEDED && code !== status.CANCELLED) metadataOf(ctx).delete(timerKey)?.unsubscribe();
-          },
-        }),
-      ),
+    close: (conn, ctx, next) => next.close(conn, ctx).pipe(onSettle(() => metadataOf(ctx).delete(timerKey)?.unsubscribe())),
   };
 }

@@ -1,4 +1,4 @@
-import { Observable, type Subscription } from 'rxjs';
+import { defer, Observable, type Subscription } from 'rxjs';
 
 interface Task {
   readonly start: () => Subscription;
@@ -24,18 +24,20 @@ export class SerialExecutor {
     return new Observable<T>((subscriber) => {
       let settled = false;
       const task: Task = {
+        // defer: work that throws while being created errors this task, not the executor.
         start: () =>
-          work().subscribe({
+          defer(work).subscribe({
             next: (v) => subscriber.next(v),
+            // The caller hears the result before the next task starts, so it acts on settled state.
             error: (e: unknown) => {
               settled = true;
-              this.finish(task);
               subscriber.error(e);
+              this.finish(task);
             },
             complete: () => {
               settled = true;
-              this.finish(task);
               subscriber.complete();
+              this.finish(task);
             },
           }),
       };
@@ -68,8 +70,10 @@ export class SerialExecutor {
         const task = this.queue.shift() as Task;
         this.active = task;
         const inner = task.start();
-        // A task that settled synchronously has already cleared `active`.
+        // A task that settled synchronously has already cleared `active`; one that was
+        // unsubscribed while starting (before `inner` was known) must still be torn down.
         if (this.active === task) task.inner = inner;
+        else inner.unsubscribe();
       }
     } finally {
       this.draining = false;

@@ -138,7 +138,7 @@ describe('gRPC bridge', () => {
     expect(found.map((r) => r.networkServiceEndpoint?.name)).toEqual(['a', 'b']);
     await expect.poll(() => findClosed).toBe(true);
     await firstValueFrom(remote.unregister(nse('x'), Context.background), { defaultValue: undefined });
-    expect(pool.size).toBe(0);
+    expect(pool.borrowed).toBe(0);
   });
 
   it('reports every served service SERVING on grpc.health.v1, and NOT_FOUND for unknown names', async () => {

@@ -155,10 +155,7 @@ export class SandboxClient {
  * `passthrough`; scenarios read like upstream's sandbox tests.
  */
 export class Sandbox {
-  readonly pool = new ChannelPool(undefined, {
-    'grpc.initial_reconnect_backoff_ms': 50,
-    'grpc.max_reconnect_backoff_ms': 500,
-  });
+  readonly pool = new ChannelPool({ channelOptions: { 'grpc.initial_reconnect_backoff_ms': 50, 'grpc.max_reconnect_backoff_ms': 500 } });
   readonly scheduler: SchedulerLike;
   readonly tokenLifetime: number;
   readonly dialTimeout: number;
@@ -250,7 +247,7 @@ export class Sandbox {
   /** State any hop or client still holds, and channels still borrowed: empty when nothing leaked. */
   leftovers(): string[] {
     const out = [...this.nodes.flatMap((n) => n.leftovers()), ...this.clients.flatMap((c) => c.leftovers())];
-    if (this.pool.size) out.push(`channel pool: ${this.pool.size} channel(s) still borrowed`);
+    if (this.pool.borrowed) out.push(`channel pool: ${this.pool.borrowed} channel(s) still borrowed`);
     return out;
   }
 

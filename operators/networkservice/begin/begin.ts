@@ -7,6 +7,7 @@ import { invalidArgument } from '../../core/errors.js';
 import type { NetworkServiceElement, NetworkServiceHandler } from '../../core/networkservice.js';
 import { ConnectionEntry, defaultReselect, eventFactoryKey, type ReselectFunc } from './eventFactory.js';
 import { mergeConnection } from './merge.js';
+import { onSettle } from '../../tools/onSettle.js';
 
 export interface BeginOptions {
   scheduler?: SchedulerLike;
@@ -92,7 +93,7 @@ function makeBegin(client: boolean, options: BeginOptions): BeginElement {
             if (!entry.established) entry.closed();
           },
           // Cancelled before an answer: a first Request that never completed is forgotten.
-          finalize: () => {
+          unsubscribe: () => {
             if (!settled && !entry.established) entry.closed();
           },
         }),
@@ -108,7 +109,7 @@ function makeBegin(client: boolean, options: BeginOptions): BeginElement {
       const last = entry.last?.connection;
       if (!entry.established || last === undefined || connections.get(conn.id) !== entry) return of(undefined);
       // Always close what the chain last returned, not what the caller holds.
-      return defer(() => next.close(last, ctx.with(eventFactoryKey, entry))).pipe(tap({ finalize: () => entry.closed() }));
+      return defer(() => next.close(last, ctx.with(eventFactoryKey, entry))).pipe(onSettle(() => entry.closed()));
     });
   };
 

@@ -5,6 +5,7 @@ import type { NetworkServiceRequest } from '../../../proto/gen/networkservice.js
 import { cloneConnection, cloneRequest } from '../../core/clone.js';
 import { Context, ContextKey } from '../../core/context.js';
 import type { NetworkServiceHandler } from '../../core/networkservice.js';
+import { onSettle } from '../../tools/onSettle.js';
 import { SerialExecutor } from '../../tools/serialExecutor.js';
 
 /**
@@ -77,8 +78,10 @@ export class ConnectionEntry implements EventFactory {
 
   /** Records a successful Request. */
   remember(request: NetworkServiceRequest, conn: Connection, ctx: Context): void {
-    this.last = { ...cloneRequest(request), connection: cloneConnection(conn) };
-    this.returned = cloneConnection(conn);
+    const kept = cloneConnection(conn);
+    this.last = { connection: kept, mechanismPreferences: request.mechanismPreferences.map((m) => ({ ...m, parameters: { ...m.parameters } })) };
+    // Only the client side merges against what it last returned; it must not see later edits.
+    if (this.reselectFunc) this.returned = cloneConnection(conn);
     this.established = true;
     this.valuesCtx = ctx;
   }
@@ -116,7 +119,7 @@ export class ConnectionEntry implements EventFactory {
       const last = this.last;
       if (last === undefined || !this.established) return EMPTY;
       return defer(() => this.next.close(last.connection as Connection, this.eventContext())).pipe(
-        tap({ finalize: () => this.closed() }),
+        onSettle(() => this.closed()),
         map(() => undefined),
       );
     });

@@ -1,0 +1,35 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { engineBenchmarks } from './engine.bench.js';
+import { table, type BenchResult } from './stats.js';
+
+/**
+ * `npm run bench`: runs every benchmark, prints a table and writes bench-results/bench.json.
+ * `--quick` runs fewer iterations (a smoke run).
+ */
+async function main(): Promise<void> {
+  const quick = process.argv.includes('--quick');
+  const results: BenchResult[] = [...(await engineBenchmarks(quick))];
+  console.log(table(results));
+  const out = join(process.cwd(), 'bench-results');
+  await mkdir(out, { recursive: true });
+  const report = {
+    date: new Date().toISOString(),
+    node: process.version,
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    results,
+  };
+  await writeFile(join(out, 'bench.json'), `${JSON.stringify(report, null, 2)}\n`);
+  console.log(`\nwrote ${join(out, 'bench.json')}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    console.error(e);
+    process.exit(1);
+  },
+);
