@@ -1,5 +1,5 @@
-import { asyncScheduler, EMPTY, Observable, Subscription, type SchedulerLike } from 'rxjs';
-import { catchError, concatMap } from 'rxjs/operators';
+import { asyncScheduler, Observable, Subscription, type SchedulerLike } from 'rxjs';
+import { concatMap } from 'rxjs/operators';
 import {
   ConnectionEventType,
   MonitorConnectionService,
@@ -77,15 +77,17 @@ class DownstreamWatch {
       networkServices: [],
     };
     const events = serverStreamCall(channel.client, MonitorConnectionService.monitorConnections, selector, Context.background, scheduler);
-    this.subscription = passthroughEvents(events, conn, this.view)
-      .pipe(
-        // Losing the stream means the path below is broken: report DOWN so the client heals.
-        catchError(() => {
-          if (!this.quiet) connections.update({ ...cloneConnection(this.view.current), state: State.DOWN });
-          return EMPTY;
-        }),
-      )
-      .subscribe((conn) => this.quiet || connections.update(conn));
+    // Losing the stream means the path below is broken: report DOWN so the client heals. A stream
+    // that just ends is lost too (upstream's eventLoop reads io.EOF as an error, and an upstream
+    // hop ends it with OK when it shuts down), unless a DELETE on it already reported DOWN.
+    const lost = () => {
+      if (!this.quiet && this.view.current.state !== State.DOWN) connections.update({ ...cloneConnection(this.view.current), state: State.DOWN });
+    };
+    this.subscription = passthroughEvents(events, conn, this.view).subscribe({
+      next: (conn) => this.quiet || connections.update(conn),
+      error: lost,
+      complete: lost,
+    });
   }
 
   /** A refresh through the same next hop keeps the stream and updates the view. */

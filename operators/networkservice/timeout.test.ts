@@ -1,0 +1,159 @@
+import { status } from '@grpc/grpc-js';
+import { defer, Observable, of, throwError } from 'rxjs';
+import { map } from 'rxjs/operators';
+import { TestScheduler, type RunHelpers } from 'rxjs/testing';
+import { describe, expect, it } from 'vitest';
+import { Connection, type PathSegment } from '../../proto/gen/connection.js';
+import { NetworkServiceRequest } from '../../proto/gen/networkservice.js';
+import { Context } from '../core/context.js';
+import { deadlineExceeded } from '../core/errors.js';
+import { chain, type NetworkServiceHandler } from '../core/networkservice.js';
+import { msToTimestamp } from '../core/path.js';
+import { beginServer } from './begin/begin.js';
+import { metadata } from './metadata.js';
+import { timeout } from './timeout.js';
+
+function marbles(body: (helpers: RunHelpers, scheduler: TestScheduler) => void): void {
+  const scheduler = new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
+  scheduler.run((helpers) => body(helpers, scheduler));
+}
+
+const seg = (name: string, id: string, expiresAt?: number): PathSegment => ({
+  name,
+  id,
+  token: '',
+  expires: expiresAt === undefined ? undefined : msToTimestamp(expiresAt),
+  metrics: {},
+});
+
+/** What an NSE sees: [nsc (caller's token expiring at `callerExpires`), nse], index 1. */
+const request = (callerExpires: number | undefined) =>
+  NetworkServiceRequest.fromPartial({
+    connection: { id: 'nse-id', networkService: 'ns', path: { index: 1, pathSegments: [seg('nsc', 'nsc-id', callerExpires), seg('nse', 'nse-id')] } },
+  });
+
+/** chain([beginServer, metadata, timeout, fake next]); next answers after `replyAfter` ms. */
+function setup(scheduler: TestScheduler, options: { replyAfter?: number; closeReply?: () => Observable<void> } = {}) {
+  const requests: number[] = [];
+  const closes: { at: number; conn: Connection }[] = [];
+  const next: NetworkServiceHandler = {
+    request: (req) =>
+      defer(() => {
+        requests.push(scheduler.now());
+        const conn = Connection.fromPartial(req.connection as Connection);
+        const reply = of(conn);
+        return options.replyAfter ? new Observable<Connection>((s) => scheduler.schedule(() => reply.subscribe(s), options.replyAfter)) : reply;
+      }),
+    close: (conn) =>
+      defer(() => {
+        closes.push({ at: scheduler.now(), conn: Connection.fromPartial(conn) });
+        return options.closeReply ? options.closeReply() : of(undefined);
+      }),
+  };
+  const begin = beginServer({ scheduler });
+  const meta = metadata();
+  const handler = chain([begin, meta, timeout({ scheduler })], next);
+  const budget = (ms: number) => Context.background.withDeadline(scheduler.now() + ms);
+  return { handler, begin, meta, requests, closes, closeTimes: () => closes.map((c) => c.at), budget };
+}
+
+describe('timeout (server side)', () => {
+  it('closes through begin at the caller token expiry minus the request budget (2 s token, 1.5 s budget → 500 ms)', () => {
+    marbles(({ flush }, scheduler) => {
+      const t = setup(scheduler);
+      t.handler.request(request(2000), t.budget(1500)).subscribe();
+      flush();
+      expect(t.closeTimes()).toEqual([500]);
+      expect(t.closes[0]?.conn.id).toBe('nse-id');
+      // the Close went through begin: the connection is forgotten, metadata dropped
+      expect(t.begin.connections.size).toBe(0);
+      expect(t.meta.connections.size).toBe(0);
+    });
+  });
+
+  it('the time next takes does not move the deadline: still prev expires − budget', () => {
+    marbles(({ flush }, scheduler) => {
+      const t = setup(scheduler, { replyAfter: 100 });
+      t.handler.request(request(2000), t.budget(1500)).subscribe();
+      flush();
+      expect(t.closeTimes()).toEqual([500]);
+    });
+  });
+
+  it('without a deadline the Close comes at the expiry itself', () => {
+    marbles(({ flush }, scheduler) => {
+      const t = setup(scheduler);
+      t.handler.request(request(2000), Context.background).subscribe();
+      flush();
+      expect(t.closeTimes()).toEqual([2000]);
+    });
+  });
+
+  it('a refresh re-arms the timer from the new token', () => {
+    marbles(({ cold, flush }, scheduler) => {
+      const t = setup(scheduler);
+      t.handler.request(request(2000), t.budget(1500)).subscribe();
+      // refresh at 300 with a token until 2800 → close at 1300, not at 500
+      cold('300ms x').subscribe(() => t.handler.request(request(2800), t.budget(1500)).subscribe());
+      flush();
+      expect(t.requests).toEqual([0, 300]);
+      expect(t.closeTimes()).toEqual([1300]);
+    });
+  });
+
+  it('a Close disarms the timer', () => {
+    marbles(({ cold, flush }, scheduler) => {
+      const t = setup(scheduler);
+      t.handler.request(request(2000), t.budget(1500)).subscribe();
+      cold('200ms x').subscribe(() => t.handler.close(Connection.fromPartial({ id: 'nse-id' }), Context.background).subscribe());
+      // right after the Close no timer is left scheduled (the Close at 500 is gone)
+      cold('201ms x').subscribe(() => expect(scheduler.actions).toHaveLength(0));
+      flush();
+      expect(t.closeTimes()).toEqual([200]);
+    });
+  });
+
+  it('a Close that fails (even DEADLINE_EXCEEDED) still ends the connection and disarms the timer', () => {
+    marbles(({ cold, flush }, scheduler) => {
+      const t = setup(scheduler, { closeReply: () => throwError(() => deadlineExceeded('slow')) });
+      t.handler.request(request(2000), t.budget(1500)).subscribe();
+      cold('200ms x').subscribe(() => t.handler.close(Connection.fromPartial({ id: 'nse-id' }), Context.background).subscribe({ error: () => undefined }));
+      // begin forgets the connection either way, so nothing is left to time out
+      cold('201ms x').subscribe(() => expect(scheduler.actions).toHaveLength(0));
+      flush();
+      expect(t.closeTimes()).toEqual([200]);
+      expect(t.begin.connections.size).toBe(0);
+      expect(t.meta.connections.size).toBe(0);
+    });
+  });
+
+  it('missing previous-segment expires: INVALID_ARGUMENT, and the connection is closed downstream again', () => {
+    marbles(({ expectObservable, flush }, scheduler) => {
+      const t = setup(scheduler);
+      expectObservable(t.handler.request(request(undefined), t.budget(1500)).pipe(map((c) => c.id))).toBe(
+        '#',
+        undefined,
+        expect.objectContaining({ code: status.INVALID_ARGUMENT }) as unknown as Error,
+      );
+      flush();
+      expect(t.closeTimes()).toEqual([0]);
+      expect(t.closes[0]?.conn.id).toBe('nse-id');
+      expect(t.begin.connections.size).toBe(0);
+      expect(t.meta.connections.size).toBe(0);
+    });
+  });
+
+  it('a first hop (no previous segment) is rejected the same way', () => {
+    marbles(({ expectObservable }, scheduler) => {
+      const t = setup(scheduler);
+      const first = NetworkServiceRequest.fromPartial({
+        connection: { id: 'nsc-id', path: { index: 0, pathSegments: [seg('nsc', 'nsc-id', 2000)] } },
+      });
+      expectObservable(t.handler.request(first, t.budget(1500))).toBe(
+        '#',
+        undefined,
+        expect.objectContaining({ code: status.INVALID_ARGUMENT }) as unknown as Error,
+      );
+    });
+  });
+});
