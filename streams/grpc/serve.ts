@@ -1,7 +1,8 @@
 import type { handleServerStreamingCall, handleUnaryCall, Metadata, ServerUnaryCall, ServerWritableStream } from '@grpc/grpc-js';
-import { asyncScheduler, defer, Observable, type SchedulerLike } from 'rxjs';
+import { asyncScheduler, defer, Observable, Subscription, type SchedulerLike } from 'rxjs';
 import { Context, ContextKey } from '../../operators/core/context.js';
-import { internal, invalidArgument } from '../../operators/core/errors.js';
+import { status } from '@grpc/grpc-js';
+import { internal, invalidArgument, NsmError } from '../../operators/core/errors.js';
 import type { MethodDef } from './method.js';
 import { toServiceError } from './status.js';
 
@@ -79,20 +80,47 @@ export function unaryHandler<Req, Res>(
   };
 }
 
-/** Serves a server-streaming method from an Observable; the client cancelling unsubscribes. */
+/** Messages a server stream may queue for a slow reader, beyond its initial snapshot. */
+export const defaultMaxBuffered = 4096;
+
+/**
+ * Serves a server-streaming method from an Observable; the client cancelling unsubscribes.
+ * Back-pressure: the Observable is push-based (one change stream feeds every watcher), so a
+ * reader that does not keep up must not make the server buffer without bound or stall others.
+ * Once more than `maxBuffered` messages beyond the initial snapshot (what the source emits while
+ * being subscribed, e.g. a registry's current entries) are queued, the stream is cut with
+ * RESOURCE_EXHAUSTED (what is queued still drains first); the reader can Find again.
+ */
 export function serverStreamHandler<Req, Res>(
   path: string,
   fn: (request: Req, ctx: Context) => Observable<Res>,
   scheduler: SchedulerLike = asyncScheduler,
+  maxBuffered = defaultMaxBuffered,
 ): handleServerStreamingCall<Req, Res> {
   return (call) => {
     const bad = decodeError(call.request, path);
     if (bad) return void call.emit('error', toServiceError(bad));
-    const subscription = defer(() => fn(call.request, callContext(call, scheduler))).subscribe({
-      next: (message) => call.write(message),
+    let allowance = maxBuffered;
+    let subscribing = true;
+    // Made first so `next` can cut even while the source is still emitting its snapshot
+    // synchronously (adding to a closed Subscription tears the addition down at once).
+    const subscription = new Subscription();
+    subscription.add(defer(() => fn(call.request, callContext(call, scheduler))).subscribe({
+      next: (message) => {
+        if (subscription.closed) return;
+        if (subscribing) allowance++;
+        else if (call.writableLength >= allowance) {
+          subscription.unsubscribe();
+          const why = `${path}: the reader fell ${call.writableLength} messages behind; call again for a fresh view`;
+          call.emit('error', toServiceError(new NsmError(status.RESOURCE_EXHAUSTED, why)));
+          return;
+        }
+        call.write(message);
+      },
       error: (e: unknown) => call.emit('error', toServiceError(e)),
       complete: () => call.end(),
-    });
+    }));
+    subscribing = false;
     call.on('cancelled', () => subscription.unsubscribe());
   };
 }

@@ -5,7 +5,7 @@ import { asyncScheduler, type Observable, type SchedulerLike } from 'rxjs';
 import type { Context } from '../../operators/core/context.js';
 import type { MethodDef } from './method.js';
 import { HealthState, healthDefinition, ServingStatus } from './health.js';
-import { guardDecoding, serverStreamHandler, unaryHandler } from './serve.js';
+import { defaultMaxBuffered, guardDecoding, serverStreamHandler, unaryHandler } from './serve.js';
 import { grpcTarget, parseNsmUrl, tcpUrl, type NsmUrl } from '../../operators/tools/nsmUrl.js';
 
 /** A wildcard listen host is published as loopback here (upstream fills in the pod IP). */
@@ -16,6 +16,8 @@ type Handlers = Record<string, (request: unknown, ctx: Context) => Observable<un
 export interface GrpcServerOptions {
   scheduler?: SchedulerLike;
   credentials?: ServerCredentials;
+  /** Messages a server stream (Find, MonitorConnections) may queue for a slow reader. */
+  maxBuffered?: number;
 }
 
 /**
@@ -27,12 +29,14 @@ export class GrpcServer {
   private readonly server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
   private readonly scheduler: SchedulerLike;
   private readonly credentials: ServerCredentials;
+  private readonly maxBuffered: number;
   private bound: NsmUrl[] = [];
   private stopped = false;
 
   constructor(options: GrpcServerOptions = {}) {
     this.scheduler = options.scheduler ?? asyncScheduler;
     this.credentials = options.credentials ?? ServerCredentials.createInsecure();
+    this.maxBuffered = options.maxBuffered ?? defaultMaxBuffered;
     this.serve('grpc.health.v1.Health', healthDefinition, {
       check: (r) => this.health.check(r),
       watch: (r) => this.health.watch(r),
@@ -55,7 +59,7 @@ export class GrpcServer {
       const fn = all[name];
       if (fn === undefined) throw new Error(`no handler for ${method.path}`);
       impl[name] = method.responseStream
-        ? serverStreamHandler(method.path, fn, this.scheduler)
+        ? serverStreamHandler(method.path, fn, this.scheduler, this.maxBuffered)
         : unaryHandler(method.path, fn, this.scheduler);
     }
     this.server.addService(guardDecoding(definition) as unknown as ServiceDefinition, impl);
