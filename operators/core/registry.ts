@@ -1,4 +1,4 @@
-import { EMPTY, Observable, of } from 'rxjs';
+import { EMPTY, Observable, of, throwError } from 'rxjs';
 import type {
   NetworkService,
   NetworkServiceEndpoint,
@@ -49,4 +49,28 @@ export function registryChain<T, Q, R>(
       unregister: unregister ? (item, ctx) => unregister(item, ctx, next) : next.unregister,
     };
   }, last);
+}
+
+/**
+ * An element that refuses bad input before anything else runs: `item` checks Register and
+ * Unregister, `query` checks Find; each returns the error to answer with, or undefined.
+ */
+export function registryGuard<T, Q, R>(checks: {
+  item: (item: T, op: 'register' | 'unregister') => Error | undefined;
+  query: (query: Q) => Error | undefined;
+}): RegistryElement<T, Q, R> {
+  return {
+    register: (item, ctx, next) => {
+      const err = checks.item(item, 'register');
+      return err ? throwError(() => err) : next.register(item, ctx);
+    },
+    find: (query, ctx, next) => {
+      const err = checks.query(query);
+      return err ? throwError(() => err) : next.find(query, ctx);
+    },
+    unregister: (item, ctx, next) => {
+      const err = checks.item(item, 'unregister');
+      return err ? throwError(() => err) : next.unregister(item, ctx);
+    },
+  };
 }

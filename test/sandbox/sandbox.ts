@@ -27,30 +27,61 @@ export interface SandboxOptions {
   dialTimeout?: number;
 }
 
-/** Builds a hop's chain; called again on every restart so state starts fresh. */
-export type HopBuilder = (hop: SandboxNode) => Endpoint;
+/** What a sandbox node serves: built fresh on every (re)start, dropped when it dies. */
+export interface Served {
+  serve(server: GrpcServer): void;
+  /** State still held for connections or registrations (must be empty at the end of a test). */
+  leftovers(): string[];
+  /** Releases everything, as a dying process would. */
+  dispose(): void;
+}
+
+/** A NetworkService hop (nsmgr, forwarder, NSE) as a sandbox node. */
+export class ServedEndpoint implements Served {
+  constructor(readonly endpoint: Endpoint) {}
+  serve(server: GrpcServer): void {
+    serveNetworkService(server, this.endpoint.handler, this.endpoint.monitor);
+  }
+  leftovers(): string[] {
+    const { begin, metadata } = this.endpoint.state;
+    const out: string[] = [];
+    if (begin.connections.size) out.push(`begin holds ${[...begin.connections.keys()].join(',')}`);
+    if (metadata.connections.size) out.push(`metadata holds ${metadata.connections.size}`);
+    if (this.endpoint.monitor.size) out.push(`monitor holds ${this.endpoint.monitor.size}`);
+    return out;
+  }
+  dispose(): void {
+    this.endpoint.state.metadata.dispose();
+    this.endpoint.monitor.complete();
+  }
+}
 
 /**
- * One hop served over real gRPC on a unix socket in the sandbox's temp dir. Restartable:
- * `kill` drops the socket and all state as a crashed process would; `restart` serves a fresh
- * chain on the same URL. Counter and error injector survive restarts (they belong to the test).
+ * One node served over real gRPC on a unix socket in the sandbox's temp dir. Restartable:
+ * `kill` drops the socket and all state as a crashed process would; `restart` serves freshly
+ * built state on the same URL. Counter and error injector survive restarts (they belong to the test).
  */
-export class SandboxNode {
+export class SandboxNode<S extends Served = ServedEndpoint> {
   readonly counter = new Counter();
   readonly errors = new ErrorInjector();
   private server: GrpcServer | undefined;
-  private current: Endpoint | undefined;
+  private current: S | undefined;
 
   constructor(
     readonly name: string,
     readonly url: NsmUrl,
-    private readonly build: HopBuilder,
+    private readonly build: (node: SandboxNode<S>) => S,
     private readonly scheduler: SchedulerLike,
   ) {}
 
-  /** The live chain (undefined while killed). */
-  get endpoint(): Endpoint | undefined {
+  /** What the node serves now (undefined while killed). */
+  get served(): S | undefined {
     return this.current;
+  }
+
+  /** The live chain of a NetworkService hop (undefined while killed). */
+  get endpoint(): Endpoint | undefined {
+    return this.current instanceof ServedEndpoint ? this.current.endpoint : undefined;
   }
 
   get alive(): boolean {
@@ -64,16 +95,16 @@ export class SandboxNode {
 
   async start(): Promise<this> {
     if (this.server) return this;
-    const hop = this.build(this);
+    const served = this.build(this);
     const server = new GrpcServer({ scheduler: this.scheduler });
-    serveNetworkService(server, hop.handler, hop.monitor);
+    served.serve(server);
     await server.listen([this.url]);
-    this.current = hop;
+    this.current = served;
     this.server = server;
     return this;
   }
 
-  /** Dies at once: calls and monitor streams cut, every per-connection timer and channel dropped. */
+  /** Dies at once: calls and streams cut, every timer and channel it held dropped. */
   async kill(): Promise<void> {
     const server = this.server;
     this.server = undefined;
@@ -94,20 +125,12 @@ export class SandboxNode {
     this.dropState();
   }
 
-  /** Connections this hop still holds state for (must be 0 after everything is closed). */
   leftovers(): string[] {
-    const hop = this.current;
-    if (!hop) return [];
-    const out: string[] = [];
-    if (hop.state.begin.connections.size) out.push(`${this.name}: begin holds ${[...hop.state.begin.connections.keys()].join(',')}`);
-    if (hop.state.metadata.connections.size) out.push(`${this.name}: metadata holds ${hop.state.metadata.connections.size}`);
-    if (hop.monitor.size) out.push(`${this.name}: monitor holds ${hop.monitor.size}`);
-    return out;
+    return (this.current?.leftovers() ?? []).map((l) => `${this.name}: ${l}`);
   }
 
   private dropState(): void {
-    this.current?.state.metadata.dispose();
-    this.current?.monitor.complete();
+    this.current?.dispose();
     this.current = undefined;
   }
 }
@@ -159,7 +182,7 @@ export class Sandbox {
   readonly scheduler: SchedulerLike;
   readonly tokenLifetime: number;
   readonly dialTimeout: number;
-  private readonly nodes: SandboxNode[] = [];
+  private readonly nodes: SandboxNode<Served>[] = [];
   private readonly clients: SandboxClient[] = [];
 
   private constructor(
@@ -184,11 +207,16 @@ export class Sandbox {
     return unsignedTokenGenerator(name, this.tokenLifetime, () => this.scheduler.now());
   }
 
-  /** Starts a hop built by `build` (fresh on every restart). */
-  async hop(name: string, build: HopBuilder): Promise<SandboxNode> {
-    const node = new SandboxNode(name, this.url(name), build, this.scheduler);
-    this.nodes.push(node);
+  /** Starts a node serving what `build` makes (called again on every restart). */
+  async node<S extends Served>(name: string, build: (node: SandboxNode<S>) => S): Promise<SandboxNode<S>> {
+    const node = new SandboxNode<S>(name, this.url(name), build, this.scheduler);
+    this.nodes.push(node as unknown as SandboxNode<Served>);
     return node.start();
+  }
+
+  /** Starts a NetworkService hop whose chain `build` makes. */
+  hop(name: string, build: (node: SandboxNode) => Endpoint): Promise<SandboxNode> {
+    return this.node(name, (node) => new ServedEndpoint(build(node)));
   }
 
   /** A final endpoint (NSE) accepting the KERNEL mechanism; `additional` runs before it. */
