@@ -59,6 +59,10 @@ export type Registry = Readonly<Record<string, ComponentEntry>>;
  * `nsmgr: { summary: '…', load: () => import('../nsmgr/main.js').then((m) => m.component) }`.
  */
 export const components: Registry = {
+  'registry-memory': {
+    summary: 'NS and NSE registries in memory (upstream cmd-registry-memory)',
+    load: () => import('../registry-memory/main.js').then((m) => m.component),
+  },
   mesh: {
     summary: 'local mesh: nsc → nsmgr → forwarder → nse over gRPC (what npm start runs)',
     load: () => import('../mesh/main.js').then((m) => m.component),

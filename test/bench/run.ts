@@ -2,6 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { engineBenchmarks } from './engine.bench.js';
+import { registryBenchmarks } from './registry.bench.js';
 import { table, type BenchResult } from './stats.js';
 
 /**
@@ -10,7 +11,7 @@ import { table, type BenchResult } from './stats.js';
  */
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
-  const results: BenchResult[] = [...(await engineBenchmarks(quick))];
+  const results: BenchResult[] = [...(await engineBenchmarks(quick)), ...(await registryBenchmarks(quick))];
   console.log(table(results));
   const out = join(process.cwd(), 'bench-results');
   await mkdir(out, { recursive: true });

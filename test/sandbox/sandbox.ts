@@ -6,6 +6,9 @@ import type { Connection } from '../../proto/gen/connection.js';
 import { NetworkServiceRequest } from '../../proto/gen/networkservice.js';
 import { client, type Client } from '../../operators/chains/client.js';
 import { endpoint, type Endpoint } from '../../operators/chains/endpoint.js';
+import { memoryRegistry, type MemoryRegistry } from '../../operators/chains/registry.js';
+import { registryClient, type RegistryClient } from '../../operators/chains/registryClient.js';
+import { serveRegistries } from '../../streams/grpc/registry.js';
 import { Context } from '../../operators/core/context.js';
 import type { NetworkServiceElement, NetworkServiceHandler } from '../../operators/core/networkservice.js';
 import { connect } from '../../operators/networkservice/connect.js';
@@ -53,6 +56,21 @@ export class ServedEndpoint implements Served {
   dispose(): void {
     this.endpoint.state.metadata.dispose();
     this.endpoint.monitor.complete();
+  }
+}
+
+/** A memory registry as a sandbox node; registrations are its state, not leaks. */
+export class ServedRegistry implements Served {
+  constructor(readonly registry: MemoryRegistry) {}
+  serve(server: GrpcServer): void {
+    serveRegistries(server, this.registry.ns, this.registry.nse);
+  }
+  leftovers(): string[] {
+    const orphans = [...this.registry.state.expire.names.keys()].filter((name) => this.registry.stores.nse.get(name) === undefined);
+    return orphans.length ? [`expiry timers for unregistered ${orphans.join(',')}`] : [];
+  }
+  dispose(): void {
+    this.registry.dispose();
   }
 }
 
@@ -184,6 +202,7 @@ export class Sandbox {
   readonly dialTimeout: number;
   private readonly nodes: SandboxNode<Served>[] = [];
   private readonly clients: SandboxClient[] = [];
+  private readonly registryClients: RegistryClient[] = [];
 
   private constructor(
     readonly dir: string,
@@ -256,6 +275,18 @@ export class Sandbox {
     );
   }
 
+  /** A memory registry node (NSM_EXPIRE_PERIOD = `expirePeriod`, default 1 min). */
+  registry(name = 'registry', options: { expirePeriod?: number } = {}): Promise<SandboxNode<ServedRegistry>> {
+    return this.node(name, () => new ServedRegistry(memoryRegistry({ ...options, scheduler: this.scheduler })));
+  }
+
+  /** A daemon's registry client (register with refresh and heal, Find) talking to `url`. */
+  registryClient(url: NsmUrl): RegistryClient {
+    const c = registryClient({ pool: this.pool, url, scheduler: this.scheduler });
+    this.registryClients.push(c);
+    return c;
+  }
+
   /** An NSC chain dialing `url`; with `retry` (default) like upstream's sandbox NewClient. */
   client(name: string, url: NsmUrl, options: { retry?: boolean; refresh?: boolean } = {}): SandboxClient {
     const chain = client({
@@ -274,7 +305,11 @@ export class Sandbox {
 
   /** State any hop or client still holds, and channels still borrowed: empty when nothing leaked. */
   leftovers(): string[] {
-    const out = [...this.nodes.flatMap((n) => n.leftovers()), ...this.clients.flatMap((c) => c.leftovers())];
+    const out = [
+      ...this.nodes.flatMap((n) => n.leftovers()),
+      ...this.clients.flatMap((c) => c.leftovers()),
+      ...this.registryClients.flatMap((c) => c.leftovers().map((l) => `registry client: ${l}`)),
+    ];
     if (this.pool.borrowed) out.push(`channel pool: ${this.pool.borrowed} channel(s) still borrowed`);
     return out;
   }
@@ -282,6 +317,7 @@ export class Sandbox {
   /** Stops every hop, drops clients' state, closes channels and removes the temp dir. */
   async cleanup(): Promise<void> {
     for (const c of this.clients) c.dispose();
+    for (const c of this.registryClients) c.dispose();
     await Promise.all(this.nodes.map((n) => n.stop()));
     this.pool.closeAll();
     await rm(this.dir, { recursive: true, force: true });

@@ -1,0 +1,40 @@
+import { memoryRegistry } from '../../operators/chains/registry.js';
+import { formatDuration } from '../../operators/tools/duration.js';
+import { serveRegistries } from '../../streams/grpc/registry.js';
+import { GrpcServer } from '../../streams/grpc/server.js';
+import { defineComponent } from '../cli/components.js';
+import { duration, optional, url, urlList } from '../cli/config.js';
+
+const spec = {
+  listenOn: urlList('NSM_LISTEN_ON', 'unix:///listen.on.socket', 'URLs to serve the registries on (unix:///path, tcp://host:port)'),
+  expirePeriod: duration('NSM_EXPIRE_PERIOD', '1m', 'How long an NSE stays registered without a refresh (upstream hard-codes 1m)'),
+  maxTokenLifetime: duration('NSM_MAX_TOKEN_LIFETIME', '10m', 'Lifetime of the tokens this registry issues'),
+  proxyRegistryUrl: optional(url('NSM_PROXY_REGISTRY_URL', '', 'Registry for interdomain names (name@domain); not implemented yet')),
+};
+
+/**
+ * `nsm-rx registry-memory` (upstream cmd-registry-memory): the NS and NSE registries in memory,
+ * served with gRPC health on every NSM_LISTEN_ON URL. NSEs expire after NSM_EXPIRE_PERIOD
+ * unless refreshed; `name@domain` names are refused (UNIMPLEMENTED) until the interdomain
+ * registry exists.
+ */
+export const component = defineComponent({
+  name: 'registry-memory',
+  summary: 'NS and NSE registries in memory (upstream cmd-registry-memory)',
+  spec,
+  async run(config, ctx) {
+    const registry = memoryRegistry({
+      expirePeriod: config.expirePeriod,
+      ...(config.proxyRegistryUrl ? { proxyRegistryUrl: config.proxyRegistryUrl.href } : {}),
+    });
+    const server = new GrpcServer();
+    serveRegistries(server, registry.ns, registry.nse);
+    const urls = await server.listen(config.listenOn);
+    ctx.log.info('serving', { urls: urls.map((u) => u.href), expirePeriod: formatDuration(config.expirePeriod) });
+    ctx.lifecycle.onShutdown('registry-memory', async () => {
+      registry.dispose();
+      await server.stop(1000);
+    });
+    await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
+  },
+});

@@ -1,0 +1,60 @@
+import { asyncScheduler, type SchedulerLike } from 'rxjs';
+import { registryChain, type NSEHandler, type NSHandler } from '../core/registry.js';
+import { nseBeginClient, nsBeginClient } from '../registry/begin.js';
+import { nseRegistryClient, nsRegistryClient } from '../registry/grpcClient.js';
+import { nseHeal, nsHeal } from '../registry/heal.js';
+import { nseRefresh } from '../registry/refresh.js';
+import { registryRetry } from '../registry/retry.js';
+import type { ChannelPool } from '../../streams/grpc/channelPool.js';
+import type { NsmUrl } from '../tools/nsmUrl.js';
+
+export interface RegistryClientOptions {
+  pool: ChannelPool;
+  /** The registry, or the nsmgr that proxies it (NSM_REGISTRY_URL / NSM_CONNECT_TO). */
+  url: NsmUrl;
+  /** Dial timeout, ms (upstream registry client: 300 ms). */
+  dialTimeout?: number;
+  scheduler?: SchedulerLike;
+}
+
+/** Both registry clients of a daemon, with their per-name state for leak checks. */
+export interface RegistryClient {
+  readonly ns: NSHandler;
+  readonly nse: NSEHandler;
+  /** Names each element still holds something for (empty once everything is unregistered). */
+  leftovers(): string[];
+  /** Stops every refresh and heal loop without unregistering (the owner died). */
+  dispose(): void;
+}
+
+/**
+ * The registry client every daemon uses (upstream registry/chains/client), in upstream order:
+ * - NSE: begin → retry → heal → refresh → (authorize) → dial + call;
+ * - NS: begin → retry → heal → (authorize) → dial + call.
+ * A Register keeps itself alive: refreshed at 2/3 of its expiry and registered again when the
+ * registry restarts (heal's Find watch breaks); Unregister stops both.
+ */
+export function registryClient(options: RegistryClientOptions): RegistryClient {
+  const scheduler = options.scheduler ?? asyncScheduler;
+  const remote = { pool: options.pool, url: options.url, dialTimeout: options.dialTimeout ?? 300, scheduler };
+  const nseBegin = nseBeginClient({ scheduler });
+  const nsBegin = nsBeginClient({ scheduler });
+  const nseWatch = nseHeal({ scheduler });
+  const nsWatch = nsHeal({ scheduler });
+  const refresh = nseRefresh({ scheduler });
+  const held: [string, ReadonlyMap<string, unknown>][] = [
+    ['nse begin', nseBegin.names],
+    ['ns begin', nsBegin.names],
+    ['nse heal', nseWatch.names],
+    ['ns heal', nsWatch.names],
+    ['nse refresh', refresh.names],
+  ];
+  return {
+    nse: registryChain([nseBegin, registryRetry({ scheduler }), nseWatch, refresh, nseRegistryClient(remote)]),
+    ns: registryChain([nsBegin, registryRetry({ scheduler }), nsWatch, nsRegistryClient(remote)]),
+    leftovers: () => held.filter(([, names]) => names.size > 0).map(([what, names]) => `${what} holds ${[...names.keys()].join(',')}`),
+    dispose: () => {
+      for (const loops of [nseWatch.names, nsWatch.names, refresh.names]) for (const loop of loops.values()) loop.unsubscribe();
+    },
+  };
+}

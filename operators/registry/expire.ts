@@ -1,0 +1,94 @@
+import { asyncScheduler, defer, Subscription, type SchedulerLike } from 'rxjs';
+import { map } from 'rxjs/operators';
+import type { NetworkServiceEndpoint } from '../../proto/gen/registry.js';
+import { incomingCallKey } from '../../streams/grpc/serve.js';
+import type { Context } from '../core/context.js';
+import { msToTimestamp, timestampToMs } from '../core/path.js';
+import type { NSEElement } from '../core/registry.js';
+import { tokenFromMetadata } from '../tools/token.js';
+import { registryEventFactoryOf } from './begin.js';
+
+export interface ExpireOptions {
+  /** Longest registration without a refresh, ms (upstream sandbox, nsmgr, memory registry: 1 min); 0 = no cap. */
+  defaultPeriod?: number;
+  scheduler?: SchedulerLike;
+}
+
+/** `nseExpire` with its live per-name timers (for leak checks). */
+export interface ExpireElement extends NSEElement {
+  readonly names: ReadonlyMap<string, Subscription>;
+}
+
+/** The caller's token expiry (scheduler ms) from the incoming gRPC metadata, if it sent one. */
+function callerTokenExpiry(ctx: Context): number | undefined {
+  const call = ctx.get(incomingCallKey);
+  return call === undefined ? undefined : tokenFromMetadata(call.metadata)?.expires;
+}
+
+/**
+ * `expire` (NSE registry, server side): a registration that is not refreshed in time is
+ * unregistered by the registry itself.
+ *
+ * On Register, `expiration_time` becomes the earliest of the caller's token expiry, now +
+ * `defaultPeriod` and the NSE's own `expiration_time`, and is written into the NSE. After the rest
+ * of the chain accepted it (an earlier `expiration_time` in the answer wins), an Unregister is
+ * armed through the registry begin at `expiration − the Register's time budget`. A re-Register
+ * (refresh) re-arms; an Unregister disarms; a failed re-Register keeps the earlier timer.
+ *
+ * ```
+ * register (budget 1 s, default 1 min) --R----------------------------
+ * unregister via begin                  ------------ 59 s -----------U
+ * ```
+ */
+export function nseExpire(options: ExpireOptions = {}): ExpireElement {
+  const scheduler = options.scheduler ?? asyncScheduler;
+  const defaultPeriod = options.defaultPeriod ?? 60_000;
+  const names = new Map<string, Subscription>();
+
+  const disarm = (name: string): void => {
+    const timer = names.get(name);
+    names.delete(name);
+    timer?.unsubscribe();
+  };
+
+  return {
+    names,
+    register: (nse, ctx, next) =>
+      defer(() => {
+        const start = scheduler.now();
+        const remaining = ctx.remaining(start);
+        const budget = Number.isFinite(remaining) ? remaining : 0;
+        let selected: number | undefined = callerTokenExpiry(ctx);
+        if (defaultPeriod > 0 && (selected === undefined || start + defaultPeriod < selected)) selected = start + defaultPeriod;
+        const own = nse.expirationTime === undefined ? undefined : timestampToMs(nse.expirationTime);
+        const sent: NetworkServiceEndpoint =
+          selected !== undefined && (own === undefined || selected < own) ? { ...nse, expirationTime: msToTimestamp(selected) } : nse;
+        return next.register(sent, ctx).pipe(
+          map((answer) => {
+            const answered = answer.expirationTime === undefined ? undefined : timestampToMs(answer.expirationTime);
+            const expiry = answered !== undefined && (selected === undefined || answered < selected) ? answered : selected;
+            const factory = registryEventFactoryOf(ctx);
+            disarm(nse.name);
+            if (expiry === undefined || factory === undefined) return answer;
+            const timer = new Subscription();
+            const delay = Math.max(0, expiry - scheduler.now() - budget);
+            timer.add(
+              scheduler.schedule(() => {
+                // Detached from `timer`: the Unregister passes through here and disarms it, which
+                // must not cancel the Unregister itself. Skipped if re-armed or disarmed before it starts.
+                const done = () => names.get(nse.name) === timer && names.delete(nse.name);
+                factory.unregister({ cancel: timer }).subscribe({ error: done, complete: done });
+              }, delay),
+            );
+            names.set(nse.name, timer);
+            return answer;
+          }),
+        );
+      }),
+    unregister: (nse, ctx, next) =>
+      defer(() => {
+        disarm(nse.name);
+        return next.unregister(nse, ctx);
+      }),
+  };
+}

@@ -1,0 +1,73 @@
+import { asyncScheduler, defer, Observable, throwError, timer, type SchedulerLike } from 'rxjs';
+import { retry, tap, timeout } from 'rxjs/operators';
+import type { Context } from '../core/context.js';
+import { deadlineExceeded } from '../core/errors.js';
+import type { RegistryElement, RegistryHandler } from '../core/registry.js';
+
+export interface RegistryRetryOptions {
+  scheduler?: SchedulerLike;
+  /** Time budget of one Register or Unregister try, ms (upstream: 15 s). Find tries have none. */
+  tryTimeout?: number;
+  /** Pause after a failed try, ms (upstream: 200 ms). */
+  interval?: number;
+}
+
+/** Deep copy of plain ts-proto messages, so that no try sees what an earlier one changed. */
+const copy = <X>(x: X): X => structuredClone(x);
+
+/**
+ * `retry` (registry client): wraps a registry handler so that Register and Unregister are tried
+ * again, `interval` after each failure, until one succeeds or the caller's deadline (if any)
+ * would pass; each try gets a fresh copy and at most `tryTimeout`.
+ *
+ * Find is retried only while it has not produced anything yet: upstream retries the creation of
+ * the Find stream (dial failures and the like), never a stream that was already delivering. Its
+ * tries have no time limit of their own (a watch lives as long as its caller wants).
+ *
+ * ```
+ * register tries  -X-200ms-X-200ms-c|
+ * result          -----------------c|
+ * find tries      -X-200ms-a-b-X
+ * result          ---------a-b-X       (an error after the first response is the caller's)
+ * ```
+ */
+export function registryRetryClient<T, Q, R>(handler: RegistryHandler<T, Q, R>, options: RegistryRetryOptions = {}): RegistryHandler<T, Q, R> {
+  const scheduler = options.scheduler ?? asyncScheduler;
+  const tryTimeout = options.tryTimeout ?? 15_000;
+  const interval = options.interval ?? 200;
+
+  /** Waits `interval` before the next try, or gives up with `err` if the deadline would pass first. */
+  const pause = (ctx: Context, err: unknown): Observable<unknown> =>
+    ctx.remaining(scheduler.now()) <= interval ? throwError(() => err) : timer(interval, scheduler);
+
+  const withRetry = <X>(ctx: Context, attempt: (tryCtx: Context) => Observable<X>): Observable<X> =>
+    defer(() => {
+      const tryCtx = ctx.withDeadline(scheduler.now() + tryTimeout);
+      return attempt(tryCtx).pipe(
+        timeout({ first: tryTimeout, scheduler, with: () => throwError(() => deadlineExceeded(`try timed out after ${tryTimeout} ms`)) }),
+      );
+    }).pipe(retry({ delay: (err: unknown) => pause(ctx, err) }));
+
+  const find = (query: Q, ctx: Context): Observable<R> =>
+    defer(() => {
+      let started = false;
+      return defer(() => handler.find(copy(query), ctx).pipe(tap(() => (started = true)))).pipe(
+        retry({ delay: (err: unknown) => (started ? throwError(() => err) : pause(ctx, err)) }),
+      );
+    });
+
+  return {
+    register: (item, ctx) => withRetry(ctx, (tryCtx) => handler.register(copy(item), tryCtx)),
+    find,
+    unregister: (item, ctx) => withRetry(ctx, (tryCtx) => handler.unregister(copy(item), tryCtx)),
+  };
+}
+
+/** `registryRetryClient` as a chain element, for `registryChain([begin, retry, heal, …])`. */
+export function registryRetry<T, Q, R>(options: RegistryRetryOptions = {}): RegistryElement<T, Q, R> {
+  return {
+    register: (item, ctx, next) => registryRetryClient(next, options).register(item, ctx),
+    find: (query, ctx, next) => registryRetryClient(next, options).find(query, ctx),
+    unregister: (item, ctx, next) => registryRetryClient(next, options).unregister(item, ctx),
+  };
+}

@@ -1,0 +1,111 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { firstValueFrom, type Subscription } from 'rxjs';
+import { NetworkServiceEndpoint, NetworkServiceEndpointQuery } from '../../proto/gen/registry.js';
+import { Context } from '../../operators/core/context.js';
+import { registryChain, type NSEHandler } from '../../operators/core/registry.js';
+import { nseRegistryClient } from '../../operators/registry/grpcClient.js';
+import { unixUrl } from '../../operators/tools/nsmUrl.js';
+import { ChannelPool } from '../../streams/grpc/channelPool.js';
+import { measure, quantile, type BenchResult } from './stats.js';
+
+const bin = resolve(import.meta.dirname, '../../../bin/nsm-rx.js');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function rssMiB(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('VmRSS:'));
+  return Number(line?.match(/(\d+)/)?.[1] ?? NaN) / 1024;
+}
+
+const entry = (i: number) =>
+  NetworkServiceEndpoint.fromPartial({
+    name: `nse-${i}`,
+    networkServiceNames: ['icmp-responder'],
+    networkServiceLabels: { 'icmp-responder': { labels: { app: 'bench', zone: `z${i % 8}` } } },
+    url: `tcp://10.0.${(i >> 8) & 255}.${i & 255}:5001`,
+  });
+
+/**
+ * Registry figures, against `nsm-rx registry-memory` running as its own process: Register ops/s;
+ * with `total` NSEs stored and `watchers` Find-watchers open, the latency from a Register to its
+ * arrival at every watcher; the registry's RSS at `total` NSEs.
+ */
+export async function registryBenchmarks(quick: boolean): Promise<BenchResult[]> {
+  const total = quick ? 2000 : 10_000;
+  const watchers = 100;
+  const dir = mkdtempSync(join(tmpdir(), 'nsm-rx-bench-registry-'));
+  const socket = join(dir, 'registry.sock');
+  // NSEs must outlive the benchmark: a long expire period stands in for refreshing owners.
+  const child = spawn(process.execPath, [bin, 'registry-memory'], {
+    env: { ...process.env, NSM_LISTEN_ON: `unix://${socket}`, NSM_EXPIRE_PERIOD: '1h', NSM_LOG_LEVEL: 'WARN' },
+    stdio: 'ignore',
+  });
+  const pool = new ChannelPool();
+  const subs: Subscription[] = [];
+  try {
+    while (!existsSync(socket)) await sleep(20);
+    const nse: NSEHandler = registryChain([nseRegistryClient({ pool, url: unixUrl(socket), dialTimeout: 5000 })]);
+    const register = (i: number) => firstValueFrom(nse.register(entry(i), Context.background));
+    const idleRss = rssMiB(child.pid as number);
+
+    let i = 0;
+    const registerRate = await measure('registry Register (unix socket, own process)', total - 200, 200, async () => {
+      await register(i++);
+    });
+    const rss = rssMiB(child.pid as number);
+
+    // 100 watchers, each its own Find stream, spread over 4 channels as 4 nsmgrs would.
+    const pools = Array.from({ length: 4 }, () => new ChannelPool());
+    const arrivals = new Map<string, number>();
+    let waiting: { name: string; resolve: () => void } | undefined;
+    let snapshotted = 0;
+    for (let w = 0; w < watchers; w++) {
+      let seen = 0;
+      const watcher = registryChain([nseRegistryClient({ pool: pools[w % 4] as ChannelPool, url: unixUrl(socket), dialTimeout: 5000 })]);
+      subs.push(
+        watcher.find(NetworkServiceEndpointQuery.fromPartial({ networkServiceEndpoint: { networkServiceNames: ['icmp-responder'] }, watch: true }), Context.background).subscribe((r) => {
+          if (++seen === i) snapshotted++;
+          const name = r.networkServiceEndpoint?.name ?? '';
+          if (waiting?.name !== name) return;
+          const n = (arrivals.get(name) ?? 0) + 1;
+          arrivals.set(name, n);
+          if (n === watchers) waiting.resolve();
+        }),
+      );
+    }
+    while (snapshotted < watchers) await sleep(20); // every watcher has read its snapshot
+    const rounds = quick ? 50 : 200;
+    const samples = new Float64Array(rounds);
+    for (let r = 0; r < rounds; r++) {
+      const name = `nse-${i}`;
+      const all = new Promise<void>((resolve) => (waiting = { name, resolve }));
+      const t0 = process.hrtime.bigint();
+      await register(i++);
+      await all;
+      samples[r] = Number(process.hrtime.bigint() - t0) / 1e6;
+    }
+    samples.sort();
+    for (const p of pools) p.closeAll();
+    const fanOut: BenchResult = {
+      name: `registry Register → all ${watchers} Find-watchers (${total} NSEs stored)`,
+      iterations: rounds,
+      opsPerSec: rounds / (samples.reduce((a, b) => a + b, 0) / 1000),
+      p50Ms: quantile(samples, 0.5),
+      p99Ms: quantile(samples, 0.99),
+    };
+    return [
+      { ...registerRate, extra: { rssIdleMiB: Number(idleRss.toFixed(1)), [`rssAt${total}MiB`]: Number(rss.toFixed(1)) } },
+      fanOut,
+    ];
+  } finally {
+    for (const s of subs) s.unsubscribe();
+    pool.closeAll();
+    child.kill('SIGTERM');
+    await new Promise((r) => child.on('exit', r));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
