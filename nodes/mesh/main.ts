@@ -4,6 +4,10 @@ import { join } from 'node:path';
 import { asyncScheduler, firstValueFrom, lastValueFrom, type Subscription } from 'rxjs';
 import { ConnectionEventType, MonitorConnectionService, State, type Connection } from '../../proto/gen/connection.js';
 import { NetworkServiceRequest } from '../../proto/gen/networkservice.js';
+import { NetworkService, NetworkServiceEndpoint } from '../../proto/gen/registry.js';
+import { memoryRegistry } from '../../operators/chains/registry.js';
+import { registryClient } from '../../operators/chains/registryClient.js';
+import { serveRegistries } from '../../streams/grpc/registry.js';
 import { client } from '../../operators/chains/client.js';
 import { endpoint } from '../../operators/chains/endpoint.js';
 import { Context } from '../../operators/core/context.js';
@@ -33,14 +37,15 @@ function describe(conn: Connection): string {
 }
 
 /**
- * `nsm-rx mesh` (what `npm start` runs): a local mesh in one process, every hop served over
- * gRPC on its own unix socket — nsc → nsmgr → forwarder → nse — with the client refreshing and
- * the nsmgr's MonitorConnection events printed as they happen. So far the hops are the engine
- * core's passthrough chains; the registry, discovery and datapath parts replace them as they land.
+ * `nsm-rx mesh` (what `npm start` runs): a local mesh in one process, every node served over
+ * gRPC on its own unix socket — a memory registry, and nsc → nsmgr → forwarder → nse — with the
+ * NSE registered (and refreshed), the client refreshing, and the nsmgr's MonitorConnection
+ * events printed as they happen. So far nsmgr and forwarder are passthrough chains with fixed
+ * next hops; discovery and the datapath replace them as they land.
  */
 export const component = defineComponent({
   name: 'mesh',
-  summary: 'local mesh: nsc → nsmgr → forwarder → nse over gRPC (npm start)',
+  summary: 'local mesh: registry, nsc → nsmgr → forwarder → nse over gRPC (npm start)',
   spec,
   async run(config, ctx) {
     const scheduler = asyncScheduler;
@@ -61,6 +66,23 @@ export const component = defineComponent({
     };
     const passthrough = (name: string, next: string) =>
       serve(name, [connect(client({ name, pool, url: url(next), refresh: false, token: token(name) }).handler)]);
+
+    // The registry, and the NSE registering its service and itself (refreshed until shutdown).
+    const registry = memoryRegistry();
+    const registryServer = new GrpcServer();
+    serveRegistries(registryServer, registry.ns, registry.nse);
+    await registryServer.listen([url('registry')]);
+    servers.push(registryServer);
+    const registrations = registryClient({ pool, url: url('registry') });
+    const budget = () => Context.background.withDeadline(scheduler.now() + 15_000);
+    const service = await firstValueFrom(registrations.ns.register(NetworkService.fromPartial({ name: config.networkService, payload: 'ETHERNET' }), budget()));
+    const nseEntry = await firstValueFrom(
+      registrations.nse.register(
+        NetworkServiceEndpoint.fromPartial({ name: 'nse', networkServiceNames: [config.networkService], url: url('nse').href }),
+        budget(),
+      ),
+    );
+    say(`registered service ${service.name} (payload ${service.payload}) and endpoint ${nseEntry.name} at ${nseEntry.url}`);
 
     await serve('nse', [mechanisms({ KERNEL: [] })]);
     await passthrough('forwarder', 'nse');
@@ -92,6 +114,11 @@ export const component = defineComponent({
         (e: unknown) => ctx.log.warn('close failed', { error: String(e) }),
       );
       say(`closed ${conn.id}`);
+      await lastValueFrom(registrations.nse.unregister(nseEntry, budget()), { defaultValue: undefined }).catch(() => undefined);
+      await lastValueFrom(registrations.ns.unregister(service, budget()), { defaultValue: undefined }).catch(() => undefined);
+      registrations.dispose();
+      registry.dispose();
+      say(`unregistered ${nseEntry.name}`);
       events.unsubscribe();
       nsmgr.release();
       nsc.state.metadata.dispose();
