@@ -7,9 +7,10 @@ import type { MethodDef } from './method.js';
 /** gRPC metadata to send with outgoing calls made under this context (tokens, registry path). */
 export const outgoingMetadataKey = new ContextKey<Metadata>('grpc.outgoingMetadata');
 
-/** The context's deadline (scheduler time) as the wall-clock Date grpc-js expects. */
-function grpcDeadline(ctx: Context, scheduler: SchedulerLike): Date | undefined {
-  return ctx.deadline === undefined ? undefined : new Date(Date.now() + (ctx.deadline - scheduler.now()));
+/** Metadata and call options of an outgoing call under `ctx` (deadline as the wall-clock Date grpc-js expects). */
+function callSettings(ctx: Context, scheduler: SchedulerLike): [Metadata, { deadline: Date | undefined }] {
+  const deadline = ctx.deadline === undefined ? undefined : new Date(Date.now() + (ctx.deadline - scheduler.now()));
+  return [ctx.get(outgoingMetadataKey) ?? new Metadata(), { deadline }];
 }
 
 /**
@@ -25,22 +26,15 @@ export function unaryCall<Req, Res>(
 ): Observable<Res> {
   return new Observable<Res>((subscriber) => {
     let done = false;
-    const call = client.makeUnaryRequest(
-      method.path,
-      method.requestSerialize,
-      method.responseDeserialize,
-      request,
-      ctx.get(outgoingMetadataKey) ?? new Metadata(),
-      { deadline: grpcDeadline(ctx, scheduler) },
-      (err, response) => {
-        done = true;
-        if (err) subscriber.error(toNsmError(err));
-        else {
-          subscriber.next(response as Res);
-          subscriber.complete();
-        }
-      },
-    );
+    const [metadata, options] = callSettings(ctx, scheduler);
+    const call = client.makeUnaryRequest(method.path, method.requestSerialize, method.responseDeserialize, request, metadata, options, (err, response) => {
+      done = true;
+      if (err) subscriber.error(toNsmError(err));
+      else {
+        subscriber.next(response as Res);
+        subscriber.complete();
+      }
+    });
     return () => done || call.cancel();
   });
 }
@@ -55,14 +49,7 @@ export function serverStreamCall<Req, Res>(
 ): Observable<Res> {
   return new Observable<Res>((subscriber) => {
     let done = false;
-    const stream = client.makeServerStreamRequest(
-      method.path,
-      method.requestSerialize,
-      method.responseDeserialize,
-      request,
-      ctx.get(outgoingMetadataKey) ?? new Metadata(),
-      { deadline: grpcDeadline(ctx, scheduler) },
-    );
+    const stream = client.makeServerStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, request, ...callSettings(ctx, scheduler));
     stream.on('data', (message: Res) => subscriber.next(message));
     stream.on('error', (err: unknown) => {
       done = true;
