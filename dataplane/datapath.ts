@@ -1,0 +1,29 @@
+import type { Observable } from 'rxjs';
+import type { Connection, Mechanism } from '../proto/gen/connection.js';
+
+/** The two sides a forwarder joins for one connection. */
+export interface CrossConnect {
+  /** The connection as the previous hop sees it (its mechanism: how the client side attaches). */
+  readonly incoming: Connection;
+  /** The connection as the next hop returned it (its mechanism: how the next hop attaches). */
+  readonly outgoing: Connection;
+}
+
+/**
+ * What a forwarder needs from a datapath, behind one interface so the control plane does not
+ * care whether it programs nothing (sandbox), the Linux kernel, OVS or VPP.
+ *
+ * - `incomingMechanisms(preferences)`: of the previous hop's preferences, the ones this datapath
+ *   can attach, in preference order (the first that works is used);
+ * - `outgoingPreferences(remote)`: what to offer the next hop (LOCAL mechanisms toward a unix or
+ *   inode URL, REMOTE ones otherwise);
+ * - `program(x)`: make (or, on refresh, update) the cross-connect; idempotent;
+ * - `unprogram(x)`: remove everything `program` made for this connection.
+ */
+export interface Datapath {
+  readonly name: string;
+  incomingMechanisms(preferences: readonly Mechanism[]): Mechanism[];
+  outgoingPreferences(remote: boolean): Mechanism[];
+  program(x: CrossConnect): Observable<void>;
+  unprogram(x: CrossConnect): Observable<void>;
+}
