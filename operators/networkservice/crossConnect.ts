@@ -45,7 +45,7 @@ export function crossConnect(datapath: Datapath): NetworkServiceElement {
         return next.request(outgoing, ctx).pipe(
           concatMap((answer) => {
             const x = { incoming: { ...cloneConnection(answer), mechanism: incoming }, outgoing: answer };
-            const undo = next.close(answer, ctx.withoutDeadline()).pipe(ignoreElements(), catchError(() => EMPTY));
+            const undo = defer(() => next.close(answer, ctx.withoutDeadline())).pipe(ignoreElements(), catchError(() => EMPTY));
             return datapath.program(x).pipe(
               map(() => {
                 meta.set(outgoingKey, answer.mechanism);

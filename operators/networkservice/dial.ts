@@ -52,7 +52,7 @@ export function dial(options: { pool: ChannelPool; timeout: number }): NetworkSe
         // Best effort: the old hop may be gone, and then its own timeout cleans up.
         const closeOld =
           old && old.url.href !== url.href
-            ? concat(waitReady(old, timeout), next.close(request.connection as Connection, ctx.with(clientUrlKey, old.url))).pipe(
+            ? concat(waitReady(old, timeout), defer(() => next.close(request.connection as Connection, ctx.with(clientUrlKey, old.url)))).pipe(
                 ignoreElements(),
                 catchError(() => EMPTY),
               )
@@ -61,7 +61,7 @@ export function dial(options: { pool: ChannelPool; timeout: number }): NetworkSe
           closeOld,
           defer(() => {
             const { channel, fresh } = channelFor(meta, url);
-            return concat(waitReady(channel, timeout), next.request(request, ctx)).pipe(
+            return concat(waitReady(channel, timeout), defer(() => next.request(request, ctx))).pipe(
               tap({ error: () => fresh && meta.get(clientConnKey) === channel && release(meta) }),
             );
           }),
