@@ -1,4 +1,5 @@
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { asyncScheduler, firstValueFrom, lastValueFrom, type SchedulerLike } from 'rxjs';
@@ -18,7 +19,7 @@ import { unsignedTokenGenerator, type TokenGenerator } from '../../operators/too
 import { ChannelPool } from '../../streams/grpc/channelPool.js';
 import { serveNetworkService } from '../../streams/grpc/networkService.js';
 import { GrpcServer } from '../../streams/grpc/server.js';
-import { parseNsmUrl, type NsmUrl } from '../../operators/tools/nsmUrl.js';
+import { parseNsmUrl, tcpUrl, type NsmUrl } from '../../operators/tools/nsmUrl.js';
 import { Counter } from './counter.js';
 import { ErrorInjector } from './injectError.js';
 
@@ -28,6 +29,18 @@ export interface SandboxOptions {
   tokenLifetime?: number;
   /** Dial timeout of every client (upstream sandbox: 2 s). */
   dialTimeout?: number;
+}
+
+/** A loopback port free right now (a node's URL must be known before it serves: nsmgrs put it in registrations). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
 }
 
 /** What a sandbox node serves: built fresh on every (re)start, dropped when it dies. */
@@ -87,10 +100,15 @@ export class SandboxNode<S extends Served = ServedEndpoint> {
 
   constructor(
     readonly name: string,
-    readonly url: NsmUrl,
+    private listenUrl: NsmUrl,
     private readonly build: (node: SandboxNode<S>) => S,
     private readonly scheduler: SchedulerLike,
   ) {}
+
+  /** Where the node serves; a tcp node keeps the port it first got across restarts. */
+  get url(): NsmUrl {
+    return this.listenUrl;
+  }
 
   /** What the node serves now (undefined while killed). */
   get served(): S | undefined {
@@ -116,7 +134,8 @@ export class SandboxNode<S extends Served = ServedEndpoint> {
     const served = this.build(this);
     const server = new GrpcServer({ scheduler: this.scheduler });
     served.serve(server);
-    await server.listen([this.url]);
+    const [bound] = await server.listen([this.listenUrl]);
+    this.listenUrl = bound ?? this.listenUrl;
     this.current = served;
     this.server = server;
     return this;
@@ -226,9 +245,12 @@ export class Sandbox {
     return unsignedTokenGenerator(name, this.tokenLifetime, () => this.scheduler.now());
   }
 
-  /** Starts a node serving what `build` makes (called again on every restart). */
-  async node<S extends Served>(name: string, build: (node: SandboxNode<S>) => S): Promise<SandboxNode<S>> {
-    const node = new SandboxNode<S>(name, this.url(name), build, this.scheduler);
+  /**
+   * Starts a node serving what `build` makes (called again on every restart), on a unix socket
+   * in the sandbox, or with `tcp` on a loopback port (what makes a hop "remote": nsmgrs).
+   */
+  async node<S extends Served>(name: string, build: (node: SandboxNode<S>) => S, options: { tcp?: boolean } = {}): Promise<SandboxNode<S>> {
+    const node = new SandboxNode<S>(name, options.tcp ? tcpUrl('127.0.0.1', await freePort()) : this.url(name), build, this.scheduler);
     this.nodes.push(node as unknown as SandboxNode<Served>);
     return node.start();
   }
