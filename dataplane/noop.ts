@@ -4,7 +4,7 @@ import type { CrossConnect, Datapath } from './datapath.js';
 
 /**
  * A datapath that programs nothing: the forwarder's control plane alone (sandbox, benchmarks).
- * It accepts KERNEL from the previous hop and offers KERNEL (local) or VXLAN (remote) onwards,
+ * It accepts KERNEL (local) or VXLAN (remote) from the previous hop and offers the same onwards,
  * and records what it was asked to program, so tests can check cross-connects are made and
  * removed.
  */
@@ -14,7 +14,7 @@ export class NoopDatapath implements Datapath {
   readonly programmed = new Map<string, CrossConnect>();
 
   incomingMechanisms(preferences: readonly Mechanism[]): Mechanism[] {
-    return preferences.filter((m) => m.type === 'KERNEL');
+    return preferences.filter((m) => m.type === 'KERNEL' || m.type === 'VXLAN');
   }
 
   outgoingPreferences(remote: boolean): Mechanism[] {

@@ -46,6 +46,8 @@ function freePort(): Promise<number> {
 /** What a sandbox node serves: built fresh on every (re)start, dropped when it dies. */
 export interface Served {
   serve(server: GrpcServer): void;
+  /** Runs once the node listens (e.g. registers itself through its nsmgr). */
+  started?(): Promise<void>;
   /** State still held for connections or registrations (must be empty at the end of a test). */
   leftovers(): string[];
   /** Releases everything, as a dying process would. */
@@ -138,6 +140,7 @@ export class SandboxNode<S extends Served = ServedEndpoint> {
     this.listenUrl = bound ?? this.listenUrl;
     this.current = served;
     this.server = server;
+    await served.started?.();
     return this;
   }
 
@@ -302,10 +305,13 @@ export class Sandbox {
     return this.node(name, () => new ServedRegistry(memoryRegistry({ ...options, scheduler: this.scheduler })));
   }
 
-  /** A daemon's registry client (register with refresh and heal, Find) talking to `url`. */
-  registryClient(url: NsmUrl): RegistryClient {
+  /**
+   * A daemon's registry client (register with refresh and heal, Find) talking to `url`; with
+   * `track` (default) its state is part of the leak check, else it belongs to a node's lifecycle.
+   */
+  registryClient(url: NsmUrl, options: { track?: boolean } = {}): RegistryClient {
     const c = registryClient({ pool: this.pool, url, scheduler: this.scheduler });
-    this.registryClients.push(c);
+    if (options.track ?? true) this.registryClients.push(c);
     return c;
   }
 

@@ -1,0 +1,49 @@
+import { asyncScheduler, type SchedulerLike } from 'rxjs';
+import type { NSEHandler, NSHandler } from '../core/registry.js';
+import type { NetworkServiceElement } from '../core/networkservice.js';
+import { connect } from '../networkservice/connect.js';
+import { crossConnect } from '../networkservice/crossConnect.js';
+import { discover } from '../networkservice/discover.js';
+import { roundRobin } from '../networkservice/roundRobin.js';
+import type { TokenGenerator } from '../tools/token.js';
+import type { Datapath } from '../../dataplane/datapath.js';
+import type { ChannelPool } from '../../streams/grpc/channelPool.js';
+import { client } from './client.js';
+import { endpoint, type Endpoint } from './endpoint.js';
+
+export interface ForwarderOptions {
+  /** Path segment name (NSM_NAME). */
+  name: string;
+  /** The registries as seen through this node's nsmgr (NSM_CONNECT_TO). */
+  registry: { readonly ns: NSHandler; readonly nse: NSEHandler };
+  datapath: Datapath;
+  pool: ChannelPool;
+  token: TokenGenerator;
+  /** Dial timeout toward the next hop, ms (NSM_DIAL_TIMEOUT; upstream sandbox 2 s). */
+  dialTimeout?: number;
+  /** Extra elements after crossConnect (tests: counters, error injection). */
+  additional?: readonly NetworkServiceElement[];
+  scheduler?: SchedulerLike;
+}
+
+/**
+ * A forwarder's control plane (upstream sandbox forwarder + sdk-kernel's layout): the endpoint
+ * chain + discover → roundRobin → crossConnect(datapath) → connect(client{dial, no refresh}).
+ * It finds the endpoint (or, for a remote one, the nsmgr of its node), joins both sides in the
+ * datapath and dials the next hop directly.
+ */
+export function forwarder(options: ForwarderOptions): Endpoint {
+  const scheduler = options.scheduler ?? asyncScheduler;
+  return endpoint({
+    name: options.name,
+    token: options.token,
+    scheduler,
+    additional: [
+      discover({ ns: options.registry.ns, nse: options.registry.nse, scheduler }),
+      roundRobin(),
+      crossConnect(options.datapath),
+      ...(options.additional ?? []),
+      connect(client({ name: options.name, pool: options.pool, dialTimeout: options.dialTimeout ?? 2000, refresh: false, token: options.token, scheduler }).handler),
+    ],
+  });
+}

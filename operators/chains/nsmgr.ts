@@ -1,0 +1,100 @@
+import { asyncScheduler, of, type Observable, type SchedulerLike } from 'rxjs';
+import { registryChain, type NSEHandler, type NSHandler } from '../core/registry.js';
+import type { NetworkServiceElement } from '../core/networkservice.js';
+import { clientInfo } from '../networkservice/clientInfo.js';
+import { connect } from '../networkservice/connect.js';
+import { discoverForwarder } from '../networkservice/discoverForwarder.js';
+import { excludedPrefixesServer } from '../networkservice/excludedPrefixes.js';
+import { netsvcMonitor } from '../networkservice/netsvcMonitor.js';
+import { nseBegin, type NSEBeginElement } from '../registry/begin.js';
+import { nseClientInfo } from '../registry/clientInfo.js';
+import { nseExpire, type ExpireElement } from '../registry/expire.js';
+import { nseRegistryClient, nsRegistryClient } from '../registry/grpcClient.js';
+import { localBypass, type LocalBypassElement } from '../registry/localBypass.js';
+import { newNSEStore, newNSStore, nseMemory, nsMemory } from '../registry/memory.js';
+import type { Logger } from '../tools/log.js';
+import type { NsmUrl } from '../tools/nsmUrl.js';
+import type { TokenGenerator } from '../tools/token.js';
+import type { ChannelPool } from '../../streams/grpc/channelPool.js';
+import { client } from './client.js';
+import { endpoint, type Endpoint } from './endpoint.js';
+
+export interface NsmgrOptions {
+  /** Path segment name (NSM_NAME). */
+  name: string;
+  /** The URL other nodes reach this nsmgr at (its first tcp listen URL). */
+  url: NsmUrl;
+  /** The registry (NSM_REGISTRY_URL); without one the nsmgr keeps an in-process registry. */
+  registryUrl?: NsmUrl;
+  pool: ChannelPool;
+  /** Channels to the registry (default: `pool`); kept apart so connection channels can be counted. */
+  registryPool?: ChannelPool;
+  token: TokenGenerator;
+  /** Forwarders are the NSEs of this service registered through this nsmgr (default "forwarder"). */
+  forwarderServiceName?: string;
+  /** Excluded prefixes to hand to every IPAM downstream (the excluded_prefixes.yaml stream). */
+  excludedPrefixes?: Observable<string[]>;
+  /** Dial timeout toward forwarders and the registry, ms (NSM_DIAL_TIMEOUT). */
+  dialTimeout?: number;
+  /** NSE registrations expire after this without a refresh, ms (upstream: 1 min). */
+  expirePeriod?: number;
+  /** NODE_NAME, POD_NAME, CLUSTER_NAME for client info labels. */
+  env?: Readonly<Record<string, string | undefined>>;
+  logger?: Logger;
+  scheduler?: SchedulerLike;
+}
+
+/** An nsmgr: its NetworkService endpoint and both registries it serves. */
+export interface Nsmgr {
+  readonly endpoint: Endpoint;
+  readonly ns: NSHandler;
+  readonly nse: NSEHandler;
+  readonly state: { readonly begin: NSEBeginElement; readonly expire: ExpireElement; readonly localBypass: LocalBypassElement };
+  /** Disarms registration expiry timers (shutdown). */
+  dispose(): void;
+}
+
+/**
+ * The nsmgr (upstream chains/nsmgr). Registries: NS → the registry (or in-process memory);
+ * NSE → begin → clientInfo → expire(1 min) → localBypass → the registry (or memory, then
+ * localBypass). NetworkService: the endpoint chain + clientInfo → discoverForwarder →
+ * netsvcMonitor → excludedPrefixes → connect(client{dial, no refresh, no heal}).
+ */
+export function nsmgr(options: NsmgrOptions): Nsmgr {
+  const scheduler = options.scheduler ?? asyncScheduler;
+  const remote = (url: NsmUrl) => ({ pool: options.registryPool ?? options.pool, url, dialTimeout: options.dialTimeout ?? 15_000, scheduler });
+  const bypass = localBypass(options.url.href);
+  const ns: NSHandler = registryChain([options.registryUrl ? nsRegistryClient(remote(options.registryUrl)) : nsMemory(newNSStore())]);
+  // What the nsmgr's own lookups use: local NSEs with their real URLs, others via their nsmgr.
+  const remoteOrLocal: NSEHandler = options.registryUrl
+    ? registryChain([bypass, nseRegistryClient(remote(options.registryUrl))])
+    : registryChain([nseMemory(newNSEStore(), { scheduler }), bypass]);
+  const begin = nseBegin({ scheduler });
+  const expire = nseExpire({ defaultPeriod: options.expirePeriod ?? 60_000, scheduler });
+  const nse = registryChain([begin, nseClientInfo(options.env ? { env: options.env } : {}), expire], remoteOrLocal);
+
+  const forwarderServiceName = options.forwarderServiceName ?? 'forwarder';
+  const additional: NetworkServiceElement[] = [
+    clientInfo(options.env ? { env: options.env } : {}),
+    discoverForwarder({
+      ns,
+      nse: remoteOrLocal,
+      forwarderServiceName,
+      // With an in-process registry every forwarder is this nsmgr's (and stored with its real URL).
+      ...(options.registryUrl ? { nsmgrUrl: options.url.href } : {}),
+      ...(options.logger ? { logger: options.logger } : {}),
+    }),
+    netsvcMonitor({ ns, nse: remoteOrLocal, scheduler }),
+    excludedPrefixesServer(options.excludedPrefixes ?? of([])),
+    connect(client({ name: options.name, pool: options.pool, dialTimeout: options.dialTimeout ?? 15_000, refresh: false, token: options.token, scheduler }).handler),
+  ];
+  return {
+    endpoint: endpoint({ name: options.name, token: options.token, scheduler, additional }),
+    ns,
+    nse,
+    state: { begin, expire, localBypass: bypass },
+    dispose: () => {
+      for (const timer of expire.names.values()) timer.unsubscribe();
+    },
+  };
+}

@@ -1,0 +1,172 @@
+import { firstValueFrom } from 'rxjs';
+import { NetworkService, NetworkServiceEndpoint } from '../../proto/gen/registry.js';
+import { endpoint, type Endpoint } from '../../operators/chains/endpoint.js';
+import { forwarder } from '../../operators/chains/forwarder.js';
+import { nsmgr, type Nsmgr } from '../../operators/chains/nsmgr.js';
+import { registryClient, type RegistryClient } from '../../operators/chains/registryClient.js';
+import type { NsmUrl } from '../../operators/tools/nsmUrl.js';
+import { ChannelPool } from '../../streams/grpc/channelPool.js';
+import { Context } from '../../operators/core/context.js';
+import type { NetworkServiceElement } from '../../operators/core/networkservice.js';
+import { mechanisms } from '../../operators/networkservice/mechanisms.js';
+import { NoopDatapath } from '../../dataplane/noop.js';
+import { serveNetworkService } from '../../streams/grpc/networkService.js';
+import { serveRegistries } from '../../streams/grpc/registry.js';
+import type { GrpcServer } from '../../streams/grpc/server.js';
+import type { ServedRegistry } from './sandbox.js';
+import { ServedEndpoint, type Sandbox, type SandboxNode, type Served } from './sandbox.js';
+
+/** An nsmgr as a sandbox node: NetworkService, MonitorConnection and both registries. */
+export class ServedNsmgr implements Served {
+  constructor(
+    readonly nsmgr: Nsmgr,
+    private readonly registryPool: ChannelPool,
+  ) {}
+  serve(server: GrpcServer): void {
+    serveNetworkService(server, this.nsmgr.endpoint.handler, this.nsmgr.endpoint.monitor);
+    serveRegistries(server, this.nsmgr.ns, this.nsmgr.nse);
+  }
+  leftovers(): string[] {
+    return new ServedEndpoint(this.nsmgr.endpoint).leftovers();
+  }
+  dispose(): void {
+    new ServedEndpoint(this.nsmgr.endpoint).dispose();
+    this.nsmgr.dispose();
+    this.registryPool.closeAll();
+  }
+}
+
+/** A hop that registers itself through its nsmgr once it listens (forwarders, NSEs). */
+export class ServedRegisteredEndpoint extends ServedEndpoint {
+  /** Its own channels to the nsmgr: registrations live as long as the hop, not a connection. */
+  private readonly registryPool = new ChannelPool();
+  private registrations: RegistryClient | undefined;
+  constructor(
+    endpoint: Endpoint,
+    private readonly register: (registry: RegistryClient) => Promise<unknown>,
+    private readonly nsmgrUrl: NsmUrl,
+  ) {
+    super(endpoint);
+  }
+  async started(): Promise<void> {
+    this.registrations = registryClient({ pool: this.registryPool, url: this.nsmgrUrl });
+    await this.register(this.registrations);
+  }
+  override dispose(): void {
+    super.dispose();
+    this.registrations?.dispose(); // a dead process stops refreshing; its entry expires
+    this.registryPool.closeAll();
+  }
+}
+
+/** One node of the mesh: its nsmgr and forwarders. */
+export interface MeshNode {
+  readonly nsmgr: SandboxNode<ServedNsmgr>;
+  readonly forwarders: SandboxNode<ServedRegisteredEndpoint>[];
+  readonly datapaths: Map<string, NoopDatapath>;
+}
+
+const budget = () => Context.background.withDeadline(Date.now() + 5000);
+
+/**
+ * Upstream's sandbox builder, on real gRPC: a registry, and per node an nsmgr (loopback TCP,
+ * so hops between nodes are remote) with forwarders (unix sockets) registered through it as
+ * NSEs of service `forwarder` labelled p2p=true; endpoints register through their node's nsmgr.
+ */
+export class Mesh {
+  readonly nodes: MeshNode[] = [];
+  private constructor(
+    readonly sandbox: Sandbox,
+    readonly registry: SandboxNode<ServedRegistry>,
+  ) {}
+
+  static async build(sandbox: Sandbox, options: { nodes?: number; expirePeriod?: number } = {}): Promise<Mesh> {
+    const mesh = new Mesh(sandbox, await sandbox.registry('registry', options.expirePeriod ? { expirePeriod: options.expirePeriod } : {}));
+    for (let i = 0; i < (options.nodes ?? 1); i++) await mesh.addNode();
+    return mesh;
+  }
+
+  /** The registries as a hop on node `i` sees them (through its nsmgr), for discovery. */
+  registryOf(i: number): RegistryClient {
+    return this.sandbox.registryClient((this.nodes[i] as MeshNode).nsmgr.url, { track: false });
+  }
+
+  async addNode(): Promise<MeshNode> {
+    const i = this.nodes.length;
+    const s = this.sandbox;
+    const node: MeshNode = {
+      nsmgr: await s.node<ServedNsmgr>(
+        `nsmgr-${i}`,
+        (n) =>
+          {
+            const registryPool = new ChannelPool();
+            return new ServedNsmgr(
+              nsmgr({ name: `nsmgr-${i}`, url: n.url, registryUrl: this.registry.url, pool: s.pool, registryPool, token: s.token(`nsmgr-${i}`), dialTimeout: s.dialTimeout, scheduler: s.scheduler }),
+              registryPool,
+            );
+          },
+        { tcp: true },
+      ),
+      forwarders: [],
+      datapaths: new Map(),
+    };
+    this.nodes.push(node);
+    await this.addForwarder(i);
+    return node;
+  }
+
+  /** Another forwarder on node `i` (labels default p2p=true). */
+  async addForwarder(i: number, options: { name?: string; labels?: Record<string, string> } = {}): Promise<SandboxNode<ServedRegisteredEndpoint>> {
+    const node = this.nodes[i] as MeshNode;
+    const name = options.name ?? `forwarder-${i}-${node.forwarders.length}`;
+    const s = this.sandbox;
+    const datapath = new NoopDatapath();
+    node.datapaths.set(name, datapath);
+    const fwd = await s.node<ServedRegisteredEndpoint>(name, (n) => {
+      const registry = this.registryOf(i);
+      return new ServedRegisteredEndpoint(
+        forwarder({ name, registry, datapath, pool: s.pool, token: s.token(name), dialTimeout: s.dialTimeout, additional: n.probes, scheduler: s.scheduler }),
+        (r) =>
+          firstValueFrom(
+            r.nse.register(
+              NetworkServiceEndpoint.fromPartial({ name, networkServiceNames: ['forwarder'], networkServiceLabels: { forwarder: { labels: options.labels ?? { p2p: 'true' } } }, url: n.url.href }),
+              budget(),
+            ),
+          ),
+        node.nsmgr.url,
+      );
+    });
+    node.forwarders.push(fwd);
+    return fwd;
+  }
+
+  /** An NSE on node `i` serving `services` (registered with `labels`), after `additional` elements. */
+  async endpoint(
+    i: number,
+    name: string,
+    options: { services?: string[]; labels?: Record<string, string>; payload?: string; additional?: readonly NetworkServiceElement[] } = {},
+  ): Promise<SandboxNode<ServedRegisteredEndpoint>> {
+    const services = options.services ?? ['ns'];
+    const s = this.sandbox;
+    return s.node<ServedRegisteredEndpoint>(name, (n) => {
+      return new ServedRegisteredEndpoint(
+        endpoint({ name, token: s.token(name), scheduler: s.scheduler, additional: [...n.probes, ...(options.additional ?? []), mechanisms({ KERNEL: [] })] }),
+        async (r) => {
+          for (const ns of services) await firstValueFrom(r.ns.register(NetworkService.fromPartial({ name: ns, payload: options.payload ?? 'ETHERNET' }), budget()));
+          await firstValueFrom(
+            r.nse.register(
+              NetworkServiceEndpoint.fromPartial({
+                name,
+                networkServiceNames: services,
+                networkServiceLabels: Object.fromEntries(services.map((ns) => [ns, { labels: options.labels ?? {} }])),
+                url: n.url.href,
+              }),
+              budget(),
+            ),
+          );
+        },
+        (this.nodes[i] as MeshNode).nsmgr.url,
+      );
+    });
+  }
+}

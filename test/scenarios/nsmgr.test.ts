@@ -1,0 +1,54 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Sandbox } from '../sandbox/sandbox.js';
+import { Mesh } from '../sandbox/mesh.js';
+import { leakedResources, resourceCounts, type ResourceCounts } from '../sandbox/leaks.js';
+
+const kernel = { cls: 'LOCAL', type: 'KERNEL', parameters: { name: 'nsm-1' } };
+const request = (id: string, ns = 'ns') => ({ connection: { id, networkService: ns }, mechanismPreferences: [kernel] });
+const names = (c: { path?: { pathSegments: { name: string }[] } }) => c.path?.pathSegments.map((s) => s.name);
+
+describe('chains/nsmgr (upstream scenario suite)', () => {
+  let sandbox: Sandbox;
+  let before: ResourceCounts;
+
+  beforeEach(async () => {
+    before = resourceCounts();
+    sandbox = await Sandbox.create();
+  });
+
+  afterEach(async () => {
+    expect(sandbox.leftovers()).toEqual([]);
+    await sandbox.cleanup();
+    expect(await leakedResources(before)).toEqual([]);
+  });
+
+  it('Test_LocalUsecase: 4 segments, a refresh reaches the NSE again, Close reaches it once', async () => {
+    const mesh = await Mesh.build(sandbox);
+    const nse = await mesh.endpoint(0, 'final-endpoint');
+    const nsc = sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url);
+    const conn = await nsc.request(request('nsc-1'));
+    expect(names(conn)).toEqual(['nsc', 'nsmgr-0', 'forwarder-0-0', 'final-endpoint']);
+    expect(conn.networkServiceEndpointName).toBe('final-endpoint');
+    expect(nse.counter.requests).toBe(1);
+    const refreshed = await nsc.request({ connection: conn, mechanismPreferences: [kernel] });
+    expect(names(refreshed)).toHaveLength(4);
+    expect(nse.counter.requests).toBe(2);
+    await nsc.close(refreshed);
+    expect(nse.counter.closes).toBe(1);
+  });
+
+  it('Test_RemoteUsecase: 6 segments through both nodes, a refresh reaches the NSE again, Close once', async () => {
+    const mesh = await Mesh.build(sandbox, { nodes: 2 });
+    const nse = await mesh.endpoint(1, 'final-endpoint');
+    const nsc = sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url);
+    const conn = await nsc.request(request('nsc-1'));
+    expect(names(conn)).toEqual(['nsc', 'nsmgr-0', 'forwarder-0-0', 'nsmgr-1', 'forwarder-1-0', 'final-endpoint']);
+    expect(mesh.nodes[0]!.datapaths.get('forwarder-0-0')?.programmed.size).toBe(1);
+    const refreshed = await nsc.request({ connection: conn, mechanismPreferences: [kernel] });
+    expect(names(refreshed)).toHaveLength(6);
+    expect(nse.counter.requests).toBe(2);
+    await nsc.close(refreshed);
+    expect(nse.counter.closes).toBe(1);
+    expect(mesh.nodes[0]!.datapaths.get('forwarder-0-0')?.programmed.size).toBe(0);
+  });
+});
