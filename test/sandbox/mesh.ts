@@ -1,4 +1,4 @@
-import { firstValueFrom } from 'rxjs';
+import { firstValueFrom, type Observable } from 'rxjs';
 import { NetworkService, NetworkServiceEndpoint } from '../../proto/gen/registry.js';
 import { endpoint, type Endpoint } from '../../operators/chains/endpoint.js';
 import { forwarder } from '../../operators/chains/forwarder.js';
@@ -78,10 +78,11 @@ export class Mesh {
   private constructor(
     readonly sandbox: Sandbox,
     readonly registry: SandboxNode<ServedRegistry>,
+    private readonly excludedPrefixes: Observable<string[]> | undefined,
   ) {}
 
-  static async build(sandbox: Sandbox, options: { nodes?: number; expirePeriod?: number } = {}): Promise<Mesh> {
-    const mesh = new Mesh(sandbox, await sandbox.registry('registry', options.expirePeriod ? { expirePeriod: options.expirePeriod } : {}));
+  static async build(sandbox: Sandbox, options: { nodes?: number; expirePeriod?: number; excludedPrefixes?: Observable<string[]> } = {}): Promise<Mesh> {
+    const mesh = new Mesh(sandbox, await sandbox.registry('registry', options.expirePeriod ? { expirePeriod: options.expirePeriod } : {}), options.excludedPrefixes);
     for (let i = 0; i < (options.nodes ?? 1); i++) await mesh.addNode();
     return mesh;
   }
@@ -101,7 +102,17 @@ export class Mesh {
           {
             const registryPool = new ChannelPool();
             return new ServedNsmgr(
-              nsmgr({ name: `nsmgr-${i}`, url: n.url, registryUrl: this.registry.url, pool: s.pool, registryPool, token: s.token(`nsmgr-${i}`), dialTimeout: s.dialTimeout, scheduler: s.scheduler }),
+              nsmgr({
+                name: `nsmgr-${i}`,
+                url: n.url,
+                registryUrl: this.registry.url,
+                pool: s.pool,
+                registryPool,
+                token: s.token(`nsmgr-${i}`),
+                dialTimeout: s.dialTimeout,
+                scheduler: s.scheduler,
+                ...(this.excludedPrefixes ? { excludedPrefixes: this.excludedPrefixes } : {}),
+              }),
               registryPool,
             );
           },

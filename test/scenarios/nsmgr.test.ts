@@ -1,4 +1,6 @@
+import { BehaviorSubject } from 'rxjs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { point2pointIpam } from '../../operators/networkservice/point2pointIpam.js';
 import { Sandbox } from '../sandbox/sandbox.js';
 import { Mesh } from '../sandbox/mesh.js';
 import { leakedResources, resourceCounts, type ResourceCounts } from '../sandbox/leaks.js';
@@ -50,5 +52,53 @@ describe('chains/nsmgr (upstream scenario suite)', () => {
     await nsc.close(refreshed);
     expect(nse.counter.closes).toBe(1);
     expect(mesh.nodes[0]!.datapaths.get('forwarder-0-0')?.programmed.size).toBe(0);
+  });
+});
+
+describe('chains/nsmgr: addresses', () => {
+  let sandbox: Sandbox;
+  let before: ResourceCounts;
+
+  beforeEach(async () => {
+    before = resourceCounts();
+    sandbox = await Sandbox.create();
+  });
+
+  afterEach(async () => {
+    expect(sandbox.leftovers()).toEqual([]);
+    await sandbox.cleanup();
+    expect(await leakedResources(before)).toEqual([]);
+  });
+
+  it('point-to-point IPAM gives the NSE the first free address and the client the next; Close frees them for the next client', async () => {
+    const mesh = await Mesh.build(sandbox);
+    await mesh.endpoint(0, 'final-endpoint', { additional: [point2pointIpam(['169.254.0.0/16'])] });
+    const nsc = sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url);
+    const first = await nsc.request(request('nsc-1'));
+    expect(first.context?.ipContext?.dstIpAddrs).toEqual(['169.254.0.0/32']);
+    expect(first.context?.ipContext?.srcIpAddrs).toEqual(['169.254.0.1/32']);
+    const second = await nsc.request(request('nsc-2'));
+    expect(second.context?.ipContext?.srcIpAddrs).toEqual(['169.254.0.3/32']);
+    await nsc.close(first);
+    const third = await nsc.request(request('nsc-3'));
+    expect(third.context?.ipContext?.dstIpAddrs).toEqual(['169.254.0.0/32']);
+    await nsc.close(second);
+    await nsc.close(third);
+  });
+
+  it('the nsmgr hands its excluded prefixes to the NSE IPAM, which skips them (the excluded_prefixes.yaml stream)', async () => {
+    const excluded = new BehaviorSubject<string[]>(['169.254.0.0/30']);
+    const mesh = await Mesh.build(sandbox, { excludedPrefixes: excluded });
+    await mesh.endpoint(0, 'final-endpoint', { additional: [point2pointIpam(['169.254.0.0/16'])] });
+    const nsc = sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url);
+    const conn = await nsc.request(request('nsc-1'));
+    expect(conn.context?.ipContext?.excludedPrefixes).toContain('169.254.0.0/30');
+    expect(conn.context?.ipContext?.dstIpAddrs).toEqual(['169.254.0.4/32']);
+    expect(conn.context?.ipContext?.srcIpAddrs).toEqual(['169.254.0.5/32']);
+    // Newly excluded addresses are moved away from on the next refresh.
+    excluded.next(['169.254.0.0/29']);
+    const refreshed = await nsc.request({ connection: conn, mechanismPreferences: [kernel] });
+    expect(refreshed.context?.ipContext?.dstIpAddrs).toEqual(['169.254.0.8/32']);
+    await nsc.close(refreshed);
   });
 });
