@@ -59,6 +59,10 @@ export type Registry = Readonly<Record<string, ComponentEntry>>;
  * `nsmgr: { summary: '…', load: () => import('../nsmgr/main.js').then((m) => m.component) }`.
  */
 export const components: Registry = {
+  nsmgr: {
+    summary: 'the node manager: forwarder selection, registry proxy, monitor (upstream cmd-nsmgr)',
+    load: () => import('../nsmgr/main.js').then((m) => m.component),
+  },
   'registry-memory': {
     summary: 'NS and NSE registries in memory (upstream cmd-registry-memory)',
     load: () => import('../registry-memory/main.js').then((m) => m.component),

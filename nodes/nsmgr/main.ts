@@ -1,0 +1,62 @@
+import { asyncScheduler } from 'rxjs';
+import { nsmgr } from '../../operators/chains/nsmgr.js';
+import { unsignedTokenGenerator } from '../../operators/tools/token.js';
+import { ChannelPool } from '../../streams/grpc/channelPool.js';
+import { excludedPrefixesFile, EXCLUDED_PREFIXES_FILE } from '../../streams/excludedPrefixesFile.js';
+import { serveNetworkService } from '../../streams/grpc/networkService.js';
+import { serveRegistries } from '../../streams/grpc/registry.js';
+import { GrpcServer } from '../../streams/grpc/server.js';
+import { defineComponent } from '../cli/components.js';
+import { duration, optional, str, url, urlList } from '../cli/config.js';
+
+const spec = {
+  name: str('NSM_NAME', 'nmgr', 'Name of the nsmgr (its path segment name)'),
+  listenOn: urlList('NSM_LISTEN_ON', 'unix:///var/lib/networkservicemesh/nsm.io.sock', 'URLs to serve on; the first tcp URL is the one other nodes reach'),
+  registryUrl: optional(url('NSM_REGISTRY_URL', 'tcp://localhost:5001', 'The registry; empty keeps an in-process registry')),
+  maxTokenLifetime: duration('NSM_MAX_TOKEN_LIFETIME', '10m', 'Lifetime of the tokens this nsmgr issues'),
+  dialTimeout: duration('NSM_DIAL_TIMEOUT', '750ms', 'Dial timeout toward forwarders and the registry'),
+  forwarderServiceName: str('NSM_FORWARDER_NETWORK_SERVICE_NAME', 'forwarder', 'Network service forwarders register as'),
+  excludedPrefixesFile: str('NSM_EXCLUDED_PREFIXES_FILE', EXCLUDED_PREFIXES_FILE, 'YAML file of prefixes IPAM must not use (watched)'),
+};
+
+/**
+ * `nsm-rx nsmgr` (upstream cmd-nsmgr): serves NetworkService, MonitorConnection and both
+ * registries on every NSM_LISTEN_ON URL; registrations of local NSEs and forwarders go to the
+ * registry under this nsmgr's URL (localBypass); Requests go to a local forwarder
+ * (discoverForwarder). NODE_NAME, POD_NAME and CLUSTER_NAME label connections and NSEs.
+ */
+export const component = defineComponent({
+  name: 'nsmgr',
+  summary: 'the node manager: forwarder selection, registry proxy, monitor (upstream cmd-nsmgr)',
+  spec,
+  async run(config, ctx) {
+    const publicUrl = config.listenOn.find((u) => u.scheme === 'tcp') ?? config.listenOn[0];
+    if (publicUrl === undefined) throw new Error('NSM_LISTEN_ON names no URL');
+    const pool = new ChannelPool();
+    const server = new GrpcServer();
+    // The public URL must be known before serving: a tcp port 0 cannot be advertised.
+    const manager = nsmgr({
+      name: config.name,
+      url: publicUrl,
+      ...(config.registryUrl ? { registryUrl: config.registryUrl } : {}),
+      pool,
+      token: unsignedTokenGenerator(config.name, config.maxTokenLifetime, () => asyncScheduler.now()),
+      forwarderServiceName: config.forwarderServiceName,
+      excludedPrefixes: excludedPrefixesFile({ path: config.excludedPrefixesFile, onError: (e) => ctx.log.warn('excluded prefixes', { error: String(e) }) }),
+      dialTimeout: config.dialTimeout,
+      env: ctx.env,
+      logger: ctx.log,
+    });
+    serveNetworkService(server, manager.endpoint.handler, manager.endpoint.monitor);
+    serveRegistries(server, manager.ns, manager.nse);
+    const urls = await server.listen(config.listenOn);
+    ctx.log.info('serving', { urls: urls.map((u) => u.href), publicUrl: publicUrl.href, registry: config.registryUrl?.href ?? 'in-process' });
+    ctx.lifecycle.onShutdown('nsmgr', async () => {
+      manager.dispose();
+      manager.endpoint.state.metadata.dispose();
+      await server.stop(1000);
+      pool.closeAll();
+    });
+    await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
+  },
+});

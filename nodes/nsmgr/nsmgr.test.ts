@@ -1,0 +1,71 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { firstValueFrom, lastValueFrom } from 'rxjs';
+import { toArray } from 'rxjs/operators';
+import { afterEach, describe, expect, it } from 'vitest';
+import { NetworkServiceEndpoint, NetworkServiceEndpointQuery } from '../../proto/gen/registry.js';
+import { Context } from '../../operators/core/context.js';
+import { registryChain } from '../../operators/core/registry.js';
+import { nseRegistryClient } from '../../operators/registry/grpcClient.js';
+import { unixUrl } from '../../operators/tools/nsmUrl.js';
+import { ChannelPool } from '../../streams/grpc/channelPool.js';
+
+const bin = resolve(import.meta.dirname, '../../bin/nsm-rx.js');
+const pool = new ChannelPool();
+const children: ChildProcess[] = [];
+let dir: string | undefined;
+
+afterEach(() => {
+  for (const c of children.splice(0)) c.kill('SIGKILL');
+  pool.closeAll();
+  if (dir && existsSync(dir)) rmSync(dir, { recursive: true, force: true });
+});
+
+const freePort = () =>
+  new Promise<number>((r) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => r(port));
+    });
+  });
+
+function start(component: string, env: Record<string, string>): ChildProcess {
+  const child = spawn(process.execPath, [bin, component], { env: { ...process.env, NSM_LOG_LEVEL: 'WARN', ...env }, stdio: 'ignore' });
+  children.push(child);
+  return child;
+}
+
+describe('nsm-rx nsmgr with nsm-rx registry-memory, as OS processes', () => {
+  it('registers a local NSE in the registry under the nsmgr URL and finds it with its real URL through the nsmgr', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'nsm-rx-nsmgr-'));
+    const registrySock = join(dir, 'registry.sock');
+    const nsmgrSock = join(dir, 'nsm.io.sock');
+    const port = await freePort();
+    start('registry-memory', { NSM_LISTEN_ON: `unix://${registrySock}` });
+    const manager = start('nsmgr', {
+      NSM_NAME: 'nsmgr-1',
+      NSM_LISTEN_ON: `unix://${nsmgrSock},tcp://127.0.0.1:${port}`,
+      NSM_REGISTRY_URL: `unix://${registrySock}`,
+      NSM_EXCLUDED_PREFIXES_FILE: join(dir, 'excluded_prefixes.yaml'),
+    });
+    await expect.poll(() => existsSync(registrySock) && existsSync(nsmgrSock), { timeout: 10_000 }).toBe(true);
+
+    const viaNsmgr = registryChain([nseRegistryClient({ pool, url: unixUrl(nsmgrSock), dialTimeout: 5000 })]);
+    const viaRegistry = registryChain([nseRegistryClient({ pool, url: unixUrl(registrySock), dialTimeout: 5000 })]);
+    const real = `unix://${join(dir, 'nse.sock')}`;
+    const reg = await firstValueFrom(viaNsmgr.register(NetworkServiceEndpoint.fromPartial({ name: 'nse-1', networkServiceNames: ['ns'], url: real }), Context.background));
+    expect(reg.url).toBe(real);
+    const find = (h: typeof viaNsmgr) =>
+      lastValueFrom(h.find(NetworkServiceEndpointQuery.fromPartial({ networkServiceEndpoint: { name: 'nse-1' } }), Context.background).pipe(toArray()));
+    expect((await find(viaRegistry)).map((r) => r.networkServiceEndpoint?.url)).toEqual([`tcp://127.0.0.1:${port}`]);
+    expect((await find(viaNsmgr)).map((r) => r.networkServiceEndpoint?.url)).toEqual([real]);
+
+    const exit = new Promise<number | null>((r) => manager.on('exit', r));
+    manager.kill('SIGTERM');
+    expect(await exit).toBe(0);
+    expect(existsSync(nsmgrSock)).toBe(false);
+  });
+});
