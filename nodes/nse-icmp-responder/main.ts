@@ -1,0 +1,101 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { asyncScheduler, firstValueFrom, lastValueFrom } from 'rxjs';
+import { NetworkService, NetworkServiceEndpoint } from '../../proto/gen/registry.js';
+import { endpoint } from '../../operators/chains/endpoint.js';
+import { registryClient } from '../../operators/chains/registryClient.js';
+import { Context } from '../../operators/core/context.js';
+import { dnsContextServer, parseDnsConfigs } from '../../operators/networkservice/dnsContext.js';
+import { mechanisms } from '../../operators/networkservice/mechanisms.js';
+import { ipamForPolicy, parseCidrGroups } from '../../operators/networkservice/point2pointIpam.js';
+import { unixUrl } from '../../operators/tools/nsmUrl.js';
+import { unsignedTokenGenerator } from '../../operators/tools/token.js';
+import { ChannelPool } from '../../streams/grpc/channelPool.js';
+import { serveNetworkService } from '../../streams/grpc/networkService.js';
+import { GrpcServer } from '../../streams/grpc/server.js';
+import { defineComponent } from '../cli/components.js';
+import { bool, duration, list, map, oneOf, str, url, variable } from '../cli/config.js';
+
+const spec = {
+  name: str('NSM_NAME', 'icmp-server', 'Name of the endpoint (NSE name and path segment)'),
+  connectTo: url('NSM_CONNECT_TO', 'unix:///var/lib/networkservicemesh/nsm.io.sock', 'The nsmgr to register through'),
+  maxTokenLifetime: duration('NSM_MAX_TOKEN_LIFETIME', '10m', 'Lifetime of the tokens this endpoint issues'),
+  serviceNames: list('NSM_SERVICE_NAMES', 'icmp-responder', 'Network services this endpoint provides'),
+  payload: str('NSM_PAYLOAD', 'ETHERNET', 'Payload of the registered network services (IP or ETHERNET)'),
+  labels: map('NSM_LABELS', '', 'Labels of this endpoint for every service (k1:v1,k2:v2)'),
+  cidrPrefix: variable({
+    env: 'NSM_CIDR_PREFIX',
+    def: '169.254.0.0/16',
+    description: 'Address pools: CIDRs, groups in brackets ([a,b],c), dual stack (v4,v6)',
+    kind: 'cidr groups',
+    expected: 'CIDRs such as 169.254.0.0/16, groups like [10.0.0.0/24,10.0.1.0/24],fd00::/120',
+    parse: parseCidrGroups,
+  }),
+  ipamPolicy: oneOf('NSM_IPAM_POLICY', ['polite', 'strict'], 'polite', 'strict: client addresses outside the pools are replaced', { caseInsensitive: true }),
+  dnsConfigs: variable({
+    env: 'NSM_DNS_CONFIGS',
+    def: '[]',
+    description: 'DNS configs handed to clients (JSON array of {dns_server_ips, search_domains})',
+    kind: 'json',
+    expected: 'a JSON array such as [{"dns_server_ips":["10.0.0.1"],"search_domains":["my.domain"]}]',
+    parse: parseDnsConfigs,
+  }),
+  idleTimeout: duration('NSM_IDLE_TIMEOUT', '0', 'Exit after this long without connections (0: never; not implemented yet)'),
+  registerService: bool('NSM_REGISTER_SERVICE', 'true', 'Register the network services too'),
+  unregisterItself: bool('NSM_UNREGISTER_ITSELF', 'false', 'Unregister the endpoint on exit'),
+};
+
+/**
+ * `nsm-rx nse-icmp-responder` (upstream cmd-nse-icmp-responder, control plane): serves on a unix
+ * socket of its own, registers its services and itself through its nsmgr (refreshed), and hands
+ * every client a point-to-point pair of addresses from NSM_CIDR_PREFIX (NSE first, then the
+ * client: 172.16.1.100/31 → NSE .100, client .101), the DNS configs and a KERNEL mechanism.
+ * The interfaces themselves are the kernel datapath issue's.
+ */
+export const component = defineComponent({
+  name: 'nse-icmp-responder',
+  summary: 'an endpoint handing out point-to-point addresses (upstream cmd-nse-icmp-responder)',
+  spec,
+  async run(config, ctx) {
+    const dir = await mkdtemp(join(tmpdir(), 'nsm-rx-nse-'));
+    const listen = unixUrl(join(dir, 'listen.on.sock'));
+    const hop = endpoint({
+      name: config.name,
+      token: unsignedTokenGenerator(config.name, config.maxTokenLifetime, () => asyncScheduler.now()),
+      additional: [ipamForPolicy(config.ipamPolicy, config.cidrPrefix), dnsContextServer(config.dnsConfigs), mechanisms({ KERNEL: [], NOOP: [] })],
+    });
+    const server = new GrpcServer();
+    serveNetworkService(server, hop.handler, hop.monitor);
+    await server.listen([listen]);
+
+    const pool = new ChannelPool();
+    const registry = registryClient({ pool, url: config.connectTo, dialTimeout: 5000 });
+    const budget = () => Context.background.withDeadline(asyncScheduler.now() + 15_000);
+    if (config.registerService) {
+      for (const name of config.serviceNames) await firstValueFrom(registry.ns.register(NetworkService.fromPartial({ name, payload: config.payload }), budget()));
+    }
+    const registered = await firstValueFrom(
+      registry.nse.register(
+        NetworkServiceEndpoint.fromPartial({
+          name: config.name,
+          networkServiceNames: config.serviceNames,
+          networkServiceLabels: Object.fromEntries(config.serviceNames.map((s) => [s, { labels: config.labels }])),
+          url: listen.href,
+        }),
+        budget(),
+      ),
+    );
+    ctx.log.info('serving', { url: listen.href, services: config.serviceNames, expires: registered.expirationTime });
+
+    ctx.lifecycle.onShutdown('nse-icmp-responder', async () => {
+      if (config.unregisterItself) await lastValueFrom(registry.nse.unregister(registered, budget()), { defaultValue: undefined }).catch(() => undefined);
+      registry.dispose();
+      hop.state.metadata.dispose();
+      await server.stop(1000);
+      pool.closeAll();
+      await rm(dir, { recursive: true, force: true });
+    });
+    await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
+  },
+});
