@@ -72,7 +72,7 @@ export const components: Registry = {
     load: () => import('../registry-memory/main.js').then((m) => m.component),
   },
   mesh: {
-    summary: 'local mesh: registry, nsc → nsmgr → forwarder → nse over gRPC (what npm start runs)',
+    summary: 'local mesh: registry, nsmgr, forwarder, NSE and nsc over gRPC (what npm start runs)',
     load: () => import('../mesh/main.js').then((m) => m.component),
   },
 };

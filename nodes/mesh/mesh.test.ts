@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 const bin = resolve(import.meta.dirname, '../../bin/nsm-rx.js');
 
 describe('nsm-rx mesh (what npm start runs), as its own OS process', () => {
-  it('registers the NSE, connects nsc → nsmgr → forwarder → nse, prints monitor events, and on SIGTERM closes, unregisters and removes its sockets', async () => {
+  it('registers forwarder and NSE, connects nsc → nsmgr → forwarder → nse with addresses, prints monitor events, and on SIGTERM closes, unregisters and removes its sockets', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'nsm-rx-mesh-test-'));
     const child = spawn(process.execPath, [bin, 'mesh'], {
       env: { ...process.env, NSM_MESH_DIR: dir, NSM_LOG_LEVEL: 'WARN' },
@@ -18,9 +18,11 @@ describe('nsm-rx mesh (what npm start runs), as its own OS process', () => {
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     try {
       await expect.poll(() => out, { timeout: 10_000 }).toMatch(/monitor INITIAL_STATE_TRANSFER/);
-      expect(out).toMatch(/connected: nsc-0 UP service=icmp-responder mechanism=KERNEL path=nsc\(nsc-0\) → nsmgr\(\w+\) → forwarder\(\w+\) → nse\(\w+\)/);
+      expect(out).toMatch(
+        /connected: nsc-0 UP service=icmp-responder mechanism=KERNEL src=169\.254\.0\.1\/32 dst=169\.254\.0\.0\/32 path=nsc\(nsc-0\) → nsmgr\(\w+\) → forwarder\(\w+\) → nse\(\w+\)/,
+      );
       expect(readdirSync(dir).sort()).toEqual(['forwarder.sock', 'nse.sock', 'nsmgr.sock', 'registry.sock']);
-      expect(out).toMatch(/registered service icmp-responder \(payload ETHERNET\) and endpoint nse at unix:\/\//);
+      expect(out).toMatch(/registered forwarder forwarder, service icmp-responder \(payload ETHERNET\) and endpoint nse at unix:\/\//);
       const exit = new Promise<number | null>((r) => child.on('exit', r));
       child.kill('SIGTERM');
       expect(await exit).toBe(0);
