@@ -1,5 +1,5 @@
-import { asyncScheduler, defer, Observable, of, throwError, type SchedulerLike } from 'rxjs';
-import { catchError, concatMap, map, tap } from 'rxjs/operators';
+import { asyncScheduler, concat, defer, EMPTY, Observable, of, throwError, type SchedulerLike } from 'rxjs';
+import { catchError, ignoreElements, map, tap } from 'rxjs/operators';
 import { State, type Connection } from '../../../proto/gen/connection.js';
 import type { NetworkServiceRequest } from '../../../proto/gen/networkservice.js';
 import type { Context } from '../../core/context.js';
@@ -70,17 +70,18 @@ function makeBegin(client: boolean, options: BeginOptions): BeginElement {
       // Closed and re-created while we waited: start again with the current entry.
       if (connections.get(id) !== entry) return request(req, ctx, next);
       const conn = req.connection as Connection;
-      const closeOld: Observable<unknown> =
+      // Closed to the end before the new Request, so its clean-up cannot undo the new set-up.
+      const closeOld: Observable<never> =
         !client && entry.established && conn.state === State.RESELECT_REQUESTED && entry.last?.connection
           ? defer(() => next.close(entry.last?.connection as Connection, entry.eventContext())).pipe(
-              catchError(() => of(undefined)),
-              tap(() => (entry.established = false)),
+              ignoreElements(),
+              catchError(() => EMPTY),
+              onSettle(() => (entry.established = false)),
             )
-          : of(undefined);
+          : EMPTY;
       if (client) req.connection = mergeConnection(entry.returned, conn, entry.last?.connection);
       let settled = false;
-      return closeOld.pipe(
-        concatMap(() => next.request(req, ctx.with(eventFactoryKey, entry))),
+      return concat(closeOld, defer(() => next.request(req, ctx.with(eventFactoryKey, entry)))).pipe(
         map((result) => {
           if (!client) result.state = State.UP;
           entry.remember(req, result, ctx);

@@ -1,5 +1,5 @@
-import { defer, EMPTY, Observable, of, type SchedulerLike } from 'rxjs';
-import { catchError, concatMap, map, tap } from 'rxjs/operators';
+import { concat, defer, EMPTY, Observable, type SchedulerLike } from 'rxjs';
+import { catchError, ignoreElements, map } from 'rxjs/operators';
 import { State, type Connection } from '../../../proto/gen/connection.js';
 import type { NetworkServiceRequest } from '../../../proto/gen/networkservice.js';
 import { cloneConnection, cloneRequest } from '../../core/clone.js';
@@ -98,14 +98,16 @@ export class ConnectionEntry implements EventFactory {
       if (!this.established || last === undefined) return EMPTY;
       const request = cloneRequest(last);
       const reselect = options.reselect && this.reselectFunc;
-      const before: Observable<unknown> = reselect
+      // A reselect Closes the old connection first, to the end: its clean-up must not run
+      // after the new Request has set things up.
+      const before: Observable<never> = reselect
         ? defer(() => this.next.close(request.connection as Connection, this.eventContext())).pipe(
-            catchError(() => of(undefined)),
-            tap(() => (reselect as ReselectFunc)(request)),
+            ignoreElements(),
+            catchError(() => EMPTY),
+            onSettle(() => (reselect as ReselectFunc)(request)),
           )
-        : of(undefined);
-      return before.pipe(
-        concatMap(() => this.next.request(request, this.eventContext())),
+        : EMPTY;
+      return concat(before, defer(() => this.next.request(request, this.eventContext()))).pipe(
         map((conn) => {
           if (this.reselectFunc) conn.state = State.UP;
           last.connection = cloneConnection(conn);
