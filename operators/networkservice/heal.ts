@@ -18,6 +18,7 @@ import { onSettle } from '../tools/onSettle.js';
 import { silentLogger, type Logger } from '../tools/log.js';
 import { eventFactoryOf, type EventFactory } from './begin/eventFactory.js';
 import { clientConnOf } from './dial.js';
+import type { ConnectionView } from './monitor.js';
 import { metadataOf } from './metadata.js';
 import { passthroughEvents } from './monitor.js';
 
@@ -110,18 +111,39 @@ class Watch {
   private stream: Subscription | undefined;
   private ticker: Subscription | undefined;
 
+  /** The connection as last refreshed; the next hop's events are applied to it. */
+  private readonly view: ConnectionView;
+
   constructor(
     private readonly settings: Settings,
-    readonly conn: Connection,
+    conn: Connection,
+    /** The next hop's channel (default source), so a refresh through it can keep this watch. */
+    readonly via: unknown,
     private readonly onLost: (watch: Watch, reselect: boolean) => void,
-  ) {}
+  ) {
+    this.view = { current: conn };
+  }
+
+  get conn(): Connection {
+    return this.view.current;
+  }
+
+  /** Still watching (not fired, cancelled or closing). */
+  get live(): boolean {
+    return !this.done;
+  }
+
+  /** A refresh through the same next hop: keep the stream, follow the refreshed connection. */
+  refreshed(conn: Connection): void {
+    this.view.current = cloneConnection(conn);
+  }
 
   start(events: Observable<ConnectionEvent>): void {
     const { livenessCheck } = this.settings;
     // Control plane lost: without a data-plane check there is nothing to tell a broken path
     // from a broken control plane, so pick anew; with one, the heal loop probes first.
     const ctrlPlaneDown = () => this.fire(livenessCheck === undefined);
-    this.stream = passthroughEvents(events, this.conn).subscribe({
+    this.stream = passthroughEvents(events, this.view.current, this.view).subscribe({
       next: (c) => c.state === State.DOWN && ctrlPlaneDown(),
       // CANCELLED: this side closed the stream (upstream: "the client closed the connection").
       error: (err: unknown) => (statusOf(err) === status.CANCELLED ? this.quiet() : ctrlPlaneDown()),
@@ -276,7 +298,7 @@ export function heal(options: HealOptions = {}): HealElement {
     const meta = metadataOf(ctx);
     // A watch that fired stays in the metadata (quiet) until the next Request or the Close
     // drops it, so that its stream is not cancelled while the next hop may still end it.
-    const w = new Watch(settings, cloneConnection(conn), (fired, reselect) => {
+    const w = new Watch(settings, cloneConnection(conn), options.monitor ? undefined : clientConnOf(ctx)?.client, (fired, reselect) => {
       const id = fired.conn.id;
       if (healing.has(id)) return;
       settings.logger.warn(reselect ? 'connection lost, reselecting' : 'control plane lost', { id });
@@ -293,18 +315,33 @@ export function heal(options: HealOptions = {}): HealElement {
     request: (request, ctx, next) =>
       defer(() => {
         const meta = metadataOf(ctx);
-        const previous = meta.delete(watchKey);
-        previous?.release();
+        const previous = meta.get(watchKey);
+        // A watch that cannot be kept (not on a pooled channel) ends now, as upstream's does.
+        if (previous !== undefined && previous.via === undefined) {
+          meta.delete(watchKey);
+          previous.release();
+        }
         const old = request.connection === undefined ? undefined : cloneConnection(request.connection);
         return next.request(request, ctx).pipe(
           tap({
             next: (conn) => {
               stopHealing(conn.id);
+              // Through the same next hop the open stream goes on: cancelling one stream per
+              // refresh per connection costs an RST_STREAM each (see streams/monitorConnections).
+              if (previous?.live && previous.via !== undefined && previous.via === clientConnOf(ctx)?.client) {
+                previous.refreshed(conn);
+                return;
+              }
+              if (meta.get(watchKey) === previous) meta.delete(watchKey);
+              previous?.release();
               watch(conn, ctx);
             },
             error: () => {
               // A failed refresh: keep watching the connection it was meant to refresh (a heal
               // loop, if one fired the watch, retries by itself).
+              if (previous?.live && previous.via !== undefined) return;
+              if (meta.get(watchKey) === previous) meta.delete(watchKey);
+              previous?.release();
               if (previous !== undefined && !previous.fired && old !== undefined) watch(old, ctx);
             },
           }),

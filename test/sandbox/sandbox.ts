@@ -15,6 +15,7 @@ import type { NetworkServiceElement, NetworkServiceHandler } from '../../operato
 import { connect } from '../../operators/networkservice/connect.js';
 import { mechanisms } from '../../operators/networkservice/mechanisms.js';
 import { retryClient } from '../../operators/networkservice/retry.js';
+import { heal, type LivenessCheck } from '../../operators/networkservice/heal.js';
 import { unsignedTokenGenerator, type TokenGenerator } from '../../operators/tools/token.js';
 import { ChannelPool } from '../../streams/grpc/channelPool.js';
 import { serveNetworkService } from '../../streams/grpc/networkService.js';
@@ -315,14 +316,15 @@ export class Sandbox {
     return c;
   }
 
-  /** An NSC chain dialing `url`; with `retry` (default) like upstream's sandbox NewClient. */
-  client(name: string, url: NsmUrl, options: { retry?: boolean; refresh?: boolean } = {}): SandboxClient {
+  /** An NSC chain dialing `url`; with heal and `retry` (defaults) like upstream's sandbox NewClient. */
+  client(name: string, url: NsmUrl, options: { retry?: boolean; refresh?: boolean; heal?: boolean; livenessCheck?: LivenessCheck } = {}): SandboxClient {
     const chain = client({
       name,
       pool: this.pool,
       url,
       dialTimeout: this.dialTimeout,
       refresh: options.refresh ?? true,
+      ...(options.heal === false ? {} : { heal: heal({ scheduler: this.scheduler, ...(options.livenessCheck ? { livenessCheck: options.livenessCheck } : {}) }) }),
       token: this.token(name),
       scheduler: this.scheduler,
     });

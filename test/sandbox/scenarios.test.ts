@@ -130,7 +130,7 @@ describe('sandbox scenarios', () => {
   it('without refresh every hop times the connection out and closes it downstream (Test_Timeout shape)', async () => {
     await start({ tokenLifetime: 600 });
     const { nse, forwarder, nsmgr } = await mesh();
-    const nsc = sandbox.client('nsc', nsmgr.url, { refresh: false, retry: false });
+    const nsc = sandbox.client('nsc', nsmgr.url, { refresh: false, retry: false, heal: false });
     await nsc.request(request('c1'), 300);
     const closes = () => [nsmgr, forwarder, nse].map((h) => h.counter.closes);
     await expect.poll(closes, { timeout: 3000, interval: 20 }).toEqual([1, 1, 1]);

@@ -1,0 +1,65 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Sandbox } from '../sandbox/sandbox.js';
+import { Mesh } from '../sandbox/mesh.js';
+import { leakedResources, resourceCounts, type ResourceCounts } from '../sandbox/leaks.js';
+
+const kernel = { cls: 'LOCAL', type: 'KERNEL', parameters: { name: 'nsm-1' } };
+const request = (id: string) => ({ connection: { id, networkService: 'ns' }, mechanismPreferences: [kernel] });
+const names = (c: { path?: { pathSegments: { name: string }[] } }) => c.path?.pathSegments.map((s) => s.name);
+
+describe('chains/nsmgr heal_test (upstream scenarios)', () => {
+  let sandbox: Sandbox;
+  let before: ResourceCounts;
+
+  beforeEach(async () => {
+    before = resourceCounts();
+    sandbox = await Sandbox.create();
+  });
+
+  afterEach(async () => {
+    expect(sandbox.leftovers()).toEqual([]);
+    await sandbox.cleanup();
+    expect(await leakedResources(before)).toEqual([]);
+  });
+
+  for (const remote of [false, true]) {
+    it(`TestNSMGR_HealEndpoint (${remote ? 'remote' : 'local'}): the NSE dies, nse-2 appears; the client reselects, its old connection refreshes and closes the new one`, async () => {
+      const mesh = await Mesh.build(sandbox, { nodes: remote ? 2 : 1 });
+      const at = remote ? 1 : 0;
+      const nse = await mesh.endpoint(at, 'final-endpoint');
+      const nsc = sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url);
+      const conn = await nsc.request(request('nsc-1'));
+      expect(names(conn)).toHaveLength(remote ? 6 : 4);
+
+      await nse.kill();
+      const nse2 = await mesh.endpoint(at, 'nse-2');
+      await expect.poll(() => nse2.counter.requests, { timeout: 10_000 }).toBe(1);
+
+      // The client keeps using the connection it had: a refresh goes to nse-2, Close too.
+      const refreshed = await nsc.request({ connection: conn, mechanismPreferences: [kernel] });
+      expect(refreshed.networkServiceEndpointName).toBe('nse-2');
+      expect(names(refreshed)?.at(-1)).toBe('nse-2');
+      expect(nse2.counter.uniqueRequests).toBe(1);
+      await nsc.close(conn);
+      expect(nse2.counter.closes).toBe(1);
+      await nse.start(); // back for the leak check's symmetry: it holds nothing
+    });
+  }
+
+  it('TestNSMGR_HealForwarder (local): the forwarder dies, another one appears; the client heals through it', async () => {
+    const mesh = await Mesh.build(sandbox);
+    const nse = await mesh.endpoint(0, 'final-endpoint');
+    const nsc = sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url);
+    const conn = await nsc.request(request('nsc-1'));
+    expect(names(conn)).toEqual(['nsc', 'nsmgr-0', 'forwarder-0-0', 'final-endpoint']);
+
+    await mesh.nodes[0]!.forwarders[0]!.kill();
+    const second = await mesh.addForwarder(0);
+    await expect.poll(() => second.counter.requests, { timeout: 10_000 }).toBe(1);
+    expect(nse.counter.uniqueRequests).toBe(1); // the same NSE, the same connection id at the NSE
+    const refreshed = await nsc.request({ connection: conn, mechanismPreferences: [kernel] });
+    expect(names(refreshed)).toEqual(['nsc', 'nsmgr-0', 'forwarder-0-1', 'final-endpoint']);
+    await nsc.close(refreshed);
+    expect(nse.counter.closes).toBeGreaterThanOrEqual(1);
+  });
+});
