@@ -3,6 +3,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { engineBenchmarks } from './engine.bench.js';
 import { registryBenchmarks } from './registry.bench.js';
+import { controlPlaneBenchmarks } from './controlPlane.bench.js';
 import { table, type BenchResult } from './stats.js';
 
 /**
@@ -11,7 +12,7 @@ import { table, type BenchResult } from './stats.js';
  */
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
-  const results: BenchResult[] = [...(await engineBenchmarks(quick)), ...(await registryBenchmarks(quick))];
+  const results: BenchResult[] = [...(await engineBenchmarks(quick)), ...(await registryBenchmarks(quick)), ...(await controlPlaneBenchmarks(quick))];
   console.log(table(results));
   const out = join(process.cwd(), 'bench-results');
   await mkdir(out, { recursive: true });
