@@ -102,3 +102,54 @@ describe('chains/nsmgr: addresses', () => {
     await nsc.close(refreshed);
   });
 });
+
+describe('chains/nsmgr: endpoints coming and going', () => {
+  let sandbox: Sandbox;
+  let before: ResourceCounts;
+
+  beforeEach(async () => {
+    before = resourceCounts();
+    sandbox = await Sandbox.create();
+  });
+
+  afterEach(async () => {
+    expect(sandbox.leftovers()).toEqual([]);
+    await sandbox.cleanup();
+    expect(await leakedResources(before)).toEqual([]);
+  });
+
+  it('Test_Remote_BusyEndpointsUsecase: 3 remote NSEs always fail, a 4th appears after 0.5 s; the client lands there (6 segments)', async () => {
+    const mesh = await Mesh.build(sandbox, { nodes: 2 });
+    for (let i = 0; i < 3; i++) (await mesh.endpoint(1, `busy-${i}`)).errors.failRequests();
+    const nsc = sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url, { heal: false });
+    setTimeout(() => void mesh.endpoint(1, 'final-endpoint'), 500);
+    const conn = await nsc.request(request('nsc-1'));
+    expect(names(conn)).toHaveLength(6);
+    expect(conn.networkServiceEndpointName).toBe('final-endpoint');
+    const refreshed = await nsc.request({ connection: conn, mechanismPreferences: [kernel] });
+    await nsc.close(refreshed);
+  });
+
+  it('Test_ConnectToDeadNSEUsecase: after the NSE dies a refresh with a 1 s budget fails', async () => {
+    const mesh = await Mesh.build(sandbox);
+    const nse = await mesh.endpoint(0, 'final-endpoint');
+    const nsc = sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url, { heal: false, retry: false });
+    const conn = await nsc.request(request('nsc-1'));
+    await nse.kill();
+    // The 1 s budget bounds it: the refresh errors instead of hanging.
+    await expect(nsc.request({ connection: conn, mechanismPreferences: [kernel] }, 1000)).rejects.toBeDefined();
+    await nsc.close(conn).catch(() => undefined);
+    await nse.start();
+  });
+
+  it('Test_SelectsRestartingEndpointUsecase: an NSE registered before it serves is reached once it starts (4 segments)', async () => {
+    const mesh = await Mesh.build(sandbox);
+    const nse = await mesh.endpoint(0, 'final-endpoint');
+    await nse.kill(); // registered (its entry lives on), not serving
+    setTimeout(() => void nse.start(), 1000);
+    const nsc = sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url, { heal: false });
+    const conn = await nsc.request(request('nsc-1'));
+    expect(names(conn)).toHaveLength(4);
+    await nsc.close(conn);
+  });
+});
