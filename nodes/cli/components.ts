@@ -59,6 +59,10 @@ export type Registry = Readonly<Record<string, ComponentEntry>>;
  * `nsmgr: { summary: '…', load: () => import('../nsmgr/main.js').then((m) => m.component) }`.
  */
 export const components: Registry = {
+  nsc: {
+    summary: 'a client keeping connections to network services (upstream cmd-nsc)',
+    load: () => import('../nsc/main.js').then((m) => m.component),
+  },
   'nse-icmp-responder': {
     summary: 'an endpoint handing out point-to-point addresses (upstream cmd-nse-icmp-responder)',
     load: () => import('../nse-icmp-responder/main.js').then((m) => m.component),

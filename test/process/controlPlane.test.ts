@@ -2,15 +2,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { firstValueFrom, lastValueFrom } from 'rxjs';
+import { firstValueFrom } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { NetworkServiceEndpoint } from '../../proto/gen/registry.js';
-import { NetworkServiceRequest } from '../../proto/gen/networkservice.js';
-import { client } from '../../operators/chains/client.js';
 import { forwarder } from '../../operators/chains/forwarder.js';
 import { registryClient } from '../../operators/chains/registryClient.js';
 import { Context } from '../../operators/core/context.js';
-import { retryClient } from '../../operators/networkservice/retry.js';
 import { unixUrl } from '../../operators/tools/nsmUrl.js';
 import { unsignedTokenGenerator } from '../../operators/tools/token.js';
 import { NoopDatapath } from '../../dataplane/noop.js';
@@ -37,8 +34,8 @@ function start(component: string, env: Record<string, string>): ChildProcess {
 
 const ctx = () => Context.background.withDeadline(Date.now() + 15_000);
 
-describe('control plane across OS processes: registry-memory, nsmgr, nse-icmp-responder', () => {
-  it('a client gets a 4-segment connection with the NSE’s /31 addresses (NSM_CIDR_PREFIX=172.16.1.100/31: NSE .100, client .101)', async () => {
+describe('control plane across OS processes: registry-memory, nsmgr, nse-icmp-responder, nsc', () => {
+  it('the nsc gets a 4-segment connection with the NSE’s /31 addresses (NSM_CIDR_PREFIX=172.16.1.100/31: NSE .100, client .101) and closes it on SIGTERM', async () => {
     dir = mkdtempSync(join(tmpdir(), 'nsm-rx-cp-'));
     const registrySock = join(dir, 'registry.sock');
     const nsmgrSock = join(dir, 'nsm.io.sock');
@@ -66,18 +63,28 @@ describe('control plane across OS processes: registry-memory, nsmgr, nse-icmp-re
       ),
     );
 
-    const nsc = client({ name: 'nsc', pool, url: nsmgr, token: unsignedTokenGenerator('nsc', 600_000, Date.now) });
-    cleanups.push(() => nsc.state.metadata.dispose());
-    const request = NetworkServiceRequest.fromPartial({
-      connection: { id: 'nsc-0', networkService: 'icmp-responder' },
-      mechanismPreferences: [{ cls: 'LOCAL', type: 'KERNEL', parameters: { name: 'nsm-1' } }],
+    // The nsc, as its own process: it retries until the NSE has registered, then prints the connection.
+    const nsc = spawn(process.execPath, [bin, 'nsc'], {
+      env: { ...process.env, NSM_LOG_LEVEL: process.env.DBG ? 'DEBUG' : 'WARN', NSM_NAME: 'nsc', NSM_CONNECT_TO: `unix://${nsmgrSock}`, NSM_NETWORK_SERVICES: 'kernel://icmp-responder/nsm-1?app=test' },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    // The NSE registers a moment after it starts: try until it is found, as the nsc does.
-    const conn = await firstValueFrom(retryClient(nsc.handler).request(request, ctx()));
-    expect(conn.path?.pathSegments.map((s) => s.name)).toEqual(['nsc', 'nsmgr', 'forwarder', 'icmp-server']);
-    expect(conn.context?.ipContext?.dstIpAddrs).toEqual(['172.16.1.100/32']);
-    expect(conn.context?.ipContext?.srcIpAddrs).toEqual(['172.16.1.101/32']);
+    children.push(nsc);
+    nsc.stderr?.on('data', (d: Buffer) => process.env.DBG && console.log('NSC', d.toString()));
+    let out = '';
+    nsc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    await expect.poll(() => out, { timeout: 15_000 }).toMatch(/"event":"connected"/);
+    const connected = JSON.parse(out.split('\n')[0] as string) as { connection: { id: string; labels: Record<string, string>; mechanism: { type: string; parameters: Record<string, string> }; context: { ipContext: { srcIpAddrs: string[]; dstIpAddrs: string[] } }; path: { pathSegments: { name: string }[] }; payload: string } };
+    const conn = connected.connection;
+    expect(conn.id).toBe('nsc-0');
+    expect(conn.path.pathSegments.map((p) => p.name)).toEqual(['nsc', 'nsmgr', 'forwarder', 'icmp-server']);
+    expect(conn.context.ipContext.dstIpAddrs).toEqual(['172.16.1.100/32']);
+    expect(conn.context.ipContext.srcIpAddrs).toEqual(['172.16.1.101/32']);
+    expect(conn.labels).toEqual({ app: 'test' });
+    expect(conn.mechanism.type).toBe('KERNEL');
     expect(conn.payload).toBe('ETHERNET');
-    await lastValueFrom(nsc.handler.close(conn, ctx()), { defaultValue: undefined });
+    const exit = new Promise<number | null>((r) => nsc.on('exit', r));
+    nsc.kill('SIGTERM');
+    expect(await exit).toBe(0);
+    expect(out).toMatch(/"event":"closed"/);
   });
 });

@@ -1,0 +1,108 @@
+import { asyncScheduler, firstValueFrom, lastValueFrom } from 'rxjs';
+import { Connection } from '../../proto/gen/connection.js';
+import { NetworkServiceRequest } from '../../proto/gen/networkservice.js';
+import { client } from '../../operators/chains/client.js';
+import { Context } from '../../operators/core/context.js';
+import { clientInfo } from '../../operators/networkservice/clientInfo.js';
+import { excludedPrefixesClient } from '../../operators/networkservice/excludedPrefixes.js';
+import { heal } from '../../operators/networkservice/heal.js';
+import { parseBracketGroups } from '../../operators/networkservice/point2pointIpam.js';
+import { retryClient } from '../../operators/networkservice/retry.js';
+import { upstreamRefresh } from '../../operators/networkservice/upstreamRefresh.js';
+import { parseNsUrl, type NetworkServiceUrl } from '../../operators/tools/nsurl.js';
+import { unsignedTokenGenerator } from '../../operators/tools/token.js';
+import { ChannelPool } from '../../streams/grpc/channelPool.js';
+import { defineComponent } from '../cli/components.js';
+import { bool, duration, map, str, url, variable } from '../cli/config.js';
+
+const networkServices = (env: string, description: string) =>
+  variable({
+    env,
+    def: '',
+    description,
+    kind: 'ns urls',
+    expected: 'comma-separated mechanism://network-service[@domain]/interface?label=value, e.g. kernel://icmp-responder/nsm-1',
+    parse: (s) => (s.trim() === '' ? [] : s.split(',').map((entry) => parseNsUrl(entry))),
+    zero: () => [],
+  });
+
+const spec = {
+  name: str('NSM_NAME', 'nsc', 'Name of the client; connection i has id <NSM_NAME>-<i>'),
+  connectTo: url('NSM_CONNECT_TO', 'unix:///var/lib/networkservicemesh/nsm.io.sock', 'The nsmgr to request from'),
+  dialTimeout: duration('NSM_DIAL_TIMEOUT', '5s', 'Dial timeout toward the nsmgr'),
+  requestTimeout: duration('NSM_REQUEST_TIMEOUT', '15s', 'Budget of each Request try'),
+  maxTokenLifetime: duration('NSM_MAX_TOKEN_LIFETIME', '10m', 'Lifetime of the tokens this client issues; it refreshes at 20% of it'),
+  labels: map('NSM_LABELS', '', 'Parsed for compatibility (upstream does not use it either)'),
+  mechanism: str('NSM_MECHANISM', 'kernel', 'Parsed for compatibility (the URL scheme picks the mechanism)'),
+  networkServices: networkServices('NSM_NETWORK_SERVICES', 'Network services to connect to'),
+  awarenessGroups: variable({
+    env: 'NSM_AWARENESS_GROUPS',
+    def: '',
+    description: 'Groups of NS URLs whose connections may share addresses: [url1,url2],[url3]',
+    kind: 'url groups',
+    expected: 'groups in brackets such as [kernel://ns1/nsm-1?color=red,kernel://ns2/nsm-2]',
+    parse: (s) => parseBracketGroups(s, (item) => item),
+    zero: () => [],
+  }),
+  livenessCheckEnabled: bool('NSM_LIVENESS_CHECK_ENABLED', 'true', 'Probe the datapath (takes effect with the kernel datapath)'),
+  livenessCheckInterval: duration('NSM_LIVENESS_CHECK_INTERVAL', '200ms', 'Interval of datapath probes'),
+  livenessCheckTimeout: duration('NSM_LIVENESS_CHECK_TIMEOUT', '1s', 'Timeout of one datapath probe'),
+  localDnsServerEnabled: bool('NSM_LOCAL_DNS_SERVER_ENABLED', 'true', 'Local DNS proxy (not implemented yet)'),
+};
+
+/** The request for `<name>-<i>` from one NSM_NETWORK_SERVICES entry. */
+export function requestFor(name: string, i: number, ns: NetworkServiceUrl): NetworkServiceRequest {
+  return NetworkServiceRequest.fromPartial({
+    connection: { id: `${name}-${i}`, networkService: ns.networkService, labels: ns.labels },
+    mechanismPreferences: [ns.mechanism],
+  });
+}
+
+/** One line per connection on stdout, for people and scripts. */
+export const report = (event: string, conn: Connection): void => {
+  process.stdout.write(`${JSON.stringify({ event, connection: Connection.toJSON(conn) })}\n`);
+};
+
+/**
+ * `nsm-rx nsc` (upstream cmd-nsc): requests every NSM_NETWORK_SERVICES entry with id
+ * `<NSM_NAME>-<i>`, retrying until it succeeds, then keeps the connections (refresh, heal,
+ * upstream refresh) until it is stopped, when it closes them. Prints each connection as a JSON
+ * line on stdout.
+ */
+export const component = defineComponent({
+  name: 'nsc',
+  summary: 'a client keeping connections to network services (upstream cmd-nsc)',
+  spec,
+  async run(config, ctx) {
+    const scheduler = asyncScheduler;
+    const pool = new ChannelPool();
+    const nsc = client({
+      name: config.name,
+      pool,
+      url: config.connectTo,
+      dialTimeout: config.dialTimeout,
+      token: unsignedTokenGenerator(config.name, config.maxTokenLifetime, () => scheduler.now()),
+      heal: heal({ scheduler, logger: ctx.log }),
+      additional: [clientInfo({ env: ctx.env }), upstreamRefresh({ scheduler }), excludedPrefixesClient({ awarenessGroups: config.awarenessGroups })],
+      scheduler,
+    });
+    const handler = retryClient(nsc.handler, { scheduler, tryTimeout: config.requestTimeout });
+    const connections: Connection[] = [];
+    ctx.lifecycle.onShutdown('nsc', async () => {
+      for (const conn of connections) {
+        await lastValueFrom(nsc.handler.close(conn, Context.background.withDeadline(scheduler.now() + config.requestTimeout)), { defaultValue: undefined }).catch(
+          (e: unknown) => ctx.log.warn('close failed', { id: conn.id, error: String(e) }),
+        );
+        report('closed', conn);
+      }
+      nsc.state.metadata.dispose();
+      pool.closeAll();
+    });
+    for (const [i, ns] of config.networkServices.entries()) {
+      const conn = await firstValueFrom(handler.request(requestFor(config.name, i, ns), Context.background));
+      connections.push(conn);
+      report('connected', conn);
+    }
+    await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
+  },
+});

@@ -1,0 +1,25 @@
+import { spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseNsUrl } from '../../operators/tools/nsurl.js';
+import { requestFor } from './main.js';
+
+const bin = resolve(import.meta.dirname, '../../bin/nsm-rx.js');
+
+describe('nsm-rx nsc', () => {
+  it('builds <NSM_NAME>-<i> requests from NSM_NETWORK_SERVICES entries: service, labels, mechanism and interface name', () => {
+    const r = requestFor('app', 1, parseNsUrl('kernel://icmp-responder@my.cluster2/nsm-2?color=red&zone=a'));
+    expect(r.connection?.id).toBe('app-1');
+    expect(r.connection?.networkService).toBe('icmp-responder@my.cluster2');
+    expect(r.connection?.labels).toEqual({ color: 'red', zone: 'a' });
+    expect(r.mechanismPreferences).toEqual([{ cls: 'LOCAL', type: 'KERNEL', parameters: { name: 'nsm-2' } }]);
+  });
+
+  it('refuses a malformed NSM_NETWORK_SERVICES entry, naming the variable and the expected form', async () => {
+    const child = spawn(process.execPath, [bin, 'nsc'], { env: { ...process.env, NSM_NETWORK_SERVICES: 'kernel://icmp-responder/nsm-1,not a url' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    expect(await new Promise<number | null>((r) => child.on('exit', r))).toBe(2);
+    expect(err).toMatch(/NSM_NETWORK_SERVICES="kernel:\/\/icmp-responder\/nsm-1,not a url": expected comma-separated mechanism:\/\/network-service/);
+  });
+});
