@@ -1,25 +1,13 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Sandbox } from './sandbox.js';
-import { leakedResources, resourceCounts, type ResourceCounts } from './leaks.js';
+import { describe, expect, it } from 'vitest';
+import { useSandbox } from './harness.js';
 
 const kernel = { cls: 'LOCAL', type: 'KERNEL', parameters: { name: 'nsm-1' } };
 
 describe('4-hop chain over gRPC (nsc → nsmgr → forwarder → nse)', () => {
-  let sandbox: Sandbox;
-  let before: ResourceCounts;
-
-  beforeEach(async () => {
-    before = resourceCounts();
-    sandbox = await Sandbox.create();
-  });
-
-  afterEach(async () => {
-    expect(sandbox.leftovers()).toEqual([]);
-    await sandbox.cleanup();
-    expect(await leakedResources(before)).toEqual([]);
-  });
+  const h = useSandbox();
 
   async function mesh() {
+    const sandbox = h.sandbox;
     const nse = await sandbox.endpoint('nse');
     const forwarder = await sandbox.passthrough('forwarder', nse.url);
     const nsmgr = await sandbox.passthrough('nsmgr', forwarder.url);
@@ -69,7 +57,7 @@ describe('4-hop chain over gRPC (nsc → nsmgr → forwarder → nse)', () => {
 
   it('a failing endpoint fails the Request with its status and leaves nothing allocated on the way', async () => {
     const { nse, forwarder, nsmgr } = await mesh();
-    const nsc = sandbox.client('nsc-noretry', nsmgr.url, { retry: false });
+    const nsc = h.sandbox.client('nsc-noretry', nsmgr.url, { retry: false });
     nse.errors.failRequests();
     await expect(nsc.request({ connection: { id: 'x', networkService: 'ns' }, mechanismPreferences: [kernel] })).rejects.toMatchObject({
       code: 14,

@@ -1,29 +1,17 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Sandbox } from '../sandbox/sandbox.js';
+import { describe, expect, it } from 'vitest';
 import { Mesh } from '../sandbox/mesh.js';
-import { leakedResources, resourceCounts, type ResourceCounts } from '../sandbox/leaks.js';
+import { useSandbox } from '../sandbox/harness.js';
 
 const kernel = { cls: 'LOCAL', type: 'KERNEL', parameters: { name: 'nsm-1' } };
 const request = (id: string) => ({ connection: { id, networkService: 'ns' }, mechanismPreferences: [kernel] });
 const names = (c: { path?: { pathSegments: { name: string }[] } }) => c.path?.pathSegments.map((s) => s.name);
 
 describe('chains/nsmgr heal_test (upstream scenarios)', () => {
-  let sandbox: Sandbox;
-  let before: ResourceCounts;
-
-  beforeEach(async () => {
-    before = resourceCounts();
-    sandbox = await Sandbox.create();
-  });
-
-  afterEach(async () => {
-    expect(sandbox.leftovers()).toEqual([]);
-    await sandbox.cleanup();
-    expect(await leakedResources(before)).toEqual([]);
-  });
+  const h = useSandbox();
 
   for (const remote of [false, true]) {
     it(`TestNSMGR_HealEndpoint (${remote ? 'remote' : 'local'}): the NSE dies, nse-2 appears; the client reselects, its old connection refreshes and closes the new one`, async () => {
+      const sandbox = h.sandbox;
       const mesh = await Mesh.build(sandbox, { nodes: remote ? 2 : 1 });
       const at = remote ? 1 : 0;
       const nse = await mesh.endpoint(at, 'final-endpoint');
@@ -47,6 +35,7 @@ describe('chains/nsmgr heal_test (upstream scenarios)', () => {
   }
 
   it('TestNSMGR_HealForwarder (local): the forwarder dies, another one appears; the client heals through it', async () => {
+    const sandbox = h.sandbox;
     const mesh = await Mesh.build(sandbox);
     const nse = await mesh.endpoint(0, 'final-endpoint');
     const nsc = sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url);

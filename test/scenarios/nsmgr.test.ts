@@ -1,30 +1,18 @@
 import { BehaviorSubject } from 'rxjs';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { point2pointIpam } from '../../operators/networkservice/point2pointIpam.js';
-import { Sandbox } from '../sandbox/sandbox.js';
 import { Mesh } from '../sandbox/mesh.js';
-import { leakedResources, resourceCounts, type ResourceCounts } from '../sandbox/leaks.js';
+import { useSandbox } from '../sandbox/harness.js';
 
 const kernel = { cls: 'LOCAL', type: 'KERNEL', parameters: { name: 'nsm-1' } };
 const request = (id: string, ns = 'ns') => ({ connection: { id, networkService: ns }, mechanismPreferences: [kernel] });
 const names = (c: { path?: { pathSegments: { name: string }[] } }) => c.path?.pathSegments.map((s) => s.name);
 
 describe('chains/nsmgr (upstream scenario suite)', () => {
-  let sandbox: Sandbox;
-  let before: ResourceCounts;
-
-  beforeEach(async () => {
-    before = resourceCounts();
-    sandbox = await Sandbox.create();
-  });
-
-  afterEach(async () => {
-    expect(sandbox.leftovers()).toEqual([]);
-    await sandbox.cleanup();
-    expect(await leakedResources(before)).toEqual([]);
-  });
+  const h = useSandbox();
 
   it('Test_LocalUsecase: 4 segments, a refresh reaches the NSE again, Close reaches it once', async () => {
+    const sandbox = h.sandbox;
     const mesh = await Mesh.build(sandbox);
     const nse = await mesh.endpoint(0, 'final-endpoint');
     const nsc = sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url);
@@ -40,6 +28,7 @@ describe('chains/nsmgr (upstream scenario suite)', () => {
   });
 
   it('Test_RemoteUsecase: 6 segments through both nodes, a refresh reaches the NSE again, Close once', async () => {
+    const sandbox = h.sandbox;
     const mesh = await Mesh.build(sandbox, { nodes: 2 });
     const nse = await mesh.endpoint(1, 'final-endpoint');
     const nsc = sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url);
@@ -56,21 +45,10 @@ describe('chains/nsmgr (upstream scenario suite)', () => {
 });
 
 describe('chains/nsmgr: addresses', () => {
-  let sandbox: Sandbox;
-  let before: ResourceCounts;
-
-  beforeEach(async () => {
-    before = resourceCounts();
-    sandbox = await Sandbox.create();
-  });
-
-  afterEach(async () => {
-    expect(sandbox.leftovers()).toEqual([]);
-    await sandbox.cleanup();
-    expect(await leakedResources(before)).toEqual([]);
-  });
+  const h = useSandbox();
 
   it('point-to-point IPAM gives the NSE the first free address and the client the next; Close frees them for the next client', async () => {
+    const sandbox = h.sandbox;
     const mesh = await Mesh.build(sandbox);
     await mesh.endpoint(0, 'final-endpoint', { additional: [point2pointIpam(['169.254.0.0/16'])] });
     const nsc = sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url);
@@ -88,6 +66,7 @@ describe('chains/nsmgr: addresses', () => {
 
   it('the nsmgr hands its excluded prefixes to the NSE IPAM, which skips them (the excluded_prefixes.yaml stream)', async () => {
     const excluded = new BehaviorSubject<string[]>(['169.254.0.0/30']);
+    const sandbox = h.sandbox;
     const mesh = await Mesh.build(sandbox, { excludedPrefixes: excluded });
     await mesh.endpoint(0, 'final-endpoint', { additional: [point2pointIpam(['169.254.0.0/16'])] });
     const nsc = sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url);
@@ -104,21 +83,10 @@ describe('chains/nsmgr: addresses', () => {
 });
 
 describe('chains/nsmgr: endpoints coming and going', () => {
-  let sandbox: Sandbox;
-  let before: ResourceCounts;
-
-  beforeEach(async () => {
-    before = resourceCounts();
-    sandbox = await Sandbox.create();
-  });
-
-  afterEach(async () => {
-    expect(sandbox.leftovers()).toEqual([]);
-    await sandbox.cleanup();
-    expect(await leakedResources(before)).toEqual([]);
-  });
+  const h = useSandbox();
 
   it('Test_Remote_BusyEndpointsUsecase: 3 remote NSEs always fail, a 4th appears after 0.5 s; the client lands there (6 segments)', async () => {
+    const sandbox = h.sandbox;
     const mesh = await Mesh.build(sandbox, { nodes: 2 });
     for (let i = 0; i < 3; i++) (await mesh.endpoint(1, `busy-${i}`)).errors.failRequests();
     const nsc = sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url, { heal: false });
@@ -131,6 +99,7 @@ describe('chains/nsmgr: endpoints coming and going', () => {
   });
 
   it('Test_ConnectToDeadNSEUsecase: after the NSE dies a refresh with a 1 s budget fails', async () => {
+    const sandbox = h.sandbox;
     const mesh = await Mesh.build(sandbox);
     const nse = await mesh.endpoint(0, 'final-endpoint');
     const nsc = sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url, { heal: false, retry: false });
@@ -143,6 +112,7 @@ describe('chains/nsmgr: endpoints coming and going', () => {
   });
 
   it('Test_SelectsRestartingEndpointUsecase: an NSE registered before it serves is reached once it starts (4 segments)', async () => {
+    const sandbox = h.sandbox;
     const mesh = await Mesh.build(sandbox);
     const nse = await mesh.endpoint(0, 'final-endpoint');
     await nse.kill(); // registered (its entry lives on), not serving
