@@ -34,21 +34,24 @@ describe('chains/nsmgr heal_test (upstream scenarios)', () => {
     });
   }
 
-  it('TestNSMGR_HealForwarder (local): the forwarder dies, another one appears; the client heals through it', async () => {
-    const sandbox = h.sandbox;
-    const mesh = await Mesh.build(sandbox);
-    const nse = await mesh.endpoint(0, 'final-endpoint');
-    const nsc = sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url);
-    const conn = await nsc.request(request('nsc-1'));
-    expect(names(conn)).toEqual(['nsc', 'nsmgr-0', 'forwarder-0-0', 'final-endpoint']);
+  for (const remote of [false, true]) {
+    it(`TestNSMGR_HealForwarder (${remote ? 'remote' : 'local'}): the ${remote ? "NSE node's" : "client node's"} forwarder dies, another one appears; the client heals through it`, async () => {
+      const mesh = await Mesh.build(h.sandbox, { nodes: remote ? 2 : 1 });
+      const at = remote ? 1 : 0;
+      const nse = await mesh.endpoint(at, 'final-endpoint');
+      const nsc = h.sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url);
+      const conn = await nsc.request(request('nsc-1'));
+      expect(names(conn)).toContain(`forwarder-${at}-0`);
 
-    await mesh.nodes[0]!.forwarders[0]!.kill();
-    const second = await mesh.addForwarder(0);
-    await expect.poll(() => second.counter.requests, { timeout: 10_000 }).toBe(1);
-    expect(nse.counter.uniqueRequests).toBe(1); // the same NSE, the same connection id at the NSE
-    const refreshed = await nsc.request({ connection: conn, mechanismPreferences: [kernel] });
-    expect(names(refreshed)).toEqual(['nsc', 'nsmgr-0', 'forwarder-0-1', 'final-endpoint']);
-    await nsc.close(refreshed);
-    expect(nse.counter.closes).toBeGreaterThanOrEqual(1);
-  });
+      await mesh.nodes[at]!.forwarders[0]!.kill();
+      const second = await mesh.addForwarder(at);
+      await expect.poll(() => second.counter.requests, { timeout: 10_000 }).toBe(1);
+      expect(nse.counter.uniqueRequests).toBe(1); // the same NSE, the same connection id at the NSE
+      const refreshed = await nsc.request({ connection: conn, mechanismPreferences: [kernel] });
+      expect(names(refreshed)).toContain(`forwarder-${at}-1`);
+      expect(names(refreshed)).not.toContain(`forwarder-${at}-0`);
+      await nsc.close(refreshed);
+      expect(nse.counter.closes).toBeGreaterThanOrEqual(1);
+    });
+  }
 });

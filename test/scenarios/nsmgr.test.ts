@@ -98,6 +98,20 @@ describe('chains/nsmgr: endpoints coming and going', () => {
     await nsc.close(refreshed);
   });
 
+  it('Test_Remote_ParallelUsecase: the remote NSE registers 100 ms after the Request started; 6 segments, 1 request, refresh 2, Close 1', async () => {
+    const mesh = await Mesh.build(h.sandbox, { nodes: 2 });
+    const nsc = h.sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url, { heal: false });
+    const late = new Promise<Awaited<ReturnType<typeof mesh.endpoint>>>((resolve) => setTimeout(() => resolve(mesh.endpoint(1, 'final-endpoint')), 100));
+    const conn = await nsc.request(request('nsc-1'));
+    const nse = await late;
+    expect(names(conn)).toHaveLength(6);
+    expect(nse.counter.requests).toBe(1);
+    const refreshed = await nsc.request({ connection: conn, mechanismPreferences: [kernel] });
+    expect(nse.counter.requests).toBe(2);
+    await nsc.close(refreshed);
+    expect(nse.counter.closes).toBe(1);
+  });
+
   it('Test_ConnectToDeadNSEUsecase: after the NSE dies a refresh with a 1 s budget fails', async () => {
     const sandbox = h.sandbox;
     const mesh = await Mesh.build(sandbox);
