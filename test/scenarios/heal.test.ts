@@ -54,4 +54,20 @@ describe('chains/nsmgr heal_test (upstream scenarios)', () => {
       expect(nse.counter.closes).toBeGreaterThanOrEqual(1);
     });
   }
+
+  it('TestNSMGR_HealNSMgr (local): the nsmgr restarts; the client heals to the same NSE', async () => {
+    const mesh = await Mesh.build(h.sandbox);
+    const nse = await mesh.endpoint(0, 'final-endpoint');
+    const nsc = h.sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url);
+    const conn = await nsc.request(request('nsc-1'));
+    expect(nse.counter.requests).toBe(1);
+
+    await mesh.nodes[0]!.nsmgr.restart(); // state lost, same URL; forwarder and NSE re-register by healing
+    await expect.poll(() => nse.counter.requests, { timeout: 10_000 }).toBeGreaterThanOrEqual(2);
+    const refreshed = await nsc.request({ connection: conn, mechanismPreferences: [kernel] });
+    expect(refreshed.networkServiceEndpointName).toBe('final-endpoint');
+    expect(names(refreshed)).toEqual(['nsc', 'nsmgr-0', 'forwarder-0-0', 'final-endpoint']);
+    await nsc.close(refreshed);
+    expect(nse.counter.closes).toBeGreaterThanOrEqual(1);
+  });
 });
