@@ -1,6 +1,8 @@
-import { BehaviorSubject } from 'rxjs';
+import { BehaviorSubject, firstValueFrom } from 'rxjs';
+import { NetworkService } from '../../proto/gen/registry.js';
+import { Context } from '../../operators/core/context.js';
 import { describe, expect, it } from 'vitest';
-import { point2pointIpam } from '../../operators/networkservice/point2pointIpam.js';
+import { point2pointIpam, strictIpam } from '../../operators/networkservice/point2pointIpam.js';
 import { Mesh } from '../sandbox/mesh.js';
 import { useSandbox } from '../sandbox/harness.js';
 
@@ -135,5 +137,27 @@ describe('chains/nsmgr: endpoints coming and going', () => {
     const conn = await nsc.request(request('nsc-1'));
     expect(names(conn)).toHaveLength(4);
     await nsc.close(conn);
+  });
+
+  it('Test_ReselectEndpointWhenNetSvcHasChanged: the service gains a match only nse-2 satisfies; the client moves to nse-2 and its addresses (strict IPAM)', async () => {
+    const mesh = await Mesh.build(h.sandbox);
+    await mesh.endpoint(0, 'nse-1', { additional: [strictIpam(point2pointIpam(['100.100.100.100/30']), ['100.100.100.100/30'])] });
+    const nsc = h.sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url);
+    const conn = await nsc.request(request('nsc-1'));
+    expect(conn.networkServiceEndpointName).toBe('nse-1');
+    expect(conn.context?.ipContext?.srcIpAddrs).toEqual(['100.100.100.101/32']);
+
+    const nse2 = await mesh.endpoint(0, 'nse-2', { labels: { experimental: 'true' }, additional: [strictIpam(point2pointIpam(['200.200.200.200/30']), ['200.200.200.200/30'])] });
+    const registry = mesh.registryOf(0);
+    await firstValueFrom(
+      registry.ns.register(NetworkService.fromPartial({ name: 'ns', payload: 'ETHERNET', matches: [{ routes: [{ destinationSelector: { experimental: 'true' } }] }] }), Context.background.withDeadline(Date.now() + 5000)),
+    );
+    registry.dispose(); // the update is in; no need to keep it registered (heal) from here
+    await expect.poll(() => nse2.counter.requests, { timeout: 10_000 }).toBeGreaterThanOrEqual(1);
+    const refreshed = await nsc.request({ connection: conn, mechanismPreferences: [kernel] });
+    expect(refreshed.networkServiceEndpointName).toBe('nse-2');
+    expect(refreshed.context?.ipContext?.srcIpAddrs).toEqual(['200.200.200.201/32']);
+    expect(refreshed.context?.ipContext?.dstIpAddrs).toEqual(['200.200.200.200/32']);
+    await nsc.close(refreshed);
   });
 });
