@@ -81,9 +81,12 @@ export class Mesh {
     private readonly excludedPrefixes: Observable<string[]> | undefined,
   ) {}
 
-  static async build(sandbox: Sandbox, options: { nodes?: number; expirePeriod?: number; excludedPrefixes?: Observable<string[]> } = {}): Promise<Mesh> {
+  static async build(
+    sandbox: Sandbox,
+    options: { nodes?: number; expirePeriod?: number; excludedPrefixes?: Observable<string[]>; defaultForwarder?: boolean } = {},
+  ): Promise<Mesh> {
     const mesh = new Mesh(sandbox, await sandbox.registry('registry', options.expirePeriod ? { expirePeriod: options.expirePeriod } : {}), options.excludedPrefixes);
-    for (let i = 0; i < (options.nodes ?? 1); i++) await mesh.addNode();
+    for (let i = 0; i < (options.nodes ?? 1); i++) await mesh.addNode(options.defaultForwarder ?? true);
     return mesh;
   }
 
@@ -92,7 +95,8 @@ export class Mesh {
     return this.sandbox.registryClient((this.nodes[i] as MeshNode).nsmgr.url, { track: false });
   }
 
-  async addNode(): Promise<MeshNode> {
+  /** A node: its nsmgr and (unless told otherwise) one p2p forwarder. */
+  async addNode(withForwarder = true): Promise<MeshNode> {
     const i = this.nodes.length;
     const s = this.sandbox;
     const node: MeshNode = {
@@ -122,7 +126,7 @@ export class Mesh {
       datapaths: new Map(),
     };
     this.nodes.push(node);
-    await this.addForwarder(i);
+    if (withForwarder) await this.addForwarder(i);
     return node;
   }
 

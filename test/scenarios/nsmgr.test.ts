@@ -160,4 +160,28 @@ describe('chains/nsmgr: endpoints coming and going', () => {
     expect(refreshed.context?.ipContext?.dstIpAddrs).toEqual(['200.200.200.200/32']);
     await nsc.close(refreshed);
   });
+
+  it('Test_UsecasePoint2MultiPoint: match metadata p2mp=true picks the p2mp forwarder; with the metadata gone, after Close and Request, a p2p one', async () => {
+    const mesh = await Mesh.build(h.sandbox, { defaultForwarder: false });
+    await mesh.addForwarder(0, { name: 'p2mp-forwarder', labels: { p2mp: 'true' } });
+    await mesh.addForwarder(0, { name: 'p2p-forwarder', labels: { p2p: 'true' } });
+    await mesh.addForwarder(0, { name: 'special-forwarder', labels: { special: 'true' } });
+    await mesh.endpoint(0, 'my-nse-1', { services: ['my-ns'] });
+    const registry = mesh.registryOf(0);
+    const ctx = () => Context.background.withDeadline(Date.now() + 5000);
+    const service = (labels: Record<string, string>) =>
+      NetworkService.fromPartial({ name: 'my-ns', payload: 'ETHERNET', matches: [{ sourceSelector: {}, routes: [{ destinationSelector: {} }], metadata: { labels } }] });
+    await firstValueFrom(registry.ns.register(service({ p2mp: 'true' }), ctx()));
+
+    const nsc = h.sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url);
+    let conn = await nsc.request(request('nsc-1', 'my-ns'));
+    expect(names(conn)?.[2]).toBe('p2mp-forwarder');
+
+    await firstValueFrom(registry.ns.register(service({}), ctx()));
+    registry.dispose();
+    await nsc.close(conn);
+    conn = await nsc.request(request('nsc-1', 'my-ns'));
+    expect(names(conn)?.[2]).toBe('p2p-forwarder');
+    await nsc.close(conn);
+  });
 });
