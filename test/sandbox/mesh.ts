@@ -79,13 +79,21 @@ export class Mesh {
     readonly sandbox: Sandbox,
     readonly registry: SandboxNode<ServedRegistry>,
     private readonly excludedPrefixes: Observable<string[]> | undefined,
+    private readonly env: Readonly<Record<string, string>>,
   ) {}
 
   static async build(
     sandbox: Sandbox,
-    options: { nodes?: number; expirePeriod?: number; excludedPrefixes?: Observable<string[]>; defaultForwarder?: boolean } = {},
+    options: {
+      nodes?: number;
+      expirePeriod?: number;
+      excludedPrefixes?: Observable<string[]>;
+      defaultForwarder?: boolean;
+      /** NODE_NAME, POD_NAME, CLUSTER_NAME as the nsmgrs see them (default: none). */
+      env?: Readonly<Record<string, string>>;
+    } = {},
   ): Promise<Mesh> {
-    const mesh = new Mesh(sandbox, await sandbox.registry('registry', options.expirePeriod ? { expirePeriod: options.expirePeriod } : {}), options.excludedPrefixes);
+    const mesh = new Mesh(sandbox, await sandbox.registry('registry', options.expirePeriod ? { expirePeriod: options.expirePeriod } : {}), options.excludedPrefixes, options.env ?? {});
     for (let i = 0; i < (options.nodes ?? 1); i++) await mesh.addNode(options.defaultForwarder ?? true);
     return mesh;
   }
@@ -116,6 +124,7 @@ export class Mesh {
                 dialTimeout: s.dialTimeout,
                 scheduler: s.scheduler,
                 ...(this.excludedPrefixes ? { excludedPrefixes: this.excludedPrefixes } : {}),
+                env: this.env,
               }),
               registryPool,
             );

@@ -184,4 +184,25 @@ describe('chains/nsmgr: endpoints coming and going', () => {
     expect(names(conn)?.[2]).toBe('p2p-forwarder');
     await nsc.close(conn);
   });
+
+  it('Test_ShouldParseNetworkServiceLabelsTemplate: a destination selector {{.nodeName}} renders from the client info labels the nsmgr adds', async () => {
+    const mesh = await Mesh.build(h.sandbox, { env: { NODE_NAME: 'testValue' } });
+    await mesh.endpoint(0, 'final-endpoint', { labels: {} });
+    const registry = mesh.registryOf(0);
+    await firstValueFrom(
+      registry.ns.register(
+        NetworkService.fromPartial({ name: 'ns', payload: 'ETHERNET', matches: [{ routes: [{ destinationSelector: { nodeName: '{{.nodeName}}' } }] }] }),
+        Context.background.withDeadline(Date.now() + 5000),
+      ),
+    );
+    registry.dispose();
+    const nsc = h.sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url);
+    const conn = await nsc.request(request('nsc-1'));
+    expect(conn.labels).toEqual({ nodeName: 'testValue' });
+    expect(conn.networkServiceEndpointName).toBe('final-endpoint');
+    // The NSE's registration passed the same nsmgr, which labelled it for its services too.
+    const stored = mesh.registry.served?.registry.stores.nse.get('final-endpoint');
+    expect(stored?.networkServiceLabels['ns']?.labels).toEqual({ nodeName: 'testValue' });
+    await nsc.close(conn);
+  });
 });
