@@ -1,5 +1,6 @@
 import { BehaviorSubject, firstValueFrom } from 'rxjs';
 import { NetworkService } from '../../proto/gen/registry.js';
+import type { Connection } from '../../proto/gen/connection.js';
 import { Context } from '../../operators/core/context.js';
 import { describe, expect, it } from 'vitest';
 import { point2pointIpam, strictIpam } from '../../operators/networkservice/point2pointIpam.js';
@@ -161,29 +162,36 @@ describe('chains/nsmgr: endpoints coming and going', () => {
     await nsc.close(refreshed);
   });
 
-  it('Test_UsecasePoint2MultiPoint: match metadata p2mp=true picks the p2mp forwarder; with the metadata gone, after Close and Request, a p2p one', async () => {
-    const mesh = await Mesh.build(h.sandbox, { defaultForwarder: false });
-    await mesh.addForwarder(0, { name: 'p2mp-forwarder', labels: { p2mp: 'true' } });
-    await mesh.addForwarder(0, { name: 'p2p-forwarder', labels: { p2p: 'true' } });
-    await mesh.addForwarder(0, { name: 'special-forwarder', labels: { special: 'true' } });
-    await mesh.endpoint(0, 'my-nse-1', { services: ['my-ns'] });
-    const registry = mesh.registryOf(0);
-    const ctx = () => Context.background.withDeadline(Date.now() + 5000);
-    const service = (labels: Record<string, string>) =>
-      NetworkService.fromPartial({ name: 'my-ns', payload: 'ETHERNET', matches: [{ sourceSelector: {}, routes: [{ destinationSelector: {} }], metadata: { labels } }] });
-    await firstValueFrom(registry.ns.register(service({ p2mp: 'true' }), ctx()));
+  for (const remote of [false, true]) {
+    it(`${remote ? 'Test_RemoteUsecase_Point2MultiPoint' : 'Test_UsecasePoint2MultiPoint'}: match metadata p2mp=true picks the p2mp forwarder${remote ? 's' : ''}; with the metadata gone, after Close and Request, p2p ones`, async () => {
+      const nodes = remote ? 2 : 1;
+      const mesh = await Mesh.build(h.sandbox, { nodes, defaultForwarder: false });
+      for (let i = 0; i < nodes; i++) {
+        await mesh.addForwarder(i, { name: `p2mp-forwarder-${i}`, labels: { p2mp: 'true' } });
+        await mesh.addForwarder(i, { name: `p2p-forwarder-${i}`, labels: { p2p: 'true' } });
+        await mesh.addForwarder(i, { name: `special-forwarder-${i}`, labels: { special: 'true' } });
+      }
+      await mesh.endpoint(nodes - 1, 'my-nse-1', { services: ['my-ns'] });
+      const registry = mesh.registryOf(0);
+      const ctx = () => Context.background.withDeadline(Date.now() + 5000);
+      const service = (labels: Record<string, string>) =>
+        NetworkService.fromPartial({ name: 'my-ns', payload: 'ETHERNET', matches: [{ sourceSelector: {}, routes: [{ destinationSelector: {} }], metadata: { labels } }] });
+      await firstValueFrom(registry.ns.register(service({ p2mp: 'true' }), ctx()));
+      const forwarders = (c: Connection) => (remote ? [names(c)?.[2], names(c)?.[4]] : [names(c)?.[2]]);
+      const expected = (kind: string) => Array.from({ length: nodes }, (_, i) => `${kind}-forwarder-${i}`);
 
-    const nsc = h.sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url);
-    let conn = await nsc.request(request('nsc-1', 'my-ns'));
-    expect(names(conn)?.[2]).toBe('p2mp-forwarder');
+      const nsc = h.sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url);
+      let conn = await nsc.request(request('nsc-1', 'my-ns'));
+      expect(forwarders(conn)).toEqual(expected('p2mp'));
 
-    await firstValueFrom(registry.ns.register(service({}), ctx()));
-    registry.dispose();
-    await nsc.close(conn);
-    conn = await nsc.request(request('nsc-1', 'my-ns'));
-    expect(names(conn)?.[2]).toBe('p2p-forwarder');
-    await nsc.close(conn);
-  });
+      await firstValueFrom(registry.ns.register(service({}), ctx()));
+      registry.dispose();
+      await nsc.close(conn);
+      conn = await nsc.request(request('nsc-1', 'my-ns'));
+      expect(forwarders(conn)).toEqual(expected('p2p'));
+      await nsc.close(conn);
+    });
+  }
 
   it('Test_ShouldParseNetworkServiceLabelsTemplate: a destination selector {{.nodeName}} renders from the client info labels the nsmgr adds', async () => {
     const mesh = await Mesh.build(h.sandbox, { env: { NODE_NAME: 'testValue' } });
