@@ -1,7 +1,7 @@
 import { take } from 'rxjs/operators';
-import { TestScheduler } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
 import { RegistryStore, type StoreChange } from './registryStore.js';
+import { marbles } from '../test/marbles.js';
 
 interface Item {
   name: string;
@@ -29,11 +29,6 @@ const collect = <T>(store: RegistryStore<T>, predicate: (i: T, deleted: boolean)
   const subscription = store.watch(predicate, watch).subscribe({ next: (c) => seen.push(c), complete: () => (completed = true) });
   return { seen, subscription, completed: () => completed };
 };
-
-function marbles(body: (helpers: Parameters<Parameters<TestScheduler['run']>[0]>[0], scheduler: TestScheduler) => void): void {
-  const scheduler = new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
-  scheduler.run((helpers) => body(helpers, scheduler));
-}
 
 describe('RegistryStore: keyed state', () => {
   it('put adds or replaces by name; get, size and snapshot see the latest', () => {

@@ -1,6 +1,5 @@
 import { status } from '@grpc/grpc-js';
 import { defer, EMPTY, firstValueFrom, lastValueFrom, Observable, of, throwError } from 'rxjs';
-import { TestScheduler, type RunHelpers } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
 import { Connection } from '../../proto/gen/connection.js';
 import { NetworkServiceRequest } from '../../proto/gen/networkservice.js';
@@ -21,11 +20,7 @@ import { matchNetworkService, matchNetworkServiceEndpoint } from '../registry/ma
 import { parseNsmUrl, unixUrl } from '../tools/nsmUrl.js';
 import { clientUrlKey, clientUrlOf } from './clientUrl.js';
 import { candidatesOf, discover } from './discover.js';
-
-function marbles(body: (helpers: RunHelpers, scheduler: TestScheduler) => void): void {
-  const scheduler = new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
-  scheduler.run((helpers) => body(helpers, scheduler));
-}
+import { marbles } from '../../test/marbles.js';
 
 /** A clock stuck at `now` (ms). */
 const clock = (now: number) => ({ now: () => now, schedule: () => { throw new Error('not used'); } }) as never;

@@ -1,7 +1,6 @@
 import { status } from '@grpc/grpc-js';
 import { concat, defer, lastValueFrom, Observable, of, throwError } from 'rxjs';
 import { ignoreElements } from 'rxjs/operators';
-import { TestScheduler, type RunHelpers } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
 import { Connection, State, type PathSegment } from '../../proto/gen/connection.js';
 import { NetworkServiceRequest } from '../../proto/gen/networkservice.js';
@@ -21,11 +20,7 @@ import { matchNetworkService, matchNetworkServiceEndpoint } from '../registry/ma
 import { clientUrlOf } from './clientUrl.js';
 import { discoverForwarder, matchForwarders } from './discoverForwarder.js';
 import { metadata } from './metadata.js';
-
-function marbles(body: (helpers: RunHelpers, scheduler: TestScheduler) => void): void {
-  const scheduler = new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
-  scheduler.run((helpers) => body(helpers, scheduler));
-}
+import { marbles } from '../../test/marbles.js';
 
 const NSMGR = 'tcp://10.0.0.1:5001';
 const fwd = (name: string, labels: Record<string, string> | null = { p2p: 'true' }, extra: Partial<NetworkServiceEndpoint> = {}) =>

@@ -1,7 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import { defer, EMPTY, of, throwError, timer, type Observable } from 'rxjs';
 import { map } from 'rxjs/operators';
-import { TestScheduler, type RunHelpers } from 'rxjs/testing';
+import { TestScheduler } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
 import { Connection } from '../../proto/gen/connection.js';
 import type { IPContext } from '../../proto/gen/connectioncontext.js';
@@ -12,11 +12,7 @@ import { chain, type NetworkServiceHandler } from '../core/networkservice.js';
 import { aggregatePrefixes, canonicalNsUrl, excludedPrefixesClient, excludedPrefixesServer, nsUrlOf } from './excludedPrefixes.js';
 import { metadata } from './metadata.js';
 import { point2pointIpam } from './point2pointIpam.js';
-
-function marbles(body: (helpers: RunHelpers, scheduler: TestScheduler) => void): void {
-  const scheduler = new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
-  scheduler.run((helpers) => body(helpers, scheduler));
-}
+import { marbles } from '../../test/marbles.js';
 
 function sync<T>(o: Observable<T>): T {
   let value: T | undefined;

@@ -11,11 +11,7 @@ import { chain, type NetworkServiceElement, type NetworkServiceHandler } from '.
 import { beginClient } from './begin/begin.js';
 import { heal, ownSegmentSelector, type HealOptions, type LivenessCheck } from './heal.js';
 import { metadata } from './metadata.js';
-
-function marbles(body: (helpers: RunHelpers, scheduler: TestScheduler) => void): void {
-  const scheduler = new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
-  scheduler.run((helpers) => body(helpers, scheduler));
-}
+import { marbles } from '../../test/marbles.js';
 
 const seg = (name: string, id = `${name}-id`): PathSegment => ({ name, id, token: '', expires: undefined, metrics: {} });
 const pathTo = (nse: string) => [seg('nsc', 'c'), seg('nsmgr'), seg(nse)];

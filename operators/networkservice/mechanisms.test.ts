@@ -1,7 +1,6 @@
 import { status } from '@grpc/grpc-js';
 import { defer, of, throwError } from 'rxjs';
 import { map } from 'rxjs/operators';
-import { TestScheduler, type RunHelpers } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
 import { Connection, type Mechanism } from '../../proto/gen/connection.js';
 import { NetworkServiceRequest } from '../../proto/gen/networkservice.js';
@@ -9,10 +8,7 @@ import { Context } from '../core/context.js';
 import { NsmError, unavailable } from '../core/errors.js';
 import { chain, type NetworkServiceElement, type NetworkServiceHandler } from '../core/networkservice.js';
 import { mechanisms } from './mechanisms.js';
-
-function marbles(body: (helpers: RunHelpers) => void): void {
-  new TestScheduler((actual, expected) => expect(actual).toEqual(expected)).run(body);
-}
+import { marbles } from '../../test/marbles.js';
 
 const mech = (type: string, parameters: Record<string, string> = {}): Mechanism => ({ cls: 'LOCAL', type, parameters });
 const request = (preferences: Mechanism[], chosen?: Mechanism) =>

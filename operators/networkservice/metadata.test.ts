@@ -1,5 +1,4 @@
 import { defer, NEVER, of, Subscription, throwError } from 'rxjs';
-import { TestScheduler, type RunHelpers } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
 import { Connection } from '../../proto/gen/connection.js';
 import { NetworkServiceRequest } from '../../proto/gen/networkservice.js';
@@ -7,10 +6,7 @@ import { Context, ContextKey } from '../core/context.js';
 import { unavailable } from '../core/errors.js';
 import { chain, type NetworkServiceElement, type NetworkServiceHandler } from '../core/networkservice.js';
 import { metadata, metadataOf, type ConnectionMetadata } from './metadata.js';
-
-function marbles(body: (helpers: RunHelpers) => void): void {
-  new TestScheduler((actual, expected) => expect(actual).toEqual(expected)).run(body);
-}
+import { marbles } from '../../test/marbles.js';
 
 const request = (id = 'a') => NetworkServiceRequest.fromPartial({ connection: { id, networkService: 'ns' } });
 const connection = (id = 'a') => Connection.fromPartial({ id, networkService: 'ns' });

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Client } from '@grpc/grpc-js';
 import { defer, of, throwError, type Observable } from 'rxjs';
 import { map } from 'rxjs/operators';
-import { TestScheduler, type RunHelpers } from 'rxjs/testing';
+import { TestScheduler } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
 import {
   Connection,
@@ -24,11 +24,7 @@ import { beginServer } from './begin/begin.js';
 import { clientConnKey } from './dial.js';
 import { metadata, metadataOf } from './metadata.js';
 import { monitor, passthroughEvents } from './monitor.js';
-
-function marbles(body: (helpers: RunHelpers, scheduler: TestScheduler) => void): void {
-  const scheduler = new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
-  scheduler.run((helpers) => body(helpers, scheduler));
-}
+import { marbles } from '../../test/marbles.js';
 
 const seg = (name: string): PathSegment => ({ name, id: `${name}-id`, token: '', expires: undefined, metrics: {} });
 const PATH = [seg('nsc'), seg('nsmgr'), seg('fwd'), seg('nse')];

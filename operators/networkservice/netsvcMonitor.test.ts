@@ -1,5 +1,5 @@
 import { defer, NEVER, Observable, of, throwError } from 'rxjs';
-import { TestScheduler, type RunHelpers } from 'rxjs/testing';
+import { TestScheduler } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
 import { Connection, type PathSegment } from '../../proto/gen/connection.js';
 import { NetworkServiceRequest } from '../../proto/gen/networkservice.js';
@@ -19,11 +19,7 @@ import { registryChain, type NSEHandler, type NSHandler } from '../core/registry
 import { beginServer } from './begin/begin.js';
 import { metadata } from './metadata.js';
 import { netsvcMonitor } from './netsvcMonitor.js';
-
-function marbles(body: (helpers: RunHelpers, scheduler: TestScheduler) => void): void {
-  const scheduler = new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
-  scheduler.run((helpers) => body(helpers, scheduler));
-}
+import { marbles } from '../../test/marbles.js';
 
 /** The service selects endpoints whose labels for it have `color`. */
 const nsColored = (color: string): NetworkServiceResponse => ({

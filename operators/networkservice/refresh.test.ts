@@ -1,5 +1,5 @@
 import { defer, of, throwError } from 'rxjs';
-import { TestScheduler, type RunHelpers } from 'rxjs/testing';
+import { TestScheduler } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
 import { Connection, type PathSegment } from '../../proto/gen/connection.js';
 import { NetworkServiceRequest } from '../../proto/gen/networkservice.js';
@@ -10,11 +10,7 @@ import { msToTimestamp } from '../core/path.js';
 import { beginClient } from './begin/begin.js';
 import { metadata } from './metadata.js';
 import { refresh, refreshAfter } from './refresh.js';
-
-function marbles(body: (helpers: RunHelpers, scheduler: TestScheduler) => void): void {
-  const scheduler = new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
-  scheduler.run((helpers) => body(helpers, scheduler));
-}
+import { marbles } from '../../test/marbles.js';
 
 const seg = (name: string, expiresAt?: number): PathSegment => ({
   name,

@@ -1,7 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import { defer, Observable } from 'rxjs';
 import { map } from 'rxjs/operators';
-import { TestScheduler, type RunHelpers } from 'rxjs/testing';
+import { TestScheduler } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
 import { Connection } from '../../proto/gen/connection.js';
 import { NetworkServiceRequest } from '../../proto/gen/networkservice.js';
@@ -9,11 +9,7 @@ import { Context } from '../core/context.js';
 import { unavailable } from '../core/errors.js';
 import type { NetworkServiceHandler } from '../core/networkservice.js';
 import { retryClient } from './retry.js';
-
-function marbles(body: (helpers: RunHelpers, scheduler: TestScheduler) => void): void {
-  const scheduler = new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
-  scheduler.run((helpers) => body(helpers, scheduler));
-}
+import { marbles } from '../../test/marbles.js';
 
 const request = () => NetworkServiceRequest.fromPartial({ connection: { id: 'a', networkService: 'ns' } });
 const connection = () => Connection.fromPartial({ id: 'a', networkService: 'ns' });

@@ -1,7 +1,6 @@
 import { status } from '@grpc/grpc-js';
 import { defer, lastValueFrom, Observable, of, throwError } from 'rxjs';
 import { map } from 'rxjs/operators';
-import { TestScheduler, type RunHelpers } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
 import { Connection } from '../../proto/gen/connection.js';
 import { NetworkServiceRequest } from '../../proto/gen/networkservice.js';
@@ -13,11 +12,7 @@ import { unixUrl } from '../tools/nsmUrl.js';
 import { clientUrlKey, clientUrlOf } from './clientUrl.js';
 import { withCandidates } from './discover.js';
 import { roundRobin } from './roundRobin.js';
-
-function marbles(body: (helpers: RunHelpers, scheduler: TestScheduler) => void): void {
-  const scheduler = new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
-  scheduler.run((helpers) => body(helpers, scheduler));
-}
+import { marbles } from '../../test/marbles.js';
 
 const nse = (name: string, url = `unix:///${name}.sock`) => NetworkServiceEndpoint.fromPartial({ name, url });
 const ctxFor = (ns: string, ...names: string[]) =>

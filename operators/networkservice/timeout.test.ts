@@ -1,7 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import { defer, Observable, of, throwError } from 'rxjs';
 import { map } from 'rxjs/operators';
-import { TestScheduler, type RunHelpers } from 'rxjs/testing';
+import { TestScheduler } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
 import { Connection, type PathSegment } from '../../proto/gen/connection.js';
 import { NetworkServiceRequest } from '../../proto/gen/networkservice.js';
@@ -12,11 +12,7 @@ import { msToTimestamp } from '../core/path.js';
 import { beginServer } from './begin/begin.js';
 import { metadata } from './metadata.js';
 import { timeout } from './timeout.js';
-
-function marbles(body: (helpers: RunHelpers, scheduler: TestScheduler) => void): void {
-  const scheduler = new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
-  scheduler.run((helpers) => body(helpers, scheduler));
-}
+import { marbles } from '../../test/marbles.js';
 
 const seg = (name: string, id: string, expiresAt?: number): PathSegment => ({
   name,

@@ -1,17 +1,13 @@
 import { defer, of, throwError } from 'rxjs';
 import { map } from 'rxjs/operators';
-import { TestScheduler, type RunHelpers } from 'rxjs/testing';
-import { describe, expect, it } from 'vitest';
+import { describe, it } from 'vitest';
 import { Connection, type PathSegment } from '../../proto/gen/connection.js';
 import { NetworkServiceRequest } from '../../proto/gen/networkservice.js';
 import { Context } from '../core/context.js';
 import { unavailable } from '../core/errors.js';
 import { asElement, chain, type NetworkServiceHandler } from '../core/networkservice.js';
 import { trimPathClient, trimPathServer } from './trimPath.js';
-
-function marbles(body: (helpers: RunHelpers) => void): void {
-  new TestScheduler((actual, expected) => expect(actual).toEqual(expected)).run(body);
-}
+import { marbles } from '../../test/marbles.js';
 
 const seg = (name: string): PathSegment => ({ name, id: `${name}-id`, token: '', expires: undefined, metrics: {} });
 const names = map((c: Connection) => c.path?.pathSegments.map((s) => s.name).join(','));

@@ -12,11 +12,7 @@ import { beginClient } from './begin/begin.js';
 import { ownSegmentSelector } from './heal.js';
 import { metadata } from './metadata.js';
 import { localNotifierOf, requestRefresh, upstreamRefresh, type UpstreamRefreshOptions } from './upstreamRefresh.js';
-
-function marbles(body: (helpers: RunHelpers, scheduler: TestScheduler) => void): void {
-  const scheduler = new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
-  scheduler.run((helpers) => body(helpers, scheduler));
-}
+import { marbles } from '../../test/marbles.js';
 
 const seg = (name: string, id = `${name}-id`): PathSegment => ({ name, id, token: '', expires: undefined, metrics: {} });
 /** Client connection `id` goes nsc → nsmgr → nse; the nsmgr's side of it has id `nsmgr-<id>`. */

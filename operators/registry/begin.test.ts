@@ -1,7 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import { defer, EMPTY, Observable, of, Subscription } from 'rxjs';
 import { concatMap, map } from 'rxjs/operators';
-import { TestScheduler, type RunHelpers } from 'rxjs/testing';
+import { TestScheduler } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
 import { NetworkService, NetworkServiceEndpoint } from '../../proto/gen/registry.js';
 import { Context, ContextKey } from '../core/context.js';
@@ -16,12 +16,9 @@ import {
   registryEventFactoryOf,
   type RegistryEventFactory,
 } from './begin.js';
+import { marbles } from '../../test/marbles.js';
 
 /** Runs `body` in virtual time; the same TestScheduler is handed over for injection as `scheduler`. */
-function marbles(body: (helpers: RunHelpers, scheduler: TestScheduler) => void): void {
-  const scheduler = new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
-  scheduler.run((helpers) => body(helpers, scheduler));
-}
 
 const nse = (name: string, extra: Partial<NetworkServiceEndpoint> = {}) =>
   NetworkServiceEndpoint.fromPartial({ name, networkServiceNames: ['ns'], url: 'tcp://127.0.0.1:5001', ...extra });

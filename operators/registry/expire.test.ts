@@ -1,7 +1,7 @@
 import { Metadata } from '@grpc/grpc-js';
 import { defer, EMPTY, Observable, of, throwError } from 'rxjs';
 import { delay, map } from 'rxjs/operators';
-import { TestScheduler, type RunHelpers } from 'rxjs/testing';
+import { TestScheduler } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
 import { NetworkServiceEndpoint } from '../../proto/gen/registry.js';
 import { incomingCallKey } from '../../streams/grpc/serve.js';
@@ -12,11 +12,7 @@ import { registryChain, type NSEHandler } from '../core/registry.js';
 import { tokenMetadata } from '../tools/token.js';
 import { nseBegin, registryEventFactoryOf } from './begin.js';
 import { nseExpire, type ExpireOptions } from './expire.js';
-
-function marbles(body: (helpers: RunHelpers, scheduler: TestScheduler) => void): void {
-  const scheduler = new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
-  scheduler.run((helpers) => body(helpers, scheduler));
-}
+import { marbles } from '../../test/marbles.js';
 
 const nse = (extra: Partial<NetworkServiceEndpoint> = {}) => NetworkServiceEndpoint.fromPartial({ name: 'nse-1', url: 'tcp://127.0.0.1:5001', ...extra });
 

@@ -1,6 +1,6 @@
 import { defer, NEVER, Observable, of, throwError } from 'rxjs';
 import { map } from 'rxjs/operators';
-import { TestScheduler, type RunHelpers } from 'rxjs/testing';
+import { TestScheduler } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
 import {
   NetworkService,
@@ -15,11 +15,7 @@ import { unavailable } from '../core/errors.js';
 import { registryChain, type NSEHandler, type NSHandler } from '../core/registry.js';
 import { nsBeginClient, nseBeginClient } from './begin.js';
 import { nseHeal, nsHeal } from './heal.js';
-
-function marbles(body: (helpers: RunHelpers, scheduler: TestScheduler) => void): void {
-  const scheduler = new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
-  scheduler.run((helpers) => body(helpers, scheduler));
-}
+import { marbles } from '../../test/marbles.js';
 
 const nse = (name = 'nse-1') => NetworkServiceEndpoint.fromPartial({ name, networkServiceNames: ['ns'], url: 'tcp://127.0.0.1:5001' });
 const response = (name: string): NetworkServiceEndpointResponse => ({ networkServiceEndpoint: nse(name), deleted: false });

@@ -1,5 +1,4 @@
 import { firstValueFrom, lastValueFrom, Observable, of, throwError, toArray } from 'rxjs';
-import { TestScheduler } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
 import {
   NetworkService,
@@ -14,6 +13,7 @@ import { internal } from '../core/errors.js';
 import { msToTimestamp } from '../core/path.js';
 import { registryChain, registryTail, type NSEHandler, type NSHandler } from '../core/registry.js';
 import { newNSEStore, newNSStore, nseMemory, nsMemory } from './memory.js';
+import { marbles } from '../../test/marbles.js';
 
 const ctx = Context.background;
 const nse = (name: string, extra: Partial<NetworkServiceEndpoint> = {}) => NetworkServiceEndpoint.fromPartial({ name, ...extra });
@@ -26,11 +26,6 @@ const nsQuery = (q: Partial<NetworkService> = {}, watch = false): NetworkService
 const all = <T>(o: Observable<T>) => lastValueFrom(o.pipe(toArray()));
 const nseNames = (rs: NetworkServiceEndpointResponse[]) => rs.map((r) => `${r.deleted ? '-' : ''}${r.networkServiceEndpoint?.name}`);
 const nsNames = (rs: NetworkServiceResponse[]) => rs.map((r) => `${r.deleted ? '-' : ''}${r.networkService?.name}`);
-
-function marbles(body: (helpers: Parameters<Parameters<TestScheduler['run']>[0]>[0], scheduler: TestScheduler) => void): void {
-  const scheduler = new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
-  scheduler.run((helpers) => body(helpers, scheduler));
-}
 
 /** Labelled NSEs of upstream's memory tests (RegisterAndFindByLabel). */
 const labelled = [

@@ -1,5 +1,5 @@
 import { defer, EMPTY, of, throwError } from 'rxjs';
-import { TestScheduler, type RunHelpers } from 'rxjs/testing';
+import { TestScheduler } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
 import { NetworkServiceEndpoint } from '../../proto/gen/registry.js';
 import { Context } from '../core/context.js';
@@ -9,11 +9,7 @@ import { registryChain, type NSEHandler } from '../core/registry.js';
 import { nseBegin, nseBeginClient } from './begin.js';
 import { nseExpire } from './expire.js';
 import { nseRefresh, registryRefreshAfter } from './refresh.js';
-
-function marbles(body: (helpers: RunHelpers, scheduler: TestScheduler) => void): void {
-  const scheduler = new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
-  scheduler.run((helpers) => body(helpers, scheduler));
-}
+import { marbles } from '../../test/marbles.js';
 
 const nse = () => NetworkServiceEndpoint.fromPartial({ name: 'nse-1', networkServiceNames: ['ns'], url: 'tcp://127.0.0.1:5001' });
 

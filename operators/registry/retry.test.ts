@@ -1,18 +1,14 @@
 import { status } from '@grpc/grpc-js';
 import { defer, Observable } from 'rxjs';
 import { map } from 'rxjs/operators';
-import { TestScheduler, type RunHelpers } from 'rxjs/testing';
+import { TestScheduler } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
 import { NetworkServiceEndpoint, NetworkServiceEndpointQuery, type NetworkServiceEndpointResponse } from '../../proto/gen/registry.js';
 import { Context } from '../core/context.js';
 import { unavailable } from '../core/errors.js';
 import { registryChain, type NSEHandler } from '../core/registry.js';
 import { registryRetry, registryRetryClient } from './retry.js';
-
-function marbles(body: (helpers: RunHelpers, scheduler: TestScheduler) => void): void {
-  const scheduler = new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
-  scheduler.run((helpers) => body(helpers, scheduler));
-}
+import { marbles } from '../../test/marbles.js';
 
 const nse = () => NetworkServiceEndpoint.fromPartial({ name: 'nse-1', url: 'tcp://127.0.0.1:5001' });
 const query = (watch = true) => NetworkServiceEndpointQuery.fromPartial({ networkServiceEndpoint: { name: 'nse-1' }, watch });

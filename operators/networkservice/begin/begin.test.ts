@@ -1,7 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import { defer, Observable, of } from 'rxjs';
 import { concatMap, map } from 'rxjs/operators';
-import { TestScheduler, type RunHelpers } from 'rxjs/testing';
+import { TestScheduler } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
 import { Connection, State } from '../../../proto/gen/connection.js';
 import { ConnectionContext } from '../../../proto/gen/connectioncontext.js';
@@ -11,12 +11,9 @@ import { chain, type NetworkServiceHandler } from '../../core/networkservice.js'
 import { beginClient, beginServer } from './begin.js';
 import { eventFactoryKey, eventFactoryOf, type EventFactory } from './eventFactory.js';
 import { mergeConnection } from './merge.js';
+import { marbles } from '../../../test/marbles.js';
 
 /** Runs `body` in virtual time; the same TestScheduler is handed over for injection as `scheduler`. */
-function marbles(body: (helpers: RunHelpers, scheduler: TestScheduler) => void): void {
-  const scheduler = new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
-  scheduler.run((helpers) => body(helpers, scheduler));
-}
 
 const request = (id: string, extra: Partial<Connection> = {}) =>
   NetworkServiceRequest.fromPartial({
