@@ -14,6 +14,18 @@ export class NsmError extends Error {
   }
 }
 
+/**
+ * This side could not reach the peer at all (dial timeout, nothing listening): the call never
+ * started. Upstream retries only such failures of a Find (stream creation); an error the peer
+ * answered with is its answer.
+ */
+export class DialError extends NsmError {
+  constructor(message: string) {
+    super(status.UNAVAILABLE, message);
+    this.name = 'DialError';
+  }
+}
+
 export const invalidArgument = (msg: string) => new NsmError(status.INVALID_ARGUMENT, msg);
 export const notFound = (msg: string) => new NsmError(status.NOT_FOUND, msg);
 export const unavailable = (msg: string) => new NsmError(status.UNAVAILABLE, msg);

@@ -4,7 +4,7 @@ import { catchError, ignoreElements, tap } from 'rxjs/operators';
 import { onSettle } from '../tools/onSettle.js';
 import type { Connection } from '../../proto/gen/connection.js';
 import { ContextKey, type Context } from '../core/context.js';
-import { unavailable } from '../core/errors.js';
+import { DialError } from '../core/errors.js';
 import type { NetworkServiceElement } from '../core/networkservice.js';
 import type { ChannelPool, PooledChannel } from '../../streams/grpc/channelPool.js';
 import type { NsmUrl } from '../tools/nsmUrl.js';
@@ -19,7 +19,7 @@ export function waitReady(channel: PooledChannel, timeoutMs: number): Observable
   return new Observable<never>((subscriber) => {
     if (channel.client.getChannel().getConnectivityState(true) === connectivityState.READY) return subscriber.complete();
     channel.client.waitForReady(Date.now() + timeoutMs, (err) =>
-      err ? subscriber.error(unavailable(`cannot dial ${channel.url.href} within ${timeoutMs} ms`)) : subscriber.complete(),
+      err ? subscriber.error(new DialError(`cannot dial ${channel.url.href} within ${timeoutMs} ms`)) : subscriber.complete(),
     );
   });
 }

@@ -5,7 +5,7 @@ import { TestScheduler } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
 import { NetworkServiceEndpoint, NetworkServiceEndpointQuery, type NetworkServiceEndpointResponse } from '../../proto/gen/registry.js';
 import { Context } from '../core/context.js';
-import { unavailable } from '../core/errors.js';
+import { DialError, unavailable } from '../core/errors.js';
 import { registryChain, type NSEHandler } from '../core/registry.js';
 import { registryRetry, registryRetryClient } from './retry.js';
 import { marbles } from '../../test/marbles.js';
@@ -13,6 +13,8 @@ import { marbles } from '../../test/marbles.js';
 const nse = () => NetworkServiceEndpoint.fromPartial({ name: 'nse-1', url: 'tcp://127.0.0.1:5001' });
 const query = (watch = true) => NetworkServiceEndpointQuery.fromPartial({ networkServiceEndpoint: { name: 'nse-1' }, watch });
 const failure = (n: number) => unavailable(`try ${n} failed`);
+/** The registry could not be reached at all: the Find stream was never created. */
+const dialFailure = (n: number) => new DialError(`dial ${n} failed`);
 const values = { a: { networkServiceEndpoint: nse(), deleted: false }, b: { networkServiceEndpoint: nse(), deleted: true } };
 
 /**
@@ -151,7 +153,7 @@ describe('registryRetryClient: Register and Unregister', () => {
 describe('registryRetryClient: Find', () => {
   it('a Find that fails before its first response (the call could not be made) is tried again 200 ms later', () => {
     marbles(({ cold, expectObservable, flush }, scheduler) => {
-      const { handler, times } = flakyRegistry(scheduler, [cold('-#', undefined, failure(0)), cold('-a-b-', values)]);
+      const { handler, times } = flakyRegistry(scheduler, [cold('-#', undefined, dialFailure(0)), cold('-a-b-', values)]);
       expectObservable(registryRetryClient(handler, { scheduler }).find(query(), Context.background)).toBe('202ms a-b-', values);
       flush();
       expect(times()).toEqual([0, 201]);
@@ -176,10 +178,19 @@ describe('registryRetryClient: Find', () => {
     });
   });
 
+  it('an error the registry answered with, even before any result, is the caller’s (upstream retries only stream creation)', () => {
+    marbles(({ cold, expectObservable, flush }, scheduler) => {
+      const { handler, times } = flakyRegistry(scheduler, [cold('-#', undefined, failure(0)), cold('-a', values)]);
+      expectObservable(registryRetryClient(handler, { scheduler }).find(query(), Context.background)).toBe('-#', undefined, failure(0));
+      flush();
+      expect(times()).toEqual([0]);
+    });
+  });
+
   it('Find gives up with the last error when the caller’s deadline would pass', () => {
     marbles(({ cold, expectObservable }, scheduler) => {
-      const { handler } = flakyRegistry(scheduler, [cold('-#', undefined, failure(0)), cold('-#', undefined, failure(1))]);
-      expectObservable(registryRetryClient(handler, { scheduler }).find(query(false), Context.background.withDeadline(300))).toBe('202ms #', undefined, failure(1));
+      const { handler } = flakyRegistry(scheduler, [cold('-#', undefined, dialFailure(0)), cold('-#', undefined, dialFailure(1))]);
+      expectObservable(registryRetryClient(handler, { scheduler }).find(query(false), Context.background.withDeadline(300))).toBe('202ms #', undefined, dialFailure(1));
     });
   });
 

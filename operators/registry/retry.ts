@@ -1,7 +1,7 @@
 import { asyncScheduler, defer, Observable, throwError, timer, type SchedulerLike } from 'rxjs';
 import { retry, tap, timeout } from 'rxjs/operators';
 import type { Context } from '../core/context.js';
-import { deadlineExceeded } from '../core/errors.js';
+import { deadlineExceeded, DialError } from '../core/errors.js';
 import type { RegistryElement, RegistryHandler } from '../core/registry.js';
 
 export interface RegistryRetryOptions {
@@ -20,8 +20,9 @@ const copy = <X>(x: X): X => structuredClone(x);
  * again, `interval` after each failure, until one succeeds or the caller's deadline (if any)
  * would pass; each try gets a fresh copy and at most `tryTimeout`.
  *
- * Find is retried only while it has not produced anything yet: upstream retries the creation of
- * the Find stream (dial failures and the like), never a stream that was already delivering. Its
+ * Find is retried only when the stream could not be created (DialError: the registry was not
+ * reachable) and has produced nothing yet: upstream retries the creation of the Find stream,
+ * never a stream that was already delivering, nor an error the registry answered with. Its
  * tries have no time limit of their own (a watch lives as long as its caller wants).
  *
  * ```
@@ -52,7 +53,9 @@ export function registryRetryClient<T, Q, R>(handler: RegistryHandler<T, Q, R>, 
     defer(() => {
       let started = false;
       return defer(() => handler.find(copy(query), ctx).pipe(tap(() => (started = true)))).pipe(
-        retry({ delay: (err: unknown) => (started ? throwError(() => err) : pause(ctx, err)) }),
+        // Only a stream that could not be created is tried again (upstream retries stream
+        // creation); an error the registry answered with, or one after results, is the caller's.
+        retry({ delay: (err: unknown) => (started || !(err instanceof DialError) ? throwError(() => err) : pause(ctx, err)) }),
       );
     });
 

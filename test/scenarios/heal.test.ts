@@ -70,4 +70,17 @@ describe('chains/nsmgr heal_test (upstream scenarios)', () => {
     await nsc.close(refreshed);
     expect(nse.counter.closes).toBeGreaterThanOrEqual(1);
   });
+
+  it('TestReselect_Close_RegistryDied: with the registry gone, Close still reaches the forwarder and the NSE once', async () => {
+    const mesh = await Mesh.build(h.sandbox);
+    const nse = await mesh.endpoint(0, 'final-endpoint');
+    const forwarder = mesh.nodes[0]!.forwarders[0]!;
+    const nsc = h.sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url, { heal: false, retry: false });
+    const conn = await nsc.request(request('nsc-1'));
+    await mesh.registry.kill();
+    await nsc.close(conn);
+    expect(forwarder.counter.closes).toBe(1);
+    expect(nse.counter.closes).toBe(1);
+    await mesh.registry.start();
+  });
 });
