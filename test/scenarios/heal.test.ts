@@ -83,4 +83,15 @@ describe('chains/nsmgr heal_test (upstream scenarios)', () => {
     expect(nse.counter.closes).toBe(1);
     await mesh.registry.start();
   });
+
+  it('TestNSMGR_CloseHeal: the NSE dies and the client, healing, is closed; nothing is left running anywhere', async () => {
+    const mesh = await Mesh.build(h.sandbox);
+    const nse = await mesh.endpoint(0, 'final-endpoint');
+    const nsc = h.sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url, { retry: false });
+    const conn = await nsc.request(request('nsc-1'));
+    await nse.kill(); // the client starts healing: there is no other NSE to reselect
+    await new Promise((r) => setTimeout(r, 300));
+    await nsc.close(conn).catch(() => undefined); // the leak check after the test is the assertion
+    await nse.start();
+  });
 });
