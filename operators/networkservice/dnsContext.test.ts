@@ -1,4 +1,4 @@
-import { of, type Observable } from 'rxjs';
+import { of } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { Connection } from '../../proto/gen/connection.js';
 import type { DNSConfig } from '../../proto/gen/connectioncontext.js';
@@ -6,14 +6,7 @@ import { NetworkServiceRequest } from '../../proto/gen/networkservice.js';
 import { Context } from '../core/context.js';
 import { chain, type NetworkServiceHandler } from '../core/networkservice.js';
 import { containsDnsConfig, dnsContextServer, parseDnsConfigs } from './dnsContext.js';
-
-function sync<T>(o: Observable<T>): T {
-  let value: T | undefined;
-  let error: unknown;
-  o.subscribe({ next: (v) => (value = v), error: (e: unknown) => (error = e) });
-  if (error !== undefined) throw error;
-  return value as T;
-}
+import { sync } from '../../test/sync.js';
 
 const cfg = (ips: string[], domains: string[]): DNSConfig => ({ dnsServerIps: ips, searchDomains: domains });
 const echo: NetworkServiceHandler = { request: (r) => of(Connection.fromPartial(r.connection!)), close: () => of(undefined) };

@@ -13,25 +13,7 @@ import { aggregatePrefixes, canonicalNsUrl, excludedPrefixesClient, excludedPref
 import { metadata } from './metadata.js';
 import { point2pointIpam } from './point2pointIpam.js';
 import { marbles } from '../../test/marbles.js';
-
-function sync<T>(o: Observable<T>): T {
-  let value: T | undefined;
-  let error: unknown;
-  let done = false;
-  o.subscribe({ next: (v) => (value = v), error: (e: unknown) => ((error = e), (done = true)), complete: () => (done = true) });
-  if (error !== undefined) throw error;
-  if (!done) throw new Error('observable did not settle synchronously');
-  return value as T;
-}
-
-const errorOf = (fn: () => unknown): NsmError => {
-  try {
-    fn();
-  } catch (e) {
-    return e as NsmError;
-  }
-  throw new Error('expected an error');
-};
+import { errorOf, sync } from '../../test/sync.js';
 
 const req = (id: string, extra: { ns?: string; labels?: Record<string, string>; ip?: Partial<IPContext> } = {}) =>
   NetworkServiceRequest.fromPartial({

@@ -1,5 +1,5 @@
 import { status } from '@grpc/grpc-js';
-import { defer, of, throwError, timer, type Observable } from 'rxjs';
+import { defer, of, throwError, timer } from 'rxjs';
 import { map } from 'rxjs/operators';
 import { TestScheduler } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
@@ -20,27 +20,9 @@ import {
   point2pointIpam,
   strictIpam,
 } from './point2pointIpam.js';
+import { errorOf, sync } from '../../test/sync.js';
 
 /** Runs a synchronous Observable: its value, or its error thrown. */
-function sync<T>(o: Observable<T>): T {
-  let value: T | undefined;
-  let error: unknown;
-  let done = false;
-  o.subscribe({ next: (v) => (value = v), error: (e: unknown) => ((error = e), (done = true)), complete: () => (done = true) });
-  if (error !== undefined) throw error;
-  if (!done) throw new Error('observable did not settle synchronously');
-  return value as T;
-}
-
-const errorOf = (fn: () => unknown): NsmError => {
-  try {
-    fn();
-  } catch (e) {
-    return e as NsmError;
-  }
-  throw new Error('expected an error');
-};
-
 /**
  * chain([metadata, ...ipam], next): next echoes the request's connection, and fails the
  * Requests whose 0-based index is in `failAt`.
