@@ -14,12 +14,11 @@ import { Context, ContextKey } from '../core/context.js';
 import { messageOf, statusOf } from '../core/errors.js';
 import type { NetworkServiceElement } from '../core/networkservice.js';
 import { currentSegment } from '../core/path.js';
-import { onSettle } from '../tools/onSettle.js';
 import { silentLogger, type Logger } from '../tools/log.js';
 import { eventFactoryOf, type EventFactory } from './begin/eventFactory.js';
 import { clientConnOf } from './dial.js';
 import type { ConnectionView } from './monitor.js';
-import { metadataOf } from './metadata.js';
+import { closeWatched, metadataOf } from './metadata.js';
 import { passthroughEvents } from './monitor.js';
 
 /**
@@ -352,15 +351,7 @@ export function heal(options: HealOptions = {}): HealElement {
         const loop = healing.get(conn.id);
         // A Close arriving while the loop's own Request runs is that Request's reselect Close.
         if (loop !== undefined && !loop.requesting) loop.stop();
-        const meta = metadataOf(ctx);
-        const w = meta.get(watchKey);
-        w?.quiet();
-        return next.close(conn, ctx).pipe(
-          onSettle(() => {
-            if (w !== undefined && meta.get(watchKey) === w) meta.delete(watchKey);
-            w?.release();
-          }),
-        );
+        return closeWatched(ctx, watchKey, () => next.close(conn, ctx));
       }),
   };
 }

@@ -6,11 +6,10 @@ import { cloneConnection } from '../core/clone.js';
 import { ContextKey, type Context } from '../core/context.js';
 import { messageOf } from '../core/errors.js';
 import type { NetworkServiceElement } from '../core/networkservice.js';
-import { onSettle } from '../tools/onSettle.js';
 import { silentLogger, type Logger } from '../tools/log.js';
 import { eventFactoryOf, type EventFactory } from './begin/eventFactory.js';
 import { nextHopMonitor, type MonitorSource } from './heal.js';
-import { metadataOf } from './metadata.js';
+import { closeWatched, metadataOf } from './metadata.js';
 import { passthroughEvents } from './monitor.js';
 
 /**
@@ -156,18 +155,7 @@ export function upstreamRefresh(options: UpstreamRefreshOptions = {}): NetworkSe
         const below = notifier === undefined ? ctx : ctx.with(localNotifierKey, notifier);
         return next.request(request, below).pipe(tap((conn) => watch(conn, ctx)));
       }),
-    close: (conn, ctx, next) =>
-      defer(() => {
-        const meta = metadataOf(ctx);
-        const w = meta.get(watchKey);
-        w?.quiet();
-        return next.close(conn, ctx).pipe(
-          onSettle(() => {
-            if (w !== undefined && meta.get(watchKey) === w) meta.delete(watchKey);
-            w?.release();
-          }),
-        );
-      }),
+    close: (conn, ctx, next) => closeWatched(ctx, watchKey, () => next.close(conn, ctx)),
   };
 }
 
