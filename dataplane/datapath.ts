@@ -15,15 +15,16 @@ export interface CrossConnect {
  *
  * - `incomingMechanisms(preferences)`: of the previous hop's preferences, the ones this datapath
  *   can attach, in preference order (the first that works is used);
- * - `outgoingPreferences(remote)`: what to offer the next hop (LOCAL mechanisms toward a unix or
- *   inode URL, REMOTE ones otherwise);
- * - `program(x)`: make (or, on refresh, update) the cross-connect; idempotent;
+ * - `outgoingPreferences(remote, connection)`: what to offer the next hop (LOCAL mechanisms
+ *   toward a unix or inode URL, REMOTE ones otherwise), e.g. with the interface name for it;
+ * - `program(x)`: make (or, on refresh, update) the cross-connect; idempotent; answers the
+ *   incoming mechanism as programmed (a datapath may fill parameters: a tunnel's VNI, its IP);
  * - `unprogram(x)`: remove everything `program` made for this connection.
  */
 export interface Datapath {
   readonly name: string;
   incomingMechanisms(preferences: readonly Mechanism[]): Mechanism[];
-  outgoingPreferences(remote: boolean): Mechanism[];
-  program(x: CrossConnect): Observable<void>;
+  outgoingPreferences(remote: boolean, connection: Connection): Mechanism[];
+  program(x: CrossConnect): Observable<Mechanism>;
   unprogram(x: CrossConnect): Observable<void>;
 }

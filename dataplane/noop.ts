@@ -23,7 +23,7 @@ export class NoopDatapath implements Datapath {
 
   program(x: CrossConnect) {
     this.programmed.set(x.incoming.id, x);
-    return of(undefined);
+    return of(x.incoming.mechanism as Mechanism);
   }
 
   unprogram(x: CrossConnect) {

@@ -40,16 +40,16 @@ export function crossConnect(datapath: Datapath): NetworkServiceElement {
         const meta = metadataOf(ctx);
         const outgoing = {
           connection: { ...cloneConnection(conn), mechanism: meta.get(outgoingKey) },
-          mechanismPreferences: datapath.outgoingPreferences(isRemote(clientUrlOf(ctx)?.scheme)),
+          mechanismPreferences: datapath.outgoingPreferences(isRemote(clientUrlOf(ctx)?.scheme), conn),
         };
         return next.request(outgoing, ctx).pipe(
           concatMap((answer) => {
             const x = { incoming: { ...cloneConnection(answer), mechanism: incoming }, outgoing: answer };
             const undo = defer(() => next.close(answer, ctx.withoutDeadline())).pipe(ignoreElements(), catchError(() => EMPTY));
             return datapath.program(x).pipe(
-              map(() => {
+              map((programmed) => {
                 meta.set(outgoingKey, answer.mechanism);
-                return { ...answer, mechanism: incoming };
+                return { ...answer, mechanism: programmed };
               }),
               catchError((e: unknown) => concat(undo, throwError(() => e))),
             );

@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { ConnectionContext } from '../../proto/gen/connectioncontext.js';
+import { statusOf } from '../../operators/core/errors.js';
+import { configLines, interfaceConfig } from './ipContext.js';
+
+const ctx = (ip: object, MTU = 0) => ConnectionContext.fromPartial({ ipContext: ip, MTU });
+
+describe('interface config from the ConnectionContext (upstream connectioncontextkernel)', () => {
+  it('the client side owns src addresses and src routes; peers outside its prefixes get link routes; routes go via the peer, on-link', () => {
+    const c = ctx({ srcIpAddrs: ['169.254.0.1/32'], dstIpAddrs: ['169.254.0.0/32'], srcRoutes: [{ prefix: '169.254.10.0/24' }, { prefix: '169.254.0.0/32' }], dstRoutes: [{ prefix: '169.254.20.0/24', nextHop: '169.254.0.1' }] }, 1450);
+    expect(interfaceConfig(c, 'client', 'nsm-1')).toEqual({
+      mtu: 1450,
+      addresses: ['169.254.0.1/32'],
+      routes: ['169.254.0.0/32 dev nsm-1 scope link', '169.254.10.0/24 via 169.254.0.0 dev nsm-1 onlink'],
+      neighbours: [],
+    });
+    expect(interfaceConfig(c, 'endpoint', 'e').routes).toEqual(['169.254.0.1/32 dev e scope link', '169.254.20.0/24 via 169.254.0.1 dev e onlink']);
+    // A peer inside our own prefix needs no route of its own.
+    expect(interfaceConfig(ctx({ srcIpAddrs: ['169.254.0.1/31'], dstIpAddrs: ['169.254.0.0/31'] }), 'client', 'n').routes).toEqual([]);
+  });
+
+  it('refresh with the same config gives no commands; a changed one removes what went and re-applies the rest', () => {
+    const a = interfaceConfig(ctx({ srcIpAddrs: ['169.254.0.1/32'], dstIpAddrs: ['169.254.0.0/32'] }), 'client', 'nsm-1');
+    const b = interfaceConfig(ctx({ srcIpAddrs: ['169.254.0.3/32'], dstIpAddrs: ['169.254.0.0/32'] }), 'client', 'nsm-1');
+    expect(configLines('nsm-1', a, a)).toEqual([]);
+    expect(configLines('nsm-1', b, a)).toEqual([
+      'addr del 169.254.0.1/32 dev nsm-1',
+      'addr replace 169.254.0.3/32 dev nsm-1',
+      'link set dev nsm-1 up',
+      'route replace 169.254.0.0/32 dev nsm-1 scope link',
+    ]);
+  });
+
+  it('malformed values are INVALID_ARGUMENT naming the field and value', () => {
+    const bad: [object, RegExp][] = [
+      [{ srcIpAddrs: ['169.254.0.1'] }, /src_ip_addrs: "169.254.0.1" is not a CIDR/],
+      [{ dstIpAddrs: ['x/32'] }, /dst_ip_addrs: "x\/32"/],
+      [{ srcRoutes: [{ prefix: '10.0.0.0/8', nextHop: 'nope' }] }, /src_routes.next_hop: "nope"/],
+      [{ ipNeighbors: [{ ip: '169.254.0.1', hardwareAddress: 'zz' }] }, /"zz" is not a MAC/],
+    ];
+    for (const [ip, message] of bad) {
+      let err: unknown;
+      try {
+        interfaceConfig(ctx(ip), 'client', 'n');
+      } catch (e) {
+        err = e;
+      }
+      expect(statusOf(err)).toBe(3);
+      expect(String(err)).toMatch(message);
+    }
+    expect(() => interfaceConfig(ctx({}, 20), 'client', 'n')).toThrow(/MTU: 20 is out of range/);
+  });
+});

@@ -1,0 +1,30 @@
+import { map, of, type Observable } from 'rxjs';
+import { exec } from './exec.js';
+
+/** A network namespace addressed by a path (`/proc/<pid>/fd/<n>`, `/run/netns/x`); none = ours. */
+export type NetnsPath = string | undefined;
+
+/** `ip …` inside `netns` (through nsenter, since `ip -n` takes names only). */
+export function ip(netns: NetnsPath, args: readonly string[], input?: string): Observable<string> {
+  return netns === undefined ? exec('ip', args, input) : exec('nsenter', [`--net=${netns}`, 'ip', ...args], input);
+}
+
+/** Several `ip` commands in one process (`ip -batch -`); stops at the first failing line. */
+export function ipBatch(netns: NetnsPath, lines: readonly string[]): Observable<void> {
+  if (lines.length === 0) return of(undefined);
+  return ip(netns, ['-batch', '-'], `${lines.join('\n')}\n`).pipe(map(() => undefined));
+}
+
+/** What `ip -j -d link show` says of an interface (the fields we use). */
+export interface LinkInfo {
+  readonly ifname: string;
+  readonly ifalias?: string;
+  readonly operstate?: string;
+  readonly mtu?: number;
+  readonly linkinfo?: { readonly info_kind?: string };
+}
+
+/** The interfaces of `netns`, read with `ip -j -d link show`. */
+export function links(netns: NetnsPath): Observable<LinkInfo[]> {
+  return ip(netns, ['-j', '-d', 'link', 'show']).pipe(map((out) => (out.trim() ? (JSON.parse(out) as LinkInfo[]) : [])));
+}

@@ -1,0 +1,141 @@
+import { execFileSync } from 'node:child_process';
+import { firstValueFrom, lastValueFrom } from 'rxjs';
+import { expect, it } from 'vitest';
+import { Connection, type Mechanism } from '../../proto/gen/connection.js';
+import { statusOf } from '../../operators/core/errors.js';
+import { describeKernel, ipJson, pings, useNamespaces } from '../../test/kernel/namespaces.js';
+import type { CrossConnect } from '../datapath.js';
+import { KernelDatapath } from './kernel.js';
+
+interface Link {
+  ifname: string;
+  ifalias?: string;
+}
+interface Addr {
+  ifname: string;
+  addr_info: { family: string; local: string; prefixlen: number }[];
+}
+
+/** The non-loopback interfaces of a netns. */
+const linksIn = (ns: string) => ipJson<Link[]>(ns, ['link', 'show']).filter((l) => l.ifname !== 'lo');
+const addrsOf = (ns: string, dev: string) => ipJson<Addr[]>(ns, ['addr', 'show', 'dev', dev])[0]?.addr_info.filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`);
+
+const ipContext = (src: string, dst: string) => ({ ipContext: { srcIpAddrs: [src], dstIpAddrs: [dst] } });
+
+/** A cross-connect as a forwarder sees it: the client's KERNEL side and the next hop's answer. */
+function crossConnect(id: string, incoming: Mechanism, outgoing: Mechanism, context = ipContext('169.254.0.1/32', '169.254.0.0/32')): CrossConnect {
+  const base = { id, networkService: 'icmp-responder', path: { index: 1, pathSegments: [{ name: 'nsc', id: `nsc-${id}` }, { name: 'fwd', id }] }, context };
+  return { incoming: Connection.fromPartial({ ...base, mechanism: incoming }), outgoing: Connection.fromPartial({ ...base, mechanism: outgoing }) };
+}
+
+const kernel = (inodeURL: string, name: string): Mechanism => ({ cls: 'LOCAL', type: 'KERNEL', parameters: { inodeURL, name } });
+
+describeKernel('KernelDatapath (real netns, veth, VXLAN)', () => {
+  const ns = useNamespaces();
+
+  it('local: a veth pair straight between the client and endpoint netns; ping both ways; refresh changes nothing; a new address is applied as a diff; Close leaves nothing', async () => {
+    const [nsc, nse] = [ns.make('nsc'), ns.make('nse')];
+    const dp = new KernelDatapath();
+    const x = crossConnect('c1', kernel(ns.inodeUrl(nsc), 'nsm-1'), kernel(ns.inodeUrl(nse), 'icmp-resp-1'));
+    const answered = await firstValueFrom(dp.program(x));
+    expect(answered.parameters['name']).toBe('nsm-1');
+    expect(linksIn(nsc).map((l) => [l.ifname, l.ifalias])).toEqual([['nsm-1', 'nsm-rx/client/nsc-c1']]);
+    expect(linksIn(nse).map((l) => [l.ifname, l.ifalias])).toEqual([['icmp-resp-1', 'nsm-rx/endpoint/nsc-c1']]);
+    expect(pings(nsc, '169.254.0.0')).toBe(true);
+    expect(pings(nse, '169.254.0.1')).toBe(true);
+
+    const ifindex = ipJson<{ ifindex: number }[]>(nsc, ['link', 'show', 'nsm-1'])[0]?.ifindex;
+    await firstValueFrom(dp.program(x));
+    expect(ipJson<{ ifindex: number }[]>(nsc, ['link', 'show', 'nsm-1'])[0]?.ifindex).toBe(ifindex); // not remade
+
+    const moved = crossConnect('c1', kernel(ns.inodeUrl(nsc), 'nsm-1'), kernel(ns.inodeUrl(nse), 'icmp-resp-1'), ipContext('169.254.0.3/32', '169.254.0.0/32'));
+    await firstValueFrom(dp.program(moved));
+    expect(addrsOf(nsc, 'nsm-1')).toEqual(['169.254.0.3/32']);
+    expect(pings(nse, '169.254.0.3')).toBe(true);
+    expect(ipJson<{ ifindex: number }[]>(nsc, ['link', 'show', 'nsm-1'])[0]?.ifindex).toBe(ifindex);
+
+    await lastValueFrom(dp.unprogram(moved), { defaultValue: undefined });
+    expect(linksIn(nsc)).toEqual([]);
+    expect(linksIn(nse)).toEqual([]);
+    expect(dp.size).toBe(0);
+  });
+
+  it('remote: VXLAN devices made from each node netns (underlay there) into the workload netns; ping crosses the underlay; Close removes them', async () => {
+    const [node1, node2, nsc, nse] = [ns.make('node1'), ns.make('node2'), ns.make('nsc'), ns.make('nse')];
+    execFileSync('ip', ['link', 'add', 'u1', 'netns', node1, 'type', 'veth', 'peer', 'name', 'u2', 'netns', node2]);
+    execFileSync('ip', ['-n', node1, 'addr', 'add', '169.254.200.1/30', 'dev', 'u1']);
+    execFileSync('ip', ['-n', node2, 'addr', 'add', '169.254.200.2/30', 'dev', 'u2']);
+    execFileSync('ip', ['-n', node1, 'link', 'set', 'u1', 'up']);
+    execFileSync('ip', ['-n', node2, 'link', 'set', 'u2', 'up']);
+    const dp1 = new KernelDatapath({ tunnelIp: '169.254.200.1', underlayNetns: `/run/netns/${node1}` });
+    const dp2 = new KernelDatapath({ tunnelIp: '169.254.200.2', underlayNetns: `/run/netns/${node2}` });
+
+    // Node 2's forwarder serves the VXLAN side first (it picks the VNI), then node 1's programs with its answer.
+    const [offer] = dp1.outgoingPreferences(true, Connection.fromPartial({}));
+    const x2 = crossConnect('c2', offer as Mechanism, kernel(ns.inodeUrl(nse), 'icmp-resp-1'));
+    const vxlan = await firstValueFrom(dp2.program(x2));
+    expect(vxlan.parameters).toMatchObject({ src_ip: '169.254.200.1', dst_ip: '169.254.200.2', dst_port: '4789' });
+    expect(Number(vxlan.parameters['vni']) % 2).toBe(0); // src sorts first: even (upstream EvenVNI)
+    const x1 = crossConnect('c1', kernel(ns.inodeUrl(nsc), 'nsm-1'), vxlan);
+    await firstValueFrom(dp1.program(x1));
+
+    expect(pings(nsc, '169.254.0.0')).toBe(true);
+    expect(pings(nse, '169.254.0.1')).toBe(true);
+    expect(linksIn(node1).map((l) => l.ifname)).toEqual(['u1']); // nothing in the node netns
+
+    await lastValueFrom(dp1.unprogram(x1), { defaultValue: undefined });
+    await lastValueFrom(dp2.unprogram({ ...x2, incoming: { ...x2.incoming, mechanism: vxlan } }), { defaultValue: undefined });
+    expect(linksIn(nsc)).toEqual([]);
+    expect(linksIn(nse)).toEqual([]);
+  });
+
+  it('a restarted forwarder replaces its predecessor’s interfaces for the same client connection instead of colliding', async () => {
+    const [nsc, nse] = [ns.make('nsc'), ns.make('nse')];
+    const x = crossConnect('c1', kernel(ns.inodeUrl(nsc), 'nsm-1'), kernel(ns.inodeUrl(nse), 'icmp-resp-1'));
+    await firstValueFrom(new KernelDatapath().program(x)); // the forwarder that "crashed"
+    const successor = new KernelDatapath();
+    const again = { incoming: { ...x.incoming, id: 'c1-new' }, outgoing: x.outgoing };
+    await firstValueFrom(successor.program(again));
+    expect(linksIn(nsc).map((l) => l.ifname)).toEqual(['nsm-1']);
+    expect(linksIn(nse).map((l) => l.ifname)).toEqual(['icmp-resp-1']);
+    expect(pings(nsc, '169.254.0.0')).toBe(true);
+    await lastValueFrom(successor.unprogram(again), { defaultValue: undefined });
+    expect(linksIn(nsc)).toEqual([]);
+    expect(linksIn(nse)).toEqual([]);
+  });
+
+  it('a Close reaching a forwarder without state (restarted) still removes the client interface', async () => {
+    const [nsc, nse] = [ns.make('nsc'), ns.make('nse')];
+    const x = crossConnect('c1', kernel(ns.inodeUrl(nsc), 'nsm-1'), kernel(ns.inodeUrl(nse), 'icmp-resp-1'));
+    await firstValueFrom(new KernelDatapath().program(x));
+    await lastValueFrom(new KernelDatapath().unprogram({ incoming: x.incoming, outgoing: { ...x.outgoing, mechanism: undefined } }), { defaultValue: undefined });
+    expect(linksIn(nsc)).toEqual([]);
+    expect(linksIn(nse)).toEqual([]);
+  });
+
+  it('bad input is refused with a status naming it, and nothing is left behind', async () => {
+    const [nsc, nse] = [ns.make('nsc'), ns.make('nse')];
+    const dp = new KernelDatapath();
+    const cases: [CrossConnect, number, RegExp][] = [
+      [crossConnect('a', kernel(ns.inodeUrl(nsc), 'an-interface-name-too-long'), kernel(ns.inodeUrl(nse), 'e')), 3, /interface name "an-interface-name-too-long" is not valid/],
+      [crossConnect('b', kernel('inode://4/1', 'nsm-1'), kernel(ns.inodeUrl(nse), 'e')), 5, /inode:\/\/4\/1.*no network namespace/],
+      [crossConnect('c', kernel('http://x', 'nsm-1'), kernel(ns.inodeUrl(nse), 'e')), 3, /inodeURL "http:\/\/x"/],
+      [crossConnect('d', kernel(ns.inodeUrl(nsc), 'nsm-1'), kernel(ns.inodeUrl(nse), 'e'), ipContext('169.254.0.1/33', '169.254.0.0/32')), 3, /src_ip_addrs: "169.254.0.1\/33" is not a CIDR/],
+      [crossConnect('e', kernel(ns.inodeUrl(nsc), 'nsm-1'), kernel(ns.inodeUrl(nse), 'e'), ipContext('169.254.0.1/32', 'banana')), 3, /dst_ip_addrs: "banana"/],
+    ];
+    for (const [x, code, message] of cases) {
+      const err = await firstValueFrom(dp.program(x)).catch((e: unknown) => e);
+      expect(statusOf(err), String(err)).toBe(code);
+      expect(String(err)).toMatch(message);
+      expect(linksIn(nsc)).toEqual([]);
+      expect(linksIn(nse)).toEqual([]);
+    }
+    // A name taken by an interface nsm-rx did not make is not touched.
+    execFileSync('ip', ['-n', nsc, 'link', 'add', 'nsm-1', 'type', 'veth', 'peer', 'name', 'other']);
+    const err = await firstValueFrom(dp.program(crossConnect('f', kernel(ns.inodeUrl(nsc), 'nsm-1'), kernel(ns.inodeUrl(nse), 'e')))).catch((e: unknown) => e);
+    expect(String(err)).toMatch(/"nsm-1" already exists .* not made by nsm-rx/);
+    expect(linksIn(nsc).map((l) => l.ifname).sort()).toEqual(['nsm-1', 'other']);
+    expect(linksIn(nse)).toEqual([]);
+    expect(dp.size).toBe(0);
+  });
+});

@@ -1,0 +1,250 @@
+import { lastValueFrom, Observable } from 'rxjs';
+import type { Connection, Mechanism } from '../../proto/gen/connection.js';
+import { invalidArgument, unimplemented } from '../../operators/core/errors.js';
+import type { CrossConnect, Datapath } from '../datapath.js';
+import { configLines, interfaceConfig, type InterfaceConfig, type Side } from './ipContext.js';
+import { ip, ipBatch, links, type NetnsPath } from './iproute.js';
+import { aliasFor, checkInterfaceName, interfaceNameFor, isOurAlias } from './names.js';
+import { openNetns, type Netns } from './netns.js';
+import { allocateVni } from './vni.js';
+
+export interface KernelDatapathOptions {
+  /** This node's underlay address for VXLAN (NSM_TUNNEL_IP); without it only local connections work. */
+  tunnelIp?: string;
+  /** NSM_VXLAN_PORT (default 4789). */
+  vxlanPort?: number;
+  /** Netns (path) holding the tunnel address, where VXLAN devices are made (default: this process's). */
+  underlayNetns?: string;
+}
+
+/** One interface this datapath made in a workload's netns. */
+interface Attached {
+  readonly netns: Netns;
+  readonly name: string;
+  config: InterfaceConfig;
+}
+
+/** What is programmed for one connection (keyed by the forwarder-side connection id). */
+interface Programmed {
+  /** What was created; a different one on refresh means tear down and make again. */
+  readonly shape: string;
+  readonly sides: Partial<Record<Side, Attached>>;
+  /** VNI this forwarder picked for an incoming VXLAN mechanism (freed on Close). */
+  readonly vni?: number;
+  /** The links exist (until then a failure must not delete same-named interfaces it did not make). */
+  created: boolean;
+}
+
+const vxlanParam = (m: Mechanism, key: string) => m.parameters[key] ?? '';
+
+/**
+ * The Linux kernel as a forwarder datapath, with no daemon and no tc in the forwarder's own
+ * netns: a local connection is one veth pair whose ends are created straight in the client's
+ * and the endpoint's netns; a remote one is a VXLAN device created from this (node) netns —
+ * so its underlay socket stays here — straight into the workload's netns. A forwarder crash
+ * therefore leaves the data plane running; its successor recognises the interfaces by their
+ * alias and replaces them on the heal's re-Request.
+ */
+export class KernelDatapath implements Datapath {
+  readonly name = 'kernel';
+  private readonly programmed = new Map<string, Programmed>();
+  private readonly usedVnis = new Set<number>();
+  private readonly port: number;
+
+  constructor(private readonly options: KernelDatapathOptions = {}) {
+    this.port = options.vxlanPort ?? 4789;
+  }
+
+  /** Connections with programmed interfaces (tests check Close leaves none). */
+  get size(): number {
+    return this.programmed.size;
+  }
+
+  incomingMechanisms(preferences: readonly Mechanism[]): Mechanism[] {
+    return preferences.filter((m) => (m.cls === 'LOCAL' && m.type === 'KERNEL') || (m.cls === 'REMOTE' && m.type === 'VXLAN' && this.options.tunnelIp !== undefined));
+  }
+
+  outgoingPreferences(remote: boolean, connection: Connection): Mechanism[] {
+    if (remote) {
+      return this.options.tunnelIp === undefined ? [] : [{ cls: 'REMOTE', type: 'VXLAN', parameters: { src_ip: this.options.tunnelIp, src_port: String(this.port) } }];
+    }
+    const name = interfaceNameFor(connection.networkService, firstId(connection));
+    return [{ cls: 'LOCAL', type: 'KERNEL', parameters: { name } }];
+  }
+
+  program(x: CrossConnect): Observable<Mechanism> {
+    return runToEnd(
+      () => this.make(x),
+      () => this.remove(x.incoming.id),
+    );
+  }
+
+  unprogram(x: CrossConnect): Observable<void> {
+    return runToEnd(async () => {
+      if (this.programmed.has(x.incoming.id)) return this.remove(x.incoming.id);
+      // No state (a restarted forwarder): the client side is known from the connection itself.
+      const m = x.incoming.mechanism;
+      if (m?.type === 'KERNEL' && m.parameters['inodeURL'] && m.parameters['name']) {
+        const netns = openNetns(m.parameters['inodeURL']);
+        try {
+          await removeStale(netns.path, m.parameters['name'], aliasFor('client', firstId(x.incoming)));
+        } finally {
+          netns.close();
+        }
+      }
+    });
+  }
+
+  private async make(x: CrossConnect): Promise<Mechanism> {
+    const incoming = { ...(x.incoming.mechanism as Mechanism) };
+    incoming.parameters = { ...incoming.parameters };
+    const outgoing = x.outgoing.mechanism;
+    if (outgoing === undefined) throw invalidArgument('the next hop answered without a mechanism');
+    const id = x.incoming.id;
+    const first = firstId(x.incoming);
+    let vni: number | undefined;
+    if (incoming.type === 'VXLAN') {
+      if (outgoing.type === 'VXLAN') throw unimplemented('VXLAN to VXLAN (a transit forwarder) is not supported by the kernel datapath');
+      incoming.parameters['dst_ip'] = this.options.tunnelIp as string;
+      incoming.parameters['dst_port'] ||= String(this.port);
+      vni = Number(vxlanParam(incoming, 'vni')) || this.programmed.get(id)?.vni || allocateVni(vxlanParam(incoming, 'src_ip'), this.options.tunnelIp as string, this.usedVnis);
+      incoming.parameters['vni'] = String(vni);
+    }
+    // Everything is validated before anything is made.
+    const plan = {
+      client: incoming.type === 'KERNEL' ? this.kernelSide('client', incoming, x.incoming) : undefined,
+      endpoint: outgoing.type === 'KERNEL' ? this.kernelSide('endpoint', outgoing, x.outgoing) : undefined,
+    };
+    const tunnel = incoming.type === 'VXLAN' ? incoming : outgoing.type === 'VXLAN' ? outgoing : undefined;
+    if (tunnel) checkTunnel(tunnel);
+    const shape = JSON.stringify([plan.client?.url, plan.client?.name, plan.endpoint?.url, plan.endpoint?.name, tunnel && ['src_ip', 'dst_ip', 'vni', 'dst_port'].map((k) => vxlanParam(tunnel, k))]);
+
+    const before = this.programmed.get(id);
+    if (before?.shape === shape) {
+      for (const side of ['client', 'endpoint'] as const) {
+        const attached = before.sides[side];
+        const want = plan[side];
+        if (attached && want) {
+          await lastOrVoid(ipBatch(attached.netns.path, configLines(attached.name, want.config, attached.config)));
+          attached.config = want.config;
+        }
+      }
+      return incoming;
+    }
+    if (before) await this.remove(id);
+
+    const sides: Partial<Record<Side, Attached>> = {};
+    const made: Programmed = { shape, sides, created: false, ...(vni !== undefined ? { vni } : {}) };
+    this.programmed.set(id, made);
+    if (vni !== undefined) this.usedVnis.add(vni);
+    try {
+      for (const side of ['client', 'endpoint'] as const) {
+        const want = plan[side];
+        if (want) sides[side] = { netns: openNetns(want.url), name: want.name, config: want.config };
+      }
+      for (const side of ['client', 'endpoint'] as const) {
+        const a = sides[side];
+        if (a) await removeStale(a.netns.path, a.name, aliasFor(side, first));
+      }
+      await this.createLinks(sides, tunnel, incoming.type === 'VXLAN');
+      made.created = true;
+      for (const side of ['client', 'endpoint'] as const) {
+        const a = sides[side];
+        if (a) await lastOrVoid(ipBatch(a.netns.path, [`link set dev ${a.name} alias ${aliasFor(side, first)}`, ...configLines(a.name, a.config)]));
+      }
+    } catch (e) {
+      await this.remove(id);
+      throw e;
+    }
+    return incoming;
+  }
+
+  private kernelSide(side: Side, m: Mechanism, conn: Connection) {
+    const url = m.parameters['inodeURL'];
+    if (!url) throw invalidArgument(`${side} KERNEL mechanism has no inodeURL parameter (the netns to put the interface in)`);
+    const given = m.parameters['name'];
+    const name = checkInterfaceName(given || interfaceNameFor(conn.networkService, firstId(conn)), `${side} KERNEL mechanism`);
+    return { url, name, config: interfaceConfig(conn.context, side, name) };
+  }
+
+  /** The veth pair (local) or the VXLAN device (remote) for the workload side(s). */
+  private async createLinks(sides: Partial<Record<Side, Attached>>, tunnel: Mechanism | undefined, weAreServer: boolean): Promise<void> {
+    const { client, endpoint } = sides;
+    if (client && endpoint) {
+      await lastOrVoid(ip(this.options.underlayNetns, ['link', 'add', client.name, 'netns', client.netns.path, 'type', 'veth', 'peer', 'name', endpoint.name, 'netns', endpoint.netns.path]));
+      return;
+    }
+    const local = (client ?? endpoint) as Attached;
+    const t = tunnel as Mechanism;
+    const [own, peer] = weAreServer ? [vxlanParam(t, 'dst_ip'), vxlanParam(t, 'src_ip')] : [vxlanParam(t, 'src_ip'), vxlanParam(t, 'dst_ip')];
+    const port = vxlanParam(t, 'dst_port') || String(this.port);
+    await lastOrVoid(ip(this.options.underlayNetns, ['link', 'add', local.name, 'netns', local.netns.path, 'type', 'vxlan', 'id', vxlanParam(t, 'vni'), 'local', own, 'remote', peer, 'dstport', port]));
+  }
+
+  /** Deletes what a connection made (one end of a veth takes the other with it) and frees its VNI. */
+  private async remove(id: string): Promise<void> {
+    const p = this.programmed.get(id);
+    if (p === undefined) return;
+    this.programmed.delete(id);
+    if (p.vni !== undefined) this.usedVnis.delete(p.vni);
+    const failures: unknown[] = [];
+    for (const a of Object.values(p.sides)) {
+      try {
+        if (p.created) await lastOrVoid(ipBatch(a.netns.path, [`link del dev ${a.name}`]));
+      } catch (e) {
+        // Gone already (the other veth end went first, or the workload's netns died) is fine.
+        if (!/Cannot find device|does not exist/.test(String(e))) failures.push(e);
+      } finally {
+        a.netns.close();
+      }
+    }
+    if (failures.length) throw failures[0];
+  }
+}
+
+/** The id of the path's first segment: the client's connection id, stable across heals. */
+function firstId(conn: Connection): string {
+  return conn.path?.pathSegments[0]?.id || conn.id;
+}
+
+function checkTunnel(m: Mechanism): void {
+  for (const key of ['src_ip', 'dst_ip', 'vni']) if (!vxlanParam(m, key)) throw invalidArgument(`VXLAN mechanism has no ${key} parameter`);
+  const vni = Number(vxlanParam(m, 'vni'));
+  if (!Number.isInteger(vni) || vni < 1 || vni > 0xffffff) throw invalidArgument(`VXLAN mechanism: vni "${vxlanParam(m, 'vni')}" is not 1–16777215`);
+}
+
+/**
+ * Before making `name` in a netns: an interface of ours for the same connection side (a
+ * crashed predecessor's, or under an old name) goes; a foreign one with that name is an error.
+ */
+async function removeStale(netns: NetnsPath, name: string, alias: string): Promise<void> {
+  const present = await lastValueFrom(links(netns));
+  const lines: string[] = [];
+  for (const l of present) {
+    if (l.ifalias === alias || (l.ifname === name && isOurAlias(l.ifalias))) lines.push(`link del dev ${l.ifname}`);
+    else if (l.ifname === name) throw invalidArgument(`interface "${name}" already exists in the target network namespace and was not made by nsm-rx`);
+  }
+  await lastOrVoid(ipBatch(netns, lines));
+}
+
+/** Waits for the last value (or none) of a command. */
+const lastOrVoid = <T>(source: Observable<T>): Promise<T | undefined> => lastValueFrom(source, { defaultValue: undefined });
+
+/**
+ * Runs datapath work to its end even if the caller unsubscribes (half-made interfaces are
+ * worse than a late answer); work finished for a caller that left is undone with `orphaned`.
+ */
+function runToEnd<T>(work: () => Promise<T>, orphaned?: () => Promise<void>): Observable<T> {
+  return new Observable<T>((subscriber) => {
+    work().then(
+      (value) => {
+        if (subscriber.closed) void orphaned?.().catch(() => undefined);
+        else {
+          subscriber.next(value);
+          subscriber.complete();
+        }
+      },
+      (e: unknown) => subscriber.error(e),
+    );
+  });
+}

@@ -1,0 +1,35 @@
+import { createHash } from 'node:crypto';
+import { invalidArgument } from '../../operators/core/errors.js';
+
+/** Linux IFNAMSIZ − 1. */
+export const maxInterfaceName = 15;
+
+/** A name the kernel takes: 1–15 chars, no `/`, `:` or whitespace, not `.` or `..`. */
+export function checkInterfaceName(name: string, where: string): string {
+  if (name.length === 0 || name.length > maxInterfaceName || /[\s/:]/.test(name) || name === '.' || name === '..') {
+    throw invalidArgument(`${where}: interface name "${name}" is not valid (1–${maxInterfaceName} characters, no "/", ":" or spaces)`);
+  }
+  return name;
+}
+
+/**
+ * The endpoint-side interface name when the next hop gave none: the service's first 10
+ * characters and a hash of the connection id (upstream: `<service[:10]>-<random>`; hashing
+ * keeps it stable across a forwarder restart, so a re-Request finds its own interface).
+ */
+export function interfaceNameFor(service: string, connectionId: string): string {
+  const prefix = service.replace(/[^A-Za-z0-9_.-]/g, '').slice(0, 10) || 'nsm';
+  const hash = createHash('sha256').update(connectionId).digest('hex');
+  return `${prefix}-${hash.slice(0, maxInterfaceName - prefix.length - 1)}`;
+}
+
+/**
+ * The marker (interface alias) on every interface this datapath makes: which side of which
+ * client connection it is. After a crash a new forwarder recognises its predecessor's
+ * interfaces by it (upstream sdk-vpp: `client-<id>` / `server-<id>` aliases).
+ */
+export function aliasFor(side: 'client' | 'endpoint', firstSegmentId: string): string {
+  return `nsm-rx/${side}/${firstSegmentId}`;
+}
+
+export const isOurAlias = (alias: string | undefined): boolean => alias?.startsWith('nsm-rx/') ?? false;

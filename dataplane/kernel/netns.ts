@@ -1,0 +1,98 @@
+import { closeSync, openSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { invalidArgument, notFound } from '../../operators/core/errors.js';
+
+/** Where a mechanism's `inodeURL` points: a file naming a netns, or a netns's nsfs identity. */
+export type NetnsRef = { readonly kind: 'file'; readonly path: string } | { readonly kind: 'inode'; readonly dev: number; readonly ino: number };
+
+/**
+ * Reads an `inodeURL` as upstream clients send it: `file:///proc/<pid>/ns/net` (or any path
+ * naming a netns, e.g. `file:///var/run/netns/NAME`), or `inode://<st_dev>/<st_ino>` — what
+ * upstream's sendfd rewrites a file URL to; we find it without fd passing by its identity.
+ */
+export function parseNetnsUrl(url: string): NetnsRef {
+  const inode = /^inode:\/\/(\d+)\/(\d+)$/.exec(url);
+  if (inode) return { kind: 'inode', dev: Number(inode[1]), ino: Number(inode[2]) };
+  if (url.startsWith('file:///')) return { kind: 'file', path: decodeURIComponent(url.slice('file://'.length)) };
+  throw invalidArgument(`inodeURL "${url}": want file:///proc/<pid>/ns/net, file:///var/run/netns/<name> or inode://<dev>/<ino>`);
+}
+
+/** This process's netns as an `inode://` URL (what an NSC or NSE puts in its kernel mechanism). */
+export function ownNetnsUrl(): string {
+  const st = statSync('/proc/self/ns/net');
+  return `inode://${st.dev}/${st.ino}`;
+}
+
+/** Every path on this host naming a netns: named ones first, then one per process. */
+function* netnsPaths(): Generator<string> {
+  for (const dir of ['/run/netns', '/var/run/netns']) {
+    let names: string[] = [];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      continue;
+    }
+    for (const n of names) yield `${dir}/${n}`;
+  }
+  for (const pid of readdirSync('/proc')) if (/^\d+$/.test(pid)) yield `/proc/${pid}/ns/net`;
+}
+
+/** A path for `ref` that can be opened now (NOT_FOUND when no netns has that identity). */
+function pathOf(ref: NetnsRef, url: string): string {
+  if (ref.kind === 'file') return ref.path;
+  for (const path of netnsPaths()) {
+    try {
+      const st = statSync(path);
+      if (st.dev === ref.dev && st.ino === ref.ino) return path;
+    } catch {
+      // processes come and go while we scan
+    }
+  }
+  throw notFound(`inodeURL "${url}": no network namespace with that inode on this host`);
+}
+
+/**
+ * An open netns: the fd keeps it alive and addressable (`path`, usable by `ip link … netns`
+ * and `nsenter --net=`) even after its process is gone, so Close can still clean up.
+ */
+export interface Netns {
+  readonly path: string;
+  /** nsfs inode: equal inodes are the same namespace. */
+  readonly ino: number;
+  close(): void;
+}
+
+/** A namespace file is a net one when /proc shows it so, or it was found as a netns bind mount. */
+function isNetNamespace(path: string): boolean {
+  try {
+    return /^net:\[\d+\]$/.test(readlinkSync(path));
+  } catch {
+    return true; // not a symlink: a bind-mounted nsfs file (/run/netns/NAME); its dev was checked
+  }
+}
+
+/** Opens the netns an `inodeURL` names; INVALID_ARGUMENT / NOT_FOUND name the URL. */
+export function openNetns(url: string): Netns {
+  const path = pathOf(parseNetnsUrl(url), url);
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    throw notFound(`inodeURL "${url}": cannot open ${path}`);
+  }
+  const self = `/proc/${process.pid}/fd/${fd}`;
+  // Every namespace file lives on the one nsfs; a net one reads as net:[ino] through /proc.
+  const st = statSync(self);
+  if (st.dev !== statSync('/proc/self/ns/net').dev || !isNetNamespace(path)) {
+    closeSync(fd);
+    throw invalidArgument(`inodeURL "${url}": ${path} is not a network namespace`);
+  }
+  let open = true;
+  return {
+    path: self,
+    ino: st.ino,
+    close: () => {
+      if (open) closeSync(fd);
+      open = false;
+    },
+  };
+}
