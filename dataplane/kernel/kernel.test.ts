@@ -6,6 +6,7 @@ import { statusOf } from '../../operators/core/errors.js';
 import { describeKernel, ipJson, pings, useNamespaces } from '../../test/kernel/namespaces.js';
 import type { CrossConnect } from '../datapath.js';
 import { KernelDatapath } from './kernel.js';
+import { kernelLivenessCheck } from './liveness.js';
 
 interface Link {
   ifname: string;
@@ -137,5 +138,17 @@ describeKernel('KernelDatapath (real netns, veth, VXLAN)', () => {
     expect(linksIn(nsc).map((l) => l.ifname).sort()).toEqual(['nsm-1', 'other']);
     expect(linksIn(nse)).toEqual([]);
     expect(dp.size).toBe(0);
+  });
+
+  it('the liveness check pings every source/destination pair from the client netns: alive while programmed, dead after', async () => {
+    const [nsc, nse] = [ns.make('nsc'), ns.make('nse')];
+    const dp = new KernelDatapath();
+    const x = crossConnect('c1', kernel(ns.inodeUrl(nsc), 'nsm-1'), kernel(ns.inodeUrl(nse), 'icmp-resp-1'));
+    await firstValueFrom(dp.program(x));
+    const check = kernelLivenessCheck({ netns: `/run/netns/${nsc}`, timeout: 1000 });
+    expect(await firstValueFrom(check(x.incoming))).toBe(true);
+    await lastValueFrom(dp.unprogram(x), { defaultValue: undefined });
+    expect(await firstValueFrom(check(x.incoming))).toBe(false);
+    expect(await firstValueFrom(check(Connection.fromPartial({ id: 'no-addresses' })))).toBe(true);
   });
 });
