@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { afterEach, describe } from 'vitest';
 
@@ -61,5 +61,24 @@ export function pings(from: string, dst: string): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/**
+ * Sends `bytes` over TCP from netns `from` to `addr:port` served in netns `to` (a Node server
+ * started there) and answers how many bytes the server received. Catches what ping misses
+ * (checksum offload, MTU).
+ */
+export async function tcpTransfer(from: string, to: string, addr: string, bytes: number, port = 5201): Promise<number> {
+  const server = spawn('ip', ['netns', 'exec', to, process.execPath, '-e', `require('net').createServer((s) => { let n = 0; s.on('data', (d) => (n += d.length)); s.on('end', () => s.end(String(n))); }).listen(${port}, '${addr}', () => console.log('ready'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.stdout.once('data', () => resolve());
+      server.once('exit', (code) => reject(new Error(`tcp server exited ${code}`)));
+    });
+    const out = execFileSync('ip', ['netns', 'exec', from, process.execPath, '-e', `const s = require('net').connect(${port}, '${addr}', () => s.end(Buffer.alloc(${bytes}, 7))); let r = ''; s.on('data', (d) => (r += d)); s.on('end', () => console.log(r));`], { encoding: 'utf8', timeout: 20_000 });
+    return Number(out.trim());
+  } finally {
+    server.kill('SIGKILL');
   }
 }

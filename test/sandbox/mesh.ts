@@ -9,7 +9,9 @@ import { ChannelPool } from '../../streams/grpc/channelPool.js';
 import { Context } from '../../operators/core/context.js';
 import type { NetworkServiceElement } from '../../operators/core/networkservice.js';
 import { mechanisms } from '../../operators/networkservice/mechanisms.js';
+import { kernelMechanismServer } from '../../operators/networkservice/kernelMechanismServer.js';
 import { NoopDatapath } from '../../dataplane/noop.js';
+import type { Datapath } from '../../dataplane/datapath.js';
 import { serveNetworkService } from '../../streams/grpc/networkService.js';
 import { serveRegistries } from '../../streams/grpc/registry.js';
 import type { GrpcServer } from '../../streams/grpc/server.js';
@@ -140,12 +142,12 @@ export class Mesh {
   }
 
   /** Another forwarder on node `i` (labels default p2p=true). */
-  async addForwarder(i: number, options: { name?: string; labels?: Record<string, string> } = {}): Promise<SandboxNode<ServedRegisteredEndpoint>> {
+  async addForwarder(i: number, options: { name?: string; labels?: Record<string, string>; datapath?: Datapath } = {}): Promise<SandboxNode<ServedRegisteredEndpoint>> {
     const node = this.nodes[i] as MeshNode;
     const name = options.name ?? `forwarder-${i}-${node.forwarders.length}`;
     const s = this.sandbox;
-    const datapath = new NoopDatapath();
-    node.datapaths.set(name, datapath);
+    const datapath = options.datapath ?? new NoopDatapath();
+    if (datapath instanceof NoopDatapath) node.datapaths.set(name, datapath);
     const fwd = await s.node<ServedRegisteredEndpoint>(name, (n) => {
       const registry = this.registryOf(i);
       return new ServedRegisteredEndpoint(
@@ -168,13 +170,20 @@ export class Mesh {
   async endpoint(
     i: number,
     name: string,
-    options: { services?: string[]; labels?: Record<string, string>; payload?: string; additional?: readonly NetworkServiceElement[] } = {},
+    options: {
+      services?: string[];
+      labels?: Record<string, string>;
+      payload?: string;
+      additional?: readonly NetworkServiceElement[];
+      /** The NSE's netns as an inodeURL, for a kernel datapath to put its interface in. */
+      netnsUrl?: () => string;
+    } = {},
   ): Promise<SandboxNode<ServedRegisteredEndpoint>> {
     const services = options.services ?? ['ns'];
     const s = this.sandbox;
     return s.node<ServedRegisteredEndpoint>(name, (n) => {
       return new ServedRegisteredEndpoint(
-        endpoint({ name, token: s.token(name), scheduler: s.scheduler, additional: [...n.probes, ...(options.additional ?? []), mechanisms({ KERNEL: [] })] }),
+        endpoint({ name, token: s.token(name), scheduler: s.scheduler, additional: [...n.probes, ...(options.additional ?? []), mechanisms({ KERNEL: options.netnsUrl ? [kernelMechanismServer(options.netnsUrl)] : [] })] }),
         async (r) => {
           for (const ns of services) await firstValueFrom(r.ns.register(NetworkService.fromPartial({ name: ns, payload: options.payload ?? 'ETHERNET' }), budget()));
           await firstValueFrom(
