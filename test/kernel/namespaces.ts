@@ -1,22 +1,11 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { afterEach, describe } from 'vitest';
-
-/** Why kernel tests cannot run here (not root, no iproute2), or undefined when they can. */
-export function kernelUnavailable(): string | undefined {
-  if (process.getuid?.() !== 0) return 'not running as root';
-  try {
-    execFileSync('ip', ['-V'], { stdio: 'ignore' });
-    execFileSync('nsenter', ['--version'], { stdio: 'ignore' });
-  } catch {
-    return 'iproute2 or nsenter (util-linux) is not installed';
-  }
-  return undefined;
-}
+import { kernelDatapathMissing } from '../../dataplane/kernel/host.js';
 
 /** `describe` that runs only where the kernel tests can, saying loudly what it skipped and why. */
 export function describeKernel(name: string, body: () => void): void {
-  const why = kernelUnavailable();
+  const why = kernelDatapathMissing();
   if (why) {
     console.warn(`\n!!! SKIPPED kernel tests "${name}": ${why} (CI runs them as root) !!!\n`);
     describe.skip(name, body);

@@ -1,0 +1,40 @@
+import { execFileSync } from 'node:child_process';
+
+/**
+ * What this host lacks for the kernel datapath, in words a user can act on, or undefined when
+ * it has everything: root (CAP_NET_ADMIN over every netns), iproute2's `ip`, util-linux's
+ * `nsenter`, and `ping` for the liveness check.
+ */
+export function kernelDatapathMissing(): string | undefined {
+  if (process.getuid?.() !== 0) return 'the kernel datapath needs root (network namespaces, veth and VXLAN devices)';
+  const missing = [
+    ['ip', ['-V'], 'iproute2'],
+    ['nsenter', ['--version'], 'util-linux'],
+    ['ping', ['-V'], 'iputils-ping'],
+  ].filter(([cmd, args]) => {
+    try {
+      execFileSync(cmd as string, args as string[], { stdio: 'ignore' });
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  if (missing.length) return `missing commands: ${missing.map(([cmd, , pkg]) => `${String(cmd)} (Debian package ${String(pkg)})`).join(', ')}`;
+  return undefined;
+}
+
+/**
+ * Upstream's NSM_TUNNEL_IP default: the first address of the interface holding the default
+ * route in this netns; undefined when there is none (then only local connections work).
+ */
+export function defaultRouteIp(): string | undefined {
+  try {
+    const routes = JSON.parse(execFileSync('ip', ['-j', 'route', 'show', 'default'], { encoding: 'utf8' }) || '[]') as { dev?: string }[];
+    const dev = routes[0]?.dev;
+    if (dev === undefined) return undefined;
+    const addrs = JSON.parse(execFileSync('ip', ['-j', '-4', 'addr', 'show', 'dev', dev], { encoding: 'utf8' }) || '[]') as { addr_info?: { local?: string }[] }[];
+    return addrs[0]?.addr_info?.[0]?.local;
+  } catch {
+    return undefined;
+  }
+}
