@@ -27,4 +27,9 @@ export interface Datapath {
   outgoingPreferences(remote: boolean, connection: Connection): Mechanism[];
   program(x: CrossConnect): Observable<Mechanism>;
   unprogram(x: CrossConnect): Observable<void>;
+  /**
+   * Interface counters of a programmed connection as path-segment metrics, in upstream's keys
+   * (`server_*` for the interface toward the previous hop, `client_*` toward the next one).
+   */
+  metrics?(connectionId: string): Observable<Record<string, string>>;
 }

@@ -28,3 +28,14 @@ export interface LinkInfo {
 export function links(netns: NetnsPath): Observable<LinkInfo[]> {
   return ip(netns, ['-j', '-d', 'link', 'show']).pipe(map((out) => (out.trim() ? (JSON.parse(out) as LinkInfo[]) : [])));
 }
+
+/** Counters of one interface (`ip -j -s link show dev X`). */
+export interface InterfaceCounters {
+  readonly rx: { readonly bytes: number; readonly packets: number; readonly dropped: number };
+  readonly tx: { readonly bytes: number; readonly packets: number; readonly dropped: number };
+}
+
+/** Reads the counters of `name` in `netns`. */
+export function counters(netns: NetnsPath, name: string): Observable<InterfaceCounters> {
+  return ip(netns, ['-j', '-s', 'link', 'show', 'dev', name]).pipe(map((out) => (JSON.parse(out) as { stats64: InterfaceCounters }[])[0]?.stats64 as InterfaceCounters));
+}

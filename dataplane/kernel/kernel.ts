@@ -3,7 +3,7 @@ import type { Connection, Mechanism } from '../../proto/gen/connection.js';
 import { invalidArgument, unimplemented } from '../../operators/core/errors.js';
 import type { CrossConnect, Datapath } from '../datapath.js';
 import { configLines, interfaceConfig, type InterfaceConfig, type Side } from './ipContext.js';
-import { ip, ipBatch, links, type NetnsPath } from './iproute.js';
+import { counters, ip, ipBatch, links, type NetnsPath } from './iproute.js';
 import { aliasFor, checkInterfaceName, interfaceNameFor, isOurAlias } from './names.js';
 import { openNetns, type Netns } from './netns.js';
 import { allocateVni } from './vni.js';
@@ -92,6 +92,29 @@ export class KernelDatapath implements Datapath {
           netns.close();
         }
       }
+    });
+  }
+
+  metrics(connectionId: string): Observable<Record<string, string>> {
+    return runToEnd(async () => {
+      const out: Record<string, string> = {};
+      const sides = this.programmed.get(connectionId)?.sides ?? {};
+      // Upstream's view from the forwarder: it serves the client side, it is a client of the endpoint side.
+      for (const [side, prefix] of [['client', 'server_'], ['endpoint', 'client_']] as const) {
+        const a = sides[side];
+        if (a === undefined) continue;
+        const c = await lastValueFrom(counters(a.netns.path, a.name)).catch(() => undefined);
+        if (c === undefined) continue; // the workload's netns is gone: nothing to report
+        Object.assign(out, {
+          [`${prefix}interface`]: a.name,
+          [`${prefix}rx_bytes`]: String(c.rx.bytes),
+          [`${prefix}tx_bytes`]: String(c.tx.bytes),
+          [`${prefix}rx_packets`]: String(c.rx.packets),
+          [`${prefix}tx_packets`]: String(c.tx.packets),
+          [`${prefix}drops`]: String(c.rx.dropped + c.tx.dropped),
+        });
+      }
+      return out;
     });
   }
 

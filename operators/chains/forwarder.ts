@@ -4,6 +4,7 @@ import type { NetworkServiceElement } from '../core/networkservice.js';
 import { connect } from '../networkservice/connect.js';
 import { crossConnect } from '../networkservice/crossConnect.js';
 import { discover } from '../networkservice/discover.js';
+import { interfaceMetrics } from '../networkservice/interfaceMetrics.js';
 import { roundRobin } from '../networkservice/roundRobin.js';
 import type { TokenGenerator } from '../tools/token.js';
 import type { Datapath } from '../../dataplane/datapath.js';
@@ -28,7 +29,7 @@ export interface ForwarderOptions {
 
 /**
  * A forwarder's control plane (upstream sandbox forwarder + sdk-kernel's layout): the endpoint
- * chain + discover → roundRobin → crossConnect(datapath) → connect(client{dial, no refresh}).
+ * chain + discover → roundRobin → interfaceMetrics → crossConnect(datapath) → connect(client{dial, no refresh}).
  * It finds the endpoint (or, for a remote one, the nsmgr of its node), joins both sides in the
  * datapath and dials the next hop directly.
  */
@@ -41,6 +42,7 @@ export function forwarder(options: ForwarderOptions): Endpoint {
     additional: [
       discover({ ns: options.registry.ns, nse: options.registry.nse, scheduler }),
       roundRobin(),
+      interfaceMetrics(options.datapath),
       crossConnect(options.datapath),
       ...(options.additional ?? []),
       connect(client({ name: options.name, pool: options.pool, dialTimeout: options.dialTimeout ?? 2000, refresh: false, token: options.token, scheduler }).handler),

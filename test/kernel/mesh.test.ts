@@ -27,6 +27,11 @@ describeKernel('the mesh on the kernel datapath (sandbox control plane, real int
 
     const refreshed = await client.request({ connection: conn, mechanismPreferences: conn.mechanism ? [conn.mechanism] : [] });
     expect(pings(nsc, '169.254.0.0')).toBe(true);
+    // The forwarder's segment carries the interface counters (upstream metric keys).
+    const metrics = refreshed.path?.pathSegments[2]?.metrics ?? {};
+    expect(metrics['server_interface']).toBe('nsm-1');
+    expect(Number(metrics['server_tx_bytes'])).toBeGreaterThan(4 << 20);
+    expect(Number(metrics['client_rx_bytes'])).toBeGreaterThan(4 << 20);
     await client.close(refreshed);
     expect(linksIn(nsc)).toEqual([]);
     expect(linksIn(nse)).toEqual([]);
