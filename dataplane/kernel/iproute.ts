@@ -35,7 +35,14 @@ export interface InterfaceCounters {
   readonly tx: { readonly bytes: number; readonly packets: number; readonly dropped: number };
 }
 
+/** Runs `lines` in `netns` and reads the counters of `name` afterwards, all in one `ip -batch`. */
+export function configure(netns: NetnsPath, name: string, lines: readonly string[]): Observable<InterfaceCounters> {
+  return ip(netns, ['-j', '-s', '-batch', '-'], `${[...lines, `link show dev ${name}`].join('\n')}\n`).pipe(map(parseCounters));
+}
+
+const parseCounters = (out: string): InterfaceCounters => (JSON.parse(out.trim().split('\n').at(-1) ?? '[]') as { stats64: InterfaceCounters }[])[0]?.stats64 as InterfaceCounters;
+
 /** Reads the counters of `name` in `netns`. */
 export function counters(netns: NetnsPath, name: string): Observable<InterfaceCounters> {
-  return ip(netns, ['-j', '-s', 'link', 'show', 'dev', name]).pipe(map((out) => (JSON.parse(out) as { stats64: InterfaceCounters }[])[0]?.stats64 as InterfaceCounters));
+  return ip(netns, ['-j', '-s', 'link', 'show', 'dev', name]).pipe(map(parseCounters));
 }

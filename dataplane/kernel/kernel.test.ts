@@ -3,7 +3,7 @@ import { firstValueFrom, lastValueFrom } from 'rxjs';
 import { expect, it } from 'vitest';
 import { Connection, type Mechanism } from '../../proto/gen/connection.js';
 import { statusOf } from '../../operators/core/errors.js';
-import { describeKernel, ipJson, pings, useNamespaces } from '../../test/kernel/namespaces.js';
+import { describeKernel, ipJson, pings, underlay, useNamespaces } from '../../test/kernel/namespaces.js';
 import type { CrossConnect } from '../datapath.js';
 import { KernelDatapath } from './kernel.js';
 import { kernelLivenessCheck } from './liveness.js';
@@ -63,11 +63,7 @@ describeKernel('KernelDatapath (real netns, veth, VXLAN)', () => {
 
   it('remote: VXLAN devices made from each node netns (underlay there) into the workload netns; ping crosses the underlay; Close removes them', async () => {
     const [node1, node2, nsc, nse] = [ns.make('node1'), ns.make('node2'), ns.make('nsc'), ns.make('nse')];
-    execFileSync('ip', ['link', 'add', 'u1', 'netns', node1, 'type', 'veth', 'peer', 'name', 'u2', 'netns', node2]);
-    execFileSync('ip', ['-n', node1, 'addr', 'add', '169.254.200.1/30', 'dev', 'u1']);
-    execFileSync('ip', ['-n', node2, 'addr', 'add', '169.254.200.2/30', 'dev', 'u2']);
-    execFileSync('ip', ['-n', node1, 'link', 'set', 'u1', 'up']);
-    execFileSync('ip', ['-n', node2, 'link', 'set', 'u2', 'up']);
+    underlay(node1, node2, '169.254.200.1/30', '169.254.200.2/30');
     const dp1 = new KernelDatapath({ tunnelIp: '169.254.200.1', underlayNetns: `/run/netns/${node1}` });
     const dp2 = new KernelDatapath({ tunnelIp: '169.254.200.2', underlayNetns: `/run/netns/${node2}` });
 
@@ -82,7 +78,7 @@ describeKernel('KernelDatapath (real netns, veth, VXLAN)', () => {
 
     expect(pings(nsc, '169.254.0.0')).toBe(true);
     expect(pings(nse, '169.254.0.1')).toBe(true);
-    expect(linksIn(node1).map((l) => l.ifname)).toEqual(['u1']); // nothing in the node netns
+    expect(linksIn(node1).map((l) => l.ifname)).toEqual(['u0']); // nothing in the node netns
 
     await lastValueFrom(dp1.unprogram(x1), { defaultValue: undefined });
     await lastValueFrom(dp2.unprogram({ ...x2, incoming: { ...x2.incoming, mechanism: vxlan } }), { defaultValue: undefined });

@@ -3,7 +3,7 @@ import type { Connection, Mechanism } from '../../proto/gen/connection.js';
 import { invalidArgument, unimplemented } from '../../operators/core/errors.js';
 import type { CrossConnect, Datapath } from '../datapath.js';
 import { configLines, interfaceConfig, type InterfaceConfig, type Side } from './ipContext.js';
-import { counters, ip, ipBatch, links, type NetnsPath } from './iproute.js';
+import { configure, counters, ip, ipBatch, links, type InterfaceCounters, type NetnsPath } from './iproute.js';
 import { aliasFor, checkInterfaceName, interfaceNameFor, isOurAlias } from './names.js';
 import { openNetns, type Netns } from './netns.js';
 import { allocateVni } from './vni.js';
@@ -22,6 +22,8 @@ interface Attached {
   readonly netns: Netns;
   readonly name: string;
   config: InterfaceConfig;
+  /** Counters read by the last program (the metrics of that Request: no second read). */
+  counters?: InterfaceCounters;
 }
 
 /** What is programmed for one connection (keyed by the forwarder-side connection id). */
@@ -103,7 +105,8 @@ export class KernelDatapath implements Datapath {
       for (const [side, prefix] of [['client', 'server_'], ['endpoint', 'client_']] as const) {
         const a = sides[side];
         if (a === undefined) continue;
-        const c = await lastValueFrom(counters(a.netns.path, a.name)).catch(() => undefined);
+        const c = a.counters ?? (await lastValueFrom(counters(a.netns.path, a.name)).catch(() => undefined));
+        delete a.counters;
         if (c === undefined) continue; // the workload's netns is gone: nothing to report
         Object.assign(out, {
           [`${prefix}interface`]: a.name,
@@ -148,7 +151,7 @@ export class KernelDatapath implements Datapath {
         const attached = before.sides[side];
         const want = plan[side];
         if (attached && want) {
-          await lastOrVoid(ipBatch(attached.netns.path, configLines(attached.name, want.config, attached.config)));
+          attached.counters = await lastValueFrom(configure(attached.netns.path, attached.name, configLines(attached.name, want.config, attached.config)));
           attached.config = want.config;
         }
       }
@@ -165,16 +168,22 @@ export class KernelDatapath implements Datapath {
         const want = plan[side];
         if (want) sides[side] = { netns: openNetns(want.url), name: want.name, config: want.config };
       }
-      for (const side of ['client', 'endpoint'] as const) {
-        const a = sides[side];
-        if (a) await removeStale(a.netns.path, a.name, aliasFor(side, first));
-      }
-      await this.createLinks(sides, tunnel, incoming.type === 'VXLAN');
+      await this.createLinks(sides, tunnel, incoming.type === 'VXLAN').catch(async (e: unknown) => {
+        // A name clash: a crashed predecessor's interface for this connection goes, a foreign one stays.
+        if (!/File exists/.test(String(e))) throw e;
+        for (const side of ['client', 'endpoint'] as const) {
+          const a = sides[side];
+          if (a) await removeStale(a.netns.path, a.name, aliasFor(side, first));
+        }
+        await this.createLinks(sides, tunnel, incoming.type === 'VXLAN');
+      });
       made.created = true;
-      for (const side of ['client', 'endpoint'] as const) {
-        const a = sides[side];
-        if (a) await lastOrVoid(ipBatch(a.netns.path, [`link set dev ${a.name} alias ${aliasFor(side, first)}`, ...configLines(a.name, a.config)]));
-      }
+      await Promise.all(
+        (['client', 'endpoint'] as const).map(async (side) => {
+          const a = sides[side];
+          if (a) a.counters = await lastValueFrom(configure(a.netns.path, a.name, [`link set dev ${a.name} alias ${aliasFor(side, first)}`, ...configLines(a.name, a.config)]));
+        }),
+      );
     } catch (e) {
       await this.remove(id);
       throw e;

@@ -1,10 +1,9 @@
-import { execFileSync } from 'node:child_process';
 import { expect, it } from 'vitest';
 import { KernelDatapath } from '../../dataplane/kernel/kernel.js';
 import { point2pointIpam } from '../../operators/networkservice/point2pointIpam.js';
 import { useSandbox } from '../sandbox/harness.js';
 import { Mesh } from '../sandbox/mesh.js';
-import { describeKernel, ipJson, pings, tcpTransfer, useNamespaces } from './namespaces.js';
+import { describeKernel, ipJson, pings, tcpTransfer, underlay, useNamespaces } from './namespaces.js';
 
 const linksIn = (ns: string) => ipJson<{ ifname: string }[]>(ns, ['link', 'show']).filter((l) => l.ifname !== 'lo').map((l) => l.ifname);
 
@@ -39,11 +38,7 @@ describeKernel('the mesh on the kernel datapath (sandbox control plane, real int
 
   it('remote: two node netns joined by an underlay veth; the connection crosses it over VXLAN; ping and TCP pass; Close leaves nothing', async () => {
     const [node0, node1, nsc, nse] = [ns.make('node0'), ns.make('node1'), ns.make('nsc'), ns.make('nse')];
-    execFileSync('ip', ['link', 'add', 'u0', 'netns', node0, 'type', 'veth', 'peer', 'name', 'u1', 'netns', node1]);
-    for (const [n, dev, addr] of [[node0, 'u0', '169.254.250.1/30'], [node1, 'u1', '169.254.250.2/30']] as const) {
-      execFileSync('ip', ['-n', n, 'addr', 'add', addr, 'dev', dev]);
-      execFileSync('ip', ['-n', n, 'link', 'set', dev, 'up']);
-    }
+    underlay(node0, node1, '169.254.250.1/30', '169.254.250.2/30');
     const mesh = await Mesh.build(h.sandbox, { nodes: 2, defaultForwarder: false });
     await mesh.addForwarder(0, { datapath: new KernelDatapath({ tunnelIp: '169.254.250.1', underlayNetns: `/run/netns/${node0}` }) });
     await mesh.addForwarder(1, { datapath: new KernelDatapath({ tunnelIp: '169.254.250.2', underlayNetns: `/run/netns/${node1}` }) });

@@ -1,0 +1,62 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { statSync } from 'node:fs';
+
+/** Makes a named netns with its loopback up. */
+export function addNetns(name: string): void {
+  execFileSync('ip', ['netns', 'add', name]);
+  execFileSync('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+}
+
+/** Deletes a named netns (and with it every interface in it). */
+export function delNetns(name: string): void {
+  execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
+}
+
+/** A named netns as the `inode://dev/ino` URL an NSC or NSE would send. */
+export function inodeUrlOf(name: string): string {
+  const st = statSync(`/run/netns/${name}`);
+  return `inode://${st.dev}/${st.ino}`;
+}
+
+/** `ip -j …` in a named netns, parsed. */
+export function ipJson<T>(netns: string, args: string[]): T {
+  return JSON.parse(execFileSync('ip', ['-n', netns, '-j', ...args], { encoding: 'utf8' }) || '[]') as T;
+}
+
+/** Whether `dst` answers ping from netns `from` (1 s budget). */
+export function pings(from: string, dst: string): boolean {
+  try {
+    execFileSync('ip', ['netns', 'exec', from, 'ping', '-c', '1', '-W', '1', dst], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Sends `bytes` over TCP from netns `from` to `addr:port` served in netns `to` (a Node server
+ * started there) and answers how many bytes the server received. Catches what ping misses
+ * (checksum offload, MTU).
+ */
+export async function tcpTransfer(from: string, to: string, addr: string, bytes: number, port = 5201): Promise<number> {
+  const server = spawn('ip', ['netns', 'exec', to, process.execPath, '-e', `require('net').createServer((s) => { let n = 0; s.on('data', (d) => (n += d.length)); s.on('end', () => s.end(String(n))); }).listen(${port}, '${addr}', () => console.log('ready'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.stdout.once('data', () => resolve());
+      server.once('exit', (code) => reject(new Error(`tcp server exited ${code}`)));
+    });
+    const out = execFileSync('ip', ['netns', 'exec', from, process.execPath, '-e', `const s = require('net').connect(${port}, '${addr}', () => s.end(Buffer.alloc(${bytes}, 7))); let r = ''; s.on('data', (d) => (r += d)); s.on('end', () => console.log(r));`], { encoding: 'utf8', timeout: 20_000 });
+    return Number(out.trim());
+  } finally {
+    server.kill('SIGKILL');
+  }
+}
+
+/** Joins two node netns with a veth "underlay" carrying `a` and `b` (CIDRs) on devices u0/u1. */
+export function underlay(nodeA: string, nodeB: string, a: string, b: string): void {
+  execFileSync('ip', ['link', 'add', 'u0', 'netns', nodeA, 'type', 'veth', 'peer', 'name', 'u1', 'netns', nodeB]);
+  for (const [n, dev, addr] of [[nodeA, 'u0', a], [nodeB, 'u1', b]] as const) {
+    execFileSync('ip', ['-n', n, 'addr', 'add', addr, 'dev', dev]);
+    execFileSync('ip', ['-n', n, 'link', 'set', dev, 'up']);
+  }
+}
