@@ -59,6 +59,14 @@ export type Registry = Readonly<Record<string, ComponentEntry>>;
  * `nsmgr: { summary: '…', load: () => import('../nsmgr/main.js').then((m) => m.component) }`.
  */
 export const components: Registry = {
+  'forwarder-kernel': {
+    summary: 'the forwarder on the Linux kernel: veth and VXLAN, no daemon (needs root)',
+    load: () => import('../forwarder-kernel/main.js').then((m) => m.component),
+  },
+  'forwarder-noop': {
+    summary: 'a forwarder without a datapath (control plane only: tests, meshes without root)',
+    load: () => import('../forwarder-noop/main.js').then((m) => m.component),
+  },
   nsc: {
     summary: 'a client keeping connections to network services (upstream cmd-nsc)',
     load: () => import('../nsc/main.js').then((m) => m.component),

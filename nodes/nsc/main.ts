@@ -12,6 +12,7 @@ import { upstreamRefresh } from '../../operators/networkservice/upstreamRefresh.
 import { parseNsUrl, type NetworkServiceUrl } from '../../operators/tools/nsurl.js';
 import { unsignedTokenGenerator } from '../../operators/tools/token.js';
 import { ChannelPool } from '../../streams/grpc/channelPool.js';
+import { ownNetnsUrl } from '../../dataplane/kernel/netns.js';
 import { defineComponent } from '../cli/components.js';
 import { bool, duration, map, str, url, variable } from '../cli/config.js';
 
@@ -50,11 +51,15 @@ const spec = {
   localDnsServerEnabled: bool('NSM_LOCAL_DNS_SERVER_ENABLED', 'true', 'Local DNS proxy (not implemented yet)'),
 };
 
-/** The request for `<name>-<i>` from one NSM_NETWORK_SERVICES entry. */
+/**
+ * The request for `<name>-<i>` from one NSM_NETWORK_SERVICES entry; a KERNEL mechanism names
+ * this process's netns (`inode://dev/ino`, what upstream's sendfd turns its netns file into).
+ */
 export function requestFor(name: string, i: number, ns: NetworkServiceUrl): NetworkServiceRequest {
+  const mechanism = ns.mechanism.type === 'KERNEL' ? { ...ns.mechanism, parameters: { ...ns.mechanism.parameters, inodeURL: ownNetnsUrl() } } : ns.mechanism;
   return NetworkServiceRequest.fromPartial({
     connection: { id: `${name}-${i}`, networkService: ns.networkService, labels: ns.labels },
-    mechanismPreferences: [ns.mechanism],
+    mechanismPreferences: [mechanism],
   });
 }
 

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseNsUrl } from '../../operators/tools/nsurl.js';
+import { ownNetnsUrl } from '../../dataplane/kernel/netns.js';
 import { requestFor } from './main.js';
 
 const bin = resolve(import.meta.dirname, '../../bin/nsm-rx.js');
@@ -12,7 +13,8 @@ describe('nsm-rx nsc', () => {
     expect(r.connection?.id).toBe('app-1');
     expect(r.connection?.networkService).toBe('icmp-responder@my.cluster2');
     expect(r.connection?.labels).toEqual({ color: 'red', zone: 'a' });
-    expect(r.mechanismPreferences).toEqual([{ cls: 'LOCAL', type: 'KERNEL', parameters: { name: 'nsm-2' } }]);
+    expect(r.mechanismPreferences).toEqual([{ cls: 'LOCAL', type: 'KERNEL', parameters: { name: 'nsm-2', inodeURL: ownNetnsUrl() } }]);
+    expect(ownNetnsUrl()).toMatch(/^inode:\/\/\d+\/\d+$/);
   });
 
   it('refuses a malformed NSM_NETWORK_SERVICES entry, naming the variable and the expected form', async () => {

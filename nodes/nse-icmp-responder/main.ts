@@ -8,6 +8,8 @@ import { registryClient } from '../../operators/chains/registryClient.js';
 import { Context } from '../../operators/core/context.js';
 import { dnsContextServer, parseDnsConfigs } from '../../operators/networkservice/dnsContext.js';
 import { mechanisms } from '../../operators/networkservice/mechanisms.js';
+import { kernelMechanismServer } from '../../operators/networkservice/kernelMechanismServer.js';
+import { ownNetnsUrl } from '../../dataplane/kernel/netns.js';
 import { ipamForPolicy, parseCidrGroups } from '../../operators/networkservice/point2pointIpam.js';
 import { unixUrl } from '../../operators/tools/nsmUrl.js';
 import { unsignedTokenGenerator } from '../../operators/tools/token.js';
@@ -50,8 +52,8 @@ const spec = {
  * `nsm-rx nse-icmp-responder` (upstream cmd-nse-icmp-responder, control plane): serves on a unix
  * socket of its own, registers its services and itself through its nsmgr (refreshed), and hands
  * every client a point-to-point pair of addresses from NSM_CIDR_PREFIX (NSE first, then the
- * client: 172.16.1.100/31 → NSE .100, client .101), the DNS configs and a KERNEL mechanism.
- * The interfaces themselves are the kernel datapath issue's.
+ * client: 172.16.1.100/31 → NSE .100, client .101), the DNS configs and a KERNEL mechanism
+ * naming its own netns, where a kernel forwarder puts its interface with the NSE address.
  */
 export const component = defineComponent({
   name: 'nse-icmp-responder',
@@ -63,7 +65,7 @@ export const component = defineComponent({
     const hop = endpoint({
       name: config.name,
       token: unsignedTokenGenerator(config.name, config.maxTokenLifetime, () => asyncScheduler.now()),
-      additional: [ipamForPolicy(config.ipamPolicy, config.cidrPrefix), dnsContextServer(config.dnsConfigs), mechanisms({ KERNEL: [], NOOP: [] })],
+      additional: [ipamForPolicy(config.ipamPolicy, config.cidrPrefix), dnsContextServer(config.dnsConfigs), mechanisms({ KERNEL: [kernelMechanismServer(ownNetnsUrl)], NOOP: [] })],
     });
     const server = new GrpcServer();
     serveNetworkService(server, hop.handler, hop.monitor);

@@ -1,0 +1,70 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { asyncScheduler, firstValueFrom, lastValueFrom } from 'rxjs';
+import { NetworkServiceEndpoint } from '../../proto/gen/registry.js';
+import { forwarder } from '../../operators/chains/forwarder.js';
+import { registryClient } from '../../operators/chains/registryClient.js';
+import { Context } from '../../operators/core/context.js';
+import { unixUrl } from '../../operators/tools/nsmUrl.js';
+import { unsignedTokenGenerator } from '../../operators/tools/token.js';
+import type { Datapath } from '../../dataplane/datapath.js';
+import { ChannelPool } from '../../streams/grpc/channelPool.js';
+import { serveNetworkService } from '../../streams/grpc/networkService.js';
+import { GrpcServer } from '../../streams/grpc/server.js';
+import type { RunContext } from '../cli/components.js';
+import { duration, map, optional, str, url, type ConfigOf } from '../cli/config.js';
+
+/** What every forwarder daemon reads (upstream cmd-forwarder-vpp / -ovs names and defaults). */
+export const forwarderSpec = {
+  name: str('NSM_NAME', 'forwarder', 'Name of the forwarder (its NSE name and path segment)'),
+  labels: map('NSM_LABELS', 'p2p:true', 'Labels of its registration; nsmgrs select forwarders by them'),
+  nsName: str('NSM_NSNAME', 'forwarder', 'Network service the forwarder registers under'),
+  connectTo: url('NSM_CONNECT_TO', 'unix:///var/lib/networkservicemesh/nsm.io.sock', 'The nsmgr to register through (and discover endpoints with)'),
+  listenOn: optional(url('NSM_LISTEN_ON', '', 'Where to serve (default: a unix socket in a new temp dir)')),
+  maxTokenLifetime: duration('NSM_MAX_TOKEN_LIFETIME', '10m', 'Lifetime of the tokens this forwarder issues'),
+  dialTimeout: duration('NSM_DIAL_TIMEOUT', '750ms', 'Dial timeout toward the next hop'),
+};
+
+export type ForwarderConfig = ConfigOf<typeof forwarderSpec>;
+
+/**
+ * A forwarder daemon around `datapath`: serves NetworkService and MonitorConnection, registers
+ * itself through NSM_CONNECT_TO as an NSE of NSM_NSNAME labelled NSM_LABELS (kept fresh and
+ * re-registered after an nsmgr restart), and on shutdown unregisters and stops.
+ */
+export async function runForwarder(config: ForwarderConfig, ctx: RunContext, datapath: Datapath): Promise<void> {
+  const dir = config.listenOn ? undefined : await mkdtemp(join(tmpdir(), 'nsm-rx-forwarder-'));
+  const listen = config.listenOn ?? unixUrl(join(dir as string, 'listen.on.sock'));
+  const pool = new ChannelPool();
+  const registry = registryClient({ pool, url: config.connectTo, dialTimeout: config.dialTimeout });
+  const hop = forwarder({
+    name: config.name,
+    registry,
+    datapath,
+    pool,
+    dialTimeout: config.dialTimeout,
+    token: unsignedTokenGenerator(config.name, config.maxTokenLifetime, () => asyncScheduler.now()),
+  });
+  const server = new GrpcServer();
+  serveNetworkService(server, hop.handler, hop.monitor);
+  const [bound] = await server.listen([listen]);
+  const budget = () => Context.background.withDeadline(asyncScheduler.now() + 15_000);
+  const registered = await firstValueFrom(
+    registry.nse.register(
+      NetworkServiceEndpoint.fromPartial({ name: config.name, networkServiceNames: [config.nsName], networkServiceLabels: { [config.nsName]: { labels: config.labels } }, url: (bound ?? listen).href }),
+      budget(),
+    ),
+  );
+  ctx.log.info('serving', { url: (bound ?? listen).href, datapath: datapath.name, registeredAs: registered.name });
+
+  ctx.lifecycle.onShutdown('forwarder', async () => {
+    await lastValueFrom(registry.nse.unregister(registered, budget()), { defaultValue: undefined }).catch((e: unknown) => ctx.log.warn('unregister failed', { error: String(e) }));
+    registry.dispose();
+    hop.state.metadata.dispose();
+    await server.stop(1000);
+    pool.closeAll();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+  await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
+}
