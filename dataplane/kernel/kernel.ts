@@ -5,7 +5,7 @@ import type { CrossConnect, Datapath } from '../datapath.js';
 import { configLines, interfaceConfig, type InterfaceConfig, type Side } from './ipContext.js';
 import { configure, counters, ip, ipBatch, links, type InterfaceCounters, type NetnsPath } from './iproute.js';
 import { aliasFor, checkInterfaceName, interfaceNameFor, isOurAlias } from './names.js';
-import { openNetns, type Netns } from './netns.js';
+import { inNetns, openNetns, type Netns } from './netns.js';
 import { allocateVni } from './vni.js';
 
 export interface KernelDatapathOptions {
@@ -17,9 +17,13 @@ export interface KernelDatapathOptions {
   underlayNetns?: string;
 }
 
-/** One interface this datapath made in a workload's netns. */
+/**
+ * One interface this datapath made in a workload's netns. The netns is kept as its URL and
+ * opened per operation only: a forwarder holding it open would keep a dead pod's namespace —
+ * and the interface in it, still answering pings — alive.
+ */
 interface Attached {
-  readonly netns: Netns;
+  readonly url: string;
   readonly name: string;
   config: InterfaceConfig;
   /** Counters read by the last program (the metrics of that Request: no second read). */
@@ -86,14 +90,8 @@ export class KernelDatapath implements Datapath {
       if (this.programmed.has(x.incoming.id)) return this.remove(x.incoming.id);
       // No state (a restarted forwarder): the client side is known from the connection itself.
       const m = x.incoming.mechanism;
-      if (m?.type === 'KERNEL' && m.parameters['inodeURL'] && m.parameters['name']) {
-        const netns = openNetns(m.parameters['inodeURL']);
-        try {
-          await removeStale(netns.path, m.parameters['name'], aliasFor('client', firstId(x.incoming)));
-        } finally {
-          netns.close();
-        }
-      }
+      const [url, name] = [m?.parameters['inodeURL'], m?.parameters['name']];
+      if (m?.type === 'KERNEL' && url && name) await inNetns(url, (path) => removeStale(path, name, aliasFor('client', firstId(x.incoming))));
     });
   }
 
@@ -105,7 +103,7 @@ export class KernelDatapath implements Datapath {
       for (const [side, prefix] of [['client', 'server_'], ['endpoint', 'client_']] as const) {
         const a = sides[side];
         if (a === undefined) continue;
-        const c = a.counters ?? (await lastValueFrom(counters(a.netns.path, a.name)).catch(() => undefined));
+        const c = a.counters ?? (await inNetns(a.url, (path) => lastValueFrom(counters(path, a.name))).catch(() => undefined));
         delete a.counters;
         if (c === undefined) continue; // the workload's netns is gone: nothing to report
         Object.assign(out, {
@@ -151,7 +149,8 @@ export class KernelDatapath implements Datapath {
         const attached = before.sides[side];
         const want = plan[side];
         if (attached && want) {
-          attached.counters = await lastValueFrom(configure(attached.netns.path, attached.name, configLines(attached.name, want.config, attached.config)));
+          const lines = configLines(attached.name, want.config, attached.config);
+          attached.counters = await inNetns(attached.url, (path) => lastValueFrom(configure(path, attached.name, lines)));
           attached.config = want.config;
         }
       }
@@ -163,30 +162,37 @@ export class KernelDatapath implements Datapath {
     const made: Programmed = { shape, sides, created: false, ...(vni !== undefined ? { vni } : {}) };
     this.programmed.set(id, made);
     if (vni !== undefined) this.usedVnis.add(vni);
+    // The netns stay open while we work in them (a pid found by inode cannot go away meanwhile).
+    const open: Partial<Record<Side, Netns>> = {};
     try {
       for (const side of ['client', 'endpoint'] as const) {
         const want = plan[side];
-        if (want) sides[side] = { netns: openNetns(want.url), name: want.name, config: want.config };
+        if (want === undefined) continue;
+        open[side] = openNetns(want.url);
+        sides[side] = { url: want.url, name: want.name, config: want.config };
       }
-      await this.createLinks(sides, tunnel, incoming.type === 'VXLAN').catch(async (e: unknown) => {
+      const paths = { client: open.client?.path, endpoint: open.endpoint?.path };
+      await this.createLinks(sides, paths, tunnel, incoming.type === 'VXLAN').catch(async (e: unknown) => {
         // A name clash: a crashed predecessor's interface for this connection goes, a foreign one stays.
         if (!/File exists/.test(String(e))) throw e;
         for (const side of ['client', 'endpoint'] as const) {
           const a = sides[side];
-          if (a) await removeStale(a.netns.path, a.name, aliasFor(side, first));
+          if (a) await removeStale(paths[side], a.name, aliasFor(side, first));
         }
-        await this.createLinks(sides, tunnel, incoming.type === 'VXLAN');
+        await this.createLinks(sides, paths, tunnel, incoming.type === 'VXLAN');
       });
       made.created = true;
       await Promise.all(
         (['client', 'endpoint'] as const).map(async (side) => {
           const a = sides[side];
-          if (a) a.counters = await lastValueFrom(configure(a.netns.path, a.name, [`link set dev ${a.name} alias ${aliasFor(side, first)}`, ...configLines(a.name, a.config)]));
+          if (a) a.counters = await lastValueFrom(configure(paths[side], a.name, [`link set dev ${a.name} alias ${aliasFor(side, first)}`, ...configLines(a.name, a.config)]));
         }),
       );
     } catch (e) {
       await this.remove(id);
       throw e;
+    } finally {
+      for (const n of Object.values(open)) n.close();
     }
     return incoming;
   }
@@ -199,18 +205,19 @@ export class KernelDatapath implements Datapath {
     return { url, name, config: interfaceConfig(conn.context, side, name) };
   }
 
-  /** The veth pair (local) or the VXLAN device (remote) for the workload side(s). */
-  private async createLinks(sides: Partial<Record<Side, Attached>>, tunnel: Mechanism | undefined, weAreServer: boolean): Promise<void> {
+  /** The veth pair (local) or the VXLAN device (remote) for the workload side(s), in the netns at `paths`. */
+  private async createLinks(sides: Partial<Record<Side, Attached>>, paths: Record<Side, string | undefined>, tunnel: Mechanism | undefined, weAreServer: boolean): Promise<void> {
     const { client, endpoint } = sides;
     if (client && endpoint) {
-      await lastOrVoid(ip(this.options.underlayNetns, ['link', 'add', client.name, 'netns', client.netns.path, 'type', 'veth', 'peer', 'name', endpoint.name, 'netns', endpoint.netns.path]));
+      await lastOrVoid(ip(this.options.underlayNetns, ['link', 'add', client.name, 'netns', paths.client as string, 'type', 'veth', 'peer', 'name', endpoint.name, 'netns', paths.endpoint as string]));
       return;
     }
-    const local = (client ?? endpoint) as Attached;
+    const side: Side = client ? 'client' : 'endpoint';
+    const local = sides[side] as Attached;
     const t = tunnel as Mechanism;
     const [own, peer] = weAreServer ? [vxlanParam(t, 'dst_ip'), vxlanParam(t, 'src_ip')] : [vxlanParam(t, 'src_ip'), vxlanParam(t, 'dst_ip')];
     const port = vxlanParam(t, 'dst_port') || String(this.port);
-    await lastOrVoid(ip(this.options.underlayNetns, ['link', 'add', local.name, 'netns', local.netns.path, 'type', 'vxlan', 'id', vxlanParam(t, 'vni'), 'local', own, 'remote', peer, 'dstport', port]));
+    await lastOrVoid(ip(this.options.underlayNetns, ['link', 'add', local.name, 'netns', paths[side] as string, 'type', 'vxlan', 'id', vxlanParam(t, 'vni'), 'local', own, 'remote', peer, 'dstport', port]));
   }
 
   /** Deletes what a connection made (one end of a veth takes the other with it) and frees its VNI. */
@@ -220,14 +227,14 @@ export class KernelDatapath implements Datapath {
     this.programmed.delete(id);
     if (p.vni !== undefined) this.usedVnis.delete(p.vni);
     const failures: unknown[] = [];
-    for (const a of Object.values(p.sides)) {
-      try {
-        if (p.created) await lastOrVoid(ipBatch(a.netns.path, [`link del dev ${a.name}`]));
-      } catch (e) {
-        // Gone already (the other veth end went first, or the workload's netns died) is fine.
-        if (!/Cannot find device|does not exist/.test(String(e))) failures.push(e);
-      } finally {
-        a.netns.close();
+    if (p.created) {
+      for (const a of Object.values(p.sides)) {
+        try {
+          await inNetns(a.url, (path) => lastOrVoid(ipBatch(path, [`link del dev ${a.name}`])));
+        } catch (e) {
+          // Gone already (the other veth end went first, or the workload's netns died) is fine.
+          if (!/Cannot find device|does not exist/.test(String(e))) failures.push(e);
+        }
       }
     }
     if (failures.length) throw failures[0];

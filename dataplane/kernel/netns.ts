@@ -1,5 +1,6 @@
 import { closeSync, openSync, readdirSync, readlinkSync, statSync } from 'node:fs';
-import { invalidArgument, notFound } from '../../operators/core/errors.js';
+import { status } from '@grpc/grpc-js';
+import { invalidArgument, notFound, statusOf } from '../../operators/core/errors.js';
 
 /** Where a mechanism's `inodeURL` points: a file naming a netns, or a netns's nsfs identity. */
 export type NetnsRef = { readonly kind: 'file'; readonly path: string } | { readonly kind: 'inode'; readonly dev: number; readonly ino: number };
@@ -36,17 +37,29 @@ function* netnsPaths(): Generator<string> {
   for (const pid of readdirSync('/proc')) if (/^\d+$/.test(pid)) yield `/proc/${pid}/ns/net`;
 }
 
+/** Where each inode was last found (checked again before use: a pid can be reused). */
+const lastSeen = new Map<string, string>();
+
 /** A path for `ref` that can be opened now (NOT_FOUND when no netns has that identity). */
 function pathOf(ref: NetnsRef, url: string): string {
   if (ref.kind === 'file') return ref.path;
-  for (const path of netnsPaths()) {
+  const key = `${ref.dev}/${ref.ino}`;
+  const names = (path: string) => {
     try {
       const st = statSync(path);
-      if (st.dev === ref.dev && st.ino === ref.ino) return path;
+      return st.dev === ref.dev && st.ino === ref.ino;
     } catch {
-      // processes come and go while we scan
+      return false; // processes come and go while we scan
     }
+  };
+  const known = lastSeen.get(key);
+  if (known !== undefined && names(known)) return known;
+  for (const path of netnsPaths()) {
+    if (!names(path)) continue;
+    lastSeen.set(key, path);
+    return path;
   }
+  lastSeen.delete(key);
   throw notFound(`inodeURL "${url}": no network namespace with that inode on this host`);
 }
 
@@ -95,4 +108,23 @@ export function openNetns(url: string): Netns {
       open = false;
     },
   };
+}
+
+/**
+ * Runs `work` with the netns an `inodeURL` names opened, and closes it after. Undefined when
+ * that netns no longer exists (then nothing of ours is left in it either).
+ */
+export async function inNetns<T>(url: string, work: (path: string) => Promise<T>): Promise<T | undefined> {
+  let netns: Netns;
+  try {
+    netns = openNetns(url);
+  } catch (e) {
+    if (statusOf(e) === status.NOT_FOUND) return undefined;
+    throw e;
+  }
+  try {
+    return await work(netns.path);
+  } finally {
+    netns.close();
+  }
 }

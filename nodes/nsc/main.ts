@@ -13,6 +13,7 @@ import { parseNsUrl, type NetworkServiceUrl } from '../../operators/tools/nsurl.
 import { unsignedTokenGenerator } from '../../operators/tools/token.js';
 import { ChannelPool } from '../../streams/grpc/channelPool.js';
 import { ownNetnsUrl } from '../../dataplane/kernel/netns.js';
+import { kernelLivenessCheck } from '../../dataplane/kernel/liveness.js';
 import { defineComponent } from '../cli/components.js';
 import { bool, duration, map, str, url, variable } from '../cli/config.js';
 
@@ -45,7 +46,7 @@ const spec = {
     parse: (s) => parseBracketGroups(s, (item) => item),
     zero: () => [],
   }),
-  livenessCheckEnabled: bool('NSM_LIVENESS_CHECK_ENABLED', 'true', 'Probe the datapath (takes effect with the kernel datapath)'),
+  livenessCheckEnabled: bool('NSM_LIVENESS_CHECK_ENABLED', 'true', 'Ping over each connection from this netns; no answer → heal by reselect (turn off with a forwarder that has no datapath)'),
   livenessCheckInterval: duration('NSM_LIVENESS_CHECK_INTERVAL', '200ms', 'Interval of datapath probes'),
   livenessCheckTimeout: duration('NSM_LIVENESS_CHECK_TIMEOUT', '1s', 'Timeout of one datapath probe'),
   localDnsServerEnabled: bool('NSM_LOCAL_DNS_SERVER_ENABLED', 'true', 'Local DNS proxy (not implemented yet)'),
@@ -87,7 +88,14 @@ export const component = defineComponent({
       url: config.connectTo,
       dialTimeout: config.dialTimeout,
       token: unsignedTokenGenerator(config.name, config.maxTokenLifetime, () => scheduler.now()),
-      heal: heal({ scheduler, logger: ctx.log }),
+      heal: heal({
+        scheduler,
+        logger: ctx.log,
+        // The datapath probe of upstream cmd-nsc: pings over the connection from this netns.
+        ...(config.livenessCheckEnabled
+          ? { livenessCheck: kernelLivenessCheck({ timeout: config.livenessCheckTimeout }), livenessInterval: config.livenessCheckInterval, livenessTimeout: config.livenessCheckTimeout + 500 }
+          : {}),
+      }),
       additional: [clientInfo({ env: ctx.env }), upstreamRefresh({ scheduler }), excludedPrefixesClient({ awarenessGroups: config.awarenessGroups })],
       scheduler,
     });

@@ -13,7 +13,7 @@ import {
   type NetworkServiceResponse,
 } from '../../proto/gen/registry.js';
 import { Context } from '../core/context.js';
-import { NsmError, unavailable } from '../core/errors.js';
+import { DialError, NsmError, unavailable } from '../core/errors.js';
 import { chain, type NetworkServiceHandler } from '../core/networkservice.js';
 import { registryChain, type NSEHandler, type NSHandler } from '../core/registry.js';
 import { matchNetworkService, matchNetworkServiceEndpoint } from '../registry/matching.js';
@@ -200,6 +200,22 @@ describe('discoverForwarder: Request', () => {
     expect(err.code).toBe(status.UNAVAILABLE);
     expect(err.message).toBe('forwarder "f1" is not available');
     expect(t.rec.tries).toEqual(['f1']);
+  });
+
+  it('the stored forwarder cannot be dialed (killed, still registered): it is forgotten and the others are tried; an answered failure is not', async () => {
+    const dead = new Set<string>();
+    let refuse = false;
+    const t = setup([ns()], [fwd('f1'), fwd('f2')], (n) => (dead.has(n) ? new DialError(`cannot dial ${n}`) : n === 'f2' && refuse ? unavailable('f2 refuses') : undefined));
+    await lastValueFrom(t.handler.request(req(), Context.background));
+    dead.add('f1');
+    await lastValueFrom(t.handler.request(req(), Context.background));
+    expect(t.rec.tries).toEqual(['f1', 'f1', 'f2']);
+    await lastValueFrom(t.handler.request(req(), Context.background)); // f2 is stored now
+    expect(t.rec.tries.at(-1)).toBe('f2');
+    refuse = true; // a forwarder that answers with an error keeps being the one
+    const err = await errorOf(t.handler.request(req(), Context.background));
+    expect(err.message).toBe('all 1 forwarders have failed: 0. f2: f2 refuses');
+    expect(t.rec.tries.slice(3)).toEqual(['f2', 'f2']);
   });
 
   it('RESELECT_REQUESTED forgets the stored forwarder and stores the new choice', async () => {

@@ -19,7 +19,7 @@ let seq = 0;
  * Network namespaces made for one test and deleted after it (with everything in them). Names
  * carry the pid so parallel test files never collide.
  */
-export function useNamespaces(): { make(label: string): string; inodeUrl(name: string): string } {
+export function useNamespaces(): { make(label: string): string; inodeUrl(name: string): string; remove(name: string): void } {
   const made: string[] = [];
   afterEach(() => {
     for (const n of made.splice(0)) delNetns(n);
@@ -32,6 +32,11 @@ export function useNamespaces(): { make(label: string): string; inodeUrl(name: s
       return name;
     },
     inodeUrl: inodeUrlOf,
+    /** Deletes one now (a workload dying with its pod). */
+    remove(name) {
+      made.splice(made.indexOf(name), 1);
+      delNetns(name);
+    },
   };
 }
 

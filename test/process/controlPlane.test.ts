@@ -65,7 +65,7 @@ describe('control plane across OS processes: registry-memory, nsmgr, nse-icmp-re
 
     // The nsc, as its own process: it retries until the NSE has registered, then prints the connection.
     const nsc = spawn(process.execPath, [bin, 'nsc'], {
-      env: { ...process.env, NSM_LOG_LEVEL: process.env.DBG ? 'DEBUG' : 'WARN', NSM_NAME: 'nsc', NSM_CONNECT_TO: `unix://${nsmgrSock}`, NSM_NETWORK_SERVICES: 'kernel://icmp-responder/nsm-1?app=test' },
+      env: { ...process.env, NSM_LOG_LEVEL: process.env.DBG ? 'DEBUG' : 'WARN', NSM_NAME: 'nsc', NSM_CONNECT_TO: `unix://${nsmgrSock}`, NSM_NETWORK_SERVICES: 'kernel://icmp-responder/nsm-1?app=test', NSM_LIVENESS_CHECK_ENABLED: 'false' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     children.push(nsc);

@@ -25,7 +25,7 @@ afterEach(async (ctx) => {
 
 /** Starts `nsm-rx <component>` inside netns `ns`, configured only by NSM_* variables. */
 function start(ns: string, component: string, env: Record<string, string>): Daemon {
-  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, bin, component], { env: { ...process.env, NSM_LOG_LEVEL: 'WARN', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, bin, component], { env: { ...process.env, NSM_LOG_LEVEL: process.env['DBG'] ? 'DEBUG' : 'WARN', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const d: Daemon = { child, out: '' };
   child.stdout?.on('data', (b: Buffer) => (d.out += b.toString()));
   child.stderr?.on('data', (b: Buffer) => (d.out += b.toString()));
@@ -68,8 +68,7 @@ function node(ns: string, i: number, tcp?: string): { nsmgr: Daemon; forwarder: 
 
 const nse = (ns: string, i: number, name = 'icmp-responder') =>
   start(ns, 'nse-icmp-responder', { NSM_NAME: name, NSM_CONNECT_TO: sock(`nsmgr-${i}`), NSM_SERVICE_NAMES: 'icmp-responder', NSM_CIDR_PREFIX: '169.254.1.0/24' });
-const nsc = (ns: string) =>
-  start(ns, 'nsc', { NSM_NAME: 'nsc', NSM_CONNECT_TO: sock('nsmgr-0'), NSM_NETWORK_SERVICES: 'kernel://icmp-responder/nsm-1', NSM_LIVENESS_CHECK_ENABLED: 'false' });
+const nsc = (ns: string) => start(ns, 'nsc', { NSM_NAME: 'nsc', NSM_CONNECT_TO: sock('nsmgr-0'), NSM_NETWORK_SERVICES: 'kernel://icmp-responder/nsm-1' });
 
 describeKernel('the kernel datapath across OS processes in network namespaces', () => {
   const ns = useNamespaces();
@@ -114,4 +113,91 @@ describeKernel('the kernel datapath across OS processes in network namespaces', 
     expect(linksIn(nscNs)).toEqual([]);
     expect(linksIn(nseNs)).toEqual([]);
   });
+
+  it('heal: kill -9 the forwarder under a running ping, start another; the client heals through it and ping comes back (the gap is printed)', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'nsm-rx-kernel-'));
+    const [host, nscNs, nseNs] = [ns.make('node0'), ns.make('nsc'), ns.make('nse')];
+    const { forwarder } = node(host, 0);
+    nse(nseNs, 0);
+    const client = nsc(nscNs);
+    await expect.poll(() => events(client, 'connected').length, { timeout: 20_000 }).toBe(1);
+    const before = ifindex(nscNs);
+    const ping = pinger(nscNs, '169.254.1.0');
+    await expect.poll(() => ping.replies().length, { timeout: 5000 }).toBeGreaterThan(5);
+
+    await stop(forwarder, 'SIGKILL');
+    const killedAt = Date.now() / 1000;
+    start(host, 'forwarder-kernel', { NSM_NAME: 'forwarder-new', NSM_CONNECT_TO: sock('nsmgr-0'), NSM_LISTEN_ON: sock('forwarder-new') });
+    // Healed: the new forwarder made the client's interface anew, and ping answers over it.
+    await expect.poll(() => ifindex(nscNs) !== before, { timeout: 20_000 }).toBe(true);
+    const healedAt = Date.now() / 1000;
+    await expect.poll(() => ping.replies().filter((t) => t > healedAt).length, { timeout: 5000 }).toBeGreaterThan(3);
+    console.log(`forwarder kill → heal: longest ping gap ${ping.gap(killedAt).toFixed(3)} s`);
+    ping.stop();
+    expect(linksIn(nscNs)).toEqual(['nsm-1']);
+    expect(linksIn(nseNs)).toHaveLength(1);
+    expect(await stop(client)).toBe(0);
+    expect(linksIn(nscNs)).toEqual([]);
+    expect(linksIn(nseNs)).toEqual([]);
+  });
+
+  it('heal: the NSE dies with its namespace while a second NSE is registered; the dead datapath makes the client reselect and ping answers at the new NSE address', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'nsm-rx-kernel-'));
+    const [host, nscNs, nseNs, nse2Ns] = [ns.make('node0'), ns.make('nsc'), ns.make('nse'), ns.make('nse2')];
+    node(host, 0);
+    const first = nse(nseNs, 0);
+    const client = nsc(nscNs);
+    await expect.poll(() => events(client, 'connected').length, { timeout: 20_000 }).toBe(1);
+    start(nse2Ns, 'nse-icmp-responder', { NSM_NAME: 'icmp-responder-2', NSM_CONNECT_TO: sock('nsmgr-0'), NSM_SERVICE_NAMES: 'icmp-responder', NSM_CIDR_PREFIX: '169.254.2.0/24' });
+    expect(pings(nscNs, '169.254.1.0')).toBe(true);
+
+    await stop(first, 'SIGKILL');
+    ns.remove(nseNs); // the pod is gone: its netns and the interface in it go too
+    await expect.poll(() => pings(nscNs, '169.254.2.0'), { timeout: 20_000, interval: 500 }).toBe(true);
+    expect(linksIn(nscNs)).toEqual(['nsm-1']);
+    expect(linksIn(nse2Ns)).toHaveLength(1);
+    expect(await stop(client)).toBe(0);
+    expect(linksIn(nscNs)).toEqual([]);
+    expect(linksIn(nse2Ns)).toEqual([]);
+  });
+
+  it('crash leftovers: a forwarder killed while holding a connection and restarted under its name leaves no duplicate or orphaned link', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'nsm-rx-kernel-'));
+    const [host, nscNs, nseNs] = [ns.make('node0'), ns.make('nsc'), ns.make('nse')];
+    const { forwarder } = node(host, 0);
+    nse(nseNs, 0);
+    const client = nsc(nscNs);
+    await expect.poll(() => events(client, 'connected').length, { timeout: 20_000 }).toBe(1);
+    const before = ifindex(nscNs);
+    await stop(forwarder, 'SIGKILL');
+    start(host, 'forwarder-kernel', { NSM_NAME: 'forwarder-0', NSM_CONNECT_TO: sock('nsmgr-0'), NSM_LISTEN_ON: sock('forwarder-0') });
+    await expect.poll(() => ifindex(nscNs) !== before, { timeout: 20_000 }).toBe(true);
+    await expect.poll(() => pings(nscNs, '169.254.1.0'), { timeout: 5000 }).toBe(true);
+    expect(linksIn(nscNs)).toEqual(['nsm-1']);
+    expect(linksIn(nseNs)).toHaveLength(1);
+    expect(await stop(client)).toBe(0);
+    expect(linksIn(nscNs)).toEqual([]);
+    expect(linksIn(nseNs)).toEqual([]);
+  });
 });
+
+/** The client interface's ifindex (a new one means the interface was made anew). */
+const ifindex = (ns: string): number | undefined => ipJson<{ ifindex: number }[]>(ns, ['link', 'show']).find((l) => l.ifindex !== 1)?.ifindex;
+
+/** `ping -D` every 50 ms from a netns: reply times, and the longest silence after a moment. */
+function pinger(ns: string, dst: string): { replies(): number[]; gap(after: number): number; stop(): void } {
+  const child = spawn('ip', ['netns', 'exec', ns, 'ping', '-D', '-n', '-i', '0.05', dst], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let out = '';
+  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  const replies = () => [...out.matchAll(/^\[(\d+\.\d+)\] \d+ bytes from/gm)].map((m) => Number(m[1]));
+  return {
+    replies,
+    gap(after) {
+      const times = replies();
+      let worst = 0;
+      for (let i = 1; i < times.length; i++) if ((times[i] as number) > after) worst = Math.max(worst, (times[i] as number) - (times[i - 1] as number));
+      return worst;
+    },
+    stop: () => child.kill('SIGKILL'),
+  };
+}
