@@ -1,5 +1,6 @@
 import { expect, it } from 'vitest';
 import { KernelDatapath } from '../../dataplane/kernel/kernel.js';
+import { messageOf, statusOf } from '../../operators/core/errors.js';
 import { point2pointIpam } from '../../operators/networkservice/point2pointIpam.js';
 import { useSandbox } from '../sandbox/harness.js';
 import { Mesh } from '../sandbox/mesh.js';
@@ -51,5 +52,30 @@ describeKernel('the mesh on the kernel datapath (sandbox control plane, real int
     await client.close(conn);
     expect(linksIn(nsc)).toEqual([]);
     expect(linksIn(nse)).toEqual([]);
+  });
+
+  it('bad input through the mesh: a 16-character interface name, an inodeURL naming no netns, a malformed CIDR → INVALID_ARGUMENT / NOT_FOUND naming it, nothing left behind', async () => {
+    const [nsc, nse] = [ns.make('nsc'), ns.make('nse')];
+    const mesh = await Mesh.build(h.sandbox, { defaultForwarder: false });
+    await mesh.addForwarder(0, { datapath: new KernelDatapath() });
+    await mesh.endpoint(0, 'icmp-responder', { services: ['icmp-responder'], additional: [point2pointIpam(['169.254.0.0/16'])], netnsUrl: () => ns.inodeUrl(nse) });
+    const client = h.sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url, { retry: false, heal: false });
+    const attempt = (parameters: Record<string, string>, context?: object) =>
+      client.request({ connection: { id: 'nsc-1', networkService: 'icmp-responder', ...(context ? { context } : {}) }, mechanismPreferences: [{ cls: 'LOCAL', type: 'KERNEL', parameters }] }).then(
+        () => undefined,
+        (e: unknown) => ({ code: statusOf(e), details: messageOf(e) }),
+      );
+    const cases: [Record<string, string>, object | undefined, number, RegExp][] = [
+      [{ inodeURL: ns.inodeUrl(nsc), name: 'sixteen-chars-ab' }, undefined, 3, /interface name "sixteen-chars-ab" is not valid/],
+      [{ inodeURL: 'inode://4/1', name: 'nsm-1' }, undefined, 5, /inode:\/\/4\/1.*no network namespace/],
+      [{ inodeURL: ns.inodeUrl(nsc), name: 'nsm-1' }, { ipContext: { srcIpAddrs: ['169.254.7.1/40'] } }, 3, /169\.254\.7\.1\/40/],
+    ];
+    for (const [parameters, context, code, message] of cases) {
+      const err = await attempt(parameters, context);
+      expect(err?.code, String(err?.details)).toBe(code);
+      expect(err?.details).toMatch(message);
+      expect(linksIn(nsc)).toEqual([]);
+      expect(linksIn(nse)).toEqual([]);
+    }
   });
 });
