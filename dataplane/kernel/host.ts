@@ -38,3 +38,18 @@ export function defaultRouteIp(): string | undefined {
     return undefined;
   }
 }
+
+/** Makes a named netns (/run/netns/NAME) with its loopback up. */
+export function addNetns(name: string): void {
+  execFileSync('ip', ['netns', 'add', name]);
+  execFileSync('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+}
+
+/** Deletes a named netns (and with it every interface in it); a missing one is fine. */
+export function delNetns(name: string): void {
+  try {
+    execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
+  } catch {
+    // not there (any more)
+  }
+}

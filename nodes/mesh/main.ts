@@ -1,149 +1,122 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { asyncScheduler, firstValueFrom, lastValueFrom, type Subscription } from 'rxjs';
-import { ConnectionEventType, MonitorConnectionService, State, type Connection } from '../../proto/gen/connection.js';
-import { NetworkServiceRequest } from '../../proto/gen/networkservice.js';
-import { NetworkService, NetworkServiceEndpoint } from '../../proto/gen/registry.js';
-import { client } from '../../operators/chains/client.js';
-import { endpoint, type Endpoint } from '../../operators/chains/endpoint.js';
-import { forwarder } from '../../operators/chains/forwarder.js';
-import { nsmgr } from '../../operators/chains/nsmgr.js';
-import { memoryRegistry } from '../../operators/chains/registry.js';
-import { registryClient, type RegistryClient } from '../../operators/chains/registryClient.js';
+import type { Subscription } from 'rxjs';
+import { Connection, ConnectionEventType, MonitorConnectionService, State } from '../../proto/gen/connection.js';
 import { Context } from '../../operators/core/context.js';
-import { mechanisms } from '../../operators/networkservice/mechanisms.js';
-import { point2pointIpam } from '../../operators/networkservice/point2pointIpam.js';
-import { retryClient } from '../../operators/networkservice/retry.js';
-import { unixUrl, type NsmUrl } from '../../operators/tools/nsmUrl.js';
-import { unsignedTokenGenerator } from '../../operators/tools/token.js';
-import { NoopDatapath } from '../../dataplane/noop.js';
+import { unixUrl } from '../../operators/tools/nsmUrl.js';
+import { kernelDatapathMissing } from '../../dataplane/kernel/host.js';
 import { serverStreamCall } from '../../streams/grpc/call.js';
 import { ChannelPool } from '../../streams/grpc/channelPool.js';
-import { serveNetworkService } from '../../streams/grpc/networkService.js';
-import { serveRegistries } from '../../streams/grpc/registry.js';
-import { GrpcServer } from '../../streams/grpc/server.js';
 import { defineComponent } from '../cli/components.js';
 import { duration, optional, str } from '../cli/config.js';
+import { addNetns, delNetns } from '../../dataplane/kernel/host.js';
 
 const spec = {
   maxTokenLifetime: duration('NSM_MAX_TOKEN_LIFETIME', '10m', 'Lifetime of every hop token; the client refreshes at 20% of it'),
-  name: str('NSM_NAME', 'nsc', 'Name of the client; its connection id is <NSM_NAME>-0'),
   networkService: str('NSM_NETWORK_SERVICE', 'icmp-responder', 'Network service the client requests'),
   cidrPrefix: str('NSM_CIDR_PREFIX', '169.254.0.0/16', 'Address pool of the NSE'),
   dir: optional(str('NSM_MESH_DIR', '', 'Directory for the unix sockets (default: a new temp dir, removed on exit)')),
 };
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
+/** The nsm-rx CLI this process was started as (each part runs as `nsm-rx <component>`). */
+const bin = process.argv[1] ?? 'nsm-rx';
 
-function describe(conn: Connection): string {
-  const path = (conn.path?.pathSegments ?? []).map((s) => `${s.name}(${s.id.slice(0, 8)})`).join(' → ');
+/** One line for a connection: state, addresses, interfaces (from the forwarder's metrics) and path. */
+export function describeConnection(conn: Connection): string {
+  const segments = conn.path?.pathSegments ?? [];
+  const path = segments.map((s) => s.name).join(' → ');
   const ip = conn.context?.ipContext;
-  const addresses = ip ? ` src=${ip.srcIpAddrs.join(',') || '-'} dst=${ip.dstIpAddrs.join(',') || '-'}` : '';
-  return `${conn.id} ${State[conn.state] ?? conn.state} service=${conn.networkService} mechanism=${conn.mechanism?.type ?? '-'}${addresses} path=${path}`;
+  const metrics = segments.reduce<Record<string, string>>((all, s) => ({ ...all, ...s.metrics }), {});
+  const interfaces = `${conn.mechanism?.parameters['name'] ?? '-'} ⇄ ${metrics['client_interface'] ?? '-'}`;
+  return `${conn.id} ${State[conn.state] ?? conn.state} src=${ip?.srcIpAddrs.join(',') || '-'} dst=${ip?.dstIpAddrs.join(',') || '-'} interfaces=${interfaces} path=${path}`;
 }
 
 /**
- * `nsm-rx mesh` (what `npm start` runs): a local mesh in one process, every node served over
- * gRPC on its own unix socket — a memory registry, an nsmgr that selects the forwarder, a
- * forwarder (no-op datapath) that discovers the endpoint, an icmp-responder NSE handing out
- * addresses, and an nsc — with the nsmgr's MonitorConnection events printed as they happen.
- * The kernel datapath replaces the no-op one, and separate processes replace the one process,
- * as those issues land.
+ * `nsm-rx mesh` (what `npm start` runs): a whole local mesh on this machine's kernel, every
+ * part its own OS process configured by NSM_* variables — registry-memory, nsmgr and
+ * forwarder-kernel in a "node" network namespace, nse-icmp-responder and nsc each in a
+ * workload namespace of their own. It prints the connection (path, addresses, interfaces), a
+ * running ping from the client to the endpoint, and the nsmgr's MonitorConnection events;
+ * Ctrl-C closes the connection, stops every process and deletes the namespaces.
  */
 export const component = defineComponent({
   name: 'mesh',
-  summary: 'local mesh: registry, nsmgr, forwarder, NSE and nsc over gRPC (npm start)',
+  summary: 'local mesh on the kernel: registry, nsmgr, forwarder, NSE and nsc as processes in netns (npm start; root)',
   spec,
   async run(config, ctx) {
-    const scheduler = asyncScheduler;
+    const missing = kernelDatapathMissing();
+    if (missing) throw new Error(`the local mesh runs on this machine's kernel and cannot start: ${missing}`);
     const dir = config.dir || (await mkdtemp(join(tmpdir(), 'nsm-rx-mesh-')));
-    const url = (name: string): NsmUrl => unixUrl(join(dir, `${name}.sock`));
-    const token = (name: string) => unsignedTokenGenerator(name, config.maxTokenLifetime, () => scheduler.now());
-    const budget = () => Context.background.withDeadline(scheduler.now() + 15_000);
+    const sock = (name: string) => `unix://${join(dir, `${name}.sock`)}`;
+    const netns = { node: `nsm-${process.pid}-node`, nsc: `nsm-${process.pid}-nsc`, nse: `nsm-${process.pid}-nse` };
+    const children: { name: string; child: ChildProcess }[] = [];
     const pool = new ChannelPool();
-    const servers: GrpcServer[] = [];
-    const registrations: RegistryClient[] = [];
-    const endpoints: Endpoint[] = [];
-    const serve = async (name: string, setup: (server: GrpcServer) => void) => {
-      const server = new GrpcServer();
-      setup(server);
-      await server.listen([url(name)]);
-      servers.push(server);
-      ctx.log.info('serving', { node: name, url: url(name).href });
+    let events: Subscription | undefined;
+
+    const start = (name: string, ns: string, component: string, env: Record<string, string>, onLine?: (line: string) => void) => {
+      const child = spawn('ip', ['netns', 'exec', ns, process.execPath, bin, component], {
+        env: { ...process.env, NSM_LOG_LEVEL: process.env['NSM_LOG_LEVEL'] ?? 'WARN', NSM_MAX_TOKEN_LIFETIME: `${config.maxTokenLifetime}ms`, ...env },
+        stdio: ['ignore', 'pipe', 'inherit'],
+        // Its own process group: a Ctrl-C reaches only the mesh, which stops the parts in order.
+        detached: true,
+      });
+      let buffered = '';
+      child.stdout?.on('data', (b: Buffer) => {
+        buffered += b.toString();
+        const lines = buffered.split('\n');
+        buffered = lines.pop() ?? '';
+        for (const l of lines) (onLine ?? ((x: string) => say(`[${name}] ${x}`)))(l);
+      });
+      child.on('exit', (code, signal) => ctx.signal.aborted || say(`[${name}] exited (${signal ?? code})`));
+      children.push({ name, child });
+      return child;
     };
-    const serveHop = (name: string, hop: Endpoint) => {
-      endpoints.push(hop);
-      return serve(name, (s) => serveNetworkService(s, hop.handler, hop.monitor));
-    };
-    const registryOf = () => {
-      const r = registryClient({ pool, url: url('nsmgr') });
-      registrations.push(r);
-      return r;
-    };
-
-    const registry = memoryRegistry();
-    await serve('registry', (s) => serveRegistries(s, registry.ns, registry.nse));
-    const manager = nsmgr({ name: 'nsmgr', url: url('nsmgr'), registryUrl: url('registry'), pool, token: token('nsmgr'), logger: ctx.log });
-    await serve('nsmgr', (s) => {
-      serveNetworkService(s, manager.endpoint.handler, manager.endpoint.monitor);
-      serveRegistries(s, manager.ns, manager.nse);
-    });
-    endpoints.push(manager.endpoint);
-
-    await serveHop('forwarder', forwarder({ name: 'forwarder', registry: registryOf(), datapath: new NoopDatapath(), pool, token: token('forwarder') }));
-    const forwarderEntry = await firstValueFrom(
-      registryOf().nse.register(
-        NetworkServiceEndpoint.fromPartial({ name: 'forwarder', networkServiceNames: ['forwarder'], networkServiceLabels: { forwarder: { labels: { p2p: 'true' } } }, url: url('forwarder').href }),
-        budget(),
-      ),
-    );
-    await serveHop('nse', endpoint({ name: 'nse', token: token('nse'), additional: [point2pointIpam([config.cidrPrefix]), mechanisms({ KERNEL: [] })] }));
-    const nseRegistry = registryOf();
-    const service = await firstValueFrom(nseRegistry.ns.register(NetworkService.fromPartial({ name: config.networkService, payload: 'ETHERNET' }), budget()));
-    const nseEntry = await firstValueFrom(
-      nseRegistry.nse.register(NetworkServiceEndpoint.fromPartial({ name: 'nse', networkServiceNames: [config.networkService], url: url('nse').href }), budget()),
-    );
-    say(`registered forwarder ${forwarderEntry.name}, service ${service.name} (payload ${service.payload}) and endpoint ${nseEntry.name} at ${nseEntry.url}`);
-
-    const nsc = client({ name: config.name, pool, url: url('nsmgr'), token: token(config.name) });
-    const request = NetworkServiceRequest.fromPartial({
-      connection: { id: `${config.name}-0`, networkService: config.networkService },
-      mechanismPreferences: [{ cls: 'LOCAL', type: 'KERNEL', parameters: { name: 'nsm-1' } }],
-    });
-    const conn = await firstValueFrom(retryClient(nsc.handler).request(request, budget()));
-    say(`connected: ${describe(conn)}`);
-
-    const channel = pool.acquire(url('nsmgr'));
-    const own = conn.path?.pathSegments[0];
-    const events: Subscription = serverStreamCall(
-      channel.client,
-      MonitorConnectionService.monitorConnections,
-      { pathSegments: [{ name: own?.name ?? '', id: own?.id ?? '', token: '', expires: undefined, metrics: {} }], networkServices: [] },
-      Context.background,
-    ).subscribe({
-      next: (e) => Object.values(e.connections).forEach((c) => say(`monitor ${ConnectionEventType[e.type]}: ${describe(c)}`)),
-      error: (e: unknown) => say(`monitor stream ended: ${String(e)}`),
-    });
-    say('running; Ctrl-C closes the connection and stops every node');
+    const stop = (child: ChildProcess) =>
+      child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => (child.once('exit', () => r()), child.kill('SIGTERM')));
 
     ctx.lifecycle.onShutdown('mesh', async () => {
-      await lastValueFrom(nsc.handler.close(conn, budget()), { defaultValue: undefined }).catch((e: unknown) => ctx.log.warn('close failed', { error: String(e) }));
-      say(`closed ${conn.id}`);
-      events.unsubscribe();
-      channel.release();
-      await lastValueFrom(nseRegistry.nse.unregister(nseEntry, budget()), { defaultValue: undefined }).catch(() => undefined);
-      await lastValueFrom(nseRegistry.ns.unregister(service, budget()), { defaultValue: undefined }).catch(() => undefined);
-      say(`unregistered ${nseEntry.name}`);
-      for (const r of registrations) r.dispose();
-      nsc.state.metadata.dispose();
-      for (const hop of endpoints) hop.state.metadata.dispose();
-      manager.dispose();
-      registry.dispose();
-      await Promise.all(servers.map((s) => s.stop(500)));
+      events?.unsubscribe();
+      // The client first: its Close runs through the mesh while everything is still up.
+      for (const { child } of children.reverse()) await stop(child);
       pool.closeAll();
+      for (const ns of Object.values(netns)) delNetns(ns);
       if (!config.dir) await rm(dir, { recursive: true, force: true });
+      say('stopped every process and deleted the namespaces');
     });
-    await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
+
+    for (const ns of Object.values(netns)) addNetns(ns);
+    say(`namespaces: node ${netns.node}, client ${netns.nsc}, endpoint ${netns.nse}; sockets in ${dir}`);
+    start('registry', netns.node, 'registry-memory', { NSM_LISTEN_ON: sock('registry') });
+    start('nsmgr', netns.node, 'nsmgr', { NSM_NAME: 'nsmgr', NSM_LISTEN_ON: sock('nsmgr'), NSM_REGISTRY_URL: sock('registry'), NSM_EXCLUDED_PREFIXES_FILE: join(dir, 'excluded_prefixes.yaml') });
+    start('forwarder', netns.node, 'forwarder-kernel', { NSM_NAME: 'forwarder', NSM_CONNECT_TO: sock('nsmgr'), NSM_LISTEN_ON: sock('forwarder') });
+    start('nse', netns.nse, 'nse-icmp-responder', { NSM_NAME: 'icmp-responder', NSM_CONNECT_TO: sock('nsmgr'), NSM_SERVICE_NAMES: config.networkService, NSM_CIDR_PREFIX: config.cidrPrefix });
+
+    const connected = new Promise<Connection>((resolveConn) =>
+      start('nsc', netns.nsc, 'nsc', { NSM_NAME: 'nsc', NSM_CONNECT_TO: sock('nsmgr'), NSM_NETWORK_SERVICES: `kernel://${config.networkService}/nsm-1` }, (line) => {
+        const parsed = line.startsWith('{') ? (JSON.parse(line) as { event?: string; connection?: unknown }) : undefined;
+        if (parsed?.event === undefined) return say(`[nsc] ${line}`);
+        const conn = Connection.fromJSON(parsed.connection);
+        say(`${parsed.event}: ${describeConnection(conn)}`);
+        if (parsed.event === 'connected') resolveConn(conn);
+      }),
+    );
+    const conn = await Promise.race([connected, new Promise<never>((_, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('stopped before connecting')), { once: true }))]);
+
+    const channel = pool.acquire(unixUrl(join(dir, 'nsmgr.sock')));
+    events = serverStreamCall(channel.client, MonitorConnectionService.monitorConnections, { pathSegments: [], networkServices: [] }, Context.background).subscribe({
+      next: (e) => Object.values(e.connections).forEach((c) => say(`monitor ${ConnectionEventType[e.type]}: ${describeConnection(c)}`)),
+      error: (e: unknown) => ctx.signal.aborted || say(`monitor stream ended: ${String(e)}`),
+    });
+    const dst = conn.context?.ipContext?.dstIpAddrs[0]?.split('/')[0];
+    if (dst) {
+      const ping = spawn('ip', ['netns', 'exec', netns.nsc, 'ping', '-n', '-i', '1', dst], { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+      ping.stdout.on('data', (b: Buffer) => b.toString().split('\n').filter(Boolean).forEach((l) => say(`[ping] ${l}`)));
+      children.push({ name: 'ping', child: ping });
+    }
+    say('running; Ctrl-C closes the connection, stops every process and deletes the namespaces');
+    await new Promise<void>((r) => ctx.signal.addEventListener('abort', () => r(), { once: true }));
   },
 });

@@ -1,16 +1,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
 
-/** Makes a named netns with its loopback up. */
-export function addNetns(name: string): void {
-  execFileSync('ip', ['netns', 'add', name]);
-  execFileSync('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
-}
-
-/** Deletes a named netns (and with it every interface in it). */
-export function delNetns(name: string): void {
-  execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
-}
+export { addNetns, delNetns } from '../../dataplane/kernel/host.js';
 
 /** A named netns as the `inode://dev/ino` URL an NSC or NSE would send. */
 export function inodeUrlOf(name: string): string {
