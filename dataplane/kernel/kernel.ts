@@ -182,12 +182,12 @@ export class KernelDatapath implements Datapath {
         await this.createLinks(sides, paths, tunnel, incoming.type === 'VXLAN');
       });
       made.created = true;
-      await Promise.all(
-        (['client', 'endpoint'] as const).map(async (side) => {
-          const a = sides[side];
-          if (a) a.counters = await lastValueFrom(configure(paths[side], a.name, [`link set dev ${a.name} alias ${aliasFor(side, first)}`, ...configLines(a.name, a.config)]));
-        }),
-      );
+      // The endpoint side first: a client whose side comes up before the endpoint has its
+      // address sends an ARP nobody answers, and the kernel retries only a second later.
+      for (const side of ['endpoint', 'client'] as const) {
+        const a = sides[side];
+        if (a) a.counters = await lastValueFrom(configure(paths[side], a.name, [`link set dev ${a.name} alias ${aliasFor(side, first)}`, ...configLines(a.name, a.config)]));
+      }
     } catch (e) {
       await this.remove(id);
       throw e;

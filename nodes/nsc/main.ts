@@ -2,7 +2,9 @@ import { asyncScheduler, firstValueFrom, lastValueFrom } from 'rxjs';
 import { Connection } from '../../proto/gen/connection.js';
 import { NetworkServiceRequest } from '../../proto/gen/networkservice.js';
 import { client } from '../../operators/chains/client.js';
+import { status } from '@grpc/grpc-js';
 import { Context } from '../../operators/core/context.js';
+import { messageOf, statusOf } from '../../operators/core/errors.js';
 import { clientInfo } from '../../operators/networkservice/clientInfo.js';
 import { excludedPrefixesClient } from '../../operators/networkservice/excludedPrefixes.js';
 import { heal } from '../../operators/networkservice/heal.js';
@@ -99,7 +101,11 @@ export const component = defineComponent({
       additional: [clientInfo({ env: ctx.env }), upstreamRefresh({ scheduler }), excludedPrefixesClient({ awarenessGroups: config.awarenessGroups })],
       scheduler,
     });
-    const handler = retryClient(nsc.handler, { scheduler, tryTimeout: config.requestTimeout });
+    const handler = retryClient(nsc.handler, {
+      scheduler,
+      tryTimeout: config.requestTimeout,
+      onRetry: (e) => ctx.log.warn('request failed, retrying', { code: status[statusOf(e)], error: messageOf(e) }),
+    });
     const connections: Connection[] = [];
     ctx.lifecycle.onShutdown('nsc', async () => {
       for (const conn of connections) {

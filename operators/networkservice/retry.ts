@@ -11,6 +11,8 @@ export interface RetryOptions {
   tryTimeout?: number;
   /** Pause after a failed try (upstream: 200 ms). */
   interval?: number;
+  /** Told of every failed try that will be retried (a daemon logs it: a retry loop must not be silent). */
+  onRetry?: (err: unknown) => void;
 }
 
 /**
@@ -35,8 +37,11 @@ export function retryClient(client: NetworkServiceHandler, options: RetryOptions
       );
     }).pipe(
       retry({
-        delay: (err: unknown) =>
-          ctx.remaining(scheduler.now()) <= interval ? throwError(() => err) : timer(interval, scheduler),
+        delay: (err: unknown) => {
+          if (ctx.remaining(scheduler.now()) <= interval) return throwError(() => err);
+          options.onRetry?.(err);
+          return timer(interval, scheduler);
+        },
       }),
     );
 

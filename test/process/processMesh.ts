@@ -1,0 +1,108 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const bin = resolve(import.meta.dirname, '../../bin/nsm-rx.js');
+
+/** A running `nsm-rx <component>` and everything it printed so far (stdout and stderr). */
+export interface Daemon {
+  readonly child: ChildProcess;
+  out: string;
+}
+
+/** Stops a daemon (SIGTERM: gracefully; SIGKILL: as a crash) and answers its exit code. */
+export function stop(d: Daemon, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+  if (d.child.exitCode !== null || d.child.signalCode !== null) return Promise.resolve(d.child.exitCode);
+  const exited = new Promise<number | null>((r) => d.child.once('exit', (code) => r(code)));
+  d.child.kill(signal);
+  return exited;
+}
+
+/** What an nsc printed as JSON lines of one kind ("connected", "closed", …). */
+export interface NscConnection {
+  readonly path: { readonly pathSegments: { readonly name: string }[] };
+  readonly context: { readonly ipContext: { readonly srcIpAddrs: string[]; readonly dstIpAddrs: string[] } };
+}
+export function nscEvents(nsc: Daemon, kind: string): NscConnection[] {
+  return nsc.out
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as { event: string; connection: NscConnection })
+    .filter((e) => e.event === kind)
+    .map((e) => e.connection);
+}
+
+/**
+ * A mesh of real OS processes, each started inside a network namespace and configured only by
+ * NSM_* variables, talking over unix sockets in one temp dir (and TCP between node namespaces).
+ */
+export class ProcessMesh {
+  readonly daemons: Daemon[] = [];
+  readonly dir = mkdtempSync(join(tmpdir(), 'nsm-rx-processes-'));
+
+  sock(name: string): string {
+    return `unix://${join(this.dir, `${name}.sock`)}`;
+  }
+
+  start(ns: string, component: string, env: Record<string, string>): Daemon {
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, bin, component], { env: { ...process.env, NSM_LOG_LEVEL: process.env['DBG'] ? 'DEBUG' : 'WARN', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const d: Daemon = { child, out: '' };
+    child.stdout?.on('data', (b: Buffer) => (d.out += b.toString()));
+    child.stderr?.on('data', (b: Buffer) => (d.out += b.toString()));
+    this.daemons.push(d);
+    return d;
+  }
+
+  /** A node's control plane in its netns: the registry (node 0 only), nsmgr-i and forwarder-i (kernel). */
+  node(ns: string, i: number, tunnelIp?: string): { nsmgr: Daemon; forwarder: Daemon } {
+    if (i === 0) this.start(ns, 'registry-memory', { NSM_LISTEN_ON: this.sock('registry') });
+    const nsmgr = this.start(ns, 'nsmgr', {
+      NSM_NAME: `nsmgr-${i}`,
+      NSM_LISTEN_ON: [this.sock(`nsmgr-${i}`), ...(tunnelIp ? [`tcp://${tunnelIp}:5001`] : [])].join(','),
+      NSM_REGISTRY_URL: this.sock('registry'),
+      NSM_EXCLUDED_PREFIXES_FILE: join(this.dir, `excluded-${i}.yaml`),
+    });
+    return { nsmgr, forwarder: this.forwarder(ns, i, `forwarder-${i}`, tunnelIp) };
+  }
+
+  forwarder(ns: string, node: number, name: string, tunnelIp?: string): Daemon {
+    return this.start(ns, 'forwarder-kernel', { NSM_NAME: name, NSM_CONNECT_TO: this.sock(`nsmgr-${node}`), NSM_LISTEN_ON: this.sock(name), ...(tunnelIp ? { NSM_TUNNEL_IP: tunnelIp } : {}) });
+  }
+
+  nse(ns: string, node: number, name = 'icmp-responder', cidr = '169.254.1.0/24'): Daemon {
+    return this.start(ns, 'nse-icmp-responder', { NSM_NAME: name, NSM_CONNECT_TO: this.sock(`nsmgr-${node}`), NSM_SERVICE_NAMES: 'icmp-responder', NSM_CIDR_PREFIX: cidr });
+  }
+
+  nsc(ns: string, services = 'kernel://icmp-responder/nsm-1'): Daemon {
+    return this.start(ns, 'nsc', { NSM_NAME: 'nsc', NSM_CONNECT_TO: this.sock('nsmgr-0'), NSM_NETWORK_SERVICES: services });
+  }
+
+  /** What every daemon said (for a failed test). */
+  dump(): string {
+    return this.daemons.map((d) => `--- ${d.child.spawnargs.slice(4).join(' ')}\n${d.out}`).join('\n');
+  }
+
+  async dispose(): Promise<void> {
+    await Promise.all(this.daemons.splice(0).map((d) => stop(d, 'SIGKILL')));
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** `ping -D` every 50 ms from a netns: reply times (s), and the longest silence after a moment. */
+export function pinger(ns: string, dst: string): { replies(): number[]; gap(after: number): number; stop(): void } {
+  const child = spawn('ip', ['netns', 'exec', ns, 'ping', '-D', '-n', '-i', '0.05', dst], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let out = '';
+  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  const replies = () => [...out.matchAll(/^\[(\d+\.\d+)\] \d+ bytes from/gm)].map((m) => Number(m[1]));
+  return {
+    replies,
+    gap(after) {
+      const times = replies();
+      let worst = 0;
+      for (let i = 1; i < times.length; i++) if ((times[i] as number) > after) worst = Math.max(worst, (times[i] as number) - (times[i - 1] as number));
+      return worst;
+    },
+    stop: () => child.kill('SIGKILL'),
+  };
+}
