@@ -2,7 +2,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import { KernelDatapath } from '../../dataplane/kernel/kernel.js';
 import { kernelDatapathMissing } from '../../dataplane/kernel/host.js';
 import { point2pointIpam } from '../../operators/networkservice/point2pointIpam.js';
-import { addNetns, delNetns, inodeUrlOf, underlay } from '../kernel/netns.js';
+import { addNetns, delNetns, inodeUrlOf, ipJson, underlay } from '../kernel/netns.js';
+import { nscEvents, pinger, ProcessMesh, stop } from '../process/processMesh.js';
 import { Mesh } from '../sandbox/mesh.js';
 import { Sandbox } from '../sandbox/sandbox.js';
 import { quantile, type BenchResult } from './stats.js';
@@ -95,6 +96,55 @@ async function throughput(quick: boolean): Promise<BenchResult> {
   }
 }
 
+/** `cond` polled every 20 ms until true (or `ms` pass). */
+async function until(cond: () => boolean, ms: number): Promise<void> {
+  for (const end = Date.now() + ms; !cond(); ) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * Heal after a forwarder crash, every part a process: kill -9 the forwarder under a ping every
+ * 50 ms, start another, and take the longest silence between replies (the ping gap) and the
+ * time until the client's interface was made anew by the new forwarder.
+ */
+async function healGap(quick: boolean): Promise<BenchResult> {
+  const names = ['node', 'nsc', 'nse'].map(ns);
+  const [node, nsc, nse] = names as [string, string, string];
+  names.forEach(addNetns);
+  const mesh = new ProcessMesh();
+  try {
+    let { forwarder } = mesh.node(node, 0);
+    mesh.nse(nse, 0);
+    const client = mesh.nsc(nsc);
+    await until(() => nscEvents(client, 'connected').length === 1, 30_000);
+    const ping = pinger(nsc, '169.254.1.0');
+    const gaps: number[] = [];
+    const heals: number[] = [];
+    for (let i = 0; i < (quick ? 2 : 5); i++) {
+      const before = ifindexIn(nsc);
+      await until(() => ping.replies().length > 5, 5000);
+      const killedAt = Date.now() / 1000;
+      await stop(forwarder, 'SIGKILL');
+      forwarder = mesh.forwarder(node, 0, `forwarder-${i + 1}`);
+      await until(() => ifindexIn(nsc) !== before, 30_000);
+      heals.push(Date.now() / 1000 - killedAt);
+      await until(() => ping.replies().some((t) => t > killedAt + heals.at(-1)! + 0.2), 10_000);
+      gaps.push(ping.gap(killedAt));
+    }
+    ping.stop();
+    const sorted = (xs: number[]) => Float64Array.from(xs.map((x) => x * 1000)).sort();
+    const g = sorted(gaps);
+    return { name: 'forwarder kill -9 → heal (processes, kernel): ping gap', iterations: gaps.length, opsPerSec: 0, p50Ms: quantile(g, 0.5), p99Ms: quantile(g, 0.99), extra: { maxGapMs: Math.round(g[g.length - 1] ?? NaN), healP50Ms: Math.round(quantile(sorted(heals), 0.5)) } };
+  } finally {
+    await mesh.dispose();
+    names.forEach(delNetns);
+  }
+}
+
+const ifindexIn = (netns: string): number | undefined => ipJson<{ ifname: string; ifindex: number }[]>(netns, ['link', 'show']).find((l) => l.ifname !== 'lo')?.ifindex;
+
 /** Kernel datapath figures; skipped (with the reason) where the host cannot run them. */
 export async function kernelBenchmarks(quick: boolean): Promise<BenchResult[]> {
   const missing = kernelDatapathMissing();
@@ -102,7 +152,7 @@ export async function kernelBenchmarks(quick: boolean): Promise<BenchResult[]> {
     console.warn(`kernel datapath benchmarks skipped: ${missing}`);
     return [];
   }
-  const results = [await setup(false, quick), await setup(true, quick)];
+  const results = [await setup(false, quick), await setup(true, quick), await healGap(quick)];
   try {
     execFileSync('iperf3', ['--version'], { stdio: 'ignore' });
     results.push(await throughput(quick));

@@ -1,9 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-const bin = resolve(import.meta.dirname, '../../bin/nsm-rx.js');
+/** bin/nsm-rx.js of this checkout, from the sources (tests) or from dist/ (benches). */
+function findBin(dir: string): string {
+  const candidate = resolve(dir, 'bin/nsm-rx.js');
+  return existsSync(candidate) || dir === '/' ? candidate : findBin(resolve(dir, '..'));
+}
+const bin = findBin(import.meta.dirname);
 
 /** A running `nsm-rx <component>` and everything it printed so far (stdout and stderr). */
 export interface Daemon {
