@@ -13,10 +13,27 @@ describe('interface config from the ConnectionContext (upstream connectioncontex
       addresses: ['169.254.0.1/32'],
       routes: ['169.254.0.0/32 dev nsm-1 scope link', '169.254.10.0/24 via 169.254.0.0 dev nsm-1 onlink'],
       neighbours: [],
+      rules: [],
     });
     expect(interfaceConfig(c, 'endpoint', 'e').routes).toEqual(['169.254.0.1/32 dev e scope link', '169.254.20.0/24 via 169.254.0.1 dev e onlink']);
     // A peer inside our own prefix needs no route of its own.
     expect(interfaceConfig(ctx({ srcIpAddrs: ['169.254.0.1/31'], dstIpAddrs: ['169.254.0.0/31'] }), 'client', 'n').routes).toEqual([]);
+  });
+
+  it('policy routes (client side): each policy gets its own table with its routes (a default route via the peer when none) and a rule with pref, from, proto and ports', () => {
+    const c = ctx({
+      srcIpAddrs: ['169.254.0.1/32'],
+      dstIpAddrs: ['169.254.0.0/32'],
+      policies: [{ from: '169.254.0.1/32', proto: 'tcp', dstPort: '80', routes: [{ prefix: '169.254.30.0/24', nextHop: '169.254.0.0' }] }, { from: '169.254.0.1/32' }],
+    });
+    const config = interfaceConfig(c, 'client', 'nsm-1', { table: 1000, pref: 500 });
+    expect(config.routes).toEqual(['169.254.0.0/32 dev nsm-1 scope link', '169.254.30.0/24 via 169.254.0.0 dev nsm-1 table 1000 onlink', '0.0.0.0/0 via 169.254.0.0 dev nsm-1 table 1001 onlink']);
+    expect(config.rules).toEqual(['pref 500 from 169.254.0.1/32 ipproto tcp dport 80 table 1000', 'pref 501 from 169.254.0.1/32 table 1001']);
+    expect(interfaceConfig(c, 'endpoint', 'e').rules).toEqual([]);
+    expect(configLines('nsm-1', config, config)).toEqual([]);
+    expect(configLines('nsm-1', config).filter((l) => l.startsWith('rule'))).toEqual(['rule add pref 500 from 169.254.0.1/32 ipproto tcp dport 80 table 1000', 'rule add pref 501 from 169.254.0.1/32 table 1001']);
+    const bad = () => interfaceConfig(ctx({ policies: [{ from: '169.254.0.1/32', proto: 'tcp', dstPort: 'http' }] }), 'client', 'n');
+    expect(bad).toThrow(/policies.dst_port: "http" is not a port or a range a-b/);
   });
 
   it('refresh with the same config gives no commands; a changed one removes what went and re-applies the rest', () => {

@@ -29,6 +29,17 @@ export function links(netns: NetnsPath): Observable<LinkInfo[]> {
   return ip(netns, ['-j', '-d', 'link', 'show']).pipe(map((out) => (out.trim() ? (JSON.parse(out) as LinkInfo[]) : [])));
 }
 
+/** What `ip -j rule show` says of a rule (the fields we use; `table` is a name or number as text). */
+export interface RuleInfo {
+  readonly priority: number;
+  readonly table?: string;
+}
+
+/** The policy rules of `netns`. */
+export function rules(netns: NetnsPath): Observable<RuleInfo[]> {
+  return ip(netns, ['-j', 'rule', 'show']).pipe(map((out) => (out.trim() ? (JSON.parse(out) as RuleInfo[]) : [])));
+}
+
 /** Counters of one interface (`ip -j -s link show dev X`). */
 export interface InterfaceCounters {
   readonly rx: { readonly bytes: number; readonly packets: number; readonly dropped: number };

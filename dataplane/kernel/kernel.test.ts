@@ -88,15 +88,19 @@ describeKernel('KernelDatapath (real netns, veth, VXLAN)', () => {
 
   it('a restarted forwarder replaces its predecessor’s interfaces for the same client connection instead of colliding', async () => {
     const [nsc, nse] = [ns.make('nsc'), ns.make('nse')];
-    const x = crossConnect('c1', kernel(ns.inodeUrl(nsc), 'nsm-1'), kernel(ns.inodeUrl(nse), 'icmp-resp-1'));
+    const context = { ipContext: { srcIpAddrs: ['169.254.0.1/32'], dstIpAddrs: ['169.254.0.0/32'], policies: [{ from: '169.254.0.1/32', routes: [] }] } };
+    const x = crossConnect('c1', kernel(ns.inodeUrl(nsc), 'nsm-1'), kernel(ns.inodeUrl(nse), 'icmp-resp-1'), context);
     await firstValueFrom(new KernelDatapath().program(x)); // the forwarder that "crashed"
     const successor = new KernelDatapath();
     const again = { incoming: { ...x.incoming, id: 'c1-new' }, outgoing: x.outgoing };
     await firstValueFrom(successor.program(again));
+    const ourRules = () => ipJson<{ table: string }[]>(nsc, ['rule', 'show']).filter((r) => Number(r.table) >= 0x4e530000);
+    expect(ourRules()).toHaveLength(1); // the predecessor's rule went with its interface
     expect(linksIn(nsc).map((l) => l.ifname)).toEqual(['nsm-1']);
     expect(linksIn(nse).map((l) => l.ifname)).toEqual(['icmp-resp-1']);
     expect(pings(nsc, '169.254.0.0')).toBe(true);
     await lastValueFrom(successor.unprogram(again), { defaultValue: undefined });
+    expect(ourRules()).toEqual([]);
     expect(linksIn(nsc)).toEqual([]);
     expect(linksIn(nse)).toEqual([]);
   });
@@ -141,10 +145,27 @@ describeKernel('KernelDatapath (real netns, veth, VXLAN)', () => {
     const dp = new KernelDatapath();
     const x = crossConnect('c1', kernel(ns.inodeUrl(nsc), 'nsm-1'), kernel(ns.inodeUrl(nse), 'icmp-resp-1'));
     await firstValueFrom(dp.program(x));
-    const check = kernelLivenessCheck({ netns: `/run/netns/${nsc}`, timeout: 1000 });
+    const check = kernelLivenessCheck({ netns: `/run/netns/${nsc}`, timeout: 3000 }); // generous: a loaded CI machine
     expect(await firstValueFrom(check(x.incoming))).toBe(true);
     await lastValueFrom(dp.unprogram(x), { defaultValue: undefined });
     expect(await firstValueFrom(check(x.incoming))).toBe(false);
     expect(await firstValueFrom(check(Connection.fromPartial({ id: 'no-addresses' })))).toBe(true);
+  });
+
+  it('policy routes: a rule and a table per policy in the client netns while programmed, all gone after Close', async () => {
+    const [nsc, nse] = [ns.make('nsc'), ns.make('nse')];
+    const dp = new KernelDatapath();
+    const context = { ipContext: { srcIpAddrs: ['169.254.0.1/32'], dstIpAddrs: ['169.254.0.0/32'], policies: [{ from: '169.254.0.1/32', proto: 'udp', dstPort: '53', routes: [] }] } };
+    const x = crossConnect('c1', kernel(ns.inodeUrl(nsc), 'nsm-1'), kernel(ns.inodeUrl(nse), 'icmp-resp-1'), context);
+    await firstValueFrom(dp.program(x));
+    const ours = () => ipJson<{ table: string; ipproto?: string; dport?: number }[]>(nsc, ['rule', 'show']).filter((r) => Number(r.table) >= 0x4e530000);
+    expect(ours()).toMatchObject([{ ipproto: 'udp', dport: 53 }]);
+    const table = ours()[0]?.table as string;
+    expect(ipJson<{ dst: string; gateway: string }[]>(nsc, ['route', 'show', 'table', table])).toMatchObject([{ dst: 'default', gateway: '169.254.0.0' }]);
+    await firstValueFrom(dp.program(x)); // refresh: no duplicate rule
+    expect(ours()).toHaveLength(1);
+    await lastValueFrom(dp.unprogram(x), { defaultValue: undefined });
+    expect(ours()).toEqual([]);
+    expect(linksIn(nsc)).toEqual([]);
   });
 });

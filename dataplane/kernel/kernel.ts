@@ -2,9 +2,9 @@ import { lastValueFrom, Observable } from 'rxjs';
 import type { Connection, Mechanism } from '../../proto/gen/connection.js';
 import { invalidArgument, unimplemented } from '../../operators/core/errors.js';
 import type { CrossConnect, Datapath } from '../datapath.js';
-import { configLines, interfaceConfig, type InterfaceConfig, type Side } from './ipContext.js';
-import { configure, counters, ip, ipBatch, links, type InterfaceCounters, type NetnsPath } from './iproute.js';
-import { aliasFor, checkInterfaceName, interfaceNameFor, isOurAlias } from './names.js';
+import { configLines, interfaceConfig, teardownLines, type InterfaceConfig, type Side } from './ipContext.js';
+import { configure, counters, ip, ipBatch, links, rules, type InterfaceCounters, type NetnsPath } from './iproute.js';
+import { aliasFor, checkInterfaceName, interfaceNameFor, isOurAlias, policyTables } from './names.js';
 import { inNetns, openNetns, type Netns } from './netns.js';
 import { allocateVni } from './vni.js';
 
@@ -202,7 +202,7 @@ export class KernelDatapath implements Datapath {
     if (!url) throw invalidArgument(`${side} KERNEL mechanism has no inodeURL parameter (the netns to put the interface in)`);
     const given = m.parameters['name'];
     const name = checkInterfaceName(given || interfaceNameFor(conn.networkService, firstId(conn)), `${side} KERNEL mechanism`);
-    return { url, name, config: interfaceConfig(conn.context, side, name) };
+    return { url, name, config: interfaceConfig(conn.context, side, name, policyTables(aliasFor(side, firstId(conn)))) };
   }
 
   /** The veth pair (local) or the VXLAN device (remote) for the workload side(s), in the netns at `paths`. */
@@ -230,7 +230,11 @@ export class KernelDatapath implements Datapath {
     if (p.created) {
       for (const a of Object.values(p.sides)) {
         try {
-          await inNetns(a.url, (path) => lastOrVoid(ipBatch(path, [`link del dev ${a.name}`])));
+          await inNetns(a.url, async (path) => {
+            await lastOrVoid(ipBatch(path, [`link del dev ${a.name}`]));
+            // Policy rules outlive the interface (its routes do not).
+            await lastOrVoid(ipBatch(path, teardownLines(a.config)));
+          });
         } catch (e) {
           // Gone already (the other veth end went first, or the workload's netns died) is fine.
           if (!/Cannot find device|does not exist/.test(String(e))) failures.push(e);
@@ -258,7 +262,9 @@ function checkTunnel(m: Mechanism): void {
  */
 async function removeStale(netns: NetnsPath, name: string, alias: string): Promise<void> {
   const present = await lastValueFrom(links(netns));
-  const lines: string[] = [];
+  const { table } = policyTables(alias);
+  const stale = (await lastValueFrom(rules(netns))).filter((r) => typeof r.table === 'string' && Number(r.table) >= table && Number(r.table) < table + 16);
+  const lines: string[] = stale.map((r) => `rule del pref ${r.priority} table ${r.table}`);
   for (const l of present) {
     if (l.ifalias === alias || (l.ifname === name && isOurAlias(l.ifalias))) lines.push(`link del dev ${l.ifname}`);
     else if (l.ifname === name) throw invalidArgument(`interface "${name}" already exists in the target network namespace and was not made by nsm-rx`);

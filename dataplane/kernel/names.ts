@@ -33,3 +33,13 @@ export function aliasFor(side: 'client' | 'endpoint', firstSegmentId: string): s
 }
 
 export const isOurAlias = (alias: string | undefined): boolean => alias?.startsWith('nsm-rx/') ?? false;
+
+/**
+ * Routing tables (and rule priorities) for a connection side's policy routes: 16 per side from
+ * a hash of its alias, in a range (0x4e530000 + …) kept clear of tables people number by hand,
+ * so a restarted forwarder finds its predecessor's rules without any state.
+ */
+export function policyTables(alias: string): { readonly table: number; readonly pref: number } {
+  const h = createHash('sha256').update(alias).digest().readUInt32BE(0);
+  return { table: 0x4e530000 + (h & 0xfff) * 16, pref: 20000 + (h & 0x1ff) * 16 };
+}
