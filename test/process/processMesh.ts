@@ -50,8 +50,10 @@ export class ProcessMesh {
     return `unix://${join(this.dir, `${name}.sock`)}`;
   }
 
-  start(ns: string, component: string, env: Record<string, string>): Daemon {
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, bin, component], { env: { ...process.env, NSM_LOG_LEVEL: process.env['DBG'] ? 'DEBUG' : 'WARN', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  /** `nsm-rx <component>` inside netns `ns` (undefined: this process's netns). */
+  start(ns: string | undefined, component: string, env: Record<string, string>): Daemon {
+    const [file, args] = ns === undefined ? [process.execPath, [bin, component]] : ['ip', ['netns', 'exec', ns, process.execPath, bin, component]];
+    const child = spawn(file, args, { env: { ...process.env, NSM_LOG_LEVEL: process.env['DBG'] ? 'DEBUG' : 'WARN', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     const d: Daemon = { child, out: '' };
     child.stdout?.on('data', (b: Buffer) => (d.out += b.toString()));
     child.stderr?.on('data', (b: Buffer) => (d.out += b.toString()));
@@ -85,7 +87,7 @@ export class ProcessMesh {
 
   /** What every daemon said (for a failed test). */
   dump(): string {
-    return this.daemons.map((d) => `--- ${d.child.spawnargs.slice(4).join(' ')}\n${d.out}`).join('\n');
+    return this.daemons.map((d) => `--- ${d.child.spawnargs.join(' ')}\n${d.out}`).join('\n');
   }
 
   async dispose(): Promise<void> {
