@@ -14,13 +14,37 @@ import { metadataOf, type ConnectionMetadata } from './metadata.js';
 /** The channel to the next hop of this connection (upstream clientconn), kept in its metadata. */
 export const clientConnKey = new ContextKey<PooledChannel>('clientConn');
 
-/** Waits until the channel is READY, at most `timeoutMs` of real time (dialing is I/O). */
+/**
+ * Waits until the channel is READY, at most `timeoutMs` of real time (dialing is I/O). A
+ * connection attempt that fails while we wait (refused: nothing listens there) fails the dial
+ * at once instead of at the timeout — a dead next hop is known in a millisecond, and heal should
+ * not wait out the dial timeout to learn it. A channel found backing off after an earlier
+ * failure gets its next attempt first (the peer may be back at the same URL).
+ */
 export function waitReady(channel: PooledChannel, timeoutMs: number): Observable<never> {
   return new Observable<never>((subscriber) => {
-    if (channel.client.getChannel().getConnectivityState(true) === connectivityState.READY) return subscriber.complete();
-    channel.client.waitForReady(Date.now() + timeoutMs, (err) =>
-      err ? subscriber.error(new DialError(`cannot dial ${channel.url.href} within ${timeoutMs} ms`)) : subscriber.complete(),
-    );
+    const ch = channel.client.getChannel();
+    const deadline = Date.now() + timeoutMs;
+    const refused = () => subscriber.error(new DialError(`cannot dial ${channel.url.href}: nothing accepts connections there`));
+    let done = false;
+    let attempted = false;
+    const watch = (state: connectivityState): void => {
+      if (done) return;
+      if (state === connectivityState.READY) return subscriber.complete();
+      if (state === connectivityState.CONNECTING) attempted = true;
+      if (state === connectivityState.TRANSIENT_FAILURE && attempted) return refused();
+      // Watched in short slices: grpc-js cannot drop a watcher, so one left behind by an
+      // unsubscribe keeps its timer only until its slice ends, not until the dial deadline.
+      ch.watchConnectivityState(state, Math.min(deadline, Date.now() + 250), (err) => {
+        if (done) return;
+        if (err && Date.now() >= deadline) subscriber.error(new DialError(`cannot dial ${channel.url.href} within ${timeoutMs} ms`));
+        else watch(ch.getConnectivityState(true));
+      });
+    };
+    watch(ch.getConnectivityState(true));
+    return () => {
+      done = true;
+    };
   });
 }
 

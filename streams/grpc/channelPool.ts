@@ -63,6 +63,8 @@ export class ChannelPool {
         if (released) return;
         released = true;
         if (--held.refs > 0) return;
+        // Given back after closeAll (or a drop): nothing would ever reuse it.
+        if (this.channels.get(url.href) !== held) return held.client.close();
         held.idle = setTimeout(() => this.drop(url.href, held), this.idleMs);
         held.idle.unref();
       },

@@ -5,6 +5,7 @@ import { engineBenchmarks } from './engine.bench.js';
 import { registryBenchmarks } from './registry.bench.js';
 import { controlPlaneBenchmarks } from './controlPlane.bench.js';
 import { kernelBenchmarks } from './kernel.bench.js';
+import { scaleBenchmarks } from './scale.bench.js';
 import { table, type BenchResult } from './stats.js';
 
 /**
@@ -13,7 +14,7 @@ import { table, type BenchResult } from './stats.js';
  */
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
-  const results: BenchResult[] = [...(await engineBenchmarks(quick)), ...(await registryBenchmarks(quick)), ...(await controlPlaneBenchmarks(quick)), ...(await kernelBenchmarks(quick))];
+  const results: BenchResult[] = [...(await engineBenchmarks(quick)), ...(await registryBenchmarks(quick)), ...(await controlPlaneBenchmarks(quick)), ...(await scaleBenchmarks(quick)), ...(await kernelBenchmarks(quick))];
   console.log(table(results));
   const out = join(process.cwd(), 'bench-results');
   await mkdir(out, { recursive: true });
