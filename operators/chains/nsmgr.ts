@@ -83,6 +83,7 @@ export function nsmgr(options: NsmgrOptions): Nsmgr {
       // With an in-process registry every forwarder is this nsmgr's (and stored with its real URL).
       ...(options.registryUrl ? { nsmgrUrl: options.url.href } : {}),
       ...(options.logger ? { logger: options.logger } : {}),
+      failing: (url) => options.pool.failing(url),
     }),
     netsvcMonitor({ ns, nse: remoteOrLocal, scheduler }),
     excludedPrefixesServer(options.excludedPrefixes ?? of([])),

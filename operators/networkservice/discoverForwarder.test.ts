@@ -21,6 +21,7 @@ import { clientUrlOf } from './clientUrl.js';
 import { discoverForwarder, matchForwarders } from './discoverForwarder.js';
 import { metadata } from './metadata.js';
 import { marbles } from '../../test/marbles.js';
+import type { NsmUrl } from '../tools/nsmUrl.js';
 
 const NSMGR = 'tcp://10.0.0.1:5001';
 const fwd = (name: string, labels: Record<string, string> | null = { p2p: 'true' }, extra: Partial<NetworkServiceEndpoint> = {}) =>
@@ -216,6 +217,15 @@ describe('discoverForwarder: Request', () => {
     const err = await errorOf(t.handler.request(req(), Context.background));
     expect(err.message).toBe('all 1 forwarders have failed: 0. f2: f2 refuses');
     expect(t.rec.tries.slice(3)).toEqual(['f2', 'f2']);
+  });
+
+  it('forwarders the nsmgr failed to reach moments ago are tried after the others, order kept', async () => {
+    const reg = fakeRegistry([ns()], [fwd('f1'), fwd('f2'), fwd('f3'), fwd('f4')]);
+    const rec = recorder((n) => (n === 'f2' ? unavailable('f2 down') : undefined));
+    const failing = (url: NsmUrl) => url.href === 'unix:///f1.sock' || url.href === 'unix:///f3.sock';
+    const handler = chain([metadata(), discoverForwarder({ ns: reg.ns, nse: reg.nse, nsmgrUrl: NSMGR, failing })], rec.next);
+    await lastValueFrom(handler.request(req(), Context.background));
+    expect(rec.tries).toEqual(['f2', 'f4']);
   });
 
   it('RESELECT_REQUESTED forgets the stored forwarder and stores the new choice', async () => {

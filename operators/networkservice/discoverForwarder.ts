@@ -11,6 +11,7 @@ import type { NetworkServiceElement, NetworkServiceHandler } from '../core/netwo
 import type { NSEHandler, NSHandler } from '../core/registry.js';
 import { isSubset, type Labels } from '../registry/matching.js';
 import { silentLogger, type Logger } from '../tools/log.js';
+import type { NsmUrl } from '../tools/nsmUrl.js';
 import { clientUrlKey } from './clientUrl.js';
 import { discoverNetworkService, endpointUrl, findEndpoints } from './discover.js';
 import { metadataOf } from './metadata.js';
@@ -46,6 +47,12 @@ export interface DiscoverForwarderOptions {
   readonly nsmgrUrl?: string;
   /** Where Close reports what it could not resolve (Close never fails for that). */
   readonly logger?: Logger;
+  /**
+   * Whether a forwarder was unreachable moments ago (the nsmgr's channel to it is backing off
+   * after a failed connect). Such forwarders are tried after the others: a killed forwarder
+   * stays registered until its registration expires, and trying it first costs a dial timeout.
+   */
+  readonly failing?: (url: NsmUrl) => boolean;
 }
 
 /**
@@ -93,6 +100,7 @@ export function matchForwarders(
  *    success is stored in the connection's metadata (sticky for refreshes). All failed → the last
  *    failure's code, every failure listed.
  *
+ *    Forwarders the nsmgr failed to reach moments ago (`failing`) go after the others.
  * 6. A stored forwarder that cannot be dialed at all (DialError) is forgotten and the others are
  *    tried as in 2–5.
  *
@@ -111,6 +119,19 @@ export function discoverForwarder(options: DiscoverForwarderOptions): NetworkSer
   const nsmgrUrl = options.nsmgrUrl ?? '';
   const logger = options.logger ?? silentLogger;
   const forwarderKey = new ContextKey<string>('discoverForwarder.name');
+  /** Stable: reachable ones keep their order, then the failing ones in theirs. */
+  const lastIfFailing = (forwarders: NetworkServiceEndpoint[]): NetworkServiceEndpoint[] => {
+    const { failing } = options;
+    if (failing === undefined) return forwarders;
+    const down = (f: NetworkServiceEndpoint) => {
+      try {
+        return failing(endpointUrl(f, 'forwarder'));
+      } catch {
+        return false; // an unparsable URL fails when tried, with its own message
+      }
+    };
+    return [...forwarders.filter((f) => !down(f)), ...forwarders.filter(down)];
+  };
 
   const tryForwarders = (
     request: NetworkServiceRequest,
@@ -160,7 +181,7 @@ export function discoverForwarder(options: DiscoverForwarderOptions): NetworkSer
             mergeMap((service) =>
               findEndpoints(nse, { networkServiceNames: [serviceName], name: stored, url: nsmgrUrl }, ctx).pipe(
                 mergeMap((found) => {
-                  const forwarders = matchForwarders(conn.labels, service, found, serviceName).filter((f) => f.name !== dead);
+                  const forwarders = lastIfFailing(matchForwarders(conn.labels, service, found, serviceName).filter((f) => f.name !== dead));
                   if (forwarders.length === 0) {
                     if (stored !== '') throw unavailable(`forwarder ${JSON.stringify(stored)} is not available`);
                     throw notFound(

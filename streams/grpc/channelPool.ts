@@ -1,4 +1,4 @@
-import { Client, credentials, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
+import { Client, connectivityState, credentials, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
 import { grpcTarget, type NsmUrl } from '../../operators/tools/nsmUrl.js';
 
 /** A channel borrowed from the pool; `release` gives it back. */
@@ -43,6 +43,14 @@ export class ChannelPool {
       ...options.channelOptions,
     };
     this.idleMs = options.idleMs ?? 30_000;
+  }
+
+  /**
+   * Whether this pool's channel to `url` failed its last connection attempt (and is backing
+   * off): the peer was unreachable moments ago. False when there is no such channel.
+   */
+  failing(url: NsmUrl): boolean {
+    return this.channels.get(url.href)?.client.getChannel().getConnectivityState(false) === connectivityState.TRANSIENT_FAILURE;
   }
 
   acquire(url: NsmUrl): PooledChannel {
