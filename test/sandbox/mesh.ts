@@ -82,6 +82,7 @@ export class Mesh {
     readonly registry: SandboxNode<ServedRegistry>,
     private readonly excludedPrefixes: Observable<string[]> | undefined,
     private readonly env: Readonly<Record<string, string>>,
+    private readonly unixSockets: boolean,
   ) {}
 
   static async build(
@@ -93,9 +94,11 @@ export class Mesh {
       defaultForwarder?: boolean;
       /** NODE_NAME, POD_NAME, CLUSTER_NAME as the nsmgrs see them (default: none). */
       env?: Readonly<Record<string, string>>;
+      /** nsmgrs on unix sockets too (upstream UseUnixSockets), not loopback TCP. */
+      unixSockets?: boolean;
     } = {},
   ): Promise<Mesh> {
-    const mesh = new Mesh(sandbox, await sandbox.registry('registry', options.expirePeriod ? { expirePeriod: options.expirePeriod } : {}), options.excludedPrefixes, options.env ?? {});
+    const mesh = new Mesh(sandbox, await sandbox.registry('registry', options.expirePeriod ? { expirePeriod: options.expirePeriod } : {}), options.excludedPrefixes, options.env ?? {}, options.unixSockets ?? false);
     for (let i = 0; i < (options.nodes ?? 1); i++) await mesh.addNode(options.defaultForwarder ?? true);
     return mesh;
   }
@@ -131,7 +134,7 @@ export class Mesh {
               registryPool,
             );
           },
-        { tcp: true },
+        { tcp: !this.unixSockets },
       ),
       forwarders: [],
       datapaths: new Map(),
@@ -177,6 +180,8 @@ export class Mesh {
       additional?: readonly NetworkServiceElement[];
       /** The NSE's netns as an inodeURL, for a kernel datapath to put its interface in. */
       netnsUrl?: () => string;
+      /** Register its services too (default); off when the test registered them with matches. */
+      registerServices?: boolean;
     } = {},
   ): Promise<SandboxNode<ServedRegisteredEndpoint>> {
     const services = options.services ?? ['ns'];
@@ -185,7 +190,9 @@ export class Mesh {
       return new ServedRegisteredEndpoint(
         endpoint({ name, token: s.token(name), scheduler: s.scheduler, additional: [...n.probes, ...(options.additional ?? []), mechanisms({ KERNEL: options.netnsUrl ? [kernelMechanismServer(options.netnsUrl)] : [] })] }),
         async (r) => {
-          for (const ns of services) await firstValueFrom(r.ns.register(NetworkService.fromPartial({ name: ns, payload: options.payload ?? 'ETHERNET' }), budget()));
+          if (options.registerServices ?? true) {
+            for (const ns of services) await firstValueFrom(r.ns.register(NetworkService.fromPartial({ name: ns, payload: options.payload ?? 'ETHERNET' }), budget()));
+          }
           await firstValueFrom(
             r.nse.register(
               NetworkServiceEndpoint.fromPartial({

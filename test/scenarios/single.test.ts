@@ -1,0 +1,74 @@
+import { defer, firstValueFrom, from, throwError } from 'rxjs';
+import { mergeMap } from 'rxjs/operators';
+import { describe, expect, it } from 'vitest';
+import { NetworkService } from '../../proto/gen/registry.js';
+import { Context } from '../../operators/core/context.js';
+import { unavailable } from '../../operators/core/errors.js';
+import type { NetworkServiceElement } from '../../operators/core/networkservice.js';
+import { useSandbox } from '../sandbox/harness.js';
+import { Mesh } from '../sandbox/mesh.js';
+
+const kernel = { cls: 'LOCAL', type: 'KERNEL', parameters: { name: 'nsm-1' } };
+const names = (c: { path?: { pathSegments: { name: string }[] } }) => c.path?.pathSegments.map((s) => s.name);
+const budget = () => Context.background.withDeadline(Date.now() + 5000);
+
+describe('chains/nsmgr: single scenarios', () => {
+  const h = useSandbox();
+
+  it('Test_Local_NoURLUsecase: nsmgr, forwarder and NSE all on unix sockets; 4 segments, 1 request, refresh 2, Close 1', async () => {
+    const mesh = await Mesh.build(h.sandbox, { unixSockets: true });
+    expect(mesh.nodes[0]!.nsmgr.url.scheme).toBe('unix');
+    const nse = await mesh.endpoint(0, 'final-endpoint');
+    const nsc = h.sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url);
+    const conn = await nsc.request({ connection: { id: 'nsc-1', networkService: 'ns' }, mechanismPreferences: [kernel] });
+    expect(nse.counter.requests).toBe(1);
+    expect(names(conn)).toHaveLength(4);
+    const refreshed = await nsc.request({ connection: conn, mechanismPreferences: [kernel] });
+    expect(nse.counter.requests).toBe(2);
+    await nsc.close(refreshed);
+    expect(nse.counter.closes).toBe(1);
+  });
+
+  it('TestCreateEndpointDuringRequest: the only match at first is a "maker" NSE that starts the real one and fails; the retrying client lands on the real one; refresh and a new request too', async () => {
+    const mesh = await Mesh.build(h.sandbox, { nodes: 2 });
+    const registry = mesh.registryOf(0);
+    await firstValueFrom(
+      registry.ns.register(
+        NetworkService.fromPartial({
+          name: 'ns-1',
+          payload: 'ETHERNET',
+          matches: [{ sourceSelector: {}, routes: [{ destinationSelector: { nodeName: 'node[1]' } }, { destinationSelector: { 'create-nse': 'true' } }] }],
+        }),
+        budget(),
+      ),
+    );
+    let made: Awaited<ReturnType<typeof mesh.endpoint>> | undefined;
+    const maker: NetworkServiceElement = {
+      request: () =>
+        defer(() => {
+          if (made !== undefined) return throwError(() => unavailable("can't create new endpoint"));
+          const starting = mesh.endpoint(1, 'nse-impl', { services: ['ns-1'], labels: { nodeName: 'node[1]' }, registerServices: false });
+          return from(starting).pipe(
+            mergeMap((node) => {
+              made = node;
+              return throwError(() => unavailable("can't provide requested network service"));
+            }),
+          );
+        }),
+    };
+    await mesh.endpoint(0, 'nse-maker', { services: ['ns-1'], labels: { 'create-nse': 'true' }, additional: [maker], registerServices: false });
+    const nsc = h.sandbox.client('nsc', mesh.nodes[1]!.nsmgr.url);
+
+    const conn = await nsc.request({ connection: { id: 'nsc-1', networkService: 'ns-1' }, mechanismPreferences: [kernel] });
+    expect(made).toBeDefined();
+    expect(made?.counter.requests).toBe(1);
+    expect(conn.networkServiceEndpointName).toBe('nse-impl');
+    const refreshed = await nsc.request({ connection: conn, mechanismPreferences: [kernel] });
+    expect(made?.counter.requests).toBe(2);
+    const second = await nsc.request({ connection: { id: 'nsc-2', networkService: 'ns-1' }, mechanismPreferences: [kernel] });
+    expect(made?.counter.requests).toBe(3);
+    await nsc.close(refreshed);
+    await nsc.close(second);
+    registry.dispose();
+  });
+});
