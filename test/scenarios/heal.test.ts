@@ -1,4 +1,6 @@
+import { of } from 'rxjs';
 import { describe, expect, it } from 'vitest';
+import { Counter } from '../sandbox/counter.js';
 import { Mesh } from '../sandbox/mesh.js';
 import { useSandbox } from '../sandbox/harness.js';
 
@@ -93,5 +95,89 @@ describe('chains/nsmgr heal_test (upstream scenarios)', () => {
     await new Promise((r) => setTimeout(r, 300));
     await nsc.close(conn).catch(() => undefined); // the leak check after the test is the assertion
     await nse.start();
+  });
+
+  it('TestNSMGRHealEndpoint_DataPlaneBroken_CtrlPlaneBroken: liveness always false, the NSE dies, nse-2 appears; the client reselects to it; refresh and Close with the old connection work', async () => {
+    const mesh = await Mesh.build(h.sandbox);
+    const counter = new Counter();
+    const nse = await mesh.endpoint(0, 'final-endpoint', { additional: [counter.element] });
+    const nsc = h.sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url, { livenessCheck: () => of(false) });
+    const conn = await nsc.request(request('nsc-1'));
+    expect(counter.uniqueRequests).toBe(1);
+    await nse.kill();
+    await mesh.endpoint(0, 'nse-2', { additional: [counter.element] });
+    await expect.poll(() => counter.uniqueRequests, { timeout: 10_000 }).toBeGreaterThanOrEqual(2);
+    expect(counter.uniqueRequests).toBe(2);
+    await nsc.request({ connection: conn, mechanismPreferences: [kernel] });
+    const closes = counter.uniqueCloses;
+    await nsc.close(conn);
+    expect(counter.uniqueRequests).toBe(2);
+    expect(counter.uniqueCloses).toBeGreaterThanOrEqual(closes + 1);
+    await nse.start();
+  });
+
+  it('TestNSMGRHealEndpoint_DataPlaneBroken_CtrlPlaneHealthy: the NSE lives but liveness says dead; nse-2 appears and the client reselects to it', async () => {
+    const mesh = await Mesh.build(h.sandbox);
+    const counter = new Counter();
+    await mesh.endpoint(0, 'final-endpoint', { additional: [counter.element] });
+    const nsc = h.sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url, { livenessCheck: () => of(false) });
+    const conn = await nsc.request(request('nsc-1'));
+    expect(counter.requests).toBe(1);
+    await mesh.endpoint(0, 'nse-2', { additional: [counter.element] });
+    await expect.poll(() => counter.uniqueRequests, { timeout: 10_000 }).toBeGreaterThanOrEqual(2);
+    await nsc.request({ connection: conn, mechanismPreferences: [kernel] });
+    const closes = counter.uniqueCloses;
+    await nsc.close(conn);
+    expect(counter.uniqueCloses).toBeGreaterThanOrEqual(closes + 1);
+  });
+
+  it('TestNSMGRHealEndpoint_DatapathHealthy_CtrlPlaneBroken (skipped upstream, #1573; passes here): liveness says alive, the NSE dies, nse-2 appears; the client must not switch to nse-2', async () => {
+    const mesh = await Mesh.build(h.sandbox);
+    const counter = new Counter();
+    const nse = await mesh.endpoint(0, 'final-endpoint', { additional: [counter.element] });
+    const nsc = h.sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url, { livenessCheck: () => of(true) });
+    const conn = await nsc.request(request('nsc-1'));
+    await nse.kill();
+    await mesh.endpoint(0, 'nse-2', { additional: [counter.element] });
+    await new Promise((r) => setTimeout(r, 2000)); // upstream: require.Never within 2 s
+    expect(counter.uniqueRequests).toBe(1);
+    h.expectLeftovers(); // the client keeps healing toward its dead NSE until it is closed
+    await nsc.close(conn).catch(() => undefined);
+    await nse.start();
+  });
+
+  it('TestNSMGR_HealNSMgr (remote): the NSE node’s nsmgr dies, nse-2 on a third node; the client reselects to it; refresh and Close with the old connection work', async () => {
+    const mesh = await Mesh.build(h.sandbox, { nodes: 3 });
+    const counter = new Counter();
+    await mesh.endpoint(1, 'final-endpoint', { additional: [counter.element] });
+    const nsc = h.sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url);
+    const conn = await nsc.request(request('nsc-1'));
+    await mesh.endpoint(2, 'nse-2', { additional: [counter.element] });
+    await mesh.nodes[1]!.nsmgr.kill();
+    await expect.poll(() => counter.uniqueRequests, { timeout: 10_000 }).toBeGreaterThanOrEqual(2);
+    expect(counter.uniqueRequests).toBe(2);
+    const closes = counter.uniqueCloses;
+    await nsc.request({ connection: conn, mechanismPreferences: [kernel] });
+    await nsc.close(conn);
+    expect(counter.uniqueRequests).toBe(2);
+    expect(counter.uniqueCloses).toBe(closes + 1);
+    // The forwarder and NSE below the dead nsmgr keep the old connection until its token expires
+    // (their `timeout` closes it then), as upstream's do: no Close can reach them meanwhile.
+    h.expectLeftovers();
+    await mesh.nodes[1]!.nsmgr.start();
+  });
+
+  it('TestNSMGR_HealRegistry: the registry restarts; a refresh works, a new client gets through, the NSE sees at least 3 requests', async () => {
+    const mesh = await Mesh.build(h.sandbox);
+    const nse = await mesh.endpoint(0, 'final-endpoint');
+    const nsc = h.sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url);
+    const conn = await nsc.request(request('nsc-1'));
+    await mesh.registry.restart();
+    const refreshed = await nsc.request({ connection: conn, mechanismPreferences: [kernel] });
+    const other = h.sandbox.client('nsc-2', mesh.nodes[0]!.nsmgr.url);
+    const second = await other.request(request('nsc-2'));
+    await expect.poll(() => nse.counter.requests, { timeout: 10_000 }).toBeGreaterThanOrEqual(3);
+    await nsc.close(refreshed);
+    await other.close(second);
   });
 });
