@@ -317,7 +317,11 @@ export class Sandbox {
   }
 
   /** An NSC chain dialing `url`; with heal and `retry` (defaults) like upstream's sandbox NewClient. */
-  client(name: string, url: NsmUrl, options: { retry?: boolean; refresh?: boolean; heal?: boolean; livenessCheck?: LivenessCheck } = {}): SandboxClient {
+  client(
+    name: string,
+    url: NsmUrl,
+    options: { retry?: boolean; refresh?: boolean; heal?: boolean; livenessCheck?: LivenessCheck; additional?: readonly NetworkServiceElement[] } = {},
+  ): SandboxClient {
     const chain = client({
       name,
       pool: this.pool,
@@ -327,6 +331,7 @@ export class Sandbox {
       ...(options.heal === false ? {} : { heal: heal({ scheduler: this.scheduler, ...(options.livenessCheck ? { livenessCheck: options.livenessCheck } : {}) }) }),
       token: this.token(name),
       scheduler: this.scheduler,
+      ...(options.additional ? { additional: options.additional } : {}),
     });
     const c = new SandboxClient(chain, this.scheduler, options.retry ?? true);
     this.clients.push(c);
