@@ -1,6 +1,7 @@
 import { asyncScheduler, concat, defer, EMPTY, throwError, type SchedulerLike } from 'rxjs';
 import { catchError, concatMap, ignoreElements, map } from 'rxjs/operators';
 import { NetworkServiceService } from '../../proto/gen/networkservice.js';
+import { cloneConnection } from '../core/clone.js';
 import { messageOf, NsmError, statusOf, unavailable } from '../core/errors.js';
 import type { NetworkServiceElement, NetworkServiceHandler } from '../core/networkservice.js';
 import { outgoingMetadataKey, unaryCall } from '../../streams/grpc/call.js';
@@ -35,7 +36,9 @@ export function connect(client: NetworkServiceHandler): NetworkServiceElement {
           return EMPTY;
         };
         return concat(
-          client.close(conn, ctx).pipe(ignoreElements(), catchError(collect)),
+          // A copy: the client chain advances the path in place (its own segment, its own id),
+          // and the rest of this hop must still see its own connection.
+          client.close(cloneConnection(conn), ctx).pipe(ignoreElements(), catchError(collect)),
           next.close(conn, ctx).pipe(ignoreElements(), catchError(collect)),
           defer(() => {
             if (errors.length === 0) return [undefined];
