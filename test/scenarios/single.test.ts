@@ -5,6 +5,8 @@ import { NetworkService } from '../../proto/gen/registry.js';
 import { Context } from '../../operators/core/context.js';
 import { unavailable } from '../../operators/core/errors.js';
 import type { NetworkServiceElement } from '../../operators/core/networkservice.js';
+import { excludedPrefixesClient } from '../../operators/networkservice/excludedPrefixes.js';
+import { point2pointIpam } from '../../operators/networkservice/point2pointIpam.js';
 import { useSandbox } from '../sandbox/harness.js';
 import { Mesh } from '../sandbox/mesh.js';
 
@@ -70,5 +72,34 @@ describe('chains/nsmgr: single scenarios', () => {
     await nsc.close(refreshed);
     await nsc.close(second);
     registry.dispose();
+  });
+
+  it('Test_AwareNSEs: three NSEs with their own IPAM on one /29 (my-ns-1 red, my-ns-2 red, my-ns-1 friday); with the awareness group {my-ns-1?color=red, my-ns-2?color=red} connections 1 and 2 share the client address, 3 gets another', async () => {
+    const mesh = await Mesh.build(h.sandbox);
+    const info = [
+      { ns: 'my-ns-1', key: 'color', value: 'red' },
+      { ns: 'my-ns-2', key: 'color', value: 'red' },
+      { ns: 'my-ns-1', key: 'day', value: 'friday' },
+    ];
+    const registry = mesh.registryOf(0);
+    for (const ns of ['my-ns-1', 'my-ns-2']) {
+      const matches = info.filter((i) => i.ns === ns).map((i) => ({ sourceSelector: { [i.key]: i.value }, routes: [{ destinationSelector: { [i.key]: i.value }, weight: 0 }], fallthrough: false, metadata: undefined }));
+      await firstValueFrom(registry.ns.register(NetworkService.fromPartial({ name: ns, payload: 'ETHERNET', matches }), budget()));
+    }
+    registry.dispose();
+    for (const [i, nse] of info.entries()) {
+      await mesh.endpoint(0, `nse-${i}`, { services: [nse.ns], labels: { [nse.key]: nse.value }, additional: [point2pointIpam(['172.16.0.96/29'])], registerServices: false });
+    }
+    const nsc = h.sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url, { additional: [excludedPrefixesClient({ awarenessGroups: [['kernel://my-ns-1?color=red', 'kernel://my-ns-2?color=red']] })] });
+    const conns = [];
+    for (const [i, nse] of info.entries()) {
+      conns.push(await nsc.request({ connection: { id: String(i), networkService: nse.ns, labels: { [nse.key]: nse.value }, mechanism: { cls: 'LOCAL', type: 'KERNEL' } }, mechanismPreferences: [kernel] }));
+      expect(conns[i]?.networkServiceEndpointName).toBe(`nse-${i}`);
+    }
+    const src = conns.map((c) => c.context?.ipContext?.srcIpAddrs[0]);
+    expect(src[0]).toBe(src[1]);
+    expect(src[2]).not.toBe(src[0]);
+    expect(src[2]).not.toBe(src[1]);
+    for (const c of conns) await nsc.close(c);
   });
 });
