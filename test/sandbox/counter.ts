@@ -3,9 +3,13 @@ import type { NetworkServiceElement } from '../../operators/core/networkservice.
 
 /**
  * `count` (upstream sandbox count): how many Requests and Closes reached this point, in total and
- * by distinct connection id.
+ * by distinct connection id. By default only calls that succeeded below are counted; with
+ * `attempts`, every call that reached this point (upstream's count, for Closes that are expected
+ * to fail further down).
  */
 export class Counter {
+  constructor(private readonly options: { attempts?: boolean } = {}) {}
+
   requests = 0;
   closes = 0;
   private readonly requestIds = new Set<string>();
@@ -27,13 +31,17 @@ export class Counter {
           this.requestIds.add(request.connection?.id ?? '');
         }),
       ),
-    close: (conn, ctx, next) =>
-      next.close(conn, ctx).pipe(
-        tap(() => {
-          this.closes++;
-          this.closeIds.add(conn.id);
-        }),
-      ),
+    close: (conn, ctx, next) => {
+      const count = () => {
+        this.closes++;
+        this.closeIds.add(conn.id);
+      };
+      if (this.options.attempts) {
+        count();
+        return next.close(conn, ctx);
+      }
+      return next.close(conn, ctx).pipe(tap(count));
+    },
   };
 
   reset(): void {

@@ -145,7 +145,10 @@ export class Mesh {
   }
 
   /** Another forwarder on node `i` (labels default p2p=true). */
-  async addForwarder(i: number, options: { name?: string; labels?: Record<string, string>; datapath?: Datapath } = {}): Promise<SandboxNode<ServedRegisteredEndpoint>> {
+  async addForwarder(
+    i: number,
+    options: { name?: string; labels?: Record<string, string>; datapath?: Datapath; additional?: readonly NetworkServiceElement[] } = {},
+  ): Promise<SandboxNode<ServedRegisteredEndpoint>> {
     const node = this.nodes[i] as MeshNode;
     const name = options.name ?? `forwarder-${i}-${node.forwarders.length}`;
     const s = this.sandbox;
@@ -154,7 +157,7 @@ export class Mesh {
     const fwd = await s.node<ServedRegisteredEndpoint>(name, (n) => {
       const registry = this.registryOf(i);
       return new ServedRegisteredEndpoint(
-        forwarder({ name, registry, datapath, pool: s.pool, token: s.token(name), dialTimeout: s.dialTimeout, additional: n.probes, scheduler: s.scheduler }),
+        forwarder({ name, registry, datapath, pool: s.pool, token: s.token(name), dialTimeout: s.dialTimeout, additional: [...n.probes, ...(options.additional ?? [])], scheduler: s.scheduler }),
         (r) =>
           firstValueFrom(
             r.nse.register(
