@@ -16,6 +16,7 @@ import { connect } from '../../operators/networkservice/connect.js';
 import { mechanisms } from '../../operators/networkservice/mechanisms.js';
 import { retryClient } from '../../operators/networkservice/retry.js';
 import { heal, type LivenessCheck } from '../../operators/networkservice/heal.js';
+import type { ReselectFunc } from '../../operators/networkservice/begin/eventFactory.js';
 import { unsignedTokenGenerator, type TokenGenerator } from '../../operators/tools/token.js';
 import { ChannelPool } from '../../streams/grpc/channelPool.js';
 import { serveNetworkService } from '../../streams/grpc/networkService.js';
@@ -320,7 +321,7 @@ export class Sandbox {
   client(
     name: string,
     url: NsmUrl,
-    options: { retry?: boolean; refresh?: boolean; heal?: boolean; livenessCheck?: LivenessCheck; additional?: readonly NetworkServiceElement[] } = {},
+    options: { retry?: boolean; refresh?: boolean; heal?: boolean; livenessCheck?: LivenessCheck; additional?: readonly NetworkServiceElement[]; reselect?: ReselectFunc } = {},
   ): SandboxClient {
     const chain = client({
       name,
@@ -332,6 +333,7 @@ export class Sandbox {
       token: this.token(name),
       scheduler: this.scheduler,
       ...(options.additional ? { additional: options.additional } : {}),
+      ...(options.reselect ? { reselect: options.reselect } : {}),
     });
     const c = new SandboxClient(chain, this.scheduler, options.retry ?? true);
     this.clients.push(c);

@@ -180,4 +180,25 @@ describe('chains/nsmgr heal_test (upstream scenarios)', () => {
     await nsc.close(refreshed);
     await other.close(second);
   });
+
+  it('TestNSMGRHealEndpoint_CustomReselectFunc: a custom reselect labels the reselected request; after the NSE dies and nse-2 appears, the connection carries the label', async () => {
+    const mesh = await Mesh.build(h.sandbox);
+    const nse = await mesh.endpoint(0, 'final-endpoint');
+    const nsc = h.sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url, {
+      reselect: (r) => {
+        const conn = r.connection;
+        if (conn === undefined) return;
+        conn.labels = { key: 'value' };
+        conn.networkServiceEndpointName = '';
+      },
+    });
+    const conn = await nsc.request(request('nsc-1'));
+    await nse.kill();
+    await mesh.endpoint(0, 'nse-2');
+    await expect
+      .poll(async () => (await nsc.request({ connection: conn, mechanismPreferences: [kernel] }).catch(() => undefined))?.labels['key'], { timeout: 10_000 })
+      .toBe('value');
+    await nsc.close(conn);
+    await nse.start();
+  });
 });
