@@ -1,4 +1,7 @@
-import { of } from 'rxjs';
+import { lastValueFrom, of } from 'rxjs';
+import { toArray } from 'rxjs/operators';
+import { NetworkServiceEndpoint } from '../../proto/gen/registry.js';
+import { Context } from '../../operators/core/context.js';
 import { describe, expect, it } from 'vitest';
 import type { Connection } from '../../proto/gen/connection.js';
 import { useSandbox } from '../sandbox/harness.js';
@@ -8,6 +11,19 @@ import { Mesh } from '../sandbox/mesh.js';
 const kernel = { cls: 'LOCAL', type: 'KERNEL', parameters: { name: 'nsm-1' } };
 const request = (id: string) => ({ connection: { id, networkService: 'ns' }, mechanismPreferences: [kernel] });
 const forwarderOf = (c: Connection, at = 2) => c.path?.pathSegments[at]?.name ?? '';
+
+/** Whether `name` is registered, as seen through node `node`'s nsmgr. */
+async function registered(mesh: Mesh, node: number, name: string): Promise<boolean> {
+  const registry = mesh.registryOf(node);
+  try {
+    const found = await lastValueFrom(registry.nse.find({ networkServiceEndpoint: NetworkServiceEndpoint.fromPartial({ name }), watch: false }, Context.background.withDeadline(Date.now() + 500)).pipe(toArray()));
+    return found.length > 0;
+  } catch {
+    return false;
+  } finally {
+    registry.dispose();
+  }
+}
 
 /** One node with `n` forwarders (and no default one). */
 async function meshWithForwarders(h: ReturnType<typeof useSandbox>, n: number): Promise<Mesh> {
@@ -84,4 +100,58 @@ describe('chains/nsmgr select_forwarder_test (upstream scenarios)', () => {
     await nsc.close(conn);
     await forwarder.start();
   });
+});
+
+describe('chains/nsmgr select_forwarder_test: remote and nsmgr restarts (upstream scenarios)', () => {
+  const h = useSandbox();
+
+  it('Test_DiscoverForwarder_ChangeRemoteForwarderOnDeath: 10 forwarders on the NSE’s node; the registry restarts and the chosen remote forwarder dies; heal goes through another one (same NSE connection, 2 requests, 1 close)', async () => {
+    const mesh = await Mesh.build(h.sandbox, { nodes: 2, defaultForwarder: false });
+    await mesh.addForwarder(0);
+    for (let i = 0; i < 10; i++) await mesh.addForwarder(1);
+    const nse = await mesh.endpoint(1, 'final-endpoint');
+    const closesFail = new ErrorInjector().failCloses(-1);
+    const nsc = h.sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url, { additional: [closesFail.element] });
+    let conn = await nsc.request(request('nsc-1'));
+    expect(nse.counter.requests).toBe(1);
+    const selected = forwarderOf(conn, 4);
+    await mesh.registry.restart();
+    await mesh.nodes[1]!.forwarders.find((f) => f.name === selected)!.kill();
+    await expect.poll(() => nse.counter.requests, { timeout: 15_000 }).toBeGreaterThanOrEqual(2);
+    expect(nse.counter.uniqueRequests).toBe(1);
+    expect(nse.counter.requests).toBe(2);
+    expect(nse.counter.closes).toBe(1);
+    conn = await nsc.request({ connection: conn, mechanismPreferences: [kernel] });
+    expect(nse.counter.requests).toBe(3);
+    expect(nse.counter.closes).toBe(1);
+    expect(forwarderOf(conn, 4)).not.toBe(selected);
+    closesFail.clear();
+    await nsc.close(conn);
+  });
+
+  for (const remote of [false, true]) {
+    it(`Test_ForwarderShouldBeSelectedCorrectlyOnNSMgrRestart (${remote ? 'Remote' : 'Local'}): without heal, 10 refreshes keep the original forwarder across nsmgr restarts, re-registrations and new forwarders`, async () => {
+      const node = remote ? 1 : 0;
+      const segments = remote ? 6 : 4;
+      const mesh = await Mesh.build(h.sandbox, { nodes: node + 1 });
+      const expected = mesh.nodes[node]!.forwarders[0]!.name;
+      await mesh.endpoint(node, 'my-nse-1', { services: ['my-ns'] });
+      const nsc = h.sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url, { heal: false });
+      let conn = await nsc.request({ connection: { id: 'nsc-1', networkService: 'my-ns' }, mechanismPreferences: [kernel] });
+      expect(conn.path?.pathSegments).toHaveLength(segments);
+      expect(forwarderOf(conn, segments - 2)).toBe(expected);
+      for (let i = 0; i < 10; i++) {
+        conn = await nsc.request({ connection: conn, mechanismPreferences: [kernel] });
+        expect(forwarderOf(conn, segments - 2)).toBe(expected);
+        await mesh.nodes[node]!.nsmgr.restart();
+        // Upstream re-registers the NSE and the forwarder by hand here; ours do it themselves
+        // (registry heal): wait until both are back through the restarted nsmgr.
+        for (const name of [expected, 'my-nse-1']) await expect.poll(() => registered(mesh, node, name), { timeout: 10_000 }).toBe(true);
+        await mesh.addForwarder(node, { name: `${i}-forwarder` });
+      }
+      conn = await nsc.request({ connection: conn, mechanismPreferences: [kernel] });
+      expect(forwarderOf(conn, segments - 2)).toBe(expected);
+      await nsc.close(conn);
+    });
+  }
 });
