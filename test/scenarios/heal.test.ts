@@ -1,4 +1,7 @@
-import { of } from 'rxjs';
+import { defer, lastValueFrom, of } from 'rxjs';
+import { mergeMap } from 'rxjs/operators';
+import type { NetworkServiceElement } from '../../operators/core/networkservice.js';
+import { eventFactoryOf, type EventFactory } from '../../operators/networkservice/begin/eventFactory.js';
 import { describe, expect, it } from 'vitest';
 import { Counter } from '../sandbox/counter.js';
 import { Mesh } from '../sandbox/mesh.js';
@@ -200,5 +203,39 @@ describe('chains/nsmgr heal_test (upstream scenarios)', () => {
       .toBe('value');
     await nsc.close(conn);
     await nse.start();
+  });
+
+  it('Test_RestartDuringRefresh: 15 times the forwarder is killed and restarted while a refresh is at the NSE; that refresh fails, heal brings the connection back', async () => {
+    const mesh = await Mesh.build(h.sandbox);
+    let destroyForwarder = false;
+    const forwarder = mesh.nodes[0]!.forwarders[0]!;
+    // At the NSE, during the refresh: the forwarder dies (and comes back at once, fresh).
+    const killer: NetworkServiceElement = {
+      request: (r, ctx, next) =>
+        defer(async () => {
+          if (destroyForwarder) await forwarder.restart();
+        }).pipe(mergeMap(() => next.request(r, ctx))),
+    };
+    const nse = await mesh.endpoint(0, 'nse-1', { additional: [killer] });
+    const answered = new Counter(); // Requests answered back at the client
+    let factory: EventFactory | undefined;
+    const grab: NetworkServiceElement = {
+      request: (r, ctx, next) => {
+        factory ??= eventFactoryOf(ctx);
+        return next.request(r, ctx);
+      },
+    };
+    const nsc = h.sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url, { additional: [answered.element, grab] });
+    const conn = await nsc.request(request('nsc-1'));
+    await lastValueFrom((factory as EventFactory).request(), { defaultValue: undefined });
+    expect(nse.counter.requests).toBe(2);
+    for (let i = 0; i < 15; i++) {
+      destroyForwarder = true;
+      await expect(lastValueFrom((factory as EventFactory).request(), { defaultValue: undefined })).rejects.toBeDefined();
+      const before = answered.requests;
+      destroyForwarder = false;
+      await expect.poll(() => answered.requests, { timeout: 5000, interval: 50 }).toBeGreaterThan(before);
+    }
+    await nsc.close(conn);
   });
 });
