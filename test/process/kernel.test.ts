@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { describeKernel, ipJson, pings, tcpTransfer, underlay, useNamespaces } from '../kernel/namespaces.js';
-import { nscEvents, pinger, ProcessMesh, stop } from './processMesh.js';
+import { nscEvents, pinger, ProcessMesh, stop, type Daemon } from './processMesh.js';
 
 let mesh: ProcessMesh;
 beforeEach(() => {
@@ -14,15 +14,30 @@ afterEach(async (ctx) => {
 const linksIn = (ns: string) => ipJson<{ ifname: string }[]>(ns, ['link', 'show']).filter((l) => l.ifname !== 'lo').map((l) => l.ifname);
 const events = nscEvents;
 
+/** The client has exactly nsm-1 and the endpoint one interface; SIGTERM closes and removes both. */
+async function closesCleanly(client: Daemon, nscNs: string, nseNs: string): Promise<void> {
+  expect(linksIn(nscNs)).toEqual(['nsm-1']);
+  expect(linksIn(nseNs)).toHaveLength(1);
+  expect(await stop(client)).toBe(0);
+  expect(linksIn(nscNs)).toEqual([]);
+  expect(linksIn(nseNs)).toEqual([]);
+}
+
 describeKernel('the kernel datapath across OS processes in network namespaces', () => {
   const ns = useNamespaces();
 
-  it('local: nsc and NSE namespaces on one node; ping and 4 MB TCP both ways; SIGTERM closes and removes every link', async () => {
+  /** One node (registry, nsmgr, forwarder-kernel), an NSE and an nsc, each in its own netns; the nsc connected. */
+  async function connectedLocally(): Promise<{ host: string; nscNs: string; nseNs: string; forwarder: Daemon; client: Daemon }> {
     const [host, nscNs, nseNs] = [ns.make('node0'), ns.make('nsc'), ns.make('nse')];
-    mesh.node(host, 0);
+    const { forwarder } = mesh.node(host, 0);
     mesh.nse(nseNs, 0);
     const client = mesh.nsc(nscNs);
     await expect.poll(() => events(client, 'connected').length, { timeout: 20_000 }).toBe(1);
+    return { host, nscNs, nseNs, forwarder, client };
+  }
+
+  it('local: nsc and NSE namespaces on one node; ping and 4 MB TCP both ways; SIGTERM closes and removes every link', async () => {
+    const { nscNs, nseNs, client } = await connectedLocally();
     const conn = events(client, 'connected')[0]!;
     expect(conn.path.pathSegments.map((s) => s.name)).toEqual(['nsc', 'nsmgr-0', 'forwarder-0', 'icmp-responder']);
     expect(conn.context.ipContext.dstIpAddrs).toEqual(['169.254.1.0/32']);
@@ -68,11 +83,7 @@ describeKernel('the kernel datapath across OS processes in network namespaces', 
   });
 
   it('heal: kill -9 the forwarder under a running ping, start another; the client heals through it and ping comes back (the gap is printed)', async () => {
-    const [host, nscNs, nseNs] = [ns.make('node0'), ns.make('nsc'), ns.make('nse')];
-    const { forwarder } = mesh.node(host, 0);
-    mesh.nse(nseNs, 0);
-    const client = mesh.nsc(nscNs);
-    await expect.poll(() => events(client, 'connected').length, { timeout: 20_000 }).toBe(1);
+    const { host, nscNs, nseNs, forwarder, client } = await connectedLocally();
     const before = ifindex(nscNs);
     const ping = pinger(nscNs, '169.254.1.0');
     await expect.poll(() => ping.replies().length, { timeout: 5000 }).toBeGreaterThan(5);
@@ -86,11 +97,7 @@ describeKernel('the kernel datapath across OS processes in network namespaces', 
     await expect.poll(() => ping.replies().filter((t) => t > healedAt).length, { timeout: 5000 }).toBeGreaterThan(3);
     console.log(`forwarder kill → heal: longest ping gap ${ping.gap(killedAt).toFixed(3)} s`);
     ping.stop();
-    expect(linksIn(nscNs)).toEqual(['nsm-1']);
-    expect(linksIn(nseNs)).toHaveLength(1);
-    expect(await stop(client)).toBe(0);
-    expect(linksIn(nscNs)).toEqual([]);
-    expect(linksIn(nseNs)).toEqual([]);
+    await closesCleanly(client, nscNs, nseNs);
   });
 
   it('heal: the NSE dies with its namespace while a second NSE is registered; the dead datapath makes the client reselect and ping answers at the new NSE address', async () => {
@@ -105,29 +112,17 @@ describeKernel('the kernel datapath across OS processes in network namespaces', 
     await stop(first, 'SIGKILL');
     ns.remove(nseNs); // the pod is gone: its netns and the interface in it go too
     await expect.poll(() => pings(nscNs, '169.254.2.0'), { timeout: 20_000, interval: 500 }).toBe(true);
-    expect(linksIn(nscNs)).toEqual(['nsm-1']);
-    expect(linksIn(nse2Ns)).toHaveLength(1);
-    expect(await stop(client)).toBe(0);
-    expect(linksIn(nscNs)).toEqual([]);
-    expect(linksIn(nse2Ns)).toEqual([]);
+    await closesCleanly(client, nscNs, nse2Ns);
   });
 
   it('crash leftovers: a forwarder killed while holding a connection and restarted under its name leaves no duplicate or orphaned link', async () => {
-    const [host, nscNs, nseNs] = [ns.make('node0'), ns.make('nsc'), ns.make('nse')];
-    const { forwarder } = mesh.node(host, 0);
-    mesh.nse(nseNs, 0);
-    const client = mesh.nsc(nscNs);
-    await expect.poll(() => events(client, 'connected').length, { timeout: 20_000 }).toBe(1);
+    const { host, nscNs, nseNs, forwarder, client } = await connectedLocally();
     const before = ifindex(nscNs);
     await stop(forwarder, 'SIGKILL');
     mesh.forwarder(host, 0, 'forwarder-0');
     await expect.poll(() => ifindex(nscNs) !== before, { timeout: 20_000 }).toBe(true);
     await expect.poll(() => pings(nscNs, '169.254.1.0'), { timeout: 5000 }).toBe(true);
-    expect(linksIn(nscNs)).toEqual(['nsm-1']);
-    expect(linksIn(nseNs)).toHaveLength(1);
-    expect(await stop(client)).toBe(0);
-    expect(linksIn(nscNs)).toEqual([]);
-    expect(linksIn(nseNs)).toEqual([]);
+    await closesCleanly(client, nscNs, nseNs);
   });
 });
 
