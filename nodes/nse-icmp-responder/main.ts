@@ -7,6 +7,7 @@ import { endpoint } from '../../operators/chains/endpoint.js';
 import { registryClient } from '../../operators/chains/registryClient.js';
 import { Context } from '../../operators/core/context.js';
 import { dnsContextServer, parseDnsConfigs } from '../../operators/networkservice/dnsContext.js';
+import { idleTimeout } from '../../operators/networkservice/idleTimeout.js';
 import { mechanisms } from '../../operators/networkservice/mechanisms.js';
 import { kernelMechanismServer } from '../../operators/networkservice/kernelMechanismServer.js';
 import { ownNetnsUrl } from '../../dataplane/kernel/netns.js';
@@ -43,7 +44,7 @@ const spec = {
     expected: 'a JSON array such as [{"dns_server_ips":["10.0.0.1"],"search_domains":["my.domain"]}]',
     parse: parseDnsConfigs,
   }),
-  idleTimeout: duration('NSM_IDLE_TIMEOUT', '0', 'Exit after this long without connections (0: never; not implemented yet)'),
+  idleTimeout: duration('NSM_IDLE_TIMEOUT', '0', 'Exit after this long without connections (0: never)'),
   registerService: bool('NSM_REGISTER_SERVICE', 'true', 'Register the network services too'),
   unregisterItself: bool('NSM_UNREGISTER_ITSELF', 'false', 'Unregister the endpoint on exit'),
 };
@@ -62,10 +63,15 @@ export const component = defineComponent({
   async run(config, ctx) {
     const dir = await mkdtemp(join(tmpdir(), 'nsm-rx-nse-'));
     const listen = unixUrl(join(dir, 'listen.on.sock'));
+    // Upstream's idle timeout: no connection for that long and the endpoint shuts itself down.
+    const idle =
+      config.idleTimeout > 0
+        ? idleTimeout({ timeout: config.idleTimeout, onIdle: () => void ctx.lifecycle.shutdown(`idle for ${config.idleTimeout} ms (NSM_IDLE_TIMEOUT)`, 0) })
+        : undefined;
     const hop = endpoint({
       name: config.name,
       token: unsignedTokenGenerator(config.name, config.maxTokenLifetime, () => asyncScheduler.now()),
-      additional: [ipamForPolicy(config.ipamPolicy, config.cidrPrefix), dnsContextServer(config.dnsConfigs), mechanisms({ KERNEL: [kernelMechanismServer(ownNetnsUrl)], NOOP: [] })],
+      additional: [...(idle ? [idle] : []), ipamForPolicy(config.ipamPolicy, config.cidrPrefix), dnsContextServer(config.dnsConfigs), mechanisms({ KERNEL: [kernelMechanismServer(ownNetnsUrl)], NOOP: [] })],
     });
     const server = new GrpcServer();
     serveNetworkService(server, hop.handler, hop.monitor);
@@ -91,6 +97,7 @@ export const component = defineComponent({
     ctx.log.info('serving', { url: listen.href, services: config.serviceNames, expires: registered.expirationTime });
 
     ctx.lifecycle.onShutdown('nse-icmp-responder', async () => {
+      idle?.dispose();
       if (config.unregisterItself) await lastValueFrom(registry.nse.unregister(registered, budget()), { defaultValue: undefined }).catch(() => undefined);
       registry.dispose();
       hop.state.metadata.dispose();

@@ -65,4 +65,18 @@ describe('control plane across OS processes: registry-memory, nsmgr, forwarder-n
     expect(await stop(nsc)).toBe(0);
     expect(nscEvents(nsc, 'closed')).toHaveLength(1);
   });
+
+  it('NSM_IDLE_TIMEOUT: the NSE stays while it has a connection and exits (code 0) once it has had none for that long', async () => {
+    mesh.start(undefined, 'registry-memory', { NSM_LISTEN_ON: mesh.sock('registry') });
+    mesh.start(undefined, 'nsmgr', { NSM_NAME: 'nsmgr', NSM_LISTEN_ON: mesh.sock('nsmgr'), NSM_REGISTRY_URL: mesh.sock('registry'), NSM_EXCLUDED_PREFIXES_FILE: `${mesh.dir}/x.yaml` });
+    mesh.start(undefined, 'forwarder-noop', { NSM_NAME: 'forwarder', NSM_CONNECT_TO: mesh.sock('nsmgr'), NSM_LISTEN_ON: mesh.sock('forwarder') });
+    const nsc = mesh.start(undefined, 'nsc', { NSM_NAME: 'nsc', NSM_CONNECT_TO: mesh.sock('nsmgr'), NSM_NETWORK_SERVICES: 'kernel://icmp-responder/nsm-1', NSM_LIVENESS_CHECK_ENABLED: 'false' });
+    const nse = mesh.start(undefined, 'nse-icmp-responder', { NSM_NAME: 'icmp-server', NSM_CONNECT_TO: mesh.sock('nsmgr'), NSM_IDLE_TIMEOUT: '2s' });
+    await expect.poll(() => nscEvents(nsc, 'connected').length, { timeout: 20_000 }).toBe(1);
+    await new Promise((r) => setTimeout(r, 2500)); // longer than the idle timeout, with a connection
+    expect(nse.child.exitCode).toBeNull();
+    expect(await stop(nsc)).toBe(0); // closes: the NSE has no connection left
+    const code = await new Promise<number | null>((r) => (nse.child.exitCode !== null ? r(nse.child.exitCode) : nse.child.once('exit', r)));
+    expect(code).toBe(0);
+  });
 });
