@@ -71,6 +71,10 @@ export const components: Registry = {
     summary: 'a client keeping connections to network services (upstream cmd-nsc)',
     load: () => import('../nsc/main.js').then((m) => m.component),
   },
+  'nsc-init': {
+    summary: 'requests the connections and exits, leaving them for the nsc (upstream cmd-nsc-init)',
+    load: () => import('../nsc-init/main.js').then((m) => m.component),
+  },
   'nse-icmp-responder': {
     summary: 'an endpoint handing out point-to-point addresses (upstream cmd-nse-icmp-responder)',
     load: () => import('../nse-icmp-responder/main.js').then((m) => m.component),

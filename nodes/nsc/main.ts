@@ -15,6 +15,7 @@ import { parseNsUrl, type NetworkServiceUrl } from '../../operators/tools/nsurl.
 import { unsignedTokenGenerator } from '../../operators/tools/token.js';
 import { ChannelPool } from '../../streams/grpc/channelPool.js';
 import { ownNetnsUrl } from '../../dataplane/kernel/netns.js';
+import { adopt, existingConnection } from './adopt.js';
 import { kernelLivenessCheck } from '../../dataplane/kernel/liveness.js';
 import { defineComponent } from '../cli/components.js';
 import { bool, duration, map, str, url, variable } from '../cli/config.js';
@@ -30,7 +31,7 @@ const networkServices = (env: string, description: string) =>
     zero: () => [],
   });
 
-const spec = {
+export const nscSpec = {
   name: str('NSM_NAME', 'nsc', 'Name of the client; connection i has id <NSM_NAME>-<i>'),
   connectTo: url('NSM_CONNECT_TO', 'unix:///var/lib/networkservicemesh/nsm.io.sock', 'The nsmgr to request from'),
   dialTimeout: duration('NSM_DIAL_TIMEOUT', '5s', 'Dial timeout toward the nsmgr'),
@@ -73,14 +74,15 @@ export const report = (event: string, conn: Connection): void => {
 
 /**
  * `nsm-rx nsc` (upstream cmd-nsc): requests every NSM_NETWORK_SERVICES entry with id
- * `<NSM_NAME>-<i>`, retrying until it succeeds, then keeps the connections (refresh, heal,
- * upstream refresh) until it is stopped, when it closes them. Prints each connection as a JSON
- * line on stdout.
+ * `<NSM_NAME>-<i>` — adopting the connection of that id the nsmgr already has (nsc-init's,
+ * or its own before a restart) — retrying until it succeeds, then keeps the connections
+ * (refresh, heal, upstream refresh) until it is stopped, when it closes them. Prints each
+ * connection as a JSON line on stdout.
  */
 export const component = defineComponent({
   name: 'nsc',
   summary: 'a client keeping connections to network services (upstream cmd-nsc)',
-  spec,
+  spec: nscSpec,
   async run(config, ctx) {
     const scheduler = asyncScheduler;
     const pool = new ChannelPool();
@@ -118,7 +120,10 @@ export const component = defineComponent({
       pool.closeAll();
     });
     for (const [i, ns] of config.networkServices.entries()) {
-      const conn = await firstValueFrom(handler.request(requestFor(config.name, i, ns), Context.background));
+      const fresh = requestFor(config.name, i, ns);
+      const existing = await existingConnection(pool, config.connectTo, config.name, fresh.connection?.id ?? '', config.dialTimeout);
+      if (existing) ctx.log.info('adopting the existing connection', { id: existing.path?.pathSegments[0]?.id });
+      const conn = await firstValueFrom(handler.request(existing ? adopt(fresh, existing) : fresh, Context.background));
       connections.push(conn);
       report('connected', conn);
     }

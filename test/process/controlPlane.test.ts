@@ -79,4 +79,28 @@ describe('control plane across OS processes: registry-memory, nsmgr, forwarder-n
     const code = await new Promise<number | null>((r) => (nse.child.exitCode !== null ? r(nse.child.exitCode) : nse.child.once('exit', r)));
     expect(code).toBe(0);
   });
+
+  it('nsc-init requests and exits 0 leaving the connection; the nsc of the same name adopts it (same ids at every hop, same addresses); nsc-init exits 1 naming a service it cannot get', async () => {
+    mesh.start(undefined, 'registry-memory', { NSM_LISTEN_ON: mesh.sock('registry') });
+    mesh.start(undefined, 'nsmgr', { NSM_NAME: 'nsmgr', NSM_LISTEN_ON: mesh.sock('nsmgr'), NSM_REGISTRY_URL: mesh.sock('registry'), NSM_EXCLUDED_PREFIXES_FILE: `${mesh.dir}/x.yaml` });
+    mesh.start(undefined, 'forwarder-noop', { NSM_NAME: 'forwarder', NSM_CONNECT_TO: mesh.sock('nsmgr'), NSM_LISTEN_ON: mesh.sock('forwarder') });
+    mesh.start(undefined, 'nse-icmp-responder', { NSM_NAME: 'icmp-server', NSM_CONNECT_TO: mesh.sock('nsmgr') });
+    const env = { NSM_NAME: 'app', NSM_CONNECT_TO: mesh.sock('nsmgr'), NSM_NETWORK_SERVICES: 'kernel://icmp-responder/nsm-1', NSM_LIVENESS_CHECK_ENABLED: 'false' };
+    const init = mesh.start(undefined, 'nsc-init', env);
+    const initCode = await new Promise<number | null>((r) => init.child.once('exit', r));
+    expect(initCode, init.out).toBe(0);
+    const made = nscEvents(init, 'connected')[0] as unknown as { path: { pathSegments: { name: string; id: string }[] }; context: unknown };
+    expect(made.path.pathSegments.map((s) => s.name)).toEqual(['app', 'nsmgr', 'forwarder', 'icmp-server']);
+
+    const nsc = mesh.start(undefined, 'nsc', env);
+    await expect.poll(() => nscEvents(nsc, 'connected').length, { timeout: 20_000 }).toBe(1);
+    const adopted = nscEvents(nsc, 'connected')[0] as unknown as typeof made;
+    expect(adopted.path.pathSegments.map((s) => s.id)).toEqual(made.path.pathSegments.map((s) => s.id));
+    expect(adopted.context).toEqual(made.context);
+    expect(await stop(nsc)).toBe(0);
+
+    const failing = mesh.start(undefined, 'nsc-init', { ...env, NSM_NAME: 'other', NSM_NETWORK_SERVICES: 'kernel://no-such-service/nsm-1', NSM_REQUEST_TIMEOUT: '1s' });
+    expect(await new Promise<number | null>((r) => failing.child.once('exit', r))).toBe(1);
+    expect(failing.out).toMatch(/kernel:\/\/no-such-service\/nsm-1: no connection within NSM_REQUEST_TIMEOUT/);
+  });
 });

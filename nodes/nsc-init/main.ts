@@ -1,0 +1,56 @@
+import { asyncScheduler, firstValueFrom } from 'rxjs';
+import { status } from '@grpc/grpc-js';
+import { client } from '../../operators/chains/client.js';
+import { Context } from '../../operators/core/context.js';
+import { messageOf, statusOf } from '../../operators/core/errors.js';
+import { clientInfo } from '../../operators/networkservice/clientInfo.js';
+import { excludedPrefixesClient } from '../../operators/networkservice/excludedPrefixes.js';
+import { retryClient } from '../../operators/networkservice/retry.js';
+import { unsignedTokenGenerator } from '../../operators/tools/token.js';
+import { ChannelPool } from '../../streams/grpc/channelPool.js';
+import { defineComponent } from '../cli/components.js';
+import { nscSpec, report, requestFor } from '../nsc/main.js';
+
+/**
+ * `nsm-rx nsc-init` (upstream cmd-nsc-init, an init container): requests every
+ * NSM_NETWORK_SERVICES entry as `<NSM_NAME>-<i>`, prints each connection, and exits 0 without
+ * closing them — the workload's nsc adopts them by id. A service it cannot get within
+ * NSM_REQUEST_TIMEOUT (retrying meanwhile) makes it exit 1, naming the service and the error.
+ */
+export const component = defineComponent({
+  name: 'nsc-init',
+  summary: 'requests the connections and exits, leaving them for the nsc (upstream cmd-nsc-init)',
+  spec: nscSpec,
+  async run(config, ctx) {
+    const scheduler = asyncScheduler;
+    const pool = new ChannelPool();
+    // No refresh or heal: the connections outlive this process; the nsc takes them over.
+    const nsc = client({
+      name: config.name,
+      pool,
+      url: config.connectTo,
+      dialTimeout: config.dialTimeout,
+      refresh: false,
+      token: unsignedTokenGenerator(config.name, config.maxTokenLifetime, () => scheduler.now()),
+      additional: [clientInfo({ env: ctx.env }), excludedPrefixesClient({ awarenessGroups: config.awarenessGroups })],
+      scheduler,
+    });
+    const handler = retryClient(nsc.handler, {
+      scheduler,
+      tryTimeout: config.requestTimeout,
+      onRetry: (e) => ctx.log.warn('request failed, retrying', { code: status[statusOf(e)], error: messageOf(e) }),
+    });
+    try {
+      for (const [i, ns] of config.networkServices.entries()) {
+        const request = requestFor(config.name, i, ns);
+        const conn = await firstValueFrom(handler.request(request, Context.background.withDeadline(scheduler.now() + config.requestTimeout))).catch((e: unknown) => {
+          throw new Error(`${ns.url}: no connection within NSM_REQUEST_TIMEOUT (${config.requestTimeout} ms): ${messageOf(e)}`);
+        });
+        report('connected', conn);
+      }
+    } finally {
+      nsc.state.metadata.dispose(); // forget, never Close: the connections stay for the nsc
+      pool.closeAll();
+    }
+  },
+});
