@@ -1,0 +1,33 @@
+import { Resolver } from 'node:dns/promises';
+import { BehaviorSubject } from 'rxjs';
+import { describe, expect, it } from 'vitest';
+import { DNSConfig } from '../../proto/gen/connectioncontext.js';
+import { startDnsServer } from '../../test/dnsServer.js';
+import { serveDnsProxy } from './dnsProxy.js';
+
+const resolverAt = (port: number) => {
+  const r = new Resolver({ timeout: 3000, tries: 1 });
+  r.setServers([`127.0.0.1:${port}`]);
+  return r;
+};
+
+describe('DNS proxy (the client side of DNS configs)', () => {
+  it('answers from the servers of the current configs (first reply wins), SERVFAIL without any; follows config changes; closes clean', async () => {
+    const good = await startDnsServer({ 'my.domain': '4.4.4.4' });
+    const configs = new BehaviorSubject<readonly DNSConfig[]>([]);
+    const proxy = await serveDnsProxy({ configs, timeoutMs: 1000 });
+    try {
+      const resolver = resolverAt(proxy.port);
+      await expect(resolver.resolve4('my.domain')).rejects.toMatchObject({ code: 'ESERVFAIL' });
+      // An unreachable server beside a good one: the good one's answer comes back.
+      configs.next([DNSConfig.fromPartial({ dnsServerIps: ['127.0.0.1:9', `127.0.0.1:${good.port}`] })]);
+      expect(await resolver.resolve4('my.domain')).toEqual(['4.4.4.4']);
+      await expect(resolver.resolve4('other.domain')).rejects.toMatchObject({ code: 'ENOTFOUND' });
+      configs.next([DNSConfig.fromPartial({ dnsServerIps: ['127.0.0.1:9'] })]); // nobody answers
+      await expect(resolver.resolve4('my.domain')).rejects.toMatchObject({ code: 'ESERVFAIL' });
+    } finally {
+      await proxy.close();
+      await good.close();
+    }
+  });
+});

@@ -1,0 +1,102 @@
+import { createSocket, type Socket } from 'node:dgram';
+import { isIP } from 'node:net';
+import type { Observable, Subscription } from 'rxjs';
+import type { DNSConfig } from '../../proto/gen/connectioncontext.js';
+
+export interface DnsProxy {
+  /** The UDP port it answers on. */
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export interface DnsProxyOptions {
+  /** Address to answer on (default 127.0.0.1). */
+  host?: string;
+  /** Port (default: any free one). */
+  port?: number;
+  /** The servers to ask: the DNS configs of the client's connections, as they change. */
+  configs: Observable<readonly DNSConfig[]>;
+  /** How long to wait for the first answer, ms (upstream fanout: 1 s... 5 s; default 2 s). */
+  timeoutMs?: number;
+}
+
+/** `ip` or `ip:port` (IPv6 as `[ip]:port`) → where to send; port 53 by default. */
+function target(server: string): { address: string; port: number; family: 4 | 6 } | undefined {
+  const bracketed = /^\[(.+)\]:(\d+)$/.exec(server);
+  const hostPort = /^([^:]+):(\d+)$/.exec(server);
+  const [address, port] = bracketed ? [bracketed[1] ?? '', Number(bracketed[2])] : hostPort ? [hostPort[1] ?? '', Number(hostPort[2])] : [server, 53];
+  const family = isIP(address);
+  return family === 4 || family === 6 ? { address, port, family } : undefined;
+}
+
+/** A SERVFAIL answer to `query` (same id and question): nobody could be asked, or nobody answered. */
+function servfail(query: Buffer): Buffer {
+  const out = Buffer.from(query);
+  if (out.length >= 4) {
+    out[2] = ((out[2] ?? 0) | 0x80) & 0xf9; // QR=1, keep opcode and RD
+    out[3] = ((out[3] ?? 0) & 0xf0) | 0x02; // RCODE=SERVFAIL
+  }
+  return out;
+}
+
+/**
+ * The client's local DNS proxy (upstream dnsutils fanout behind the dnscontext client): a UDP
+ * DNS server that sends each query, as it came, to every server of the current DNS configs
+ * and answers with the first reply; SERVFAIL when there is no server or no reply in time.
+ * IPv4 servers (an IPv6 one is skipped); search-domain expansion is left to the resolver that
+ * asks (resolv.conf `search`).
+ */
+export function serveDnsProxy(options: DnsProxyOptions): Promise<DnsProxy> {
+  const timeoutMs = options.timeoutMs ?? 2000;
+  let servers: string[] = [];
+  const subscription: Subscription = options.configs.subscribe((configs) => {
+    servers = [...new Set(configs.flatMap((c) => c.dnsServerIps))];
+  });
+  const pending = new Set<{ socket: Socket; timer: NodeJS.Timeout }>();
+  const server = createSocket('udp4');
+
+  server.on('message', (query, client) => {
+    const reply = (answer: Buffer) => server.send(answer, client.port, client.address);
+    const targets = servers.map(target).filter((t) => t !== undefined);
+    if (targets.length === 0) return reply(servfail(query));
+    const upstream = createSocket('udp4');
+    const done = () => {
+      clearTimeout(entry.timer);
+      pending.delete(entry);
+      upstream.close();
+    };
+    const entry = {
+      socket: upstream,
+      timer: setTimeout(() => {
+        done();
+        reply(servfail(query));
+      }, timeoutMs),
+    };
+    pending.add(entry);
+    upstream.once('message', (answer) => {
+      done();
+      reply(answer);
+    });
+    upstream.on('error', () => undefined); // an unreachable server just does not answer
+    for (const t of targets) if (t.family === 4) upstream.send(query, t.port, t.address);
+  });
+
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.bind(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+      resolve({
+        port: server.address().port,
+        close: () =>
+          new Promise<void>((closed) => {
+            subscription.unsubscribe();
+            for (const p of pending) {
+              clearTimeout(p.timer);
+              p.socket.close();
+            }
+            pending.clear();
+            server.close(() => closed());
+          }),
+      });
+    });
+  });
+}
