@@ -22,15 +22,19 @@ export class Counter {
     return this.closeIds.size;
   }
 
-  /** Counts calls that succeed below this point. */
+  /** Counts calls that succeed below this point (or, with `attempts`, every call reaching it). */
   readonly element: NetworkServiceElement = {
-    request: (request, ctx, next) =>
-      next.request(request, ctx).pipe(
-        tap(() => {
-          this.requests++;
-          this.requestIds.add(request.connection?.id ?? '');
-        }),
-      ),
+    request: (request, ctx, next) => {
+      const count = () => {
+        this.requests++;
+        this.requestIds.add(request.connection?.id ?? '');
+      };
+      if (this.options.attempts) {
+        count();
+        return next.request(request, ctx);
+      }
+      return next.request(request, ctx).pipe(tap(count));
+    },
     close: (conn, ctx, next) => {
       const count = () => {
         this.closes++;

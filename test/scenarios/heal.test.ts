@@ -1,5 +1,6 @@
 import { defer, lastValueFrom, of } from 'rxjs';
-import { mergeMap } from 'rxjs/operators';
+import { mergeMap, tap } from 'rxjs/operators';
+import { ErrorInjector } from '../sandbox/injectError.js';
 import type { NetworkServiceElement } from '../../operators/core/networkservice.js';
 import { eventFactoryOf, type EventFactory } from '../../operators/networkservice/begin/eventFactory.js';
 import { describe, expect, it } from 'vitest';
@@ -238,4 +239,26 @@ describe('chains/nsmgr heal_test (upstream scenarios)', () => {
     }
     await nsc.close(conn);
   });
+
+  it('TestNSMGR_RefreshFailed_DataPlaneBroken: the NSE takes one Request only; the client’s refresh (at 20% of a 5 s token instead of upstream’s mock clock) fails, the datapath is then found broken and the client reselects: nse-2 gets exactly 1 Request', async () => {
+    const sandbox = await h.recreate({ tokenLifetime: 5000 });
+    const mesh = await Mesh.build(sandbox);
+    const attempts = new Counter({ attempts: true });
+    const once = new ErrorInjector().failRequests(1, -1);
+    await mesh.endpoint(0, 'final-endpoint', { additional: [attempts.element, once.element] });
+    let healthy = true;
+    const counter2 = new Counter();
+    const healthyAgain: NetworkServiceElement = { request: (r, ctx, next) => next.request(r, ctx).pipe(tap(() => (healthy = true))) };
+    const nsc = sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url, { livenessCheck: () => of(healthy) });
+    const conn = await nsc.request(request('nsc-1'));
+    expect(attempts.requests).toBe(1);
+    await mesh.endpoint(0, 'nse-2', { additional: [healthyAgain, counter2.element] });
+    await expect.poll(() => attempts.requests, { timeout: 5000, interval: 20 }).toBeGreaterThanOrEqual(2); // the refresh reached the NSE (and failed)
+    healthy = false;
+    await expect.poll(() => counter2.requests, { timeout: 5000, interval: 20 }).toBeGreaterThanOrEqual(1);
+    expect(counter2.uniqueRequests).toBe(1);
+    expect(counter2.requests).toBe(1);
+    await nsc.close(conn);
+  });
 });
+
