@@ -260,5 +260,29 @@ describe('chains/nsmgr heal_test (upstream scenarios)', () => {
     expect(counter2.requests).toBe(1);
     await nsc.close(conn);
   });
-});
 
+  it('TestNSMGR_RefreshFailed_ControlPlaneBroken: the forwarder dies while the client’s refresh is held inside its chain; the refresh fails, a new forwarder appears, heal brings the connection back (the NSE sees 2 Requests)', async () => {
+    const sandbox = await h.recreate({ tokenLifetime: 5000 });
+    const mesh = await Mesh.build(sandbox);
+    const nse = await mesh.endpoint(0, 'final-endpoint');
+    let held: (() => void) | undefined;
+    let holding = true;
+    let seen = 0;
+    // Upstream's checkrequest gate: the first Request passes, the next one waits to be let go.
+    const gate: NetworkServiceElement = {
+      request: (r, ctx, next) =>
+        defer(() => (seen++ === 0 || !holding ? Promise.resolve() : new Promise<void>((resolve) => (held = resolve)))).pipe(mergeMap(() => next.request(r, ctx))),
+    };
+    const nsc = sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url, { additional: [gate] });
+    const conn = await nsc.request(request('nsc-1'));
+    expect(nse.counter.requests).toBe(1);
+    await expect.poll(() => held !== undefined, { timeout: 5000, interval: 20 }).toBe(true); // the refresh is in
+    await mesh.nodes[0]!.forwarders[0]!.kill();
+    holding = false;
+    held?.();
+    await mesh.addForwarder(0);
+    await expect.poll(() => nse.counter.requests, { timeout: 10_000 }).toBe(2);
+    await nsc.close(conn);
+    expect(nse.counter.requests).toBe(2);
+  });
+});
