@@ -1,5 +1,5 @@
-import { defer } from 'rxjs';
-import { tap } from 'rxjs/operators';
+import { defer, firstValueFrom, Subject } from 'rxjs';
+import { concatMap, map, take, tap } from 'rxjs/operators';
 import { describe, expect, it } from 'vitest';
 import { ConnectionEventType, State, type Connection } from '../../proto/gen/connection.js';
 import { cloneConnection } from '../../operators/core/clone.js';
@@ -69,5 +69,48 @@ describe('chains/nsmgr upstreamrefresh_test (upstream scenarios)', () => {
     await expect.poll(() => c2.requests, { timeout: 5000 }).toBe(2);
     expect(c2.uniqueRequests).toBe(1);
     for (const c of [conn, conn2, conn3]) await nsc.close(c);
+  });
+
+  it('Test_UpstreamRefreshClientDelay: the REFRESH_REQUESTED arrives while the client is still handling the answer; it is not lost', async () => {
+    const mesh = await Mesh.build(h.sandbox);
+    const counter = new Counter();
+    // The NSE sends its event only once the client is inside its slow handling (upstream's channels).
+    const clientHandling = new Subject<void>();
+    const eventSent = new Subject<void>();
+    let sent = false;
+    const sender: NetworkServiceElement = {
+      request: (req, ctx, next) =>
+        next.request(req, ctx).pipe(
+          tap((conn) => {
+            if (sent) return;
+            sent = true;
+            // A copy now: the hops above rewrite the answer's id and path on its way back.
+            const asked = { ...cloneConnection(conn), state: State.REFRESH_REQUESTED };
+            clientHandling.pipe(take(1)).subscribe(() => {
+              nse.endpoint?.monitor.send({ type: ConnectionEventType.UPDATE, connections: { [asked.id]: asked } });
+              setTimeout(() => eventSent.next(), 100);
+            });
+          }),
+        ),
+    };
+    let slowed = false;
+    const slowHandler: NetworkServiceElement = {
+      request: (req, ctx, next) =>
+        next.request(req, ctx).pipe(
+          concatMap((conn) => {
+            if (slowed) return [conn];
+            slowed = true;
+            const done = firstValueFrom(eventSent);
+            clientHandling.next();
+            return defer(() => done).pipe(map(() => conn));
+          }),
+        ),
+    };
+    const nse = await mesh.endpoint(0, 'final-endpoint', { services: ['my-service'], additional: [sender, counter.element] });
+    const nsc = h.sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url, { additional: [upstreamRefresh({}), slowHandler] });
+    const conn = await nsc.request(request('c-1', DEFAULT_MTU));
+    expect(counter.uniqueRequests).toBe(1);
+    await expect.poll(() => counter.requests, { timeout: 5000 }).toBe(2);
+    await nsc.close(conn);
   });
 });
