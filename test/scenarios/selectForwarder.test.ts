@@ -7,6 +7,7 @@ import type { Connection } from '../../proto/gen/connection.js';
 import { useSandbox } from '../sandbox/harness.js';
 import { ErrorInjector } from '../sandbox/injectError.js';
 import { Mesh } from '../sandbox/mesh.js';
+import { Counter } from '../sandbox/counter.js';
 
 const kernel = { cls: 'LOCAL', type: 'KERNEL', parameters: { name: 'nsm-1' } };
 const request = (id: string) => ({ connection: { id, networkService: 'ns' }, mechanismPreferences: [kernel] });
@@ -46,6 +47,33 @@ describe('chains/nsmgr select_forwarder_test (upstream scenarios)', () => {
     await expect.poll(() => nse.counter.closes, { timeout: 10_000 }).toBe(1);
     await nsc.close(conn);
     expect(nse.counter.closes).toBe(1);
+  });
+
+  it('Test_DiscoverForwarder_ChangeForwarderOnClose: 10 forwarders, the NSE fails the first 5 tries (6 unique connections); after a Close the re-Request tries the previous forwarder first, then others (3 tries a round) until a different one serves', async () => {
+    const mesh = await meshWithForwarders(h, 10);
+    const skip = 5;
+    const rounds = 10;
+    const failing = Array.from({ length: skip }, (_, i) => i);
+    for (let i = 0; i < rounds; i++) failing.push((failing.at(-1) as number) + 2, (failing.at(-1) as number) + 3);
+    const attempts = new Counter({ attempts: true });
+    await mesh.endpoint(0, 'final-endpoint', { additional: [attempts.element, new ErrorInjector().failRequests(...failing).element] });
+    const nsc = h.sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url);
+    let conn = await nsc.request(request('nsc-1'));
+    expect(attempts.uniqueRequests).toBe(skip + 1);
+    expect(attempts.requests).toBe(skip + 1);
+    let selected = forwarderOf(conn);
+    let count = attempts.requests;
+    for (let i = 0; i < rounds; i++) {
+      await nsc.close(conn);
+      selected = forwarderOf(conn);
+      conn = await nsc.request({ connection: conn, mechanismPreferences: [kernel] });
+      expect(attempts.uniqueRequests).toBe(skip + 1);
+      expect(attempts.requests).toBe(count + 3);
+      count = attempts.requests;
+      if (forwarderOf(conn) !== selected) break;
+    }
+    expect(forwarderOf(conn)).not.toBe(selected);
+    await nsc.close(conn);
   });
 
   it('Test_DiscoverForwarder_ChangeForwarderOnDeath_LostHeal: the client’s Closes always fail; its forwarder dies; heal goes through another one to the same NSE connection (2 requests, 1 close); a refresh keeps the new forwarder', async () => {
