@@ -68,7 +68,6 @@ export interface MeshNode {
   readonly datapaths: Map<string, NoopDatapath>;
 }
 
-const budget = () => Context.background.withDeadline(Date.now() + 5000);
 
 /**
  * Upstream's sandbox builder, on real gRPC: a registry, and per node an nsmgr (loopback TCP,
@@ -83,7 +82,13 @@ export class Mesh {
     private readonly excludedPrefixes: Observable<string[]> | undefined,
     private readonly env: Readonly<Record<string, string>>,
     private readonly unixSockets: boolean,
+    /** Budget of each Register a hop makes, ms: the registry unregisters at expiry − this (upstream's rule). */
+    private readonly registrationBudget: number,
   ) {}
+
+  private budget(): Context {
+    return Context.background.withDeadline(Date.now() + this.registrationBudget);
+  }
 
   static async build(
     sandbox: Sandbox,
@@ -96,9 +101,11 @@ export class Mesh {
       env?: Readonly<Record<string, string>>;
       /** nsmgrs on unix sockets too (upstream UseUnixSockets), not loopback TCP. */
       unixSockets?: boolean;
+      /** Budget of the hops' Registers (default 5 s); keep it well under a short `expirePeriod`. */
+      registrationBudget?: number;
     } = {},
   ): Promise<Mesh> {
-    const mesh = new Mesh(sandbox, await sandbox.registry('registry', options.expirePeriod ? { expirePeriod: options.expirePeriod } : {}), options.excludedPrefixes, options.env ?? {}, options.unixSockets ?? false);
+    const mesh = new Mesh(sandbox, await sandbox.registry('registry', options.expirePeriod ? { expirePeriod: options.expirePeriod } : {}), options.excludedPrefixes, options.env ?? {}, options.unixSockets ?? false, options.registrationBudget ?? 5000);
     for (let i = 0; i < (options.nodes ?? 1); i++) await mesh.addNode(options.defaultForwarder ?? true);
     return mesh;
   }
@@ -162,7 +169,7 @@ export class Mesh {
           firstValueFrom(
             r.nse.register(
               NetworkServiceEndpoint.fromPartial({ name, networkServiceNames: ['forwarder'], networkServiceLabels: { forwarder: { labels: options.labels ?? { p2p: 'true' } } }, url: n.url.href }),
-              budget(),
+              this.budget(),
             ),
           ),
         node.nsmgr.url,
@@ -194,7 +201,7 @@ export class Mesh {
         endpoint({ name, token: s.token(name), scheduler: s.scheduler, additional: [...n.probes, ...(options.additional ?? []), mechanisms({ KERNEL: options.netnsUrl ? [kernelMechanismServer(options.netnsUrl)] : [] })] }),
         async (r) => {
           if (options.registerServices ?? true) {
-            for (const ns of services) await firstValueFrom(r.ns.register(NetworkService.fromPartial({ name: ns, payload: options.payload ?? 'ETHERNET' }), budget()));
+            for (const ns of services) await firstValueFrom(r.ns.register(NetworkService.fromPartial({ name: ns, payload: options.payload ?? 'ETHERNET' }), this.budget()));
           }
           await firstValueFrom(
             r.nse.register(
@@ -204,7 +211,7 @@ export class Mesh {
                 networkServiceLabels: Object.fromEntries(services.map((ns) => [ns, { labels: options.labels ?? {} }])),
                 url: n.url.href,
               }),
-              budget(),
+              this.budget(),
             ),
           );
         },

@@ -1,5 +1,7 @@
 import { defer, lastValueFrom, of } from 'rxjs';
-import { mergeMap, tap } from 'rxjs/operators';
+import { mergeMap, tap, toArray } from 'rxjs/operators';
+import { NetworkServiceEndpoint } from '../../proto/gen/registry.js';
+import { Context } from '../../operators/core/context.js';
 import { ErrorInjector } from '../sandbox/injectError.js';
 import type { NetworkServiceElement } from '../../operators/core/networkservice.js';
 import { eventFactoryOf, type EventFactory } from '../../operators/networkservice/begin/eventFactory.js';
@@ -97,6 +99,23 @@ describe('chains/nsmgr heal_test (upstream scenarios)', () => {
     const conn = await nsc.request(request('nsc-1'));
     await nse.kill(); // the client starts healing: there is no other NSE to reselect
     await new Promise((r) => setTimeout(r, 300));
+    await nsc.close(conn).catch(() => undefined); // the leak check after the test is the assertion
+    await nse.start();
+  });
+
+  it('TestNSMGR_CloseHeal (with NSE expiration): the NSE dies and its registration expires (Find is then empty); the healing client is closed; nothing is left running', async () => {
+    // Registrations expire after 3 s, each Register with a 0.5 s budget: the live ones refresh in time.
+    const mesh = await Mesh.build(h.sandbox, { expirePeriod: 3000, registrationBudget: 500 });
+    const nse = await mesh.endpoint(0, 'final-endpoint');
+    const nsc = h.sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url, { retry: false });
+    const conn = await nsc.request(request('nsc-1'));
+    const registry = mesh.registryOf(0);
+    const find = () =>
+      lastValueFrom(registry.nse.find({ networkServiceEndpoint: NetworkServiceEndpoint.fromPartial({ name: 'final-endpoint' }), watch: false }, Context.background.withDeadline(Date.now() + 500)).pipe(toArray()));
+    expect(await find()).toHaveLength(1);
+    await nse.kill();
+    await expect.poll(async () => (await find()).length, { timeout: 10_000, interval: 200 }).toBe(0);
+    registry.dispose();
     await nsc.close(conn).catch(() => undefined); // the leak check after the test is the assertion
     await nse.start();
   });
