@@ -9,6 +9,7 @@ import { excludedPrefixesClient } from '../../operators/networkservice/excludedP
 import { point2pointIpam } from '../../operators/networkservice/point2pointIpam.js';
 import { useSandbox } from '../sandbox/harness.js';
 import { Mesh } from '../sandbox/mesh.js';
+import { ErrorInjector } from '../sandbox/injectError.js';
 
 const kernel = { cls: 'LOCAL', type: 'KERNEL', parameters: { name: 'nsm-1' } };
 const names = (c: { path?: { pathSegments: { name: string }[] } }) => c.path?.pathSegments.map((s) => s.name);
@@ -101,5 +102,18 @@ describe('chains/nsmgr: single scenarios', () => {
     expect(src[2]).not.toBe(src[0]);
     expect(src[2]).not.toBe(src[1]);
     for (const c of conns) await nsc.close(c);
+  });
+
+  it('Test_Timeout (the timeout part; the tokens_expired policy comes with the identity issue): a client with a 2 s token that "dies" after its first Request (1.5 s budget); the hops time the connection out and the NSE gets 1 Close', async () => {
+    const sandbox = await h.recreate({ tokenLifetime: 2000 });
+    const mesh = await Mesh.build(sandbox);
+    const nse = await mesh.endpoint(0, 'final-endpoint');
+    const dies = new ErrorInjector().failRequests(1, -1); // every later Request (its refreshes) fails
+    const nsc = sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url, { retry: false, heal: false, additional: [dies.element] });
+    await nsc.request({ connection: { id: 'nsc-1', networkService: 'ns' }, mechanismPreferences: [kernel] }, 1500);
+    expect(nse.counter.requests).toBe(1);
+    expect(nse.counter.closes).toBe(0);
+    await expect.poll(() => nse.counter.closes, { timeout: 5000 }).toBe(1);
+    h.expectLeftovers(); // the "dead" client still holds its side, as a crashed process would
   });
 });
