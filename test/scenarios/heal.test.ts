@@ -269,7 +269,7 @@ describe('chains/nsmgr heal_test (upstream scenarios)', () => {
     const counter2 = new Counter();
     const healthyAgain: NetworkServiceElement = { request: (r, ctx, next) => next.request(r, ctx).pipe(tap(() => (healthy = true))) };
     const nsc = sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url, { livenessCheck: () => of(healthy) });
-    const conn = await nsc.request(request('nsc-1'));
+    const conn = await nsc.request(request('nsc-1'), 2000); // a budget under the 5 s token, or every hop times out at once
     expect(attempts.requests).toBe(1);
     await mesh.endpoint(0, 'nse-2', { additional: [healthyAgain, counter2.element] });
     await expect.poll(() => attempts.requests, { timeout: 5000, interval: 20 }).toBeGreaterThanOrEqual(2); // the refresh reached the NSE (and failed)
@@ -293,7 +293,7 @@ describe('chains/nsmgr heal_test (upstream scenarios)', () => {
         defer(() => (seen++ === 0 || !holding ? Promise.resolve() : new Promise<void>((resolve) => (held = resolve)))).pipe(mergeMap(() => next.request(r, ctx))),
     };
     const nsc = sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url, { additional: [gate] });
-    const conn = await nsc.request(request('nsc-1'));
+    const conn = await nsc.request(request('nsc-1'), 2000); // a budget under the 5 s token, or every hop times out at once
     expect(nse.counter.requests).toBe(1);
     await expect.poll(() => held !== undefined, { timeout: 5000, interval: 20 }).toBe(true); // the refresh is in
     await mesh.nodes[0]!.forwarders[0]!.kill();
