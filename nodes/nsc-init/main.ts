@@ -1,14 +1,9 @@
 import { asyncScheduler, firstValueFrom } from 'rxjs';
-import { status } from '@grpc/grpc-js';
-import { client } from '../../operators/chains/client.js';
 import { Context } from '../../operators/core/context.js';
-import { messageOf, statusOf } from '../../operators/core/errors.js';
-import { clientInfo } from '../../operators/networkservice/clientInfo.js';
-import { excludedPrefixesClient } from '../../operators/networkservice/excludedPrefixes.js';
-import { retryClient } from '../../operators/networkservice/retry.js';
-import { unsignedTokenGenerator } from '../../operators/tools/token.js';
+import { messageOf } from '../../operators/core/errors.js';
 import { ChannelPool } from '../../streams/grpc/channelPool.js';
 import { defineComponent } from '../cli/components.js';
+import { nscChain } from '../nsc/chain.js';
 import { nscSpec, report, requestFor } from '../nsc/main.js';
 
 /**
@@ -25,21 +20,7 @@ export const component = defineComponent({
     const scheduler = asyncScheduler;
     const pool = new ChannelPool();
     // No refresh or heal: the connections outlive this process; the nsc takes them over.
-    const nsc = client({
-      name: config.name,
-      pool,
-      url: config.connectTo,
-      dialTimeout: config.dialTimeout,
-      refresh: false,
-      token: unsignedTokenGenerator(config.name, config.maxTokenLifetime, () => scheduler.now()),
-      additional: [clientInfo({ env: ctx.env }), excludedPrefixesClient({ awarenessGroups: config.awarenessGroups })],
-      scheduler,
-    });
-    const handler = retryClient(nsc.handler, {
-      scheduler,
-      tryTimeout: config.requestTimeout,
-      onRetry: (e) => ctx.log.warn('request failed, retrying', { code: status[statusOf(e)], error: messageOf(e) }),
-    });
+    const { chain: nsc, handler } = nscChain(config, ctx, pool, false);
     try {
       for (const [i, ns] of config.networkServices.entries()) {
         const request = requestFor(config.name, i, ns);

@@ -1,22 +1,13 @@
 import { asyncScheduler, firstValueFrom, lastValueFrom } from 'rxjs';
 import { Connection } from '../../proto/gen/connection.js';
 import { NetworkServiceRequest } from '../../proto/gen/networkservice.js';
-import { client } from '../../operators/chains/client.js';
-import { status } from '@grpc/grpc-js';
 import { Context } from '../../operators/core/context.js';
-import { messageOf, statusOf } from '../../operators/core/errors.js';
-import { clientInfo } from '../../operators/networkservice/clientInfo.js';
-import { excludedPrefixesClient } from '../../operators/networkservice/excludedPrefixes.js';
-import { heal } from '../../operators/networkservice/heal.js';
 import { parseBracketGroups } from '../../operators/networkservice/point2pointIpam.js';
-import { retryClient } from '../../operators/networkservice/retry.js';
-import { upstreamRefresh } from '../../operators/networkservice/upstreamRefresh.js';
 import { parseNsUrl, type NetworkServiceUrl } from '../../operators/tools/nsurl.js';
-import { unsignedTokenGenerator } from '../../operators/tools/token.js';
 import { ChannelPool } from '../../streams/grpc/channelPool.js';
 import { ownNetnsUrl } from '../../dataplane/kernel/netns.js';
+import { nscChain } from './chain.js';
 import { adopt, existingConnection } from './adopt.js';
-import { kernelLivenessCheck } from '../../dataplane/kernel/liveness.js';
 import { defineComponent } from '../cli/components.js';
 import { bool, duration, map, str, url, variable } from '../cli/config.js';
 
@@ -86,28 +77,7 @@ export const component = defineComponent({
   async run(config, ctx) {
     const scheduler = asyncScheduler;
     const pool = new ChannelPool();
-    const nsc = client({
-      name: config.name,
-      pool,
-      url: config.connectTo,
-      dialTimeout: config.dialTimeout,
-      token: unsignedTokenGenerator(config.name, config.maxTokenLifetime, () => scheduler.now()),
-      heal: heal({
-        scheduler,
-        logger: ctx.log,
-        // The datapath probe of upstream cmd-nsc: pings over the connection from this netns.
-        ...(config.livenessCheckEnabled
-          ? { livenessCheck: kernelLivenessCheck({ timeout: config.livenessCheckTimeout }), livenessInterval: config.livenessCheckInterval, livenessTimeout: config.livenessCheckTimeout + 500 }
-          : {}),
-      }),
-      additional: [clientInfo({ env: ctx.env }), upstreamRefresh({ scheduler }), excludedPrefixesClient({ awarenessGroups: config.awarenessGroups })],
-      scheduler,
-    });
-    const handler = retryClient(nsc.handler, {
-      scheduler,
-      tryTimeout: config.requestTimeout,
-      onRetry: (e) => ctx.log.warn('request failed, retrying', { code: status[statusOf(e)], error: messageOf(e) }),
-    });
+    const { chain: nsc, handler } = nscChain(config, ctx, pool, true);
     const connections: Connection[] = [];
     ctx.lifecycle.onShutdown('nsc', async () => {
       for (const conn of connections) {

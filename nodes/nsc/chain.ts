@@ -1,0 +1,53 @@
+import { asyncScheduler } from 'rxjs';
+import { status } from '@grpc/grpc-js';
+import { client, type Client } from '../../operators/chains/client.js';
+import { messageOf, statusOf } from '../../operators/core/errors.js';
+import type { NetworkServiceHandler } from '../../operators/core/networkservice.js';
+import { clientInfo } from '../../operators/networkservice/clientInfo.js';
+import { excludedPrefixesClient } from '../../operators/networkservice/excludedPrefixes.js';
+import { heal } from '../../operators/networkservice/heal.js';
+import { retryClient } from '../../operators/networkservice/retry.js';
+import { upstreamRefresh } from '../../operators/networkservice/upstreamRefresh.js';
+import { unsignedTokenGenerator } from '../../operators/tools/token.js';
+import { kernelLivenessCheck } from '../../dataplane/kernel/liveness.js';
+import type { ChannelPool } from '../../streams/grpc/channelPool.js';
+import type { RunContext } from '../cli/components.js';
+import type { ConfigOf } from '../cli/config.js';
+import type { nscSpec } from './main.js';
+
+/**
+ * The client chain of `nsc` (`keep`: refresh, heal with the datapath probe, upstream refresh)
+ * and of `nsc-init` (none of them: its connections outlive it), behind a retry that logs every
+ * failed try.
+ */
+export function nscChain(config: ConfigOf<typeof nscSpec>, ctx: RunContext, pool: ChannelPool, keep: boolean): { chain: Client; handler: NetworkServiceHandler } {
+  const scheduler = asyncScheduler;
+  const chain = client({
+    name: config.name,
+    pool,
+    url: config.connectTo,
+    dialTimeout: config.dialTimeout,
+    refresh: keep,
+    token: unsignedTokenGenerator(config.name, config.maxTokenLifetime, () => scheduler.now()),
+    ...(keep
+      ? {
+          heal: heal({
+            scheduler,
+            logger: ctx.log,
+            // The datapath probe of upstream cmd-nsc: pings over the connection from this netns.
+            ...(config.livenessCheckEnabled
+              ? { livenessCheck: kernelLivenessCheck({ timeout: config.livenessCheckTimeout }), livenessInterval: config.livenessCheckInterval, livenessTimeout: config.livenessCheckTimeout + 500 }
+              : {}),
+          }),
+        }
+      : {}),
+    additional: [clientInfo({ env: ctx.env }), ...(keep ? [upstreamRefresh({ scheduler })] : []), excludedPrefixesClient({ awarenessGroups: config.awarenessGroups })],
+    scheduler,
+  });
+  const handler = retryClient(chain.handler, {
+    scheduler,
+    tryTimeout: config.requestTimeout,
+    onRetry: (e) => ctx.log.warn('request failed, retrying', { code: status[statusOf(e)], error: messageOf(e) }),
+  });
+  return { chain, handler };
+}
