@@ -53,3 +53,12 @@ export function delNetns(name: string): void {
     // not there (any more)
   }
 }
+
+/** The names of the named netns (/run/netns). */
+export function listNetns(): string[] {
+  try {
+    return (JSON.parse(execFileSync('ip', ['-j', 'netns', 'list'], { encoding: 'utf8' }) || '[]') as { name: string }[]).map((n) => n.name);
+  } catch {
+    return [];
+  }
+}

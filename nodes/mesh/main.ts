@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +12,7 @@ import { serverStreamCall } from '../../streams/grpc/call.js';
 import { ChannelPool } from '../../streams/grpc/channelPool.js';
 import { defineComponent } from '../cli/components.js';
 import { duration, optional, str } from '../cli/config.js';
-import { addNetns, delNetns } from '../../dataplane/kernel/host.js';
+import { addNetns, delNetns, listNetns } from '../../dataplane/kernel/host.js';
 
 const spec = {
   maxTokenLifetime: duration('NSM_MAX_TOKEN_LIFETIME', '10m', 'Lifetime of every hop token; the client refreshes at 20% of it'),
@@ -23,6 +24,16 @@ const spec = {
 const say = (line: string) => process.stdout.write(`${line}\n`);
 /** The nsm-rx CLI this process was started as (each part runs as `nsm-rx <component>`). */
 const bin = process.argv[1] ?? 'nsm-rx';
+
+/** Namespaces of an earlier mesh whose process is gone (killed before it could clean up). */
+function removeStaleNamespaces(log: { info(msg: string, fields?: Record<string, unknown>): void }): void {
+  for (const name of listNetns()) {
+    const pid = /^nsm-(\d+)-(node|nsc|nse)$/.exec(name)?.[1];
+    if (pid === undefined || existsSync(`/proc/${pid}`)) continue;
+    delNetns(name);
+    log.info('removed a namespace an earlier mesh left behind', { netns: name });
+  }
+}
 
 /** One line for a connection: state, addresses, interfaces (from the forwarder's metrics) and path. */
 export function describeConnection(conn: Connection): string {
@@ -87,6 +98,7 @@ export const component = defineComponent({
       say('stopped every process and deleted the namespaces');
     });
 
+    removeStaleNamespaces(ctx.log);
     for (const ns of Object.values(netns)) addNetns(ns);
     say(`namespaces: node ${netns.node}, client ${netns.nsc}, endpoint ${netns.nse}; sockets in ${dir}`);
     start('registry', netns.node, 'registry-memory', { NSM_LISTEN_ON: sock('registry') });

@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { expect, it } from 'vitest';
+import { delNetns } from '../../dataplane/kernel/host.js';
 import { describeKernel } from '../../test/kernel/namespaces.js';
 
 const bin = resolve(import.meta.dirname, '../../bin/nsm-rx.js');
@@ -11,6 +12,7 @@ const namespaces = () => execFileSync('ip', ['netns', 'list'], { encoding: 'utf8
 describeKernel('nsm-rx mesh (what npm start runs): every part a process, in network namespaces', () => {
   it('connects nsc → nsmgr → forwarder → icmp-responder with addresses and interfaces, pings, prints monitor events; SIGTERM closes, stops everything and leaves no namespace or socket', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'nsm-rx-mesh-test-'));
+    execFileSync('ip', ['netns', 'add', 'nsm-4000000-node']); // as a mesh killed with SIGKILL leaves (no such pid)
     const child = spawn(process.execPath, [bin, 'mesh'], { env: { ...process.env, NSM_MESH_DIR: dir, NSM_LOG_LEVEL: 'WARN' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -20,15 +22,17 @@ describeKernel('nsm-rx mesh (what npm start runs): every part a process, in netw
       expect(out).toMatch(/connected: nsc-0 UP src=169\.254\.0\.1\/32 dst=169\.254\.0\.0\/32 interfaces=nsm-1 ⇄ icmp-respo-\S+ path=nsc → nsmgr → forwarder → icmp-responder/);
       expect(out).toMatch(/monitor INITIAL_STATE_TRANSFER: \S+ UP src=169\.254\.0\.1\/32/);
       expect(namespaces()).toMatch(new RegExp(`nsm-${child.pid}-nsc`));
+      expect(namespaces()).not.toMatch(/nsm-4000000-node/); // removed at start
       const exit = new Promise<number | null>((r) => child.on('exit', r));
       child.kill('SIGTERM');
       expect(await exit).toBe(0);
       expect(out).toMatch(/closed: nsc-0/);
       expect(out).toMatch(/stopped every process and deleted the namespaces/);
-      expect(namespaces()).not.toMatch(/nsm-\d+-(node|nsc|nse)/);
+      expect(namespaces()).not.toMatch(new RegExp(`nsm-${child.pid}-`));
       expect(readdirSync(dir)).toEqual([]);
     } finally {
       child.kill('SIGKILL');
+      delNetns('nsm-4000000-node');
       if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
     }
   });
