@@ -62,3 +62,12 @@ export function listNetns(): string[] {
     return [];
   }
 }
+
+/** The processes in a named netns (`ip netns pids`). */
+export function netnsPids(name: string): number[] {
+  try {
+    return execFileSync('ip', ['netns', 'pids', name], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}

@@ -12,7 +12,7 @@ import { serverStreamCall } from '../../streams/grpc/call.js';
 import { ChannelPool } from '../../streams/grpc/channelPool.js';
 import { defineComponent } from '../cli/components.js';
 import { duration, optional, str } from '../cli/config.js';
-import { addNetns, delNetns, listNetns } from '../../dataplane/kernel/host.js';
+import { addNetns, delNetns, listNetns, netnsPids } from '../../dataplane/kernel/host.js';
 
 const spec = {
   maxTokenLifetime: duration('NSM_MAX_TOKEN_LIFETIME', '10m', 'Lifetime of every hop token; the client refreshes at 20% of it'),
@@ -30,6 +30,14 @@ function removeStaleNamespaces(log: { info(msg: string, fields?: Record<string, 
   for (const name of listNetns()) {
     const pid = /^nsm-(\d+)-(node|nsc|nse)$/.exec(name)?.[1];
     if (pid === undefined || existsSync(`/proc/${pid}`)) continue;
+    // Its parts were in their own process group: they outlived it. They go with their namespace.
+    for (const orphan of netnsPids(name)) {
+      try {
+        process.kill(orphan, 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+    }
     delNetns(name);
     log.info('removed a namespace an earlier mesh left behind', { netns: name });
   }

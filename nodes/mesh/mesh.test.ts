@@ -12,7 +12,10 @@ const namespaces = () => execFileSync('ip', ['netns', 'list'], { encoding: 'utf8
 describeKernel('nsm-rx mesh (what npm start runs): every part a process, in network namespaces', () => {
   it('connects nsc → nsmgr → forwarder → icmp-responder with addresses and interfaces, pings, prints monitor events; SIGTERM closes, stops everything and leaves no namespace or socket', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'nsm-rx-mesh-test-'));
-    execFileSync('ip', ['netns', 'add', 'nsm-4000000-node']); // as a mesh killed with SIGKILL leaves (no such pid)
+    // What a mesh killed with SIGKILL leaves (no such pid): its namespace, with a part still running in it.
+    execFileSync('ip', ['netns', 'add', 'nsm-4000000-node']);
+    const orphan = spawn('ip', ['netns', 'exec', 'nsm-4000000-node', 'sleep', '60'], { stdio: 'ignore' });
+    const orphanGone = new Promise((r) => orphan.once('exit', r));
     const child = spawn(process.execPath, [bin, 'mesh'], { env: { ...process.env, NSM_MESH_DIR: dir, NSM_LOG_LEVEL: 'WARN' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -22,7 +25,8 @@ describeKernel('nsm-rx mesh (what npm start runs): every part a process, in netw
       expect(out).toMatch(/connected: nsc-0 UP src=169\.254\.0\.1\/32 dst=169\.254\.0\.0\/32 interfaces=nsm-1 ⇄ icmp-respo-\S+ path=nsc → nsmgr → forwarder → icmp-responder/);
       expect(out).toMatch(/monitor INITIAL_STATE_TRANSFER: \S+ UP src=169\.254\.0\.1\/32/);
       expect(namespaces()).toMatch(new RegExp(`nsm-${child.pid}-nsc`));
-      expect(namespaces()).not.toMatch(/nsm-4000000-node/); // removed at start
+      expect(namespaces()).not.toMatch(/nsm-4000000-node/); // removed at start, with what ran in it
+      await orphanGone;
       const exit = new Promise<number | null>((r) => child.on('exit', r));
       child.kill('SIGTERM');
       expect(await exit).toBe(0);
@@ -32,6 +36,7 @@ describeKernel('nsm-rx mesh (what npm start runs): every part a process, in netw
       expect(readdirSync(dir)).toEqual([]);
     } finally {
       child.kill('SIGKILL');
+      orphan.kill('SIGKILL');
       delNetns('nsm-4000000-node');
       if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
     }
