@@ -126,7 +126,7 @@ export const component = defineComponent({
     const conn = await Promise.race([connected, new Promise<never>((_, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('stopped before connecting')), { once: true }))]);
 
     const channel = pool.acquire(unixUrl(join(dir, 'nsmgr.sock')));
-    events = serverStreamCall(channel.client, MonitorConnectionService.monitorConnections, { pathSegments: [], networkServices: [] }, Context.background).subscribe({
+    events = serverStreamCall(channel, MonitorConnectionService.monitorConnections, { pathSegments: [], networkServices: [] }, Context.background).subscribe({
       next: (e) => Object.values(e.connections).forEach((c) => say(`monitor ${ConnectionEventType[e.type]}: ${describeConnection(c)}`)),
       error: (e: unknown) => ctx.signal.aborted || say(`monitor stream ended: ${String(e)}`),
     });

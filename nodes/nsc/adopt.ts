@@ -17,7 +17,7 @@ export async function existingConnection(pool: ChannelPool, url: NsmUrl, name: s
   const channel = pool.acquire(url);
   try {
     const selector = { pathSegments: [{ name, id, token: '', expires: undefined, metrics: {} }], networkServices: [] };
-    const event = await firstValueFrom(serverStreamCall(channel.client, MonitorConnectionService.monitorConnections, selector, Context.background).pipe(rxTimeout(waitMs)));
+    const event = await firstValueFrom(serverStreamCall(channel, MonitorConnectionService.monitorConnections, selector, Context.background).pipe(rxTimeout(waitMs)));
     return Object.values(event.connections).find((c) => c.path?.pathSegments[0]?.id === id);
   } catch {
     return undefined;

@@ -39,7 +39,7 @@ describe('nsm-rx registry-memory as its own OS process', () => {
 
     const url = unixUrl(socket);
     const channel = pool.acquire(url);
-    const health = await firstValueFrom(unaryCall(channel.client, HealthService.check, HealthCheckRequest.fromPartial({ service: 'registry.NetworkServiceEndpointRegistry' }), Context.background));
+    const health = await firstValueFrom(unaryCall(channel, HealthService.check, HealthCheckRequest.fromPartial({ service: 'registry.NetworkServiceEndpointRegistry' }), Context.background));
     expect(health.status).toBe(Serving.SERVING);
     channel.release();
 

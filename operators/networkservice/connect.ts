@@ -4,9 +4,9 @@ import { NetworkServiceService } from '../../proto/gen/networkservice.js';
 import { cloneConnection } from '../core/clone.js';
 import { messageOf, NsmError, statusOf, unavailable } from '../core/errors.js';
 import type { NetworkServiceElement, NetworkServiceHandler } from '../core/networkservice.js';
-import { outgoingMetadataKey, unaryCall } from '../../streams/grpc/call.js';
+import { outgoingTokenKey, unaryCall } from '../../streams/grpc/call.js';
 import type { Context } from '../core/context.js';
-import { tokenMetadata, type TokenGenerator } from '../tools/token.js';
+import type { TokenGenerator } from '../tools/token.js';
 import { clientConnOf } from './dial.js';
 
 /**
@@ -58,19 +58,19 @@ export function grpcClient(options: { scheduler?: SchedulerLike; token?: TokenGe
   const scheduler = options.scheduler ?? asyncScheduler;
   const generate = options.token;
   // The caller's token rides in call metadata; the next hop's updateToken files it in our segment.
-  const withToken = (ctx: Context): Context => (generate ? ctx.with(outgoingMetadataKey, tokenMetadata(generate())) : ctx);
+  const withToken = (ctx: Context): Context => (generate ? ctx.with(outgoingTokenKey, generate) : ctx);
   return {
     request: (request, ctx) =>
       defer(() => {
         const channel = clientConnOf(ctx);
         if (channel === undefined) return throwError(() => unavailable('no next hop: the client chain has no URL to dial'));
-        return unaryCall(channel.client, NetworkServiceService.request, request, withToken(ctx), scheduler);
+        return unaryCall(channel, NetworkServiceService.request, request, withToken(ctx), scheduler);
       }),
     close: (conn, ctx) =>
       defer(() => {
         const channel = clientConnOf(ctx);
         if (channel === undefined) return throwError(() => unavailable('no next hop to close at'));
-        return unaryCall(channel.client, NetworkServiceService.close, conn, withToken(ctx), scheduler).pipe(map(() => undefined));
+        return unaryCall(channel, NetworkServiceService.close, conn, withToken(ctx), scheduler).pipe(map(() => undefined));
       }),
   };
 }

@@ -55,7 +55,7 @@ export function nextHopMonitor(scheduler: SchedulerLike = asyncScheduler): Monit
   return (conn, ctx) => {
     const channel = clientConnOf(ctx);
     if (channel === undefined) return undefined;
-    return serverStreamCall(channel.client, MonitorConnectionService.monitorConnections, ownSegmentSelector(conn), Context.background, scheduler);
+    return serverStreamCall(channel, MonitorConnectionService.monitorConnections, ownSegmentSelector(conn), Context.background, scheduler);
   };
 }
 

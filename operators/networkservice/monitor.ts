@@ -76,7 +76,7 @@ class DownstreamWatch {
       pathSegments: [{ name: own?.name ?? '', id: own?.id ?? '', token: '', expires: undefined, metrics: {} }],
       networkServices: [],
     };
-    const events = serverStreamCall(channel.client, MonitorConnectionService.monitorConnections, selector, Context.background, scheduler);
+    const events = serverStreamCall(channel, MonitorConnectionService.monitorConnections, selector, Context.background, scheduler);
     // Losing the stream means the path below is broken: report DOWN so the client heals. A stream
     // that just ends is lost too (upstream's eventLoop reads io.EOF as an error, and an upstream
     // hop ends it with OK when it shuts down), unless a DELETE on it already reported DOWN.

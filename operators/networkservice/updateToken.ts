@@ -26,7 +26,7 @@ export function updateToken(generate: TokenGenerator): NetworkServiceElement {
       prev.token = caller.token;
       prev.expires = msToTimestamp(caller.expires);
     }
-    const own = generate(incoming?.peer);
+    const own = generate(incoming?.identity);
     current.token = own.token;
     current.expires = msToTimestamp(own.expires);
     return undefined;

@@ -19,7 +19,7 @@ const nse = (extra: Partial<NetworkServiceEndpoint> = {}) => NetworkServiceEndpo
 /** A call context as the gRPC bridge makes it: the caller's metadata (with its token, if any) and a deadline. */
 function callCtx(scheduler: TestScheduler, options: { tokenExpires?: number; budget?: number } = {}): Context {
   const metadata = options.tokenExpires === undefined ? new Metadata() : tokenMetadata({ token: 'jwt', expires: options.tokenExpires });
-  const ctx = Context.background.with(incomingCallKey, { metadata, peer: 'unix:' });
+  const ctx = Context.background.with(incomingCallKey, { metadata, peer: 'unix:', identity: undefined });
   return options.budget === undefined ? ctx : ctx.withDeadline(scheduler.now() + options.budget);
 }
 

@@ -36,9 +36,9 @@ function registryClient<T, Q, R>(service: RegistryMethods<T, Q, R>, options: Reg
       return concat(waitReady(channel, dialTimeout), call(channel)).pipe(finalize(() => channel.release()));
     });
   return {
-    register: (item, ctx) => withChannel((c) => unaryCall(c.client, service.register, item, ctx, scheduler)),
-    find: (query, ctx) => withChannel((c) => serverStreamCall(c.client, service.find, query, ctx, scheduler)),
-    unregister: (item, ctx) => withChannel((c) => unaryCall(c.client, service.unregister, item, ctx, scheduler).pipe(map(() => undefined))),
+    register: (item, ctx) => withChannel((c) => unaryCall(c, service.register, item, ctx, scheduler)),
+    find: (query, ctx) => withChannel((c) => serverStreamCall(c, service.find, query, ctx, scheduler)),
+    unregister: (item, ctx) => withChannel((c) => unaryCall(c, service.unregister, item, ctx, scheduler).pipe(map(() => undefined))),
   };
 }
 

@@ -1,4 +1,5 @@
 import { Metadata } from '@grpc/grpc-js';
+import type { PeerIdentity } from '../core/peer.js';
 
 /** A hop's token for one call and when it expires (scheduler ms). */
 export interface Token {
@@ -7,10 +8,10 @@ export interface Token {
 }
 
 /**
- * Makes this hop's token for a peer (upstream token.GeneratorFunc). The identity issue plugs in
- * ES256 JWTs signed with the SVID; `peer` is the caller's identity when TLS knows it.
+ * Makes this hop's token for a peer (upstream token.GeneratorFunc): `peer` is the other side of
+ * the call as mutual TLS proved it (undefined on plaintext): it becomes the audience.
  */
-export type TokenGenerator = (peer?: string) => Token;
+export type TokenGenerator = (peer?: PeerIdentity) => Token;
 
 /** gRPC metadata keys a caller's token travels in (upstream per-RPC credentials). */
 export const tokenMetadataKey = 'nsm-client-token';
@@ -24,7 +25,7 @@ export function unsignedTokenGenerator(subject: string, lifetimeMs: number, now:
   const header = Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url');
   return (peer) => {
     const expires = now() + lifetimeMs;
-    const claims = { sub: subject, ...(peer ? { aud: [peer] } : {}), exp: Math.floor(expires / 1000) };
+    const claims = { sub: subject, ...(peer ? { aud: [peer.id] } : {}), exp: Math.floor(expires / 1000) };
     return { token: `${header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.`, expires };
   };
 }

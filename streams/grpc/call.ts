@@ -1,16 +1,43 @@
-import { Metadata, type Client } from '@grpc/grpc-js';
+import { CallCredentials, Metadata, type CallOptions, type Client } from '@grpc/grpc-js';
 import { asyncScheduler, Observable, type SchedulerLike } from 'rxjs';
 import { ContextKey, type Context } from '../../operators/core/context.js';
 import { toNsmError } from '../../operators/core/errors.js';
 import type { MethodDef } from './method.js';
+import type { PeerIdentity } from '../../operators/core/peer.js';
+import { tokenMetadata, type TokenGenerator } from '../../operators/tools/token.js';
 
 /** gRPC metadata to send with outgoing calls made under this context (tokens, registry path). */
 export const outgoingMetadataKey = new ContextKey<Metadata>('grpc.outgoingMetadata');
 
-/** Metadata and call options of an outgoing call under `ctx` (deadline as the wall-clock Date grpc-js expects). */
-function callSettings(ctx: Context, scheduler: SchedulerLike): [Metadata, { deadline: Date | undefined }] {
+/** The token generator of outgoing calls under this context (a chain's own identity; else the channel's). */
+export const outgoingTokenKey = new ContextKey<TokenGenerator>('grpc.outgoingToken');
+
+/** What a call goes over: a gRPC client, the server identity TLS proved, the caller's token. */
+export interface CallChannel {
+  readonly client: Client;
+  /** The server's identity from the channel's last handshake (undefined on plaintext). */
+  peer?(): PeerIdentity | undefined;
+  /** The token every call on this channel carries unless the context names another. */
+  readonly token?: TokenGenerator | undefined;
+}
+
+/**
+ * Metadata and call options of an outgoing call under `ctx`: deadline as the wall-clock Date
+ * grpc-js expects; the caller's token as per-call credentials, made once the channel is
+ * connected, so that its audience is the server TLS just verified (upstream per-RPC credentials).
+ */
+function callSettings(channel: CallChannel, ctx: Context, scheduler: SchedulerLike): [Metadata, CallOptions] {
   const deadline = ctx.deadline === undefined ? undefined : new Date(Date.now() + (ctx.deadline - scheduler.now()));
-  return [ctx.get(outgoingMetadataKey) ?? new Metadata(), { deadline }];
+  const generate = ctx.get(outgoingTokenKey) ?? channel.token;
+  const credentials =
+    generate && CallCredentials.createFromMetadataGenerator((_options, callback) => {
+      try {
+        callback(null, tokenMetadata(generate(channel.peer?.())));
+      } catch (e) {
+        callback(e instanceof Error ? e : new Error(String(e)));
+      }
+    });
+  return [ctx.get(outgoingMetadataKey) ?? new Metadata(), { deadline, ...(credentials ? { credentials } : {}) }];
 }
 
 /**
@@ -18,7 +45,7 @@ function callSettings(ctx: Context, scheduler: SchedulerLike): [Metadata, { dead
  * Remote errors keep their status code (as NsmError).
  */
 export function unaryCall<Req, Res>(
-  client: Client,
+  channel: CallChannel,
   method: MethodDef<Req, Res>,
   request: Req,
   ctx: Context,
@@ -26,8 +53,8 @@ export function unaryCall<Req, Res>(
 ): Observable<Res> {
   return new Observable<Res>((subscriber) => {
     let done = false;
-    const [metadata, options] = callSettings(ctx, scheduler);
-    const call = client.makeUnaryRequest(method.path, method.requestSerialize, method.responseDeserialize, request, metadata, options, (err, response) => {
+    const [metadata, options] = callSettings(channel, ctx, scheduler);
+    const call = channel.client.makeUnaryRequest(method.path, method.requestSerialize, method.responseDeserialize, request, metadata, options, (err, response) => {
       done = true;
       if (err) subscriber.error(toNsmError(err));
       else {
@@ -41,7 +68,7 @@ export function unaryCall<Req, Res>(
 
 /** A server-streaming call as an Observable of its messages; unsubscribe cancels the stream. */
 export function serverStreamCall<Req, Res>(
-  client: Client,
+  channel: CallChannel,
   method: MethodDef<Req, Res>,
   request: Req,
   ctx: Context,
@@ -49,7 +76,7 @@ export function serverStreamCall<Req, Res>(
 ): Observable<Res> {
   return new Observable<Res>((subscriber) => {
     let done = false;
-    const stream = client.makeServerStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, request, ...callSettings(ctx, scheduler));
+    const stream = channel.client.makeServerStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, request, ...callSettings(channel, ctx, scheduler));
     stream.on('data', (message: Res) => subscriber.next(message));
     stream.on('error', (err: unknown) => {
       done = true;

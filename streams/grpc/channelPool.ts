@@ -1,9 +1,14 @@
 import { Client, connectivityState, credentials, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
+import { skip, type Subscription } from 'rxjs';
+import type { PeerIdentity } from '../../operators/core/peer.js';
 import { grpcTarget, type NsmUrl } from '../../operators/tools/nsmUrl.js';
+import type { TokenGenerator } from '../../operators/tools/token.js';
+import { spiffeChannelCredentials } from '../spiffe/tls.js';
+import type { X509Source } from '../spiffe/svid.js';
+import type { CallChannel } from './call.js';
 
 /** A channel borrowed from the pool; `release` gives it back. */
-export interface PooledChannel {
-  readonly client: Client;
+export interface PooledChannel extends CallChannel {
   readonly url: NsmUrl;
   release(): void;
 }
@@ -12,9 +17,16 @@ interface Entry {
   readonly client: Client;
   refs: number;
   idle: NodeJS.Timeout | undefined;
+  /** The server identity of the latest TLS handshake. */
+  peer: PeerIdentity | undefined;
 }
 
 export interface ChannelPoolOptions {
+  /** Mutual TLS with this identity (SPIFFE); without it, plaintext (NSM_INSECURE). */
+  source?: X509Source;
+  /** The token every call carries (upstream per-RPC credentials), unless a chain sends its own. */
+  token?: TokenGenerator;
+  /** Plaintext or TLS credentials other than SPIFFE (tests). Ignored when `source` is given. */
   credentials?: ChannelCredentials;
   channelOptions?: ChannelOptions;
   /** How long an unused channel stays open for the next borrower (ms). */
@@ -26,23 +38,44 @@ export interface ChannelPoolOptions {
  * few next hops; a fresh HTTP/2 connection per call or per connection would cost a handshake).
  * Reference counted; a channel nobody borrows lingers `idleMs`, then closes.
  * A plain `Client` is kept so that `close()` means closing the channel (DESIGN.md pitfall).
+ * With a SPIFFE source every channel is mutual TLS and remembers whom it verified; when the
+ * SVID's key changes, later borrowers get fresh channels (a connection presents the certificate
+ * of its handshake, and tokens signed with a new key would not verify against it).
  */
 export class ChannelPool {
   private readonly channels = new Map<string, Entry>();
+  private readonly source: X509Source | undefined;
   private readonly creds: ChannelCredentials;
   private readonly channelOptions: ChannelOptions;
   private readonly idleMs: number;
+  private readonly rekeyed: Subscription | undefined;
+  readonly token: TokenGenerator | undefined;
 
   constructor(options: ChannelPoolOptions = {}) {
+    this.source = options.source;
+    this.token = options.token;
     this.creds = options.credentials ?? credentials.createInsecure();
     this.channelOptions = {
       'grpc.enable_retries': 0,
       // A restarted next hop should be reachable again quickly (grpc-js backs off up to 120 s).
       'grpc.initial_reconnect_backoff_ms': 100,
       'grpc.max_reconnect_backoff_ms': 1000,
+      // SPIFFE verifies the URI SAN, not a host name; an IP as SNI would only draw a warning.
+      ...(options.source ? { 'grpc.ssl_target_name_override': 'nsm' } : {}),
       ...options.channelOptions,
     };
     this.idleMs = options.idleMs ?? 30_000;
+    let key = this.source?.current.svid.key;
+    this.rekeyed = this.source?.updates.pipe(skip(1)).subscribe((ctx) => {
+      if (key !== undefined && ctx.svid.key.equals(key)) return;
+      key = ctx.svid.key;
+      this.retire();
+    });
+  }
+
+  /** Whether mutual TLS is on. */
+  get secure(): boolean {
+    return this.source !== undefined;
   }
 
   /**
@@ -53,10 +86,20 @@ export class ChannelPool {
     return this.channels.get(url.href)?.client.getChannel().getConnectivityState(false) === connectivityState.TRANSIENT_FAILURE;
   }
 
+  private open(url: NsmUrl): Entry {
+    // Called at each TLS handshake, long after `entry` exists.
+    const onPeer = (peer: PeerIdentity): void => {
+      entry.peer = peer;
+    };
+    const creds = this.source ? spiffeChannelCredentials(this.source, onPeer) : this.creds;
+    const entry: Entry = { client: new Client(grpcTarget(url), creds, this.channelOptions), refs: 0, idle: undefined, peer: undefined };
+    return entry;
+  }
+
   acquire(url: NsmUrl): PooledChannel {
     let entry = this.channels.get(url.href);
     if (entry === undefined) {
-      entry = { client: new Client(grpcTarget(url), this.creds, this.channelOptions), refs: 0, idle: undefined };
+      entry = this.open(url);
       this.channels.set(url.href, entry);
     }
     clearTimeout(entry.idle);
@@ -67,11 +110,13 @@ export class ChannelPool {
     return {
       client: held.client,
       url,
+      token: this.token,
+      peer: () => held.peer,
       release: () => {
         if (released) return;
         released = true;
         if (--held.refs > 0) return;
-        // Given back after closeAll (or a drop): nothing would ever reuse it.
+        // Given back after closeAll, a drop or a re-key: nothing would ever reuse it.
         if (this.channels.get(url.href) !== held) return held.client.close();
         held.idle = setTimeout(() => this.drop(url.href, held), this.idleMs);
         held.idle.unref();
@@ -85,6 +130,15 @@ export class ChannelPool {
     entry.client.close();
   }
 
+  /** Later borrowers get new channels; borrowed ones close when given back. */
+  private retire(): void {
+    for (const e of this.channels.values()) {
+      clearTimeout(e.idle);
+      if (e.refs === 0) e.client.close();
+    }
+    this.channels.clear();
+  }
+
   /** Channels currently borrowed (leak checks: 0 once every connection is closed). */
   get borrowed(): number {
     let n = 0;
@@ -94,6 +148,7 @@ export class ChannelPool {
 
   /** Closes every channel, borrowed or not (shutdown). */
   closeAll(): void {
+    this.rekeyed?.unsubscribe();
     for (const e of this.channels.values()) {
       clearTimeout(e.idle);
       e.client.close();

@@ -58,7 +58,7 @@ describe('gRPC bridge', () => {
     );
     const channel = pool.acquire(server.urls[0]!);
     const call = (id: string) =>
-      firstValueFrom(unaryCall(channel.client, NetworkServiceService.request, { connection: Connection.fromPartial({ id }), mechanismPreferences: [] }, Context.background)).catch((e: unknown) => e);
+      firstValueFrom(unaryCall(channel, NetworkServiceService.request, { connection: Connection.fromPartial({ id }), mechanismPreferences: [] }, Context.background)).catch((e: unknown) => e);
     expect(await call('missing')).toMatchObject({ code: status.NOT_FOUND, message: 'no such endpoint' });
     const internal = (await call('other')) as Error;
     expect(internal).toMatchObject({ code: status.INTERNAL, message: 'boom' });
@@ -86,7 +86,7 @@ describe('gRPC bridge', () => {
       ),
     );
     const channel = pool.acquire(server.urls[0]!);
-    const sub = unaryCall(channel.client, NetworkServiceService.request, { connection: Connection.fromPartial({ id: 'a' }), mechanismPreferences: [] }, Context.background).subscribe({
+    const sub = unaryCall(channel, NetworkServiceService.request, { connection: Connection.fromPartial({ id: 'a' }), mechanismPreferences: [] }, Context.background).subscribe({
       error: () => undefined,
     });
     await running;
@@ -112,7 +112,7 @@ describe('gRPC bridge', () => {
     );
     const channel = pool.acquire(server.urls[0]!);
     await firstValueFrom(
-      unaryCall(channel.client, NetworkServiceService.request, { connection: Connection.fromPartial({ id: 'a' }), mechanismPreferences: [] }, Context.background.withDeadline(Date.now() + 5000)),
+      unaryCall(channel, NetworkServiceService.request, { connection: Connection.fromPartial({ id: 'a' }), mechanismPreferences: [] }, Context.background.withDeadline(Date.now() + 5000)),
     );
     expect(seen).toBeGreaterThan(4000);
     expect(seen).toBeLessThanOrEqual(5000);
@@ -144,7 +144,7 @@ describe('gRPC bridge', () => {
   it('reports every served service SERVING on grpc.health.v1, and NOT_FOUND for unknown names', async () => {
     const server = await serve((s) => serveRegistries(s, emptyNs, registryChain([])));
     const channel = pool.acquire(server.urls[0]!);
-    const check = (service: string) => firstValueFrom(unaryCall(channel.client, HealthService.check, HealthCheckRequest.fromPartial({ service }), Context.background));
+    const check = (service: string) => firstValueFrom(unaryCall(channel, HealthService.check, HealthCheckRequest.fromPartial({ service }), Context.background));
     for (const name of ['', 'registry.NetworkServiceRegistry', 'registry.NetworkServiceEndpointRegistry']) {
       expect((await check(name)).status).toBe(Serving.SERVING);
     }

@@ -4,12 +4,17 @@ import { Context, ContextKey } from '../../operators/core/context.js';
 import { status } from '@grpc/grpc-js';
 import { internal, invalidArgument, NsmError } from '../../operators/core/errors.js';
 import type { MethodDef } from './method.js';
+import type { PeerIdentity } from '../../operators/core/peer.js';
+import { peerIdentityOf } from '../spiffe/tls.js';
 import { toServiceError } from './status.js';
 
 /** What a served call knows about its caller. */
 export interface IncomingCall {
   readonly metadata: Metadata;
+  /** The caller's address. */
   readonly peer: string;
+  /** The caller's SPIFFE identity, when the call came over mutual TLS. */
+  readonly identity: PeerIdentity | undefined;
 }
 export const incomingCallKey = new ContextKey<IncomingCall>('grpc.incomingCall');
 
@@ -50,7 +55,8 @@ function decodeError(request: unknown, path: string): Error | undefined {
 function callContext(call: ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>, scheduler: SchedulerLike): Context {
   const deadline = call.getDeadline();
   const ms = deadline instanceof Date ? deadline.getTime() : deadline;
-  const ctx = Context.background.with(incomingCallKey, { metadata: call.metadata, peer: call.getPeer() });
+  const identity = peerIdentityOf(call.getAuthContext()?.sslPeerCertificate);
+  const ctx = Context.background.with(incomingCallKey, { metadata: call.metadata, peer: call.getPeer(), identity });
   return Number.isFinite(ms) ? ctx.withDeadline(scheduler.now() + (ms - Date.now())) : ctx;
 }
 

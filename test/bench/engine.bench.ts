@@ -21,7 +21,7 @@ async function unaryBaseline(sandbox: Sandbox, iterations: number): Promise<Benc
   const request = NetworkServiceRequest.fromPartial({ connection: { id: 'x', networkService: 'ns' }, mechanismPreferences: [kernel] });
   try {
     return await measure('grpc unary round trip (unix socket, echo)', iterations, 200, async () => {
-      await firstValueFrom(unaryCall(channel.client, NetworkServiceService.request, request, Context.background));
+      await firstValueFrom(unaryCall(channel, NetworkServiceService.request, request, Context.background));
     });
   } finally {
     channel.release();

@@ -90,7 +90,7 @@ async function healLatency(samples: number): Promise<BenchResult> {
       const next = mesh.start(undefined, 'forwarder-noop', { NSM_NAME: name, NSM_CONNECT_TO: mesh.sock('nsmgr'), NSM_LISTEN_ON: mesh.sock(name) });
       await new Promise((r) => setTimeout(r, 1500)); // registered and idle before the kill
       const up = firstValueFrom(
-        serverStreamCall(monitor.client, MonitorConnectionService.monitorConnections, { pathSegments: [], networkServices: [] }, Context.background).pipe(
+        serverStreamCall(monitor, MonitorConnectionService.monitorConnections, { pathSegments: [], networkServices: [] }, Context.background).pipe(
           filter((e) => Object.values(e.connections).some((c) => c.state === State.UP && c.path?.pathSegments.some((s) => s.name === name))),
         ),
       );

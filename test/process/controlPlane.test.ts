@@ -52,7 +52,7 @@ describe('control plane across OS processes: registry-memory, nsmgr, forwarder-n
     // Heal: the nsmgr's monitor shows the connection UP again through the new forwarder.
     const monitor = pool.acquire(parseNsmUrl(mesh.sock('nsmgr')));
     const healed = firstValueFrom(
-      serverStreamCall(monitor.client, MonitorConnectionService.monitorConnections, { pathSegments: [], networkServices: [] }, Context.background).pipe(
+      serverStreamCall(monitor, MonitorConnectionService.monitorConnections, { pathSegments: [], networkServices: [] }, Context.background).pipe(
         filter((e) => Object.values(e.connections).some((c) => c.state === State.UP && c.path?.pathSegments.some((s) => s.name === 'forwarder-2'))),
       ),
     );

@@ -30,7 +30,7 @@ describe('bad input over gRPC gets a clear status and leaves nothing behind', ()
   afterEach(async () => {
     // The server still serves a good request, and holds nothing once it is closed.
     const ok = await send({ connection: { id: 'good', networkService: 'ns', path: { index: 0, pathSegments: [{ name: 'nsc', id: 'good' }] } }, mechanismPreferences: [kernel] });
-    await firstValueFrom(unaryCall(channel.client, NetworkServiceService.close, ok, caller()));
+    await firstValueFrom(unaryCall(channel, NetworkServiceService.close, ok, caller()));
     channel.release();
     expect(sandbox.leftovers()).toEqual([]);
     await sandbox.cleanup();
@@ -40,7 +40,7 @@ describe('bad input over gRPC gets a clear status and leaves nothing behind', ()
   /** A caller with a token, as every NSM client sends one. */
   const caller = () => Context.background.with(outgoingMetadataKey, tokenMetadata(sandbox.token('nsc')()));
   const send = (request: DeepPartial<NetworkServiceRequest>) =>
-    firstValueFrom(unaryCall(channel.client, NetworkServiceService.request, NetworkServiceRequest.fromPartial(request as NetworkServiceRequest), caller()));
+    firstValueFrom(unaryCall(channel, NetworkServiceService.request, NetworkServiceRequest.fromPartial(request as NetworkServiceRequest), caller()));
 
   const rejects = async (request: DeepPartial<NetworkServiceRequest>, code: status, message: RegExp) => {
     const err = await send(request).then(
@@ -93,7 +93,7 @@ describe('bad input over gRPC gets a clear status and leaves nothing behind', ()
       requestDeserialize: (b: Buffer) => b,
     };
     for (const bytes of [Buffer.from([0x0a, 0xff, 0x01]), Buffer.from([0x0f]), Buffer.from([0x0a, 0x05, 0x0a])]) {
-      const err = await firstValueFrom(unaryCall(channel.client, raw, bytes, Context.background)).then(
+      const err = await firstValueFrom(unaryCall(channel, raw, bytes, Context.background)).then(
         () => undefined,
         (e: unknown) => e,
       );
@@ -104,7 +104,7 @@ describe('bad input over gRPC gets a clear status and leaves nothing behind', ()
 
   it('Close with a malformed path → INVALID_ARGUMENT', async () => {
     const conn = Connection.fromPartial({ id: 'a', networkService: 'ns', path: { index: 3, pathSegments: [{ name: 'x', id: 'a' }] } });
-    const err = await firstValueFrom(unaryCall(channel.client, NetworkServiceService.close, conn, Context.background)).then(
+    const err = await firstValueFrom(unaryCall(channel, NetworkServiceService.close, conn, Context.background)).then(
       () => undefined,
       (e: unknown) => e,
     );

@@ -45,7 +45,7 @@ describe('sandbox scenarios', () => {
     const channel = sandbox.pool.acquire(nsmgr.url);
     const own = conn.path?.pathSegments[0];
     return serverStreamCall(
-      channel.client,
+      channel,
       MonitorConnectionService.monitorConnections,
       { pathSegments: [{ name: own?.name ?? '', id: own?.id ?? '', token: '', expires: undefined, metrics: {} }], networkServices: [] },
       Context.background,

@@ -1,0 +1,102 @@
+import { firstValueFrom, of } from 'rxjs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Connection } from '../../proto/gen/connection.js';
+import { NetworkServiceService } from '../../proto/gen/networkservice.js';
+import { Context } from '../../operators/core/context.js';
+import { decodeJwt, verifyEs256 } from '../../operators/tools/jwt.js';
+import { parseNsmUrl } from '../../operators/tools/nsmUrl.js';
+import { tokenFromMetadata } from '../../operators/tools/token.js';
+import { unaryCall } from '../grpc/call.js';
+import { ChannelPool } from '../grpc/channelPool.js';
+import { serveNetworkService } from '../grpc/networkService.js';
+import { incomingCallKey, type IncomingCall } from '../grpc/serve.js';
+import { GrpcServer } from '../grpc/server.js';
+import { ConnectionMonitor } from '../monitorConnections.js';
+import { createCa } from './ca.js';
+import { caSource } from './rotation.js';
+import { spiffeServerCredentials } from './tls.js';
+import { spiffeTokenGenerator } from './token.js';
+
+const now = new Date();
+const ca = createCa('nsm.local', now, 3_600_000);
+const stops: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const stop of stops.splice(0).reverse()) await stop();
+});
+
+function identity(id: string, authority = ca, ttlMs?: number) {
+  const { source, stop } = caSource(authority, id, ttlMs === undefined ? {} : { ttlMs });
+  stops.push(stop);
+  return source;
+}
+
+/** A server that answers every Request with the caller's SPIFFE ID as the connection id and keeps what it saw. */
+async function server(id: string, url = 'tcp://127.0.0.1:0') {
+  const seen: IncomingCall[] = [];
+  const s = new GrpcServer({ credentials: spiffeServerCredentials(identity(id)) });
+  serveNetworkService(
+    s,
+    {
+      request: (r, ctx) => {
+        const call = ctx.get(incomingCallKey);
+        if (call) seen.push(call);
+        return of(Connection.fromPartial({ ...r.connection, id: call?.identity?.id ?? 'none' }));
+      },
+      close: () => of(undefined),
+    },
+    new ConnectionMonitor(),
+  );
+  const [bound] = await s.listen([url]);
+  stops.push(() => s.stop(100));
+  return { url: bound!, seen };
+}
+
+function client(id: string, authority = ca) {
+  const source = identity(id, authority);
+  const pool = new ChannelPool({ source, token: spiffeTokenGenerator(source, 600_000, Date.now) });
+  stops.push(() => pool.closeAll());
+  return pool;
+}
+
+const request = (pool: ChannelPool, url: ReturnType<typeof parseNsmUrl>) => {
+  const channel = pool.acquire(url);
+  return firstValueFrom(unaryCall(channel, NetworkServiceService.request, { connection: Connection.fromPartial({ id: 'x' }), mechanismPreferences: [] }, Context.background)).finally(() => channel.release());
+};
+
+describe('mutual TLS with SPIFFE identities', () => {
+  it('both sides learn the other SPIFFE ID; the token is ES256 from the caller to the server', async () => {
+    const { url, seen } = await server('spiffe://nsm.local/nsmgr');
+    const pool = client('spiffe://nsm.local/nsc');
+    const conn = await request(pool, url);
+    expect(conn.id).toBe('spiffe://nsm.local/nsc');
+    const call = seen[0]!;
+    const token = tokenFromMetadata(call.metadata)!;
+    const jwt = decodeJwt(token.token);
+    expect(jwt.claims.sub).toBe('spiffe://nsm.local/nsc');
+    expect(jwt.claims.aud).toEqual(['spiffe://nsm.local/nsmgr']);
+    expect(verifyEs256(jwt, call.identity!.publicKey)).toBe(true);
+    expect(token.expires).toBeLessThanOrEqual(Date.now() + 600_000);
+  });
+
+  it('works over unix sockets too', async () => {
+    const { url } = await server('spiffe://nsm.local/nsmgr', `unix:///tmp/nsm-tls-${process.pid}.sock`);
+    expect((await request(client('spiffe://nsm.local/nsc'), url)).id).toBe('spiffe://nsm.local/nsc');
+  });
+
+  it('a client of another trust domain is refused at TLS; so is a plaintext one', async () => {
+    const { url, seen } = await server('spiffe://nsm.local/nsmgr');
+    const other = createCa('other.domain', now, 3_600_000);
+    await expect(request(client('spiffe://other.domain/nsc', other), url)).rejects.toMatchObject({ code: 14 });
+    await expect(request(new ChannelPool(), url)).rejects.toMatchObject({ code: 14 });
+    expect(seen).toHaveLength(0);
+  });
+
+  it('a rotated SVID is used for new connections without a restart, and the key stays', async () => {
+    const source = identity('spiffe://nsm.local/rotating', ca, 1500);
+    const first = source.current.svid;
+    await new Promise((r) => setTimeout(r, 900));
+    const second = source.current.svid;
+    expect(second.chain[0]!.serialNumber).not.toBe(first.chain[0]!.serialNumber);
+    expect(second.key.equals(first.key)).toBe(true);
+  });
+});

@@ -1,0 +1,104 @@
+import { X509Certificate } from 'node:crypto';
+import type { PeerCertificate } from 'node:tls';
+import { experimental, type ChannelCredentials, type ServerCredentials } from '@grpc/grpc-js';
+
+type CertificateProvider = experimental.CertificateProvider;
+type CaCertificateUpdateListener = experimental.CaCertificateUpdateListener;
+type IdentityCertificateUpdateListener = experimental.IdentityCertificateUpdateListener;
+import { asapScheduler, observeOn, type Subscription } from 'rxjs';
+import type { PeerIdentity } from '../../operators/core/peer.js';
+import { bundlesPem, chainPem, keyPem, spiffeIdOf, type X509Source } from './svid.js';
+
+
+const peers = new Map<string, PeerIdentity | undefined>();
+
+/** The identity in a peer certificate as Node's TLS reports it; cached by fingerprint. */
+export function peerIdentityOf(cert: PeerCertificate | undefined): PeerIdentity | undefined {
+  if (cert?.raw === undefined) return undefined;
+  const key = cert.fingerprint256;
+  if (peers.has(key)) return peers.get(key);
+  const x509 = new X509Certificate(cert.raw);
+  const id = spiffeIdOf(x509);
+  const identity = id && { id: id.href, publicKey: x509.publicKey, notAfter: Date.parse(x509.validTo) };
+  if (peers.size > 4096) peers.clear();
+  peers.set(key, identity);
+  return identity;
+}
+
+/**
+ * grpc-js certificate provider fed by an X509Source: the trust bundles as CA certificates, the
+ * SVID as identity. Every rotation reaches grpc-js, which uses it for new connections — no
+ * restart.
+ */
+class SourceCertificateProvider implements CertificateProvider {
+  private readonly caListeners = new Set<CaCertificateUpdateListener>();
+  private readonly identityListeners = new Set<IdentityCertificateUpdateListener>();
+  private subscription: Subscription | undefined;
+
+  constructor(private readonly source: X509Source) {}
+
+  private watch(): void {
+    if (this.subscription) return;
+    // Delivered asynchronously: grpc-js registers its watcher only after adding the listener,
+    // so a synchronous first update would be lost (and the server would drop every connection).
+    this.subscription = this.source.updates.pipe(observeOn(asapScheduler)).subscribe((ctx) => {
+      const ca = { caCertificate: Buffer.from(bundlesPem(ctx)) };
+      const identity = { certificate: Buffer.from(chainPem(ctx.svid)), privateKey: Buffer.from(keyPem(ctx.svid)) };
+      for (const l of this.caListeners) l(ca);
+      for (const l of this.identityListeners) l(identity);
+    });
+  }
+
+  private unwatch(): void {
+    if (this.caListeners.size + this.identityListeners.size > 0) return;
+    this.subscription?.unsubscribe();
+    this.subscription = undefined;
+  }
+
+  addCaCertificateListener(l: CaCertificateUpdateListener): void {
+    this.caListeners.add(l);
+    this.replay();
+  }
+  removeCaCertificateListener(l: CaCertificateUpdateListener): void {
+    this.caListeners.delete(l);
+    this.unwatch();
+  }
+  addIdentityCertificateListener(l: IdentityCertificateUpdateListener): void {
+    this.identityListeners.add(l);
+    this.replay();
+  }
+  removeIdentityCertificateListener(l: IdentityCertificateUpdateListener): void {
+    this.identityListeners.delete(l);
+    this.unwatch();
+  }
+
+  /** A new listener gets the current certificates at once (re-subscribing replays them). */
+  private replay(): void {
+    this.subscription?.unsubscribe();
+    this.subscription = undefined;
+    this.watch();
+  }
+}
+
+/** mTLS server credentials: our SVID, client certificates required and verified against the bundles. */
+export function spiffeServerCredentials(source: X509Source): ServerCredentials {
+  const provider = new SourceCertificateProvider(source);
+  return experimental.createCertificateProviderServerCredentials(provider, provider, true);
+}
+
+/**
+ * mTLS channel credentials: our SVID as client certificate, the server verified against the
+ * bundles and required to carry a SPIFFE ID (any ID: authorization is the policies' job, as
+ * upstream's tlsconfig.AuthorizeAny). `onPeer` learns the server's identity at each handshake.
+ */
+export function spiffeChannelCredentials(source: X509Source, onPeer: (peer: PeerIdentity) => void = () => undefined): ChannelCredentials {
+  const provider = new SourceCertificateProvider(source);
+  return experimental.createCertificateProviderChannelCredentials(provider, provider, {
+    checkServerIdentity: (_host, cert) => {
+      const peer = peerIdentityOf(cert);
+      if (peer === undefined) return new Error(`the server certificate (${cert.subject?.CN ?? 'no CN'}) carries no SPIFFE ID`);
+      onPeer(peer);
+      return undefined;
+    },
+  });
+}
