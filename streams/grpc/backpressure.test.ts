@@ -39,6 +39,9 @@ class StuckCall extends EventEmitter {
   getPeer(): string {
     return 'stuck';
   }
+  getAuthContext(): object {
+    return {};
+  }
   override emit(event: string, ...args: unknown[]): boolean {
     if (event === 'error') {
       this.error = args[0] as StuckCall['error'];
