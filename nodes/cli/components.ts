@@ -67,6 +67,10 @@ export const components: Registry = {
     summary: 'a forwarder without a datapath (control plane only: tests, meshes without root)',
     load: () => import('../forwarder-noop/main.js').then((m) => m.component),
   },
+  identity: {
+    summary: 'a SPIFFE identity provider: local CA serving the Workload API (in place of a SPIRE agent)',
+    load: () => import('../identity/main.js').then((m) => m.component),
+  },
   nsc: {
     summary: 'a client keeping connections to network services (upstream cmd-nsc)',
     load: () => import('../nsc/main.js').then((m) => m.component),

@@ -98,3 +98,10 @@ export class StreamedX509Source implements X509Source {
     return firstValueFrom(this.updates);
   }
 }
+
+/** Every certificate in a PEM text (a bundle file). */
+export function certificatesFromPem(pem: string): X509Certificate[] {
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) throw new Error('no PEM certificate found');
+  return blocks.map((b) => new X509Certificate(b));
+}
