@@ -1,0 +1,131 @@
+import type { PeerIdentity } from '../core/peer.js';
+import { decodeJwt, verifyEs256, type DecodedJwt } from '../tools/jwt.js';
+
+/** A path segment as the policies see it (NetworkService and registry paths alike). */
+export interface SegmentInput {
+  readonly name: string;
+  readonly id: string;
+  readonly token: string;
+}
+
+/** The input of the path policies (upstream's OPA input: path + the TLS peer). */
+export interface PathInput {
+  readonly segments: readonly SegmentInput[];
+  readonly index: number;
+  /** The other side of the call as TLS proved it: the caller (server side) or the server (client side). */
+  readonly peer: PeerIdentity | undefined;
+  /** Now, ms since the epoch (scheduler time). */
+  readonly now: number;
+}
+
+/** A policy: undefined when allowed, else why not. */
+export type PathPolicy = (input: PathInput) => string | undefined;
+
+function decoded(segment: SegmentInput | undefined, what: string): DecodedJwt | string {
+  if (segment === undefined) return `there is no ${what} path segment`;
+  try {
+    return decodeJwt(segment.token);
+  } catch (e) {
+    return `the token of path segment "${segment.name}" is malformed: ${e instanceof Error ? e.message : String(e)}`;
+  }
+}
+
+/** tokens_valid: every token of the path decodes as a JWT. */
+export const tokensValid: PathPolicy = ({ segments }) => {
+  for (const s of segments) {
+    const jwt = decoded(s, 'such');
+    if (typeof jwt === 'string') return jwt;
+  }
+  return undefined;
+};
+
+/** tokens_expired: no token has expired (an `exp` in the past; a token without `exp` never expires). */
+export const tokensExpired: PathPolicy = ({ segments, now }) => {
+  for (const s of segments) {
+    const jwt = decoded(s, 'such');
+    if (typeof jwt === 'string') return jwt;
+    if (jwt.claims.exp !== undefined && jwt.claims.exp * 1000 <= now) return `the token of path segment "${s.name}" expired at ${new Date(jwt.claims.exp * 1000).toISOString()}`;
+  }
+  return undefined;
+};
+
+/** tokens_chained: each token's audience holds the subject of the next one (who called whom). */
+export const tokensChained: PathPolicy = ({ segments }) => {
+  for (let i = 0; i + 1 < segments.length; i++) {
+    const a = decoded(segments[i], 'such');
+    const b = decoded(segments[i + 1], 'such');
+    if (typeof a === 'string') return a;
+    if (typeof b === 'string') return b;
+    const sub = b.claims.sub;
+    if (sub === undefined || !(a.claims.aud ?? []).includes(sub)) {
+      return `tokens are not chained: segment "${segments[i]?.name}" names audience [${(a.claims.aud ?? []).join(', ')}], the next segment's subject is ${sub ?? '(none)'}`;
+    }
+  }
+  return undefined;
+};
+
+function signedBy(segment: SegmentInput | undefined, peer: PeerIdentity | undefined, what: string): string | undefined {
+  if (segment === undefined) return undefined;
+  if (peer === undefined) return `no TLS peer certificate to verify the ${what} token with`;
+  const jwt = decoded(segment, what);
+  if (typeof jwt === 'string') return jwt;
+  return verifyEs256(jwt, peer.publicKey) ? undefined : `the ${what} token (segment "${segment.name}") is not signed by the peer ${peer.id}`;
+}
+
+/** prev_token_signed (server side): the previous segment's token was signed by the caller we see over TLS. */
+export const prevTokenSigned: PathPolicy = ({ segments, index, peer }) => (index === 0 ? undefined : signedBy(segments[index - 1], peer, 'previous'));
+
+/** next_token_signed (client side): the next segment's token was signed by the server we see over TLS. */
+export const nextTokenSigned: PathPolicy = ({ segments, index, peer }) => signedBy(segments[index + 1], peer, 'next');
+
+/** The policies by upstream's file names under etc/nsm/opa (what NSM_*_POLICIES name). */
+export const pathPolicies: Readonly<Record<string, PathPolicy>> = {
+  'etc/nsm/opa/common/tokens_valid.rego': tokensValid,
+  'etc/nsm/opa/common/tokens_chained.rego': tokensChained,
+  'etc/nsm/opa/common/tokens_expired.rego': tokensExpired,
+  'etc/nsm/opa/server/prev_token_signed.rego': prevTokenSigned,
+  'etc/nsm/opa/client/next_token_signed.rego': nextTokenSigned,
+};
+
+/** The registry's own policy and the monitor's (different inputs, named the same way). */
+export const registryClientAllowed = 'etc/nsm/opa/registry/client_allowed.rego';
+export const monitorServiceConnection = 'etc/nsm/opa/monitor/service_connection.rego';
+
+export const knownPolicyFiles: readonly string[] = [...Object.keys(pathPolicies), registryClientAllowed, monitorServiceConnection];
+
+/**
+ * The policy files a policy list names. Entries are patterns over upstream's policy paths, as
+ * upstream's defaults (`etc/nsm/opa/common/.*.rego`) are; each must name at least one policy.
+ * Throws naming the entry that names none.
+ */
+export function resolvePolicies(entries: readonly string[]): string[] {
+  const chosen = new Set<string>();
+  for (const entry of entries) {
+    let pattern: RegExp;
+    try {
+      pattern = new RegExp(`^${entry}$`);
+    } catch {
+      throw new Error(`"${entry}" is not a valid policy path pattern`);
+    }
+    const hits = knownPolicyFiles.filter((f) => pattern.test(f));
+    if (hits.length === 0) throw new Error(`"${entry}" names no policy (known: ${knownPolicyFiles.join(', ')})`);
+    for (const h of hits) chosen.add(h);
+  }
+  return [...chosen];
+}
+
+/** Runs the path policies among `files` in order; the first refusal wins. */
+export function checkPath(files: readonly string[], input: PathInput): string | undefined {
+  for (const f of files) {
+    const policy = pathPolicies[f];
+    const why = policy?.(input);
+    if (why !== undefined) return `${f.replace(/^.*\//, '').replace(/\.rego$/, '')}: ${why}`;
+  }
+  return undefined;
+}
+
+/** Upstream's default lists (cmd-* NSM_REGISTRY_SERVER_POLICIES / NSM_REGISTRY_CLIENT_POLICIES, and the NetworkService chains). */
+export const defaultServerPolicies = 'etc/nsm/opa/common/.*.rego,etc/nsm/opa/server/.*.rego';
+export const defaultClientPolicies = 'etc/nsm/opa/common/.*.rego,etc/nsm/opa/client/.*.rego';
+export const defaultRegistryServerPolicies = 'etc/nsm/opa/common/.*.rego,etc/nsm/opa/registry/.*.rego,etc/nsm/opa/server/.*.rego';
+export const defaultRegistryClientPolicies = 'etc/nsm/opa/common/.*.rego,etc/nsm/opa/registry/.*.rego,etc/nsm/opa/client/.*.rego';
