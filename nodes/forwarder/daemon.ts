@@ -1,3 +1,5 @@
+import { policies, securitySpec, startSecurity } from '../cli/security.js';
+import { defaultServerPolicies } from '../../operators/authorize/policies.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,9 +9,7 @@ import { forwarder } from '../../operators/chains/forwarder.js';
 import { registryClient } from '../../operators/chains/registryClient.js';
 import { Context } from '../../operators/core/context.js';
 import { unixUrl } from '../../operators/tools/nsmUrl.js';
-import { unsignedTokenGenerator } from '../../operators/tools/token.js';
 import type { Datapath } from '../../dataplane/datapath.js';
-import { ChannelPool } from '../../streams/grpc/channelPool.js';
 import { serveNetworkService } from '../../streams/grpc/networkService.js';
 import { GrpcServer } from '../../streams/grpc/server.js';
 import type { RunContext } from '../cli/components.js';
@@ -24,6 +24,8 @@ export const forwarderSpec = {
   listenOn: optional(url('NSM_LISTEN_ON', '', 'Where to serve (default: a unix socket in a new temp dir)')),
   maxTokenLifetime: duration('NSM_MAX_TOKEN_LIFETIME', '10m', 'Lifetime of the tokens this forwarder issues'),
   dialTimeout: duration('NSM_DIAL_TIMEOUT', '750ms', 'Dial timeout toward the next hop'),
+  serverPolicies: policies('NSM_SERVER_POLICIES', defaultServerPolicies, 'Policies every Request and Close must pass'),
+  ...securitySpec,
 };
 
 export type ForwarderConfig = ConfigOf<typeof forwarderSpec>;
@@ -36,7 +38,8 @@ export type ForwarderConfig = ConfigOf<typeof forwarderSpec>;
 export async function runForwarder(config: ForwarderConfig, ctx: RunContext, datapath: Datapath): Promise<void> {
   const dir = config.listenOn ? undefined : await mkdtemp(join(tmpdir(), 'nsm-rx-forwarder-'));
   const listen = config.listenOn ?? unixUrl(join(dir as string, 'listen.on.sock'));
-  const pool = new ChannelPool();
+  const security = await startSecurity(config, ctx);
+  const pool = security.pool();
   const registry = registryClient({ pool, url: config.connectTo, dialTimeout: config.dialTimeout });
   const hop = forwarder({
     name: config.name,
@@ -44,10 +47,11 @@ export async function runForwarder(config: ForwarderConfig, ctx: RunContext, dat
     datapath,
     pool,
     dialTimeout: config.dialTimeout,
-    token: unsignedTokenGenerator(config.name, config.maxTokenLifetime, () => asyncScheduler.now()),
+    token: security.token,
+    policies: security.enforce(config.serverPolicies),
   });
-  const server = new GrpcServer();
-  serveNetworkService(server, hop.handler, hop.monitor);
+  const server = new GrpcServer({ credentials: security.serverCredentials });
+  serveNetworkService(server, hop.handler, hop.monitor, security.secure ? hop.owners : undefined);
   const [bound] = await server.listen([listen]);
   const budget = () => Context.background.withDeadline(asyncScheduler.now() + 15_000);
   const registered = await firstValueFrom(
@@ -64,6 +68,7 @@ export async function runForwarder(config: ForwarderConfig, ctx: RunContext, dat
     hop.state.metadata.dispose();
     await server.stop(1000);
     pool.closeAll();
+    security.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
   await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));

@@ -1,7 +1,7 @@
+import { startSecurity } from '../cli/security.js';
 import { asyncScheduler, firstValueFrom } from 'rxjs';
 import { Context } from '../../operators/core/context.js';
 import { messageOf } from '../../operators/core/errors.js';
-import { ChannelPool } from '../../streams/grpc/channelPool.js';
 import { defineComponent } from '../cli/components.js';
 import { nscChain } from '../nsc/chain.js';
 import { nscSpec, report, requestFor } from '../nsc/main.js';
@@ -18,9 +18,10 @@ export const component = defineComponent({
   spec: nscSpec,
   async run(config, ctx) {
     const scheduler = asyncScheduler;
-    const pool = new ChannelPool();
+    const security = await startSecurity(config, ctx);
+    const pool = security.pool();
     // No refresh or heal: the connections outlive this process; the nsc takes them over.
-    const { chain: nsc, handler } = nscChain(config, ctx, pool, false);
+    const { chain: nsc, handler } = nscChain(config, ctx, security, pool, false);
     try {
       for (const [i, ns] of config.networkServices.entries()) {
         const request = requestFor(config.name, i, ns);
@@ -32,6 +33,7 @@ export const component = defineComponent({
     } finally {
       nsc.state.metadata.dispose(); // forget, never Close: the connections stay for the nsc
       pool.closeAll();
+      security.stop();
     }
   },
 });

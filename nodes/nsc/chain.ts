@@ -8,11 +8,11 @@ import { excludedPrefixesClient } from '../../operators/networkservice/excludedP
 import { heal } from '../../operators/networkservice/heal.js';
 import { retryClient } from '../../operators/networkservice/retry.js';
 import { upstreamRefresh } from '../../operators/networkservice/upstreamRefresh.js';
-import { unsignedTokenGenerator } from '../../operators/tools/token.js';
 import { kernelLivenessCheck } from '../../dataplane/kernel/liveness.js';
 import type { ChannelPool } from '../../streams/grpc/channelPool.js';
 import type { RunContext } from '../cli/components.js';
 import type { ConfigOf } from '../cli/config.js';
+import type { Security } from '../cli/security.js';
 import type { nscSpec } from './main.js';
 
 /**
@@ -20,7 +20,7 @@ import type { nscSpec } from './main.js';
  * and of `nsc-init` (none of them: its connections outlive it), behind a retry that logs every
  * failed try.
  */
-export function nscChain(config: ConfigOf<typeof nscSpec>, ctx: RunContext, pool: ChannelPool, keep: boolean): { chain: Client; handler: NetworkServiceHandler } {
+export function nscChain(config: ConfigOf<typeof nscSpec>, ctx: RunContext, security: Security, pool: ChannelPool, keep: boolean): { chain: Client; handler: NetworkServiceHandler } {
   const scheduler = asyncScheduler;
   const chain = client({
     name: config.name,
@@ -28,7 +28,8 @@ export function nscChain(config: ConfigOf<typeof nscSpec>, ctx: RunContext, pool
     url: config.connectTo,
     dialTimeout: config.dialTimeout,
     refresh: keep,
-    token: unsignedTokenGenerator(config.name, config.maxTokenLifetime, () => scheduler.now()),
+    token: security.token,
+    policies: security.enforce(config.clientPolicies),
     ...(keep
       ? {
           heal: heal({

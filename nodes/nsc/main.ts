@@ -1,10 +1,10 @@
+import { policies, securitySpec, startSecurity } from '../cli/security.js';
 import { asyncScheduler, firstValueFrom, lastValueFrom } from 'rxjs';
 import { Connection } from '../../proto/gen/connection.js';
 import { NetworkServiceRequest } from '../../proto/gen/networkservice.js';
 import { Context } from '../../operators/core/context.js';
 import { parseBracketGroups } from '../../operators/networkservice/point2pointIpam.js';
 import { parseNsUrl, type NetworkServiceUrl } from '../../operators/tools/nsurl.js';
-import { ChannelPool } from '../../streams/grpc/channelPool.js';
 import { ownNetnsUrl } from '../../dataplane/kernel/netns.js';
 import { nscChain } from './chain.js';
 import { adopt, existingConnection } from './adopt.js';
@@ -28,6 +28,8 @@ export const nscSpec = {
   dialTimeout: duration('NSM_DIAL_TIMEOUT', '5s', 'Dial timeout toward the nsmgr'),
   requestTimeout: duration('NSM_REQUEST_TIMEOUT', '15s', 'Budget of each Request try'),
   maxTokenLifetime: duration('NSM_MAX_TOKEN_LIFETIME', '10m', 'Lifetime of the tokens this client issues; it refreshes at 20% of it'),
+  clientPolicies: policies('NSM_CLIENT_POLICIES', '', 'Policies every returned connection must pass (e.g. etc/nsm/opa/common/.*.rego,etc/nsm/opa/client/.*.rego); none by default, as upstream'),
+  ...securitySpec,
   labels: map('NSM_LABELS', '', 'Parsed for compatibility (upstream does not use it either)'),
   mechanism: str('NSM_MECHANISM', 'kernel', 'Parsed for compatibility (the URL scheme picks the mechanism)'),
   networkServices: networkServices('NSM_NETWORK_SERVICES', 'Network services to connect to'),
@@ -76,8 +78,9 @@ export const component = defineComponent({
   spec: nscSpec,
   async run(config, ctx) {
     const scheduler = asyncScheduler;
-    const pool = new ChannelPool();
-    const { chain: nsc, handler } = nscChain(config, ctx, pool, true);
+    const security = await startSecurity(config, ctx);
+    const pool = security.pool();
+    const { chain: nsc, handler } = nscChain(config, ctx, security, pool, true);
     const connections: Connection[] = [];
     ctx.lifecycle.onShutdown('nsc', async () => {
       for (const conn of connections) {
@@ -88,6 +91,7 @@ export const component = defineComponent({
       }
       nsc.state.metadata.dispose();
       pool.closeAll();
+      security.stop();
     });
     for (const [i, ns] of config.networkServices.entries()) {
       const fresh = requestFor(config.name, i, ns);

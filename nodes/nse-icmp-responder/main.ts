@@ -1,3 +1,5 @@
+import { policies, securitySpec, startSecurity } from '../cli/security.js';
+import { defaultServerPolicies } from '../../operators/authorize/policies.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,8 +15,6 @@ import { kernelMechanismServer } from '../../operators/networkservice/kernelMech
 import { ownNetnsUrl } from '../../dataplane/kernel/netns.js';
 import { ipamForPolicy, parseCidrGroups } from '../../operators/networkservice/point2pointIpam.js';
 import { unixUrl } from '../../operators/tools/nsmUrl.js';
-import { unsignedTokenGenerator } from '../../operators/tools/token.js';
-import { ChannelPool } from '../../streams/grpc/channelPool.js';
 import { serveNetworkService } from '../../streams/grpc/networkService.js';
 import { GrpcServer } from '../../streams/grpc/server.js';
 import { defineComponent } from '../cli/components.js';
@@ -47,6 +47,8 @@ const spec = {
   idleTimeout: duration('NSM_IDLE_TIMEOUT', '0', 'Exit after this long without connections (0: never)'),
   registerService: bool('NSM_REGISTER_SERVICE', 'true', 'Register the network services too'),
   unregisterItself: bool('NSM_UNREGISTER_ITSELF', 'false', 'Unregister the endpoint on exit'),
+  serverPolicies: policies('NSM_SERVER_POLICIES', defaultServerPolicies, 'Policies every Request and Close must pass'),
+  ...securitySpec,
 };
 
 /**
@@ -68,16 +70,18 @@ export const component = defineComponent({
       config.idleTimeout > 0
         ? idleTimeout({ timeout: config.idleTimeout, onIdle: () => void ctx.lifecycle.shutdown(`idle for ${config.idleTimeout} ms (NSM_IDLE_TIMEOUT)`, 0) })
         : undefined;
+    const security = await startSecurity(config, ctx);
     const hop = endpoint({
       name: config.name,
-      token: unsignedTokenGenerator(config.name, config.maxTokenLifetime, () => asyncScheduler.now()),
+      token: security.token,
+      policies: security.enforce(config.serverPolicies),
       additional: [...(idle ? [idle] : []), ipamForPolicy(config.ipamPolicy, config.cidrPrefix), dnsContextServer(config.dnsConfigs), mechanisms({ KERNEL: [kernelMechanismServer(ownNetnsUrl)], NOOP: [] })],
     });
-    const server = new GrpcServer();
-    serveNetworkService(server, hop.handler, hop.monitor);
+    const server = new GrpcServer({ credentials: security.serverCredentials });
+    serveNetworkService(server, hop.handler, hop.monitor, security.secure ? hop.owners : undefined);
     await server.listen([listen]);
 
-    const pool = new ChannelPool();
+    const pool = security.pool();
     const registry = registryClient({ pool, url: config.connectTo, dialTimeout: 5000 });
     const budget = () => Context.background.withDeadline(asyncScheduler.now() + 15_000);
     if (config.registerService) {
@@ -103,6 +107,7 @@ export const component = defineComponent({
       hop.state.metadata.dispose();
       await server.stop(1000);
       pool.closeAll();
+      security.stop();
       await rm(dir, { recursive: true, force: true });
     });
     await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));

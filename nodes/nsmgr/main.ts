@@ -1,7 +1,6 @@
-import { asyncScheduler } from 'rxjs';
+import { policies, securitySpec, startSecurity } from '../cli/security.js';
+import { defaultServerPolicies, defaultRegistryServerPolicies } from '../../operators/authorize/policies.js';
 import { nsmgr } from '../../operators/chains/nsmgr.js';
-import { unsignedTokenGenerator } from '../../operators/tools/token.js';
-import { ChannelPool } from '../../streams/grpc/channelPool.js';
 import { excludedPrefixesFile, EXCLUDED_PREFIXES_FILE } from '../../streams/excludedPrefixesFile.js';
 import { serveNetworkService } from '../../streams/grpc/networkService.js';
 import { serveRegistries } from '../../streams/grpc/registry.js';
@@ -16,6 +15,9 @@ const spec = {
   maxTokenLifetime: duration('NSM_MAX_TOKEN_LIFETIME', '10m', 'Lifetime of the tokens this nsmgr issues'),
   dialTimeout: duration('NSM_DIAL_TIMEOUT', '750ms', 'Dial timeout toward forwarders and the registry'),
   forwarderServiceName: str('NSM_FORWARDER_NETWORK_SERVICE_NAME', 'forwarder', 'Network service forwarders register as'),
+  serverPolicies: policies('NSM_SERVER_POLICIES', defaultServerPolicies, 'Policies every Request and Close must pass'),
+  registryServerPolicies: policies('NSM_REGISTRY_SERVER_POLICIES', defaultRegistryServerPolicies, 'Policies every Register and Unregister must pass'),
+  ...securitySpec,
   excludedPrefixesFile: str('NSM_EXCLUDED_PREFIXES_FILE', EXCLUDED_PREFIXES_FILE, 'YAML file of prefixes IPAM must not use (watched)'),
 };
 
@@ -32,22 +34,24 @@ export const component = defineComponent({
   async run(config, ctx) {
     const publicUrl = config.listenOn.find((u) => u.scheme === 'tcp') ?? config.listenOn[0];
     if (publicUrl === undefined) throw new Error('NSM_LISTEN_ON names no URL');
-    const pool = new ChannelPool();
-    const server = new GrpcServer();
+    const security = await startSecurity(config, ctx);
+    const pool = security.pool();
+    const server = new GrpcServer({ credentials: security.serverCredentials });
     // The public URL must be known before serving: a tcp port 0 cannot be advertised.
     const manager = nsmgr({
       name: config.name,
       url: publicUrl,
       ...(config.registryUrl ? { registryUrl: config.registryUrl } : {}),
       pool,
-      token: unsignedTokenGenerator(config.name, config.maxTokenLifetime, () => asyncScheduler.now()),
+      token: security.token,
+      policies: { server: security.enforce(config.serverPolicies), registryServer: security.enforce(config.registryServerPolicies) },
       forwarderServiceName: config.forwarderServiceName,
       excludedPrefixes: excludedPrefixesFile({ path: config.excludedPrefixesFile, onError: (e) => ctx.log.warn('excluded prefixes', { error: String(e) }) }),
       dialTimeout: config.dialTimeout,
       env: ctx.env,
       logger: ctx.log,
     });
-    serveNetworkService(server, manager.endpoint.handler, manager.endpoint.monitor);
+    serveNetworkService(server, manager.endpoint.handler, manager.endpoint.monitor, security.secure ? manager.endpoint.owners : undefined);
     serveRegistries(server, manager.ns, manager.nse);
     const urls = await server.listen(config.listenOn);
     ctx.log.info('serving', { urls: urls.map((u) => u.href), publicUrl: publicUrl.href, registry: config.registryUrl?.href ?? 'in-process' });
@@ -56,6 +60,7 @@ export const component = defineComponent({
       manager.endpoint.state.metadata.dispose();
       await server.stop(1000);
       pool.closeAll();
+      security.stop();
     });
     await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
   },

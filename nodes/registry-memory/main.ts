@@ -1,3 +1,5 @@
+import { policies, securitySpec, startSecurity } from '../cli/security.js';
+import { defaultRegistryServerPolicies } from '../../operators/authorize/policies.js';
 import { memoryRegistry } from '../../operators/chains/registry.js';
 import { formatDuration } from '../../operators/tools/duration.js';
 import { serveRegistries } from '../../streams/grpc/registry.js';
@@ -10,6 +12,8 @@ const spec = {
   expirePeriod: duration('NSM_EXPIRE_PERIOD', '1m', 'How long an NSE stays registered without a refresh (upstream hard-codes 1m)'),
   maxTokenLifetime: duration('NSM_MAX_TOKEN_LIFETIME', '10m', 'Lifetime of the tokens this registry issues'),
   proxyRegistryUrl: optional(url('NSM_PROXY_REGISTRY_URL', '', 'Registry for interdomain names (name@domain); not implemented yet')),
+  registryServerPolicies: policies('NSM_REGISTRY_SERVER_POLICIES', defaultRegistryServerPolicies, 'Policies every Register and Unregister must pass'),
+  ...securitySpec,
 };
 
 /**
@@ -23,17 +27,20 @@ export const component = defineComponent({
   summary: 'NS and NSE registries in memory (upstream cmd-registry-memory)',
   spec,
   async run(config, ctx) {
+    const security = await startSecurity({ ...config, name: 'registry' }, ctx);
     const registry = memoryRegistry({
+      policies: security.enforce(config.registryServerPolicies),
       expirePeriod: config.expirePeriod,
       ...(config.proxyRegistryUrl ? { proxyRegistryUrl: config.proxyRegistryUrl.href } : {}),
     });
-    const server = new GrpcServer();
+    const server = new GrpcServer({ credentials: security.serverCredentials });
     serveRegistries(server, registry.ns, registry.nse);
     const urls = await server.listen(config.listenOn);
     ctx.log.info('serving', { urls: urls.map((u) => u.href), expirePeriod: formatDuration(config.expirePeriod) });
     ctx.lifecycle.onShutdown('registry-memory', async () => {
       registry.dispose();
       await server.stop(1000);
+      security.stop();
     });
     await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
   },

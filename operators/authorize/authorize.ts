@@ -1,5 +1,5 @@
 import { asyncScheduler, defer, throwError, type SchedulerLike } from 'rxjs';
-import { finalize, tap } from 'rxjs/operators';
+import { tap } from 'rxjs/operators';
 import type { Connection } from '../../proto/gen/connection.js';
 import type { Context } from '../core/context.js';
 import { permissionDenied } from '../core/errors.js';
@@ -32,7 +32,7 @@ const ownedIds = (conn: Connection): string[] => (conn.path?.pathSegments ?? [])
  * `authorize(policies)` (server side, after updateToken): Request and Close pass only if every
  * policy allows the path up to this hop, with the caller's TLS identity as the peer; else
  * PERMISSION_DENIED naming the policy and why. A granted Request records the caller's SPIFFE ID
- * as owning the connection (for the monitor); Close forgets it.
+ * as owning the connection (for the monitor); a Close forgets it as it starts.
  *
  * ```
  * request (tokens chained, signed by the caller) --R-->  next
@@ -57,7 +57,10 @@ export function authorize(options: AuthorizeOptions): NetworkServiceElement {
       defer(() => {
         const { peer, denied } = check(conn, ctx);
         if (denied) return throwError(() => denied);
-        return next.close(conn, ctx).pipe(finalize(() => peer && options.connections?.remove(peer.id, ownedIds(conn))));
+        // Forgotten as the Close starts, not when it ends: a Close slowed by a dead next hop may
+        // end after the client's next Request made it the owner again.
+        if (peer) options.connections?.remove(peer.id, ownedIds(conn));
+        return next.close(conn, ctx);
       }),
   };
 }

@@ -9,6 +9,7 @@ import { metadata, type MetadataElement } from '../networkservice/metadata.js';
 import { refresh } from '../networkservice/refresh.js';
 import { trimPathClient } from '../networkservice/trimPath.js';
 import { updatePath } from '../networkservice/updatePath.js';
+import { authorizeClient } from '../authorize/authorizeClient.js';
 import type { TokenGenerator } from '../tools/token.js';
 import type { ChannelPool } from '../../streams/grpc/channelPool.js';
 import type { NsmUrl } from '../tools/nsmUrl.js';
@@ -29,6 +30,8 @@ export interface ClientOptions {
   additional?: readonly NetworkServiceElement[];
   /** This client's token for each call (sent as gRPC metadata). */
   token?: TokenGenerator;
+  /** Policy files checked on every returned connection (authorizeClient); none by default, as upstream. */
+  policies?: readonly string[];
   scheduler?: SchedulerLike;
 }
 
@@ -39,7 +42,7 @@ export interface Client {
 
 /**
  * The client chain (upstream chains/client), in upstream order: updatePath → begin → metadata
- * → refresh → clientUrl → heal → dial → additional → (authorize) → trimPath → gRPC call.
+ * → refresh → clientUrl → heal → dial → additional → authorize → trimPath → gRPC call.
  */
 export function client(options: ClientOptions): Client {
   const scheduler = options.scheduler ?? asyncScheduler;
@@ -54,6 +57,7 @@ export function client(options: ClientOptions): Client {
     ...(options.heal ? [options.heal] : []),
     dial({ pool: options.pool, timeout: options.dialTimeout ?? 2000 }),
     ...(options.additional ?? []),
+    ...(options.policies?.length ? [authorizeClient({ policies: options.policies, scheduler })] : []),
     trimPathClient(),
     grpcClient({ scheduler, ...(options.token ? { token: options.token } : {}) }),
   ]);

@@ -9,6 +9,8 @@ import { validateRequest } from '../networkservice/validateRequest.js';
 import { updateToken } from '../networkservice/updateToken.js';
 import type { TokenGenerator } from '../tools/token.js';
 import { updatePath } from '../networkservice/updatePath.js';
+import { authorize } from '../authorize/authorize.js';
+import { SpiffeIdConnections } from '../authorize/connections.js';
 import { ConnectionMonitor } from '../../streams/monitorConnections.js';
 
 export interface EndpointOptions {
@@ -18,6 +20,8 @@ export interface EndpointOptions {
   additional?: readonly NetworkServiceElement[];
   /** This hop's token for its own path segment. */
   token: TokenGenerator;
+  /** Policy files the authorize element enforces (resolvePolicies); none: no authorize element. */
+  policies?: readonly string[];
   scheduler?: SchedulerLike;
 }
 
@@ -25,13 +29,15 @@ export interface EndpointOptions {
 export interface Endpoint {
   readonly handler: NetworkServiceHandler;
   readonly monitor: ConnectionMonitor;
+  /** Which SPIFFE ID Requested which connection (the monitor's service_connection check). */
+  readonly owners: SpiffeIdConnections;
   /** Per-connection state, for leak checks: empty once every connection is closed. */
   readonly state: { readonly begin: BeginElement; readonly metadata: MetadataElement };
 }
 
 /**
  * The server chain every NSM hop is built on (upstream chains/endpoint), in upstream order after
- * input validation: updatePath → begin → updateToken → (authorize: identity issue) → metadata → timeout → monitor
+ * input validation: updatePath → begin → updateToken → authorize → metadata → timeout → monitor
  * → trimPath → additional.
  */
 export function endpoint(options: EndpointOptions): Endpoint {
@@ -39,16 +45,19 @@ export function endpoint(options: EndpointOptions): Endpoint {
   const connections = new ConnectionMonitor();
   const begin = beginServer({ scheduler });
   const meta = metadata();
+  const owners = new SpiffeIdConnections();
+  const policies = options.policies ?? [];
   const handler = chain([
     validateRequest(),
     updatePath(options.name),
     begin,
     updateToken(options.token),
+    ...(policies.length > 0 ? [authorize({ policies, connections: owners, scheduler })] : []),
     meta,
     timeout({ scheduler }),
     monitor(connections, { scheduler }),
     trimPathServer(),
     ...(options.additional ?? []),
   ]);
-  return { handler, monitor: connections, state: { begin, metadata: meta } };
+  return { handler, monitor: connections, owners, state: { begin, metadata: meta } };
 }

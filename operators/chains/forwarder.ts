@@ -24,6 +24,8 @@ export interface ForwarderOptions {
   dialTimeout?: number;
   /** Extra elements after crossConnect (tests: counters, error injection). */
   additional?: readonly NetworkServiceElement[];
+  /** Policy files its authorize element enforces (none: allow all). */
+  policies?: readonly string[];
   scheduler?: SchedulerLike;
 }
 
@@ -39,6 +41,7 @@ export function forwarder(options: ForwarderOptions): Endpoint {
     name: options.name,
     token: options.token,
     scheduler,
+    ...(options.policies ? { policies: options.policies } : {}),
     additional: [
       discover({ ns: options.registry.ns, nse: options.registry.nse, scheduler }),
       roundRobin(),

@@ -17,6 +17,8 @@ import type { NsmUrl } from '../tools/nsmUrl.js';
 import type { TokenGenerator } from '../tools/token.js';
 import type { ChannelPool } from '../../streams/grpc/channelPool.js';
 import { client } from './client.js';
+import { authorizeRegistry } from '../authorize/authorizeRegistry.js';
+import type { NetworkService, NetworkServiceEndpoint, NetworkServiceEndpointQuery, NetworkServiceEndpointResponse, NetworkServiceQuery, NetworkServiceResponse } from '../../proto/gen/registry.js';
 import { endpoint, type Endpoint } from './endpoint.js';
 
 export interface NsmgrOptions {
@@ -41,6 +43,8 @@ export interface NsmgrOptions {
   /** NODE_NAME, POD_NAME, CLUSTER_NAME for client info labels. */
   env?: Readonly<Record<string, string | undefined>>;
   logger?: Logger;
+  /** Policy files: `server` for NetworkService calls, `registryServer` for registrations (none: allow all). */
+  policies?: { readonly server?: readonly string[]; readonly registryServer?: readonly string[] };
   scheduler?: SchedulerLike;
 }
 
@@ -64,14 +68,17 @@ export function nsmgr(options: NsmgrOptions): Nsmgr {
   const scheduler = options.scheduler ?? asyncScheduler;
   const remote = (url: NsmUrl) => ({ pool: options.registryPool ?? options.pool, url, dialTimeout: options.dialTimeout ?? 15_000, scheduler });
   const bypass = localBypass(options.url.href);
-  const ns: NSHandler = registryChain([options.registryUrl ? nsRegistryClient(remote(options.registryUrl)) : nsMemory(newNSStore())]);
+  const registryPolicies = options.policies?.registryServer ?? [];
+  const nsAuthorize = registryPolicies.length ? [authorizeRegistry<NetworkService, NetworkServiceQuery, NetworkServiceResponse>({ policies: registryPolicies, scheduler })] : [];
+  const nseAuthorize = registryPolicies.length ? [authorizeRegistry<NetworkServiceEndpoint, NetworkServiceEndpointQuery, NetworkServiceEndpointResponse>({ policies: registryPolicies, scheduler })] : [];
+  const ns: NSHandler = registryChain([...nsAuthorize, options.registryUrl ? nsRegistryClient(remote(options.registryUrl)) : nsMemory(newNSStore())]);
   // What the nsmgr's own lookups use: local NSEs with their real URLs, others via their nsmgr.
   const remoteOrLocal: NSEHandler = options.registryUrl
     ? registryChain([bypass, nseRegistryClient(remote(options.registryUrl))])
     : registryChain([nseMemory(newNSEStore(), { scheduler }), bypass]);
   const begin = nseBegin({ scheduler });
   const expire = nseExpire({ defaultPeriod: options.expirePeriod ?? 60_000, scheduler });
-  const nse = registryChain([begin, nseClientInfo(options.env ? { env: options.env } : {}), expire], remoteOrLocal);
+  const nse = registryChain([...nseAuthorize, begin, nseClientInfo(options.env ? { env: options.env } : {}), expire], remoteOrLocal);
 
   const forwarderServiceName = options.forwarderServiceName ?? 'forwarder';
   const additional: NetworkServiceElement[] = [
@@ -90,7 +97,7 @@ export function nsmgr(options: NsmgrOptions): Nsmgr {
     connect(client({ name: options.name, pool: options.pool, dialTimeout: options.dialTimeout ?? 15_000, refresh: false, token: options.token, scheduler }).handler),
   ];
   return {
-    endpoint: endpoint({ name: options.name, token: options.token, scheduler, additional }),
+    endpoint: endpoint({ name: options.name, token: options.token, scheduler, additional, ...(options.policies?.server ? { policies: options.policies.server } : {}) }),
     ns,
     nse,
     state: { begin, expire, localBypass: bypass },

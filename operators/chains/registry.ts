@@ -7,12 +7,16 @@ import { newNSEStore, newNSStore, nseMemory, nsMemory, type NSEStore, type NSSto
 import { setPayload } from '../registry/setPayload.js';
 import { setRegistrationTime } from '../registry/setRegistrationTime.js';
 import { validateNetworkService, validateNetworkServiceEndpoint } from '../registry/validate.js';
+import { authorizeRegistry } from '../authorize/authorizeRegistry.js';
+import type { NetworkService, NetworkServiceEndpoint, NetworkServiceEndpointQuery, NetworkServiceEndpointResponse, NetworkServiceQuery, NetworkServiceResponse } from '../../proto/gen/registry.js';
 
 export interface MemoryRegistryOptions {
   /** Longest an NSE stays registered without a refresh, ms (NSM_EXPIRE_PERIOD; default 1 min). */
   expirePeriod?: number;
   /** Where `name@domain` belongs (NSM_PROXY_REGISTRY_URL). */
   proxyRegistryUrl?: string;
+  /** Policy files for Register/Unregister (NSM_REGISTRY_SERVER_POLICIES); none: allow all. */
+  policies?: readonly string[];
   scheduler?: SchedulerLike;
 }
 
@@ -30,22 +34,28 @@ export interface MemoryRegistry {
  * The memory registry (upstream registry/chains/memory), after input validation:
  * - NSE: begin → interdomain switch → setRegistrationTime → expire(NSM_EXPIRE_PERIOD) → memory;
  * - NS: interdomain switch → setPayload → memory.
- * (grpcmetadata, updatePath and authorize join with the identity issue.)
+ * Both start with authorize when policies are given. (The registry path of upstream's
+ * grpcmetadata is not carried: authorization sees the caller's token and TLS identity.)
  */
 export function memoryRegistry(options: MemoryRegistryOptions = {}): MemoryRegistry {
   const scheduler = options.scheduler ?? asyncScheduler;
   const stores = { ns: newNSStore(), nse: newNSEStore() };
   const begin = nseBegin({ scheduler });
   const expire = nseExpire({ defaultPeriod: options.expirePeriod ?? 60_000, scheduler });
+  const policies = options.policies ?? [];
   const nse = registryChain([
     validateNetworkServiceEndpoint({ scheduler }),
+    ...(policies.length ? [authorizeRegistry<NetworkServiceEndpoint, NetworkServiceEndpointQuery, NetworkServiceEndpointResponse>({ policies, scheduler })] : []),
     begin,
     nseInterdomain(options.proxyRegistryUrl),
     setRegistrationTime({ scheduler }),
     expire,
     nseMemory(stores.nse, { scheduler }),
   ]);
-  const ns = registryChain([validateNetworkService(), nsInterdomain(options.proxyRegistryUrl), setPayload(), nsMemory(stores.ns)]);
+  const ns = registryChain([
+    validateNetworkService(),
+    ...(policies.length ? [authorizeRegistry<NetworkService, NetworkServiceQuery, NetworkServiceResponse>({ policies, scheduler })] : []),
+    nsInterdomain(options.proxyRegistryUrl), setPayload(), nsMemory(stores.ns)]);
   return {
     ns,
     nse,

@@ -6,7 +6,8 @@ import type { PeerProcess } from './peerProcess.js';
  * Registration entries: which SPIFFE ID a workload gets, SPIRE-style. One entry per line,
  * `<spiffe id> <selector> [<selector>…]`; every selector must match; the first matching entry
  * wins; `#` starts a comment. Selectors (as SPIRE's unix attestor, plus two of our own):
- *   unix:uid:<n>  unix:gid:<n>  unix:path:<executable>  arg:<an argv element>  env:<NAME>=<value>
+ *   unix:uid:<n>  unix:gid:<n>  unix:path:<executable>  unix:pid:<n>  arg:<an argv element>  env:<NAME>=<value>
+ * (`unix:pid` names one running process: for a supervisor that starts a mesh and watches it.)
  */
 export interface Entry {
   readonly spiffeId: string;
@@ -20,13 +21,14 @@ function selector(raw: string, where: string): Selector {
   const value = rest.join(':');
   if (kind === 'unix' && rest[0] === 'uid') return (p) => p.uid === Number(rest[1]);
   if (kind === 'unix' && rest[0] === 'gid') return (p) => p.gid === Number(rest[1]);
+  if (kind === 'unix' && rest[0] === 'pid') return (p) => p.pid === Number(rest[1]);
   if (kind === 'unix' && rest[0] === 'path') return (p) => p.path === rest.slice(1).join(':');
   if (kind === 'arg' && value !== '') return (p) => p.argv.includes(value);
   if (kind === 'env' && value.includes('=')) {
     const [name = '', ...v] = value.split('=');
     return (p) => p.env.get(name) === v.join('=');
   }
-  throw new Error(`${where}: unknown selector "${raw}" (expected unix:uid:<n>, unix:gid:<n>, unix:path:<file>, arg:<word> or env:<NAME>=<value>)`);
+  throw new Error(`${where}: unknown selector "${raw}" (expected unix:uid:<n>, unix:gid:<n>, unix:pid:<n>, unix:path:<file>, arg:<word> or env:<NAME>=<value>)`);
 }
 
 /** Parses an entries file; throws naming the line and what is wrong. */

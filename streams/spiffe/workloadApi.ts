@@ -42,7 +42,7 @@ export function fetchX509Contexts(socket: NsmUrl): Observable<X509Context> {
 
 /**
  * This process's identity from the Workload API, kept current: the stream is re-opened after
- * any error (the agent restarting, not up yet) every `retryMs`; `onError` hears why.
+ * any error (the agent restarting, not up yet) every `retryMs` (250 ms); `onError` hears why.
  */
 export function workloadApiSource(socket: NsmUrl, options: { retryMs?: number; onError?: (e: unknown) => void } = {}): { source: StreamedX509Source; stop: () => void } {
   const source = new StreamedX509Source();
@@ -51,7 +51,7 @@ export function workloadApiSource(socket: NsmUrl, options: { retryMs?: number; o
       retry({
         delay: (e: unknown) => {
           options.onError?.(e);
-          return timer(options.retryMs ?? 1000);
+          return timer(options.retryMs ?? 250);
         },
       }),
     )

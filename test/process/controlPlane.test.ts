@@ -1,21 +1,17 @@
 import { firstValueFrom } from 'rxjs';
-import { filter } from 'rxjs/operators';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MonitorConnectionService, State } from '../../proto/gen/connection.js';
 import { Context } from '../../operators/core/context.js';
 import { parseNsmUrl } from '../../operators/tools/nsmUrl.js';
 import { serverStreamCall } from '../../streams/grpc/call.js';
-import { ChannelPool } from '../../streams/grpc/channelPool.js';
 import { nscEvents, ProcessMesh, stop } from './processMesh.js';
 
 let mesh: ProcessMesh;
-const pool = new ChannelPool();
 beforeEach(() => {
   mesh = new ProcessMesh();
 });
 afterEach(async (ctx) => {
   if (ctx.task.result?.state === 'fail') console.error(mesh.dump());
-  pool.closeAll();
   await mesh.dispose();
 });
 
@@ -38,7 +34,7 @@ describe('control plane across OS processes: registry-memory, nsmgr, forwarder-n
       labels: Record<string, string>;
       mechanism: { type: string };
       payload: string;
-      path: { pathSegments: { name: string }[] };
+      path: { pathSegments: { name: string; id: string }[] };
       context: { ipContext: { srcIpAddrs: string[]; dstIpAddrs: string[] } };
     };
     expect(conn.id).toBe('nsc-0');
@@ -49,17 +45,21 @@ describe('control plane across OS processes: registry-memory, nsmgr, forwarder-n
     expect(conn.mechanism.type).toBe('KERNEL');
     expect(conn.payload).toBe('ETHERNET');
 
-    // Heal: the nsmgr's monitor shows the connection UP again through the new forwarder.
-    const monitor = pool.acquire(parseNsmUrl(mesh.sock('nsmgr')));
-    const healed = firstValueFrom(
-      serverStreamCall(monitor, MonitorConnectionService.monitorConnections, { pathSegments: [], networkServices: [] }, Context.background).pipe(
-        filter((e) => Object.values(e.connections).some((c) => c.state === State.UP && c.path?.pathSegments.some((s) => s.name === 'forwarder-2'))),
-      ),
-    );
+    // Heal: the nsmgr's monitor shows the connection UP again through the new forwarder. Watched
+    // as the nsc (only the SPIFFE ID that Requested a connection may monitor it), and afresh each
+    // time: while a reselect heal runs, the connection is closed and not yet anyone's.
+    const monitor = (await mesh.nscPool()).acquire(parseNsmUrl(mesh.sock('nsmgr')));
+    const own = { name: 'nsc', id: conn.path.pathSegments[0]?.id ?? '', token: '', expires: undefined, metrics: {} };
+    const pathNow = () =>
+      firstValueFrom(serverStreamCall(monitor, MonitorConnectionService.monitorConnections, { pathSegments: [own], networkServices: [] }, Context.background)).then(
+        // Not DOWN: after a reselect the nsmgr keeps the state the client sent (RESELECT_REQUESTED).
+        (e) => Object.values(e.connections).find((c) => c.state !== State.DOWN)?.path?.pathSegments.map((s) => s.name),
+        () => undefined,
+      );
+    expect(await pathNow()).toEqual(['nsc', 'nsmgr', 'forwarder', 'icmp-server']);
     await stop(first, 'SIGKILL');
     noop('forwarder-2');
-    const event = await healed;
-    expect(Object.values(event.connections)[0]?.path?.pathSegments.map((s) => s.name)).toEqual(['nsc', 'nsmgr', 'forwarder-2', 'icmp-server']);
+    await expect.poll(pathNow, { timeout: 20_000, interval: 200 }).toEqual(['nsc', 'nsmgr', 'forwarder-2', 'icmp-server']);
     monitor.release();
 
     expect(await stop(nsc)).toBe(0);

@@ -1,7 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { parseNsmUrl } from '../../operators/tools/nsmUrl.js';
+import { ChannelPool } from '../../streams/grpc/channelPool.js';
+import { spiffeTokenGenerator } from '../../streams/spiffe/token.js';
+import { workloadApiSource } from '../../streams/spiffe/workloadApi.js';
 
 /** bin/nsm-rx.js of this checkout, from the sources (tests) or from dist/ (benches). */
 function findBin(dir: string): string {
@@ -41,10 +45,38 @@ export function nscEvents(nsc: Daemon, kind: string): NscConnection[] {
 /**
  * A mesh of real OS processes, each started inside a network namespace and configured only by
  * NSM_* variables, talking over unix sockets in one temp dir (and TCP between node namespaces).
+ * Secure like a deployment: the first daemon started brings `nsm-rx identity` up, and every
+ * process gets its SVID from it (mTLS, signed tokens, default policies).
  */
 export class ProcessMesh {
   readonly daemons: Daemon[] = [];
   readonly dir = mkdtempSync(join(tmpdir(), 'nsm-rx-processes-'));
+  /** The Workload API socket of the mesh's identity provider. */
+  readonly identitySocket = `unix://${join(this.dir, 'identity', 'agent.sock')}`;
+  private identity: Daemon | undefined;
+  private readonly watchers: { pool: ChannelPool; stop: () => void }[] = [];
+
+  /**
+   * `nsm-rx identity` for this mesh. Its entries let this test process act as the nsc
+   * (`unix:pid`): a monitor caller sees only connections its own SPIFFE ID Requested.
+   */
+  private startIdentity(): Daemon {
+    mkdirSync(join(this.dir, 'identity'), { recursive: true });
+    const entries = join(this.dir, 'identity', 'entries');
+    writeFileSync(entries, `spiffe://nsm.local/uid/${process.getuid?.() ?? 0}/nsc unix:pid:${process.pid}\n`);
+    this.identity = this.start(undefined, 'identity', { SPIFFE_ENDPOINT_SOCKET: this.identitySocket, NSM_IDENTITY_DIR: join(this.dir, 'identity'), NSM_IDENTITY_ENTRIES: entries });
+    return this.identity;
+  }
+
+  /** A channel pool with the nsc's identity (see startIdentity), e.g. to watch its connection at the nsmgr. */
+  async nscPool(): Promise<ChannelPool> {
+    this.identity ?? this.startIdentity();
+    const { source, stop } = workloadApiSource(parseNsmUrl(this.identitySocket));
+    await source.ready();
+    const pool = new ChannelPool({ source, token: spiffeTokenGenerator(source, 600_000, Date.now) });
+    this.watchers.push({ pool, stop });
+    return pool;
+  }
 
   sock(name: string): string {
     return `unix://${join(this.dir, `${name}.sock`)}`;
@@ -52,8 +84,9 @@ export class ProcessMesh {
 
   /** `nsm-rx <component>` inside netns `ns` (undefined: this process's netns). */
   start(ns: string | undefined, component: string, env: Record<string, string>): Daemon {
+    if (component !== 'identity') this.identity ?? this.startIdentity();
     const [file, args] = ns === undefined ? [process.execPath, [bin, component]] : ['ip', ['netns', 'exec', ns, process.execPath, bin, component]];
-    const child = spawn(file, args, { env: { ...process.env, NSM_LOG_LEVEL: process.env['DBG'] ? 'DEBUG' : 'WARN', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(file, args, { env: { ...process.env, NSM_LOG_LEVEL: process.env['DBG'] ? 'DEBUG' : 'WARN', SPIFFE_ENDPOINT_SOCKET: this.identitySocket, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     const d: Daemon = { child, out: '' };
     child.stdout?.on('data', (b: Buffer) => (d.out += b.toString()));
     child.stderr?.on('data', (b: Buffer) => (d.out += b.toString()));
@@ -91,6 +124,10 @@ export class ProcessMesh {
   }
 
   async dispose(): Promise<void> {
+    for (const w of this.watchers.splice(0)) {
+      w.pool.closeAll();
+      w.stop();
+    }
     await Promise.all(this.daemons.splice(0).map((d) => stop(d, 'SIGKILL')));
     rmSync(this.dir, { recursive: true, force: true });
   }

@@ -1,0 +1,100 @@
+import { ServerCredentials } from '@grpc/grpc-js';
+import { resolvePolicies } from '../../operators/authorize/policies.js';
+import { unsignedTokenGenerator, type TokenGenerator } from '../../operators/tools/token.js';
+import { ChannelPool, type ChannelPoolOptions } from '../../streams/grpc/channelPool.js';
+import type { X509Source } from '../../streams/spiffe/svid.js';
+import { spiffeServerCredentials } from '../../streams/spiffe/tls.js';
+import { spiffeTokenGenerator } from '../../streams/spiffe/token.js';
+import { defaultEndpointSocket, SPIFFE_ENDPOINT_SOCKET, workloadApiSource } from '../../streams/spiffe/workloadApi.js';
+import type { RunContext } from './components.js';
+import { bool, InvalidValue, splitList, url, variable, type NsmUrl, type Var } from './config.js';
+
+/** The variables of every daemon that speaks gRPC. */
+export const securitySpec = {
+  insecure: bool('NSM_INSECURE', 'false', 'Plaintext gRPC, unsigned tokens, no authorization (testing only; warned about at start)'),
+  spiffeEndpointSocket: url(SPIFFE_ENDPOINT_SOCKET, defaultEndpointSocket, 'SPIFFE Workload API socket to get this process’s X.509-SVID from (SPIRE agent or nsm-rx identity)'),
+};
+
+/** A list of policy files as upstream's NSM_*_POLICIES name them (patterns over etc/nsm/opa/…/*.rego). */
+export function policies(env: string, def: string, description: string): Var<string[]> {
+  return variable({
+    env,
+    def,
+    description,
+    kind: 'policy list',
+    expected: 'comma-separated policy paths such as etc/nsm/opa/common/.*.rego',
+    parse: (s) => {
+      try {
+        return resolvePolicies(splitList(s));
+      } catch (e) {
+        throw new InvalidValue(e instanceof Error ? e.message : String(e));
+      }
+    },
+    zero: () => [],
+  });
+}
+
+/** What a daemon's gRPC needs: credentials both ways, the token it signs, which policies apply. */
+export interface Security {
+  readonly secure: boolean;
+  readonly source: X509Source | undefined;
+  readonly serverCredentials: ServerCredentials;
+  /** This process's tokens (own path segment, and every outgoing call). */
+  readonly token: TokenGenerator;
+  /** A channel pool calling with this identity and token. */
+  pool(options?: Pick<ChannelPoolOptions, 'channelOptions' | 'idleMs'>): ChannelPool;
+  /** The policies to enforce: none when insecure (there is no TLS identity to check). */
+  enforce(list: readonly string[]): readonly string[];
+  stop(): void;
+}
+
+const waitingEvery = 5;
+
+/**
+ * Starts a daemon's security: unless NSM_INSECURE, waits for its X.509-SVID from the Workload API
+ * (as upstream does, however long the agent takes; saying why every few tries) and keeps it
+ * rotating; mTLS credentials and ES256 tokens come from it.
+ */
+export async function startSecurity(
+  config: { insecure: boolean; spiffeEndpointSocket: NsmUrl; maxTokenLifetime: number; name?: string },
+  ctx: RunContext,
+): Promise<Security> {
+  const now = () => Date.now();
+  if (config.insecure) {
+    ctx.log.warn('NSM_INSECURE=true: plaintext gRPC, unsigned tokens and no authorization — never run like this outside a test');
+    const token = unsignedTokenGenerator(config.name ?? 'nsm-rx', config.maxTokenLifetime, now);
+    return {
+      secure: false,
+      source: undefined,
+      serverCredentials: ServerCredentials.createInsecure(),
+      token,
+      pool: (options = {}) => new ChannelPool({ ...options, token }),
+      enforce: () => [],
+      stop: () => undefined,
+    };
+  }
+  let failures = 0;
+  const { source, stop } = workloadApiSource(config.spiffeEndpointSocket, {
+    onError: (e) => {
+      if (failures++ % waitingEvery === 0) ctx.log.warn('waiting for an X.509-SVID', { socket: config.spiffeEndpointSocket.href, error: e instanceof Error ? e.message : String(e) });
+    },
+  });
+  const aborted = new Promise<never>((_, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('stopped while waiting for an X.509-SVID')), { once: true }));
+  try {
+    const first = await Promise.race([source.ready(), aborted]);
+    ctx.log.info('identity', { spiffeId: first.svid.id.href, expires: new Date(first.svid.notAfter).toISOString(), trustDomains: [...first.bundles.keys()] });
+  } catch (e) {
+    stop();
+    throw e;
+  }
+  const token = spiffeTokenGenerator(source, config.maxTokenLifetime, now);
+  return {
+    secure: true,
+    source,
+    serverCredentials: spiffeServerCredentials(source),
+    token,
+    pool: (options = {}) => new ChannelPool({ ...options, source, token }),
+    enforce: (list) => list,
+    stop,
+  };
+}
