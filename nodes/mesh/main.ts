@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Subscription } from 'rxjs';
@@ -10,6 +10,8 @@ import { unixUrl } from '../../operators/tools/nsmUrl.js';
 import { kernelDatapathMissing } from '../../dataplane/kernel/host.js';
 import { serverStreamCall } from '../../streams/grpc/call.js';
 import { ChannelPool } from '../../streams/grpc/channelPool.js';
+import { spiffeTokenGenerator } from '../../streams/spiffe/token.js';
+import { workloadApiSource } from '../../streams/spiffe/workloadApi.js';
 import { defineComponent } from '../cli/components.js';
 import { duration, optional, str } from '../cli/config.js';
 import { addNetns, delNetns, listNetns, netnsPids } from '../../dataplane/kernel/host.js';
@@ -60,6 +62,10 @@ export function describeConnection(conn: Connection): string {
  * workload namespace of their own. It prints the connection (path, addresses, interfaces), a
  * running ping from the client to the endpoint, and the nsmgr's MonitorConnection events;
  * Ctrl-C closes the connection, stops every process and deletes the namespaces.
+ * Secure like a deployment: `nsm-rx identity` starts first and every part gets its X.509-SVID
+ * from it (mTLS, signed tokens, default policies). This process watches the client's connection
+ * at the nsmgr as the client (its registration entry names this pid): a monitor caller sees only
+ * connections its own SPIFFE ID Requested.
  */
 export const component = defineComponent({
   name: 'mesh',
@@ -72,12 +78,15 @@ export const component = defineComponent({
     const sock = (name: string) => `unix://${join(dir, `${name}.sock`)}`;
     const netns = { node: `nsm-${process.pid}-node`, nsc: `nsm-${process.pid}-nsc`, nse: `nsm-${process.pid}-nse` };
     const children: { name: string; child: ChildProcess }[] = [];
-    const pool = new ChannelPool();
+    const identityDir = join(dir, 'identity');
+    const spiffeSocket = `unix://${join(identityDir, 'agent.sock')}`;
+    let pool: ChannelPool | undefined;
+    let stopIdentity: (() => void) | undefined;
     let events: Subscription | undefined;
 
     const start = (name: string, ns: string, component: string, env: Record<string, string>, onLine?: (line: string) => void) => {
       const child = spawn('ip', ['netns', 'exec', ns, process.execPath, bin, component], {
-        env: { ...process.env, NSM_LOG_LEVEL: process.env['NSM_LOG_LEVEL'] ?? 'WARN', NSM_MAX_TOKEN_LIFETIME: `${config.maxTokenLifetime}ms`, ...env },
+        env: { ...process.env, NSM_LOG_LEVEL: process.env['NSM_LOG_LEVEL'] ?? 'WARN', NSM_MAX_TOKEN_LIFETIME: `${config.maxTokenLifetime}ms`, SPIFFE_ENDPOINT_SOCKET: spiffeSocket, ...env },
         stdio: ['ignore', 'pipe', 'inherit'],
         // Its own process group: a Ctrl-C reaches only the mesh, which stops the parts in order.
         detached: true,
@@ -100,7 +109,8 @@ export const component = defineComponent({
       events?.unsubscribe();
       // The client first: its Close runs through the mesh while everything is still up.
       for (const { child } of children.reverse()) await stop(child);
-      pool.closeAll();
+      pool?.closeAll();
+      stopIdentity?.();
       for (const ns of Object.values(netns)) delNetns(ns);
       if (!config.dir) await rm(dir, { recursive: true, force: true });
       say('stopped every process and deleted the namespaces');
@@ -109,6 +119,10 @@ export const component = defineComponent({
     removeStaleNamespaces(ctx.log);
     for (const ns of Object.values(netns)) addNetns(ns);
     say(`namespaces: node ${netns.node}, client ${netns.nsc}, endpoint ${netns.nse}; sockets in ${dir}`);
+    await mkdir(identityDir, { recursive: true });
+    const entries = join(identityDir, 'entries');
+    await writeFile(entries, `spiffe://nsm.local/uid/${process.getuid?.() ?? 0}/nsc unix:pid:${process.pid}\n`);
+    start('identity', netns.node, 'identity', { NSM_IDENTITY_DIR: identityDir, NSM_IDENTITY_ENTRIES: entries });
     start('registry', netns.node, 'registry-memory', { NSM_LISTEN_ON: sock('registry') });
     start('nsmgr', netns.node, 'nsmgr', { NSM_NAME: 'nsmgr', NSM_LISTEN_ON: sock('nsmgr'), NSM_REGISTRY_URL: sock('registry'), NSM_EXCLUDED_PREFIXES_FILE: join(dir, 'excluded_prefixes.yaml') });
     start('forwarder', netns.node, 'forwarder-kernel', { NSM_NAME: 'forwarder', NSM_CONNECT_TO: sock('nsmgr'), NSM_LISTEN_ON: sock('forwarder') });
@@ -125,8 +139,14 @@ export const component = defineComponent({
     );
     const conn = await Promise.race([connected, new Promise<never>((_, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('stopped before connecting')), { once: true }))]);
 
+    const identity = workloadApiSource(unixUrl(join(identityDir, 'agent.sock')));
+    stopIdentity = identity.stop;
+    await identity.source.ready();
+    pool = new ChannelPool({ source: identity.source, token: spiffeTokenGenerator(identity.source, config.maxTokenLifetime, Date.now) });
     const channel = pool.acquire(unixUrl(join(dir, 'nsmgr.sock')));
-    events = serverStreamCall(channel, MonitorConnectionService.monitorConnections, { pathSegments: [], networkServices: [] }, Context.background).subscribe({
+    const own = conn.path?.pathSegments[0];
+    const selector = { pathSegments: own ? [{ ...own, token: '', metrics: {} }] : [], networkServices: [] };
+    events = serverStreamCall(channel, MonitorConnectionService.monitorConnections, selector, Context.background).subscribe({
       next: (e) => Object.values(e.connections).forEach((c) => say(`monitor ${ConnectionEventType[e.type]}: ${describeConnection(c)}`)),
       error: (e: unknown) => ctx.signal.aborted || say(`monitor stream ended: ${String(e)}`),
     });

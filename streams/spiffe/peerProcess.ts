@@ -22,12 +22,39 @@ async function inodeOfFd(fd: number): Promise<string | undefined> {
   return /^socket:\[(\d+)\]$/.exec(link)?.[1];
 }
 
-/** The inode of the peer of our unix socket `inode` (sock_diag through `ss`: Node has no SO_PEERCRED). */
-async function peerInode(inode: string): Promise<string | undefined> {
-  const { stdout } = await run('ss', ['-xnH']);
-  for (const line of stdout.split('\n')) {
+/** The peer inode of unix socket `inode` in the `ss -xnH` listing of one network namespace. */
+function peerIn(listing: string, inode: string): string | undefined {
+  for (const line of listing.split('\n')) {
     const m = /\s(\d+)\s+\S+\s+(\d+)\s*$/.exec(line);
     if (m?.[1] === inode) return m[2];
+  }
+  return undefined;
+}
+
+/** One process of each network namespace other than ours (to look at its sockets). */
+async function otherNamespaces(): Promise<number[]> {
+  const own = await readlink('/proc/self/ns/net').catch(() => '');
+  const seen = new Map<string, number>();
+  for (const d of await readdir('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    const ns = await readlink(`/proc/${d}/ns/net`).catch(() => '');
+    if (ns !== '' && ns !== own && !seen.has(ns)) seen.set(ns, Number(d));
+  }
+  return [...seen.values()];
+}
+
+/**
+ * The inode of the peer of our unix socket `inode` (sock_diag through `ss`: Node has no
+ * SO_PEERCRED). An accepted socket belongs to the network namespace of the process that
+ * connected, so a caller from another namespace is looked up there.
+ */
+async function peerInode(inode: string): Promise<string | undefined> {
+  const here = peerIn((await run('ss', ['-xnH'])).stdout, inode);
+  if (here !== undefined) return here;
+  for (const pid of await otherNamespaces()) {
+    const listing = await run('nsenter', [`--net=/proc/${pid}/ns/net`, 'ss', '-xnH']).then((r) => r.stdout, () => '');
+    const there = peerIn(listing, inode);
+    if (there !== undefined) return there;
   }
   return undefined;
 }

@@ -58,12 +58,23 @@ export class ProcessMesh {
 
   /**
    * `nsm-rx identity` for this mesh. Its entries let this test process act as the nsc
-   * (`unix:pid`): a monitor caller sees only connections its own SPIFFE ID Requested.
+   * (`unix:pid`: a monitor caller sees only connections its own SPIFFE ID Requested) and give
+   * every endpoint of the icmp-responder service one identity.
    */
   private startIdentity(): Daemon {
     mkdirSync(join(this.dir, 'identity'), { recursive: true });
     const entries = join(this.dir, 'identity', 'entries');
-    writeFileSync(entries, `spiffe://nsm.local/uid/${process.getuid?.() ?? 0}/nsc unix:pid:${process.pid}\n`);
+    const uid = process.getuid?.() ?? 0;
+    writeFileSync(
+      entries,
+      [
+        `spiffe://nsm.local/uid/${uid}/nsc unix:pid:${process.pid}`,
+        // Endpoints of one service share an identity, as replicas share a service account: the
+        // network service name belongs to it (client_allowed), whichever replica registers it.
+        `spiffe://nsm.local/uid/${uid}/icmp-responder env:NSM_SERVICE_NAMES=icmp-responder`,
+        '',
+      ].join('\n'),
+    );
     this.identity = this.start(undefined, 'identity', { SPIFFE_ENDPOINT_SOCKET: this.identitySocket, NSM_IDENTITY_DIR: join(this.dir, 'identity'), NSM_IDENTITY_ENTRIES: entries });
     return this.identity;
   }
