@@ -7,7 +7,7 @@ import { checkPath, nextTokenSigned, pathPolicies, prevTokenSigned, resolvePolic
 const key = () => generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey;
 const nsc = { id: 'spiffe://nsm.local/nsc', key: key() };
 const nsmgr = { id: 'spiffe://nsm.local/nsmgr', key: key() };
-const peer = (w: typeof nsc): PeerIdentity => ({ id: w.id, publicKey: createPublicKey(w.key), notAfter: Infinity });
+const peer = (w: typeof nsc): PeerIdentity => ({ id: w.id, publicKey: createPublicKey(w.key) });
 const now = 1_700_000_000_000;
 const token = (from: typeof nsc, to: string | undefined, expSeconds = now / 1000 + 60) => signEs256({ sub: from.id, ...(to ? { aud: [to] } : {}), exp: expSeconds }, from.key);
 const input = (tokens: string[], index: number, p: PeerIdentity | undefined): PathInput => ({

@@ -20,7 +20,7 @@ export interface EndpointOptions {
   additional?: readonly NetworkServiceElement[];
   /** This hop's token for its own path segment. */
   token: TokenGenerator;
-  /** Policy files the authorize element enforces (resolvePolicies); none: no authorize element. */
+  /** Policy files the authorize element enforces (resolvePolicies); none: allow all. */
   policies?: readonly string[];
   scheduler?: SchedulerLike;
 }
@@ -52,7 +52,8 @@ export function endpoint(options: EndpointOptions): Endpoint {
     updatePath(options.name),
     begin,
     updateToken(options.token),
-    ...(policies.length > 0 ? [authorize({ policies, connections: owners, scheduler })] : []),
+    // Even without policies: it records which caller owns which connection, for the monitor.
+    authorize({ policies, connections: owners, scheduler }),
     meta,
     timeout({ scheduler }),
     monitor(connections, { scheduler }),

@@ -5,6 +5,4 @@ export interface PeerIdentity {
   readonly id: string;
   /** The key of its certificate: its tokens must verify with it. */
   readonly publicKey: KeyObject;
-  /** Its certificate's expiry, epoch ms (a token for it must not outlive it). */
-  readonly notAfter: number;
 }

@@ -19,7 +19,7 @@ export function peerIdentityOf(cert: PeerCertificate | undefined): PeerIdentity 
   if (peers.has(key)) return peers.get(key);
   const x509 = new X509Certificate(cert.raw);
   const id = spiffeIdOf(x509);
-  const identity = id && { id: id.href, publicKey: x509.publicKey, notAfter: Date.parse(x509.validTo) };
+  const identity = id && { id: id.href, publicKey: x509.publicKey };
   if (peers.size > 4096) peers.clear();
   peers.set(key, identity);
   return identity;

@@ -23,9 +23,10 @@ export class ServedNsmgr implements Served {
   constructor(
     readonly nsmgr: Nsmgr,
     private readonly registryPool: ChannelPool,
+    private readonly secure: boolean,
   ) {}
   serve(server: GrpcServer): void {
-    serveNetworkService(server, this.nsmgr.endpoint.handler, this.nsmgr.endpoint.monitor);
+    serveNetworkService(server, this.nsmgr.endpoint.handler, this.nsmgr.endpoint.monitor, this.secure ? this.nsmgr.endpoint.owners : undefined);
     serveRegistries(server, this.nsmgr.ns, this.nsmgr.nse);
   }
   leftovers(): string[] {
@@ -40,15 +41,16 @@ export class ServedNsmgr implements Served {
 
 /** A hop that registers itself through its nsmgr once it listens (forwarders, NSEs). */
 export class ServedRegisteredEndpoint extends ServedEndpoint {
-  /** Its own channels to the nsmgr: registrations live as long as the hop, not a connection. */
-  private readonly registryPool = new ChannelPool();
   private registrations: RegistryClient | undefined;
   constructor(
     endpoint: Endpoint,
     private readonly register: (registry: RegistryClient) => Promise<unknown>,
     private readonly nsmgrUrl: NsmUrl,
+    /** Its own channels to the nsmgr: registrations live as long as the hop, not a connection. */
+    private readonly registryPool: ChannelPool,
+    secure: boolean,
   ) {
-    super(endpoint);
+    super(endpoint, secure);
   }
   async started(): Promise<void> {
     this.registrations = registryClient({ pool: this.registryPool, url: this.nsmgrUrl });
@@ -112,7 +114,7 @@ export class Mesh {
 
   /** The registries as a hop on node `i` sees them (through its nsmgr), for discovery. */
   registryOf(i: number): RegistryClient {
-    return this.sandbox.registryClient((this.nodes[i] as MeshNode).nsmgr.url, { track: false });
+    return this.sandbox.registryClient((this.nodes[i] as MeshNode).nsmgr.url, { track: false, as: `discovery-${i}` });
   }
 
   /** A node: its nsmgr and (unless told otherwise) one p2p forwarder. */
@@ -124,21 +126,23 @@ export class Mesh {
         `nsmgr-${i}`,
         (n) =>
           {
-            const registryPool = new ChannelPool();
+            const registryPool = s.newPool(`nsmgr-${i}`);
             return new ServedNsmgr(
               nsmgr({
                 name: `nsmgr-${i}`,
                 url: n.url,
                 registryUrl: this.registry.url,
-                pool: s.pool,
+                pool: s.poolFor(`nsmgr-${i}`),
                 registryPool,
                 token: s.token(`nsmgr-${i}`),
+                policies: s.policies,
                 dialTimeout: s.dialTimeout,
                 scheduler: s.scheduler,
                 ...(this.excludedPrefixes ? { excludedPrefixes: this.excludedPrefixes } : {}),
                 env: this.env,
               }),
               registryPool,
+              s.secure,
             );
           },
         { tcp: !this.unixSockets },
@@ -164,7 +168,7 @@ export class Mesh {
     const fwd = await s.node<ServedRegisteredEndpoint>(name, (n) => {
       const registry = this.registryOf(i);
       return new ServedRegisteredEndpoint(
-        forwarder({ name, registry, datapath, pool: s.pool, token: s.token(name), dialTimeout: s.dialTimeout, additional: [...n.probes, ...(options.additional ?? [])], scheduler: s.scheduler }),
+        forwarder({ name, registry, datapath, pool: s.poolFor(name), token: s.token(name), policies: s.policies.server, dialTimeout: s.dialTimeout, additional: [...n.probes, ...(options.additional ?? [])], scheduler: s.scheduler }),
         (r) =>
           firstValueFrom(
             r.nse.register(
@@ -173,6 +177,8 @@ export class Mesh {
             ),
           ),
         node.nsmgr.url,
+        s.newPool(name),
+        s.secure,
       );
     });
     node.forwarders.push(fwd);
@@ -198,7 +204,7 @@ export class Mesh {
     const s = this.sandbox;
     return s.node<ServedRegisteredEndpoint>(name, (n) => {
       return new ServedRegisteredEndpoint(
-        endpoint({ name, token: s.token(name), scheduler: s.scheduler, additional: [...n.probes, ...(options.additional ?? []), mechanisms({ KERNEL: options.netnsUrl ? [kernelMechanismServer(options.netnsUrl)] : [] })] }),
+        endpoint({ name, token: s.token(name), scheduler: s.scheduler, policies: s.policies.server, additional: [...n.probes, ...(options.additional ?? []), mechanisms({ KERNEL: options.netnsUrl ? [kernelMechanismServer(options.netnsUrl)] : [] })] }),
         async (r) => {
           if (options.registerServices ?? true) {
             for (const ns of services) await firstValueFrom(r.ns.register(NetworkService.fromPartial({ name: ns, payload: options.payload ?? 'ETHERNET' }), this.budget()));
@@ -216,6 +222,8 @@ export class Mesh {
           );
         },
         (this.nodes[i] as MeshNode).nsmgr.url,
+        s.newPool(name),
+        s.secure,
       );
     });
   }

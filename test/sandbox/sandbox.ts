@@ -19,6 +19,12 @@ import { heal, type LivenessCheck } from '../../operators/networkservice/heal.js
 import type { ReselectFunc } from '../../operators/networkservice/begin/eventFactory.js';
 import { unsignedTokenGenerator, type TokenGenerator } from '../../operators/tools/token.js';
 import { ChannelPool } from '../../streams/grpc/channelPool.js';
+import { ServerCredentials } from '@grpc/grpc-js';
+import { createCa } from '../../streams/spiffe/ca.js';
+import { caSource } from '../../streams/spiffe/rotation.js';
+import type { X509Source } from '../../streams/spiffe/svid.js';
+import { spiffeServerCredentials } from '../../streams/spiffe/tls.js';
+import { spiffeTokenGenerator } from '../../streams/spiffe/token.js';
 import { serveNetworkService } from '../../streams/grpc/networkService.js';
 import { GrpcServer } from '../../streams/grpc/server.js';
 import { parseNsmUrl, tcpUrl, type NsmUrl } from '../../operators/tools/nsmUrl.js';
@@ -27,6 +33,15 @@ import { ErrorInjector } from './injectError.js';
 
 export interface SandboxOptions {
   scheduler?: SchedulerLike;
+  /**
+   * Mutual TLS with an SVID per node and client from one test CA, ES256 tokens signed with them
+   * (as upstream's sandbox), and monitors limited to owners. Default: plaintext, unsigned tokens.
+   */
+  secure?: boolean;
+  /** SVID lifetime in a secure sandbox (rotation at half of it); default 1 h. */
+  svidTtlMs?: number;
+  /** Policy files the hops enforce: `server` on NetworkService, `registryServer` on registries. */
+  policies?: { readonly server?: readonly string[]; readonly registryServer?: readonly string[] };
   /** Lifetime of every hop's token (upstream sandbox: 1 h). */
   tokenLifetime?: number;
   /** Dial timeout of every client (upstream sandbox: 2 s). */
@@ -58,9 +73,13 @@ export interface Served {
 
 /** A NetworkService hop (nsmgr, forwarder, NSE) as a sandbox node. */
 export class ServedEndpoint implements Served {
-  constructor(readonly endpoint: Endpoint) {}
+  /** `secure`: monitors answer only the SPIFFE ID that Requested a connection. */
+  constructor(
+    readonly endpoint: Endpoint,
+    readonly secure = false,
+  ) {}
   serve(server: GrpcServer): void {
-    serveNetworkService(server, this.endpoint.handler, this.endpoint.monitor);
+    serveNetworkService(server, this.endpoint.handler, this.endpoint.monitor, this.secure ? this.endpoint.owners : undefined);
   }
   leftovers(): string[] {
     const { begin, metadata } = this.endpoint.state;
@@ -107,6 +126,7 @@ export class SandboxNode<S extends Served = ServedEndpoint> {
     private listenUrl: NsmUrl,
     private readonly build: (node: SandboxNode<S>) => S,
     private readonly scheduler: SchedulerLike,
+    private readonly credentials: () => ServerCredentials,
   ) {}
 
   /** Where the node serves; a tcp node keeps the port it first got across restarts. */
@@ -136,7 +156,7 @@ export class SandboxNode<S extends Served = ServedEndpoint> {
   async start(): Promise<this> {
     if (this.server) return this;
     const served = this.build(this);
-    const server = new GrpcServer({ scheduler: this.scheduler });
+    const server = new GrpcServer({ scheduler: this.scheduler, credentials: this.credentials() });
     served.serve(server);
     const [bound] = await server.listen([this.listenUrl]);
     this.listenUrl = bound ?? this.listenUrl;
@@ -220,8 +240,15 @@ export class SandboxClient {
  * `passthrough`; scenarios read like upstream's sandbox tests.
  */
 export class Sandbox {
-  readonly pool = new ChannelPool({ channelOptions: { 'grpc.initial_reconnect_backoff_ms': 50, 'grpc.max_reconnect_backoff_ms': 500 } });
+  readonly pool: ChannelPool;
   readonly scheduler: SchedulerLike;
+  readonly secure: boolean;
+  readonly policies: { readonly server: readonly string[]; readonly registryServer: readonly string[] };
+  /** The test CA of a secure sandbox (another trust domain's peers are strangers to it). */
+  readonly ca = createCa('nsm.local', new Date(), 24 * 3_600_000);
+  private readonly svidTtlMs: number;
+  private readonly identities = new Map<string, { source: X509Source; stop: () => void }>();
+  private readonly pools = new Map<string, ChannelPool>();
   readonly tokenLifetime: number;
   readonly dialTimeout: number;
   private readonly nodes: SandboxNode<Served>[] = [];
@@ -233,7 +260,11 @@ export class Sandbox {
     options: SandboxOptions,
   ) {
     this.scheduler = options.scheduler ?? asyncScheduler;
+    this.secure = options.secure ?? false;
+    this.svidTtlMs = options.svidTtlMs ?? 3_600_000;
+    this.policies = { server: options.policies?.server ?? [], registryServer: options.policies?.registryServer ?? [] };
     this.tokenLifetime = options.tokenLifetime ?? 3_600_000;
+    this.pool = this.newPool('sandbox');
     this.dialTimeout = options.dialTimeout ?? 2000;
   }
 
@@ -246,8 +277,37 @@ export class Sandbox {
     return parseNsmUrl(`unix://${join(this.dir, `${name}.sock`)}`);
   }
 
-  token(name: string): TokenGenerator {
-    return unsignedTokenGenerator(name, this.tokenLifetime, () => this.scheduler.now());
+  /** The SVID source of `name` (secure sandbox): `spiffe://nsm.local/<name>`, rotating. */
+  identity(name: string): X509Source {
+    let id = this.identities.get(name);
+    if (id === undefined) this.identities.set(name, (id = caSource(this.ca, `spiffe://nsm.local/${name}`, { ttlMs: this.svidTtlMs })));
+    return id.source;
+  }
+
+  /** The token `name` signs its segment and calls with (ES256 from its SVID when secure); `lifetime` overrides the sandbox's. */
+  token(name: string, lifetime = this.tokenLifetime): TokenGenerator {
+    return this.secure ? spiffeTokenGenerator(this.identity(name), lifetime, () => this.scheduler.now()) : unsignedTokenGenerator(name, lifetime, () => this.scheduler.now());
+  }
+
+  /** A new channel pool calling as `name` (its SVID and token when secure). */
+  newPool(name: string): ChannelPool {
+    const channelOptions = { 'grpc.initial_reconnect_backoff_ms': 50, 'grpc.max_reconnect_backoff_ms': 500 };
+    // Registrations ride on pool tokens: an hour, as upstream's sandbox hops (a short sandbox token
+    // lifetime is for connections; a registration would expire before its Register's budget).
+    return this.secure ? new ChannelPool({ source: this.identity(name), token: this.token(name, 3_600_000), channelOptions }) : new ChannelPool({ channelOptions });
+  }
+
+  /** The shared pool of `name`'s calls: the sandbox pool when plaintext, one per identity when secure. */
+  poolFor(name: string): ChannelPool {
+    if (!this.secure) return this.pool;
+    let pool = this.pools.get(name);
+    if (pool === undefined) this.pools.set(name, (pool = this.newPool(name)));
+    return pool;
+  }
+
+  /** What `name` serves with: mutual TLS with its SVID when secure. */
+  serverCredentials(name: string): ServerCredentials {
+    return this.secure ? spiffeServerCredentials(this.identity(name)) : ServerCredentials.createInsecure();
   }
 
   /**
@@ -255,14 +315,14 @@ export class Sandbox {
    * in the sandbox, or with `tcp` on a loopback port (what makes a hop "remote": nsmgrs).
    */
   async node<S extends Served>(name: string, build: (node: SandboxNode<S>) => S, options: { tcp?: boolean } = {}): Promise<SandboxNode<S>> {
-    const node = new SandboxNode<S>(name, options.tcp ? tcpUrl('127.0.0.1', await freePort()) : this.url(name), build, this.scheduler);
+    const node = new SandboxNode<S>(name, options.tcp ? tcpUrl('127.0.0.1', await freePort()) : this.url(name), build, this.scheduler, () => this.serverCredentials(name));
     this.nodes.push(node as unknown as SandboxNode<Served>);
     return node.start();
   }
 
   /** Starts a NetworkService hop whose chain `build` makes. */
   hop(name: string, build: (node: SandboxNode) => Endpoint): Promise<SandboxNode> {
-    return this.node(name, (node) => new ServedEndpoint(build(node)));
+    return this.node(name, (node) => new ServedEndpoint(build(node), this.secure));
   }
 
   /** A final endpoint (NSE) accepting the KERNEL mechanism; `additional` runs before it. */
@@ -272,6 +332,7 @@ export class Sandbox {
         name,
         token: this.token(name),
         scheduler: this.scheduler,
+        policies: this.policies.server,
         additional: [...hop.probes, ...additional, mechanisms({ KERNEL: [] })],
       }),
     );
@@ -284,12 +345,13 @@ export class Sandbox {
         name,
         token: this.token(name),
         scheduler: this.scheduler,
+        policies: this.policies.server,
         additional: [
           ...hop.probes,
           connect(
             client({
               name,
-              pool: this.pool,
+              pool: this.poolFor(name),
               url: typeof next === 'function' ? next() : next,
               dialTimeout: this.dialTimeout,
               refresh: false,
@@ -304,15 +366,15 @@ export class Sandbox {
 
   /** A memory registry node (NSM_EXPIRE_PERIOD = `expirePeriod`, default 1 min). */
   registry(name = 'registry', options: { expirePeriod?: number } = {}): Promise<SandboxNode<ServedRegistry>> {
-    return this.node(name, () => new ServedRegistry(memoryRegistry({ ...options, scheduler: this.scheduler })));
+    return this.node(name, () => new ServedRegistry(memoryRegistry({ ...options, policies: this.policies.registryServer, scheduler: this.scheduler })));
   }
 
   /**
    * A daemon's registry client (register with refresh and heal, Find) talking to `url`; with
    * `track` (default) its state is part of the leak check, else it belongs to a node's lifecycle.
    */
-  registryClient(url: NsmUrl, options: { track?: boolean } = {}): RegistryClient {
-    const c = registryClient({ pool: this.pool, url, scheduler: this.scheduler });
+  registryClient(url: NsmUrl, options: { track?: boolean; as?: string } = {}): RegistryClient {
+    const c = registryClient({ pool: this.poolFor(options.as ?? 'registry-client'), url, scheduler: this.scheduler });
     if (options.track ?? true) this.registryClients.push(c);
     return c;
   }
@@ -321,16 +383,25 @@ export class Sandbox {
   client(
     name: string,
     url: NsmUrl,
-    options: { retry?: boolean; refresh?: boolean; heal?: boolean; livenessCheck?: LivenessCheck; additional?: readonly NetworkServiceElement[]; reselect?: ReselectFunc } = {},
+    options: {
+      retry?: boolean;
+      refresh?: boolean;
+      heal?: boolean;
+      livenessCheck?: LivenessCheck;
+      additional?: readonly NetworkServiceElement[];
+      reselect?: ReselectFunc;
+      /** Lifetime of this client's tokens (default: the sandbox's). */
+      tokenLifetime?: number;
+    } = {},
   ): SandboxClient {
     const chain = client({
       name,
-      pool: this.pool,
+      pool: this.poolFor(name),
       url,
       dialTimeout: this.dialTimeout,
       refresh: options.refresh ?? true,
       ...(options.heal === false ? {} : { heal: heal({ scheduler: this.scheduler, ...(options.livenessCheck ? { livenessCheck: options.livenessCheck } : {}) }) }),
-      token: this.token(name),
+      token: this.token(name, options.tokenLifetime),
       scheduler: this.scheduler,
       ...(options.additional ? { additional: options.additional } : {}),
       ...(options.reselect ? { reselect: options.reselect } : {}),
@@ -347,7 +418,8 @@ export class Sandbox {
       ...this.clients.flatMap((c) => c.leftovers()),
       ...this.registryClients.flatMap((c) => c.leftovers().map((l) => `registry client: ${l}`)),
     ];
-    if (this.pool.borrowed) out.push(`channel pool: ${this.pool.borrowed} channel(s) still borrowed`);
+    const borrowed = this.pool.borrowed + [...this.pools.values()].reduce((n, p) => n + p.borrowed, 0);
+    if (borrowed) out.push(`channel pool: ${borrowed} channel(s) still borrowed`);
     return out;
   }
 
@@ -357,6 +429,8 @@ export class Sandbox {
     for (const c of this.registryClients) c.dispose();
     await Promise.all(this.nodes.map((n) => n.stop()));
     this.pool.closeAll();
+    for (const p of this.pools.values()) p.closeAll();
+    for (const id of this.identities.values()) id.stop();
     await rm(this.dir, { recursive: true, force: true });
   }
 }
