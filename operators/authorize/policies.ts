@@ -21,13 +21,22 @@ export interface PathInput {
 /** A policy: undefined when allowed, else why not. */
 export type PathPolicy = (input: PathInput) => string | undefined;
 
+/** Tokens decoded lately: a path's tokens are read by several policies, at every hop. */
+const decodedTokens = new Map<string, DecodedJwt | string>();
+
 function decoded(segment: SegmentInput | undefined, what: string): DecodedJwt | string {
   if (segment === undefined) return `there is no ${what} path segment`;
+  const known = decodedTokens.get(segment.token);
+  if (known !== undefined) return typeof known === 'string' ? `the token of path segment "${segment.name}" is malformed: ${known}` : known;
+  let result: DecodedJwt | string;
   try {
-    return decodeJwt(segment.token);
+    result = decodeJwt(segment.token);
   } catch (e) {
-    return `the token of path segment "${segment.name}" is malformed: ${e instanceof Error ? e.message : String(e)}`;
+    result = e instanceof Error ? e.message : String(e);
   }
+  if (decodedTokens.size > 4096) decodedTokens.clear();
+  if (segment.token.length <= 8192) decodedTokens.set(segment.token, result);
+  return typeof result === 'string' ? `the token of path segment "${segment.name}" is malformed: ${result}` : result;
 }
 
 /** tokens_valid: every token of the path decodes as a JWT. */
