@@ -78,6 +78,9 @@ export const component = defineComponent({
     const sock = (name: string) => `unix://${join(dir, `${name}.sock`)}`;
     const netns = { node: `nsm-${process.pid}-node`, nsc: `nsm-${process.pid}-nsc`, nse: `nsm-${process.pid}-nse` };
     const children: { name: string; child: ChildProcess }[] = [];
+    // The mesh's own variables are not its parts' (they would warn about unknown variables).
+    const meshVariables = new Set(Object.values(spec).map((v) => v.env));
+    const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !meshVariables.has(k)));
     const identityDir = join(dir, 'identity');
     const spiffeSocket = `unix://${join(identityDir, 'agent.sock')}`;
     let pool: ChannelPool | undefined;
@@ -86,7 +89,13 @@ export const component = defineComponent({
 
     const start = (name: string, ns: string, component: string, env: Record<string, string>, onLine?: (line: string) => void) => {
       const child = spawn('ip', ['netns', 'exec', ns, process.execPath, bin, component], {
-        env: { ...process.env, NSM_LOG_LEVEL: process.env['NSM_LOG_LEVEL'] ?? 'WARN', NSM_MAX_TOKEN_LIFETIME: `${config.maxTokenLifetime}ms`, SPIFFE_ENDPOINT_SOCKET: spiffeSocket, ...env },
+        env: {
+          ...inherited,
+          NSM_LOG_LEVEL: process.env['NSM_LOG_LEVEL'] ?? 'WARN',
+          ...(component === 'identity' ? {} : { NSM_MAX_TOKEN_LIFETIME: `${config.maxTokenLifetime}ms` }),
+          SPIFFE_ENDPOINT_SOCKET: spiffeSocket,
+          ...env,
+        },
         stdio: ['ignore', 'pipe', 'inherit'],
         // Its own process group: a Ctrl-C reaches only the mesh, which stops the parts in order.
         detached: true,
@@ -107,11 +116,13 @@ export const component = defineComponent({
 
     ctx.lifecycle.onShutdown('mesh', async () => {
       events?.unsubscribe();
-      // The client first: its Close runs through the mesh while everything is still up.
-      for (const { child } of children.reverse()) await stop(child);
       pool?.closeAll();
       stopIdentity?.();
+      // The client first: its Close runs through the mesh while everything is still up.
+      for (const { child } of children.reverse()) await stop(child);
       for (const ns of Object.values(netns)) delNetns(ns);
+      // The CA is this mesh's alone: a next mesh makes its own.
+      await rm(identityDir, { recursive: true, force: true });
       if (!config.dir) await rm(dir, { recursive: true, force: true });
       say('stopped every process and deleted the namespaces');
     });

@@ -1,26 +1,30 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { firstValueFrom, lastValueFrom } from 'rxjs';
 import { toArray } from 'rxjs/operators';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { NetworkServiceEndpoint, NetworkServiceEndpointQuery } from '../../proto/gen/registry.js';
 import { Context } from '../../operators/core/context.js';
 import { registryChain } from '../../operators/core/registry.js';
 import { nseRegistryClient } from '../../operators/registry/grpcClient.js';
 import { unixUrl } from '../../operators/tools/nsmUrl.js';
-import { ChannelPool } from '../../streams/grpc/channelPool.js';
+import type { ChannelPool } from '../../streams/grpc/channelPool.js';
+import { ProcessMesh } from '../../test/process/processMesh.js';
 
-const bin = resolve(import.meta.dirname, '../../bin/nsm-rx.js');
-const pool = new ChannelPool();
-const children: ChildProcess[] = [];
+let mesh: ProcessMesh;
+let pool: ChannelPool;
 let dir: string | undefined;
 
-afterEach(() => {
-  for (const c of children.splice(0)) c.kill('SIGKILL');
-  pool.closeAll();
+// Secure as deployed: every daemon's SVID from nsm-rx identity; this test calls with the mesh's client identity.
+beforeEach(async () => {
+  mesh = new ProcessMesh();
+  pool = await mesh.nscPool();
+});
+afterEach(async () => {
+  await mesh.dispose();
   if (dir && existsSync(dir)) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -32,11 +36,7 @@ const freePort = () =>
     });
   });
 
-function start(component: string, env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, [bin, component], { env: { ...process.env, NSM_LOG_LEVEL: 'WARN', ...env }, stdio: 'ignore' });
-  children.push(child);
-  return child;
-}
+const start = (component: string, env: Record<string, string>): ChildProcess => mesh.start(undefined, component, env).child;
 
 describe('nsm-rx nsmgr with nsm-rx registry-memory, as OS processes', () => {
   it('registers a local NSE in the registry under the nsmgr URL and finds it with its real URL through the nsmgr', async () => {

@@ -12,16 +12,17 @@ import { registryChain } from '../../operators/core/registry.js';
 import { nseRegistryClient } from '../../operators/registry/grpcClient.js';
 import { unixUrl } from '../../operators/tools/nsmUrl.js';
 import { unaryCall } from '../../streams/grpc/call.js';
-import { ChannelPool } from '../../streams/grpc/channelPool.js';
+import { ProcessMesh } from '../../test/process/processMesh.js';
 
 const bin = resolve(import.meta.dirname, '../../bin/nsm-rx.js');
-const pool = new ChannelPool();
 let child: ChildProcess | undefined;
 let dir: string | undefined;
+let mesh: ProcessMesh | undefined;
 
-afterEach(() => {
+afterEach(async () => {
   child?.kill('SIGKILL');
-  pool.closeAll();
+  await mesh?.dispose();
+  mesh = undefined;
   if (dir && existsSync(dir)) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -29,12 +30,11 @@ describe('nsm-rx registry-memory as its own OS process', () => {
   it('serves both registries and health on NSM_LISTEN_ON, expires NSEs after NSM_EXPIRE_PERIOD, stops on SIGTERM', async () => {
     dir = mkdtempSync(join(tmpdir(), 'nsm-rx-registry-'));
     const socket = join(dir, 'registry.sock');
-    let logs = '';
-    child = spawn(process.execPath, [bin, 'registry-memory'], {
-      env: { ...process.env, NSM_LISTEN_ON: `unix://${socket}`, NSM_EXPIRE_PERIOD: '500ms' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    child.stderr?.on('data', (d: Buffer) => (logs += d.toString()));
+    // Secure as deployed: its SVID from nsm-rx identity; this test calls with the mesh's client identity.
+    mesh = new ProcessMesh();
+    const daemon = mesh.start(undefined, 'registry-memory', { NSM_LISTEN_ON: `unix://${socket}`, NSM_EXPIRE_PERIOD: '500ms', NSM_LOG_LEVEL: 'INFO' });
+    child = daemon.child;
+    const pool = await mesh.nscPool();
     await expect.poll(() => existsSync(socket), { timeout: 10_000 }).toBe(true);
 
     const url = unixUrl(socket);
@@ -54,7 +54,7 @@ describe('nsm-rx registry-memory as its own OS process', () => {
     child.kill('SIGTERM');
     expect(await exit).toBe(0);
     expect(existsSync(socket)).toBe(false);
-    expect(logs).toMatch(/"msg":"serving"/);
+    expect(daemon.out).toMatch(/"msg":"serving"/);
   });
 
   it('refuses a bad NSM_EXPIRE_PERIOD and a bad NSM_LISTEN_ON, naming each variable', async () => {

@@ -43,6 +43,7 @@ export class WorkloadApiServer {
   private readonly streams = new Set<Subscription>();
   private pending: Promise<PeerProcess | undefined> | undefined;
   private path: string | undefined;
+  private readonly sockets = new Set<Socket>();
 
   constructor(private readonly identities: WorkloadIdentities) {
     this.h2.on('session', (session) => {
@@ -51,6 +52,8 @@ export class WorkloadApiServer {
     });
     this.h2.on('stream', (stream, headers) => this.serve(stream, headers));
     this.net = createServer((socket: Socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
       this.pending = peerProcess(socket);
       this.h2.emit('connection', socket);
       this.pending = undefined;
@@ -66,9 +69,11 @@ export class WorkloadApiServer {
     this.path = path;
   }
 
+  /** Stops serving: every open stream is cut (a workload keeps the SVID it has and retries). */
   async close(): Promise<void> {
     for (const s of this.streams) s.unsubscribe();
     this.streams.clear();
+    for (const socket of this.sockets) socket.destroy();
     await new Promise<void>((resolve) => {
       this.net.close(() => resolve());
       this.h2.close();
