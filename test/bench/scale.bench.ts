@@ -9,9 +9,7 @@ import { heal } from '../../operators/networkservice/heal.js';
 import { createLogger } from '../../operators/tools/log.js';
 import { retryClient } from '../../operators/networkservice/retry.js';
 import { parseNsmUrl } from '../../operators/tools/nsmUrl.js';
-import { unsignedTokenGenerator } from '../../operators/tools/token.js';
 import { serverStreamCall } from '../../streams/grpc/call.js';
-import { ChannelPool } from '../../streams/grpc/channelPool.js';
 import { nscEvents, ProcessMesh, stop, type Daemon } from '../process/processMesh.js';
 import { quantile, type BenchResult } from './stats.js';
 
@@ -40,12 +38,12 @@ const request = (id: string) =>
 /** N clients (one chain each, one channel) request at once: time until all are UP, nsmgr RSS. */
 async function concurrentClients(n: number): Promise<BenchResult> {
   const mesh = new ProcessMesh();
-  const pool = new ChannelPool();
+  const pool = await mesh.nscPool(); // secure as deployed: the clients call with an SVID from nsm-rx identity
   try {
     const { nsmgr } = await controlPlane(mesh);
     const url = parseNsmUrl(mesh.sock('nsmgr'));
     const idle = rssMiB(nsmgr.child.pid);
-    const clients = Array.from({ length: n }, (_, i) => client({ name: `nsc-${i}`, pool, url, token: unsignedTokenGenerator(`nsc-${i}`, 600_000, Date.now) }));
+    const clients = Array.from({ length: n }, (_, i) => client({ name: `nsc-${i}`, pool, url }));
     const latencies = new Float64Array(n);
     const t0 = performance.now();
     const conns = await Promise.all(
@@ -77,21 +75,25 @@ async function concurrentClients(n: number): Promise<BenchResult> {
 /** Forwarder kill -9 → the client's connection UP again through another forwarder (nsmgr monitor), several times. */
 async function healLatency(samples: number): Promise<BenchResult> {
   const mesh = new ProcessMesh();
-  const pool = new ChannelPool();
+  const pool = await mesh.nscPool();
   try {
     let { forwarder } = await controlPlane(mesh);
     const url = parseNsmUrl(mesh.sock('nsmgr'));
-    const nsc = client({ name: 'nsc', pool, url, token: unsignedTokenGenerator('nsc', 600_000, Date.now), heal: heal(process.env['DBG'] ? { logger: createLogger('bench-nsc', 'DEBUG') } : {}) });
+    const nsc = client({ name: 'nsc', pool, url, heal: heal(process.env['DBG'] ? { logger: createLogger('bench-nsc', 'DEBUG') } : {}) });
     const conn: Connection = await firstValueFrom(retryClient(nsc.handler).request(request('nsc-heal'), Context.background.withDeadline(Date.now() + 30_000)));
     const monitor = pool.acquire(url);
+    // The client's own connection (a monitor caller sees only what it Requested); two segments,
+    // so the stream outlives the DELETE of a reselect.
+    const [own, hop] = conn.path?.pathSegments ?? [];
+    const selector = { pathSegments: [{ name: own?.name ?? '', id: own?.id ?? '', token: '', expires: undefined, metrics: {} }, { name: hop?.name ?? '', id: '', token: '', expires: undefined, metrics: {} }], networkServices: [] };
     const times = new Float64Array(samples);
     for (let i = 0; i < samples; i++) {
       const name = `forwarder-${i + 1}`;
       const next = mesh.start(undefined, 'forwarder-noop', { NSM_NAME: name, NSM_CONNECT_TO: mesh.sock('nsmgr'), NSM_LISTEN_ON: mesh.sock(name) });
       await new Promise((r) => setTimeout(r, 1500)); // registered and idle before the kill
       const up = firstValueFrom(
-        serverStreamCall(monitor, MonitorConnectionService.monitorConnections, { pathSegments: [], networkServices: [] }, Context.background).pipe(
-          filter((e) => Object.values(e.connections).some((c) => c.state === State.UP && c.path?.pathSegments.some((s) => s.name === name))),
+        serverStreamCall(monitor, MonitorConnectionService.monitorConnections, selector, Context.background).pipe(
+          filter((e) => Object.values(e.connections).some((c) => c.state !== State.DOWN && c.path?.pathSegments.some((s) => s.name === name))),
         ),
       );
       const t0 = performance.now();
