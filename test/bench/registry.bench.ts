@@ -1,7 +1,5 @@
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { firstValueFrom, type Subscription } from 'rxjs';
 import { NetworkServiceEndpoint, NetworkServiceEndpointQuery } from '../../proto/gen/registry.js';
 import { Context } from '../../operators/core/context.js';
@@ -9,9 +7,9 @@ import { registryChain, type NSEHandler } from '../../operators/core/registry.js
 import { nseRegistryClient } from '../../operators/registry/grpcClient.js';
 import { unixUrl } from '../../operators/tools/nsmUrl.js';
 import { ChannelPool } from '../../streams/grpc/channelPool.js';
+import { ProcessMesh } from '../process/processMesh.js';
 import { measure, quantile, type BenchResult } from './stats.js';
 
-const bin = resolve(import.meta.dirname, '../../../bin/nsm-rx.js');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function rssMiB(pid: number): number {
@@ -37,14 +35,12 @@ const entry = (i: number) =>
 export async function registryBenchmarks(quick: boolean): Promise<BenchResult[]> {
   const total = quick ? 2000 : 10_000;
   const watchers = 100;
-  const dir = mkdtempSync(join(tmpdir(), 'nsm-rx-bench-registry-'));
-  const socket = join(dir, 'registry.sock');
+  // Secure as deployed (mTLS, tokens, default registry policies), SVIDs from nsm-rx identity.
+  const mesh = new ProcessMesh();
+  const socket = join(mesh.dir, 'registry.sock');
   // NSEs must outlive the benchmark: a long expire period stands in for refreshing owners.
-  const child = spawn(process.execPath, [bin, 'registry-memory'], {
-    env: { ...process.env, NSM_LISTEN_ON: `unix://${socket}`, NSM_EXPIRE_PERIOD: '1h', NSM_LOG_LEVEL: 'WARN' },
-    stdio: 'ignore',
-  });
-  const pool = new ChannelPool();
+  const { child } = mesh.start(undefined, 'registry-memory', { NSM_LISTEN_ON: `unix://${socket}`, NSM_EXPIRE_PERIOD: '1h' });
+  const pool = await mesh.nscPool();
   const subs: Subscription[] = [];
   try {
     while (!existsSync(socket)) await sleep(20);
@@ -59,7 +55,7 @@ export async function registryBenchmarks(quick: boolean): Promise<BenchResult[]>
     const rss = rssMiB(child.pid as number);
 
     // 100 watchers, each its own Find stream, spread over 4 channels as 4 nsmgrs would.
-    const pools = Array.from({ length: 4 }, () => new ChannelPool());
+    const pools = await Promise.all(Array.from({ length: 4 }, () => mesh.nscPool()));
     const arrivals = new Map<string, number>();
     let waiting: { name: string; resolve: () => void } | undefined;
     let snapshotted = 0;
@@ -103,9 +99,6 @@ export async function registryBenchmarks(quick: boolean): Promise<BenchResult[]>
     ];
   } finally {
     for (const s of subs) s.unsubscribe();
-    pool.closeAll();
-    child.kill('SIGTERM');
-    await new Promise((r) => child.on('exit', r));
-    rmSync(dir, { recursive: true, force: true });
+    await mesh.dispose();
   }
 }
