@@ -1,0 +1,42 @@
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ProcessMesh } from '../process/processMesh.js';
+
+const run = promisify(execFile);
+
+/** The reference programs (test/interop/build.sh); without Go: a failure in CI, a loud skip elsewhere. */
+function referenceBinaries(): string | undefined {
+  try {
+    return execFileSync(join(import.meta.dirname, 'build.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+  } catch (e) {
+    const why = `cannot build the Go reference programs: ${e instanceof Error ? e.message : String(e)}`;
+    if (process.env['CI']) throw new Error(why);
+    console.warn(`\n!!! SKIPPED interop tests: ${why}\n`);
+    return undefined;
+  }
+}
+const bin = referenceBinaries();
+
+let mesh: ProcessMesh | undefined;
+afterEach(async () => {
+  await mesh?.dispose();
+  mesh = undefined;
+});
+
+describe.skipIf(bin === undefined)('interop with upstream Go NSM code (sdk v1.14.5)', () => {
+  it('an upstream registry client gets its SVID from nsm-rx identity and registers over mTLS with spiffejwt tokens in nsm-rx registry-memory (default registry policies)', async () => {
+    mesh = new ProcessMesh();
+    const socket = join(mesh.dir, 'registry.sock');
+    mesh.start(undefined, 'registry-memory', { NSM_LISTEN_ON: `unix://${socket}` });
+    await expect.poll(() => existsSync(socket), { timeout: 10_000 }).toBe(true);
+    const { stdout } = await run(join(bin as string, 'registry-client'), [`unix://${socket}`, 'go-nse'], {
+      env: { ...process.env, SPIFFE_ENDPOINT_SOCKET: mesh.identitySocket },
+      timeout: 30_000,
+    });
+    const result = JSON.parse(stdout.trim().split('\n').at(-1) as string) as { spiffeId: string; registered: string; found: number };
+    expect(result).toMatchObject({ spiffeId: `spiffe://nsm.local/uid/${process.getuid?.() ?? 0}/registry-client`, registered: 'go-nse', found: 1 });
+  });
+});
