@@ -1,4 +1,4 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -38,5 +38,24 @@ describe.skipIf(bin === undefined)('interop with upstream Go NSM code (sdk v1.14
     });
     const result = JSON.parse(stdout.trim().split('\n').at(-1) as string) as { spiffeId: string; registered: string; found: number };
     expect(result).toMatchObject({ spiffeId: `spiffe://nsm.local/uid/${process.getuid?.() ?? 0}/registry-client`, registered: 'go-nse', found: 1 });
+  });
+
+  it('nsm-rx nse-icmp-responder registers its service and itself in upstream registry-memory (its OPA policies: tokens, prev_token_signed, client_allowed)', async () => {
+    mesh = new ProcessMesh();
+    await mesh.nscPool(); // brings nsm-rx identity up (and waits until it serves)
+    const socket = join(mesh.dir, 'go-registry.sock');
+    const registry = spawn(join(bin as string, 'registry-memory'), [`unix://${socket}`], { env: { ...process.env, SPIFFE_ENDPOINT_SOCKET: mesh.identitySocket }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let registryLog = '';
+    registry.stdout.on('data', (b: Buffer) => (registryLog += b.toString()));
+    registry.stderr.on('data', (b: Buffer) => (registryLog += b.toString()));
+    try {
+      await expect.poll(() => existsSync(socket), { timeout: 20_000 }).toBe(true);
+      const nse = mesh.start(undefined, 'nse-icmp-responder', { NSM_NAME: 'icmp-rx', NSM_CONNECT_TO: `unix://${socket}`, NSM_LOG_LEVEL: 'INFO' });
+      // It reports serving once both Registers were answered (the NS, then the NSE).
+      await expect.poll(() => nse.out, { timeout: 20_000 }).toMatch(/"msg":"serving".*"services":\["icmp-responder"\]/);
+      expect(registryLog).not.toMatch(/policy failed/);
+    } finally {
+      registry.kill('SIGKILL');
+    }
   });
 });
