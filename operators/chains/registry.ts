@@ -34,8 +34,8 @@ export interface MemoryRegistry {
  * The memory registry (upstream registry/chains/memory), after input validation:
  * - NSE: begin → interdomain switch → setRegistrationTime → expire(NSM_EXPIRE_PERIOD) → memory;
  * - NS: interdomain switch → setPayload → memory.
- * Both start with authorize when policies are given. (The registry path of upstream's
- * grpcmetadata is not carried: authorization sees the caller's token and TLS identity.)
+ * Both start with authorize when policies are given. (Upstream's registry path in gRPC metadata
+ * is not read: authorization sees the caller's token and TLS identity.)
  */
 export function memoryRegistry(options: MemoryRegistryOptions = {}): MemoryRegistry {
   const scheduler = options.scheduler ?? asyncScheduler;
