@@ -3,6 +3,12 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
+import { lastValueFrom, toArray } from 'rxjs';
+import { NetworkServiceEndpointQuery } from '../../proto/gen/registry.js';
+import { Context } from '../../operators/core/context.js';
+import { registryChain } from '../../operators/core/registry.js';
+import { nseRegistryClient } from '../../operators/registry/grpcClient.js';
+import { unixUrl } from '../../operators/tools/nsmUrl.js';
 import { ProcessMesh } from '../process/processMesh.js';
 
 const run = promisify(execFile);
@@ -56,6 +62,32 @@ describe.skipIf(bin === undefined)('interop with upstream Go NSM code (sdk v1.14
       expect(registryLog).not.toMatch(/policy failed/);
     } finally {
       registry.kill('SIGKILL');
+    }
+  });
+
+  it('nsm-rx forwarder-noop and nse-icmp-responder register through upstream nsmgr into nsm-rx registry-memory: the nsmgr files them under its own URL (localbypass)', async () => {
+    mesh = new ProcessMesh();
+    const pool = await mesh.nscPool(); // brings nsm-rx identity up; this test reads the registry as the nsc
+    const registry = join(mesh.dir, 'registry.sock');
+    const nsmgr = join(mesh.dir, 'nsmgr.sock');
+    mesh.start(undefined, 'registry-memory', { NSM_LISTEN_ON: `unix://${registry}` });
+    await expect.poll(() => existsSync(registry), { timeout: 10_000 }).toBe(true);
+    const manager = spawn(join(bin as string, 'nsmgr'), ['nsmgr', `unix://${nsmgr}`, `unix://${nsmgr}`, `unix://${registry}`], {
+      env: { ...process.env, SPIFFE_ENDPOINT_SOCKET: mesh.identitySocket },
+      stdio: 'ignore',
+    });
+    try {
+      await expect.poll(() => existsSync(nsmgr), { timeout: 20_000 }).toBe(true);
+      mesh.start(undefined, 'forwarder-noop', { NSM_NAME: 'forwarder', NSM_CONNECT_TO: `unix://${nsmgr}`, NSM_LISTEN_ON: mesh.sock('forwarder') });
+      mesh.start(undefined, 'nse-icmp-responder', { NSM_NAME: 'icmp-server', NSM_CONNECT_TO: `unix://${nsmgr}` });
+      const nses = registryChain([nseRegistryClient({ pool, url: unixUrl(registry) })]);
+      const registered = () =>
+        lastValueFrom(nses.find(NetworkServiceEndpointQuery.fromPartial({ networkServiceEndpoint: {} }), Context.background.withDeadline(Date.now() + 5000)).pipe(toArray())).then((all) =>
+          all.map((r) => `${r.networkServiceEndpoint?.name} ${r.networkServiceEndpoint?.url}`).sort(),
+        );
+      await expect.poll(registered, { timeout: 20_000, interval: 250 }).toEqual([`forwarder unix://${nsmgr}`, `icmp-server unix://${nsmgr}`]);
+    } finally {
+      manager.kill('SIGKILL');
     }
   });
 });
