@@ -9,52 +9,36 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"os"
 	"time"
 
 	"github.com/networkservicemesh/api/pkg/api/registry"
 	registryclient "github.com/networkservicemesh/sdk/pkg/registry/chains/client"
-	"github.com/networkservicemesh/sdk/pkg/tools/spiffejwt"
-	"github.com/networkservicemesh/sdk/pkg/tools/token"
-	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
-	"github.com/spiffe/go-spiffe/v2/workloadapi"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
+
+	"nsmrx.test/interop/internal/secure"
 )
 
 func main() {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	source, err := workloadapi.NewX509Source(ctx)
+	id := secure.Fetch(ctx)
+	defer id.Source.Close()
+	svid, err := id.Source.GetX509SVID()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "svid:", err)
-		os.Exit(1)
+		secure.Fail("svid", err)
 	}
-	defer source.Close()
-	svid, err := source.GetX509SVID()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "svid:", err)
-		os.Exit(1)
-	}
-	u, _ := url.Parse(os.Args[1])
 	c := registryclient.NewNetworkServiceEndpointRegistryClient(ctx,
-		registryclient.WithClientURL(u),
-		registryclient.WithDialOptions(
-			grpc.WithTransportCredentials(credentials.NewTLS(tlsconfig.MTLSClientConfig(source, source, tlsconfig.AuthorizeAny()))),
-			grpc.WithPerRPCCredentials(token.NewPerRPCCredentials(spiffejwt.TokenGeneratorFunc(source, 10*time.Minute))),
-		),
+		registryclient.WithClientURL(secure.URL(os.Args[1])),
+		registryclient.WithDialOptions(id.DialOptions()...),
 	)
 	name := os.Args[2]
 	reg, err := c.Register(ctx, &registry.NetworkServiceEndpoint{Name: name, NetworkServiceNames: []string{"icmp-responder"}, Url: "tcp://127.0.0.1:5555"})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "register:", err)
-		os.Exit(1)
+		secure.Fail("register", err)
 	}
 	stream, err := c.Find(ctx, &registry.NetworkServiceEndpointQuery{NetworkServiceEndpoint: &registry.NetworkServiceEndpoint{Name: name}})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "find:", err)
-		os.Exit(1)
+		secure.Fail("find", err)
 	}
 	found := registry.ReadNetworkServiceEndpointList(stream)
 	out, _ := json.Marshal(map[string]interface{}{"spiffeId": svid.ID.String(), "registered": reg.Name, "expires": reg.ExpirationTime.AsTime(), "found": len(found)})

@@ -6,8 +6,6 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -16,52 +14,27 @@ import (
 
 	registryauthorize "github.com/networkservicemesh/sdk/pkg/registry/common/authorize"
 	"github.com/networkservicemesh/sdk/pkg/registry/chains/memory"
-	"github.com/networkservicemesh/sdk/pkg/tools/grpcutils"
-	"github.com/networkservicemesh/sdk/pkg/tools/spiffejwt"
-	"github.com/networkservicemesh/sdk/pkg/tools/token"
-	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
-	"github.com/spiffe/go-spiffe/v2/workloadapi"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
+
+	"nsmrx.test/interop/internal/secure"
 )
 
 func main() {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	source, err := workloadapi.NewX509Source(ctx)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "svid:", err)
-		os.Exit(1)
-	}
-	defer source.Close()
-	listenOn, err := url.Parse(os.Args[1])
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "url:", err)
-		os.Exit(2)
-	}
+	id := secure.Fetch(ctx)
+	defer id.Source.Close()
 	policies := "etc/nsm/opa/common/.*.rego,etc/nsm/opa/registry/.*.rego,etc/nsm/opa/server/.*.rego"
 	if v, ok := os.LookupEnv("NSM_REGISTRY_SERVER_POLICIES"); ok {
 		policies = v
 	}
-	tlsClient := tlsconfig.MTLSClientConfig(source, source, tlsconfig.AuthorizeAny())
-	tlsServer := tlsconfig.MTLSServerConfig(source, source, tlsconfig.AuthorizeAny())
-	registry := memory.NewServer(ctx, spiffejwt.TokenGeneratorFunc(source, 10*time.Minute),
+	paths := strings.Split(policies, ",")
+	registry := memory.NewServer(ctx, id.Token,
 		memory.WithDefaultExpiration(time.Minute),
-		memory.WithAuthorizeNSRegistryServer(registryauthorize.NewNetworkServiceRegistryServer(registryauthorize.WithPolicies(strings.Split(policies, ",")...))),
-		memory.WithAuthorizeNSERegistryServer(registryauthorize.NewNetworkServiceEndpointRegistryServer(registryauthorize.WithPolicies(strings.Split(policies, ",")...))),
-		memory.WithDialOptions(
-			grpc.WithTransportCredentials(credentials.NewTLS(tlsClient)),
-			grpc.WithPerRPCCredentials(token.NewPerRPCCredentials(spiffejwt.TokenGeneratorFunc(source, 10*time.Minute))),
-		),
+		memory.WithAuthorizeNSRegistryServer(registryauthorize.NewNetworkServiceRegistryServer(registryauthorize.WithPolicies(paths...))),
+		memory.WithAuthorizeNSERegistryServer(registryauthorize.NewNetworkServiceEndpointRegistryServer(registryauthorize.WithPolicies(paths...))),
+		memory.WithDialOptions(id.DialOptions()...),
 	)
-	server := grpc.NewServer(grpc.Creds(credentials.NewTLS(tlsServer)))
+	server := id.Server()
 	registry.Register(server)
-	errCh := grpcutils.ListenAndServe(ctx, listenOn, server)
-	fmt.Println("serving", listenOn.String())
-	select {
-	case err := <-errCh:
-		fmt.Fprintln(os.Stderr, "serve:", err)
-		os.Exit(1)
-	case <-ctx.Done():
-	}
+	secure.Serve(ctx, secure.URL(os.Args[1]), server)
 }
