@@ -1,3 +1,4 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { firstValueFrom, type Subscription } from 'rxjs';
@@ -27,20 +28,22 @@ const entry = (i: number) =>
     url: `tcp://10.0.${(i >> 8) & 255}.${i & 255}:5001`,
   });
 
+/** How a registry under test is started: a process serving on `socket`, with its SVID from the mesh's identity. */
+type StartRegistry = (mesh: ProcessMesh, socket: string) => ChildProcess;
+
 /**
- * Registry figures, against `nsm-rx registry-memory` running as its own process: Register ops/s;
- * with `total` NSEs stored and `watchers` Find-watchers open, the latency from a Register to its
- * arrival at every watcher; the registry's RSS at `total` NSEs.
+ * Registry figures against a registry running as its own process, secure as deployed (mTLS,
+ * tokens, default registry policies; SVIDs from nsm-rx identity), called by nsm-rx's registry
+ * client: Register ops/s; with `total` NSEs stored and `watchers` Find-watchers open, the latency
+ * from a Register to its arrival at every watcher; the registry's RSS at `total` NSEs.
  */
-export async function registryBenchmarks(quick: boolean): Promise<BenchResult[]> {
+async function registryFigures(label: string, start: StartRegistry, quick: boolean): Promise<BenchResult[]> {
   const total = quick ? 2000 : 10_000;
   const watchers = 100;
-  // Secure as deployed (mTLS, tokens, default registry policies), SVIDs from nsm-rx identity.
   const mesh = new ProcessMesh();
-  const socket = join(mesh.dir, 'registry.sock');
-  // NSEs must outlive the benchmark: a long expire period stands in for refreshing owners.
-  const { child } = mesh.start(undefined, 'registry-memory', { NSM_LISTEN_ON: `unix://${socket}`, NSM_EXPIRE_PERIOD: '1h' });
   const pool = await mesh.nscPool();
+  const socket = join(mesh.dir, 'registry.sock');
+  const child = start(mesh, socket);
   const subs: Subscription[] = [];
   try {
     while (!existsSync(socket)) await sleep(20);
@@ -49,7 +52,7 @@ export async function registryBenchmarks(quick: boolean): Promise<BenchResult[]>
     const idleRss = rssMiB(child.pid as number);
 
     let i = 0;
-    const registerRate = await measure('registry Register (unix socket, own process)', total - 200, 200, async () => {
+    const registerRate = await measure(`${label} registry Register (unix socket, own process)`, total - 200, 200, async () => {
       await register(i++);
     });
     const rss = rssMiB(child.pid as number);
@@ -87,18 +90,53 @@ export async function registryBenchmarks(quick: boolean): Promise<BenchResult[]>
     samples.sort();
     for (const p of pools) p.closeAll();
     const fanOut: BenchResult = {
-      name: `registry Register → all ${watchers} Find-watchers (${total} NSEs stored)`,
+      name: `${label} registry Register → all ${watchers} Find-watchers (${total} NSEs stored)`,
       iterations: rounds,
       opsPerSec: rounds / (samples.reduce((a, b) => a + b, 0) / 1000),
       p50Ms: quantile(samples, 0.5),
       p99Ms: quantile(samples, 0.99),
     };
     return [
-      { ...registerRate, extra: { rssIdleMiB: Number(idleRss.toFixed(1)), [`rssAt${total}MiB`]: Number(rss.toFixed(1)) } },
+      { ...registerRate, extra: { rssIdleMiB: Number(idleRss.toFixed(1)), rssLoadedMiB: Number(rss.toFixed(1)), nses: total } },
       fanOut,
     ];
   } finally {
     for (const s of subs) s.unsubscribe();
     await mesh.dispose();
   }
+}
+
+/** NSEs must outlive the benchmark: a long expire period stands in for refreshing owners. */
+const nsmRx: StartRegistry = (mesh, socket) => mesh.start(undefined, 'registry-memory', { NSM_LISTEN_ON: `unix://${socket}`, NSM_EXPIRE_PERIOD: '1h' }).child;
+
+/** Upstream's memory registry (test/interop reference program), when Go can build it. */
+function upstream(): StartRegistry | undefined {
+  try {
+    const bin = execFileSync(join(import.meta.dirname, '../../../test/interop/build.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return (mesh, socket) =>
+      spawn(join(bin, 'registry-memory'), [`unix://${socket}`], { env: { ...process.env, SPIFFE_ENDPOINT_SOCKET: mesh.identitySocket, NSM_EXPIRE_PERIOD: '1h' }, stdio: 'ignore' });
+  } catch {
+    return undefined;
+  }
+}
+
+/** nsm-rx's registry, and upstream's beside it with the ratio nsm-rx / upstream of each figure. */
+export async function registryBenchmarks(quick: boolean): Promise<BenchResult[]> {
+  const ours = await registryFigures('nsm-rx', nsmRx, quick);
+  const start = upstream();
+  if (start === undefined) return ours;
+  const theirs = await registryFigures('upstream (Go)', start, quick);
+  const ratio = (a: number | undefined, b: number | undefined) => Number(((a ?? NaN) / (b ?? NaN)).toFixed(2));
+  return [
+    ...ours,
+    ...theirs.map((r, i) => ({
+      ...r,
+      extra: {
+        ...r.extra,
+        'nsm-rx/upstream p50': ratio(ours[i]?.p50Ms, r.p50Ms),
+        'nsm-rx/upstream ops/s': ratio(ours[i]?.opsPerSec, r.opsPerSec),
+        ...(i === 0 ? { 'nsm-rx/upstream RSS': ratio(Number(ours[0]?.extra?.['rssLoadedMiB']), Number(r.extra?.['rssLoadedMiB'])) } : {}),
+      },
+    })),
+  ];
 }

@@ -1,6 +1,7 @@
 // registry-memory: upstream's memory registry (sdk registry/chains/memory) served as upstream's
 // cmd-registry-memory serves it — SVID from the Workload API, mTLS, spiffejwt tokens and the
-// registry policies of NSM_REGISTRY_SERVER_POLICIES — on the URL of its first argument.
+// registry policies of NSM_REGISTRY_SERVER_POLICIES, NSEs kept NSM_EXPIRE_PERIOD (1m) without a
+// refresh — on the URL of its first argument.
 // Test infrastructure for nsm-rx's interop tests (the module proxy does not serve cmd-*).
 package main
 
@@ -28,8 +29,16 @@ func main() {
 		policies = v
 	}
 	paths := strings.Split(policies, ",")
+	expire := time.Minute
+	if v, ok := os.LookupEnv("NSM_EXPIRE_PERIOD"); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			secure.Fail("NSM_EXPIRE_PERIOD", err)
+		}
+		expire = d
+	}
 	registry := memory.NewServer(ctx, id.Token,
-		memory.WithDefaultExpiration(time.Minute),
+		memory.WithDefaultExpiration(expire),
 		memory.WithAuthorizeNSRegistryServer(registryauthorize.NewNetworkServiceRegistryServer(registryauthorize.WithPolicies(paths...))),
 		memory.WithAuthorizeNSERegistryServer(registryauthorize.NewNetworkServiceEndpointRegistryServer(registryauthorize.WithPolicies(paths...))),
 		memory.WithDialOptions(id.DialOptions()...),
