@@ -102,6 +102,8 @@ async function registryFigures(label: string, start: StartRegistry, quick: boole
     ];
   } finally {
     for (const s of subs) s.unsubscribe();
+    // The registry may not be one of the mesh's daemons (upstream's): stopped here either way.
+    if (child.exitCode === null && child.signalCode === null) await new Promise((r) => (child.once('exit', r), child.kill('SIGKILL')));
     await mesh.dispose();
   }
 }
