@@ -98,7 +98,7 @@ export const pathPolicies: Readonly<Record<string, PathPolicy>> = {
 
 /** The registry's own policy and the monitor's (different inputs, named the same way). */
 export const registryClientAllowed = 'etc/nsm/opa/registry/client_allowed.rego';
-export const monitorServiceConnection = 'etc/nsm/opa/monitor/service_connection.rego';
+const monitorServiceConnection = 'etc/nsm/opa/monitor/service_connection.rego';
 
 export const knownPolicyFiles: readonly string[] = [...Object.keys(pathPolicies), registryClientAllowed, monitorServiceConnection];
 
@@ -133,8 +133,6 @@ export function checkPath(files: readonly string[], input: PathInput): string | 
   return undefined;
 }
 
-/** Upstream's default lists (cmd-* NSM_REGISTRY_SERVER_POLICIES / NSM_REGISTRY_CLIENT_POLICIES, and the NetworkService chains). */
+/** Upstream's default lists (cmd-* NSM_REGISTRY_SERVER_POLICIES, and the NetworkService server chains). */
 export const defaultServerPolicies = 'etc/nsm/opa/common/.*.rego,etc/nsm/opa/server/.*.rego';
-export const defaultClientPolicies = 'etc/nsm/opa/common/.*.rego,etc/nsm/opa/client/.*.rego';
 export const defaultRegistryServerPolicies = 'etc/nsm/opa/common/.*.rego,etc/nsm/opa/registry/.*.rego,etc/nsm/opa/server/.*.rego';
-export const defaultRegistryClientPolicies = 'etc/nsm/opa/common/.*.rego,etc/nsm/opa/registry/.*.rego,etc/nsm/opa/client/.*.rego';

@@ -73,11 +73,6 @@ export class ChannelPool {
     });
   }
 
-  /** Whether mutual TLS is on. */
-  get secure(): boolean {
-    return this.source !== undefined;
-  }
-
   /**
    * Whether this pool's channel to `url` failed its last connection attempt (and is backing
    * off): the peer was unreachable moments ago. False when there is no such channel.

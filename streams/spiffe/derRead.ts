@@ -1,4 +1,4 @@
-/** Just enough DER reading to copy a certificate's subject into what it signs. */
+/** Just enough DER reading: split certificate lists, copy a certificate's subject into what it signs. */
 
 interface Element {
   readonly tag: number;
@@ -33,6 +33,9 @@ function children(body: Buffer): Element[] {
   }
   return out;
 }
+
+/** The whole elements (header included) one after another in `buf`, e.g. a list of certificates. */
+export const derElements = (buf: Buffer): Buffer[] => children(buf).map((e) => e.raw);
 
 /** The DER of a certificate's subject Name. */
 export function subjectDer(certDer: Buffer): Buffer {

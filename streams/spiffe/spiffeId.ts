@@ -38,6 +38,3 @@ export function parseSpiffeId(raw: string): SpiffeId {
 }
 
 export const isSpiffeId = (raw: string): boolean => problem(raw) === undefined;
-
-/** The trust domain's own ID, `spiffe://<td>` (what a CA certificate names). */
-export const trustDomainId = (trustDomain: string): SpiffeId => parseSpiffeId(`spiffe://${trustDomain}`);

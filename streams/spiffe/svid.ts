@@ -1,5 +1,6 @@
-import { createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { X509Certificate, type KeyObject } from 'node:crypto';
 import { BehaviorSubject, filter, firstValueFrom, type Observable } from 'rxjs';
+import { derElements } from './derRead.js';
 import { parseSpiffeId, type SpiffeId } from './spiffeId.js';
 
 /** This workload's X.509-SVID: its certificate chain (leaf first) and private key. */
@@ -43,31 +44,13 @@ export function x509Svid(chain: readonly X509Certificate[], key: KeyObject): X50
 
 /** Splits concatenated DER certificates (the Workload API's `x509_svid` and `bundle` fields). */
 export function certificatesFromDer(der: Uint8Array): X509Certificate[] {
-  const out: X509Certificate[] = [];
-  let at = 0;
-  const buf = Buffer.from(der);
-  while (at < buf.length) {
-    // SEQUENCE header: 0x30, then a short or long length.
-    const first = buf[at + 1] ?? 0;
-    let len = first;
-    let header = 2;
-    if (first & 0x80) {
-      len = 0;
-      for (let i = 0; i < (first & 0x7f); i++) len = len * 256 + (buf[at + 2 + i] ?? 0);
-      header += first & 0x7f;
-    }
-    if (buf[at] !== 0x30 || at + header + len > buf.length) throw new Error('malformed DER certificate list');
-    out.push(new X509Certificate(buf.subarray(at, at + header + len)));
-    at += header + len;
-  }
-  return out;
+  return derElements(Buffer.from(der)).map((cert) => new X509Certificate(cert));
 }
 
 export const chainPem = (svid: X509Svid): string => svid.chain.map((c) => c.toString()).join('');
 export const keyPem = (svid: X509Svid): string => svid.key.export({ type: 'pkcs8', format: 'pem' }).toString();
 /** Every trusted root, own trust domain and federated ones, as one PEM. */
 export const bundlesPem = (ctx: X509Context): string => [...ctx.bundles.values()].flat().map((c) => c.toString()).join('');
-export const publicKeyOf = (svid: X509Svid): KeyObject => createPublicKey(svid.key);
 
 /**
  * Where a process gets its identity: the current X.509 context and every change of it
