@@ -48,6 +48,9 @@ describeKernel('KernelDatapath (real netns, veth, VXLAN)', () => {
     const ifindex = ipJson<{ ifindex: number }[]>(nsc, ['link', 'show', 'nsm-1'])[0]?.ifindex;
     await firstValueFrom(dp.program(x));
     expect(ipJson<{ ifindex: number }[]>(nsc, ['link', 'show', 'nsm-1'])[0]?.ifindex).toBe(ifindex); // not remade
+    // The same netns by another URL (nsc-init's, then the nsc's): still the same link.
+    await firstValueFrom(dp.program(crossConnect('c1', kernel(`file:///run/netns/${nsc}`, 'nsm-1'), kernel(ns.inodeUrl(nse), 'icmp-resp-1'))));
+    expect(ipJson<{ ifindex: number }[]>(nsc, ['link', 'show', 'nsm-1'])[0]?.ifindex).toBe(ifindex);
 
     const moved = crossConnect('c1', kernel(ns.inodeUrl(nsc), 'nsm-1'), kernel(ns.inodeUrl(nse), 'icmp-resp-1'), ipContext('169.254.0.3/32', '169.254.0.0/32'));
     await firstValueFrom(dp.program(moved));
@@ -121,6 +124,9 @@ describeKernel('KernelDatapath (real netns, veth, VXLAN)', () => {
       [crossConnect('a', kernel(ns.inodeUrl(nsc), 'an-interface-name-too-long'), kernel(ns.inodeUrl(nse), 'e')), 3, /interface name "an-interface-name-too-long" is not valid/],
       [crossConnect('b', kernel('inode://4/1', 'nsm-1'), kernel(ns.inodeUrl(nse), 'e')), 5, /inode:\/\/4\/1.*no network namespace/],
       [crossConnect('c', kernel('http://x', 'nsm-1'), kernel(ns.inodeUrl(nse), 'e')), 3, /inodeURL "http:\/\/x"/],
+      // Upstream's pre-sendfd name for "my netns": read here it would be the forwarder's own.
+      [crossConnect('p', kernel('file:///proc/thread-self/ns/net', 'nsm-1'), kernel(ns.inodeUrl(nse), 'e')), 3, /thread-self.*sender's own netns/],
+      [crossConnect('q', kernel(ns.inodeUrl(nsc), 'nsm-1'), kernel('file:///proc/self/ns/net', 'e')), 3, /proc\/self.*sender's own netns/],
       [crossConnect('d', kernel(ns.inodeUrl(nsc), 'nsm-1'), kernel(ns.inodeUrl(nse), 'e'), ipContext('169.254.0.1/33', '169.254.0.0/32')), 3, /src_ip_addrs: "169.254.0.1\/33" is not a CIDR/],
       [crossConnect('e', kernel(ns.inodeUrl(nsc), 'nsm-1'), kernel(ns.inodeUrl(nse), 'e'), ipContext('169.254.0.1/32', 'banana')), 3, /dst_ip_addrs: "banana"/],
     ];

@@ -5,7 +5,7 @@ import type { CrossConnect, Datapath } from '../datapath.js';
 import { configLines, interfaceConfig, teardownLines, type InterfaceConfig, type Side } from './ipContext.js';
 import { configure, counters, ip, ipBatch, links, rules, type InterfaceCounters, type NetnsPath } from './iproute.js';
 import { aliasFor, checkInterfaceName, interfaceNameFor, isOurAlias, policyTables } from './names.js';
-import { inNetns, openNetns, type Netns } from './netns.js';
+import { inNetns, netnsIdentity, openNetns, type Netns } from './netns.js';
 import { allocateVni } from './vni.js';
 
 export interface KernelDatapathOptions {
@@ -23,7 +23,7 @@ export interface KernelDatapathOptions {
  * and the interface in it, still answering pings — alive.
  */
 interface Attached {
-  readonly url: string;
+  url: string;
   readonly name: string;
   config: InterfaceConfig;
   /** Counters read by the last program (the metrics of that Request: no second read). */
@@ -141,7 +141,7 @@ export class KernelDatapath implements Datapath {
     };
     const tunnel = incoming.type === 'VXLAN' ? incoming : outgoing.type === 'VXLAN' ? outgoing : undefined;
     if (tunnel) checkTunnel(tunnel);
-    const shape = JSON.stringify([plan.client?.url, plan.client?.name, plan.endpoint?.url, plan.endpoint?.name, tunnel && ['src_ip', 'dst_ip', 'vni', 'dst_port'].map((k) => vxlanParam(tunnel, k))]);
+    const shape = JSON.stringify([plan.client?.netns, plan.client?.name, plan.endpoint?.netns, plan.endpoint?.name, tunnel && ['src_ip', 'dst_ip', 'vni', 'dst_port'].map((k) => vxlanParam(tunnel, k))]);
 
     const before = this.programmed.get(id);
     if (before?.shape === shape) {
@@ -149,6 +149,7 @@ export class KernelDatapath implements Datapath {
         const attached = before.sides[side];
         const want = plan[side];
         if (attached && want) {
+          attached.url = want.url; // the same netns, maybe by a living process's path (nsc-init, then nsc)
           const lines = configLines(attached.name, want.config, attached.config);
           attached.counters = await inNetns(attached.url, (path) => lastValueFrom(configure(path, attached.name, lines)));
           attached.config = want.config;
@@ -202,7 +203,7 @@ export class KernelDatapath implements Datapath {
     if (!url) throw invalidArgument(`${side} KERNEL mechanism has no inodeURL parameter (the netns to put the interface in)`);
     const given = m.parameters['name'];
     const name = checkInterfaceName(given || interfaceNameFor(conn.networkService, firstId(conn)), `${side} KERNEL mechanism`);
-    return { url, name, config: interfaceConfig(conn.context, side, name, policyTables(aliasFor(side, firstId(conn)))) };
+    return { url, netns: netnsIdentity(url), name, config: interfaceConfig(conn.context, side, name, policyTables(aliasFor(side, firstId(conn)))) };
   }
 
   /** The veth pair (local) or the VXLAN device (remote) for the workload side(s), in the netns at `paths`. */

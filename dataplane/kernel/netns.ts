@@ -6,21 +6,52 @@ import { invalidArgument, notFound, statusOf } from '../../operators/core/errors
 export type NetnsRef = { readonly kind: 'file'; readonly path: string } | { readonly kind: 'inode'; readonly dev: number; readonly ino: number };
 
 /**
- * Reads an `inodeURL` as upstream clients send it: `file:///proc/<pid>/ns/net` (or any path
+ * Reads an `inodeURL` as upstream peers send it: `file:///proc/<pid>/ns/net` (or any path
  * naming a netns, e.g. `file:///var/run/netns/NAME`), or `inode://<st_dev>/<st_ino>` — what
  * upstream's sendfd rewrites a file URL to; we find it without fd passing by its identity.
+ * `/proc/self/…` and `/proc/thread-self/…` name the *sender's* netns only before sendfd turns
+ * them into a passed fd: read here they would name ours, so they are refused.
  */
 export function parseNetnsUrl(url: string): NetnsRef {
   const inode = /^inode:\/\/(\d+)\/(\d+)$/.exec(url);
   if (inode) return { kind: 'inode', dev: Number(inode[1]), ino: Number(inode[2]) };
-  if (url.startsWith('file:///')) return { kind: 'file', path: decodeURIComponent(url.slice('file://'.length)) };
+  if (url.startsWith('file:///')) {
+    const path = decodeURIComponent(url.slice('file://'.length));
+    if (/^\/proc\/(self|thread-self)\//.test(path)) throw invalidArgument(`inodeURL "${url}": names the sender's own netns, which only a passed file descriptor (grpcfd) carries; send file:///proc/<pid>/ns/net or inode://<dev>/<ino>`);
+    return { kind: 'file', path };
+  }
   throw invalidArgument(`inodeURL "${url}": want file:///proc/<pid>/ns/net, file:///var/run/netns/<name> or inode://<dev>/<ino>`);
 }
 
-/** This process's netns as an `inode://` URL (what an NSC or NSE puts in its kernel mechanism). */
+/**
+ * This process's netns as a mechanism's `inodeURL`: `file:///proc/<pid>/ns/net`. We cannot pass
+ * the fd as upstream's sendfd does (grpc-js has no SCM_RIGHTS), and an `inode://` URL without
+ * its fd makes an upstream peer's recvfd wait for it until the call times out; a pid path is
+ * a file URL any root process on the host can open, and upstream's sendfd passes it on as one.
+ */
 export function ownNetnsUrl(): string {
-  const st = statSync('/proc/self/ns/net');
-  return `inode://${st.dev}/${st.ino}`;
+  return `file:///proc/${process.pid}/ns/net`;
+}
+
+/** The namespace an `inodeURL` names, as `dev/ino` (one netns, however its URLs differ). */
+export function netnsIdentity(url: string): string {
+  const ref = parseNetnsUrl(url);
+  if (ref.kind === 'inode') return `${ref.dev}/${ref.ino}`;
+  try {
+    const st = statSync(ref.path);
+    return `${st.dev}/${st.ino}`;
+  } catch {
+    throw notFound(`inodeURL "${url}": cannot open ${ref.path}`);
+  }
+}
+
+/** A file URL's namespace as `inode://dev/ino` (what upstream's sendfd makes of it); undefined when it cannot be opened. */
+export function inodeUrlOfFile(url: string): string | undefined {
+  try {
+    return `inode://${netnsIdentity(url)}`;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Every path on this host naming a netns: named ones first, then one per process. */

@@ -7,12 +7,14 @@ import { grpcClient } from '../networkservice/connect.js';
 import { dial } from '../networkservice/dial.js';
 import { metadata, type MetadataElement } from '../networkservice/metadata.js';
 import { refresh } from '../networkservice/refresh.js';
+import { restoreFileUrl } from '../networkservice/restoreFileUrl.js';
 import { trimPathClient } from '../networkservice/trimPath.js';
 import { updatePath } from '../networkservice/updatePath.js';
 import { authorizeClient } from '../authorize/authorizeClient.js';
 import type { TokenGenerator } from '../tools/token.js';
 import type { ChannelPool } from '../../streams/grpc/channelPool.js';
 import type { NsmUrl } from '../tools/nsmUrl.js';
+import { inodeUrlOfFile } from '../../dataplane/kernel/netns.js';
 
 export interface ClientOptions {
   /** Path segment name: the client's own name, or its server's name when it is a hop's client. */
@@ -42,7 +44,8 @@ export interface Client {
 
 /**
  * The client chain (upstream chains/client), in upstream order: updatePath → begin → metadata
- * → refresh → clientUrl → heal → dial → additional → authorize → trimPath → gRPC call.
+ * → refresh → clientUrl → heal → dial → additional → authorize → trimPath → restoreFileUrl
+ * (where upstream's sendfd sits) → gRPC call.
  */
 export function client(options: ClientOptions): Client {
   const scheduler = options.scheduler ?? asyncScheduler;
@@ -59,6 +62,7 @@ export function client(options: ClientOptions): Client {
     ...(options.additional ?? []),
     ...(options.policies?.length ? [authorizeClient({ policies: options.policies, scheduler })] : []),
     trimPathClient(),
+    restoreFileUrl(inodeUrlOfFile),
     grpcClient({ scheduler, ...(options.token ? { token: options.token } : {}) }),
   ]);
   return { handler, state: { begin, metadata: meta } };

@@ -4,8 +4,10 @@ import { nseBeginClient, nsBeginClient } from '../registry/begin.js';
 import { nseRegistryClient, nsRegistryClient } from '../registry/grpcClient.js';
 import { nseHeal, nsHeal } from '../registry/heal.js';
 import { nseRefresh } from '../registry/refresh.js';
+import { restoreUnixUrl } from '../registry/restoreUnixUrl.js';
 import { registryRetry } from '../registry/retry.js';
 import type { ChannelPool } from '../../streams/grpc/channelPool.js';
+import { inodeUrlOfSocket } from '../../streams/grpc/inodeSocket.js';
 import type { NsmUrl } from '../tools/nsmUrl.js';
 
 export interface RegistryClientOptions {
@@ -29,7 +31,7 @@ export interface RegistryClient {
 
 /**
  * The registry client every daemon uses (upstream registry/chains/client), in upstream order:
- * - NSE: begin → retry → heal → refresh → (authorize) → dial + call;
+ * - NSE: begin → retry → heal → refresh → restoreUnixUrl (upstream's sendfd) → (authorize) → dial + call;
  * - NS: begin → retry → heal → (authorize) → dial + call.
  * A Register keeps itself alive: refreshed at 2/3 of its expiry and registered again when the
  * registry restarts (heal's Find watch breaks); Unregister stops both.
@@ -50,7 +52,7 @@ export function registryClient(options: RegistryClientOptions): RegistryClient {
     ['nse refresh', refresh.names],
   ];
   return {
-    nse: registryChain([nseBegin, registryRetry({ scheduler }), nseWatch, refresh, nseRegistryClient(remote)]),
+    nse: registryChain([nseBegin, registryRetry({ scheduler }), nseWatch, refresh, restoreUnixUrl(inodeUrlOfSocket), nseRegistryClient(remote)]),
     ns: registryChain([nsBegin, registryRetry({ scheduler }), nsWatch, nsRegistryClient(remote)]),
     leftovers: () => held.filter(([, names]) => names.size > 0).map(([what, names]) => `${what} holds ${[...names.keys()].join(',')}`),
     dispose: () => {

@@ -6,6 +6,7 @@ import type { TokenGenerator } from '../../operators/tools/token.js';
 import { spiffeChannelCredentials } from '../spiffe/tls.js';
 import type { X509Source } from '../spiffe/svid.js';
 import type { CallChannel } from './call.js';
+import { socketOfInode } from './inodeSocket.js';
 
 /** A channel borrowed from the pool; `release` gives it back. */
 export interface PooledChannel extends CallChannel {
@@ -87,7 +88,7 @@ export class ChannelPool {
       entry.peer = peer;
     };
     const creds = this.source ? spiffeChannelCredentials(this.source, onPeer) : this.creds;
-    const entry: Entry = { client: new Client(grpcTarget(url), creds, this.channelOptions), refs: 0, idle: undefined, peer: undefined };
+    const entry: Entry = { client: new Client(grpcTarget(url.scheme === 'inode' ? socketOfInode(url) : url), creds, this.channelOptions), refs: 0, idle: undefined, peer: undefined };
     return entry;
   }
 

@@ -1,5 +1,5 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { firstValueFrom, type Subscription } from 'rxjs';
 import { NetworkServiceEndpoint, NetworkServiceEndpointQuery } from '../../proto/gen/registry.js';
@@ -9,16 +9,10 @@ import { nseRegistryClient } from '../../operators/registry/grpcClient.js';
 import { unixUrl } from '../../operators/tools/nsmUrl.js';
 import { ChannelPool } from '../../streams/grpc/channelPool.js';
 import { ProcessMesh } from '../process/processMesh.js';
-import { measure, quantile, type BenchResult } from './stats.js';
+import { referenceBinaries } from '../interop/reference.js';
+import { measure, quantile, ratioRows, rssMiB, type BenchResult } from './stats.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function rssMiB(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
-    .split('\n')
-    .find((l) => l.startsWith('VmRSS:'));
-  return Number(line?.match(/(\d+)/)?.[1] ?? NaN) / 1024;
-}
 
 const entry = (i: number) =>
   NetworkServiceEndpoint.fromPartial({
@@ -113,13 +107,9 @@ const nsmRx: StartRegistry = (mesh, socket) => mesh.start(undefined, 'registry-m
 
 /** Upstream's memory registry (test/interop reference program), when Go can build it. */
 function upstream(): StartRegistry | undefined {
-  try {
-    const bin = execFileSync(join(import.meta.dirname, '../../../test/interop/build.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    return (mesh, socket) =>
-      spawn(join(bin, 'registry-memory'), [`unix://${socket}`], { env: { ...process.env, SPIFFE_ENDPOINT_SOCKET: mesh.identitySocket, NSM_EXPIRE_PERIOD: '1h' }, stdio: 'ignore' });
-  } catch {
-    return undefined;
-  }
+  const bin = referenceBinaries(true);
+  if (bin === undefined) return undefined;
+  return (mesh, socket) => spawn(join(bin, 'registry-memory'), [`unix://${socket}`], { env: { ...process.env, SPIFFE_ENDPOINT_SOCKET: mesh.identitySocket, NSM_EXPIRE_PERIOD: '1h' }, stdio: 'ignore' });
 }
 
 /** nsm-rx's registry, and upstream's beside it with the ratio nsm-rx / upstream of each figure. */
@@ -127,18 +117,5 @@ export async function registryBenchmarks(quick: boolean): Promise<BenchResult[]>
   const ours = await registryFigures('nsm-rx', nsmRx, quick);
   const start = upstream();
   if (start === undefined) return ours;
-  const theirs = await registryFigures('upstream (Go)', start, quick);
-  const ratio = (a: number | undefined, b: number | undefined) => Number(((a ?? NaN) / (b ?? NaN)).toFixed(2));
-  return [
-    ...ours,
-    ...theirs.map((r, i) => ({
-      ...r,
-      extra: {
-        ...r.extra,
-        'nsm-rx/upstream p50': ratio(ours[i]?.p50Ms, r.p50Ms),
-        'nsm-rx/upstream ops/s': ratio(ours[i]?.opsPerSec, r.opsPerSec),
-        ...(i === 0 ? { 'nsm-rx/upstream RSS': ratio(Number(ours[0]?.extra?.['rssLoadedMiB']), Number(r.extra?.['rssLoadedMiB'])) } : {}),
-      },
-    })),
-  ];
+  return [...ours, ...ratioRows(ours, await registryFigures('upstream (Go)', start, quick))];
 }

@@ -10,11 +10,20 @@ import { table, type BenchResult } from './stats.js';
 
 /**
  * `npm run bench`: runs every benchmark, prints a table and writes bench-results/bench.json.
- * `--quick` runs fewer iterations (a smoke run).
+ * `--quick` runs fewer iterations (a smoke run); `--only=registry,scale` runs only those suites.
  */
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
-  const results: BenchResult[] = [...(await engineBenchmarks(quick)), ...(await registryBenchmarks(quick)), ...(await controlPlaneBenchmarks(quick)), ...(await scaleBenchmarks(quick)), ...(await kernelBenchmarks(quick))];
+  const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
+  const suites: [string, (quick: boolean) => Promise<BenchResult[]>][] = [
+    ['engine', engineBenchmarks],
+    ['registry', registryBenchmarks],
+    ['controlPlane', controlPlaneBenchmarks],
+    ['scale', scaleBenchmarks],
+    ['kernel', kernelBenchmarks],
+  ];
+  const results: BenchResult[] = [];
+  for (const [name, run] of suites) if (only === undefined || only.includes(name)) results.push(...(await run(quick)));
   console.log(table(results));
   const out = join(process.cwd(), 'bench-results');
   await mkdir(out, { recursive: true });

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { firstValueFrom, lastValueFrom } from 'rxjs';
 import { filter } from 'rxjs/operators';
 import { MonitorConnectionService, State, type Connection } from '../../proto/gen/connection.js';
@@ -6,82 +7,126 @@ import { NetworkServiceRequest } from '../../proto/gen/networkservice.js';
 import { client } from '../../operators/chains/client.js';
 import { Context } from '../../operators/core/context.js';
 import { heal } from '../../operators/networkservice/heal.js';
-import { createLogger } from '../../operators/tools/log.js';
 import { retryClient } from '../../operators/networkservice/retry.js';
 import { parseNsmUrl } from '../../operators/tools/nsmUrl.js';
+import type { ChannelPool } from '../../streams/grpc/channelPool.js';
 import { serverStreamCall } from '../../streams/grpc/call.js';
-import { nscEvents, ProcessMesh, stop, type Daemon } from '../process/processMesh.js';
-import { quantile, type BenchResult } from './stats.js';
+import { referenceBinaries } from '../interop/reference.js';
+import { ProcessMesh, stop, type Daemon } from '../process/processMesh.js';
+import { quantile, ratioRows, rssMiB, type BenchResult } from './stats.js';
 
-/** Resident memory of a process, MiB (Linux /proc). */
-const rssMiB = (pid: number | undefined): number => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
-
-/** registry, nsmgr, a no-op forwarder and an NSE, each its own process in this netns. */
-async function controlPlane(mesh: ProcessMesh): Promise<{ nsmgr: Daemon; forwarder: Daemon }> {
-  mesh.start(undefined, 'registry-memory', { NSM_LISTEN_ON: mesh.sock('registry') });
-  const nsmgr = mesh.start(undefined, 'nsmgr', { NSM_NAME: 'nsmgr', NSM_LISTEN_ON: mesh.sock('nsmgr'), NSM_REGISTRY_URL: mesh.sock('registry'), NSM_EXCLUDED_PREFIXES_FILE: `${mesh.dir}/x.yaml` });
-  const forwarder = mesh.start(undefined, 'forwarder-noop', { NSM_NAME: 'forwarder', NSM_CONNECT_TO: mesh.sock('nsmgr'), NSM_LISTEN_ON: mesh.sock('forwarder') });
-  mesh.start(undefined, 'nse-icmp-responder', { NSM_NAME: 'nse', NSM_CONNECT_TO: mesh.sock('nsmgr'), NSM_CIDR_PREFIX: '169.254.0.0/16' });
-  // Ready when a probe client gets through.
-  const probe = mesh.start(undefined, 'nsc', { NSM_NAME: 'probe', NSM_CONNECT_TO: mesh.sock('nsmgr'), NSM_NETWORK_SERVICES: 'kernel://icmp-responder/nsm-1', NSM_LIVENESS_CHECK_ENABLED: 'false' });
-  for (const end = Date.now() + 30_000; nscEvents(probe, 'connected').length === 0; ) {
-    if (Date.now() > end) throw new Error(`control plane not ready:\n${mesh.dump()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  await stop(probe);
-  return { nsmgr, forwarder };
+/** The daemons of one side whose memory is compared (the forwarder is nsm-rx's no-op one on both sides). */
+interface ControlPlane {
+  readonly registry: Daemon;
+  readonly nsmgr: Daemon;
+  readonly nse: Daemon;
 }
 
+/** One side of the comparison: how it starts its registry, nsmgr and NSE, each its own process. */
+interface Side {
+  readonly label: string;
+  start(mesh: ProcessMesh): Promise<ControlPlane>;
+}
+
+const until = async (what: string, cond: () => boolean, mesh: ProcessMesh): Promise<void> => {
+  for (const end = Date.now() + 30_000; !cond(); await new Promise((r) => setTimeout(r, 50))) if (Date.now() > end) throw new Error(`${what}:\n${mesh.dump()}`);
+};
+const serving = (mesh: ProcessMesh, name: string) => until(`${name} not serving`, () => existsSync(mesh.sock(name).slice('unix://'.length)), mesh);
+const nseEnv = (mesh: ProcessMesh) => ({ NSM_NAME: 'nse', NSM_CONNECT_TO: mesh.sock('nsmgr'), NSM_SERVICE_NAMES: 'icmp-responder', NSM_CIDR_PREFIX: '169.254.0.0/16' });
+
+const nsmRx: Side = {
+  label: 'nsm-rx',
+  async start(mesh) {
+    const registry = mesh.start(undefined, 'registry-memory', { NSM_LISTEN_ON: mesh.sock('registry') });
+    const nsmgr = mesh.start(undefined, 'nsmgr', { NSM_NAME: 'nsmgr', NSM_LISTEN_ON: mesh.sock('nsmgr'), NSM_REGISTRY_URL: mesh.sock('registry'), NSM_EXCLUDED_PREFIXES_FILE: `${mesh.dir}/x.yaml` });
+    await serving(mesh, 'nsmgr');
+    return { registry, nsmgr, nse: mesh.start(undefined, 'nse-icmp-responder', nseEnv(mesh)) };
+  },
+};
+
+/** Upstream's registry-memory, nsmgr and nse-icmp-responder (test/interop reference programs, sdk v1.14.5). */
+const upstream = (bin: string): Side => ({
+  label: 'upstream (Go)',
+  async start(mesh) {
+    const registry = mesh.run(undefined, [join(bin, 'registry-memory'), mesh.sock('registry')], {});
+    await serving(mesh, 'registry');
+    const nsmgr = mesh.run(undefined, [join(bin, 'nsmgr'), 'nsmgr', mesh.sock('nsmgr'), mesh.sock('nsmgr'), mesh.sock('registry')], {});
+    await serving(mesh, 'nsmgr');
+    return { registry, nsmgr, nse: mesh.run(undefined, [join(bin, 'nse-icmp-responder')], { ...nseEnv(mesh), NSM_LISTEN_ON: mesh.sock('nse') }) };
+  },
+});
+
+/** A KERNEL request without a netns: the no-op forwarder plumbs nothing, so both sides do the same work. */
 const request = (id: string) =>
   NetworkServiceRequest.fromPartial({ connection: { id, networkService: 'icmp-responder' }, mechanismPreferences: [{ cls: 'LOCAL', type: 'KERNEL', parameters: { name: 'nsm-1' } }] });
 
-/** N clients (one chain each, one channel) request at once: time until all are UP, nsmgr RSS. */
-async function concurrentClients(n: number): Promise<BenchResult> {
+type Nsc = ReturnType<typeof client>;
+const nscFor = (pool: ChannelPool, mesh: ProcessMesh, name: string, withHeal = false): Nsc => client({ name, pool, url: parseNsmUrl(mesh.sock('nsmgr')), ...(withHeal ? { heal: heal() } : {}) });
+const requestThrough = (nsc: Nsc, id: string): Promise<Connection> => firstValueFrom(retryClient(nsc.handler).request(request(id), Context.background.withDeadline(Date.now() + 120_000)));
+const closeThrough = (nsc: Nsc, conn: Connection): Promise<void> => lastValueFrom(nsc.handler.close(conn, Context.background.withDeadline(Date.now() + 60_000)), { defaultValue: undefined });
+
+/** A mesh of `side` with nsm-rx's no-op forwarder, ready once a first client got through. */
+async function meshOf(side: Side): Promise<{ mesh: ProcessMesh; pool: ChannelPool; plane: ControlPlane; forwarder: Daemon }> {
   const mesh = new ProcessMesh();
-  const pool = await mesh.nscPool(); // secure as deployed: the clients call with an SVID from nsm-rx identity
-  try {
-    const { nsmgr } = await controlPlane(mesh);
-    const url = parseNsmUrl(mesh.sock('nsmgr'));
-    const idle = rssMiB(nsmgr.child.pid);
-    const clients = Array.from({ length: n }, (_, i) => client({ name: `nsc-${i}`, pool, url }));
-    const latencies = new Float64Array(n);
-    const t0 = performance.now();
-    const conns = await Promise.all(
-      clients.map(async (c, i) => {
-        const conn = await firstValueFrom(retryClient(c.handler).request(request(`nsc-${i}`), Context.background.withDeadline(Date.now() + 60_000)));
-        latencies[i] = performance.now() - t0;
-        return conn;
-      }),
-    );
-    const allUp = performance.now() - t0;
-    const loaded = rssMiB(nsmgr.child.pid);
-    await Promise.all(conns.map((conn, i) => lastValueFrom((clients[i] as (typeof clients)[number]).handler.close(conn, Context.background.withDeadline(Date.now() + 60_000)), { defaultValue: undefined })));
-    clients.forEach((c) => c.state.metadata.dispose());
-    latencies.sort();
-    return {
-      name: `${n} clients requesting at once on one node (processes, no-op datapath): time until all UP`,
-      iterations: n,
-      opsPerSec: (n / allUp) * 1000,
-      p50Ms: quantile(latencies, 0.5),
-      p99Ms: quantile(latencies, 0.99),
-      extra: { allUpMs: Math.round(allUp), nsmgrRssIdleMiB: +idle.toFixed(1), nsmgrRssLoadedMiB: +loaded.toFixed(1) },
-    };
-  } finally {
-    pool.closeAll();
-    await mesh.dispose();
-  }
+  const pool = await mesh.nscPool(); // secure as deployed: every caller has an SVID from nsm-rx identity
+  const plane = await side.start(mesh);
+  const forwarder = mesh.start(undefined, 'forwarder-noop', { NSM_NAME: 'forwarder', NSM_CONNECT_TO: mesh.sock('nsmgr'), NSM_LISTEN_ON: mesh.sock('forwarder') });
+  const probe = nscFor(pool, mesh, 'probe');
+  await closeThrough(probe, await requestThrough(probe, 'probe'));
+  probe.state.metadata.dispose();
+  return { mesh, pool, plane, forwarder };
 }
 
-/** Forwarder kill -9 → the client's connection UP again through another forwarder (nsmgr monitor), several times. */
-async function healLatency(samples: number): Promise<BenchResult> {
-  const mesh = new ProcessMesh();
-  const pool = await mesh.nscPool();
+/** Sequential Request (timed) + Close (untimed) from one client. */
+async function setup(side: Side, mesh: ProcessMesh, pool: ChannelPool, iterations: number): Promise<BenchResult> {
+  const nsc = nscFor(pool, mesh, 'nsc');
+  const samples = new Float64Array(iterations);
+  for (let i = 0; i < iterations + 20; i++) {
+    const t0 = performance.now();
+    const conn = await requestThrough(nsc, `setup-${i}`);
+    if (i >= 20) samples[i - 20] = performance.now() - t0; // the first 20 warm up
+    await closeThrough(nsc, conn);
+  }
+  nsc.state.metadata.dispose();
+  samples.sort();
+  return { name: `${side.label}: local connection setup (Request through nsmgr → forwarder → NSE, processes, no-op datapath)`, iterations, opsPerSec: 0, p50Ms: quantile(samples, 0.5), p99Ms: quantile(samples, 0.99) };
+}
+
+/** N clients (one chain each, one channel) request at once: time until all are UP; RSS of each daemon loaded. */
+async function concurrentClients(side: Side, mesh: ProcessMesh, pool: ChannelPool, plane: ControlPlane, n: number): Promise<BenchResult> {
+  const clients = Array.from({ length: n }, (_, i) => nscFor(pool, mesh, `nsc-${i}`));
+  const latencies = new Float64Array(n);
+  const t0 = performance.now();
+  const conns = await Promise.all(
+    clients.map(async (c, i) => {
+      const conn = await requestThrough(c, `nsc-${n}-${i}`);
+      latencies[i] = performance.now() - t0;
+      return conn;
+    }),
+  );
+  const allUp = performance.now() - t0;
+  const rss = { nsmgrRssMiB: rssMiB(plane.nsmgr.child.pid), nseRssMiB: rssMiB(plane.nse.child.pid), registryRssMiB: rssMiB(plane.registry.child.pid) };
+  await Promise.all(conns.map((conn, i) => closeThrough(clients[i] as Nsc, conn)));
+  clients.forEach((c) => c.state.metadata.dispose());
+  latencies.sort();
+  return {
+    name: `${side.label}: ${n} clients requesting at once on one node: time until all UP`,
+    iterations: n,
+    opsPerSec: (n / allUp) * 1000,
+    p50Ms: quantile(latencies, 0.5),
+    p99Ms: quantile(latencies, 0.99),
+    extra: { allUpMs: Math.round(allUp), ...Object.fromEntries(Object.entries(rss).map(([k, v]) => [k, +v.toFixed(1)])) },
+  };
+}
+
+/** Forwarder kill -9 → the client's connection UP again through another forwarder (the nsmgr's monitor), several times. */
+async function healLatency(side: Side, samples: number): Promise<BenchResult> {
+  const { mesh, pool, forwarder: first } = await meshOf(side);
+  let forwarder = first;
   try {
-    let { forwarder } = await controlPlane(mesh);
-    const url = parseNsmUrl(mesh.sock('nsmgr'));
-    const nsc = client({ name: 'nsc', pool, url, heal: heal(process.env['DBG'] ? { logger: createLogger('bench-nsc', 'DEBUG') } : {}) });
-    const conn: Connection = await firstValueFrom(retryClient(nsc.handler).request(request('nsc-heal'), Context.background.withDeadline(Date.now() + 30_000)));
-    const monitor = pool.acquire(url);
+    const nsc = nscFor(pool, mesh, 'nsc', true);
+    const conn = await requestThrough(nsc, 'nsc-heal');
+    const monitor = pool.acquire(parseNsmUrl(mesh.sock('nsmgr')));
     // The client's own connection (a monitor caller sees only what it Requested); two segments,
     // so the stream outlives the DELETE of a reselect.
     const [own, hop] = conn.path?.pathSegments ?? [];
@@ -103,17 +148,41 @@ async function healLatency(samples: number): Promise<BenchResult> {
       forwarder = next;
     }
     monitor.release();
-    await lastValueFrom(nsc.handler.close(conn, Context.background.withDeadline(Date.now() + 15_000)), { defaultValue: undefined }).catch(() => undefined);
+    await closeThrough(nsc, conn).catch(() => undefined);
     nsc.state.metadata.dispose();
     times.sort();
-    return { name: 'forwarder kill -9 → connection UP via another forwarder (processes, no-op datapath)', iterations: samples, opsPerSec: 0, p50Ms: quantile(times, 0.5), p99Ms: quantile(times, 0.99), extra: { maxMs: Math.round(times[samples - 1] ?? NaN) } };
+    return { name: `${side.label}: forwarder kill -9 → connection UP via another forwarder`, iterations: samples, opsPerSec: 0, p50Ms: quantile(times, 0.5), p99Ms: quantile(times, 0.99), extra: { maxMs: Math.round(times[samples - 1] ?? NaN) } };
   } finally {
     pool.closeAll();
     await mesh.dispose();
   }
 }
 
-/** Control plane at scale and under failure, every daemon its own process. */
+/** Every control-plane figure of one side: setup (with each daemon's idle RSS), 100 and 1,000 clients at once (loaded RSS), heal. */
+async function figures(side: Side, quick: boolean): Promise<BenchResult[]> {
+  const { mesh, pool, plane } = await meshOf(side);
+  const rows: BenchResult[] = [];
+  try {
+    const idle = { nsmgrRssMiB: +rssMiB(plane.nsmgr.child.pid).toFixed(1), nseRssMiB: +rssMiB(plane.nse.child.pid).toFixed(1), registryRssMiB: +rssMiB(plane.registry.child.pid).toFixed(1) };
+    rows.push({ ...(await setup(side, mesh, pool, quick ? 200 : 1000)), extra: idle });
+    for (const n of [100, 1000]) rows.push(await concurrentClients(side, mesh, pool, plane, n));
+  } finally {
+    pool.closeAll();
+    await mesh.dispose();
+  }
+  rows.push(await healLatency(side, quick ? 2 : 5));
+  return rows;
+}
+
+/**
+ * The control plane at scale and under failure, every daemon its own process, secure as
+ * deployed: nsm-rx's registry, nsmgr and NSE, then upstream's (when Go can build them) with the
+ * same client, the same no-op forwarder and the same scenario, and the ratio nsm-rx/upstream of
+ * every figure.
+ */
 export async function scaleBenchmarks(quick: boolean): Promise<BenchResult[]> {
-  return [await concurrentClients(quick ? 100 : 1000), await healLatency(quick ? 2 : 5)];
+  const ours = await figures(nsmRx, quick);
+  const bin = referenceBinaries(true);
+  if (bin === undefined) return ours;
+  return [...ours, ...ratioRows(ours, await figures(upstream(bin), quick))];
 }

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+
 /** One benchmark's result row. */
 export interface BenchResult {
   readonly name: string;
@@ -39,4 +41,32 @@ export function table(results: readonly BenchResult[]): string {
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   return rows.map((row) => row.map((cell, i) => (i === 0 || i === 4 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ')).join('\n');
+}
+
+/** Resident memory of a process, MiB (Linux /proc). */
+export function rssMiB(pid: number | undefined): number {
+  return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
+}
+
+const ratio = (a: number | undefined, b: number | undefined): number => Number(((a ?? NaN) / (b ?? NaN)).toFixed(2));
+
+/**
+ * Upstream's rows (`theirs`, in the order of `ours`) with the ratio nsm-rx/upstream of each
+ * figure they share: p50, p99, ops/s, and every extra figure in ms or MiB.
+ */
+export function ratioRows(ours: readonly BenchResult[], theirs: readonly BenchResult[]): BenchResult[] {
+  return theirs.map((r, i) => {
+    const o = ours[i];
+    const extras = Object.entries(r.extra ?? {}).filter(([k, v]) => typeof v === 'number' && /(Ms|MiB)$/.test(k) && typeof o?.extra?.[k] === 'number');
+    return {
+      ...r,
+      extra: {
+        ...r.extra,
+        'nsm-rx/upstream p50': ratio(o?.p50Ms, r.p50Ms),
+        'nsm-rx/upstream p99': ratio(o?.p99Ms, r.p99Ms),
+        ...(r.opsPerSec > 0 ? { 'nsm-rx/upstream ops/s': ratio(o?.opsPerSec, r.opsPerSec) } : {}),
+        ...Object.fromEntries(extras.map(([k, v]) => [`nsm-rx/upstream ${k}`, ratio(o?.extra?.[k] as number, v as number)])),
+      },
+    };
+  });
 }

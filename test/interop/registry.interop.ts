@@ -1,4 +1,4 @@
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -10,20 +10,10 @@ import { registryChain } from '../../operators/core/registry.js';
 import { nseRegistryClient } from '../../operators/registry/grpcClient.js';
 import { unixUrl } from '../../operators/tools/nsmUrl.js';
 import { ProcessMesh } from '../process/processMesh.js';
+import { referenceBinaries } from './reference.js';
 
 const run = promisify(execFile);
 
-/** The reference programs (test/interop/build.sh); without Go: a failure in CI, a loud skip elsewhere. */
-function referenceBinaries(): string | undefined {
-  try {
-    return execFileSync(join(import.meta.dirname, 'build.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
-  } catch (e) {
-    const why = `cannot build the Go reference programs: ${e instanceof Error ? e.message : String(e)}`;
-    if (process.env['CI']) throw new Error(why);
-    console.warn(`\n!!! SKIPPED interop tests: ${why}\n`);
-    return undefined;
-  }
-}
 const bin = referenceBinaries();
 
 let mesh: ProcessMesh | undefined;

@@ -96,7 +96,12 @@ export class ProcessMesh {
   /** `nsm-rx <component>` inside netns `ns` (undefined: this process's netns). */
   start(ns: string | undefined, component: string, env: Record<string, string>): Daemon {
     if (component !== 'identity') this.identity ?? this.startIdentity();
-    const [file, args] = ns === undefined ? [process.execPath, [bin, component]] : ['ip', ['netns', 'exec', ns, process.execPath, bin, component]];
+    return this.run(ns, [process.execPath, bin, component], env);
+  }
+
+  /** Any program (`argv`) inside netns `ns`, as one of this mesh's daemons (its SVID from the mesh's identity). */
+  run(ns: string | undefined, argv: string[], env: Record<string, string>): Daemon {
+    const [file, args] = ns === undefined ? [argv[0] as string, argv.slice(1)] : ['ip', ['netns', 'exec', ns, ...argv]];
     const child = spawn(file, args, { env: { ...process.env, NSM_LOG_LEVEL: process.env['DBG'] ? 'DEBUG' : 'WARN', SPIFFE_ENDPOINT_SOCKET: this.identitySocket, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     const d: Daemon = { child, out: '' };
     child.stdout?.on('data', (b: Buffer) => (d.out += b.toString()));

@@ -1,6 +1,6 @@
 // nsmgr: upstream's node manager (sdk networkservice/chains/nsmgr), secure as upstream's cmd-nsmgr
-// (SVID from the Workload API, mTLS, spiffejwt tokens, default authorize policies), without
-// grpcfd. Arguments: name, listen URL, advertised URL, registry URL.
+// (SVID from the Workload API, mTLS with grpcfd, spiffejwt tokens, default authorize policies).
+// Arguments: name, listen URLs (comma-separated), advertised URL, registry URL.
 // Test infrastructure for nsm-rx's interop tests (the module proxy does not serve cmd-*).
 package main
 
@@ -32,5 +32,5 @@ func main() {
 	)
 	server := id.Server()
 	mgr.Register(server)
-	secure.Serve(ctx, secure.URL(os.Args[2]), server)
+	secure.Serve(ctx, os.Args[2], server)
 }

@@ -45,5 +45,5 @@ func main() {
 	)
 	server := id.Server()
 	registry.Register(server)
-	secure.Serve(ctx, secure.URL(os.Args[1]), server)
+	secure.Serve(ctx, os.Args[1], server)
 }

@@ -1,15 +1,19 @@
 // Package secure is what every reference program sets up as upstream's cmd-* binaries do: the
 // X.509-SVID from the Workload API (SPIFFE_ENDPOINT_SOCKET), mTLS with any SPIFFE peer, and
-// spiffejwt per-RPC tokens.
+// spiffejwt per-RPC tokens, with grpcfd on the transport (file descriptors passed over unix
+// sockets for inode:// URLs) as cmd-nsmgr, cmd-nsc and cmd-nse-icmp-responder have it.
 package secure
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
+	"github.com/edwarnicke/grpcfd"
 	"github.com/networkservicemesh/sdk/pkg/tools/grpcutils"
 	"github.com/networkservicemesh/sdk/pkg/tools/spiffejwt"
 	"github.com/networkservicemesh/sdk/pkg/tools/token"
@@ -31,34 +35,57 @@ func Fail(what string, err error) {
 	os.Exit(1)
 }
 
-// Fetch waits for this process's SVID from the Workload API.
+// Fetch waits for this process's SVID from the Workload API; tokens live NSM_MAX_TOKEN_LIFETIME.
 func Fetch(ctx context.Context) *Identity {
 	source, err := workloadapi.NewX509Source(ctx)
 	if err != nil {
 		Fail("svid", err)
 	}
-	return &Identity{Source: source, Token: spiffejwt.TokenGeneratorFunc(source, 10*time.Minute)}
+	lifetime, err := time.ParseDuration(Env("NSM_MAX_TOKEN_LIFETIME", "10m"))
+	if err != nil {
+		Fail("NSM_MAX_TOKEN_LIFETIME", err)
+	}
+	return &Identity{Source: source, Token: spiffejwt.TokenGeneratorFunc(source, lifetime)}
 }
 
 // DialOptions: mTLS to any SPIFFE server, and a token on every call.
 func (i *Identity) DialOptions() []grpc.DialOption {
 	return []grpc.DialOption{
-		grpc.WithTransportCredentials(credentials.NewTLS(tlsconfig.MTLSClientConfig(i.Source, i.Source, tlsconfig.AuthorizeAny()))),
+		grpc.WithTransportCredentials(grpcfd.TransportCredentials(credentials.NewTLS(tlsconfig.MTLSClientConfig(i.Source, i.Source, tlsconfig.AuthorizeAny())))),
 		grpc.WithPerRPCCredentials(token.NewPerRPCCredentials(i.Token)),
+		grpcfd.WithChainStreamInterceptor(),
+		grpcfd.WithChainUnaryInterceptor(),
 	}
 }
 
 // Server is a gRPC server asking every client for its SVID.
 func (i *Identity) Server() *grpc.Server {
-	return grpc.NewServer(grpc.Creds(credentials.NewTLS(tlsconfig.MTLSServerConfig(i.Source, i.Source, tlsconfig.AuthorizeAny()))))
+	return grpc.NewServer(grpc.Creds(grpcfd.TransportCredentials(credentials.NewTLS(tlsconfig.MTLSServerConfig(i.Source, i.Source, tlsconfig.AuthorizeAny())))))
 }
 
-// Serve serves on `listen` until ctx ends; a serving error exits.
-func Serve(ctx context.Context, listen *url.URL, server *grpc.Server) {
-	errCh := grpcutils.ListenAndServe(ctx, listen, server)
-	fmt.Println("serving", listen.String())
+// Env is an NSM_* variable or its default.
+func Env(name, fallback string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return fallback
+}
+
+// Serve serves on every URL of `listen` (comma-separated, as NSM_LISTEN_ON) until ctx ends; a
+// serving error exits.
+func Serve(ctx context.Context, listen string, server *grpc.Server) {
+	errs := make(chan error, 1)
+	for _, raw := range strings.Split(listen, ",") {
+		u := URL(raw)
+		go func(errCh <-chan error) {
+			if err, ok := <-errCh; ok {
+				errs <- err
+			}
+		}(grpcutils.ListenAndServe(ctx, u, server))
+		fmt.Println("serving", u.String())
+	}
 	select {
-	case err := <-errCh:
+	case err := <-errs:
 		Fail("serve", err)
 	case <-ctx.Done():
 	}
@@ -72,4 +99,13 @@ func URL(raw string) *url.URL {
 		os.Exit(2)
 	}
 	return u
+}
+
+// Print writes v as one JSON line on stdout (what the tests read).
+func Print(v any) {
+	out, err := json.Marshal(v)
+	if err != nil {
+		Fail("json", err)
+	}
+	fmt.Println(string(out))
 }

@@ -1,0 +1,26 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+/** test/interop/build.sh of this checkout, from the sources (tests) or from dist/ (benches). */
+function findBuildScript(dir: string): string {
+  const candidate = resolve(dir, 'test/interop/build.sh');
+  return existsSync(candidate) || dir === '/' ? candidate : findBuildScript(resolve(dir, '..'));
+}
+
+/**
+ * The directory of the Go reference programs (test/interop/build.sh, upstream sdk v1.14.5), or
+ * undefined without Go: then a failure in CI and a loud skip elsewhere (`quiet`: benches say
+ * nothing and leave the upstream column out).
+ */
+export function referenceBinaries(quiet = false): string | undefined {
+  try {
+    return execFileSync(findBuildScript(import.meta.dirname), { encoding: 'utf8', stdio: ['ignore', 'pipe', quiet ? 'ignore' : 'inherit'] }).trim();
+  } catch (e) {
+    if (quiet) return undefined;
+    const why = `cannot build the Go reference programs: ${e instanceof Error ? e.message : String(e)}`;
+    if (process.env['CI']) throw new Error(why);
+    console.warn(`\n!!! SKIPPED interop tests: ${why}\n`);
+    return undefined;
+  }
+}
