@@ -1,3 +1,7 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { firstValueFrom, NEVER, Observable, of, throwError } from 'rxjs';
 import { finalize, take, toArray } from 'rxjs/operators';
@@ -139,6 +143,24 @@ describe('gRPC bridge', () => {
     await expect.poll(() => findClosed).toBe(true);
     await firstValueFrom(remote.unregister(nse('x'), Context.background), { defaultValue: undefined });
     expect(pool.borrowed).toBe(0);
+  });
+
+  it('a unix socket takes 2,000 connections at once (upstream nsmgrs dial one per NSM connection; Node’s default backlog of 511 refused the rest with EAGAIN), serves over them, and its file goes at stop', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nsm-rx-backlog-'));
+    const server = new GrpcServer();
+    serveRegistries(server, emptyNs, registryChain([]));
+    const [url] = await server.listen([parseNsmUrl(`unix://${join(dir, 'listen.on.sock')}`)]);
+    // Issued before the event loop can accept any: each one waits in the backlog or is refused.
+    const sockets = Array.from({ length: 2000 }, () => connect(join(dir, 'listen.on.sock')));
+    const outcomes = await Promise.all(sockets.map((sock) => new Promise<string>((resolve) => (sock.once('connect', () => resolve('ok')), sock.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'))))));
+    sockets.forEach((sock) => sock.destroy());
+    expect(outcomes.filter((o) => o !== 'ok')).toEqual([]);
+    const channel = pool.acquire(url!);
+    expect((await firstValueFrom(unaryCall(channel, HealthService.check, HealthCheckRequest.fromPartial({ service: '' }), Context.background))).status).toBe(Serving.SERVING);
+    channel.release();
+    await server.stop(100);
+    expect(existsSync(join(dir, 'listen.on.sock'))).toBe(false);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('reports every served service SERVING on grpc.health.v1, and NOT_FOUND for unknown names', async () => {

@@ -1,4 +1,5 @@
 import { chmod, mkdir, rm } from 'node:fs/promises';
+import { createServer, type Server as NetServer } from 'node:net';
 import { dirname } from 'node:path';
 import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { asyncScheduler, type Observable, type SchedulerLike } from 'rxjs';
@@ -7,6 +8,14 @@ import type { MethodDef } from './method.js';
 import { HealthState, healthDefinition, ServingStatus } from './health.js';
 import { defaultMaxBuffered, guardDecoding, serverStreamHandler, unaryHandler } from './serve.js';
 import { grpcTarget, parseNsmUrl, tcpUrl, type NsmUrl } from '../../operators/tools/nsmUrl.js';
+
+/**
+ * Pending connections a unix socket holds. grpc-js listens with Node's default (511), and a unix
+ * socket refuses connections past it at once (EAGAIN) instead of queueing them; upstream's nsmgr
+ * dials one connection per NSM connection, so 1,000 clients at once through it overran an nsm-rx
+ * forwarder. Go servers listen with the kernel's somaxconn (4096 here), so do we.
+ */
+const UNIX_BACKLOG = 4096;
 
 /** A wildcard listen host is published as loopback here (upstream fills in the pod IP). */
 const publishedHost = (host: string): string => (host === '' || host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host);
@@ -31,6 +40,8 @@ export class GrpcServer {
   private readonly credentials: ServerCredentials;
   private readonly maxBuffered: number;
   private bound: NsmUrl[] = [];
+  /** Our own listeners on unix sockets, handing their connections to grpc-js. */
+  private readonly unixListeners: NetServer[] = [];
   private stopped = false;
 
   constructor(options: GrpcServerOptions = {}) {
@@ -76,13 +87,35 @@ export class GrpcServer {
         await mkdir(dirname(url.path), { recursive: true });
         await rm(url.path, { force: true });
       }
+      if (url.scheme === 'unix') {
+        await this.listenUnix(url.path);
+        this.bound.push(url);
+        continue;
+      }
       const port = await new Promise<number>((resolve, reject) =>
         this.server.bindAsync(grpcTarget(url), this.credentials, (err, p) => (err ? reject(err) : resolve(p))),
       );
-      if (url.scheme === 'unix') await chmod(url.path, 0o777);
-      this.bound.push(url.scheme === 'tcp' ? tcpUrl(publishedHost(url.host), port) : url);
+      this.bound.push(tcpUrl(publishedHost(url.host), port));
     }
     return this.bound;
+  }
+
+  /** A unix socket with UNIX_BACKLOG, its connections injected into the grpc-js server. */
+  private async listenUnix(path: string): Promise<void> {
+    const injector = this.server.createConnectionInjector(this.credentials);
+    const listener = createServer((socket) => injector.injectConnection(socket));
+    await new Promise<void>((resolve, reject) => {
+      listener.once('error', reject);
+      listener.listen({ path, backlog: UNIX_BACKLOG }, () => resolve());
+    });
+    this.unixListeners.push(listener);
+    await chmod(path, 0o777);
+  }
+
+  /** No new connections on our unix sockets, and their files gone. */
+  private async closeUnix(): Promise<void> {
+    for (const listener of this.unixListeners.splice(0)) listener.close();
+    for (const url of this.bound) if (url.scheme === 'unix') await rm(url.path, { force: true });
   }
 
   /** The URLs actually bound (tcp port 0 resolved). */
@@ -99,6 +132,7 @@ export class GrpcServer {
     this.stopped = true;
     this.health.setAll(ServingStatus.NOT_SERVING);
     this.health.complete();
+    for (const listener of this.unixListeners.splice(0)) listener.close(); // no new connections while draining
     await new Promise<void>((resolve) => {
       const force = setTimeout(() => {
         this.server.forceShutdown();
@@ -109,7 +143,7 @@ export class GrpcServer {
         resolve();
       });
     });
-    for (const url of this.bound) if (url.scheme === 'unix') await rm(url.path, { force: true });
+    await this.closeUnix();
   }
 
   /** Dies at once, like a killed process: every call and stream is cut. */
@@ -117,6 +151,6 @@ export class GrpcServer {
     if (this.stopped) return;
     this.stopped = true;
     this.server.forceShutdown();
-    for (const url of this.bound) if (url.scheme === 'unix') await rm(url.path, { force: true });
+    await this.closeUnix();
   }
 }

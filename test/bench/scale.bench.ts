@@ -164,12 +164,17 @@ async function figures(side: Side, quick: boolean): Promise<BenchResult[]> {
   const rows: BenchResult[] = [];
   try {
     const idle = { nsmgrRssMiB: +rssMiB(plane.nsmgr.child.pid).toFixed(1), nseRssMiB: +rssMiB(plane.nse.child.pid).toFixed(1), registryRssMiB: +rssMiB(plane.registry.child.pid).toFixed(1) };
+    console.error(`${side.label}: connection setup`);
     rows.push({ ...(await setup(side, mesh, pool, quick ? 200 : 1000)), extra: idle });
-    for (const n of [100, 1000]) rows.push(await concurrentClients(side, mesh, pool, plane, n));
+    for (const n of [100, 1000]) {
+      console.error(`${side.label}: ${n} clients at once`);
+      rows.push(await concurrentClients(side, mesh, pool, plane, n));
+    }
   } finally {
     pool.closeAll();
     await mesh.dispose();
   }
+  console.error(`${side.label}: heal after forwarder kill`);
   rows.push(await healLatency(side, quick ? 2 : 5));
   return rows;
 }
