@@ -10,9 +10,7 @@ import (
 	"context"
 	"net"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/networkservicemesh/api/pkg/api/networkservice"
 	kernelmech "github.com/networkservicemesh/api/pkg/api/networkservice/mechanisms/kernel"
@@ -30,10 +28,8 @@ import (
 )
 
 func main() {
-	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer cancel()
-	id := secure.Fetch(ctx)
-	defer id.Source.Close()
+	ctx, id, stop := secure.Daemon()
+	defer stop()
 	name := secure.Env("NSM_NAME", "icmp-server")
 	serviceNames := strings.Split(secure.Env("NSM_SERVICE_NAMES", "icmp-responder"), ",")
 	_, cidr, err := net.ParseCIDR(secure.Env("NSM_CIDR_PREFIX", "169.254.0.0/24"))

@@ -5,10 +5,7 @@
 package main
 
 import (
-	"context"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/networkservicemesh/sdk/pkg/networkservice/chains/nsmgr"
@@ -18,10 +15,8 @@ import (
 )
 
 func main() {
-	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer cancel()
-	id := secure.Fetch(ctx)
-	defer id.Source.Close()
+	ctx, id, stop := secure.Daemon()
+	defer stop()
 	mgr := nsmgr.NewServer(ctx, id.Token,
 		nsmgr.WithName(os.Args[1]),
 		nsmgr.WithURL(os.Args[3]),

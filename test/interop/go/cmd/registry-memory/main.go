@@ -6,24 +6,19 @@
 package main
 
 import (
-	"context"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
-	registryauthorize "github.com/networkservicemesh/sdk/pkg/registry/common/authorize"
 	"github.com/networkservicemesh/sdk/pkg/registry/chains/memory"
+	registryauthorize "github.com/networkservicemesh/sdk/pkg/registry/common/authorize"
 
 	"nsmrx.test/interop/internal/secure"
 )
 
 func main() {
-	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer cancel()
-	id := secure.Fetch(ctx)
-	defer id.Source.Close()
+	ctx, id, stop := secure.Daemon()
+	defer stop()
 	policies := "etc/nsm/opa/common/.*.rego,etc/nsm/opa/registry/.*.rego,etc/nsm/opa/server/.*.rego"
 	if v, ok := os.LookupEnv("NSM_REGISTRY_SERVER_POLICIES"); ok {
 		policies = v

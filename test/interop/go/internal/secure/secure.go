@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/edwarnicke/grpcfd"
@@ -33,6 +35,17 @@ type Identity struct {
 func Fail(what string, err error) {
 	fmt.Fprintln(os.Stderr, what+":", err)
 	os.Exit(1)
+}
+
+// Daemon is how a long-running program starts: a context that ends on SIGINT/SIGTERM and its
+// SVID; stop releases both.
+func Daemon() (ctx context.Context, id *Identity, stop func()) {
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	id = Fetch(ctx)
+	return ctx, id, func() {
+		_ = id.Source.Close()
+		cancel()
+	}
 }
 
 // Fetch waits for this process's SVID from the Workload API; tokens live NSM_MAX_TOKEN_LIFETIME.
