@@ -50,6 +50,15 @@ describe('path policies', () => {
     expect(prevTokenSigned(input(good, 0, undefined))).toBeUndefined();
   });
 
+  it('a signature remembered as verified counts for that key only: the same token from another TLS peer is refused, again and again', () => {
+    const nscPeer = peer(nsc);
+    const impostor: PeerIdentity = { id: nsc.id, publicKey: createPublicKey(key()) };
+    for (let i = 0; i < 3; i++) {
+      expect(prevTokenSigned(input(good, 1, nscPeer))).toBeUndefined();
+      expect(prevTokenSigned(input(good, 1, impostor))).toMatch(/not signed by the peer/);
+    }
+  });
+
   it('resolvePolicies reads upstream policy path patterns and names a pattern that matches nothing', () => {
     expect(resolvePolicies(['etc/nsm/opa/common/.*.rego', 'etc/nsm/opa/server/.*.rego'])).toEqual([
       'etc/nsm/opa/common/tokens_valid.rego',

@@ -73,12 +73,27 @@ export const tokensChained: PathPolicy = ({ segments }) => {
   return undefined;
 };
 
+/**
+ * Signatures checked lately, per decoded token (decodedTokens keeps one object per token) and
+ * key: a token is reused for many calls within its reuse window, and a signature that verified
+ * once always will.
+ */
+const verifiedBy = new WeakMap<DecodedJwt, WeakMap<object, boolean>>();
+
+function verifiedOnce(jwt: DecodedJwt, peer: PeerIdentity): boolean {
+  let byKey = verifiedBy.get(jwt);
+  if (byKey === undefined) verifiedBy.set(jwt, (byKey = new WeakMap()));
+  let ok = byKey.get(peer.publicKey);
+  if (ok === undefined) byKey.set(peer.publicKey, (ok = verifyEs256(jwt, peer.publicKey)));
+  return ok;
+}
+
 function signedBy(segment: SegmentInput | undefined, peer: PeerIdentity | undefined, what: string): string | undefined {
   if (segment === undefined) return undefined;
   if (peer === undefined) return `no TLS peer certificate to verify the ${what} token with`;
   const jwt = decoded(segment, what);
   if (typeof jwt === 'string') return jwt;
-  return verifyEs256(jwt, peer.publicKey) ? undefined : `the ${what} token (segment "${segment.name}") is not signed by the peer ${peer.id}`;
+  return verifiedOnce(jwt, peer) ? undefined : `the ${what} token (segment "${segment.name}") is not signed by the peer ${peer.id}`;
 }
 
 /** prev_token_signed (server side): the previous segment's token was signed by the caller we see over TLS. */

@@ -1,5 +1,6 @@
 import { firstValueFrom, of } from 'rxjs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { TLSSocket } from 'node:tls';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Connection } from '../../proto/gen/connection.js';
 import { NetworkServiceService } from '../../proto/gen/networkservice.js';
 import { Context } from '../../operators/core/context.js';
@@ -76,6 +77,17 @@ describe('mutual TLS with SPIFFE identities', () => {
     expect(jwt.claims.aud).toEqual(['spiffe://nsm.local/nsmgr']);
     expect(verifyEs256(jwt, call.identity!.publicKey)).toBe(true);
     expect(token.expires).toBeLessThanOrEqual(Date.now() + 600_000);
+  });
+
+  it('the caller is read from its certificate once per connection, not on every call', async () => {
+    const { url, seen } = await server('spiffe://nsm.local/nsmgr');
+    const pool = client('spiffe://nsm.local/nsc');
+    await request(pool, url); // the connection is up
+    const reads = vi.spyOn(TLSSocket.prototype, 'getPeerCertificate');
+    for (let i = 0; i < 5; i++) await request(pool, url);
+    expect(reads).not.toHaveBeenCalled();
+    reads.mockRestore();
+    expect(seen.map((c) => c.identity?.id)).toEqual(Array(6).fill('spiffe://nsm.local/nsc'));
   });
 
   it('works over unix sockets too', async () => {
