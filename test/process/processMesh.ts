@@ -14,6 +14,12 @@ function findBin(dir: string): string {
 }
 const bin = findBin(import.meta.dirname);
 
+/** Every daemon still running: killed if this process exits without disposing its mesh (a crashed bench). */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
 /** A running `nsm-rx <component>` and everything it printed so far (stdout and stderr). */
 export interface Daemon {
   readonly child: ChildProcess;
@@ -103,6 +109,8 @@ export class ProcessMesh {
   run(ns: string | undefined, argv: string[], env: Record<string, string>): Daemon {
     const [file, args] = ns === undefined ? [argv[0] as string, argv.slice(1)] : ['ip', ['netns', 'exec', ns, ...argv]];
     const child = spawn(file, args, { env: { ...process.env, NSM_LOG_LEVEL: process.env['DBG'] ? 'DEBUG' : 'WARN', SPIFFE_ENDPOINT_SOCKET: this.identitySocket, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    running.add(child);
+    child.once('exit', () => running.delete(child));
     const d: Daemon = { child, out: '' };
     child.stdout?.on('data', (b: Buffer) => (d.out += b.toString()));
     child.stderr?.on('data', (b: Buffer) => (d.out += b.toString()));
