@@ -1,9 +1,10 @@
 import { closeSync, openSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { status } from '@grpc/grpc-js';
 import { invalidArgument, notFound, statusOf } from '../../operators/core/errors.js';
+import { inodeLookup, inodeUrlOf } from '../../streams/inodes.js';
 
 /** Where a mechanism's `inodeURL` points: a file naming a netns, or a netns's nsfs identity. */
-export type NetnsRef = { readonly kind: 'file'; readonly path: string } | { readonly kind: 'inode'; readonly dev: number; readonly ino: number };
+export type NetnsRef = { readonly kind: 'file'; readonly path: string } | { readonly kind: 'inode'; readonly href: string };
 
 /**
  * Reads an `inodeURL` as upstream peers send it: `file:///proc/<pid>/ns/net` (or any path
@@ -14,7 +15,7 @@ export type NetnsRef = { readonly kind: 'file'; readonly path: string } | { read
  */
 export function parseNetnsUrl(url: string): NetnsRef {
   const inode = /^inode:\/\/(\d+)\/(\d+)$/.exec(url);
-  if (inode) return { kind: 'inode', dev: Number(inode[1]), ino: Number(inode[2]) };
+  if (inode) return { kind: 'inode', href: `inode://${BigInt(inode[1] ?? 0)}/${BigInt(inode[2] ?? 0)}` };
   if (url.startsWith('file:///')) {
     const path = decodeURIComponent(url.slice('file://'.length));
     if (/^\/proc\/(self|thread-self)\//.test(path)) throw invalidArgument(`inodeURL "${url}": names the sender's own netns, which only a passed file descriptor (grpcfd) carries; send file:///proc/<pid>/ns/net or inode://<dev>/<ino>`);
@@ -33,22 +34,19 @@ export function ownNetnsUrl(): string {
   return `file:///proc/${process.pid}/ns/net`;
 }
 
-/** The namespace an `inodeURL` names, as `dev/ino` (one netns, however its URLs differ). */
+/** The namespace an `inodeURL` names, as `inode://dev/ino` (one netns, however its URLs differ). */
 export function netnsIdentity(url: string): string {
   const ref = parseNetnsUrl(url);
-  if (ref.kind === 'inode') return `${ref.dev}/${ref.ino}`;
-  try {
-    const st = statSync(ref.path);
-    return `${st.dev}/${st.ino}`;
-  } catch {
-    throw notFound(`inodeURL "${url}": cannot open ${ref.path}`);
-  }
+  if (ref.kind === 'inode') return ref.href;
+  const identity = inodeUrlOf(ref.path);
+  if (identity === undefined) throw notFound(`inodeURL "${url}": cannot open ${ref.path}`);
+  return identity;
 }
 
 /** A file URL's namespace as `inode://dev/ino` (what upstream's sendfd makes of it); undefined when it cannot be opened. */
 export function inodeUrlOfFile(url: string): string | undefined {
   try {
-    return `inode://${netnsIdentity(url)}`;
+    return netnsIdentity(url);
   } catch {
     return undefined;
   }
@@ -68,30 +66,14 @@ function* netnsPaths(): Generator<string> {
   for (const pid of readdirSync('/proc')) if (/^\d+$/.test(pid)) yield `/proc/${pid}/ns/net`;
 }
 
-/** Where each inode was last found (checked again before use: a pid can be reused). */
-const lastSeen = new Map<string, string>();
+const findNetns = inodeLookup(netnsPaths);
 
 /** A path for `ref` that can be opened now (NOT_FOUND when no netns has that identity). */
 function pathOf(ref: NetnsRef, url: string): string {
   if (ref.kind === 'file') return ref.path;
-  const key = `${ref.dev}/${ref.ino}`;
-  const names = (path: string) => {
-    try {
-      const st = statSync(path);
-      return st.dev === ref.dev && st.ino === ref.ino;
-    } catch {
-      return false; // processes come and go while we scan
-    }
-  };
-  const known = lastSeen.get(key);
-  if (known !== undefined && names(known)) return known;
-  for (const path of netnsPaths()) {
-    if (!names(path)) continue;
-    lastSeen.set(key, path);
-    return path;
-  }
-  lastSeen.delete(key);
-  throw notFound(`inodeURL "${url}": no network namespace with that inode on this host`);
+  const path = findNetns(ref.href);
+  if (path === undefined) throw notFound(`inodeURL "${url}": no network namespace with that inode on this host`);
+  return path;
 }
 
 /**

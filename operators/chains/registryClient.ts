@@ -7,7 +7,7 @@ import { nseRefresh } from '../registry/refresh.js';
 import { restoreUnixUrl } from '../registry/restoreUnixUrl.js';
 import { registryRetry } from '../registry/retry.js';
 import type { ChannelPool } from '../../streams/grpc/channelPool.js';
-import { inodeUrlOfSocket } from '../../streams/grpc/inodeSocket.js';
+import { inodeUrlOf } from '../../streams/inodes.js';
 import type { NsmUrl } from '../tools/nsmUrl.js';
 
 export interface RegistryClientOptions {
@@ -52,7 +52,7 @@ export function registryClient(options: RegistryClientOptions): RegistryClient {
     ['nse refresh', refresh.names],
   ];
   return {
-    nse: registryChain([nseBegin, registryRetry({ scheduler }), nseWatch, refresh, restoreUnixUrl(inodeUrlOfSocket), nseRegistryClient(remote)]),
+    nse: registryChain([nseBegin, registryRetry({ scheduler }), nseWatch, refresh, restoreUnixUrl(inodeUrlOf), nseRegistryClient(remote)]),
     ns: registryChain([nsBegin, registryRetry({ scheduler }), nsWatch, nsRegistryClient(remote)]),
     leftovers: () => held.filter(([, names]) => names.size > 0).map(([what, names]) => `${what} holds ${[...names.keys()].join(',')}`),
     dispose: () => {
