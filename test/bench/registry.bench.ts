@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { firstValueFrom, type Subscription } from 'rxjs';
@@ -22,7 +22,7 @@ const entry = (i: number) =>
     url: `tcp://10.0.${(i >> 8) & 255}.${i & 255}:5001`,
   });
 
-/** How a registry under test is started: a process serving on `socket`, with its SVID from the mesh's identity. */
+/** How a registry under test is started: one of the mesh's daemons serving on `socket`, with its SVID from the mesh's identity. */
 type StartRegistry = (mesh: ProcessMesh, socket: string) => ChildProcess;
 
 /**
@@ -95,8 +95,6 @@ async function registryFigures(label: string, start: StartRegistry, total: numbe
     ];
   } finally {
     for (const s of subs) s.unsubscribe();
-    // The registry may not be one of the mesh's daemons (upstream's): stopped here either way.
-    if (child.exitCode === null && child.signalCode === null) await new Promise((r) => (child.once('exit', r), child.kill('SIGKILL')));
     await mesh.dispose();
   }
 }
@@ -108,7 +106,7 @@ const nsmRx: StartRegistry = (mesh, socket) => mesh.start(undefined, 'registry-m
 function upstream(): StartRegistry | undefined {
   const bin = referenceBinaries(true);
   if (bin === undefined) return undefined;
-  return (mesh, socket) => spawn(join(bin, 'registry-memory'), [`unix://${socket}`], { env: { ...process.env, SPIFFE_ENDPOINT_SOCKET: mesh.identitySocket, NSM_EXPIRE_PERIOD: '1h' }, stdio: 'ignore' });
+  return (mesh, socket) => mesh.run(undefined, [join(bin, 'registry-memory'), `unix://${socket}`], { NSM_EXPIRE_PERIOD: '1h' }).child;
 }
 
 /**

@@ -1,12 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
-
-/** test/interop/build.sh of this checkout, from the sources (tests) or from dist/ (benches). */
-function findBuildScript(dir: string): string {
-  const candidate = resolve(dir, 'test/interop/build.sh');
-  return existsSync(candidate) || dir === '/' ? candidate : findBuildScript(resolve(dir, '..'));
-}
+import { inCheckout } from '../process/processMesh.js';
 
 /**
  * The directory of the Go reference programs (test/interop/build.sh, upstream sdk v1.14.5), or
@@ -15,7 +8,7 @@ function findBuildScript(dir: string): string {
  */
 export function referenceBinaries(quiet = false): string | undefined {
   try {
-    return execFileSync(findBuildScript(import.meta.dirname), { encoding: 'utf8', stdio: ['ignore', 'pipe', quiet ? 'ignore' : 'inherit'] }).trim();
+    return execFileSync(inCheckout('test/interop/build.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', quiet ? 'ignore' : 'inherit'] }).trim();
   } catch (e) {
     if (quiet) return undefined;
     const why = `cannot build the Go reference programs: ${e instanceof Error ? e.message : String(e)}`;

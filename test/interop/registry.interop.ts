@@ -1,4 +1,4 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -40,19 +40,12 @@ describe.skipIf(bin === undefined)('interop with upstream Go NSM code (sdk v1.14
     mesh = new ProcessMesh();
     await mesh.nscPool(); // brings nsm-rx identity up (and waits until it serves)
     const socket = join(mesh.dir, 'go-registry.sock');
-    const registry = spawn(join(bin as string, 'registry-memory'), [`unix://${socket}`], { env: { ...process.env, SPIFFE_ENDPOINT_SOCKET: mesh.identitySocket }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let registryLog = '';
-    registry.stdout.on('data', (b: Buffer) => (registryLog += b.toString()));
-    registry.stderr.on('data', (b: Buffer) => (registryLog += b.toString()));
-    try {
-      await expect.poll(() => existsSync(socket), { timeout: 20_000 }).toBe(true);
-      const nse = mesh.start(undefined, 'nse-icmp-responder', { NSM_NAME: 'icmp-rx', NSM_CONNECT_TO: `unix://${socket}`, NSM_LOG_LEVEL: 'INFO' });
-      // It reports serving once both Registers were answered (the NS, then the NSE).
-      await expect.poll(() => nse.out, { timeout: 20_000 }).toMatch(/"msg":"serving".*"services":\["icmp-responder"\]/);
-      expect(registryLog).not.toMatch(/policy failed/);
-    } finally {
-      registry.kill('SIGKILL');
-    }
+    const registry = mesh.run(undefined, [join(bin as string, 'registry-memory'), `unix://${socket}`], {});
+    await expect.poll(() => existsSync(socket), { timeout: 20_000 }).toBe(true);
+    const nse = mesh.start(undefined, 'nse-icmp-responder', { NSM_NAME: 'icmp-rx', NSM_CONNECT_TO: `unix://${socket}`, NSM_LOG_LEVEL: 'INFO' });
+    // It reports serving once both Registers were answered (the NS, then the NSE).
+    await expect.poll(() => nse.out, { timeout: 20_000 }).toMatch(/"msg":"serving".*"services":\["icmp-responder"\]/);
+    expect(registry.out).not.toMatch(/policy failed/);
   });
 
   it('nsm-rx forwarder-noop and nse-icmp-responder register through upstream nsmgr into nsm-rx registry-memory: the nsmgr files them under its own URL (localbypass)', async () => {
@@ -62,22 +55,15 @@ describe.skipIf(bin === undefined)('interop with upstream Go NSM code (sdk v1.14
     const nsmgr = join(mesh.dir, 'nsmgr.sock');
     mesh.start(undefined, 'registry-memory', { NSM_LISTEN_ON: `unix://${registry}` });
     await expect.poll(() => existsSync(registry), { timeout: 10_000 }).toBe(true);
-    const manager = spawn(join(bin as string, 'nsmgr'), ['nsmgr', `unix://${nsmgr}`, `unix://${nsmgr}`, `unix://${registry}`], {
-      env: { ...process.env, SPIFFE_ENDPOINT_SOCKET: mesh.identitySocket },
-      stdio: 'ignore',
-    });
-    try {
-      await expect.poll(() => existsSync(nsmgr), { timeout: 20_000 }).toBe(true);
-      mesh.start(undefined, 'forwarder-noop', { NSM_NAME: 'forwarder', NSM_CONNECT_TO: `unix://${nsmgr}`, NSM_LISTEN_ON: mesh.sock('forwarder') });
-      mesh.start(undefined, 'nse-icmp-responder', { NSM_NAME: 'icmp-server', NSM_CONNECT_TO: `unix://${nsmgr}` });
-      const nses = registryChain([nseRegistryClient({ pool, url: unixUrl(registry) })]);
-      const registered = () =>
-        lastValueFrom(nses.find(NetworkServiceEndpointQuery.fromPartial({ networkServiceEndpoint: {} }), Context.background.withDeadline(Date.now() + 5000)).pipe(toArray())).then((all) =>
-          all.map((r) => `${r.networkServiceEndpoint?.name} ${r.networkServiceEndpoint?.url}`).sort(),
-        );
-      await expect.poll(registered, { timeout: 20_000, interval: 250 }).toEqual([`forwarder unix://${nsmgr}`, `icmp-server unix://${nsmgr}`]);
-    } finally {
-      manager.kill('SIGKILL');
-    }
+    mesh.run(undefined, [join(bin as string, 'nsmgr'), 'nsmgr', `unix://${nsmgr}`, `unix://${nsmgr}`, `unix://${registry}`], {});
+    await expect.poll(() => existsSync(nsmgr), { timeout: 20_000 }).toBe(true);
+    mesh.start(undefined, 'forwarder-noop', { NSM_NAME: 'forwarder', NSM_CONNECT_TO: `unix://${nsmgr}`, NSM_LISTEN_ON: mesh.sock('forwarder') });
+    mesh.start(undefined, 'nse-icmp-responder', { NSM_NAME: 'icmp-server', NSM_CONNECT_TO: `unix://${nsmgr}` });
+    const nses = registryChain([nseRegistryClient({ pool, url: unixUrl(registry) })]);
+    const registered = () =>
+      lastValueFrom(nses.find(NetworkServiceEndpointQuery.fromPartial({ networkServiceEndpoint: {} }), Context.background.withDeadline(Date.now() + 5000)).pipe(toArray())).then((all) =>
+        all.map((r) => `${r.networkServiceEndpoint?.name} ${r.networkServiceEndpoint?.url}`).sort(),
+      );
+    await expect.poll(registered, { timeout: 20_000, interval: 250 }).toEqual([`forwarder unix://${nsmgr}`, `icmp-server unix://${nsmgr}`]);
   });
 });

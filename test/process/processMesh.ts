@@ -7,12 +7,12 @@ import { ChannelPool } from '../../streams/grpc/channelPool.js';
 import { spiffeTokenGenerator } from '../../streams/spiffe/token.js';
 import { workloadApiSource } from '../../streams/spiffe/workloadApi.js';
 
-/** bin/nsm-rx.js of this checkout, from the sources (tests) or from dist/ (benches). */
-function findBin(dir: string): string {
-  const candidate = resolve(dir, 'bin/nsm-rx.js');
-  return existsSync(candidate) || dir === '/' ? candidate : findBin(resolve(dir, '..'));
+/** A file of this checkout by its path from the top (`bin/nsm-rx.js`), from the sources (tests) or from dist/ (benches). */
+export function inCheckout(relative: string, dir = import.meta.dirname): string {
+  const candidate = resolve(dir, relative);
+  return existsSync(candidate) || dir === '/' ? candidate : inCheckout(relative, resolve(dir, '..'));
 }
-const bin = findBin(import.meta.dirname);
+const bin = inCheckout('bin/nsm-rx.js');
 
 /** Every daemon still running: killed if this process exits without disposing its mesh (a crashed bench). */
 const running = new Set<ChildProcess>();
