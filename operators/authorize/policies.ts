@@ -129,7 +129,7 @@ export const pathPolicies: Readonly<Record<string, PathPolicy>> = {
 
 /** The registry's own policy and the monitor's (different inputs, named the same way). */
 export const registryClientAllowed = 'etc/nsm/opa/registry/client_allowed.rego';
-const monitorServiceConnection = 'etc/nsm/opa/monitor/service_connection.rego';
+export const monitorServiceConnection = 'etc/nsm/opa/monitor/service_connection.rego';
 
 export const knownPolicyFiles: readonly string[] = [...Object.keys(pathPolicies), registryClientAllowed, monitorServiceConnection];
 
