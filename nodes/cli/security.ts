@@ -1,5 +1,5 @@
 import { ServerCredentials } from '@grpc/grpc-js';
-import { resolvePolicies } from '../../operators/authorize/policies.js';
+import { monitorServiceConnection, resolvePolicies } from '../../operators/authorize/policies.js';
 import { unsignedTokenGenerator, type TokenGenerator } from '../../operators/tools/token.js';
 import { ChannelPool, type ChannelPoolOptions } from '../../streams/grpc/channelPool.js';
 import type { X509Source } from '../../streams/spiffe/svid.js';
@@ -15,24 +15,43 @@ export const securitySpec = {
   spiffeEndpointSocket: url(SPIFFE_ENDPOINT_SOCKET, defaultEndpointSocket, 'SPIFFE Workload API socket to get this process’s X.509-SVID from (SPIRE agent or nsm-rx identity)'),
 };
 
-/** A list of policy files as upstream's NSM_*_POLICIES name them (patterns over etc/nsm/opa/…/*.rego). */
-export function policies(env: string, def: string, description: string): Var<string[]> {
+/**
+ * A list of policy files as upstream's NSM_*_POLICIES name them (patterns over
+ * etc/nsm/opa/…/*.rego); `only`: the policies that apply there (others are refused by name).
+ */
+export function policies(env: string, def: string, description: string, only?: readonly string[]): Var<string[]> {
   return variable({
     env,
     def,
     description,
     kind: 'policy list',
-    expected: 'comma-separated policy paths such as etc/nsm/opa/common/.*.rego',
+    expected: only ? `empty or ${only.join(', ')}` : 'comma-separated policy paths such as etc/nsm/opa/common/.*.rego',
     parse: (s) => {
+      let files: string[];
       try {
-        return resolvePolicies(splitList(s));
+        files = resolvePolicies(splitList(s));
       } catch (e) {
         throw new InvalidValue(e instanceof Error ? e.message : String(e));
       }
+      const misplaced = files.find((f) => only && !only.includes(f));
+      if (misplaced !== undefined) throw new InvalidValue(`${misplaced} does not apply here`);
+      return files;
     },
     zero: () => [],
   });
 }
+
+/**
+ * NSM_MONITOR_POLICIES (nsm-rx's): upstream's nsmgr and endpoints serve MonitorConnections to
+ * any caller (what its dashboard backend relies on, with an empty selector); naming
+ * service_connection limits a caller to the connections it Requested itself.
+ */
+export const monitorPolicies = policies(
+  'NSM_MONITOR_POLICIES',
+  '',
+  `Policies a MonitorConnections caller must pass: empty lets any caller watch every connection, as upstream; ${monitorServiceConnection} shows a caller only connections it Requested`,
+  [monitorServiceConnection],
+);
 
 /** What a daemon's gRPC needs: credentials both ways, the token it signs, which policies apply. */
 export interface Security {

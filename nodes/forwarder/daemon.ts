@@ -1,4 +1,4 @@
-import { policies, securitySpec, startSecurity } from '../cli/security.js';
+import { monitorPolicies, policies, securitySpec, startSecurity } from '../cli/security.js';
 import { defaultServerPolicies } from '../../operators/authorize/policies.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -25,6 +25,7 @@ export const forwarderSpec = {
   maxTokenLifetime: duration('NSM_MAX_TOKEN_LIFETIME', '10m', 'Lifetime of the tokens this forwarder issues'),
   dialTimeout: duration('NSM_DIAL_TIMEOUT', '750ms', 'Dial timeout toward the next hop'),
   serverPolicies: policies('NSM_SERVER_POLICIES', defaultServerPolicies, 'Policies every Request and Close must pass'),
+  monitorPolicies,
   ...securitySpec,
 };
 
@@ -51,7 +52,7 @@ export async function runForwarder(config: ForwarderConfig, ctx: RunContext, dat
     policies: security.enforce(config.serverPolicies),
   });
   const server = new GrpcServer({ credentials: security.serverCredentials });
-  serveNetworkService(server, hop.handler, hop.monitor, security.secure ? hop.owners : undefined);
+  serveNetworkService(server, hop.handler, hop.monitor, security.enforce(config.monitorPolicies).length ? hop.owners : undefined);
   const [bound] = await server.listen([listen]);
   const budget = () => Context.background.withDeadline(asyncScheduler.now() + 15_000);
   const registered = await firstValueFrom(

@@ -64,8 +64,8 @@ export function describeConnection(conn: Connection): string {
  * Ctrl-C closes the connection, stops every process and deletes the namespaces.
  * Secure like a deployment: `nsm-rx identity` starts first and every part gets its X.509-SVID
  * from it (mTLS, signed tokens, default policies). This process watches the client's connection
- * at the nsmgr as the client (its registration entry names this pid): a monitor caller sees only
- * connections its own SPIFFE ID Requested.
+ * at the nsmgr as the client (its registration entry names this pid), so the watch also passes
+ * an nsmgr whose NSM_MONITOR_POLICIES shows callers only connections they Requested.
  */
 export const component = defineComponent({
   name: 'mesh',

@@ -1,4 +1,4 @@
-import { policies, securitySpec, startSecurity } from '../cli/security.js';
+import { monitorPolicies, policies, securitySpec, startSecurity } from '../cli/security.js';
 import { defaultServerPolicies } from '../../operators/authorize/policies.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -48,6 +48,7 @@ const spec = {
   registerService: bool('NSM_REGISTER_SERVICE', 'true', 'Register the network services too'),
   unregisterItself: bool('NSM_UNREGISTER_ITSELF', 'false', 'Unregister the endpoint on exit'),
   serverPolicies: policies('NSM_SERVER_POLICIES', defaultServerPolicies, 'Policies every Request and Close must pass'),
+  monitorPolicies,
   ...securitySpec,
 };
 
@@ -78,7 +79,7 @@ export const component = defineComponent({
       additional: [...(idle ? [idle] : []), ipamForPolicy(config.ipamPolicy, config.cidrPrefix), dnsContextServer(config.dnsConfigs), mechanisms({ KERNEL: [kernelMechanismServer(ownNetnsUrl)], NOOP: [] })],
     });
     const server = new GrpcServer({ credentials: security.serverCredentials });
-    serveNetworkService(server, hop.handler, hop.monitor, security.secure ? hop.owners : undefined);
+    serveNetworkService(server, hop.handler, hop.monitor, security.enforce(config.monitorPolicies).length ? hop.owners : undefined);
     await server.listen([listen]);
 
     const pool = security.pool();

@@ -1,4 +1,4 @@
-import { policies, securitySpec, startSecurity } from '../cli/security.js';
+import { monitorPolicies, policies, securitySpec, startSecurity } from '../cli/security.js';
 import { defaultServerPolicies, defaultRegistryServerPolicies } from '../../operators/authorize/policies.js';
 import { nsmgr } from '../../operators/chains/nsmgr.js';
 import { excludedPrefixesFile, EXCLUDED_PREFIXES_FILE } from '../../streams/excludedPrefixesFile.js';
@@ -17,6 +17,7 @@ const spec = {
   forwarderServiceName: str('NSM_FORWARDER_NETWORK_SERVICE_NAME', 'forwarder', 'Network service forwarders register as'),
   serverPolicies: policies('NSM_SERVER_POLICIES', defaultServerPolicies, 'Policies every Request and Close must pass'),
   registryServerPolicies: policies('NSM_REGISTRY_SERVER_POLICIES', defaultRegistryServerPolicies, 'Policies every Register and Unregister must pass'),
+  monitorPolicies,
   ...securitySpec,
   excludedPrefixesFile: str('NSM_EXCLUDED_PREFIXES_FILE', EXCLUDED_PREFIXES_FILE, 'YAML file of prefixes IPAM must not use (watched)'),
 };
@@ -51,7 +52,7 @@ export const component = defineComponent({
       env: ctx.env,
       logger: ctx.log,
     });
-    serveNetworkService(server, manager.endpoint.handler, manager.endpoint.monitor, security.secure ? manager.endpoint.owners : undefined);
+    serveNetworkService(server, manager.endpoint.handler, manager.endpoint.monitor, security.enforce(config.monitorPolicies).length ? manager.endpoint.owners : undefined);
     serveRegistries(server, manager.ns, manager.nse);
     const urls = await server.listen(config.listenOn);
     ctx.log.info('serving', { urls: urls.map((u) => u.href), publicUrl: publicUrl.href, registry: config.registryUrl?.href ?? 'in-process' });

@@ -1,13 +1,14 @@
 import { firstValueFrom, of } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Connection, MonitorConnectionService } from '../../proto/gen/connection.js';
-import { NetworkServiceRequest } from '../../proto/gen/networkservice.js';
+import { NetworkServiceRequest, NetworkServiceService } from '../../proto/gen/networkservice.js';
 import { client } from '../chains/client.js';
 import { endpoint } from '../chains/endpoint.js';
 import { Context } from '../core/context.js';
+import { msToTimestamp } from '../core/path.js';
 import type { NetworkServiceElement } from '../core/networkservice.js';
 import { unixUrl } from '../tools/nsmUrl.js';
-import { serverStreamCall } from '../../streams/grpc/call.js';
+import { serverStreamCall, unaryCall } from '../../streams/grpc/call.js';
 import { ChannelPool } from '../../streams/grpc/channelPool.js';
 import { serveNetworkService } from '../../streams/grpc/networkService.js';
 import { GrpcServer } from '../../streams/grpc/server.js';
@@ -70,6 +71,18 @@ describe('authorize over mutual TLS with signed tokens', () => {
 
     await firstValueFrom(chain.handler.close(conn, ctx()));
     expect(hop.owners.size).toBe(0);
+  });
+
+  it('as upstream, only calls that came over gRPC are checked: the same unsigned path is refused over mTLS and passes in-process', async () => {
+    const { hop, url } = await nse();
+    const unsigned = () => NetworkServiceRequest.fromPartial({ connection: { id: 'c-5', networkService: 'ns', path: { index: 0, pathSegments: [{ name: 'nsc', id: 'c-5', token: 'not a token', expires: msToTimestamp(Date.now() + 60_000) }] } } });
+    // mTLS, but no per-call token: the path keeps the caller's unsigned segment.
+    const pool = new ChannelPool({ source: identity('nsc').source });
+    cleanup.push(() => pool.closeAll());
+    await expect(firstValueFrom(unaryCall(pool.acquire(url), NetworkServiceService.request, unsigned(), ctx()))).rejects.toMatchObject({ code: 7, message: expect.stringContaining('tokens_valid') });
+    const conn = await firstValueFrom(hop.handler.request(unsigned(), ctx()));
+    expect(conn.path?.pathSegments.map((s) => s.name)).toEqual(['nsc', 'nse']);
+    await firstValueFrom(hop.handler.close(conn, ctx()));
   });
 
   it('an expired caller token is refused with PERMISSION_DENIED (tokens_expired)', async () => {

@@ -29,10 +29,12 @@ export function pathInput(conn: Connection, peer: PeerIdentity | undefined, now:
 const ownedIds = (conn: Connection): string[] => (conn.path?.pathSegments ?? []).slice(0, (conn.path?.index ?? 0) + 1).map((s) => s.id);
 
 /**
- * `authorize(policies)` (server side, after updateToken): Request and Close pass only if every
- * policy allows the path up to this hop, with the caller's TLS identity as the peer; else
- * PERMISSION_DENIED naming the policy and why. A granted Request records the caller's SPIFFE ID
- * as owning the connection (for the monitor); a Close forgets it as it starts.
+ * `authorize(policies)` (server side, after updateToken): a Request or Close that came over gRPC
+ * passes only if every policy allows the path up to this hop, with the caller's TLS identity as
+ * the peer; else PERMISSION_DENIED naming the policy and why. A call made in-process (no gRPC
+ * caller) is not checked, as upstream checks only with a gRPC peer. A granted Request records
+ * the caller's SPIFFE ID as owning the connection (for the monitor); a Close forgets it as it
+ * starts.
  *
  * ```
  * request (tokens chained, signed by the caller) --R-->  next
@@ -42,9 +44,10 @@ const ownedIds = (conn: Connection): string[] => (conn.path?.pathSegments ?? [])
 export function authorize(options: AuthorizeOptions): NetworkServiceElement {
   const scheduler = options.scheduler ?? asyncScheduler;
   const check = (conn: Connection, ctx: Context): { peer: PeerIdentity | undefined; denied: Error | undefined } => {
-    const peer = ctx.get(incomingCallKey)?.identity;
-    const why = checkPath(options.policies, pathInput(conn, peer, scheduler.now(), true));
-    return { peer, denied: why === undefined ? undefined : permissionDenied(`authorize: ${why}`) };
+    const call = ctx.get(incomingCallKey);
+    if (call === undefined) return { peer: undefined, denied: undefined };
+    const why = checkPath(options.policies, pathInput(conn, call.identity, scheduler.now(), true));
+    return { peer: call.identity, denied: why === undefined ? undefined : permissionDenied(`authorize: ${why}`) };
   };
   return {
     request: (request, ctx, next) =>

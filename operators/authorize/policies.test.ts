@@ -31,13 +31,23 @@ describe('path policies', () => {
     }
   });
 
-  it('tokens_expired refuses a token past its exp', () => {
+  it('tokens_expired refuses a token past its exp, and one without exp (upstream compares now with exp)', () => {
     expect(tokensExpired(input([token(nsc, nsmgr.id, now / 1000 - 1)], 0, undefined))).toMatch(/expired at/);
+    expect(tokensExpired(input([token(nsc, nsmgr.id, now / 1000 + 0.5)], 0, undefined))).toBeUndefined();
+    expect(tokensExpired(input([signEs256({ sub: nsc.id, aud: [nsmgr.id] }, nsc.key)], 0, undefined))).toMatch(/has no exp/);
+  });
+
+  it('an empty path passes none of the common policies (upstream omits path_segments, and each counts them); one segment is chained', () => {
+    for (const policy of [tokensValid, tokensExpired, tokensChained]) expect(policy(input([], 0, undefined))).toBe('the path has no segments');
+    expect(tokensChained(input(good.slice(0, 1), 0, undefined))).toBeUndefined();
   });
 
   it('tokens_chained refuses a token whose audience is not the next hop', () => {
     expect(tokensChained(input([token(nsc, 'spiffe://nsm.local/someone-else'), token(nsmgr, nsc.id)], 1, undefined))).toMatch(/not chained/);
     expect(tokensChained(input([token(nsc, undefined), token(nsmgr, nsc.id)], 1, undefined))).toMatch(/not chained/);
+    // Upstream's rule fails on any audience entry that is not the next subject.
+    const twoAudiences = signEs256({ sub: nsc.id, aud: [nsmgr.id, 'spiffe://nsm.local/other'], exp: now / 1000 + 60 }, nsc.key);
+    expect(tokensChained(input([twoAudiences, token(nsmgr, nsc.id)], 1, undefined))).toMatch(/not chained/);
   });
 
   it('prev_token_signed refuses a tampered token, one signed by another key, or no TLS peer', () => {
@@ -47,7 +57,12 @@ describe('path policies', () => {
     expect(prevTokenSigned(input([forged, ''], 1, peer(nsc)))).toMatch(/not signed by the peer/);
     expect(prevTokenSigned(input([token({ id: nsc.id, key: key() }, nsmgr.id), ''], 1, peer(nsc)))).toMatch(/not signed by the peer/);
     expect(prevTokenSigned(input(good, 1, undefined))).toMatch(/no TLS peer certificate/);
-    expect(prevTokenSigned(input(good, 0, undefined))).toBeUndefined();
+  });
+
+  it('as upstream: prev_token_signed needs a previous segment and next_token_signed a next one, whoever the peer is', () => {
+    expect(prevTokenSigned(input(good.slice(0, 1), 0, peer(nsc)))).toMatch(/there is no previous path segment/);
+    expect(nextTokenSigned(input(good.slice(0, 1), 0, peer(nsmgr)))).toMatch(/there is no next path segment/);
+    expect(nextTokenSigned(input(good, 0, undefined))).toMatch(/no TLS peer certificate/);
   });
 
   it('a signature remembered as verified counts for that key only: the same token from another TLS peer is refused, again and again', () => {

@@ -39,26 +39,38 @@ function decoded(segment: SegmentInput | undefined, what: string): DecodedJwt | 
   return typeof result === 'string' ? `the token of path segment "${segment.name}" is malformed: ${result}` : result;
 }
 
-/** tokens_valid: every token of the path decodes as a JWT. */
+/**
+ * Upstream feeds the policies the path as JSON with `omitempty`: an empty path has no
+ * `path_segments` at all, and every common policy counts them, so each refuses it.
+ */
+const noSegments = (segments: readonly SegmentInput[]): string | undefined => (segments.length === 0 ? 'the path has no segments' : undefined);
+
+/** tokens_valid: the path has segments and every token decodes as a JWT. */
 export const tokensValid: PathPolicy = ({ segments }) => {
   for (const s of segments) {
     const jwt = decoded(s, 'such');
     if (typeof jwt === 'string') return jwt;
   }
-  return undefined;
+  return noSegments(segments);
 };
 
-/** tokens_expired: no token has expired (an `exp` in the past; a token without `exp` never expires). */
+/** tokens_expired: the path has segments and every token has an `exp` after now (one without `exp` fails, as upstream's). */
 export const tokensExpired: PathPolicy = ({ segments, now }) => {
   for (const s of segments) {
     const jwt = decoded(s, 'such');
     if (typeof jwt === 'string') return jwt;
-    if (jwt.claims.exp !== undefined && jwt.claims.exp * 1000 <= now) return `the token of path segment "${s.name}" expired at ${new Date(jwt.claims.exp * 1000).toISOString()}`;
+    const exp = jwt.claims.exp;
+    if (exp === undefined) return `the token of path segment "${s.name}" has no exp`;
+    if (exp * 1000 <= now) return `the token of path segment "${s.name}" expired at ${new Date(exp * 1000).toISOString()}`;
   }
-  return undefined;
+  return noSegments(segments);
 };
 
-/** tokens_chained: each token's audience holds the subject of the next one (who called whom). */
+/**
+ * tokens_chained: the path has segments, and each token's audience is the subject of the next
+ * one (who called whom). Upstream's rule compares every audience entry with that subject and
+ * fails on any mismatch (a rego conflict), so an audience naming anyone else fails here too.
+ */
 export const tokensChained: PathPolicy = ({ segments }) => {
   for (let i = 0; i + 1 < segments.length; i++) {
     const a = decoded(segments[i], 'such');
@@ -66,11 +78,12 @@ export const tokensChained: PathPolicy = ({ segments }) => {
     if (typeof a === 'string') return a;
     if (typeof b === 'string') return b;
     const sub = b.claims.sub;
-    if (sub === undefined || !(a.claims.aud ?? []).includes(sub)) {
-      return `tokens are not chained: segment "${segments[i]?.name}" names audience [${(a.claims.aud ?? []).join(', ')}], the next segment's subject is ${sub ?? '(none)'}`;
+    const aud = a.claims.aud ?? [];
+    if (sub === undefined || aud.length === 0 || aud.some((name) => name !== sub)) {
+      return `tokens are not chained: segment "${segments[i]?.name}" names audience [${aud.join(', ')}], the next segment's subject is ${sub ?? '(none)'}`;
     }
   }
-  return undefined;
+  return noSegments(segments);
 };
 
 /**
@@ -89,18 +102,21 @@ function verifiedOnce(jwt: DecodedJwt, peer: PeerIdentity): boolean {
 }
 
 function signedBy(segment: SegmentInput | undefined, peer: PeerIdentity | undefined, what: string): string | undefined {
-  if (segment === undefined) return undefined;
+  if (segment === undefined) return `there is no ${what} path segment`;
   if (peer === undefined) return `no TLS peer certificate to verify the ${what} token with`;
   const jwt = decoded(segment, what);
   if (typeof jwt === 'string') return jwt;
   return verifiedOnce(jwt, peer) ? undefined : `the ${what} token (segment "${segment.name}") is not signed by the peer ${peer.id}`;
 }
 
-/** prev_token_signed (server side): the previous segment's token was signed by the caller we see over TLS. */
-export const prevTokenSigned: PathPolicy = ({ segments, index, peer }) => (index === 0 ? undefined : signedBy(segments[index - 1], peer, 'previous'));
+/**
+ * prev_token_signed (server side): the segment before this hop's exists and its token was signed
+ * by the caller we see over TLS (so a hop at index 0, with no caller segment, is refused).
+ */
+export const prevTokenSigned: PathPolicy = ({ segments, index, peer }) => signedBy(index >= 1 ? segments[index - 1] : undefined, peer, 'previous');
 
-/** next_token_signed (client side): the next segment's token was signed by the server we see over TLS. */
-export const nextTokenSigned: PathPolicy = ({ segments, index, peer }) => signedBy(segments[index + 1], peer, 'next');
+/** next_token_signed (client side): the segment after ours exists and the server we see over TLS signed its token. */
+export const nextTokenSigned: PathPolicy = ({ segments, index, peer }) => signedBy(index >= 0 ? segments[index + 1] : undefined, peer, 'next');
 
 /** The policies by upstream's file names under etc/nsm/opa (what NSM_*_POLICIES name). */
 export const pathPolicies: Readonly<Record<string, PathPolicy>> = {
@@ -113,7 +129,7 @@ export const pathPolicies: Readonly<Record<string, PathPolicy>> = {
 
 /** The registry's own policy and the monitor's (different inputs, named the same way). */
 export const registryClientAllowed = 'etc/nsm/opa/registry/client_allowed.rego';
-const monitorServiceConnection = 'etc/nsm/opa/monitor/service_connection.rego';
+export const monitorServiceConnection = 'etc/nsm/opa/monitor/service_connection.rego';
 
 export const knownPolicyFiles: readonly string[] = [...Object.keys(pathPolicies), registryClientAllowed, monitorServiceConnection];
 

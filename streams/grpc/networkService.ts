@@ -8,8 +8,9 @@ import type { SpiffeIdConnections } from '../../operators/authorize/connections.
 import type { GrpcServer } from './server.js';
 
 /**
- * Serves a NetworkService chain and its MonitorConnection source on `server`; with `owners`
- * a monitor caller sees only connections it Requested (service_connection).
+ * Serves a NetworkService chain and its MonitorConnection source on `server`. Any caller may
+ * watch, as upstream's nsmgr and endpoints allow; with `owners` (NSM_MONITOR_POLICIES naming
+ * service_connection) a monitor caller sees only connections it Requested.
  */
 export function serveNetworkService(server: GrpcServer, handler: NetworkServiceHandler, monitor: ConnectionMonitor, owners?: SpiffeIdConnections): GrpcServer {
   const events = (selector: Parameters<ConnectionMonitor['monitorConnections']>[0]) => monitor.monitorConnections(selector);

@@ -46,7 +46,7 @@ describe('control plane across OS processes: registry-memory, nsmgr, forwarder-n
     expect(conn.payload).toBe('ETHERNET');
 
     // Heal: the nsmgr's monitor shows the connection UP again through the new forwarder. Watched
-    // as the nsc (only the SPIFFE ID that Requested a connection may monitor it), and afresh each
+    // as the nsc (as NSM_MONITOR_POLICIES=service_connection would require), and afresh each
     // time: while a reselect heal runs, the connection is closed and not yet anyone's.
     const monitor = (await mesh.nscPool()).acquire(parseNsmUrl(mesh.sock('nsmgr')));
     const own = { name: 'nsc', id: conn.path.pathSegments[0]?.id ?? '', token: '', expires: undefined, metrics: {} };

@@ -64,7 +64,7 @@ export class ProcessMesh {
 
   /**
    * `nsm-rx identity` for this mesh. Its entries let this test process act as the nsc
-   * (`unix:pid`: a monitor caller sees only connections its own SPIFFE ID Requested) and give
+   * (`unix:pid`: its monitor calls pass owners-only monitors, NSM_MONITOR_POLICIES) and give
    * every endpoint of the icmp-responder service one identity.
    */
   private startIdentity(): Daemon {

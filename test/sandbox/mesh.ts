@@ -23,10 +23,10 @@ export class ServedNsmgr implements Served {
   constructor(
     readonly nsmgr: Nsmgr,
     private readonly registryPool: ChannelPool,
-    private readonly secure: boolean,
+    private readonly ownersOnly: boolean,
   ) {}
   serve(server: GrpcServer): void {
-    serveNetworkService(server, this.nsmgr.endpoint.handler, this.nsmgr.endpoint.monitor, this.secure ? this.nsmgr.endpoint.owners : undefined);
+    serveNetworkService(server, this.nsmgr.endpoint.handler, this.nsmgr.endpoint.monitor, this.ownersOnly ? this.nsmgr.endpoint.owners : undefined);
     serveRegistries(server, this.nsmgr.ns, this.nsmgr.nse);
   }
   leftovers(): string[] {
@@ -48,9 +48,9 @@ export class ServedRegisteredEndpoint extends ServedEndpoint {
     private readonly nsmgrUrl: NsmUrl,
     /** Its own channels to the nsmgr: registrations live as long as the hop, not a connection. */
     private readonly registryPool: ChannelPool,
-    secure: boolean,
+    ownersOnly: boolean,
   ) {
-    super(endpoint, secure);
+    super(endpoint, ownersOnly);
   }
   async started(): Promise<void> {
     this.registrations = registryClient({ pool: this.registryPool, url: this.nsmgrUrl });
@@ -142,7 +142,7 @@ export class Mesh {
                 env: this.env,
               }),
               registryPool,
-              s.secure,
+              s.monitorOwnersOnly,
             );
           },
         { tcp: !this.unixSockets },
@@ -178,7 +178,7 @@ export class Mesh {
           ),
         node.nsmgr.url,
         s.newPool(name),
-        s.secure,
+        s.monitorOwnersOnly,
       );
     });
     node.forwarders.push(fwd);
@@ -223,7 +223,7 @@ export class Mesh {
         },
         (this.nodes[i] as MeshNode).nsmgr.url,
         s.newPool(name),
-        s.secure,
+        s.monitorOwnersOnly,
       );
     });
   }

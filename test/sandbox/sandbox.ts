@@ -35,13 +35,16 @@ export interface SandboxOptions {
   scheduler?: SchedulerLike;
   /**
    * Mutual TLS with an SVID per node and client from one test CA, ES256 tokens signed with them
-   * (as upstream's sandbox), and monitors limited to owners. Default: plaintext, unsigned tokens.
+   * (as upstream's sandbox). Default: plaintext, unsigned tokens.
    */
   secure?: boolean;
   /** SVID lifetime in a secure sandbox (rotation at half of it); default 1 h. */
   svidTtlMs?: number;
-  /** Policy files the hops enforce: `server` on NetworkService, `registryServer` on registries. */
-  policies?: { readonly server?: readonly string[]; readonly registryServer?: readonly string[] };
+  /**
+   * Policy files the hops enforce: `server` on NetworkService, `registryServer` on registries,
+   * `monitor` on MonitorConnections (service_connection, in a secure sandbox: owners only).
+   */
+  policies?: { readonly server?: readonly string[]; readonly registryServer?: readonly string[]; readonly monitor?: readonly string[] };
   /** Lifetime of every hop's token (upstream sandbox: 1 h). */
   tokenLifetime?: number;
   /** Dial timeout of every client (upstream sandbox: 2 s). */
@@ -73,13 +76,13 @@ export interface Served {
 
 /** A NetworkService hop (nsmgr, forwarder, NSE) as a sandbox node. */
 export class ServedEndpoint implements Served {
-  /** `secure`: monitors answer only the SPIFFE ID that Requested a connection. */
+  /** `ownersOnly`: monitors answer only the SPIFFE ID that Requested a connection. */
   constructor(
     readonly endpoint: Endpoint,
-    readonly secure = false,
+    readonly ownersOnly = false,
   ) {}
   serve(server: GrpcServer): void {
-    serveNetworkService(server, this.endpoint.handler, this.endpoint.monitor, this.secure ? this.endpoint.owners : undefined);
+    serveNetworkService(server, this.endpoint.handler, this.endpoint.monitor, this.ownersOnly ? this.endpoint.owners : undefined);
   }
   leftovers(): string[] {
     const { begin, metadata } = this.endpoint.state;
@@ -243,7 +246,7 @@ export class Sandbox {
   readonly pool: ChannelPool;
   readonly scheduler: SchedulerLike;
   readonly secure: boolean;
-  readonly policies: { readonly server: readonly string[]; readonly registryServer: readonly string[] };
+  readonly policies: { readonly server: readonly string[]; readonly registryServer: readonly string[]; readonly monitor: readonly string[] };
   /** The test CA of a secure sandbox (another trust domain's peers are strangers to it). */
   readonly ca = createCa('nsm.local', new Date(), 24 * 3_600_000);
   private readonly svidTtlMs: number;
@@ -262,10 +265,15 @@ export class Sandbox {
     this.scheduler = options.scheduler ?? asyncScheduler;
     this.secure = options.secure ?? false;
     this.svidTtlMs = options.svidTtlMs ?? 3_600_000;
-    this.policies = { server: options.policies?.server ?? [], registryServer: options.policies?.registryServer ?? [] };
+    this.policies = { server: options.policies?.server ?? [], registryServer: options.policies?.registryServer ?? [], monitor: options.policies?.monitor ?? [] };
     this.tokenLifetime = options.tokenLifetime ?? 3_600_000;
     this.pool = this.newPool('sandbox');
     this.dialTimeout = options.dialTimeout ?? 2000;
+  }
+
+  /** Hops' monitors answer owners only: a secure sandbox whose monitor policies are on (NSM_MONITOR_POLICIES). */
+  get monitorOwnersOnly(): boolean {
+    return this.secure && this.policies.monitor.length > 0;
   }
 
   static async create(options: SandboxOptions = {}): Promise<Sandbox> {
@@ -322,7 +330,7 @@ export class Sandbox {
 
   /** Starts a NetworkService hop whose chain `build` makes. */
   hop(name: string, build: (node: SandboxNode) => Endpoint): Promise<SandboxNode> {
-    return this.node(name, (node) => new ServedEndpoint(build(node), this.secure));
+    return this.node(name, (node) => new ServedEndpoint(build(node), this.monitorOwnersOnly));
   }
 
   /** A final endpoint (NSE) accepting the KERNEL mechanism; `additional` runs before it. */

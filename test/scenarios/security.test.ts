@@ -1,6 +1,6 @@
 import { firstValueFrom, lastValueFrom, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { MonitorConnectionService } from '../../proto/gen/connection.js';
+import { ConnectionEventType, MonitorConnectionService } from '../../proto/gen/connection.js';
 import { NetworkService, NetworkServiceEndpoint, NetworkServiceEndpointQuery } from '../../proto/gen/registry.js';
 import { client } from '../../operators/chains/client.js';
 import { registryClient } from '../../operators/chains/registryClient.js';
@@ -8,7 +8,7 @@ import { registryChain } from '../../operators/core/registry.js';
 import { nsRegistryClient } from '../../operators/registry/grpcClient.js';
 import { NetworkServiceRequest } from '../../proto/gen/networkservice.js';
 import { Context } from '../../operators/core/context.js';
-import { resolvePolicies } from '../../operators/authorize/policies.js';
+import { monitorServiceConnection, resolvePolicies } from '../../operators/authorize/policies.js';
 import { signEs256, decodeJwt } from '../../operators/tools/jwt.js';
 import type { TokenGenerator } from '../../operators/tools/token.js';
 import { serverStreamCall } from '../../streams/grpc/call.js';
@@ -131,18 +131,33 @@ describe('identity and authorization (secure sandbox: mTLS, ES256 tokens, polici
     await nsc.close(conn);
   });
 
-  it('a monitor subscriber that owns no connection in its selector gets nothing (PERMISSION_DENIED); the owner gets its connection', async () => {
+  it('MonitorConnections is open as upstream’s: a caller that owns no connection asks with an empty selector (as the dashboard backend) and gets every connection of the nsmgr', async () => {
     const mesh = await Mesh.build(h.sandbox);
     await mesh.endpoint(0, 'final-endpoint');
     const url = mesh.nodes[0]!.nsmgr.url;
     const nsc = h.sandbox.client('nsc', url, { retry: false });
     const conn = await nsc.request(request('nsc-1'));
+    const channel = h.sandbox.poolFor('dashboard').acquire(url);
+    const initial = await firstValueFrom(serverStreamCall(channel, MonitorConnectionService.monitorConnections, { pathSegments: [], networkServices: [] }, Context.background)).finally(() => channel.release());
+    expect(initial.type).toBe(ConnectionEventType.INITIAL_STATE_TRANSFER);
+    expect(Object.values(initial.connections).map((c) => c.path?.pathSegments[0]?.id)).toEqual([conn.path!.pathSegments[0]!.id]);
+    await nsc.close(conn);
+  });
+
+  it('with the monitor policy (NSM_MONITOR_POLICIES=service_connection) a subscriber that owns no connection in its selector gets nothing (PERMISSION_DENIED); the owner gets its connection', async () => {
+    const sandbox = await h.recreate({ secure: true, policies: { monitor: resolvePolicies([monitorServiceConnection]) } });
+    const mesh = await Mesh.build(sandbox);
+    await mesh.endpoint(0, 'final-endpoint');
+    const url = mesh.nodes[0]!.nsmgr.url;
+    const nsc = sandbox.client('nsc', url, { retry: false });
+    const conn = await nsc.request(request('nsc-1'));
     const own = { ...conn.path!.pathSegments[0]!, token: '' };
-    const watch = (as: string) => {
-      const channel = h.sandbox.poolFor(as).acquire(url);
-      return firstValueFrom(serverStreamCall(channel, MonitorConnectionService.monitorConnections, { pathSegments: [own], networkServices: [] }, Context.background)).finally(() => channel.release());
+    const watch = (as: string, pathSegments = [own]) => {
+      const channel = sandbox.poolFor(as).acquire(url);
+      return firstValueFrom(serverStreamCall(channel, MonitorConnectionService.monitorConnections, { pathSegments, networkServices: [] }, Context.background)).finally(() => channel.release());
     };
     await expect(watch('nosy')).rejects.toMatchObject({ code: 7, message: expect.stringContaining('owns none') });
+    await expect(watch('dashboard', [])).rejects.toMatchObject({ code: 7, message: expect.stringContaining('must select the connections it owns') });
     expect(Object.values((await watch('nsc')).connections).map((c) => c.path?.pathSegments[0]?.id)).toEqual([own.id]);
     await nsc.close(conn);
   });
