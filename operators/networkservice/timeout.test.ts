@@ -110,6 +110,17 @@ describe('timeout (server side)', () => {
     });
   });
 
+  it('metadata dispose (the hop shuts down) disarms the timer', () => {
+    marbles(({ cold, flush }, scheduler) => {
+      const t = setup(scheduler);
+      t.handler.request(request(2000), t.budget(1500)).subscribe();
+      cold('100ms x').subscribe(() => t.meta.dispose());
+      cold('101ms x').subscribe(() => expect(scheduler.actions).toHaveLength(0));
+      flush();
+      expect(t.closeTimes()).toEqual([]);
+    });
+  });
+
   it('a Close that fails otherwise (UNAVAILABLE) ends the connection and disarms the timer', () => {
     marbles(({ cold, flush }, scheduler) => {
       const t = setup(scheduler, { closeReply: () => throwError(() => unavailable('gone')) });
@@ -140,7 +151,7 @@ describe('timeout (server side)', () => {
     });
   });
 
-  it('a Close that fails with CANCELLED, or is cancelled before its answer, is sent again at expiry', () => {
+  it('a Close that fails with CANCELLED is sent again at expiry; one this hop unsubscribes is not', () => {
     marbles(({ cold, flush }, scheduler) => {
       const t = setup(scheduler, { closeReply: () => throwError(() => cancelled('caller went away')) });
       t.handler.request(request(2000), t.budget(1500)).subscribe();
@@ -150,13 +161,15 @@ describe('timeout (server side)', () => {
     });
     marbles(({ cold, flush }, scheduler) => {
       const t = setup(scheduler, { closeReply: () => NEVER });
+      // the caller goes away (or the hop shuts down) before the answer
       t.handler.request(request(2000), t.budget(1500)).subscribe();
       cold('200ms x').subscribe(() => {
         const closing = t.handler.close(Connection.fromPartial({ id: 'nse-id' }), Context.background).subscribe();
         cold('50ms x').subscribe(() => closing.unsubscribe());
       });
       flush();
-      expect(t.closeTimes()).toEqual([200, 500]);
+      expect(t.closeTimes()).toEqual([200]);
+      expect(t.element.closingAgain.size).toBe(0);
     });
   });
 

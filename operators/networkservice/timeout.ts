@@ -9,13 +9,18 @@ import { prevSegment, timestampToMs } from '../core/path.js';
 import { eventFactoryOf } from './begin/eventFactory.js';
 import { metadataOf } from './metadata.js';
 
-/** The armed Close of one connection. */
-interface Armed {
-  readonly timer: Subscription;
-  /** When it fires (scheduler time, ms). */
-  readonly at: number;
-  /** The time budget of the Request that armed it (ms; undefined: none). */
-  readonly budget: number | undefined;
+/** The armed Close of one connection; `release` disarms it (metadata's dispose calls it too). */
+class Armed {
+  constructor(
+    private readonly timer: Subscription,
+    /** When it fires (scheduler time, ms). */
+    readonly at: number,
+    /** The time budget of the Request that armed it (ms; undefined: none). */
+    readonly budget: number | undefined,
+  ) {}
+  release(): void {
+    this.timer.unsubscribe();
+  }
 }
 
 /** A `timeout` element with the Closes it will send again (by connection id, for leak checks). */
@@ -35,9 +40,11 @@ const unanswered = (err: unknown): boolean => {
  * request's time budget; a refresh re-arms it. A Request whose previous segment has no `expires`
  * fails with INVALID_ARGUMENT (upstream: an error, and no Close downstream either).
  *
- * A Close disarms the timer, except when it fails with DEADLINE_EXCEEDED or CANCELLED or is
- * cancelled (upstream keeps its timer then): the next hop may never have heard it, so the same
- * Close is sent downstream once more when the timer fires, with the Request's budget. (begin has
+ * A Close disarms the timer, except when it fails with DEADLINE_EXCEEDED or CANCELLED (upstream
+ * keeps its timer then): the next hop may never have heard it, so the same Close is sent
+ * downstream once more when the timer fires, with the Request's budget. (A Close this hop
+ * unsubscribes — its caller went away, or the hop is shutting down — disarms as usual: in nsm-rx
+ * cancellation is unsubscription, and a hop that is going away must not leave timers behind.) (begin has
  * forgotten the connection by then, so it goes straight to the rest of the chain, as upstream's
  * event factory does.) A new Request for the same id drops that second Close and arms anew.
  *
@@ -77,7 +84,7 @@ export function timeout(options: { scheduler?: SchedulerLike } = {}): TimeoutEle
             }
             dropClosingAgain(conn.id);
             const meta = metadataOf(ctx);
-            meta.delete(armedKey)?.timer.unsubscribe();
+            meta.delete(armedKey)?.release();
             const factory = eventFactoryOf(ctx);
             if (factory) {
               const delay = Math.max(0, timestampToMs(expires) - scheduler.now() - requestTimeout);
@@ -87,7 +94,7 @@ export function timeout(options: { scheduler?: SchedulerLike } = {}): TimeoutEle
                 meta.delete(armedKey);
                 factory.close().subscribe({ error: () => undefined });
               }, delay);
-              meta.set(armedKey, { timer, at: scheduler.now() + delay, budget: Number.isFinite(remaining) ? remaining : undefined });
+              meta.set(armedKey, new Armed(timer, scheduler.now() + delay, Number.isFinite(remaining) ? remaining : undefined));
             }
             return of(conn);
           }),
@@ -98,6 +105,7 @@ export function timeout(options: { scheduler?: SchedulerLike } = {}): TimeoutEle
         const meta = metadataOf(ctx);
         // Read now: the metadata is dropped once this Close settles.
         const armed = meta.get(armedKey);
+        /** Moves the armed Close out of the metadata (dropped with this Close) to fire later. */
         const closeAgainAtExpiry = () => {
           if (armed === undefined) return;
           dropClosingAgain(conn.id);
@@ -111,12 +119,8 @@ export function timeout(options: { scheduler?: SchedulerLike } = {}): TimeoutEle
           closingAgain.set(conn.id, again);
         };
         return next.close(conn, ctx).pipe(
-          tap({
-            error: (err: unknown) => unanswered(err) && closeAgainAtExpiry(),
-            // Cancelled before an answer (upstream: context.Canceled).
-            unsubscribe: closeAgainAtExpiry,
-          }),
-          onSettle(() => meta.delete(armedKey)?.timer.unsubscribe()),
+          tap({ error: (err: unknown) => unanswered(err) && closeAgainAtExpiry() }),
+          onSettle(() => meta.delete(armedKey)?.release()),
         );
       }),
   };
