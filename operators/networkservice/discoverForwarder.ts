@@ -6,7 +6,7 @@ import type { NetworkServiceRequest } from '../../proto/gen/networkservice.js';
 import type { NetworkService, NetworkServiceEndpoint } from '../../proto/gen/registry.js';
 import { cloneRequest } from '../core/clone.js';
 import { ContextKey, type Context } from '../core/context.js';
-import { invalidArgument, messageOf, notFound, NsmError, statusOf, unavailable } from '../core/errors.js';
+import { DialError, invalidArgument, messageOf, notFound, NsmError, statusOf, unavailable } from '../core/errors.js';
 import type { NetworkServiceElement, NetworkServiceHandler } from '../core/networkservice.js';
 import type { NSEHandler, NSHandler } from '../core/registry.js';
 import { isSubset, type Labels } from '../registry/matching.js';
@@ -15,6 +15,17 @@ import type { NsmUrl } from '../tools/nsmUrl.js';
 import { clientUrlKey } from './clientUrl.js';
 import { discoverNetworkService, endpointUrl, findEndpoints } from './discover.js';
 import { metadataOf } from './metadata.js';
+
+/** Every candidate forwarder failed; `dialFailed`: none of them could even be reached. */
+class ForwardersFailed extends NsmError {
+  constructor(
+    code: status,
+    message: string,
+    readonly dialFailed: boolean,
+  ) {
+    super(code, message);
+  }
+}
 
 /** Upstream's default name of the service forwarders register under. */
 export const DEFAULT_FORWARDER_SERVICE_NAME = 'forwarder';
@@ -42,6 +53,11 @@ export interface DiscoverForwarderOptions {
    * stays registered until its registration expires, and trying it first costs a dial timeout.
    */
   readonly failing?: (url: NsmUrl) => boolean;
+  /**
+   * A stored forwarder that cannot be dialed at all: pick another (default, nsm-rx), or fail
+   * until the client reselects (`false`, upstream's rule). See step 6 of {@link discoverForwarder}.
+   */
+  readonly reselectUnreachable?: boolean;
 }
 
 /**
@@ -90,9 +106,11 @@ export function matchForwarders(
  *    failure's code, every failure listed.
  *
  *    Forwarders the nsmgr failed to reach moments ago (`failing`) go after the others.
- * 6. A stored forwarder that fails (even one that cannot be dialed: killed, its registration not
- *    yet expired) fails the Request, as upstream: the connection keeps its forwarder until the
- *    client reselects (its heal does, on the DOWN the nsmgr reports when the forwarder goes).
+ * 6. A stored forwarder that cannot be dialed at all (DialError) is forgotten and the others are
+ *    tried as in 2–5. (Upstream, and `reselectUnreachable: false`: the Request fails until the
+ *    client reselects. A client whose datapath outlived the forwarder — the kernel datapath —
+ *    probes it alive and never reselects, so it never heals: test/process/kernel.test.ts "kill -9
+ *    the forwarder" heals in about a second this way and not at all with upstream's rule.)
  *
  * Close resolves the forwarder by the stored name, else by the path's next segment, and always
  * calls next (with its URL when found).
@@ -132,14 +150,16 @@ export function discoverForwarder(options: DiscoverForwarderOptions): NetworkSer
     failures: string[],
     lastCode: status,
     store: (name: string) => void,
+    /** Every forwarder tried so far could not be dialed at all. */
+    dialFailed = true,
   ): Observable<Connection> =>
     defer(() => {
       const forwarder = forwarders[i];
       if (forwarder === undefined) {
-        return throwError(() => new NsmError(lastCode, `all ${forwarders.length} forwarders have failed: ${failures.join('; ')}`));
+        return throwError(() => new ForwardersFailed(lastCode, `all ${forwarders.length} forwarders have failed: ${failures.join('; ')}`, dialFailed));
       }
       const retryNext = (e: unknown) =>
-        tryForwarders(request, ctx, next, forwarders, i + 1, [...failures, `${i}. ${forwarder.name}: ${messageOf(e)}`], statusOf(e), store);
+        tryForwarders(request, ctx, next, forwarders, i + 1, [...failures, `${i}. ${forwarder.name}: ${messageOf(e)}`], statusOf(e), store, dialFailed && e instanceof DialError);
       let url;
       try {
         url = endpointUrl(forwarder, 'forwarder');
@@ -164,31 +184,46 @@ export function discoverForwarder(options: DiscoverForwarderOptions): NetworkSer
         const reselect = conn.state === State.RESELECT_REQUESTED;
         const stored = reselect ? '' : (meta.get(forwarderKey) ?? '');
 
-        return discoverNetworkService(ns, conn.networkService, conn.payload, ctx).pipe(
-          mergeMap((service) =>
-            findEndpoints(nse, { networkServiceNames: [serviceName], name: stored, url: nsmgrUrl }, ctx).pipe(
-              mergeMap((found) => {
-                const forwarders = lastIfFailing(matchForwarders(conn.labels, service, found, serviceName));
-                if (forwarders.length === 0) {
-                  if (stored !== '') throw unavailable(`forwarder ${JSON.stringify(stored)} is not available`);
-                  throw notFound(
-                    `no forwarder for network service ${JSON.stringify(service.name)}` +
-                      `${nsmgrUrl !== '' ? ` registered through ${nsmgrUrl}` : ''} (${found.length} found, none matches)`,
-                  );
-                }
-                if (stored === '' && !reselect) {
-                  const path = conn.path;
-                  const wanted = path?.pathSegments[path.index + 1]?.name;
-                  const at = wanted === undefined ? -1 : forwarders.findIndex((f) => f.name === wanted);
-                  if (at > 0) [forwarders[0], forwarders[at]] = [forwarders[at] as NetworkServiceEndpoint, forwarders[0] as NetworkServiceEndpoint];
-                }
-                const store = (name: string): void => {
-                  if (stored === '') meta.set(forwarderKey, name);
-                };
-                return tryForwarders(request, ctx, next, forwarders, 0, [], status.UNAVAILABLE, store);
-              }),
+        const select = (stored: string, dead?: string): Observable<Connection> =>
+          discoverNetworkService(ns, conn.networkService, conn.payload, ctx).pipe(
+            mergeMap((service) =>
+              findEndpoints(nse, { networkServiceNames: [serviceName], name: stored, url: nsmgrUrl }, ctx).pipe(
+                mergeMap((found) => {
+                  const forwarders = lastIfFailing(matchForwarders(conn.labels, service, found, serviceName).filter((f) => f.name !== dead));
+                  if (forwarders.length === 0) {
+                    if (stored !== '') throw unavailable(`forwarder ${JSON.stringify(stored)} is not available`);
+                    throw notFound(
+                      `no forwarder for network service ${JSON.stringify(service.name)}` +
+                        `${nsmgrUrl !== '' ? ` registered through ${nsmgrUrl}` : ''} (${found.length} found, none matches)`,
+                    );
+                  }
+                  if (stored === '' && !reselect) {
+                    const path = conn.path;
+                    const wanted = path?.pathSegments[path.index + 1]?.name;
+                    const at = wanted === undefined ? -1 : forwarders.findIndex((f) => f.name === wanted);
+                    if (at > 0) [forwarders[0], forwarders[at]] = [forwarders[at] as NetworkServiceEndpoint, forwarders[0] as NetworkServiceEndpoint];
+                  }
+                  const store = (name: string): void => {
+                    if (stored === '') meta.set(forwarderKey, name);
+                  };
+                  return tryForwarders(request, ctx, next, forwarders, 0, [], status.UNAVAILABLE, store);
+                }),
+              ),
             ),
-          ),
+          );
+
+        if (stored === '' || options.reselectUnreachable === false) return select(stored);
+        // A stored forwarder that cannot even be dialed is gone (killed; its registration not
+        // yet expired): stickiness has nothing left to keep, so pick among the others. (Upstream
+        // keeps failing until the client reselects — which a client whose datapath survived the
+        // forwarder, as with the kernel datapath, never does.)
+        return select(stored).pipe(
+          catchError((e: unknown) => {
+            if (!(e instanceof ForwardersFailed && e.dialFailed)) throw e;
+            logger.warn('discoverForwarder: the stored forwarder is unreachable, selecting another', { id: conn.id, forwarder: stored });
+            meta.delete(forwarderKey);
+            return select('', stored);
+          }),
         );
       }),
 
