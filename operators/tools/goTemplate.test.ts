@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { GO_NO_VALUE, GoTemplateError, parseGoTemplate, executeGoTemplate, renderGoTemplate } from './goTemplate.js';
+import { GO_NO_VALUE, GoTemplateError, parseGoTemplate, executeGoTemplate } from './goTemplate.js';
+
+/** Go's `template.New("tmpl").Parse(template)` then `Execute(w, vars)`. */
+const renderGoTemplate = (template: string, vars: Readonly<Record<string, string>> | undefined): string => executeGoTemplate(parseGoTemplate(template), vars);
 
 /**
  * Expected outputs produced by Go's text/template (go1.26; upstream sdk v1.14.5 builds with go1.23,
@@ -592,7 +595,7 @@ describe('renderGoTemplate matches Go text/template', () => {
 });
 
 describe('renderGoTemplate', () => {
-  it('returns a string without actions as is, and the missing key as Go does', () => {
+  it('returns text without actions as is, and the missing key as Go does', () => {
     expect(renderGoTemplate('plain }} text', undefined)).toBe('plain }} text');
     expect(renderGoTemplate('{{.app}}', {})).toBe(GO_NO_VALUE);
   });

@@ -7,18 +7,19 @@
  * - text, actions, trim markers (`{{- ` / ` -}}`), comments (`{{/* … *\/}}`);
  * - pipelines (`a | b`), parenthesised pipelines, field chains (`.a`, `$.a`, `$x.a`, `(…).a`),
  *   `.`, `$`, variables (`$x := …`, `$x = …`, `range $k, $v := …`), string, raw string, char,
- *   number and bool constants;
+ *   number, bool and nil constants;
  * - `if` / `else if` / `with` / `else with` / `range` (over the map in key order, or an int) /
- *   `else` / `end`, `break`, `continue`;
+ *   `else` / `end`, `break`, `continue`, `define` / `template` / `block`;
  * - the builtins `and`, `or`, `not`, `len`, `index`, `slice`, `eq`, `ne`, `lt`, `le`, `gt`,
  *   `ge`, `print`, `println`, `printf`, `html`, `js`, `urlquery`.
  *
  * A missing key reads as Go's invalid value: printed `<no value>`, false, equal only to another
- * missing value, and `nil` when passed to `print`/`printf`. Everything Go rejects throws a
- * {@link GoTemplateError}; so does what is not supported here (`define`, `template`, `block`,
- * `call`, `printf` verbs and flags beyond `%v %s %d %q %x %X %o %b %c %t %e %f %g %%` with
- * `+ - 0`, width and precision, imaginary and hex-float constants): the selector then stays
- * literal, as upstream does for a template it cannot use.
+ * missing value, `<nil>` when passed to `print`/`printf`. Everything Go rejects throws a
+ * {@link GoTemplateError}; so does what is not supported here (`call`; `printf` flags `#` and
+ * space, `%g` with a precision, verbs other than `%v %s %d %q %x %X %o %b %c %t %T %e %E %f %F
+ * %g %%`; complex and hex-float constants; integers beyond 2^53): the selector then stays
+ * literal, as upstream does for a template it cannot use. The expected outputs in the spec were
+ * produced by Go itself.
  */
 
 export class GoTemplateError extends Error {
@@ -1207,14 +1208,4 @@ class Exec {
  */
 export function executeGoTemplate(tpl: GoTemplate, vars: Labels | undefined): string {
   return new Exec(tpl, { kind: 'map', v: vars ?? {}, isNil: vars === undefined }).run();
-}
-
-/**
- * Parses and executes `template` over `vars` (Go's `template.New(…).Parse(t)` then `Execute`).
- * A string without `{{` is returned as is.
- * @throws GoTemplateError where Go fails, or for what is not supported.
- */
-export function renderGoTemplate(template: string, vars: Labels | undefined): string {
-  if (!template.includes('{{')) return template;
-  return executeGoTemplate(parseGoTemplate(template), vars);
 }
