@@ -94,11 +94,11 @@ const seg = (name: string): PathSegment => ({ name, id: `${name}-id`, token: '',
 const req = (extra: Partial<Connection> = {}) =>
   NetworkServiceRequest.fromPartial({ connection: { id: 'nsmgr-id', networkService: 'ns', path: { index: 1, pathSegments: [seg('nsc'), seg('nsmgr')] }, ...extra } });
 
-function setup(services: NetworkService[], forwarders: NetworkServiceEndpoint[], fail?: (name: string) => Error | undefined, serviceName?: string) {
+function setup(services: NetworkService[], forwarders: NetworkServiceEndpoint[], fail?: (name: string) => Error | undefined, serviceName?: string, reselectUnreachable?: boolean) {
   const reg = fakeRegistry(services, forwarders);
   const rec = recorder(fail);
   const meta = metadata();
-  const handler = chain([meta, discoverForwarder({ ns: reg.ns, nse: reg.nse, nsmgrUrl: NSMGR, forwarderServiceName: serviceName })], rec.next);
+  const handler = chain([meta, discoverForwarder({ ns: reg.ns, nse: reg.nse, nsmgrUrl: NSMGR, forwarderServiceName: serviceName, reselectUnreachable })], rec.next);
   return { reg, rec, meta, handler };
 }
 
@@ -217,6 +217,21 @@ describe('discoverForwarder: Request', () => {
     const err = await errorOf(t.handler.request(req(), Context.background));
     expect(err.message).toBe('all 1 forwarders have failed: 0. f2: f2 refuses');
     expect(t.rec.tries.slice(3)).toEqual(['f2', 'f2']);
+  });
+
+  it('the stored forwarder cannot be dialed (killed, still registered): with reselectUnreachable: false (upstream) the Request fails, no other is tried, until a reselect', async () => {
+    const dead = new Set<string>();
+    const t = setup([ns()], [fwd('f1'), fwd('f2')], (n) => (dead.has(n) ? new DialError(`cannot dial ${n}`) : undefined), undefined, false);
+    await lastValueFrom(t.handler.request(req(), Context.background));
+    dead.add('f1');
+    for (let i = 0; i < 2; i++) {
+      const err = await errorOf(t.handler.request(req(), Context.background));
+      expect(err.message).toBe('all 1 forwarders have failed: 0. f1: cannot dial f1');
+    }
+    expect(t.rec.tries).toEqual(['f1', 'f1', 'f1']);
+    await lastValueFrom(t.handler.request(req({ state: State.RESELECT_REQUESTED }), Context.background));
+    await lastValueFrom(t.handler.request(req(), Context.background)); // f2 is stored now
+    expect(t.rec.tries.slice(3)).toEqual(['f1', 'f2', 'f2']);
   });
 
   it('forwarders the nsmgr failed to reach moments ago are tried after the others, order kept', async () => {

@@ -53,6 +53,11 @@ export interface DiscoverForwarderOptions {
    * stays registered until its registration expires, and trying it first costs a dial timeout.
    */
   readonly failing?: (url: NsmUrl) => boolean;
+  /**
+   * A stored forwarder that cannot be dialed at all: pick another (default, nsm-rx), or fail
+   * until the client reselects (`false`, upstream's rule). See step 6 of {@link discoverForwarder}.
+   */
+  readonly reselectUnreachable?: boolean;
 }
 
 /**
@@ -102,7 +107,10 @@ export function matchForwarders(
  *
  *    Forwarders the nsmgr failed to reach moments ago (`failing`) go after the others.
  * 6. A stored forwarder that cannot be dialed at all (DialError) is forgotten and the others are
- *    tried as in 2–5.
+ *    tried as in 2–5. (Upstream, and `reselectUnreachable: false`: the Request fails until the
+ *    client reselects. A client whose datapath outlived the forwarder — the kernel datapath —
+ *    probes it alive and never reselects, so it never heals: test/process/kernel.test.ts "kill -9
+ *    the forwarder" heals in about a second this way and not at all with upstream's rule.)
  *
  * Close resolves the forwarder by the stored name, else by the path's next segment, and always
  * calls next (with its URL when found).
@@ -204,7 +212,7 @@ export function discoverForwarder(options: DiscoverForwarderOptions): NetworkSer
             ),
           );
 
-        if (stored === '') return select('');
+        if (stored === '' || options.reselectUnreachable === false) return select(stored);
         // A stored forwarder that cannot even be dialed is gone (killed; its registration not
         // yet expired): stickiness has nothing left to keep, so pick among the others. (Upstream
         // keeps failing until the client reselects — which a client whose datapath survived the

@@ -245,9 +245,36 @@ describe('excludedPrefixesClient', () => {
     const moved = Connection.fromPartial(a);
     moved.context!.ipContext!.excludedPrefixes = ['10.0.0.0/30'];
     sync(handler.request(NetworkServiceRequest.fromPartial({ connection: moved }), Context.background));
-    expect(client.connections.get('a')!.prefixes).toEqual(['10.0.0.5/32', '10.0.0.4/32']);
+    expect(client.connections.get('a')!.prefixes).toEqual(['10.0.0.5/32', '10.0.0.4/32', '10.0.0.0/30']);
     sync(handler.request(req('b', { ns: 'ns2' }), Context.background));
-    expect(nse2.seen[0]!.connection!.context!.ipContext!.excludedPrefixes).toEqual(['10.0.0.5/32', '10.0.0.4/32']);
+    expect(nse2.seen[0]!.connection!.context!.ipContext!.excludedPrefixes).toEqual(['10.0.0.5/32', '10.0.0.4/32', '10.0.0.0/30']);
+  });
+
+  it('a connection outside any group carries the excluded prefixes its response returned into later requests (upstream), not those sent for others', () => {
+    const withServerList = (h: NetworkServiceHandler, added: string[]): NetworkServiceHandler => ({
+      request: (r, ctx) =>
+        defer(() => {
+          const ip = r.connection!.context!.ipContext!;
+          ip.excludedPrefixes = [...ip.excludedPrefixes, ...added];
+          return h.request(r, ctx);
+        }),
+      close: (c, ctx) => h.close(c, ctx),
+    });
+    const nse1 = nse('10.0.0.0/29');
+    const nse2 = nse('10.0.0.0/29');
+    const nse3 = nse('10.0.0.0/29');
+    const client = excludedPrefixesClient();
+    // what an nsmgr (excludedPrefixesServer) or the NSE adds comes back in the response
+    const handler = chain([client], router({ ns1: withServerList(nse1.handler, ['10.96.0.0/12']), ns2: nse2.handler, ns3: nse3.handler }));
+    sync(handler.request(req('a', { ns: 'ns1' }), Context.background));
+    expect(client.connections.get('a')!.prefixes).toEqual(['10.0.0.1/32', '10.0.0.0/32', '10.96.0.0/12']);
+    sync(handler.request(req('b', { ns: 'ns2' }), Context.background));
+    expect(nse2.seen[0]!.connection!.context!.ipContext!.excludedPrefixes).toEqual(['10.0.0.1/32', '10.0.0.0/32', '10.96.0.0/12']);
+    // b was sent a's prefixes and echoes them: they stay a's, so they go when a is Closed
+    expect(client.connections.get('b')!.prefixes).toEqual(['10.0.0.3/32', '10.0.0.2/32']);
+    sync(handler.close(Connection.fromPartial({ id: 'a', networkService: 'ns1' }), Context.background));
+    sync(handler.request(req('c', { ns: 'ns3' }), Context.background));
+    expect(nse3.seen[0]!.connection!.context!.ipContext!.excludedPrefixes).toEqual(['10.0.0.3/32', '10.0.0.2/32']);
   });
 
   it('Test_AwareNSEs: one awareness group may share addresses; other connections exclude them', () => {

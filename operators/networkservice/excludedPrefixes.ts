@@ -135,7 +135,11 @@ export interface ExcludedPrefixesClientOptions {
 export interface ExcludedPrefixesEntry {
   /** Awareness group index, -1 for none. */
   readonly group: number;
-  /** Its src and dst addresses and host routes, as the response gave them. */
+  /**
+   * Its src and dst addresses and host routes, as the response gave them; outside any awareness
+   * group also the response's excluded prefixes (upstream), less those it was sent for the
+   * client's other connections.
+   */
   readonly prefixes: readonly string[];
 }
 
@@ -144,14 +148,18 @@ export interface ExcludedPrefixesClientElement extends NetworkServiceElement {
   readonly connections: ReadonlyMap<string, ExcludedPrefixesEntry>;
 }
 
-/** src/dst addresses and host-length routes of a response (upstream also skips wider routes). */
-function contributionOf(ip: IPContext | undefined): string[] {
+/**
+ * src/dst addresses and host-length routes of a response (upstream also skips wider routes) and,
+ * with `excluded`, its excluded prefixes that are not in `fromOthers`.
+ */
+function contributionOf(ip: IPContext | undefined, excluded: boolean, fromOthers: ReadonlySet<string>): string[] {
   if (ip === undefined) return [];
   const hostRoutes = [...ip.srcRoutes, ...ip.dstRoutes].map((r) => r.prefix).filter((p) => {
     const c = tryParseCidr(p);
     return c !== undefined && isHostCidr(c);
   });
-  return dedupe([...ip.srcIpAddrs, ...ip.dstIpAddrs, ...hostRoutes]);
+  const carried = excluded ? ip.excludedPrefixes.filter((p) => !fromOthers.has(p)) : [];
+  return dedupe([...ip.srcIpAddrs, ...ip.dstIpAddrs, ...hostRoutes, ...carried]);
 }
 
 /**
@@ -160,8 +168,10 @@ function contributionOf(ip: IPContext | undefined): string[] {
  *
  * - Each Request carries, in `ip_context.excluded_prefixes`, the addresses and host routes of the
  *   client's other connections, except those in the same awareness group (they may share), and
- *   minus the addresses the request itself carries (its refresh keeps them). The additions are
- *   taken out of the request again when the call returns.
+ *   minus the addresses the request itself carries (its refresh keeps them). A connection in no
+ *   awareness group also passes on the excluded prefixes its response returned (those the nsmgr
+ *   and the NSE added; upstream carries them into later requests too). The additions are taken
+ *   out of the request again when the call returns.
  * - If the response's src or dst address is one of the addresses it was told to avoid (another
  *   connection's, or a /32 or /128 the request excluded; like upstream, wider excluded prefixes
  *   are not checked), that connection is Closed downstream and the Request fails with
@@ -222,7 +232,7 @@ export function excludedPrefixesClient(options: ExcludedPrefixesClientOptions = 
               return c !== undefined && avoid.has({ family: c.family, value: c.address });
             });
             if (clash === undefined) {
-              connections.set(id, { group, prefixes: contributionOf(got) });
+              connections.set(id, { group, prefixes: contributionOf(got, group === -1, fromOthers) });
               settledWith = resp;
               return of(resp);
             }

@@ -1,5 +1,5 @@
 import { defer, EMPTY, NEVER, Observable, of, throwError } from 'rxjs';
-import { delay, tap } from 'rxjs/operators';
+import { concatMap, delay, tap } from 'rxjs/operators';
 import { TestScheduler, type RunHelpers } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
 import { Connection, ConnectionEventType, State, type ConnectionEvent, type PathSegment } from '../../proto/gen/connection.js';
@@ -38,12 +38,12 @@ interface Sent {
 
 /**
  * chain([beginClient, metadata, heal, fake next hop]). The fake next answers at once (or fails
- * the calls `failAt` names), picks `nse-N` when no endpoint is asked for, and takes `closeDelay`
+ * the calls `failAt` names, `failAfter` ms later), picks `nse-N` when no endpoint is asked for, and takes `closeDelay`
  * ms to Close. The monitor source hands out `sources[n]` for its n-th call (later: NEVER).
  */
 function setup(
   scheduler: TestScheduler,
-  options: { failAt?: readonly number[]; closeDelay?: number; sources?: readonly Observable<ConnectionEvent>[]; heal?: Partial<HealOptions>; begin?: boolean } = {},
+  options: { failAt?: readonly number[]; failAfter?: number; closeDelay?: number; sources?: readonly Observable<ConnectionEvent>[]; heal?: Partial<HealOptions>; begin?: boolean } = {},
 ) {
   const requests: Sent[] = [];
   const closes: number[] = [];
@@ -55,7 +55,10 @@ function setup(
         const n = requests.length;
         const asked = req.connection as Connection;
         requests.push({ at: scheduler.now(), nse: asked.networkServiceEndpointName, state: State[asked.state] });
-        if (options.failAt?.includes(n)) return throwError(() => unavailable(`request ${n} failed`));
+        if (options.failAt?.includes(n)) {
+          const failure = throwError(() => unavailable(`request ${n} failed`));
+          return options.failAfter ? of(undefined).pipe(delay(options.failAfter), concatMap(() => failure)) : failure;
+        }
         const conn = Connection.fromPartial(asked);
         if (conn.networkServiceEndpointName === '') conn.networkServiceEndpointName = `nse-${++picked}`;
         conn.state = State.UP;
@@ -288,19 +291,30 @@ describe('heal: with a liveness check', () => {
 });
 
 describe('heal: retries', () => {
-  it('a failed heal is retried 200 ms later until one succeeds', () => {
+  it('a failed heal is retried at once (upstream: no pause between tries) until one succeeds', () => {
     marbles((helpers, scheduler) => {
       const src = helpers.cold('-----d', EVENTS);
       const t = setup(scheduler, { sources: [src], failAt: [1, 2] });
       t.request().subscribe();
       helpers.flush();
-      expect(t.requests).toEqual([req(0), reselect(5), reselect(205), reselect(405)]);
+      expect(t.requests).toEqual([req(0), reselect(5), reselect(5), reselect(5)]);
       // each reselect try Closes the old connection first (best effort), as upstream does
-      expect(t.closes).toEqual([5, 205, 405]);
+      expect(t.closes).toEqual([5, 5, 5]);
       // failed tries start no watch of their own; the success does
-      expect(t.watched.map((w) => w.at)).toEqual([0, 405]);
+      expect(t.watched.map((w) => w.at)).toEqual([0, 5]);
       expect(t.held()).toBe('nse-2');
       expect(t.element.healing.size).toBe(0);
+    });
+  });
+
+  it('a try that takes time to fail is followed by the next one the moment it fails', () => {
+    marbles((helpers, scheduler) => {
+      const src = helpers.cold('-----d', EVENTS);
+      const t = setup(scheduler, { sources: [src], failAt: [1, 2], failAfter: 30 });
+      t.request().subscribe();
+      helpers.flush();
+      expect(t.requests).toEqual([req(0), reselect(5), reselect(35), reselect(65)]);
+      expect(t.held()).toBe('nse-2');
     });
   });
 
@@ -308,12 +322,12 @@ describe('heal: retries', () => {
     marbles((helpers, scheduler) => {
       const src = helpers.cold('-----d', EVENTS);
       const live = liveness(scheduler, of(true));
-      const t = setup(scheduler, { sources: [src], failAt: [1], heal: { livenessCheck: live.check } });
+      const t = setup(scheduler, { sources: [src], failAt: [1], failAfter: 30, heal: { livenessCheck: live.check } });
       t.request().subscribe();
       t.at(helpers, 300, () => t.close().subscribe());
       helpers.flush();
-      expect(t.requests).toEqual([req(0), req(5, 'nse-1'), req(205, 'nse-1')]);
-      expect(live.probes.slice(0, 2)).toEqual([5, 205]);
+      expect(t.requests).toEqual([req(0), req(5, 'nse-1'), req(35, 'nse-1')]);
+      expect(live.probes.slice(0, 2)).toEqual([5, 35]);
       expect(t.closes).toEqual([300]);
     });
   });
@@ -321,43 +335,45 @@ describe('heal: retries', () => {
   it('a caller Request that succeeds ends the heal loop', () => {
     marbles((helpers, scheduler) => {
       const src = helpers.cold('-----d', EVENTS);
-      const t = setup(scheduler, { sources: [src], failAt: [1] });
+      const t = setup(scheduler, { sources: [src], failAt: [1, 2, 3, 4], failAfter: 30 });
       t.request().subscribe();
+      // queued in begin behind the heal try that fails at 125; it succeeds and the loop ends
       t.at(helpers, 100, () => t.request().subscribe());
       helpers.flush();
-      expect(t.requests.map((r) => r.at)).toEqual([0, 5, 100]);
+      expect(t.requests.map((r) => r.at)).toEqual([0, 5, 35, 65, 95, 125]);
       expect(t.element.healing.size).toBe(0);
     });
   });
 });
 
 describe('heal: Close', () => {
-  it('Close during the pause between tries stops the loop: no Request, no timer left', () => {
+  it('Close during a failing try stops the loop once that try failed: no further Request, no timer left', () => {
     marbles((helpers, scheduler) => {
       const src = helpers.cold('-----d', EVENTS);
-      const t = setup(scheduler, { sources: [src], failAt: [1, 2, 3, 4, 5] });
+      const t = setup(scheduler, { sources: [src], failAt: [1, 2, 3, 4, 5], failAfter: 30 });
       t.request().subscribe();
-      t.at(helpers, 100, () => t.close().subscribe());
-      t.at(helpers, 101, () => expect(scheduler.actions).toHaveLength(0));
+      t.at(helpers, 50, () => t.close().subscribe());
+      t.at(helpers, 66, () => expect(scheduler.actions).toHaveLength(0));
       helpers.flush();
-      expect(t.requests).toEqual([req(0), reselect(5)]);
+      expect(t.requests).toEqual([req(0), reselect(5), reselect(35)]);
+      expect(t.closes).toEqual([5, 35, 65]);
       expect(t.element.healing.size).toBe(0);
       expect(t.begin.connections.size).toBe(0);
       expect(t.meta.connections.size).toBe(0);
     });
   });
 
-  it('Close during the pause of a plain (probed) heal leaves no timer either', () => {
+  it('Close during a failing try of a plain (probed) heal leaves no timer either', () => {
     marbles((helpers, scheduler) => {
       const src = helpers.cold('-----d', EVENTS);
       const live = liveness(scheduler, of(true));
-      const t = setup(scheduler, { sources: [src], failAt: [1, 2, 3, 4, 5], heal: { livenessCheck: live.check } });
+      const t = setup(scheduler, { sources: [src], failAt: [1, 2, 3, 4, 5], failAfter: 30, heal: { livenessCheck: live.check } });
       t.request().subscribe();
-      t.at(helpers, 300, () => t.close().subscribe());
-      t.at(helpers, 301, () => expect(scheduler.actions).toHaveLength(0));
+      t.at(helpers, 50, () => t.close().subscribe());
+      t.at(helpers, 66, () => expect(scheduler.actions).toHaveLength(0));
       helpers.flush();
-      expect(t.requests).toEqual([req(0), req(5, 'nse-1'), req(205, 'nse-1')]);
-      expect(live.probes).toEqual([5, 205]);
+      expect(t.requests).toEqual([req(0), req(5, 'nse-1'), req(35, 'nse-1')]);
+      expect(live.probes).toEqual([5, 35]);
       expect(t.element.healing.size).toBe(0);
     });
   });

@@ -38,8 +38,6 @@ export type MonitorSource = (conn: Connection, ctx: Context) => Observable<Conne
 /** Upstream defaults: liveness every 200 ms, each check allowed 100 ms. */
 export const LIVENESS_CHECK_INTERVAL = 200;
 export const LIVENESS_CHECK_TIMEOUT = 100;
-/** Pause between failed heal attempts (nsm-rx deviation: upstream retries at once). */
-export const HEAL_RETRY_INTERVAL = 200;
 
 /** The selector a client watches with: exactly its own segment, by id and name. */
 export function ownSegmentSelector(conn: Connection): MonitorScopeSelector {
@@ -67,8 +65,6 @@ export interface HealOptions {
   livenessInterval?: number;
   /** Time one check may take before it counts as dead, ms (default 100). */
   livenessTimeout?: number;
-  /** Pause after a failed heal attempt, ms (default 200). */
-  retryInterval?: number;
   /** Next hop's monitor stream (default: `nextHopMonitor(scheduler)`); injectable for tests. */
   monitor?: MonitorSource;
   logger?: Logger;
@@ -84,7 +80,6 @@ interface Settings {
   readonly livenessCheck: LivenessCheck | undefined;
   readonly livenessInterval: number;
   readonly livenessTimeout: number;
-  readonly retryInterval: number;
   readonly logger: Logger;
 }
 
@@ -180,12 +175,12 @@ class Watch {
   }
 }
 
-/** The heal loop of one connection: re-Request until one succeeds, 200 ms apart. */
+/** The heal loop of one connection: re-Request until one succeeds, each failure retried at once. */
 class HealLoop {
   private stopped = false;
   /** A Request is queued or running in begin (not cancelled by stop: begin serialises it). */
   requesting = false;
-  /** The pending probe or the pause before the next try. */
+  /** The pending probe or the next try. */
   private pending: Subscription | undefined;
 
   constructor(
@@ -215,14 +210,16 @@ class HealLoop {
   private send(): void {
     if (this.stopped) return;
     this.requesting = true;
-    const { logger, scheduler, retryInterval } = this.settings;
+    const { logger, scheduler } = this.settings;
     logger.info(this.reselect ? 'healing with reselect' : 'healing', { id: this.conn.id });
     // Detached from the loop: the Request re-enters heal, which must not cancel it.
     this.factory.request(this.reselect ? { reselect: true } : {}).subscribe({
       error: (err: unknown) => {
         this.requesting = false;
         logger.warn('heal failed', { id: this.conn.id, error: messageOf(err) });
-        if (!this.stopped) this.pending = scheduler.schedule(() => this.step(), retryInterval);
+        // At once, as upstream; scheduled (not called) so that a next hop failing synchronously
+        // does not grow the stack.
+        if (!this.stopped) this.pending = scheduler.schedule(() => this.step());
       },
       // Healed, or begin no longer holds the connection (closed meanwhile): nothing left to do.
       complete: () => {
@@ -252,15 +249,14 @@ class HealLoop {
  * Healing re-Requests through begin's event factory: without a liveness check it reselects
  * (Close, forget mechanism and endpoint, Request); with one it probes first: alive → plain
  * re-Request to the same endpoint, dead → reselect (and stays reselect). A failed try is retried
- * 200 ms later until one succeeds or the connection is closed; every try is bounded by the budget
- * begin gives its events. (Upstream retries at once; the pause keeps a dead next hop, whose
- * dial fails fast, from being hammered in a hot loop.)
+ * at once, as upstream, until one succeeds or the connection is closed; every try is bounded by
+ * the budget begin gives its events (and, on a plain re-Request, preceded by a fresh probe).
  *
  * ```
- * request   -R----------------------------------------C
- * monitor    ^--U---D                                 (DOWN: heal)
- * heal       --------R!-200ms-R!-200ms-R               (reselect: Close + Request each try)
- * monitor                               ^-------------!   (new watch; dropped after Close returned)
+ * request   -R-----------------------C
+ * monitor    ^--U---D                  (DOWN: heal)
+ * heal       --------R--!R--!R--       (reselect: Close + Request; a failure is retried at once)
+ * monitor                      ^-----!   (new watch; dropped after Close returned)
  * ```
  * Every Request (refresh, heal, caller) first drops the previous watch; a successful one starts a
  * new watch and ends any heal loop. A failed re-Request of a watched connection that was not
@@ -277,7 +273,6 @@ export function heal(options: HealOptions = {}): HealElement {
     livenessCheck: options.livenessCheck,
     livenessInterval: options.livenessInterval ?? LIVENESS_CHECK_INTERVAL,
     livenessTimeout: options.livenessTimeout ?? LIVENESS_CHECK_TIMEOUT,
-    retryInterval: options.retryInterval ?? HEAL_RETRY_INTERVAL,
     logger: options.logger ?? silentLogger,
   };
   const source = options.monitor ?? nextHopMonitor(scheduler);

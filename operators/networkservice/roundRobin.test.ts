@@ -88,12 +88,17 @@ describe('roundRobin', () => {
     expect(err.message).toBe('all 2 candidates for network service "ns" have failed: 0. a: a is down; 1. b: b says no');
   });
 
-  it('a candidate with an unusable URL counts as failed; the others are still tried', async () => {
+  it('a candidate with an unusable URL ends the Request with that error (upstream: "failed to parse url"); no other is tried', async () => {
     const rec = recorder();
-    const handler = chain([roundRobin()], rec.next);
+    const rr = roundRobin();
+    const handler = chain([rr], rec.next);
     const ctx = withCandidates(Context.background, { networkService: NetworkService.fromPartial({ name: 'ns' }), endpoints: [nse('bad', 'ftp://x'), nse('good')] });
-    const conn = await lastValueFrom(handler.request(req(), ctx));
-    expect(conn.networkServiceEndpointName).toBe('good');
+    const err = (await lastValueFrom(handler.request(req(), ctx)).catch((e: unknown) => e)) as NsmError;
+    expect(err).toBeInstanceOf(NsmError);
+    expect(err.message).toMatch(/"bad" has an unusable url/);
+    expect(rec.tries).toEqual([]);
+    // the try counted: the next Request starts at the good one
+    await lastValueFrom(handler.request(req(), ctx));
     expect(rec.tries.map((t) => t.name)).toEqual(['good']);
   });
 
@@ -121,19 +126,20 @@ describe('roundRobin', () => {
     expect(closes).toEqual(['x']);
   });
 
-  it('tries one after another in time; concurrent requests each try every candidate once', () => {
+  it('tries one after another in time; every try re-reads the shared counter, so concurrent requests interleave (upstream)', () => {
     marbles(({ cold, expectObservable }, scheduler) => {
       // every try fails after 2 frames
       const rec = recorder(() => cold('--#', undefined, unavailable('down')));
       rec.setClock(() => scheduler.now());
       const handler = chain([roundRobin()], rec.next);
-      const err = new NsmError(status.UNAVAILABLE, 'all 2 candidates for network service "ns" have failed: 0. a: down; 1. b: down');
+      const err = new NsmError(status.UNAVAILABLE, 'all 2 candidates for network service "ns" have failed: 0. a: down; 1. a: down');
       expectObservable(handler.request(req(), ctxFor('ns', 'a', 'b'))).toBe('----#', undefined, err);
-      const err2 = new NsmError(status.UNAVAILABLE, 'all 2 candidates for network service "ns" have failed: 0. b: down; 1. a: down');
+      const err2 = new NsmError(status.UNAVAILABLE, 'all 2 candidates for network service "ns" have failed: 0. b: down; 1. b: down');
       expectObservable(handler.request(req(), ctxFor('ns', 'a', 'b'))).toBe('----#', undefined, err2);
       scheduler.flush();
-      // both started at 0: the first at a, the second at b (counter 1); then each the other one
-      expect(rec.tries.map((t) => `${t.at}:${t.name}`)).toEqual(['0:a', '0:b', '2:b', '2:a']);
+      // both started at 0: the first at a (counter 0), the second at b (counter 1); at 2 the
+      // first reads counter 2 (a again), the second counter 3 (b again)
+      expect(rec.tries.map((t) => `${t.at}:${t.name}`)).toEqual(['0:a', '0:b', '2:a', '2:b']);
     });
   });
 

@@ -18,11 +18,13 @@ export interface RoundRobinElement extends NetworkServiceElement {
 
 /**
  * `roundRobin` (server side, after `discover`): spreads connections over the candidates. Each
- * network service has a counter; a Request starts at `counter mod n` and tries every candidate
- * once from there (wrapping), each try with that endpoint's URL in the context and its name in
- * `network_service_endpoint_name`, on a copy of the request. The first success wins. Every try
- * advances the counter by one (upstream), so after a failover the next Request starts past the
- * endpoint that answered. All tries failed → the last failure's code, every failure listed.
+ * network service has a counter shared by all Requests; a Request makes up to n tries (n
+ * candidates), and every try reads the counter afresh, takes candidate `counter mod n` and
+ * advances the counter (upstream), so concurrent Requests interleave and one of them may try a
+ * candidate twice. Each try has that endpoint's URL in the context and its name in
+ * `network_service_endpoint_name`, on a copy of the request; the first success wins. All tries
+ * failed → the last failure's code, every failure listed. A candidate whose URL cannot be parsed
+ * ends the Request at once with that error (upstream returns "failed to parse url").
  * Skipped when a client URL is already in the context (discover resolved a named endpoint).
  *
  * ```
@@ -39,7 +41,6 @@ export function roundRobin(): RoundRobinElement {
     ctx: Context,
     next: NetworkServiceHandler,
     candidates: Candidates,
-    start: number,
     i: number,
     failures: string[],
     lastCode: status,
@@ -52,18 +53,14 @@ export function roundRobin(): RoundRobinElement {
         );
       }
       const name = candidates.networkService.name;
-      counters.set(name, (counters.get(name) ?? 0) + 1);
-      const endpoint = candidates.endpoints[(start + i) % n] as (typeof candidates.endpoints)[number];
-      const retryNext = (e: unknown) =>
-        attempt(request, ctx, next, candidates, start, i + 1, [...failures, `${i}. ${endpoint.name}: ${messageOf(e)}`], statusOf(e));
-      let url;
-      try {
-        url = endpointUrl(endpoint);
-      } catch (e) {
-        return retryNext(e);
-      }
+      const counter = counters.get(name) ?? 0;
+      counters.set(name, counter + 1);
+      const endpoint = candidates.endpoints[counter % n] as (typeof candidates.endpoints)[number];
+      const url = endpointUrl(endpoint);
       (request.connection as Connection).networkServiceEndpointName = endpoint.name;
-      return next.request(cloneRequest(request), ctx.with(clientUrlKey, url)).pipe(catchError(retryNext));
+      return next
+        .request(cloneRequest(request), ctx.with(clientUrlKey, url))
+        .pipe(catchError((e: unknown) => attempt(request, ctx, next, candidates, i + 1, [...failures, `${i}. ${endpoint.name}: ${messageOf(e)}`], statusOf(e))));
     });
 
   return {
@@ -76,8 +73,7 @@ export function roundRobin(): RoundRobinElement {
         if (candidates.endpoints.length === 0) {
           return throwError(() => notFound(`no candidates for network service ${JSON.stringify(candidates.networkService.name)}`));
         }
-        const start = (counters.get(candidates.networkService.name) ?? 0) % candidates.endpoints.length;
-        return attempt(request, ctx, next, candidates, start, 0, [], status.UNAVAILABLE);
+        return attempt(request, ctx, next, candidates, 0, [], status.UNAVAILABLE);
       }),
   };
 }

@@ -1,12 +1,12 @@
 import { status } from '@grpc/grpc-js';
-import { defer, Observable, of, throwError } from 'rxjs';
+import { defer, NEVER, Observable, of, throwError } from 'rxjs';
 import { map } from 'rxjs/operators';
 import { TestScheduler } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
 import { Connection, type PathSegment } from '../../proto/gen/connection.js';
 import { NetworkServiceRequest } from '../../proto/gen/networkservice.js';
 import { Context } from '../core/context.js';
-import { deadlineExceeded } from '../core/errors.js';
+import { cancelled, deadlineExceeded, unavailable } from '../core/errors.js';
 import { chain, type NetworkServiceHandler } from '../core/networkservice.js';
 import { msToTimestamp } from '../core/path.js';
 import { beginServer } from './begin/begin.js';
@@ -48,9 +48,10 @@ function setup(scheduler: TestScheduler, options: { replyAfter?: number; closeRe
   };
   const begin = beginServer({ scheduler });
   const meta = metadata();
-  const handler = chain([begin, meta, timeout({ scheduler })], next);
+  const element = timeout({ scheduler });
+  const handler = chain([begin, meta, element], next);
   const budget = (ms: number) => Context.background.withDeadline(scheduler.now() + ms);
-  return { handler, begin, meta, requests, closes, closeTimes: () => closes.map((c) => c.at), budget };
+  return { handler, begin, meta, element, requests, closes, closeTimes: () => closes.map((c) => c.at), budget };
 }
 
 describe('timeout (server side)', () => {
@@ -109,9 +110,20 @@ describe('timeout (server side)', () => {
     });
   });
 
-  it('a Close that fails (even DEADLINE_EXCEEDED) still ends the connection and disarms the timer', () => {
+  it('metadata dispose (the hop shuts down) disarms the timer', () => {
     marbles(({ cold, flush }, scheduler) => {
-      const t = setup(scheduler, { closeReply: () => throwError(() => deadlineExceeded('slow')) });
+      const t = setup(scheduler);
+      t.handler.request(request(2000), t.budget(1500)).subscribe();
+      cold('100ms x').subscribe(() => t.meta.dispose());
+      cold('101ms x').subscribe(() => expect(scheduler.actions).toHaveLength(0));
+      flush();
+      expect(t.closeTimes()).toEqual([]);
+    });
+  });
+
+  it('a Close that fails otherwise (UNAVAILABLE) ends the connection and disarms the timer', () => {
+    marbles(({ cold, flush }, scheduler) => {
+      const t = setup(scheduler, { closeReply: () => throwError(() => unavailable('gone')) });
       t.handler.request(request(2000), t.budget(1500)).subscribe();
       cold('200ms x').subscribe(() => t.handler.close(Connection.fromPartial({ id: 'nse-id' }), Context.background).subscribe({ error: () => undefined }));
       // begin forgets the connection either way, so nothing is left to time out
@@ -123,7 +135,71 @@ describe('timeout (server side)', () => {
     });
   });
 
-  it('missing previous-segment expires: INVALID_ARGUMENT, and the connection is closed downstream again', () => {
+  it('a Close that fails with DEADLINE_EXCEEDED keeps the timer: the Close is sent again at expiry (upstream), once', () => {
+    marbles(({ cold, flush }, scheduler) => {
+      const t = setup(scheduler, { closeReply: () => throwError(() => deadlineExceeded('slow')) });
+      const el = t.element;
+      t.handler.request(request(2000), t.budget(1500)).subscribe();
+      cold('200ms x').subscribe(() => t.handler.close(Connection.fromPartial({ id: 'nse-id' }), Context.background).subscribe({ error: () => undefined }));
+      cold('201ms x').subscribe(() => expect(el.closingAgain.size).toBe(1));
+      flush();
+      expect(t.closeTimes()).toEqual([200, 500]);
+      expect(t.closes[1]?.conn.id).toBe('nse-id');
+      expect(el.closingAgain.size).toBe(0);
+      expect(t.begin.connections.size).toBe(0);
+      expect(t.meta.connections.size).toBe(0);
+    });
+  });
+
+  it('a Close that fails with CANCELLED is sent again at expiry; one this hop unsubscribes is not', () => {
+    marbles(({ cold, flush }, scheduler) => {
+      const t = setup(scheduler, { closeReply: () => throwError(() => cancelled('caller went away')) });
+      t.handler.request(request(2000), t.budget(1500)).subscribe();
+      cold('200ms x').subscribe(() => t.handler.close(Connection.fromPartial({ id: 'nse-id' }), Context.background).subscribe({ error: () => undefined }));
+      flush();
+      expect(t.closeTimes()).toEqual([200, 500]);
+    });
+    marbles(({ cold, flush }, scheduler) => {
+      const t = setup(scheduler, { closeReply: () => NEVER });
+      // the caller goes away (or the hop shuts down) before the answer
+      t.handler.request(request(2000), t.budget(1500)).subscribe();
+      cold('200ms x').subscribe(() => {
+        const closing = t.handler.close(Connection.fromPartial({ id: 'nse-id' }), Context.background).subscribe();
+        cold('50ms x').subscribe(() => closing.unsubscribe());
+      });
+      flush();
+      expect(t.closeTimes()).toEqual([200]);
+      expect(t.element.closingAgain.size).toBe(0);
+    });
+  });
+
+  it('the timer’s own Close that times out is not sent again', () => {
+    marbles(({ flush }, scheduler) => {
+      const t = setup(scheduler, { closeReply: () => throwError(() => deadlineExceeded('slow')) });
+      t.handler.request(request(2000), t.budget(1500)).subscribe();
+      flush();
+      expect(t.closeTimes()).toEqual([500]);
+      expect(t.element.closingAgain.size).toBe(0);
+    });
+  });
+
+  it('a new Request for the id drops the second Close and arms its own timer', () => {
+    marbles(({ cold, flush }, scheduler) => {
+      let failClose = true;
+      const t = setup(scheduler, { closeReply: () => (failClose ? throwError(() => deadlineExceeded('slow')) : of(undefined)) });
+      t.handler.request(request(2000), t.budget(1500)).subscribe();
+      cold('200ms x').subscribe(() => t.handler.close(Connection.fromPartial({ id: 'nse-id' }), Context.background).subscribe({ error: () => undefined }));
+      cold('300ms x').subscribe(() => {
+        failClose = false;
+        t.handler.request(request(3000), t.budget(1500)).subscribe();
+      });
+      flush();
+      expect(t.requests).toEqual([0, 300]);
+      expect(t.closeTimes()).toEqual([200, 1500]);
+    });
+  });
+
+  it('missing previous-segment expires: INVALID_ARGUMENT (upstream: an error), nothing Closed downstream', () => {
     marbles(({ expectObservable, flush }, scheduler) => {
       const t = setup(scheduler);
       expectObservable(t.handler.request(request(undefined), t.budget(1500)).pipe(map((c) => c.id))).toBe(
@@ -132,8 +208,7 @@ describe('timeout (server side)', () => {
         expect.objectContaining({ code: status.INVALID_ARGUMENT }) as unknown as Error,
       );
       flush();
-      expect(t.closeTimes()).toEqual([0]);
-      expect(t.closes[0]?.conn.id).toBe('nse-id');
+      expect(t.closeTimes()).toEqual([]);
       expect(t.begin.connections.size).toBe(0);
       expect(t.meta.connections.size).toBe(0);
     });

@@ -1,28 +1,70 @@
-import { asyncScheduler, concat, defer, of, Subscription, throwError, type SchedulerLike } from 'rxjs';
-import { catchError, concatMap, ignoreElements } from 'rxjs/operators';
+import { status } from '@grpc/grpc-js';
+import { asyncScheduler, defer, of, throwError, type SchedulerLike, type Subscription } from 'rxjs';
+import { concatMap, tap } from 'rxjs/operators';
 import { onSettle } from '../tools/onSettle.js';
 import { ContextKey } from '../core/context.js';
-import { invalidArgument } from '../core/errors.js';
+import { invalidArgument, statusOf } from '../core/errors.js';
 import type { NetworkServiceElement } from '../core/networkservice.js';
 import { prevSegment, timestampToMs } from '../core/path.js';
 import { eventFactoryOf } from './begin/eventFactory.js';
 import { metadataOf } from './metadata.js';
 
+/** The armed Close of one connection; `release` disarms it (metadata's dispose calls it too). */
+class Armed {
+  constructor(
+    private readonly timer: Subscription,
+    /** When it fires (scheduler time, ms). */
+    readonly at: number,
+    /** The time budget of the Request that armed it (ms; undefined: none). */
+    readonly budget: number | undefined,
+  ) {}
+  release(): void {
+    this.timer.unsubscribe();
+  }
+}
+
+/** A `timeout` element with the Closes it will send again (by connection id, for leak checks). */
+export interface TimeoutElement extends NetworkServiceElement {
+  readonly closingAgain: ReadonlyMap<string, Subscription>;
+}
+
+/** A Close that did not get its answer: upstream's context.DeadlineExceeded or context.Canceled. */
+const unanswered = (err: unknown): boolean => {
+  const code = statusOf(err);
+  return code === status.DEADLINE_EXCEEDED || code === status.CANCELLED;
+};
+
 /**
  * `timeout` (server side): a hop that stops hearing from its client closes the connection itself.
  * After each Request it arms a Close (through begin) at the previous segment's `expires` minus the
- * request's time budget; a refresh re-arms it, a Close (even a failed one: begin forgets the
- * connection either way) disarms it.
+ * request's time budget; a refresh re-arms it. A Request whose previous segment has no `expires`
+ * fails with INVALID_ARGUMENT (upstream: an error, and no Close downstream either).
+ *
+ * A Close disarms the timer, except when it fails with DEADLINE_EXCEEDED or CANCELLED (upstream
+ * keeps its timer then): the next hop may never have heard it, so the same Close is sent
+ * downstream once more when the timer fires, with the Request's budget. (A Close this hop
+ * unsubscribes — its caller went away, or the hop is shutting down — disarms as usual: in nsm-rx
+ * cancellation is unsubscription, and a hop that is going away must not leave timers behind.) (begin has
+ * forgotten the connection by then, so it goes straight to the rest of the chain, as upstream's
+ * event factory does.) A new Request for the same id drops that second Close and arms anew.
  *
  * ```
  * request (budget 1.5s, caller's token expires at 2s) --R--------------------
  * close via begin                                      -------- 500ms --C----
+ *
+ * close that times out                                 --R--C#-----------C--   (sent again at 500ms)
  * ```
  */
-export function timeout(options: { scheduler?: SchedulerLike } = {}): NetworkServiceElement {
+export function timeout(options: { scheduler?: SchedulerLike } = {}): TimeoutElement {
   const scheduler = options.scheduler ?? asyncScheduler;
-  const timerKey = new ContextKey<Subscription>('timeout.timer');
+  const armedKey = new ContextKey<Armed>('timeout.armed');
+  const closingAgain = new Map<string, Subscription>();
+  const dropClosingAgain = (id: string) => {
+    closingAgain.get(id)?.unsubscribe();
+    closingAgain.delete(id);
+  };
   return {
+    closingAgain,
     request: (request, ctx, next) =>
       defer(() => {
         const remaining = ctx.remaining(scheduler.now());
@@ -32,26 +74,54 @@ export function timeout(options: { scheduler?: SchedulerLike } = {}): NetworkSer
             const prev = prevSegment(conn);
             const expires = prev?.expires;
             if (expires === undefined) {
-              // Nothing can time this connection out: undo it rather than leave it behind.
-              const err = invalidArgument(
-                prev
-                  ? `the previous path segment "${prev.name}" of connection ${conn.id} has no expires (did the caller send nsm-client-token?)`
-                  : `connection ${conn.id} has no previous path segment: the caller must add its own segment first`,
+              return throwError(() =>
+                invalidArgument(
+                  prev
+                    ? `the previous path segment "${prev.name}" of connection ${conn.id} has no expires (did the caller send nsm-client-token?)`
+                    : `connection ${conn.id} has no previous path segment: the caller must add its own segment first`,
+                ),
               );
-              return concat(next.close(conn, ctx).pipe(catchError(() => of(undefined)), ignoreElements()), throwError(() => err));
             }
+            dropClosingAgain(conn.id);
             const meta = metadataOf(ctx);
-            meta.delete(timerKey)?.unsubscribe();
+            meta.delete(armedKey)?.release();
             const factory = eventFactoryOf(ctx);
             if (factory) {
               const delay = Math.max(0, timestampToMs(expires) - scheduler.now() - requestTimeout);
               // The Close runs detached: disarming the timer must not cancel a Close already queued.
-              meta.set(timerKey, scheduler.schedule(() => factory.close().subscribe({ error: () => undefined }), delay));
+              const timer = scheduler.schedule(() => {
+                // Fired: its own Close is not sent again, whatever its outcome (as upstream).
+                meta.delete(armedKey);
+                factory.close().subscribe({ error: () => undefined });
+              }, delay);
+              meta.set(armedKey, new Armed(timer, scheduler.now() + delay, Number.isFinite(remaining) ? remaining : undefined));
             }
             return of(conn);
           }),
         );
       }),
-    close: (conn, ctx, next) => next.close(conn, ctx).pipe(onSettle(() => metadataOf(ctx).delete(timerKey)?.unsubscribe())),
+    close: (conn, ctx, next) =>
+      defer(() => {
+        const meta = metadataOf(ctx);
+        // Read now: the metadata is dropped once this Close settles.
+        const armed = meta.get(armedKey);
+        /** Moves the armed Close out of the metadata (dropped with this Close) to fire later. */
+        const closeAgainAtExpiry = () => {
+          if (armed === undefined) return;
+          dropClosingAgain(conn.id);
+          const again = scheduler.schedule(
+            () => {
+              closingAgain.delete(conn.id);
+              next.close(conn, ctx.withBudget(scheduler.now(), armed.budget)).subscribe({ error: () => undefined });
+            },
+            Math.max(0, armed.at - scheduler.now()),
+          );
+          closingAgain.set(conn.id, again);
+        };
+        return next.close(conn, ctx).pipe(
+          tap({ error: (err: unknown) => unanswered(err) && closeAgainAtExpiry() }),
+          onSettle(() => meta.delete(armedKey)?.release()),
+        );
+      }),
   };
 }

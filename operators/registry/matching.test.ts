@@ -156,10 +156,26 @@ describe('isSubset (upstream IsSubset)', () => {
     expect(isSubset({ k: '<no value>' }, { k: '{{.app}}' }, undefined)).toBe(true);
   });
 
-  it('a template upstream cannot parse (or one outside the subset) is compared literally', () => {
+  it('a template Go cannot parse or execute is compared literally', () => {
     expect(isSubset({ k: '{{.a' }, { k: '{{.a' }, vars)).toBe(true);
     expect(isSubset({ k: 'x' }, { k: '{{.a' }, vars)).toBe(false);
-    expect(isSubset({ k: '{{ .app | printf "%s" }}' }, { k: '{{ .app | printf "%s" }}' }, vars)).toBe(true);
+    // len of a missing key fails in Go: the selector stays "{{len .absent}}"
+    expect(isSubset({ k: '{{len .absent}}' }, { k: '{{len .absent}}' }, vars)).toBe(true);
+    expect(isSubset({ k: '0' }, { k: '{{len .absent}}' }, vars)).toBe(false);
+  });
+
+  it.each([
+    ['a pipeline', '{{ .app | printf "%s-x" }}', 'fw-x'],
+    ['index, for keys that are not Go identifiers', '{{index . "pod-name"}}', 'pod-1'],
+    ['index of a missing key: the empty string', '{{index . "absent"}}', ''],
+    ['if/eq/else', '{{if eq .nodeName "node-1"}}local{{else}}remote{{end}}', 'local'],
+    ['and/or return an operand', '{{or .absent .app}}', 'fw'],
+    ['variables and parentheses', '{{$n := .nodeName}}{{printf "%s/%s" $n (index . "app")}}', 'node-1/fw'],
+    ['html/js/urlquery', '{{urlquery "a b"}}', 'a+b'],
+  ])('renders %s with Go semantics', (_what, template, want) => {
+    const labels = { ...vars, 'pod-name': 'pod-1' };
+    expect(isSubset({ k: want }, { k: template }, labels)).toBe(true);
+    expect(isSubset({ k: `${want}?` }, { k: template }, labels)).toBe(false);
   });
 
   it('does not treat inherited object properties as labels', () => {

@@ -1,7 +1,7 @@
 import type { NetworkService, NetworkServiceEndpoint } from '../../proto/gen/registry.js';
 import { timestampToMs } from '../core/path.js';
 import { deepEqual } from '../tools/deepEqual.js';
-import { renderGoTemplate } from '../tools/goTemplate.js';
+import { executeGoTemplate, parseGoTemplate, type GoTemplate } from '../tools/goTemplate.js';
 
 /**
  * Upstream `matchutils` (sdk pkg/tools/matchutils): how registry Find queries match stored
@@ -58,13 +58,34 @@ export function matchNetworkService(query: NetworkService | undefined, ns: Netwo
   );
 }
 
+/** Parsed selector templates (`undefined`: Go cannot parse it), bounded: selectors are few. */
+const parsedSelectors = new Map<string, GoTemplate | undefined>();
+const PARSED_SELECTORS_MAX = 1024;
+
+function parsedSelector(value: string): GoTemplate | undefined {
+  if (parsedSelectors.has(value)) return parsedSelectors.get(value);
+  let parsed: GoTemplate | undefined;
+  try {
+    parsed = parseGoTemplate(value);
+  } catch {
+    parsed = undefined;
+  }
+  if (parsedSelectors.size >= PARSED_SELECTORS_MAX) parsedSelectors.clear();
+  parsedSelectors.set(value, parsed);
+  return parsed;
+}
+
 /**
- * Upstream processLabels: the selector value rendered as a Go template over `vars`; a template
- * upstream cannot parse or execute (here: anything outside the supported subset) stays literal.
+ * Upstream processLabels: the selector value executed as a Go template over `vars` (see
+ * operators/tools/goTemplate.ts for what is supported); one that cannot be parsed or executed
+ * (or that uses what is not supported here) stays literal.
  */
 function renderSelectorValue(value: string, vars: Labels | undefined): string {
+  if (!value.includes('{{')) return value;
+  const parsed = parsedSelector(value);
+  if (parsed === undefined) return value;
   try {
-    return renderGoTemplate(value, vars);
+    return executeGoTemplate(parsed, vars);
   } catch {
     return value;
   }
@@ -73,8 +94,9 @@ function renderSelectorValue(value: string, vars: Labels | undefined): string {
 /**
  * Upstream IsSubset(a=labels, b=selector, vars): false when `labels` has fewer keys than
  * `selector`; otherwise every selector `k: v` must hold `labels[k] === v` (a missing key reads as
- * ""), or, failing that, `labels[k] === v rendered as a Go template over vars` (a key missing
- * from vars renders `<no value>`).
+ * ""), or, failing that, `labels[k] === v executed as a Go template over vars` (pipelines and
+ * Go's builtins: `{{.nodeName}}`, `{{index . "pod-name"}}`, `{{if eq .zone "a"}}…{{end}}`; a key
+ * missing from vars renders `<no value>`; a template that fails stays literal).
  */
 export function isSubset(labels: Labels | undefined, selector: Labels | undefined, vars: Labels | undefined): boolean {
   const a = labels ?? {};
