@@ -9,7 +9,10 @@ import { ownNetnsUrl } from '../../dataplane/kernel/netns.js';
 import { nscChain } from './chain.js';
 import { adopt, existingConnection } from './adopt.js';
 import { defineComponent } from '../cli/components.js';
-import { bool, duration, map, str, url, variable } from '../cli/config.js';
+import { bool, duration, list, str, url, variable } from '../cli/config.js';
+
+/** What upstream's authorize.NewClient() applies when given no policies: common + client. */
+export const defaultClientPolicies = 'etc/nsm/opa/common/.*.rego,etc/nsm/opa/client/.*.rego';
 
 const networkServices = (env: string, description: string) =>
   variable({
@@ -28,9 +31,11 @@ export const nscSpec = {
   dialTimeout: duration('NSM_DIAL_TIMEOUT', '5s', 'Dial timeout toward the nsmgr'),
   requestTimeout: duration('NSM_REQUEST_TIMEOUT', '15s', 'Budget of each Request try'),
   maxTokenLifetime: duration('NSM_MAX_TOKEN_LIFETIME', '10m', 'Lifetime of the tokens this client issues; it refreshes at 20% of it'),
-  clientPolicies: policies('NSM_CLIENT_POLICIES', '', 'Policies every returned connection must pass (e.g. etc/nsm/opa/common/.*.rego,etc/nsm/opa/client/.*.rego); none by default, as upstream'),
+  // Upstream cmd-nsc has no variable: it always applies authorize.NewClient()'s defaults (these).
+  clientPolicies: policies('NSM_CLIENT_POLICIES', defaultClientPolicies, 'Policies every returned connection must pass (upstream authorize.NewClient() defaults; empty: none)'),
   ...securitySpec,
-  labels: map('NSM_LABELS', '', 'Parsed for compatibility (upstream does not use it either)'),
+  // Upstream: a []string documented as key1=val1,key2=val2 and never read; any list is accepted.
+  labels: list('NSM_LABELS', '', 'Client labels key1=val1,key2=val2: accepted, not used (as upstream; the NS URL query sets connection labels)'),
   mechanism: str('NSM_MECHANISM', 'kernel', 'Parsed for compatibility (the URL scheme picks the mechanism)'),
   networkServices: networkServices('NSM_NETWORK_SERVICES', 'Network services to connect to'),
   awarenessGroups: variable({
