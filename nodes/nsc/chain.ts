@@ -2,7 +2,7 @@ import { asyncScheduler } from 'rxjs';
 import { status } from '@grpc/grpc-js';
 import { client, type Client } from '../../operators/chains/client.js';
 import { messageOf, statusOf } from '../../operators/core/errors.js';
-import type { NetworkServiceHandler } from '../../operators/core/networkservice.js';
+import type { NetworkServiceElement, NetworkServiceHandler } from '../../operators/core/networkservice.js';
 import { clientInfo } from '../../operators/networkservice/clientInfo.js';
 import { excludedPrefixesClient } from '../../operators/networkservice/excludedPrefixes.js';
 import { heal } from '../../operators/networkservice/heal.js';
@@ -17,10 +17,17 @@ import type { nscSpec } from './main.js';
 
 /**
  * The client chain of `nsc` (`keep`: refresh, heal with the datapath probe, upstream refresh)
- * and of `nsc-init` (none of them: its connections outlive it), behind a retry that logs every
- * failed try.
+ * and of `nsc-init` (none of them: its connections outlive it), with the nsc's DNS context
+ * client when its local DNS server runs, behind a retry that logs every failed try.
  */
-export function nscChain(config: ConfigOf<typeof nscSpec>, ctx: RunContext, security: Security, pool: ChannelPool, keep: boolean): { chain: Client; handler: NetworkServiceHandler } {
+export function nscChain(
+  config: ConfigOf<typeof nscSpec>,
+  ctx: RunContext,
+  security: Security,
+  pool: ChannelPool,
+  keep: boolean,
+  dns?: NetworkServiceElement,
+): { chain: Client; handler: NetworkServiceHandler } {
   const scheduler = asyncScheduler;
   const chain = client({
     name: config.name,
@@ -42,7 +49,8 @@ export function nscChain(config: ConfigOf<typeof nscSpec>, ctx: RunContext, secu
           }),
         }
       : {}),
-    additional: [clientInfo({ env: ctx.env }), ...(keep ? [upstreamRefresh({ scheduler })] : []), excludedPrefixesClient({ awarenessGroups: config.awarenessGroups })],
+    // Upstream's order: clientinfo, upstreamrefresh, (sriovtoken, mechanisms, sendfd,) dnscontext, excludedprefixes.
+    additional: [clientInfo({ env: ctx.env }), ...(keep ? [upstreamRefresh({ scheduler })] : []), ...(dns ? [dns] : []), excludedPrefixesClient({ awarenessGroups: config.awarenessGroups })],
     scheduler,
   });
   const handler = retryClient(chain.handler, {

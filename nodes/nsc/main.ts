@@ -8,6 +8,7 @@ import { parseNsUrl, type NetworkServiceUrl } from '../../operators/tools/nsurl.
 import { ownNetnsUrl } from '../../dataplane/kernel/netns.js';
 import { nscChain } from './chain.js';
 import { adopt, existingConnection } from './adopt.js';
+import { localDnsAddress, localDnsResolvConf, startLocalDns } from './localDns.js';
 import { defineComponent } from '../cli/components.js';
 import { bool, duration, list, str, url, variable } from '../cli/config.js';
 
@@ -50,7 +51,9 @@ export const nscSpec = {
   livenessCheckEnabled: bool('NSM_LIVENESS_CHECK_ENABLED', 'true', 'Ping over each connection from this netns; no answer → heal by reselect (turn off with a forwarder that has no datapath)'),
   livenessCheckInterval: duration('NSM_LIVENESS_CHECK_INTERVAL', '200ms', 'Interval of datapath probes'),
   livenessCheckTimeout: duration('NSM_LIVENESS_CHECK_TIMEOUT', '1s', 'Timeout of one datapath probe'),
-  localDnsServerEnabled: bool('NSM_LOCAL_DNS_SERVER_ENABLED', 'true', 'Local DNS proxy (not implemented yet)'),
+  localDnsServerEnabled: bool('NSM_LOCAL_DNS_SERVER_ENABLED', 'true', 'Local DNS server: a proxy to the connections’ DNS servers, the resolver of this netns pointed at it'),
+  localDnsServerAddress: localDnsAddress,
+  localDnsResolvConf,
 };
 
 /**
@@ -85,7 +88,9 @@ export const component = defineComponent({
     const scheduler = asyncScheduler;
     const security = await startSecurity(config, ctx);
     const pool = security.pool();
-    const { chain: nsc, handler } = nscChain(config, ctx, security, pool, true);
+    // Before the connections' cleanup is registered, so it runs after they are closed.
+    const dns = config.localDnsServerEnabled ? await startLocalDns(config, ctx) : undefined;
+    const { chain: nsc, handler } = nscChain(config, ctx, security, pool, true, dns);
     const connections: Connection[] = [];
     ctx.lifecycle.onShutdown('nsc', async () => {
       for (const conn of connections) {

@@ -30,4 +30,15 @@ describe('DNS proxy (the client side of DNS configs)', () => {
       await good.close();
     }
   });
+
+  it('an address it cannot listen on (in use) rejects and leaves nothing behind: no socket, no subscription to the configs', async () => {
+    const first = await serveDnsProxy({ configs: new BehaviorSubject<readonly DNSConfig[]>([]) });
+    const configs = new BehaviorSubject<readonly DNSConfig[]>([]);
+    try {
+      await expect(serveDnsProxy({ configs, port: first.port })).rejects.toMatchObject({ code: 'EADDRINUSE' });
+      expect(configs.observed).toBe(false);
+    } finally {
+      await first.close();
+    }
+  });
 });

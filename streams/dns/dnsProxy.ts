@@ -82,7 +82,12 @@ export function serveDnsProxy(options: DnsProxyOptions): Promise<DnsProxy> {
   });
 
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (e) => {
+      // Could not listen (address in use, not ours): nothing may stay behind.
+      subscription.unsubscribe();
+      server.close();
+      reject(e);
+    });
     server.bind(options.port ?? 0, options.host ?? '127.0.0.1', () => {
       resolve({
         port: server.address().port,
