@@ -30,13 +30,18 @@ describe('manageResolvConf', () => {
     expect(readFileSync(path, 'utf8')).toBe(original);
   });
 
-  it('a file that was not there is removed on restore, with the folder it made (/etc/netns/NAME)', () => {
-    const dir = join(tempDir(), 'netns', 'client');
-    const managed = manageResolvConf(join(dir, 'resolv.conf'), '127.0.0.1');
+  it('a file that was not there is removed on restore, with the folders it made (/etc/netns/NAME, /etc/netns) unless another client still uses one', () => {
+    const etc = tempDir();
+    const managed = manageResolvConf(join(etc, 'netns', 'a', 'resolv.conf'), '127.0.0.1');
     expect(managed.original).toBeUndefined();
-    expect(active(readFileSync(join(dir, 'resolv.conf'), 'utf8'))).toEqual(['nameserver 127.0.0.1']);
+    expect(active(readFileSync(join(etc, 'netns', 'a', 'resolv.conf'), 'utf8'))).toEqual(['nameserver 127.0.0.1']);
+    const other = manageResolvConf(join(etc, 'netns', 'b', 'resolv.conf'), '127.0.0.1');
     managed.restore();
-    expect(existsSync(dir)).toBe(false);
+    expect(existsSync(join(etc, 'netns', 'a'))).toBe(false);
+    expect(existsSync(join(etc, 'netns', 'b', 'resolv.conf'))).toBe(true);
+    other.restore();
+    expect(existsSync(join(etc, 'netns', 'b'))).toBe(false);
+    expect(existsSync(join(etc, 'netns'))).toBe(true); // b's nsc did not make it: a's did, and left it in use
   });
 
   it('after a crash (no restore) the next nsc finds the original in the file and restores that, not its own rewrite', () => {

@@ -54,6 +54,17 @@ const values = (text: string, keys: readonly string[]): string[] =>
     return key !== undefined && keys.includes(key) ? words : [];
   });
 
+/** Removes `dir` and its parents up to `top`, stopping at one still in use (another netns's folder). */
+function removeUpTo(dir: string, top: string): void {
+  try {
+    rmdirSync(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOTEMPTY') return;
+    throw e;
+  }
+  if (dir !== top) removeUpTo(dirname(dir), top);
+}
+
 export interface ManagedResolvConf {
   /** The servers and search domains the file named before (upstream's fallback config for the proxy); undefined when none. */
   readonly original: DNSConfig | undefined;
@@ -71,7 +82,6 @@ export interface ManagedResolvConf {
  */
 export function manageResolvConf(path: string, nameserver: string): ManagedResolvConf {
   const dir = dirname(path);
-  const madeDir = !existsSync(dir);
   const current = existsSync(path) ? readFileSync(path, 'utf8') : null;
   const leftover = current === null ? undefined : originalOf(current);
   const original = leftover === undefined ? current : leftover;
@@ -93,7 +103,7 @@ export function manageResolvConf(path: string, nameserver: string): ManagedResol
     writeFileSync(path, text);
     written = text;
   };
-  mkdirSync(dir, { recursive: true });
+  const madeFrom = mkdirSync(dir, { recursive: true }); // the topmost folder it made (/etc/netns), if any
   write([]);
   return {
     original: servers.length > 0 ? DNSConfig.fromPartial({ dnsServerIps: servers, searchDomains: originalSearch }) : undefined,
@@ -101,7 +111,7 @@ export function manageResolvConf(path: string, nameserver: string): ManagedResol
     restore() {
       if (original !== null) return writeFileSync(path, original);
       unlinkSync(path);
-      if (madeDir) rmdirSync(dir);
+      if (madeFrom !== undefined) removeUpTo(dir, madeFrom);
     },
   };
 }
