@@ -5,7 +5,7 @@ import { messageOf, statusOf } from '../../operators/core/errors.js';
 import type { NetworkServiceElement, NetworkServiceHandler } from '../../operators/core/networkservice.js';
 import { clientInfo } from '../../operators/networkservice/clientInfo.js';
 import { excludedPrefixesClient } from '../../operators/networkservice/excludedPrefixes.js';
-import { heal } from '../../operators/networkservice/heal.js';
+import { heal, type LivenessCheck } from '../../operators/networkservice/heal.js';
 import { retryClient } from '../../operators/networkservice/retry.js';
 import { upstreamRefresh } from '../../operators/networkservice/upstreamRefresh.js';
 import { kernelLivenessCheck } from '../../dataplane/kernel/liveness.js';
@@ -27,8 +27,10 @@ export function nscChain(
   pool: ChannelPool,
   keep: boolean,
   dns?: NetworkServiceElement,
-): { chain: Client; handler: NetworkServiceHandler } {
+): { chain: Client; handler: NetworkServiceHandler; retrying(h: NetworkServiceHandler): NetworkServiceHandler; liveness: LivenessCheck | undefined } {
   const scheduler = asyncScheduler;
+  // The datapath probe of upstream cmd-nsc: pings over the connection from this netns.
+  const liveness = config.livenessCheckEnabled ? kernelLivenessCheck({ timeout: config.livenessCheckTimeout }) : undefined;
   const chain = client({
     name: config.name,
     pool,
@@ -42,10 +44,7 @@ export function nscChain(
           heal: heal({
             scheduler,
             logger: ctx.log,
-            // The datapath probe of upstream cmd-nsc: pings over the connection from this netns.
-            ...(config.livenessCheckEnabled
-              ? { livenessCheck: kernelLivenessCheck({ timeout: config.livenessCheckTimeout }), livenessInterval: config.livenessCheckInterval, livenessTimeout: config.livenessCheckTimeout + 500 }
-              : {}),
+            ...(liveness ? { livenessCheck: liveness, livenessInterval: config.livenessCheckInterval, livenessTimeout: config.livenessCheckTimeout + 500 } : {}),
           }),
         }
       : {}),
@@ -53,10 +52,11 @@ export function nscChain(
     additional: [clientInfo({ env: ctx.env }), ...(keep ? [upstreamRefresh({ scheduler })] : []), ...(dns ? [dns] : []), excludedPrefixesClient({ awarenessGroups: config.awarenessGroups })],
     scheduler,
   });
-  const handler = retryClient(chain.handler, {
-    scheduler,
-    tryTimeout: config.requestTimeout,
-    onRetry: (e) => ctx.log.warn('request failed, retrying', { code: status[statusOf(e)], error: messageOf(e) }),
-  });
-  return { chain, handler };
+  const retrying = (h: NetworkServiceHandler) =>
+    retryClient(h, {
+      scheduler,
+      tryTimeout: config.requestTimeout,
+      onRetry: (e) => ctx.log.warn('request failed, retrying', { code: status[statusOf(e)], error: messageOf(e) }),
+    });
+  return { chain, handler: retrying(chain.handler), retrying, liveness };
 }

@@ -7,7 +7,7 @@ import { parseBracketGroups } from '../../operators/networkservice/point2pointIp
 import { parseNsUrl, type NetworkServiceUrl } from '../../operators/tools/nsurl.js';
 import { ownNetnsUrl } from '../../dataplane/kernel/netns.js';
 import { nscChain } from './chain.js';
-import { adopt, existingConnection } from './adopt.js';
+import { adopting, monitorConnections } from './adopt.js';
 import { localDnsAddress, localDnsResolvConf, startLocalDns } from './localDns.js';
 import { defineComponent } from '../cli/components.js';
 import { bool, duration, list, str, url, variable } from '../cli/config.js';
@@ -76,7 +76,7 @@ export const report = (event: string, conn: Connection): void => {
 /**
  * `nsm-rx nsc` (upstream cmd-nsc): requests every NSM_NETWORK_SERVICES entry with id
  * `<NSM_NAME>-<i>` — adopting the connection of that id the nsmgr already has (nsc-init's,
- * or its own before a restart) — retrying until it succeeds, then keeps the connections
+ * or its own before a restart; see adopting) — retrying until it succeeds, then keeps the connections
  * (refresh, heal, upstream refresh) until it is stopped, when it closes them. Prints each
  * connection as a JSON line on stdout.
  */
@@ -90,7 +90,7 @@ export const component = defineComponent({
     const pool = security.pool();
     // Before the connections' cleanup is registered, so it runs after they are closed.
     const dns = config.localDnsServerEnabled ? await startLocalDns(config, ctx) : undefined;
-    const { chain: nsc, handler } = nscChain(config, ctx, security, pool, true, dns);
+    const { chain: nsc, retrying, liveness } = nscChain(config, ctx, security, pool, true, dns);
     const connections: Connection[] = [];
     ctx.lifecycle.onShutdown('nsc', async () => {
       for (const conn of connections) {
@@ -105,11 +105,14 @@ export const component = defineComponent({
     });
     for (const [i, ns] of config.networkServices.entries()) {
       const fresh = requestFor(config.name, i, ns);
-      const existing = await existingConnection(pool, config.connectTo, config.name, fresh.connection?.id ?? '', config.dialTimeout);
-      if (existing) ctx.log.info('adopting the existing connection', { id: existing.path?.pathSegments[0]?.id });
-      const conn = await firstValueFrom(handler.request(existing ? adopt(fresh, existing) : fresh, Context.background));
-      connections.push(conn);
-      report('connected', conn);
+      const monitored = await monitorConnections(pool, config.connectTo, fresh.connection?.id ?? '', config.requestTimeout);
+      try {
+        const conn = await firstValueFrom(retrying(adopting(nsc.handler, monitored.current, liveness, ctx.log)).request(fresh, Context.background));
+        connections.push(conn);
+        report('connected', conn);
+      } finally {
+        monitored.stop();
+      }
     }
     await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
   },
