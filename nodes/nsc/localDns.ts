@@ -1,6 +1,4 @@
 import { isIPv4 } from 'node:net';
-import { BehaviorSubject, combineLatest, map } from 'rxjs';
-import type { DNSConfig } from '../../proto/gen/connectioncontext.js';
 import { dnsContextClient, type DnsContextClientElement } from '../../operators/networkservice/dnsContextClient.js';
 import { serveDnsProxy } from '../../streams/dns/dnsProxy.js';
 import { clientResolvConf, manageResolvConf, type ManagedResolvConf } from '../../dataplane/kernel/resolvConf.js';
@@ -35,44 +33,47 @@ export const localDnsResolvConf = str(
 );
 
 /**
- * Upstream cmd-nsc's local DNS server: the DNS proxy at NSM_LOCAL_DNS_SERVER_ADDRESS in this
- * process's netns (the client's), asking the servers of the connections' DNS contexts (what the
- * returned `dnsContextClient` collects) and, while there is a connection, the servers the
- * resolver named before (upstream's fallback); and that resolver pointed at the proxy. All of it
- * is undone when the nsc stops, after its connections are closed. A proxy that cannot listen, or
- * a resolver that cannot be rewritten, is logged and the nsc goes on without it (as upstream).
+ * Upstream cmd-nsc's local DNS server: this process's netns's (the client's) resolver pointed at
+ * a DNS proxy at NSM_LOCAL_DNS_SERVER_ADDRESS there, which asks the servers of the connections'
+ * DNS contexts (what the returned `dnsContextClient` collects) and, while there is a connection,
+ * the servers the resolver named before (upstream's fallback). All of it is undone when the nsc
+ * stops, after its connections are closed. A proxy that cannot listen (the resolver is then put
+ * back at once), or a resolver that cannot be rewritten, is logged and the nsc goes on without
+ * it, as upstream.
  */
 export async function startLocalDns(config: { localDnsServerAddress: DnsAddress; localDnsResolvConf: string }, ctx: RunContext): Promise<DnsContextClientElement> {
-  const element = dnsContextClient();
-  const fallback = new BehaviorSubject<DNSConfig | undefined>(undefined);
-  const configs = combineLatest([element.configs, fallback]).pipe(map(([own, before]) => (own.length > 0 && before ? [...own, before] : own)));
   const { host, port } = config.localDnsServerAddress;
-  const proxy = await serveDnsProxy({ host, port, configs }).catch((e: unknown) => {
-    ctx.log.error('local DNS server not started', { address: `${host}:${port}`, error: messageOf(e) });
-    return undefined;
-  });
-  if (proxy === undefined) return element;
+  const address = `${host}:${port}`;
   const target = config.localDnsResolvConf !== '' ? { path: config.localDnsResolvConf, why: 'NSM_LOCAL_DNS_RESOLV_CONF' } : clientResolvConf(ctx.env);
   let managed: ManagedResolvConf | undefined;
-  if (target === undefined) ctx.log.info('local DNS server without a resolver pointed at it: this netns has no resolv.conf of its own (not a pod, not an "ip netns add" one)', { address: `${host}:${port}` });
+  if (target === undefined) ctx.log.info('local DNS server without a resolver pointed at it: this netns has no resolv.conf of its own (not a pod, not an "ip netns add" one)', { address });
   else {
     try {
       managed = manageResolvConf(target.path, host === '0.0.0.0' ? '127.0.0.1' : host);
-      fallback.next(managed.original);
-      ctx.log.info('resolver pointed at the local DNS server', { resolvConf: target.path, why: target.why, address: `${host}:${port}` });
+      ctx.log.info('resolver pointed at the local DNS server', { resolvConf: target.path, why: target.why, address });
     } catch (e) {
       ctx.log.error('cannot point the resolver at the local DNS server', { resolvConf: target.path, error: messageOf(e) });
     }
   }
-  // The connections' search domains go to the resolver, which expands names before asking the proxy.
-  const searches = element.configs.subscribe((cs) => managed?.search(cs.flatMap((c) => c.searchDomains)));
-  ctx.lifecycle.onShutdown('local DNS server', async () => {
-    searches.unsubscribe();
+  const element = dnsContextClient(managed?.original ? { fallback: managed.original } : {});
+  const restore = () => {
     try {
       managed?.restore();
     } catch (e) {
       ctx.log.warn('cannot restore the resolver', { resolvConf: target?.path, error: messageOf(e) });
     }
+  };
+  const proxy = await serveDnsProxy({ host, port, configs: element.configs }).catch((e: unknown) => {
+    ctx.log.error('local DNS server not started', { address, error: messageOf(e) });
+    restore();
+    return undefined;
+  });
+  if (proxy === undefined) return element;
+  // The connections' search domains go to the resolver, which expands names before asking the proxy.
+  const searches = element.configs.subscribe((cs) => managed?.search(cs.flatMap((c) => c.searchDomains)));
+  ctx.lifecycle.onShutdown('local DNS server', async () => {
+    searches.unsubscribe();
+    restore();
     await proxy.close();
   });
   return element;
