@@ -16,9 +16,11 @@ function answering(d: typeof dns2, records: Readonly<Record<string, string>>): D
   };
 }
 
-/** A real DNS server for tests (dns2, UDP on 127.0.0.1, any free port) answering `records` (see answering). */
-export async function startDnsServer(records: Readonly<Record<string, string>>): Promise<{ port: number; close(): Promise<void> }> {
-  const server = dns2.createServer({ udp: true, handle: answering(dns2, records) });
+/** A real DNS server for tests (dns2, UDP on 127.0.0.1, any free port) answering `records` (see answering), after `delayMs` if given. */
+export async function startDnsServer(records: Readonly<Record<string, string>>, delayMs = 0): Promise<{ port: number; close(): Promise<void> }> {
+  const answer = answering(dns2, records);
+  const handle: DnsHandler = delayMs > 0 ? (...args) => void setTimeout(() => answer(...args), delayMs) : answer;
+  const server = dns2.createServer({ udp: true, handle });
   const addresses = await server.listen({ udp: { port: 0, address: '127.0.0.1' } });
   return { port: addresses.udp?.port ?? 0, close: () => server.close() };
 }

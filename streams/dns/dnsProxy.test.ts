@@ -12,7 +12,7 @@ const resolverAt = (port: number) => {
 };
 
 describe('DNS proxy (the client side of DNS configs)', () => {
-  it('answers from the servers of the current configs (first reply wins), SERVFAIL without any; follows config changes; closes clean', async () => {
+  it('answers from the servers of the current configs (first success wins), SERVFAIL without any; follows config changes; closes clean', async () => {
     const good = await startDnsServer({ 'my.domain': '4.4.4.4' });
     const configs = new BehaviorSubject<readonly DNSConfig[]>([]);
     const proxy = await serveDnsProxy({ configs, timeoutMs: 1000 });
@@ -28,6 +28,20 @@ describe('DNS proxy (the client side of DNS configs)', () => {
     } finally {
       await proxy.close();
       await good.close();
+    }
+  });
+
+  it('a success wins over a faster failure (upstream fanout): a server that does not know the name does not hide one that does', async () => {
+    const knows = await startDnsServer({ 'my.domain': '4.4.4.4' }, 200);
+    const knowsNothing = await startDnsServer({});
+    const proxy = await serveDnsProxy({ configs: new BehaviorSubject([DNSConfig.fromPartial({ dnsServerIps: [`127.0.0.1:${knowsNothing.port}`, `127.0.0.1:${knows.port}`] })]), timeoutMs: 2000 });
+    try {
+      expect(await resolverAt(proxy.port).resolve4('my.domain')).toEqual(['4.4.4.4']);
+      await expect(resolverAt(proxy.port).resolve4('other.domain')).rejects.toMatchObject({ code: 'ENOTFOUND' }); // every server said NXDOMAIN
+    } finally {
+      await proxy.close();
+      await knows.close();
+      await knowsNothing.close();
     }
   });
 

@@ -42,7 +42,9 @@ function servfail(query: Buffer): Buffer {
 /**
  * The client's local DNS proxy (upstream dnsutils fanout behind the dnscontext client): a UDP
  * DNS server that sends each query, as it came, to every server of the current DNS configs
- * and answers with the first reply; SERVFAIL when there is no server or no reply in time.
+ * and answers with the first successful reply (NOERROR); when none succeeds, with the last
+ * failure once every server answered or the time is up (upstream: SERVFAIL); SERVFAIL when
+ * there is no server or no reply in time.
  * IPv4 servers (an IPv6 one is skipped); search-domain expansion is left to the resolver that
  * asks (resolv.conf `search`).
  */
@@ -57,28 +59,28 @@ export function serveDnsProxy(options: DnsProxyOptions): Promise<DnsProxy> {
 
   server.on('message', (query, client) => {
     const reply = (answer: Buffer) => server.send(answer, client.port, client.address);
-    const targets = servers.map(target).filter((t) => t !== undefined);
-    if (targets.length === 0) return reply(servfail(query));
+    const asked = servers.map(target).filter((t): t is NonNullable<typeof t> => t?.family === 4);
+    if (asked.length === 0) return reply(servfail(query));
     const upstream = createSocket('udp4');
-    const done = () => {
+    let failed: Buffer | undefined; // the last answer that was not a success
+    let answers = 0;
+    const done = (answer: Buffer) => {
       clearTimeout(entry.timer);
       pending.delete(entry);
       upstream.close();
-    };
-    const entry = {
-      socket: upstream,
-      timer: setTimeout(() => {
-        done();
-        reply(servfail(query));
-      }, timeoutMs),
-    };
-    pending.add(entry);
-    upstream.once('message', (answer) => {
-      done();
       reply(answer);
+    };
+    const entry = { socket: upstream, timer: setTimeout(() => done(failed ?? servfail(query)), timeoutMs) };
+    pending.add(entry);
+    upstream.on('message', (answer) => {
+      answers++;
+      // Upstream fanout: the first success wins; a failure (NXDOMAIN…) waits for the others.
+      if (((answer[3] ?? 0) & 0x0f) === 0) done(answer);
+      else if (answers === asked.length) done(answer);
+      else failed = answer;
     });
     upstream.on('error', () => undefined); // an unreachable server just does not answer
-    for (const t of targets) if (t.family === 4) upstream.send(query, t.port, t.address);
+    for (const t of asked) upstream.send(query, t.port, t.address);
   });
 
   return new Promise((resolve, reject) => {
