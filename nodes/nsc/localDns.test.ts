@@ -55,12 +55,20 @@ describe('the nsc’s local DNS server', () => {
     const ctx = runContext();
     const dns = await startLocalDns({ localDnsServerAddress: { host: '127.0.0.1', port }, localDnsResolvConf: path }, ctx);
     expect(readFileSync(path, 'utf8')).toMatch(/^nameserver 127\.0\.0\.1$/m);
-    expect(await firstValueFrom(dns.configs)).toEqual([]); // no connection yet
+    expect(await firstValueFrom(dns!.configs)).toEqual([]); // no connection yet
     await ctx.lifecycle.shutdown('test');
     expect(readFileSync(path, 'utf8')).toBe(original);
     const again = createSocket('udp4');
     await new Promise<void>((r) => again.bind(port, '127.0.0.1', r));
     again.close(); // bound again: the proxy let go
+  });
+
+  it('no resolver of the client’s own (the host’s netns, not a pod): no proxy either — the host’s port stays free — and no DNS element in the chain', async () => {
+    const port = await withPortTaken(async (p) => p);
+    expect(await startLocalDns({ localDnsServerAddress: { host: '127.0.0.1', port }, localDnsResolvConf: '' }, runContext())).toBeUndefined();
+    const socket = createSocket('udp4');
+    await new Promise<void>((r) => socket.bind(port, '127.0.0.1', r));
+    socket.close();
   });
 
   it('a proxy that cannot listen: the resolver is put back at once and the nsc goes on (as upstream)', async () => {

@@ -36,31 +36,34 @@ export const localDnsResolvConf = str(
  * Upstream cmd-nsc's local DNS server: this process's netns's (the client's) resolver pointed at
  * a DNS proxy at NSM_LOCAL_DNS_SERVER_ADDRESS there, which asks the servers of the connections'
  * DNS contexts (what the returned `dnsContextClient` collects) and, while there is a connection,
- * the servers the resolver named before (upstream's fallback). All of it is undone when the nsc
- * stops, after its connections are closed. A proxy that cannot listen (the resolver is then put
+ * the servers the resolver named before (upstream's fallback). None of it without a resolver of
+ * the client's own (see clientResolvConf). All of it is undone when the nsc stops, after its
+ * connections are closed. A proxy that cannot listen (the resolver is then put
  * back at once), or a resolver that cannot be rewritten, is logged and the nsc goes on without
  * it, as upstream.
  */
-export async function startLocalDns(config: { localDnsServerAddress: DnsAddress; localDnsResolvConf: string }, ctx: RunContext): Promise<DnsContextClientElement> {
+export async function startLocalDns(config: { localDnsServerAddress: DnsAddress; localDnsResolvConf: string }, ctx: RunContext): Promise<DnsContextClientElement | undefined> {
   const { host, port } = config.localDnsServerAddress;
   const address = `${host}:${port}`;
   const target = config.localDnsResolvConf !== '' ? { path: config.localDnsResolvConf, why: 'NSM_LOCAL_DNS_RESOLV_CONF' } : clientResolvConf(ctx.env);
+  if (target === undefined) {
+    // Nobody would ask it, and in the host's netns it would hold the host's port 53.
+    ctx.log.info('no local DNS server: this netns has no resolv.conf of its own (not a pod, not an "ip netns add" one); NSM_LOCAL_DNS_RESOLV_CONF names one', { address });
+    return undefined;
+  }
   let managed: ManagedResolvConf | undefined;
-  if (target === undefined) ctx.log.info('local DNS server without a resolver pointed at it: this netns has no resolv.conf of its own (not a pod, not an "ip netns add" one)', { address });
-  else {
-    try {
-      managed = manageResolvConf(target.path, host === '0.0.0.0' ? '127.0.0.1' : host);
-      ctx.log.info('resolver pointed at the local DNS server', { resolvConf: target.path, why: target.why, address });
-    } catch (e) {
-      ctx.log.error('cannot point the resolver at the local DNS server', { resolvConf: target.path, error: messageOf(e) });
-    }
+  try {
+    managed = manageResolvConf(target.path, host === '0.0.0.0' ? '127.0.0.1' : host);
+    ctx.log.info('resolver pointed at the local DNS server', { resolvConf: target.path, why: target.why, address });
+  } catch (e) {
+    ctx.log.error('cannot point the resolver at the local DNS server', { resolvConf: target.path, error: messageOf(e) });
   }
   const element = dnsContextClient(managed?.original ? { fallback: managed.original } : {});
   const restore = () => {
     try {
       managed?.restore();
     } catch (e) {
-      ctx.log.warn('cannot restore the resolver', { resolvConf: target?.path, error: messageOf(e) });
+      ctx.log.warn('cannot restore the resolver', { resolvConf: target.path, error: messageOf(e) });
     }
   };
   const proxy = await serveDnsProxy({ host, port, configs: element.configs }).catch((e: unknown) => {
