@@ -70,7 +70,7 @@ export interface ManagedResolvConf {
   readonly original: DNSConfig | undefined;
   /** Rewrites the search line: the original's domains, then `searchDomains` (the connections'). */
   search(searchDomains: readonly string[]): void;
-  /** Puts back what was there (or removes the file, and the folder if it made it). */
+  /** Puts back what was there (or removes the file, and the folders it made). */
   restore(): void;
 }
 

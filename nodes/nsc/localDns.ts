@@ -38,9 +38,8 @@ export const localDnsResolvConf = str(
  * DNS contexts (what the returned `dnsContextClient` collects) and, while there is a connection,
  * the servers the resolver named before (upstream's fallback). None of it without a resolver of
  * the client's own (see clientResolvConf). All of it is undone when the nsc stops, after its
- * connections are closed. A proxy that cannot listen (the resolver is then put
- * back at once), or a resolver that cannot be rewritten, is logged and the nsc goes on without
- * it, as upstream.
+ * connections are closed. A proxy that cannot listen (the resolver is then put back at once),
+ * or a resolver that cannot be rewritten, is logged and the nsc goes on without it, as upstream.
  */
 export async function startLocalDns(config: { localDnsServerAddress: DnsAddress; localDnsResolvConf: string }, ctx: RunContext): Promise<DnsContextClientElement | undefined> {
   const { host, port } = config.localDnsServerAddress;

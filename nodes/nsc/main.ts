@@ -76,9 +76,10 @@ export const report = (event: string, conn: Connection): void => {
 /**
  * `nsm-rx nsc` (upstream cmd-nsc): requests every NSM_NETWORK_SERVICES entry with id
  * `<NSM_NAME>-<i>` — adopting the connection of that id the nsmgr already has (nsc-init's,
- * or its own before a restart; see adopting) — retrying until it succeeds, then keeps the connections
- * (refresh, heal, upstream refresh) until it is stopped, when it closes them. Prints each
- * connection as a JSON line on stdout.
+ * or its own before a restart; see adopting) — retrying until it succeeds, then keeps the
+ * connections (refresh, heal, upstream refresh) until it is stopped, when it closes them; runs
+ * the local DNS server for them (see startLocalDns). Prints each connection as a JSON line on
+ * stdout.
  */
 export const component = defineComponent({
   name: 'nsc',
