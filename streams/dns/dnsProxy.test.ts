@@ -1,4 +1,6 @@
 import { Resolver } from 'node:dns/promises';
+import { createServer, type AddressInfo } from 'node:net';
+import dns2 from 'dns2';
 import { BehaviorSubject } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { DNSConfig } from '../../proto/gen/connectioncontext.js';
@@ -45,14 +47,31 @@ describe('DNS proxy (the client side of DNS configs)', () => {
     }
   });
 
-  it('an address it cannot listen on (in use) rejects and leaves nothing behind: no socket, no subscription to the configs', async () => {
-    const first = await serveDnsProxy({ configs: new BehaviorSubject<readonly DNSConfig[]>([]) });
+  it('answers over TCP too, as upstream’s server (a resolver falls back to TCP for a truncated answer)', async () => {
+    const good = await startDnsServer({ 'my.domain': '4.4.4.4' });
+    const proxy = await serveDnsProxy({ configs: new BehaviorSubject([DNSConfig.fromPartial({ dnsServerIps: [`127.0.0.1:${good.port}`] })]) });
+    try {
+      const answer = await dns2.TCPClient({ dns: '127.0.0.1', port: proxy.port })('my.domain');
+      expect(answer.answers.map((a) => a.address)).toEqual(['4.4.4.4']);
+    } finally {
+      await proxy.close();
+      await good.close();
+    }
+  });
+
+  it('an address it cannot listen on (UDP or TCP in use) rejects and leaves nothing behind: no socket, no subscription to the configs', async () => {
+    const udpTaken = await serveDnsProxy({ configs: new BehaviorSubject<readonly DNSConfig[]>([]) });
+    const tcpTaken = createServer();
+    await new Promise<void>((r) => tcpTaken.listen(0, '127.0.0.1', r));
     const configs = new BehaviorSubject<readonly DNSConfig[]>([]);
     try {
-      await expect(serveDnsProxy({ configs, port: first.port })).rejects.toMatchObject({ code: 'EADDRINUSE' });
-      expect(configs.observed).toBe(false);
+      for (const port of [udpTaken.port, (tcpTaken.address() as AddressInfo).port]) {
+        await expect(serveDnsProxy({ configs, port })).rejects.toMatchObject({ code: 'EADDRINUSE' });
+        expect(configs.observed).toBe(false);
+      }
     } finally {
-      await first.close();
+      await udpTaken.close();
+      tcpTaken.close();
     }
   });
 });

@@ -41,10 +41,11 @@ describeKernel('the nsc’s local DNS server across OS processes', () => {
     expect(lookup(nscNs, 'db.service.nsm')).toBe('169.254.7.7');
     expect(lookup(nscNs, 'db')).toBe('169.254.7.7'); // expanded with the connection's search domain
     expect(lookup(nscNs, 'unknown.service.nsm')).toBe('');
+    expect(execFileSync('ip', ['netns', 'exec', nscNs, 'ss', '-Hltun', 'sport = :53'], { encoding: 'utf8' }).match(/^(udp|tcp)/gm)?.sort()).toEqual(['tcp', 'udp']); // as upstream's
     expect(existsSync('/etc/resolv.conf') && readFileSync('/etc/resolv.conf', 'utf8')).not.toMatch(/nsm-rx/); // the host's untouched
 
     expect(await stop(client)).toBe(0);
     expect(existsSync(`/etc/netns/${nscNs}`)).toBe(false);
-    expect(execFileSync('ip', ['netns', 'exec', nscNs, 'ss', '-Hlun'], { encoding: 'utf8' })).toBe(''); // the proxy's socket went with it
+    expect(execFileSync('ip', ['netns', 'exec', nscNs, 'ss', '-Hltun'], { encoding: 'utf8' })).toBe(''); // the proxy's sockets (UDP, TCP) went with it
   });
 });
