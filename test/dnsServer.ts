@@ -16,13 +16,21 @@ function answering(d: typeof dns2, records: Readonly<Record<string, string>>): D
   };
 }
 
-/** A real DNS server for tests (dns2, UDP on 127.0.0.1, any free port) answering `records` (see answering), after `delayMs` if given. */
-export async function startDnsServer(records: Readonly<Record<string, string>>, delayMs = 0): Promise<{ port: number; close(): Promise<void> }> {
+/**
+ * A real DNS server for tests (dns2, UDP on 127.0.0.1, any free port) answering `records` (see
+ * answering), after `delayMs` if given; `queries` counts what it was asked.
+ */
+export async function startDnsServer(records: Readonly<Record<string, string>>, delayMs = 0): Promise<{ port: number; queries(): number; close(): Promise<void> }> {
   const answer = answering(dns2, records);
-  const handle: DnsHandler = delayMs > 0 ? (...args) => void setTimeout(() => answer(...args), delayMs) : answer;
+  let queries = 0;
+  const handle: DnsHandler = (...args) => {
+    queries++;
+    if (delayMs > 0) setTimeout(() => answer(...args), delayMs);
+    else answer(...args);
+  };
   const server = dns2.createServer({ udp: true, handle });
   const addresses = await server.listen({ udp: { port: 0, address: '127.0.0.1' } });
-  return { port: addresses.udp?.port ?? 0, close: () => server.close() };
+  return { port: addresses.udp?.port ?? 0, queries: () => queries, close: () => server.close() };
 }
 
 /**

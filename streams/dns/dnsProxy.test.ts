@@ -47,6 +47,22 @@ describe('DNS proxy (the client side of DNS configs)', () => {
     }
   });
 
+  it('a config naming the proxy itself (upstream noloop): the query coming back fails at once instead of going round again; the real server is asked once and answers', async () => {
+    const good = await startDnsServer({ 'my.domain': '4.4.4.4' });
+    const configs = new BehaviorSubject<readonly DNSConfig[]>([]);
+    const proxy = await serveDnsProxy({ configs, timeoutMs: 1000 });
+    try {
+      configs.next([DNSConfig.fromPartial({ dnsServerIps: [`127.0.0.1:${proxy.port}`] })]);
+      await expect(resolverAt(proxy.port).resolve4('my.domain')).rejects.toMatchObject({ code: 'ESERVFAIL' });
+      configs.next([DNSConfig.fromPartial({ dnsServerIps: [`127.0.0.1:${proxy.port}`, `127.0.0.1:${good.port}`] })]);
+      expect(await resolverAt(proxy.port).resolve4('my.domain')).toEqual(['4.4.4.4']);
+      expect(good.queries()).toBe(1); // going round, every round would ask it again
+    } finally {
+      await proxy.close();
+      await good.close();
+    }
+  });
+
   it('answers over TCP too, as upstream’s server (a resolver falls back to TCP for a truncated answer)', async () => {
     const good = await startDnsServer({ 'my.domain': '4.4.4.4' });
     const proxy = await serveDnsProxy({ configs: new BehaviorSubject([DNSConfig.fromPartial({ dnsServerIps: [`127.0.0.1:${good.port}`] })]) });

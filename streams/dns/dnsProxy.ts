@@ -59,7 +59,8 @@ const tcpFrame = (message: Buffer): Buffer => Buffer.concat([Buffer.from([messag
  * server on UDP and TCP (as upstream's) that sends each query, as it came, over UDP to every
  * server of the current DNS configs and answers with the first successful reply (NOERROR);
  * when none succeeds, with the last failure once every server answered or the time is up
- * (upstream: SERVFAIL); SERVFAIL when there is no server or no reply in time.
+ * (upstream: SERVFAIL); SERVFAIL when there is no server or no reply in time, and for a query
+ * that comes back while it is being asked (a loop).
  * IPv4 servers (an IPv6 one is skipped); search-domain expansion is left to the resolver that
  * asks (resolv.conf `search`).
  */
@@ -74,14 +75,20 @@ export function serveDnsProxy(options: DnsProxyOptions): Promise<DnsProxy> {
   const tcp = createServer();
   const connections = new Set<NetSocket>();
 
+  const inFlight = new Set<number>();
+
   const ask = (query: Buffer, reply: (answer: Buffer) => void): void => {
     const asked = servers.map(target).filter((t): t is NonNullable<typeof t> => t?.family === 4);
-    if (asked.length === 0) return reply(servfail(query));
+    // Upstream noloop: a query back while it is being asked (a config naming this proxy) fails.
+    const id = query.length >= 2 ? query.readUInt16BE(0) : -1;
+    if (asked.length === 0 || inFlight.has(id)) return reply(servfail(query));
+    inFlight.add(id);
     const upstream = createSocket('udp4');
     let failed: Buffer | undefined; // the last answer that was not a success
     let answers = 0;
     const done = (answer: Buffer) => {
       clearTimeout(entry.timer);
+      inFlight.delete(id);
       pending.delete(entry);
       upstream.close();
       reply(answer);
