@@ -21,15 +21,15 @@ export function ownNetnsName(): string | undefined {
 
 /**
  * The resolver configuration the programs of this process's network namespace read, and why —
- * never the host's: in a pod (KUBERNETES_SERVICE_HOST set) the pod's own /etc/resolv.conf, as
- * upstream cmd-nsc; in a netns made by `ip netns add NAME`, /etc/netns/NAME/resolv.conf, which
- * `ip netns exec NAME` mounts over /etc/resolv.conf for the programs it starts; otherwise none
- * (the host's netns, or an unnamed one, shares the host's /etc/resolv.conf).
+ * never the host's: in a netns made by `ip netns add NAME`, /etc/netns/NAME/resolv.conf, which
+ * `ip netns exec NAME` mounts over /etc/resolv.conf for the programs it starts; else in a pod
+ * (KUBERNETES_SERVICE_HOST set) the pod's own /etc/resolv.conf, as upstream cmd-nsc; otherwise
+ * none (the host's netns, or an unnamed one, shares the host's /etc/resolv.conf).
  */
 export function clientResolvConf(env: Readonly<Record<string, string | undefined>>): { path: string; why: string } | undefined {
-  if (env['KUBERNETES_SERVICE_HOST'] !== undefined) return { path: '/etc/resolv.conf', why: 'the pod’s own (KUBERNETES_SERVICE_HOST is set)' };
   const name = ownNetnsName();
-  return name === undefined ? undefined : { path: `/etc/netns/${name}/resolv.conf`, why: `what "ip netns exec ${name}" shows as /etc/resolv.conf` };
+  if (name !== undefined) return { path: `/etc/netns/${name}/resolv.conf`, why: `what "ip netns exec ${name}" shows as /etc/resolv.conf` };
+  return env['KUBERNETES_SERVICE_HOST'] !== undefined ? { path: '/etc/resolv.conf', why: 'the pod’s own (KUBERNETES_SERVICE_HOST is set)' } : undefined;
 }
 
 const HEADER = '# nsm-rx nsc: this resolver asks the nsc’s local DNS proxy; restored when the nsc stops.';
