@@ -1,21 +1,48 @@
-import dns2 from 'dns2';
+import { createRequire } from 'node:module';
+import dns2, { type DnsHandler } from 'dns2';
 
 /**
- * A real DNS server for tests (dns2, UDP on 127.0.0.1, any free port) answering A queries
- * from `records` (name without the trailing dot → address); other names get NXDOMAIN.
+ * The answers: A records from `records` (name without the trailing dot → address), NXDOMAIN for
+ * other names. Self-contained (dns2 comes in as `d`): its source also runs in another process.
  */
-export async function startDnsServer(records: Readonly<Record<string, string>>): Promise<{ port: number; close(): Promise<void> }> {
-  const server = dns2.createServer({
-    udp: true,
-    handle: (request, send) => {
-      const response = dns2.Packet.createResponseFromRequest(request);
-      const question = request.questions[0];
-      const address = question && records[question.name.replace(/\.$/, '')];
-      if (question && address) response.answers.push(dns2.Packet.createResourceFromQuestion(question, { type: dns2.Packet.TYPE.A, class: dns2.Packet.CLASS.IN, ttl: 60, address }));
-      else response.header.rcode = 3; // NXDOMAIN
-      void send(response);
-    },
-  });
+function answering(d: typeof dns2, records: Readonly<Record<string, string>>): DnsHandler {
+  return (request, send) => {
+    const response = d.Packet.createResponseFromRequest(request);
+    const question = request.questions[0];
+    const address = question && records[question.name.replace(/\.$/, '')];
+    if (question && address) response.answers.push(d.Packet.createResourceFromQuestion(question, { type: d.Packet.TYPE.A, class: d.Packet.CLASS.IN, ttl: 60, address }));
+    else response.header.rcode = 3; // NXDOMAIN
+    void send(response);
+  };
+}
+
+/**
+ * A real DNS server for tests (dns2, UDP on 127.0.0.1, any free port) answering `records` (see
+ * answering), after `delayMs` if given; `queries` counts what it was asked.
+ */
+export async function startDnsServer(records: Readonly<Record<string, string>>, delayMs = 0): Promise<{ port: number; queries(): number; close(): Promise<void> }> {
+  const answer = answering(dns2, records);
+  let queries = 0;
+  const handle: DnsHandler = (...args) => {
+    queries++;
+    if (delayMs > 0) setTimeout(() => answer(...args), delayMs);
+    else answer(...args);
+  };
+  const server = dns2.createServer({ udp: true, handle });
   const addresses = await server.listen({ udp: { port: 0, address: '127.0.0.1' } });
-  return { port: addresses.udp?.port ?? 0, close: () => server.close() };
+  return { port: addresses.udp?.port ?? 0, queries: () => queries, close: () => server.close() };
+}
+
+/**
+ * The same server as a program (`node -e …`) on UDP `address`:53, for a network namespace this
+ * process cannot enter (start it there with `ip netns exec`).
+ */
+export function dnsServerCommand(records: Readonly<Record<string, string>>, address = '0.0.0.0'): string[] {
+  const module = createRequire(import.meta.url).resolve('dns2');
+  const source = [
+    `const d = require(${JSON.stringify(module)});`,
+    `const handle = (${answering.toString()})(d, ${JSON.stringify(records)});`,
+    `d.createServer({ udp: true, handle }).listen({ udp: { port: 53, address: ${JSON.stringify(address)} } });`,
+  ].join('\n');
+  return [process.execPath, '-e', source];
 }

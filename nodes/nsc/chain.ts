@@ -2,10 +2,10 @@ import { asyncScheduler } from 'rxjs';
 import { status } from '@grpc/grpc-js';
 import { client, type Client } from '../../operators/chains/client.js';
 import { messageOf, statusOf } from '../../operators/core/errors.js';
-import type { NetworkServiceHandler } from '../../operators/core/networkservice.js';
+import type { NetworkServiceElement, NetworkServiceHandler } from '../../operators/core/networkservice.js';
 import { clientInfo } from '../../operators/networkservice/clientInfo.js';
 import { excludedPrefixesClient } from '../../operators/networkservice/excludedPrefixes.js';
-import { heal } from '../../operators/networkservice/heal.js';
+import { heal, type LivenessCheck } from '../../operators/networkservice/heal.js';
 import { retryClient } from '../../operators/networkservice/retry.js';
 import { upstreamRefresh } from '../../operators/networkservice/upstreamRefresh.js';
 import { kernelLivenessCheck } from '../../dataplane/kernel/liveness.js';
@@ -17,11 +17,20 @@ import type { nscSpec } from './main.js';
 
 /**
  * The client chain of `nsc` (`keep`: refresh, heal with the datapath probe, upstream refresh)
- * and of `nsc-init` (none of them: its connections outlive it), behind a retry that logs every
- * failed try.
+ * and of `nsc-init` (none of them: its connections outlive it), with the nsc's DNS context
+ * client when its local DNS server runs, behind a retry that logs every failed try.
  */
-export function nscChain(config: ConfigOf<typeof nscSpec>, ctx: RunContext, security: Security, pool: ChannelPool, keep: boolean): { chain: Client; handler: NetworkServiceHandler } {
+export function nscChain(
+  config: ConfigOf<typeof nscSpec>,
+  ctx: RunContext,
+  security: Security,
+  pool: ChannelPool,
+  keep: boolean,
+  dns?: NetworkServiceElement,
+): { chain: Client; handler: NetworkServiceHandler; retrying(h: NetworkServiceHandler): NetworkServiceHandler; liveness: LivenessCheck | undefined } {
   const scheduler = asyncScheduler;
+  // The datapath probe of upstream cmd-nsc: pings over the connection from this netns.
+  const liveness = config.livenessCheckEnabled ? kernelLivenessCheck({ timeout: config.livenessCheckTimeout }) : undefined;
   const chain = client({
     name: config.name,
     pool,
@@ -35,20 +44,19 @@ export function nscChain(config: ConfigOf<typeof nscSpec>, ctx: RunContext, secu
           heal: heal({
             scheduler,
             logger: ctx.log,
-            // The datapath probe of upstream cmd-nsc: pings over the connection from this netns.
-            ...(config.livenessCheckEnabled
-              ? { livenessCheck: kernelLivenessCheck({ timeout: config.livenessCheckTimeout }), livenessInterval: config.livenessCheckInterval, livenessTimeout: config.livenessCheckTimeout + 500 }
-              : {}),
+            ...(liveness ? { livenessCheck: liveness, livenessInterval: config.livenessCheckInterval, livenessTimeout: config.livenessCheckTimeout + 500 } : {}),
           }),
         }
       : {}),
-    additional: [clientInfo({ env: ctx.env }), ...(keep ? [upstreamRefresh({ scheduler })] : []), excludedPrefixesClient({ awarenessGroups: config.awarenessGroups })],
+    // Upstream's order: clientinfo, upstreamrefresh, (sriovtoken, mechanisms, sendfd,) dnscontext, excludedprefixes.
+    additional: [clientInfo({ env: ctx.env }), ...(keep ? [upstreamRefresh({ scheduler })] : []), ...(dns ? [dns] : []), excludedPrefixesClient({ awarenessGroups: config.awarenessGroups })],
     scheduler,
   });
-  const handler = retryClient(chain.handler, {
-    scheduler,
-    tryTimeout: config.requestTimeout,
-    onRetry: (e) => ctx.log.warn('request failed, retrying', { code: status[statusOf(e)], error: messageOf(e) }),
-  });
-  return { chain, handler };
+  const retrying = (h: NetworkServiceHandler) =>
+    retryClient(h, {
+      scheduler,
+      tryTimeout: config.requestTimeout,
+      onRetry: (e) => ctx.log.warn('request failed, retrying', { code: status[statusOf(e)], error: messageOf(e) }),
+    });
+  return { chain, handler: retrying(chain.handler), retrying, liveness };
 }

@@ -7,9 +7,13 @@ import { parseBracketGroups } from '../../operators/networkservice/point2pointIp
 import { parseNsUrl, type NetworkServiceUrl } from '../../operators/tools/nsurl.js';
 import { ownNetnsUrl } from '../../dataplane/kernel/netns.js';
 import { nscChain } from './chain.js';
-import { adopt, existingConnection } from './adopt.js';
+import { adopting, monitorConnections } from './adopt.js';
+import { localDnsAddress, localDnsResolvConf, startLocalDns } from './localDns.js';
 import { defineComponent } from '../cli/components.js';
-import { bool, duration, map, str, url, variable } from '../cli/config.js';
+import { bool, duration, list, str, url, variable } from '../cli/config.js';
+
+/** What upstream's authorize.NewClient() applies when given no policies: common + client. */
+export const defaultClientPolicies = 'etc/nsm/opa/common/.*.rego,etc/nsm/opa/client/.*.rego';
 
 const networkServices = (env: string, description: string) =>
   variable({
@@ -28,9 +32,11 @@ export const nscSpec = {
   dialTimeout: duration('NSM_DIAL_TIMEOUT', '5s', 'Dial timeout toward the nsmgr'),
   requestTimeout: duration('NSM_REQUEST_TIMEOUT', '15s', 'Budget of each Request try'),
   maxTokenLifetime: duration('NSM_MAX_TOKEN_LIFETIME', '10m', 'Lifetime of the tokens this client issues; it refreshes at 20% of it'),
-  clientPolicies: policies('NSM_CLIENT_POLICIES', '', 'Policies every returned connection must pass (e.g. etc/nsm/opa/common/.*.rego,etc/nsm/opa/client/.*.rego); none by default, as upstream'),
+  // Upstream cmd-nsc has no variable: it always applies authorize.NewClient()'s defaults (these).
+  clientPolicies: policies('NSM_CLIENT_POLICIES', defaultClientPolicies, 'Policies every returned connection must pass (upstream authorize.NewClient() defaults; empty: none)'),
   ...securitySpec,
-  labels: map('NSM_LABELS', '', 'Parsed for compatibility (upstream does not use it either)'),
+  // Upstream: a []string documented as key1=val1,key2=val2 and never read; any list is accepted.
+  labels: list('NSM_LABELS', '', 'Client labels key1=val1,key2=val2: accepted, not used (as upstream; the NS URL query sets connection labels)'),
   mechanism: str('NSM_MECHANISM', 'kernel', 'Parsed for compatibility (the URL scheme picks the mechanism)'),
   networkServices: networkServices('NSM_NETWORK_SERVICES', 'Network services to connect to'),
   awarenessGroups: variable({
@@ -45,7 +51,9 @@ export const nscSpec = {
   livenessCheckEnabled: bool('NSM_LIVENESS_CHECK_ENABLED', 'true', 'Ping over each connection from this netns; no answer → heal by reselect (turn off with a forwarder that has no datapath)'),
   livenessCheckInterval: duration('NSM_LIVENESS_CHECK_INTERVAL', '200ms', 'Interval of datapath probes'),
   livenessCheckTimeout: duration('NSM_LIVENESS_CHECK_TIMEOUT', '1s', 'Timeout of one datapath probe'),
-  localDnsServerEnabled: bool('NSM_LOCAL_DNS_SERVER_ENABLED', 'true', 'Local DNS proxy (not implemented yet)'),
+  localDnsServerEnabled: bool('NSM_LOCAL_DNS_SERVER_ENABLED', 'true', 'Local DNS server: a proxy to the connections’ DNS servers, the resolver of this netns pointed at it'),
+  localDnsServerAddress: localDnsAddress,
+  localDnsResolvConf,
 };
 
 /**
@@ -68,9 +76,10 @@ export const report = (event: string, conn: Connection): void => {
 /**
  * `nsm-rx nsc` (upstream cmd-nsc): requests every NSM_NETWORK_SERVICES entry with id
  * `<NSM_NAME>-<i>` — adopting the connection of that id the nsmgr already has (nsc-init's,
- * or its own before a restart) — retrying until it succeeds, then keeps the connections
- * (refresh, heal, upstream refresh) until it is stopped, when it closes them. Prints each
- * connection as a JSON line on stdout.
+ * or its own before a restart; see adopting) — retrying until it succeeds, then keeps the
+ * connections (refresh, heal, upstream refresh) until it is stopped, when it closes them; runs
+ * the local DNS server for them (see startLocalDns). Prints each connection as a JSON line on
+ * stdout.
  */
 export const component = defineComponent({
   name: 'nsc',
@@ -80,7 +89,9 @@ export const component = defineComponent({
     const scheduler = asyncScheduler;
     const security = await startSecurity(config, ctx);
     const pool = security.pool();
-    const { chain: nsc, handler } = nscChain(config, ctx, security, pool, true);
+    // Before the connections' cleanup is registered, so it runs after they are closed.
+    const dns = config.localDnsServerEnabled ? await startLocalDns(config, ctx) : undefined;
+    const { chain: nsc, retrying, liveness } = nscChain(config, ctx, security, pool, true, dns);
     const connections: Connection[] = [];
     ctx.lifecycle.onShutdown('nsc', async () => {
       for (const conn of connections) {
@@ -95,11 +106,14 @@ export const component = defineComponent({
     });
     for (const [i, ns] of config.networkServices.entries()) {
       const fresh = requestFor(config.name, i, ns);
-      const existing = await existingConnection(pool, config.connectTo, config.name, fresh.connection?.id ?? '', config.dialTimeout);
-      if (existing) ctx.log.info('adopting the existing connection', { id: existing.path?.pathSegments[0]?.id });
-      const conn = await firstValueFrom(handler.request(existing ? adopt(fresh, existing) : fresh, Context.background));
-      connections.push(conn);
-      report('connected', conn);
+      const monitored = await monitorConnections(pool, config.connectTo, fresh.connection?.id ?? '', config.requestTimeout);
+      try {
+        const conn = await firstValueFrom(retrying(adopting(nsc.handler, monitored.current, liveness, ctx.log)).request(fresh, Context.background));
+        connections.push(conn);
+        report('connected', conn);
+      } finally {
+        monitored.stop();
+      }
     }
     await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
   },

@@ -3,7 +3,8 @@ import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseNsUrl } from '../../operators/tools/nsurl.js';
 import { ownNetnsUrl } from '../../dataplane/kernel/netns.js';
-import { requestFor } from './main.js';
+import { loadConfig } from '../cli/config.js';
+import { nscSpec, requestFor } from './main.js';
 
 const bin = resolve(import.meta.dirname, '../../bin/nsm-rx.js');
 
@@ -23,5 +24,21 @@ describe('nsm-rx nsc', () => {
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     expect(await new Promise<number | null>((r) => child.on('exit', r))).toBe(2);
     expect(err).toMatch(/NSM_NETWORK_SERVICES="kernel:\/\/icmp-responder\/nsm-1,not a url": expected comma-separated mechanism:\/\/network-service/);
+  });
+
+  it('applies upstream authorize.NewClient() policies by default (common + client); NSM_CLIENT_POLICIES="" turns them off', () => {
+    expect(loadConfig(nscSpec, {}).clientPolicies).toEqual([
+      'etc/nsm/opa/common/tokens_valid.rego',
+      'etc/nsm/opa/common/tokens_chained.rego',
+      'etc/nsm/opa/common/tokens_expired.rego',
+      'etc/nsm/opa/client/next_token_signed.rego',
+    ]);
+    expect(loadConfig(nscSpec, { NSM_CLIENT_POLICIES: '' }).clientPolicies).toEqual([]);
+  });
+
+  it('accepts NSM_LABELS in upstream form (k1=v1,k2=v2) and in the k:v form, and, as upstream, does not put them into requests', () => {
+    expect(loadConfig(nscSpec, { NSM_LABELS: 'app=icmp, zone=a' }).labels).toEqual(['app=icmp', 'zone=a']);
+    expect(loadConfig(nscSpec, { NSM_LABELS: 'spiffe.io/spiffe-id:true' }).labels).toEqual(['spiffe.io/spiffe-id:true']);
+    expect(requestFor('app', 0, parseNsUrl('kernel://icmp-responder/nsm-1')).connection?.labels).toEqual({});
   });
 });

@@ -23,4 +23,14 @@ describe('dnsContextClient', () => {
     sync(handler.close(Connection.fromPartial({ id: 'b' }), Context.background));
     expect(seen.map((list) => list.map((c) => c.dnsServerIps[0]))).toEqual([[], ['10.0.0.1'], ['10.0.0.1', '10.0.0.2'], ['10.0.0.3', '10.0.0.2'], ['10.0.0.3']]);
   });
+
+  it('adds the fallback config (the resolver’s servers before) to every connection’s, as upstream: none before the first connection, none after the last', () => {
+    const dns = dnsContextClient({ fallback: { dnsServerIps: ['10.96.0.10'], searchDomains: ['cluster.local'] } });
+    const seen: (readonly DNSConfig[])[] = [];
+    dns.configs.subscribe((c) => seen.push(c));
+    const handler = chain([dns], answer);
+    sync(handler.request(withDns('a', '10.0.0.1'), Context.background));
+    sync(handler.close(Connection.fromPartial({ id: 'a' }), Context.background));
+    expect(seen.map((list) => list.map((c) => c.dnsServerIps[0]))).toEqual([[], ['10.0.0.1', '10.96.0.10'], []]);
+  });
 });

@@ -13,7 +13,9 @@ export interface DnsContextClientElement extends NetworkServiceElement {
  * `dnsContextClient()` (NSC, upstream dnscontext client): collects the DNS configs each
  * connection's answer carries (`context.dns_context.configs`, set by the endpoint) and offers
  * them, all connections together, as a stream — what the client's local DNS proxy resolves
- * with. A connection's configs go with its Close.
+ * with. A connection's configs go with its Close. `fallback` (the servers the client's resolver
+ * named before it was pointed at the proxy) is added to every connection's, as upstream does:
+ * asked while there is a connection, with its servers.
  *
  * ```
  * request(a) ──answer{dns:[c1]}──▶ configs: [c1]
@@ -21,8 +23,9 @@ export interface DnsContextClientElement extends NetworkServiceElement {
  * close(a)                     ──▶ configs: [c2]
  * ```
  */
-export function dnsContextClient(): DnsContextClientElement {
+export function dnsContextClient(options: { fallback?: DNSConfig } = {}): DnsContextClientElement {
   const byConnection = new Map<string, DNSConfig[]>();
+  const fallback = options.fallback ? [DNSConfig.fromPartial(options.fallback)] : [];
   const configs = new BehaviorSubject<readonly DNSConfig[]>([]);
   const publish = () => configs.next([...byConnection.values()].flat());
   return {
@@ -30,7 +33,7 @@ export function dnsContextClient(): DnsContextClientElement {
     request: (request, ctx, next) =>
       next.request(request, ctx).pipe(
         tap((conn) => {
-          byConnection.set(conn.id, (conn.context?.dnsContext?.configs ?? []).map((c) => DNSConfig.fromPartial(c)));
+          byConnection.set(conn.id, [...(conn.context?.dnsContext?.configs ?? []).map((c) => DNSConfig.fromPartial(c)), ...fallback]);
           publish();
         }),
       ),

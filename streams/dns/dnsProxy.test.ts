@@ -1,4 +1,6 @@
 import { Resolver } from 'node:dns/promises';
+import { createServer, type AddressInfo } from 'node:net';
+import dns2 from 'dns2';
 import { BehaviorSubject } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { DNSConfig } from '../../proto/gen/connectioncontext.js';
@@ -12,7 +14,7 @@ const resolverAt = (port: number) => {
 };
 
 describe('DNS proxy (the client side of DNS configs)', () => {
-  it('answers from the servers of the current configs (first reply wins), SERVFAIL without any; follows config changes; closes clean', async () => {
+  it('answers from the servers of the current configs (first success wins), SERVFAIL without any; follows config changes; closes clean', async () => {
     const good = await startDnsServer({ 'my.domain': '4.4.4.4' });
     const configs = new BehaviorSubject<readonly DNSConfig[]>([]);
     const proxy = await serveDnsProxy({ configs, timeoutMs: 1000 });
@@ -28,6 +30,64 @@ describe('DNS proxy (the client side of DNS configs)', () => {
     } finally {
       await proxy.close();
       await good.close();
+    }
+  });
+
+  it('a success wins over a faster failure (upstream fanout): a server that does not know the name does not hide one that does', async () => {
+    const knows = await startDnsServer({ 'my.domain': '4.4.4.4' }, 200);
+    const knowsNothing = await startDnsServer({});
+    const proxy = await serveDnsProxy({ configs: new BehaviorSubject([DNSConfig.fromPartial({ dnsServerIps: [`127.0.0.1:${knowsNothing.port}`, `127.0.0.1:${knows.port}`] })]), timeoutMs: 2000 });
+    try {
+      expect(await resolverAt(proxy.port).resolve4('my.domain')).toEqual(['4.4.4.4']);
+      await expect(resolverAt(proxy.port).resolve4('other.domain')).rejects.toMatchObject({ code: 'ENOTFOUND' }); // every server said NXDOMAIN
+    } finally {
+      await proxy.close();
+      await knows.close();
+      await knowsNothing.close();
+    }
+  });
+
+  it('a config naming the proxy itself (upstream noloop): the query coming back fails at once instead of going round again; the real server is asked once and answers', async () => {
+    const good = await startDnsServer({ 'my.domain': '4.4.4.4' });
+    const configs = new BehaviorSubject<readonly DNSConfig[]>([]);
+    const proxy = await serveDnsProxy({ configs, timeoutMs: 1000 });
+    try {
+      configs.next([DNSConfig.fromPartial({ dnsServerIps: [`127.0.0.1:${proxy.port}`] })]);
+      await expect(resolverAt(proxy.port).resolve4('my.domain')).rejects.toMatchObject({ code: 'ESERVFAIL' });
+      configs.next([DNSConfig.fromPartial({ dnsServerIps: [`127.0.0.1:${proxy.port}`, `127.0.0.1:${good.port}`] })]);
+      expect(await resolverAt(proxy.port).resolve4('my.domain')).toEqual(['4.4.4.4']);
+      expect(good.queries()).toBe(1); // going round, every round would ask it again
+    } finally {
+      await proxy.close();
+      await good.close();
+    }
+  });
+
+  it('answers over TCP too, as upstream’s server (a resolver falls back to TCP for a truncated answer)', async () => {
+    const good = await startDnsServer({ 'my.domain': '4.4.4.4' });
+    const proxy = await serveDnsProxy({ configs: new BehaviorSubject([DNSConfig.fromPartial({ dnsServerIps: [`127.0.0.1:${good.port}`] })]) });
+    try {
+      const answer = await dns2.TCPClient({ dns: '127.0.0.1', port: proxy.port })('my.domain');
+      expect(answer.answers.map((a) => a.address)).toEqual(['4.4.4.4']);
+    } finally {
+      await proxy.close();
+      await good.close();
+    }
+  });
+
+  it('an address it cannot listen on (UDP or TCP in use) rejects and leaves nothing behind: no socket, no subscription to the configs', async () => {
+    const udpTaken = await serveDnsProxy({ configs: new BehaviorSubject<readonly DNSConfig[]>([]) });
+    const tcpTaken = createServer();
+    await new Promise<void>((r) => tcpTaken.listen(0, '127.0.0.1', r));
+    const configs = new BehaviorSubject<readonly DNSConfig[]>([]);
+    try {
+      for (const port of [udpTaken.port, (tcpTaken.address() as AddressInfo).port]) {
+        await expect(serveDnsProxy({ configs, port })).rejects.toMatchObject({ code: 'EADDRINUSE' });
+        expect(configs.observed).toBe(false);
+      }
+    } finally {
+      await udpTaken.close();
+      tcpTaken.close();
     }
   });
 });

@@ -1,10 +1,10 @@
 import { createSocket, type Socket } from 'node:dgram';
-import { isIP } from 'node:net';
+import { createServer, isIP, type Socket as NetSocket } from 'node:net';
 import type { Observable, Subscription } from 'rxjs';
 import type { DNSConfig } from '../../proto/gen/connectioncontext.js';
 
 export interface DnsProxy {
-  /** The UDP port it answers on. */
+  /** The port it answers on, UDP and TCP. */
   readonly port: number;
   close(): Promise<void>;
 }
@@ -39,10 +39,28 @@ function servfail(query: Buffer): Buffer {
   return out;
 }
 
+/** Reads DNS-over-TCP frames (a 2-byte length, then the message) from `socket`, one message at a time. */
+function onTcpMessages(socket: NetSocket, each: (message: Buffer) => void): void {
+  let buffered = Buffer.alloc(0);
+  socket.on('data', (data: Buffer) => {
+    buffered = Buffer.concat([buffered, data]);
+    while (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) {
+      const length = buffered.readUInt16BE(0);
+      each(buffered.subarray(2, 2 + length));
+      buffered = buffered.subarray(2 + length);
+    }
+  });
+}
+
+const tcpFrame = (message: Buffer): Buffer => Buffer.concat([Buffer.from([message.length >> 8, message.length & 0xff]), message]);
+
 /**
- * The client's local DNS proxy (upstream dnsutils fanout behind the dnscontext client): a UDP
- * DNS server that sends each query, as it came, to every server of the current DNS configs
- * and answers with the first reply; SERVFAIL when there is no server or no reply in time.
+ * The client's local DNS proxy (upstream dnsutils fanout behind the dnscontext client): a DNS
+ * server on UDP and TCP (as upstream's) that sends each query, as it came, over UDP to every
+ * server of the current DNS configs and answers with the first successful reply (NOERROR);
+ * when none succeeds, with the last failure once every server answered or the time is up
+ * (upstream: SERVFAIL); SERVFAIL when there is no server or no reply in time, and for a query
+ * that comes back while it is being asked (a loop).
  * IPv4 servers (an IPv6 one is skipped); search-domain expansion is left to the resolver that
  * asks (resolv.conf `search`).
  */
@@ -54,49 +72,68 @@ export function serveDnsProxy(options: DnsProxyOptions): Promise<DnsProxy> {
   });
   const pending = new Set<{ socket: Socket; timer: NodeJS.Timeout }>();
   const server = createSocket('udp4');
+  const tcp = createServer();
+  const connections = new Set<NetSocket>();
 
-  server.on('message', (query, client) => {
-    const reply = (answer: Buffer) => server.send(answer, client.port, client.address);
-    const targets = servers.map(target).filter((t) => t !== undefined);
-    if (targets.length === 0) return reply(servfail(query));
+  const inFlight = new Set<number>();
+
+  const ask = (query: Buffer, reply: (answer: Buffer) => void): void => {
+    const asked = servers.map(target).filter((t): t is NonNullable<typeof t> => t?.family === 4);
+    // Upstream noloop: a query back while it is being asked (a config naming this proxy) fails.
+    const id = query.length >= 2 ? query.readUInt16BE(0) : -1;
+    if (asked.length === 0 || inFlight.has(id)) return reply(servfail(query));
+    inFlight.add(id);
     const upstream = createSocket('udp4');
-    const done = () => {
+    let failed: Buffer | undefined; // the last answer that was not a success
+    let answers = 0;
+    const done = (answer: Buffer) => {
       clearTimeout(entry.timer);
+      inFlight.delete(id);
       pending.delete(entry);
       upstream.close();
-    };
-    const entry = {
-      socket: upstream,
-      timer: setTimeout(() => {
-        done();
-        reply(servfail(query));
-      }, timeoutMs),
-    };
-    pending.add(entry);
-    upstream.once('message', (answer) => {
-      done();
       reply(answer);
+    };
+    const entry = { socket: upstream, timer: setTimeout(() => done(failed ?? servfail(query)), timeoutMs) };
+    pending.add(entry);
+    upstream.on('message', (answer) => {
+      answers++;
+      // Upstream fanout: the first success wins; a failure (NXDOMAIN…) waits for the others.
+      if (((answer[3] ?? 0) & 0x0f) === 0) done(answer);
+      else if (answers === asked.length) done(answer);
+      else failed = answer;
     });
     upstream.on('error', () => undefined); // an unreachable server just does not answer
-    for (const t of targets) if (t.family === 4) upstream.send(query, t.port, t.address);
+    for (const t of asked) upstream.send(query, t.port, t.address);
+  };
+
+  server.on('message', (query, client) => ask(query, (answer) => server.send(answer, client.port, client.address)));
+  tcp.on('connection', (socket) => {
+    connections.add(socket);
+    socket.on('close', () => connections.delete(socket));
+    socket.on('error', () => undefined); // a client gone mid-answer
+    onTcpMessages(socket, (query) => ask(query, (answer) => socket.writable && socket.write(tcpFrame(answer))));
   });
 
+  const close = () =>
+    new Promise<void>((closed) => {
+      subscription.unsubscribe();
+      for (const p of pending) {
+        clearTimeout(p.timer);
+        p.socket.close();
+      }
+      pending.clear();
+      for (const c of connections) c.destroy();
+      tcp.close();
+      server.close(() => closed());
+    });
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
+    // Could not listen (address in use, not ours): nothing may stay behind.
+    const failed = (e: Error) => void close().then(() => reject(e));
+    server.once('error', failed);
     server.bind(options.port ?? 0, options.host ?? '127.0.0.1', () => {
-      resolve({
-        port: server.address().port,
-        close: () =>
-          new Promise<void>((closed) => {
-            subscription.unsubscribe();
-            for (const p of pending) {
-              clearTimeout(p.timer);
-              p.socket.close();
-            }
-            pending.clear();
-            server.close(() => closed());
-          }),
-      });
+      const port = server.address().port;
+      tcp.once('error', failed);
+      tcp.listen(port, options.host ?? '127.0.0.1', () => resolve({ port, close }));
     });
   });
 }

@@ -1,3 +1,4 @@
+import { existsSync, rmdirSync, rmSync } from 'node:fs';
 import { afterEach, describe } from 'vitest';
 import { kernelDatapathMissing } from '../../dataplane/kernel/host.js';
 import { addNetns, delNetns, inodeUrlOf } from './netns.js';
@@ -15,6 +16,23 @@ export function describeKernel(name: string, body: () => void): void {
 
 let seq = 0;
 
+const hadEtcNetns = existsSync('/etc/netns');
+
+/**
+ * Deletes a netns with its resolver folder, /etc/netns/NAME, which an nsc killed by the test
+ * (not stopped) leaves: a pod's files go with the pod.
+ */
+function removeNetns(name: string): void {
+  delNetns(name);
+  rmSync(`/etc/netns/${name}`, { recursive: true, force: true });
+  if (hadEtcNetns) return;
+  try {
+    rmdirSync('/etc/netns');
+  } catch {
+    // still used by another test's netns, or never made
+  }
+}
+
 /**
  * Network namespaces made for one test and deleted after it (with everything in them). Names
  * carry the pid so parallel test files never collide.
@@ -22,7 +40,7 @@ let seq = 0;
 export function useNamespaces(): { make(label: string): string; inodeUrl(name: string): string; remove(name: string): void } {
   const made: string[] = [];
   afterEach(() => {
-    for (const n of made.splice(0)) delNetns(n);
+    for (const n of made.splice(0)) removeNetns(n);
   });
   return {
     make(label) {
@@ -35,7 +53,7 @@ export function useNamespaces(): { make(label: string): string; inodeUrl(name: s
     /** Deletes one now (a workload dying with its pod). */
     remove(name) {
       made.splice(made.indexOf(name), 1);
-      delNetns(name);
+      removeNetns(name);
     },
   };
 }
