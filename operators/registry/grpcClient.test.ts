@@ -9,7 +9,8 @@ import { ChannelPool } from '../../streams/grpc/channelPool.js';
 import { serveRegistries } from '../../streams/grpc/registry.js';
 import { incomingCallKey } from '../../streams/grpc/serve.js';
 import { GrpcServer } from '../../streams/grpc/server.js';
-import { nseRegistryClient, registryPathMetadataKey } from './grpcClient.js';
+import { nseRegistryClient } from './grpcClient.js';
+import { registryPathMetadataKey } from './grpcMetadata.js';
 
 const cleanup: (() => unknown)[] = [];
 afterEach(async () => {
