@@ -1,5 +1,6 @@
 import { policies, securitySpec, startSecurity } from '../cli/security.js';
 import { defaultServerPolicies } from '../../operators/authorize/policies.js';
+import { defaultRegistryClientPolicies } from '../../operators/authorize/authorizeRegistryClient.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +26,7 @@ export const forwarderSpec = {
   maxTokenLifetime: duration('NSM_MAX_TOKEN_LIFETIME', '10m', 'Lifetime of the tokens this forwarder issues'),
   dialTimeout: duration('NSM_DIAL_TIMEOUT', '750ms', 'Dial timeout toward the next hop'),
   serverPolicies: policies('NSM_SERVER_POLICIES', defaultServerPolicies, 'Policies every Request and Close must pass'),
+  registryClientPolicies: policies('NSM_REGISTRY_CLIENT_POLICIES', defaultRegistryClientPolicies, 'Policies every registry answer must pass'),
   ...securitySpec,
 };
 
@@ -40,7 +42,7 @@ export async function runForwarder(config: ForwarderConfig, ctx: RunContext, dat
   const listen = config.listenOn ?? unixUrl(join(dir as string, 'listen.on.sock'));
   const security = await startSecurity(config, ctx);
   const pool = security.pool();
-  const registry = registryClient({ pool, url: config.connectTo, dialTimeout: config.dialTimeout });
+  const registry = registryClient({ pool, url: config.connectTo, dialTimeout: config.dialTimeout, policies: security.enforce(config.registryClientPolicies) });
   const hop = forwarder({
     name: config.name,
     registry,

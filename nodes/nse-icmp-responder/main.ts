@@ -1,5 +1,6 @@
 import { policies, securitySpec, startSecurity } from '../cli/security.js';
 import { defaultServerPolicies } from '../../operators/authorize/policies.js';
+import { defaultRegistryClientPolicies } from '../../operators/authorize/authorizeRegistryClient.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,6 +49,7 @@ const spec = {
   registerService: bool('NSM_REGISTER_SERVICE', 'true', 'Register the network services too'),
   unregisterItself: bool('NSM_UNREGISTER_ITSELF', 'false', 'Unregister the endpoint on exit'),
   serverPolicies: policies('NSM_SERVER_POLICIES', defaultServerPolicies, 'Policies every Request and Close must pass'),
+  registryClientPolicies: policies('NSM_REGISTRY_CLIENT_POLICIES', defaultRegistryClientPolicies, 'Policies every registry answer must pass'),
   ...securitySpec,
 };
 
@@ -82,7 +84,7 @@ export const component = defineComponent({
     await server.listen([listen]);
 
     const pool = security.pool();
-    const registry = registryClient({ pool, url: config.connectTo, dialTimeout: 5000 });
+    const registry = registryClient({ pool, url: config.connectTo, dialTimeout: 5000, policies: security.enforce(config.registryClientPolicies) });
     const budget = () => Context.background.withDeadline(asyncScheduler.now() + 15_000);
     if (config.registerService) {
       for (const name of config.serviceNames) await firstValueFrom(registry.ns.register(NetworkService.fromPartial({ name, payload: config.payload }), budget()));

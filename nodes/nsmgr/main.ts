@@ -1,5 +1,6 @@
 import { policies, securitySpec, startSecurity } from '../cli/security.js';
 import { defaultServerPolicies, defaultRegistryServerPolicies } from '../../operators/authorize/policies.js';
+import { defaultRegistryClientPolicies } from '../../operators/authorize/authorizeRegistryClient.js';
 import { nsmgr } from '../../operators/chains/nsmgr.js';
 import { excludedPrefixesFile, EXCLUDED_PREFIXES_FILE } from '../../streams/excludedPrefixesFile.js';
 import { serveNetworkService } from '../../streams/grpc/networkService.js';
@@ -17,6 +18,7 @@ const spec = {
   forwarderServiceName: str('NSM_FORWARDER_NETWORK_SERVICE_NAME', 'forwarder', 'Network service forwarders register as'),
   serverPolicies: policies('NSM_SERVER_POLICIES', defaultServerPolicies, 'Policies every Request and Close must pass'),
   registryServerPolicies: policies('NSM_REGISTRY_SERVER_POLICIES', defaultRegistryServerPolicies, 'Policies every Register and Unregister must pass'),
+  registryClientPolicies: policies('NSM_REGISTRY_CLIENT_POLICIES', defaultRegistryClientPolicies, 'Policies every registry answer must pass'),
   ...securitySpec,
   excludedPrefixesFile: str('NSM_EXCLUDED_PREFIXES_FILE', EXCLUDED_PREFIXES_FILE, 'YAML file of prefixes IPAM must not use (watched)'),
 };
@@ -44,7 +46,7 @@ export const component = defineComponent({
       ...(config.registryUrl ? { registryUrl: config.registryUrl } : {}),
       pool,
       token: security.token,
-      policies: { server: security.enforce(config.serverPolicies), registryServer: security.enforce(config.registryServerPolicies) },
+      policies: { server: security.enforce(config.serverPolicies), registryServer: security.enforce(config.registryServerPolicies), registryClient: security.enforce(config.registryClientPolicies) },
       forwarderServiceName: config.forwarderServiceName,
       excludedPrefixes: excludedPrefixesFile({ path: config.excludedPrefixesFile, onError: (e) => ctx.log.warn('excluded prefixes', { error: String(e) }) }),
       dialTimeout: config.dialTimeout,
