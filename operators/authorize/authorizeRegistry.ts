@@ -99,9 +99,10 @@ export function checkRegistry(policies: readonly string[], input: RegistryPolicy
  * PERMISSION_DENIED naming the policy. No policies: everything passes.
  *
  * ```
- * register ns-1, path [nse-a, nsmgr-1] --R--> ok
- * register ns-1, path [nse-a, nsmgr-2] --R--> ok (the same registrant, another node)
- * register ns-1, path [nse-b, nsmgr-1] --R--X client_allowed
+ * nse-1 (expires at 1000) by [nse-a, nsmgr-1] R--------------------------------
+ *                       by [nse-a, nsmgr-2] ---R---------------------------- ok (same registrant, its pod moved)
+ *                       by [nse-b, nsmgr-1] -----X client_allowed
+ *                       by [nse-b, nsmgr-1] ----------------- 1300 ms ----R ok (nse-a's registration ran out)
  * ```
  */
 export function authorizeRegistry<T extends RegistryResource, Q, R>(options: { policies: readonly string[]; scheduler?: SchedulerLike }): RegistryElement<T, Q, R> {

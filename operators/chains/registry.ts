@@ -9,15 +9,15 @@ import { setRegistrationTime } from '../registry/setRegistrationTime.js';
 import { validateNetworkService, validateNetworkServiceEndpoint } from '../registry/validate.js';
 import { grpcMetadata } from '../registry/grpcMetadata.js';
 import { updatePath } from '../registry/updatePath.js';
-import { unsignedTokenGenerator, type TokenGenerator } from '../tools/token.js';
+import type { TokenGenerator } from '../tools/token.js';
 import { authorizeRegistry } from '../authorize/authorizeRegistry.js';
 import type { NetworkService, NetworkServiceEndpoint, NetworkServiceEndpointQuery, NetworkServiceEndpointResponse, NetworkServiceQuery, NetworkServiceResponse } from '../../proto/gen/registry.js';
 
 export interface MemoryRegistryOptions {
   /** Longest an NSE stays registered without a refresh, ms (NSM_REGISTRATION_LIFETIME; upstream hard-codes 1 min). */
   lifetime?: number;
-  /** This registry's tokens (its registry path segment); default: unsigned, named "registry" (no identity). */
-  token?: TokenGenerator;
+  /** This registry's tokens (its own registry path segment). */
+  token: TokenGenerator;
   /** Where `name@domain` belongs (NSM_PROXY_REGISTRY_URL). */
   proxyRegistryUrl?: string;
   /** Policy files for Register/Unregister (NSM_REGISTRY_SERVER_POLICIES); none: allow all. */
@@ -41,13 +41,13 @@ export interface MemoryRegistry {
  * - NSE: begin → interdomain switch → setRegistrationTime → expire(lifetime) → memory;
  * - NS: interdomain switch → setPayload → memory.
  */
-export function memoryRegistry(options: MemoryRegistryOptions = {}): MemoryRegistry {
+export function memoryRegistry(options: MemoryRegistryOptions): MemoryRegistry {
   const scheduler = options.scheduler ?? asyncScheduler;
   const stores = { ns: newNSStore(), nse: newNSEStore() };
   const begin = nseBegin({ scheduler });
   const expire = nseExpire({ defaultPeriod: options.lifetime ?? 60_000, scheduler });
   const policies = options.policies ?? [];
-  const token = options.token ?? unsignedTokenGenerator('registry', 600_000, () => scheduler.now());
+  const token = options.token;
   const nse = registryChain([
     validateNetworkServiceEndpoint({ scheduler }),
     grpcMetadata<NetworkServiceEndpoint, NetworkServiceEndpointQuery, NetworkServiceEndpointResponse>(),
