@@ -47,11 +47,10 @@ export function memoryRegistry(options: MemoryRegistryOptions): MemoryRegistry {
   const begin = nseBegin({ scheduler });
   const expire = nseExpire({ defaultPeriod: options.lifetime ?? 60_000, scheduler });
   const policies = options.policies ?? [];
-  const token = options.token;
   const nse = registryChain([
     validateNetworkServiceEndpoint({ scheduler }),
     grpcMetadata<NetworkServiceEndpoint, NetworkServiceEndpointQuery, NetworkServiceEndpointResponse>(),
-    updatePath<NetworkServiceEndpoint, NetworkServiceEndpointQuery, NetworkServiceEndpointResponse>({ token }),
+    updatePath<NetworkServiceEndpoint, NetworkServiceEndpointQuery, NetworkServiceEndpointResponse>({ token: options.token }),
     authorizeRegistry<NetworkServiceEndpoint, NetworkServiceEndpointQuery, NetworkServiceEndpointResponse>({ policies, scheduler }),
     begin,
     nseInterdomain(options.proxyRegistryUrl),
@@ -62,7 +61,7 @@ export function memoryRegistry(options: MemoryRegistryOptions): MemoryRegistry {
   const ns = registryChain([
     validateNetworkService(),
     grpcMetadata<NetworkService, NetworkServiceQuery, NetworkServiceResponse>(),
-    updatePath<NetworkService, NetworkServiceQuery, NetworkServiceResponse>({ token }),
+    updatePath<NetworkService, NetworkServiceQuery, NetworkServiceResponse>({ token: options.token }),
     authorizeRegistry<NetworkService, NetworkServiceQuery, NetworkServiceResponse>({ policies, scheduler }),
     nsInterdomain(options.proxyRegistryUrl),
     setPayload(),

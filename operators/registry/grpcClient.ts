@@ -6,7 +6,7 @@ import { Metadata } from '@grpc/grpc-js';
 import { outgoingMetadataKey, responseHeadersKey, serverStreamCall, unaryCall, type CallChannel } from '../../streams/grpc/call.js';
 import { ContextKey, type Context } from '../core/context.js';
 import type { PeerIdentity } from '../core/peer.js';
-import { registryPathFromMetadata, registryPathJson, registryPathKey, registryPathMetadataKey, type RegistryPath } from './grpcMetadata.js';
+import { registryPathFromMetadata, registryPathJson, registryPathKey, registryPathMetadataKey, registryPathOf, type RegistryPath } from './grpcMetadata.js';
 import type { ChannelPool } from '../../streams/grpc/channelPool.js';
 import type { MethodDef } from '../../streams/grpc/method.js';
 import type { NsmUrl } from '../tools/nsmUrl.js';
@@ -34,7 +34,7 @@ function pathCall<X>(channel: CallChannel, ctx: Context, call: (ctx: Context) =>
   return defer(() => {
     const path = ctx.get(registryPathKey);
     const md = ctx.get(outgoingMetadataKey)?.clone() ?? new Metadata();
-    md.set(registryPathMetadataKey, registryPathJson(path ?? { index: 0, pathSegments: [] }));
+    md.set(registryPathMetadataKey, registryPathJson(registryPathOf(ctx)));
     let answered: RegistryPath | undefined;
     const readHeaders = (headers: Metadata) => {
       try {
