@@ -71,15 +71,17 @@ describe('nsm-rx registry-memory as its own OS process', () => {
     expect(found.map((r) => r.networkServiceEndpoint?.name)).toEqual(['NSE_Upper-1']);
   });
 
-  it('refuses a bad NSM_EXPIRE_PERIOD and a bad NSM_LISTEN_ON, naming each variable', async () => {
+  it('refuses a bad NSM_EXPIRE_PERIOD, NSM_REGISTRATION_LIFETIME, NSM_REGISTRY_CLIENT_POLICIES and NSM_LISTEN_ON, naming each variable', async () => {
     child = spawn(process.execPath, [bin, 'registry-memory'], {
-      env: { ...process.env, NSM_EXPIRE_PERIOD: 'soon', NSM_LISTEN_ON: 'http://x' },
+      env: { ...process.env, NSM_EXPIRE_PERIOD: 'soon', NSM_REGISTRATION_LIFETIME: 'long', NSM_REGISTRY_CLIENT_POLICIES: 'etc/nsm/opa/none/.*.rego', NSM_LISTEN_ON: 'http://x' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let err = '';
     child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
     expect(await new Promise<number | null>((r) => child?.on('exit', r))).toBe(2);
     expect(err).toMatch(/NSM_EXPIRE_PERIOD="soon": expected a Go duration/);
+    expect(err).toMatch(/NSM_REGISTRATION_LIFETIME="long": expected a Go duration/);
+    expect(err).toMatch(/NSM_REGISTRY_CLIENT_POLICIES="etc\/nsm\/opa\/none\/\.\*\.rego".*names no policy/);
     expect(err).toMatch(/NSM_LISTEN_ON="http:\/\/x"/);
   });
 });
