@@ -1,5 +1,6 @@
 import { ServerCredentials } from '@grpc/grpc-js';
 import { monitorServiceConnection, resolvePolicies } from '../../operators/authorize/policies.js';
+import { defaultRegistryClientPolicies } from '../../operators/authorize/authorizeRegistryClient.js';
 import { unsignedTokenGenerator, type TokenGenerator } from '../../operators/tools/token.js';
 import { ChannelPool, type ChannelPoolOptions } from '../../streams/grpc/channelPool.js';
 import type { X509Source } from '../../streams/spiffe/svid.js';
@@ -52,6 +53,9 @@ export const monitorPolicies = policies(
   `Policies a MonitorConnections caller must pass: empty lets any caller watch every connection, as upstream; ${monitorServiceConnection} shows a caller only connections it Requested`,
   [monitorServiceConnection],
 );
+
+/** NSM_REGISTRY_CLIENT_POLICIES (nsmgr, NSE, forwarders): upstream's checks of every registry answer. */
+export const registryClientPolicies = policies('NSM_REGISTRY_CLIENT_POLICIES', defaultRegistryClientPolicies, 'Policies every registry answer must pass');
 
 /** What a daemon's gRPC needs: credentials both ways, the token it signs, which policies apply. */
 export interface Security {

@@ -1,4 +1,4 @@
-import { monitorPolicies, policies, securitySpec, startSecurity } from '../cli/security.js';
+import { monitorPolicies, policies, registryClientPolicies, securitySpec, startSecurity } from '../cli/security.js';
 import { defaultServerPolicies } from '../../operators/authorize/policies.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -26,6 +26,7 @@ export const forwarderSpec = {
   dialTimeout: duration('NSM_DIAL_TIMEOUT', '750ms', 'Dial timeout toward the next hop'),
   serverPolicies: policies('NSM_SERVER_POLICIES', defaultServerPolicies, 'Policies every Request and Close must pass'),
   monitorPolicies,
+  registryClientPolicies,
   ...securitySpec,
 };
 
@@ -41,7 +42,7 @@ export async function runForwarder(config: ForwarderConfig, ctx: RunContext, dat
   const listen = config.listenOn ?? unixUrl(join(dir as string, 'listen.on.sock'));
   const security = await startSecurity(config, ctx);
   const pool = security.pool();
-  const registry = registryClient({ pool, url: config.connectTo, dialTimeout: config.dialTimeout });
+  const registry = registryClient({ pool, url: config.connectTo, dialTimeout: config.dialTimeout, policies: security.enforce(config.registryClientPolicies) });
   const hop = forwarder({
     name: config.name,
     registry,

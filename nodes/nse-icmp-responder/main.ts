@@ -1,4 +1,4 @@
-import { monitorPolicies, policies, securitySpec, startSecurity } from '../cli/security.js';
+import { monitorPolicies, policies, registryClientPolicies, securitySpec, startSecurity } from '../cli/security.js';
 import { defaultServerPolicies } from '../../operators/authorize/policies.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -49,6 +49,7 @@ const spec = {
   unregisterItself: bool('NSM_UNREGISTER_ITSELF', 'false', 'Unregister the endpoint on exit'),
   serverPolicies: policies('NSM_SERVER_POLICIES', defaultServerPolicies, 'Policies every Request and Close must pass'),
   monitorPolicies,
+  registryClientPolicies,
   ...securitySpec,
 };
 
@@ -83,7 +84,7 @@ export const component = defineComponent({
     await server.listen([listen]);
 
     const pool = security.pool();
-    const registry = registryClient({ pool, url: config.connectTo, dialTimeout: 5000 });
+    const registry = registryClient({ pool, url: config.connectTo, dialTimeout: 5000, policies: security.enforce(config.registryClientPolicies) });
     const budget = () => Context.background.withDeadline(asyncScheduler.now() + 15_000);
     if (config.registerService) {
       for (const name of config.serviceNames) await firstValueFrom(registry.ns.register(NetworkService.fromPartial({ name, payload: config.payload }), budget()));

@@ -1,4 +1,4 @@
-import { monitorPolicies, policies, securitySpec, startSecurity } from '../cli/security.js';
+import { monitorPolicies, policies, registryClientPolicies, securitySpec, startSecurity } from '../cli/security.js';
 import { defaultServerPolicies, defaultRegistryServerPolicies } from '../../operators/authorize/policies.js';
 import { nsmgr } from '../../operators/chains/nsmgr.js';
 import { excludedPrefixesFile, EXCLUDED_PREFIXES_FILE } from '../../streams/excludedPrefixesFile.js';
@@ -18,6 +18,7 @@ const spec = {
   serverPolicies: policies('NSM_SERVER_POLICIES', defaultServerPolicies, 'Policies every Request and Close must pass'),
   registryServerPolicies: policies('NSM_REGISTRY_SERVER_POLICIES', defaultRegistryServerPolicies, 'Policies every Register and Unregister must pass'),
   monitorPolicies,
+  registryClientPolicies,
   ...securitySpec,
   excludedPrefixesFile: str('NSM_EXCLUDED_PREFIXES_FILE', EXCLUDED_PREFIXES_FILE, 'YAML file of prefixes IPAM must not use (watched)'),
 };
@@ -45,7 +46,7 @@ export const component = defineComponent({
       ...(config.registryUrl ? { registryUrl: config.registryUrl } : {}),
       pool,
       token: security.token,
-      policies: { server: security.enforce(config.serverPolicies), registryServer: security.enforce(config.registryServerPolicies) },
+      policies: { server: security.enforce(config.serverPolicies), registryServer: security.enforce(config.registryServerPolicies), registryClient: security.enforce(config.registryClientPolicies) },
       forwarderServiceName: config.forwarderServiceName,
       excludedPrefixes: excludedPrefixesFile({ path: config.excludedPrefixesFile, onError: (e) => ctx.log.warn('excluded prefixes', { error: String(e) }) }),
       dialTimeout: config.dialTimeout,

@@ -1,5 +1,6 @@
 import { policies, securitySpec, startSecurity } from '../cli/security.js';
 import { defaultRegistryServerPolicies } from '../../operators/authorize/policies.js';
+import { defaultRegistryClientPolicies } from '../../operators/authorize/authorizeRegistryClient.js';
 import { memoryRegistry } from '../../operators/chains/registry.js';
 import { formatDuration } from '../../operators/tools/duration.js';
 import { serveRegistries } from '../../streams/grpc/registry.js';
@@ -9,17 +10,19 @@ import { duration, optional, url, urlList } from '../cli/config.js';
 
 const spec = {
   listenOn: urlList('NSM_LISTEN_ON', 'unix:///listen.on.socket', 'URLs to serve the registries on (unix:///path, tcp://host:port)'),
-  expirePeriod: duration('NSM_EXPIRE_PERIOD', '1m', 'How long an NSE stays registered without a refresh (upstream hard-codes 1m)'),
+  expirePeriod: duration('NSM_EXPIRE_PERIOD', '1s', 'Upstream: period to check expired NSEs. Accepted; no effect (each NSE expires on its own timer); not the lifetime'),
+  registrationLifetime: duration('NSM_REGISTRATION_LIFETIME', '1m', 'How long an NSE stays registered without a refresh (nsm-rx; upstream hard-codes 1m)'),
   maxTokenLifetime: duration('NSM_MAX_TOKEN_LIFETIME', '10m', 'Lifetime of the tokens this registry issues'),
   proxyRegistryUrl: optional(url('NSM_PROXY_REGISTRY_URL', '', 'Registry for interdomain names (name@domain); not implemented yet')),
   registryServerPolicies: policies('NSM_REGISTRY_SERVER_POLICIES', defaultRegistryServerPolicies, 'Policies every Register and Unregister must pass'),
+  registryClientPolicies: policies('NSM_REGISTRY_CLIENT_POLICIES', defaultRegistryClientPolicies, 'Policies the proxy registry’s answers must pass (interdomain forwarding is not implemented: checked, unused)'),
   ...securitySpec,
 };
 
 /**
  * `nsm-rx registry-memory` (upstream cmd-registry-memory): the NS and NSE registries in memory,
- * served with gRPC health on every NSM_LISTEN_ON URL. NSEs expire after NSM_EXPIRE_PERIOD
- * unless refreshed; `name@domain` names are refused (UNIMPLEMENTED) until the interdomain
+ * served with gRPC health on every NSM_LISTEN_ON URL. NSEs expire after NSM_REGISTRATION_LIFETIME
+ * (upstream: 1 min) unless refreshed; `name@domain` names are refused (UNIMPLEMENTED) until the interdomain
  * registry exists.
  */
 export const component = defineComponent({
@@ -30,13 +33,14 @@ export const component = defineComponent({
     const security = await startSecurity({ ...config, name: 'registry' }, ctx);
     const registry = memoryRegistry({
       policies: security.enforce(config.registryServerPolicies),
-      expirePeriod: config.expirePeriod,
+      lifetime: config.registrationLifetime,
+      token: security.token,
       ...(config.proxyRegistryUrl ? { proxyRegistryUrl: config.proxyRegistryUrl.href } : {}),
     });
     const server = new GrpcServer({ credentials: security.serverCredentials });
     serveRegistries(server, registry.ns, registry.nse);
     const urls = await server.listen(config.listenOn);
-    ctx.log.info('serving', { urls: urls.map((u) => u.href), expirePeriod: formatDuration(config.expirePeriod) });
+    ctx.log.info('serving', { urls: urls.map((u) => u.href), registrationLifetime: formatDuration(config.registrationLifetime) });
     ctx.lifecycle.onShutdown('registry-memory', async () => {
       registry.dispose();
       await server.stop(1000);

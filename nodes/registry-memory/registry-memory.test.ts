@@ -27,12 +27,12 @@ afterEach(async () => {
 });
 
 describe('nsm-rx registry-memory as its own OS process', () => {
-  it('serves both registries and health on NSM_LISTEN_ON, expires NSEs after NSM_EXPIRE_PERIOD, stops on SIGTERM', async () => {
+  it('serves both registries and health on NSM_LISTEN_ON, expires NSEs after NSM_REGISTRATION_LIFETIME, stops on SIGTERM', async () => {
     dir = mkdtempSync(join(tmpdir(), 'nsm-rx-registry-'));
     const socket = join(dir, 'registry.sock');
     // Secure as deployed: its SVID from nsm-rx identity; this test calls with the mesh's client identity.
     mesh = new ProcessMesh();
-    const daemon = mesh.start(undefined, 'registry-memory', { NSM_LISTEN_ON: `unix://${socket}`, NSM_EXPIRE_PERIOD: '500ms', NSM_LOG_LEVEL: 'INFO' });
+    const daemon = mesh.start(undefined, 'registry-memory', { NSM_LISTEN_ON: `unix://${socket}`, NSM_REGISTRATION_LIFETIME: '500ms', NSM_LOG_LEVEL: 'INFO' });
     child = daemon.child;
     const pool = await mesh.nscPool();
     await expect.poll(() => existsSync(socket), { timeout: 10_000 }).toBe(true);
@@ -57,15 +57,31 @@ describe('nsm-rx registry-memory as its own OS process', () => {
     expect(daemon.out).toMatch(/"msg":"serving"/);
   });
 
-  it('refuses a bad NSM_EXPIRE_PERIOD and a bad NSM_LISTEN_ON, naming each variable', async () => {
+  it('NSM_EXPIRE_PERIOD=1s as upstream deploys it: a registration outlives 1 s (the lifetime stays 1 min); upper-case and "_" names are accepted', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'nsm-rx-registry-'));
+    const socket = join(dir, 'registry.sock');
+    mesh = new ProcessMesh();
+    child = mesh.start(undefined, 'registry-memory', { NSM_LISTEN_ON: `unix://${socket}`, NSM_EXPIRE_PERIOD: '1s' }).child;
+    const pool = await mesh.nscPool();
+    await expect.poll(() => existsSync(socket), { timeout: 10_000 }).toBe(true);
+    const nse = registryChain([nseRegistryClient({ pool, url: unixUrl(socket) })]);
+    await firstValueFrom(nse.register(NetworkServiceEndpoint.fromPartial({ name: 'NSE_Upper-1', networkServiceNames: ['My_Service'], url: 'tcp://127.0.0.1:5006' }), Context.background));
+    await new Promise((r) => setTimeout(r, 2500));
+    const found = await lastValueFrom(nse.find(NetworkServiceEndpointQuery.fromPartial({ networkServiceEndpoint: {} }), Context.background).pipe(toArray()));
+    expect(found.map((r) => r.networkServiceEndpoint?.name)).toEqual(['NSE_Upper-1']);
+  });
+
+  it('refuses a bad NSM_EXPIRE_PERIOD, NSM_REGISTRATION_LIFETIME, NSM_REGISTRY_CLIENT_POLICIES and NSM_LISTEN_ON, naming each variable', async () => {
     child = spawn(process.execPath, [bin, 'registry-memory'], {
-      env: { ...process.env, NSM_EXPIRE_PERIOD: 'soon', NSM_LISTEN_ON: 'http://x' },
+      env: { ...process.env, NSM_EXPIRE_PERIOD: 'soon', NSM_REGISTRATION_LIFETIME: 'long', NSM_REGISTRY_CLIENT_POLICIES: 'etc/nsm/opa/none/.*.rego', NSM_LISTEN_ON: 'http://x' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let err = '';
     child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
     expect(await new Promise<number | null>((r) => child?.on('exit', r))).toBe(2);
     expect(err).toMatch(/NSM_EXPIRE_PERIOD="soon": expected a Go duration/);
+    expect(err).toMatch(/NSM_REGISTRATION_LIFETIME="long": expected a Go duration/);
+    expect(err).toMatch(/NSM_REGISTRY_CLIENT_POLICIES="etc\/nsm\/opa\/none\/\.\*\.rego".*names no policy/);
     expect(err).toMatch(/NSM_LISTEN_ON="http:\/\/x"/);
   });
 });

@@ -18,6 +18,9 @@ import type { TokenGenerator } from '../tools/token.js';
 import type { ChannelPool } from '../../streams/grpc/channelPool.js';
 import { client } from './client.js';
 import { authorizeRegistry } from '../authorize/authorizeRegistry.js';
+import { authorizeRegistryClient } from '../authorize/authorizeRegistryClient.js';
+import { grpcMetadata } from '../registry/grpcMetadata.js';
+import { updatePath } from '../registry/updatePath.js';
 import type { NetworkService, NetworkServiceEndpoint, NetworkServiceEndpointQuery, NetworkServiceEndpointResponse, NetworkServiceQuery, NetworkServiceResponse } from '../../proto/gen/registry.js';
 import { endpoint, type Endpoint } from './endpoint.js';
 
@@ -43,8 +46,11 @@ export interface NsmgrOptions {
   /** NODE_NAME, POD_NAME, CLUSTER_NAME for client info labels. */
   env?: Readonly<Record<string, string | undefined>>;
   logger?: Logger;
-  /** Policy files: `server` for NetworkService calls, `registryServer` for registrations (none: allow all). */
-  policies?: { readonly server?: readonly string[]; readonly registryServer?: readonly string[] };
+  /**
+   * Policy files: `server` for NetworkService calls, `registryServer` for registrations,
+   * `registryClient` for the registry's answers (none: allow all).
+   */
+  policies?: { readonly server?: readonly string[]; readonly registryServer?: readonly string[]; readonly registryClient?: readonly string[] };
   scheduler?: SchedulerLike;
 }
 
@@ -59,26 +65,43 @@ export interface Nsmgr {
 }
 
 /**
- * The nsmgr (upstream chains/nsmgr). Registries: NS → the registry (or in-process memory);
- * NSE → begin → clientInfo → expire(1 min) → localBypass → the registry (or memory, then
- * localBypass). NetworkService: the endpoint chain + clientInfo → discoverForwarder →
+ * The nsmgr (upstream chains/nsmgr). Registries, both starting grpcMetadata → updatePath →
+ * authorize (the registry path goes on to the registry, so it sees the NSE as the registrant):
+ * NS → authorize client → the registry (or in-process memory);
+ * NSE → begin → clientInfo → expire(1 min) → localBypass → authorize client → the registry (or
+ * memory, then localBypass). NetworkService: the endpoint chain + clientInfo → discoverForwarder →
  * netsvcMonitor → excludedPrefixes → connect(client{dial, no refresh, no heal}).
  */
 export function nsmgr(options: NsmgrOptions): Nsmgr {
   const scheduler = options.scheduler ?? asyncScheduler;
   const remote = (url: NsmUrl) => ({ pool: options.registryPool ?? options.pool, url, dialTimeout: options.dialTimeout ?? 15_000, scheduler });
   const bypass = localBypass(options.url.href);
-  const registryPolicies = options.policies?.registryServer ?? [];
-  const nsAuthorize = registryPolicies.length ? [authorizeRegistry<NetworkService, NetworkServiceQuery, NetworkServiceResponse>({ policies: registryPolicies, scheduler })] : [];
-  const nseAuthorize = registryPolicies.length ? [authorizeRegistry<NetworkServiceEndpoint, NetworkServiceEndpointQuery, NetworkServiceEndpointResponse>({ policies: registryPolicies, scheduler })] : [];
-  const ns: NSHandler = registryChain([...nsAuthorize, options.registryUrl ? nsRegistryClient(remote(options.registryUrl)) : nsMemory(newNSStore())]);
+  const serverPolicies = { policies: options.policies?.registryServer ?? [], scheduler };
+  const clientPolicies = { policies: options.policies?.registryClient ?? [], scheduler };
+  const token = { token: options.token };
+  const ns: NSHandler = registryChain([
+    grpcMetadata<NetworkService, NetworkServiceQuery, NetworkServiceResponse>(),
+    updatePath<NetworkService, NetworkServiceQuery, NetworkServiceResponse>(token),
+    authorizeRegistry<NetworkService, NetworkServiceQuery, NetworkServiceResponse>(serverPolicies),
+    ...(options.registryUrl ? [authorizeRegistryClient<NetworkService, NetworkServiceQuery, NetworkServiceResponse>(clientPolicies), nsRegistryClient(remote(options.registryUrl))] : [nsMemory(newNSStore())]),
+  ]);
   // What the nsmgr's own lookups use: local NSEs with their real URLs, others via their nsmgr.
   const remoteOrLocal: NSEHandler = options.registryUrl
-    ? registryChain([bypass, nseRegistryClient(remote(options.registryUrl))])
+    ? registryChain([bypass, authorizeRegistryClient<NetworkServiceEndpoint, NetworkServiceEndpointQuery, NetworkServiceEndpointResponse>(clientPolicies), nseRegistryClient(remote(options.registryUrl))])
     : registryChain([nseMemory(newNSEStore(), { scheduler }), bypass]);
   const begin = nseBegin({ scheduler });
   const expire = nseExpire({ defaultPeriod: options.expirePeriod ?? 60_000, scheduler });
-  const nse = registryChain([...nseAuthorize, begin, nseClientInfo(options.env ? { env: options.env } : {}), expire], remoteOrLocal);
+  const nse = registryChain(
+    [
+      grpcMetadata<NetworkServiceEndpoint, NetworkServiceEndpointQuery, NetworkServiceEndpointResponse>(),
+      updatePath<NetworkServiceEndpoint, NetworkServiceEndpointQuery, NetworkServiceEndpointResponse>(token),
+      authorizeRegistry<NetworkServiceEndpoint, NetworkServiceEndpointQuery, NetworkServiceEndpointResponse>(serverPolicies),
+      begin,
+      nseClientInfo(options.env ? { env: options.env } : {}),
+      expire,
+    ],
+    remoteOrLocal,
+  );
 
   const forwarderServiceName = options.forwarderServiceName ?? 'forwarder';
   const additional: NetworkServiceElement[] = [

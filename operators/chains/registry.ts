@@ -7,12 +7,17 @@ import { newNSEStore, newNSStore, nseMemory, nsMemory, type NSEStore, type NSSto
 import { setPayload } from '../registry/setPayload.js';
 import { setRegistrationTime } from '../registry/setRegistrationTime.js';
 import { validateNetworkService, validateNetworkServiceEndpoint } from '../registry/validate.js';
+import { grpcMetadata } from '../registry/grpcMetadata.js';
+import { updatePath } from '../registry/updatePath.js';
+import type { TokenGenerator } from '../tools/token.js';
 import { authorizeRegistry } from '../authorize/authorizeRegistry.js';
 import type { NetworkService, NetworkServiceEndpoint, NetworkServiceEndpointQuery, NetworkServiceEndpointResponse, NetworkServiceQuery, NetworkServiceResponse } from '../../proto/gen/registry.js';
 
 export interface MemoryRegistryOptions {
-  /** Longest an NSE stays registered without a refresh, ms (NSM_EXPIRE_PERIOD; default 1 min). */
-  expirePeriod?: number;
+  /** Longest an NSE stays registered without a refresh, ms (NSM_REGISTRATION_LIFETIME; upstream hard-codes 1 min). */
+  lifetime?: number;
+  /** This registry's tokens (its own registry path segment). */
+  token: TokenGenerator;
   /** Where `name@domain` belongs (NSM_PROXY_REGISTRY_URL). */
   proxyRegistryUrl?: string;
   /** Policy files for Register/Unregister (NSM_REGISTRY_SERVER_POLICIES); none: allow all. */
@@ -31,21 +36,22 @@ export interface MemoryRegistry {
 }
 
 /**
- * The memory registry (upstream registry/chains/memory), after input validation:
- * - NSE: begin → interdomain switch → setRegistrationTime → expire(NSM_EXPIRE_PERIOD) → memory;
+ * The memory registry (upstream registry/chains/memory), after input validation, both
+ * starting grpcMetadata → updatePath → authorize (the registry path, as upstream):
+ * - NSE: begin → interdomain switch → setRegistrationTime → expire(lifetime) → memory;
  * - NS: interdomain switch → setPayload → memory.
- * Both start with authorize when policies are given. (Upstream's registry path in gRPC metadata
- * is not read: authorization sees the caller's token and TLS identity.)
  */
-export function memoryRegistry(options: MemoryRegistryOptions = {}): MemoryRegistry {
+export function memoryRegistry(options: MemoryRegistryOptions): MemoryRegistry {
   const scheduler = options.scheduler ?? asyncScheduler;
   const stores = { ns: newNSStore(), nse: newNSEStore() };
   const begin = nseBegin({ scheduler });
-  const expire = nseExpire({ defaultPeriod: options.expirePeriod ?? 60_000, scheduler });
+  const expire = nseExpire({ defaultPeriod: options.lifetime ?? 60_000, scheduler });
   const policies = options.policies ?? [];
   const nse = registryChain([
     validateNetworkServiceEndpoint({ scheduler }),
-    ...(policies.length ? [authorizeRegistry<NetworkServiceEndpoint, NetworkServiceEndpointQuery, NetworkServiceEndpointResponse>({ policies, scheduler })] : []),
+    grpcMetadata<NetworkServiceEndpoint, NetworkServiceEndpointQuery, NetworkServiceEndpointResponse>(),
+    updatePath<NetworkServiceEndpoint, NetworkServiceEndpointQuery, NetworkServiceEndpointResponse>({ token: options.token }),
+    authorizeRegistry<NetworkServiceEndpoint, NetworkServiceEndpointQuery, NetworkServiceEndpointResponse>({ policies, scheduler }),
     begin,
     nseInterdomain(options.proxyRegistryUrl),
     setRegistrationTime({ scheduler }),
@@ -54,8 +60,13 @@ export function memoryRegistry(options: MemoryRegistryOptions = {}): MemoryRegis
   ]);
   const ns = registryChain([
     validateNetworkService(),
-    ...(policies.length ? [authorizeRegistry<NetworkService, NetworkServiceQuery, NetworkServiceResponse>({ policies, scheduler })] : []),
-    nsInterdomain(options.proxyRegistryUrl), setPayload(), nsMemory(stores.ns)]);
+    grpcMetadata<NetworkService, NetworkServiceQuery, NetworkServiceResponse>(),
+    updatePath<NetworkService, NetworkServiceQuery, NetworkServiceResponse>({ token: options.token }),
+    authorizeRegistry<NetworkService, NetworkServiceQuery, NetworkServiceResponse>({ policies, scheduler }),
+    nsInterdomain(options.proxyRegistryUrl),
+    setPayload(),
+    nsMemory(stores.ns),
+  ]);
   return {
     ns,
     nse,

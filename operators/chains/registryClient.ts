@@ -9,6 +9,8 @@ import { registryRetry } from '../registry/retry.js';
 import type { ChannelPool } from '../../streams/grpc/channelPool.js';
 import { inodeUrlOf } from '../../streams/inodes.js';
 import type { NsmUrl } from '../tools/nsmUrl.js';
+import { authorizeRegistryClient } from '../authorize/authorizeRegistryClient.js';
+import type { NetworkService, NetworkServiceEndpoint, NetworkServiceEndpointQuery, NetworkServiceEndpointResponse, NetworkServiceQuery, NetworkServiceResponse } from '../../proto/gen/registry.js';
 
 export interface RegistryClientOptions {
   pool: ChannelPool;
@@ -16,6 +18,8 @@ export interface RegistryClientOptions {
   url: NsmUrl;
   /** Dial timeout, ms (upstream registry client: 300 ms). */
   dialTimeout?: number;
+  /** Policy files the registry's answers must pass (NSM_REGISTRY_CLIENT_POLICIES); none: accept all. */
+  policies?: readonly string[];
   scheduler?: SchedulerLike;
 }
 
@@ -31,8 +35,8 @@ export interface RegistryClient {
 
 /**
  * The registry client every daemon uses (upstream registry/chains/client), in upstream order:
- * - NSE: begin → retry → heal → refresh → restoreUnixUrl (upstream's sendfd) → (authorize) → dial + call;
- * - NS: begin → retry → heal → (authorize) → dial + call.
+ * - NSE: begin → retry → heal → refresh → authorize → restoreUnixUrl (upstream's sendfd) → dial + call;
+ * - NS: begin → retry → heal → authorize → dial + call.
  * A Register keeps itself alive: refreshed at 2/3 of its expiry and registered again when the
  * registry restarts (heal's Find watch breaks); Unregister stops both.
  */
@@ -44,6 +48,7 @@ export function registryClient(options: RegistryClientOptions): RegistryClient {
   const nseWatch = nseHeal({ scheduler });
   const nsWatch = nsHeal({ scheduler });
   const refresh = nseRefresh({ scheduler });
+  const authorize = { policies: options.policies ?? [], scheduler };
   const held: [string, ReadonlyMap<string, unknown>][] = [
     ['nse begin', nseBegin.names],
     ['ns begin', nsBegin.names],
@@ -52,8 +57,16 @@ export function registryClient(options: RegistryClientOptions): RegistryClient {
     ['nse refresh', refresh.names],
   ];
   return {
-    nse: registryChain([nseBegin, registryRetry({ scheduler }), nseWatch, refresh, restoreUnixUrl(inodeUrlOf), nseRegistryClient(remote)]),
-    ns: registryChain([nsBegin, registryRetry({ scheduler }), nsWatch, nsRegistryClient(remote)]),
+    nse: registryChain([
+      nseBegin,
+      registryRetry({ scheduler }),
+      nseWatch,
+      refresh,
+      authorizeRegistryClient<NetworkServiceEndpoint, NetworkServiceEndpointQuery, NetworkServiceEndpointResponse>(authorize),
+      restoreUnixUrl(inodeUrlOf),
+      nseRegistryClient(remote),
+    ]),
+    ns: registryChain([nsBegin, registryRetry({ scheduler }), nsWatch, authorizeRegistryClient<NetworkService, NetworkServiceQuery, NetworkServiceResponse>(authorize), nsRegistryClient(remote)]),
     leftovers: () => held.filter(([, names]) => names.size > 0).map(([what, names]) => `${what} holds ${[...names.keys()].join(',')}`),
     dispose: () => {
       for (const loops of [nseWatch.names, nsWatch.names, refresh.names]) for (const loop of loops.values()) loop.unsubscribe();

@@ -9,7 +9,10 @@ import { ChannelPool } from '../../streams/grpc/channelPool.js';
 import { serveRegistries } from '../../streams/grpc/registry.js';
 import { incomingCallKey } from '../../streams/grpc/serve.js';
 import { GrpcServer } from '../../streams/grpc/server.js';
-import { nseRegistryClient, registryPathMetadataKey } from './grpcClient.js';
+import { nseRegistryClient } from './grpcClient.js';
+import { registryPathKey, registryPathMetadataKey, type RegistryPath } from './grpcMetadata.js';
+import { subjectOf } from './updatePath.js';
+import { memoryRegistry } from '../chains/registry.js';
 
 const cleanup: (() => unknown)[] = [];
 afterEach(async () => {
@@ -42,5 +45,21 @@ describe('registry gRPC client', () => {
       ['register', { Index: 0, PathSegments: [] }, 'string'],
       ['unregister', { Index: 0, PathSegments: [] }, 'string'],
     ]);
+  });
+
+  it('carries the context’s registry path and, once the Register succeeded, takes the path the server answered in its "path" header (upstream grpcmetadata client)', async () => {
+    const registry = memoryRegistry({ token: unsignedTokenGenerator('spiffe://td/registry', 60_000, Date.now) });
+    const server = new GrpcServer();
+    serveRegistries(server, registry.ns, registry.nse);
+    const [url] = await server.listen([unixUrl(`/tmp/nsm-regpath2-${process.pid}.sock`)]);
+    const pool = new ChannelPool({ token: unsignedTokenGenerator('spiffe://td/nse', 60_000, Date.now) });
+    cleanup.push(() => registry.dispose(), () => server.stop(100), () => pool.closeAll());
+    const client = registryChain([nseRegistryClient({ pool, url: url! })]);
+    const path: RegistryPath = { index: 0, pathSegments: [] };
+    const answer = await firstValueFrom(client.register(NetworkServiceEndpoint.fromPartial({ name: 'nse-1', networkServiceNames: ['ns'] }), Context.background.with(registryPathKey, path)));
+    expect(answer.pathIds).toEqual(['spiffe://td/nse', 'spiffe://td/registry']);
+    expect(path.index).toBe(0);
+    expect(path.pathSegments.map((s) => subjectOf(s.token))).toEqual(['spiffe://td/nse', 'spiffe://td/registry']);
+    await lastValueFrom(client.unregister(answer, Context.background), { defaultValue: undefined });
   });
 });

@@ -1,10 +1,12 @@
 import { asyncScheduler, concat, defer, type Observable, type SchedulerLike } from 'rxjs';
-import { finalize, map } from 'rxjs/operators';
+import { finalize, map, tap } from 'rxjs/operators';
 import { NetworkServiceEndpointRegistryService, NetworkServiceRegistryService } from '../../proto/gen/registry.js';
 import type { NSEElement, NSElement, RegistryElement } from '../core/registry.js';
 import { Metadata } from '@grpc/grpc-js';
-import { outgoingMetadataKey, serverStreamCall, unaryCall } from '../../streams/grpc/call.js';
-import type { Context } from '../core/context.js';
+import { outgoingMetadataKey, responseHeadersKey, serverStreamCall, unaryCall, type CallChannel } from '../../streams/grpc/call.js';
+import { ContextKey, type Context } from '../core/context.js';
+import type { PeerIdentity } from '../core/peer.js';
+import { registryPathFromMetadata, registryPathJson, registryPathKey, registryPathMetadataKey, registryPathOf, type RegistryPath } from './grpcMetadata.js';
 import type { ChannelPool } from '../../streams/grpc/channelPool.js';
 import type { MethodDef } from '../../streams/grpc/method.js';
 import type { NsmUrl } from '../tools/nsmUrl.js';
@@ -19,20 +21,36 @@ export interface RegistryClientOptions {
   scheduler?: SchedulerLike;
 }
 
-/** The gRPC metadata key upstream's registry path travels in (sdk registry grpcmetadata). */
-export const registryPathMetadataKey = 'path';
+/** Filled after a successful Register or Unregister: the server as TLS proved it (upstream grpc.Peer). */
+export const registryServerKey = new ContextKey<{ peer: PeerIdentity | undefined }>('registry.server');
 
 /**
- * Register and Unregister carry upstream's registry path in metadata, as JSON. We send it empty
- * (what a first call sends): the server files our token (nsm-client-token) as the path's first
- * segment and its own as the second, and its policies check that path. Without the key at all,
- * an upstream registry has no path to authorize and refuses every registration
- * (prev_token_signed).
+ * A Register or Unregister under `ctx` as upstream's registry grpcmetadata client sends it: the
+ * context's registry path (empty when there is none: a first hop) in the `path` metadata; once
+ * the call succeeded, the path the server answered in its `path` header replaces the
+ * context's, and the server's identity is noted for the authorize client.
  */
-function withRegistryPath(ctx: Context): Context {
-  const md = ctx.get(outgoingMetadataKey)?.clone() ?? new Metadata();
-  md.set(registryPathMetadataKey, JSON.stringify({ Index: 0, PathSegments: [] }));
-  return ctx.with(outgoingMetadataKey, md);
+function pathCall<X>(channel: CallChannel, ctx: Context, call: (ctx: Context) => Observable<X>): Observable<X> {
+  return defer(() => {
+    const path = ctx.get(registryPathKey);
+    const md = ctx.get(outgoingMetadataKey)?.clone() ?? new Metadata();
+    md.set(registryPathMetadataKey, registryPathJson(registryPathOf(ctx)));
+    let answered: RegistryPath | undefined;
+    const readHeaders = (headers: Metadata) => {
+      try {
+        answered = registryPathFromMetadata(headers);
+      } catch {
+        answered = undefined; // as upstream: a path that does not parse leaves ours as it was
+      }
+    };
+    return call(ctx.with(outgoingMetadataKey, md).with(responseHeadersKey, readHeaders)).pipe(
+      tap(() => {
+        if (path && answered) Object.assign(path, answered);
+        const server = ctx.get(registryServerKey);
+        if (server) server.peer = channel.peer?.();
+      }),
+    );
+  });
 }
 
 interface RegistryMethods<T, Q, R> {
@@ -54,9 +72,9 @@ function registryClient<T, Q, R>(service: RegistryMethods<T, Q, R>, options: Reg
       return concat(waitReady(channel, dialTimeout), call(channel)).pipe(finalize(() => channel.release()));
     });
   return {
-    register: (item, ctx) => withChannel((c) => unaryCall(c, service.register, item, withRegistryPath(ctx), scheduler)),
+    register: (item, ctx) => withChannel((c) => pathCall(c, ctx, (call) => unaryCall(c, service.register, item, call, scheduler))),
     find: (query, ctx) => withChannel((c) => serverStreamCall(c, service.find, query, ctx, scheduler)),
-    unregister: (item, ctx) => withChannel((c) => unaryCall(c, service.unregister, item, withRegistryPath(ctx), scheduler).pipe(map(() => undefined))),
+    unregister: (item, ctx) => withChannel((c) => pathCall(c, ctx, (call) => unaryCall(c, service.unregister, item, call, scheduler)).pipe(map(() => undefined))),
   };
 }
 

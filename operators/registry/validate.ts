@@ -7,51 +7,30 @@ import { parseNsmUrl } from '../tools/nsmUrl.js';
 
 /**
  * Limits on what a registry caller may store, so one bad client cannot make the registry (and
- * every watcher of it) hold unbounded state. Key lengths follow Kubernetes label keys (prefix
- * 253 + '/' + name 63); values are bounded generously since selectors carry templates.
+ * every watcher that matches each change against its query) hold or scan unbounded state. They
+ * are bounds, not a naming rule: upstream's memory registry accepts any name (upper case, '_',
+ * anything), and so does this one; a Kubernetes naming rule belongs to a registry that stores
+ * custom resources. Each is far above what upstream's own components register.
  */
 export const registryLimits = {
   /** Network services of one NSE: `network_service_names` entries and `network_service_labels` keys. */
-  maxNetworkServices: 64,
+  maxNetworkServices: 1024,
   /** Entries of one label map (an NSE's labels for a service, a selector, match metadata). */
-  maxLabels: 64,
-  maxLabelKeyLength: 317,
-  maxLabelValueLength: 1024,
+  maxLabels: 1024,
+  maxLabelKeyLength: 1024,
+  maxLabelValueLength: 4096,
   /** `matches` of one network service. */
-  maxMatches: 64,
+  maxMatches: 1024,
   /** `routes` of one match. */
-  maxRoutes: 64,
-  /** Length of a name, or of the domain of `name@domain`. */
-  maxNameLength: 253,
+  maxRoutes: 1024,
+  /** Length of a name (with its `@domain`, if any). */
+  maxNameLength: 1024,
 } as const;
 
-const RFC1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const DNS_LABEL = /^[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?$/;
-
-/** A DNS name: dot-separated labels of letters, digits and '-' (not at either end), each 1–63, at most 253 in all. */
-export function isDnsName(s: string): boolean {
-  return s.length > 0 && s.length <= registryLimits.maxNameLength && s.split('.').every((label) => DNS_LABEL.test(label));
-}
-
-/**
- * What is wrong with an NSM name (of a network service or an endpoint), or undefined if nothing.
- *
- * The rule: a name must be usable as a Kubernetes object name (the registry-k8s stores NSEs and
- * NSs as custom resources under it), i.e. an RFC 1123 subdomain: lower-case alphanumerics, '-'
- * and '.', starting and ending with an alphanumeric, at most 253 characters. An NSM name may
- * carry an interdomain suffix, `name@domain` (split at the first '@', as upstream's
- * `interdomain` helpers do): the part before '@' follows that rule and the domain must be a DNS
- * name (letters of either case, digits, '-' and '.'; labels of 1–63 characters).
- */
+/** What is wrong with an NSM name (of a network service or an endpoint), or undefined if nothing: it must not be empty nor longer than the limit. */
 export function nameProblem(name: string): string | undefined {
   if (name === '') return 'must not be empty';
-  const at = name.indexOf('@');
-  const local = at < 0 ? name : name.slice(0, at);
-  if (local.length > registryLimits.maxNameLength) return `is longer than ${registryLimits.maxNameLength} characters`;
-  if (!RFC1123_SUBDOMAIN.test(local)) {
-    return "must be lower-case letters, digits, '-' and '.', starting and ending with a letter or digit (RFC 1123 subdomain)";
-  }
-  if (at >= 0 && !isDnsName(name.slice(at + 1))) return `has an invalid domain after '@': it must be a DNS name`;
+  if (name.length > registryLimits.maxNameLength) return `is longer than ${registryLimits.maxNameLength} characters`;
   return undefined;
 }
 
@@ -61,9 +40,7 @@ function labelsProblem(field: string, labels: { readonly [key: string]: string }
   const entries = Object.entries(labels ?? {});
   if (entries.length > registryLimits.maxLabels) return `${field} has ${entries.length} entries; at most ${registryLimits.maxLabels} are allowed`;
   for (const [k, v] of entries) {
-    if (k === '' || k.length > registryLimits.maxLabelKeyLength) {
-      return `${field} key ${quote(k)} must be 1 to ${registryLimits.maxLabelKeyLength} characters`;
-    }
+    if (k.length > registryLimits.maxLabelKeyLength) return `${field} key ${quote(k)} is longer than ${registryLimits.maxLabelKeyLength} characters`;
     if (v.length > registryLimits.maxLabelValueLength) {
       return `${field}[${quote(k)}] is longer than ${registryLimits.maxLabelValueLength} characters`;
     }

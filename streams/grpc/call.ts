@@ -9,6 +9,9 @@ import { tokenMetadata, type TokenGenerator } from '../../operators/tools/token.
 /** gRPC metadata to send with outgoing calls made under this context (tokens, registry path). */
 export const outgoingMetadataKey = new ContextKey<Metadata>('grpc.outgoingMetadata');
 
+/** Called with the response headers of a unary call made under this context (upstream grpc.Header). */
+export const responseHeadersKey = new ContextKey<(headers: Metadata) => void>('grpc.responseHeaders');
+
 /** The token generator of outgoing calls under this context (a chain's own identity; else the channel's). */
 export const outgoingTokenKey = new ContextKey<TokenGenerator>('grpc.outgoingToken');
 
@@ -62,6 +65,8 @@ export function unaryCall<Req, Res>(
         subscriber.complete();
       }
     });
+    const onHeaders = ctx.get(responseHeadersKey);
+    if (onHeaders) call.on('metadata', onHeaders);
     return () => done || call.cancel();
   });
 }

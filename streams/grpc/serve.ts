@@ -15,6 +15,8 @@ export interface IncomingCall {
   readonly peer: string;
   /** The caller's SPIFFE identity, when the call came over mutual TLS. */
   readonly identity: PeerIdentity | undefined;
+  /** Sends response headers ahead of the answer (upstream grpc.SendHeader). */
+  readonly sendHeaders?: (headers: Metadata) => void;
 }
 export const incomingCallKey = new ContextKey<IncomingCall>('grpc.incomingCall');
 
@@ -84,7 +86,8 @@ function callContext(call: ServerCall, scheduler: SchedulerLike): Context {
   const deadline = call.getDeadline();
   const ms = deadline instanceof Date ? deadline.getTime() : deadline;
   const identity = callerIdentity(call);
-  const ctx = Context.background.with(incomingCallKey, { metadata: call.metadata, peer: call.getPeer(), identity });
+  const sendHeaders = (headers: Metadata) => call.sendMetadata(headers);
+  const ctx = Context.background.with(incomingCallKey, { metadata: call.metadata, peer: call.getPeer(), identity, sendHeaders });
   return Number.isFinite(ms) ? ctx.withDeadline(scheduler.now() + (ms - Date.now())) : ctx;
 }
 

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { status } from '@grpc/grpc-js';
+import { Metadata, status } from '@grpc/grpc-js';
 import { firstValueFrom } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Connection } from '../../proto/gen/connection.js';
@@ -14,7 +14,7 @@ import { statusOf } from '../../operators/core/errors.js';
 import { mechanisms } from '../../operators/networkservice/mechanisms.js';
 import { defaultRegistryServerPolicies, defaultServerPolicies, resolvePolicies } from '../../operators/authorize/policies.js';
 import { unixUrl, type NsmUrl } from '../../operators/tools/nsmUrl.js';
-import { outgoingTokenKey, unaryCall } from '../../streams/grpc/call.js';
+import { outgoingMetadataKey, outgoingTokenKey, unaryCall } from '../../streams/grpc/call.js';
 import { ChannelPool, type PooledChannel } from '../../streams/grpc/channelPool.js';
 import type { MethodDef } from '../../streams/grpc/method.js';
 import { serveNetworkService } from '../../streams/grpc/networkService.js';
@@ -84,8 +84,9 @@ beforeAll(async () => {
   const nseServer = new GrpcServer({ credentials: spiffeServerCredentials(nseSource) });
   serveNetworkService(nseServer, hop.handler, hop.monitor, hop.owners);
   [nse] = (await nseServer.listen([unixUrl(join(dir, 'nse.sock'))])) as [NsmUrl];
-  const reg = memoryRegistry({ policies: resolvePolicies(defaultRegistryServerPolicies.split(',')) });
-  const regServer = new GrpcServer({ credentials: spiffeServerCredentials(identity('registry')) });
+  const registrySource = identity('registry');
+  const reg = memoryRegistry({ token: spiffeTokenGenerator(registrySource, 600_000, Date.now), policies: resolvePolicies(defaultRegistryServerPolicies.split(',')) });
+  const regServer = new GrpcServer({ credentials: spiffeServerCredentials(registrySource) });
   serveRegistries(regServer, reg.ns, reg.nse);
   [registry] = (await regServer.listen([unixUrl(join(dir, 'registry.sock'))])) as [NsmUrl];
   const me = identity('fuzzer');
@@ -184,6 +185,10 @@ describe('fuzzing the gRPC surface (mTLS, default policies)', () => {
   it('afterwards the servers still serve: a good Request and Close, a good Register', async () => {
     expect(await code(nse, NetworkServiceService.request, validRequest('after'))).toBe(status.OK);
     expect(await code(nse, NetworkServiceService.close, validRequest('after').connection!)).toBe(status.OK);
-    expect(await code(registry, NetworkServiceEndpointRegistryService.register, validNse)).toBe(status.OK);
+    // As registry clients call: with the registry path (a first hop's, empty), so the registrant is the caller.
+    const withPath = new Metadata();
+    withPath.set('path', '{"Index":0,"PathSegments":null}');
+    const ctx = Context.background.withDeadline(Date.now() + 5000).with(outgoingMetadataKey, withPath);
+    expect(await code(registry, NetworkServiceEndpointRegistryService.register, validNse, ctx)).toBe(status.OK);
   });
 });

@@ -135,12 +135,14 @@ describe('registry-memory over gRPC', () => {
       expect((err as Error).message).toMatch(message);
     };
     await rejects(nse(''), /name/);
-    await rejects(nse('Not_A_K8s_Name'), /name/);
-    await rejects(nse('x'.repeat(254)), /name/);
+    await rejects(nse('x'.repeat(1025)), /name/);
     await rejects(nse('bad-url', { url: 'http://x' }), /url/);
     await rejects(nse('past', { expirationTime: msToTimestamp(Date.now() - 60_000) }), /expiration/);
-    const many = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, 'v']));
+    const many = Object.fromEntries(Array.from({ length: 1025 }, (_, i) => [`k${i}`, 'v']));
     await rejects(nse('labels', { networkServiceLabels: { 'icmp-responder': { labels: many } } }), /labels/);
+    // Upstream's memory registry takes any name (issue 13 item 4).
+    await firstValueFrom(r.nse.register(nse('Not_A_K8s_Name', { url: 'tcp://127.0.0.1:1' }), ctx()));
+    await lastValueFrom(r.nse.unregister(nse('Not_A_K8s_Name'), ctx()), { defaultValue: undefined });
     // Unregister of an unknown name succeeds; a second Register of a name updates it.
     await lastValueFrom(r.nse.unregister(nse('never-registered'), ctx()), { defaultValue: undefined });
     await firstValueFrom(r.nse.register(nse('twice', { url: 'tcp://127.0.0.1:1' }), ctx()));

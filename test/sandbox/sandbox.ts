@@ -372,9 +372,10 @@ export class Sandbox {
     );
   }
 
-  /** A memory registry node (NSM_EXPIRE_PERIOD = `expirePeriod`, default 1 min). */
+  /** A memory registry node (NSM_REGISTRATION_LIFETIME = `expirePeriod`, default 1 min). */
   registry(name = 'registry', options: { expirePeriod?: number } = {}): Promise<SandboxNode<ServedRegistry>> {
-    return this.node(name, () => new ServedRegistry(memoryRegistry({ ...options, policies: this.policies.registryServer, scheduler: this.scheduler })));
+    const lifetime = options.expirePeriod === undefined ? {} : { lifetime: options.expirePeriod };
+    return this.node(name, () => new ServedRegistry(memoryRegistry({ ...lifetime, token: this.token(name), policies: this.policies.registryServer, scheduler: this.scheduler })));
   }
 
   /**

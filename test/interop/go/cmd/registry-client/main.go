@@ -2,7 +2,10 @@
 // upstream's cmd-* binaries dial: its X.509-SVID from the Workload API at SPIFFE_ENDPOINT_SOCKET
 // (go-spiffe), mTLS (tlsconfig.MTLSClientConfig, AuthorizeAny) and spiffejwt per-RPC tokens.
 // It registers the NSE named by its second argument at the registry (or nsmgr) URL of its first,
-// finds it again and prints one JSON line. Test infrastructure for nsm-rx's interop tests.
+// once (no retry: a refusal is reported at once), checks the answer with upstream's default
+// registry client policies (NSM_REGISTRY_CLIENT_POLICIES: common, registry, client), finds it
+// again and prints one JSON line with the answer's path ids.
+// Test infrastructure for nsm-rx's interop tests.
 package main
 
 import (
@@ -14,6 +17,8 @@ import (
 
 	"github.com/networkservicemesh/api/pkg/api/registry"
 	registryclient "github.com/networkservicemesh/sdk/pkg/registry/chains/client"
+	registryauthorize "github.com/networkservicemesh/sdk/pkg/registry/common/authorize"
+	"github.com/networkservicemesh/sdk/pkg/registry/common/null"
 
 	"nsmrx.test/interop/internal/secure"
 )
@@ -30,6 +35,9 @@ func main() {
 	c := registryclient.NewNetworkServiceEndpointRegistryClient(ctx,
 		registryclient.WithClientURL(secure.URL(os.Args[1])),
 		registryclient.WithDialOptions(id.DialOptions()...),
+		registryclient.WithNSERetryClient(null.NewNetworkServiceEndpointRegistryClient()),
+		registryclient.WithAuthorizeNSERegistryClient(registryauthorize.NewNetworkServiceEndpointRegistryClient(
+			registryauthorize.WithPolicies("etc/nsm/opa/common/.*.rego", "etc/nsm/opa/registry/.*.rego", "etc/nsm/opa/client/.*.rego"))),
 	)
 	name := os.Args[2]
 	reg, err := c.Register(ctx, &registry.NetworkServiceEndpoint{Name: name, NetworkServiceNames: []string{"icmp-responder"}, Url: "tcp://127.0.0.1:5555"})
@@ -41,6 +49,6 @@ func main() {
 		secure.Fail("find", err)
 	}
 	found := registry.ReadNetworkServiceEndpointList(stream)
-	out, _ := json.Marshal(map[string]interface{}{"spiffeId": svid.ID.String(), "registered": reg.Name, "expires": reg.ExpirationTime.AsTime(), "found": len(found)})
+	out, _ := json.Marshal(map[string]interface{}{"spiffeId": svid.ID.String(), "registered": reg.Name, "pathIds": reg.PathIds, "expires": reg.ExpirationTime.AsTime(), "found": len(found)})
 	fmt.Println(string(out))
 }
