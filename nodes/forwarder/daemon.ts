@@ -3,11 +3,12 @@ import { defaultServerPolicies } from '../../operators/authorize/policies.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { asyncScheduler, firstValueFrom, lastValueFrom } from 'rxjs';
+import { asyncScheduler, firstValueFrom, fromEvent, lastValueFrom, takeUntil } from 'rxjs';
 import { NetworkServiceEndpoint } from '../../proto/gen/registry.js';
 import { forwarder } from '../../operators/chains/forwarder.js';
 import { registryClient } from '../../operators/chains/registryClient.js';
 import { Context } from '../../operators/core/context.js';
+import { registerAtStartup } from '../../operators/registry/registerAtStartup.js';
 import { unixUrl } from '../../operators/tools/nsmUrl.js';
 import type { Datapath } from '../../dataplane/datapath.js';
 import { serveNetworkService } from '../../streams/grpc/networkService.js';
@@ -54,16 +55,10 @@ export async function runForwarder(config: ForwarderConfig, ctx: RunContext, dat
   serveNetworkService(server, hop.handler, hop.monitor, security.secure ? hop.owners : undefined);
   const [bound] = await server.listen([listen]);
   const budget = () => Context.background.withDeadline(asyncScheduler.now() + 15_000);
-  const registered = await firstValueFrom(
-    registry.nse.register(
-      NetworkServiceEndpoint.fromPartial({ name: config.name, networkServiceNames: [config.nsName], networkServiceLabels: { [config.nsName]: { labels: config.labels } }, url: (bound ?? listen).href }),
-      budget(),
-    ),
-  );
-  ctx.log.info('serving', { url: (bound ?? listen).href, datapath: datapath.name, registeredAs: registered.name });
-
+  const url = (bound ?? listen).href;
+  let registered: NetworkServiceEndpoint | undefined;
   ctx.lifecycle.onShutdown('forwarder', async () => {
-    await lastValueFrom(registry.nse.unregister(registered, budget()), { defaultValue: undefined }).catch((e: unknown) => ctx.log.warn('unregister failed', { error: String(e) }));
+    if (registered) await lastValueFrom(registry.nse.unregister(registered, budget()), { defaultValue: undefined }).catch((e: unknown) => ctx.log.warn('unregister failed', { error: String(e) }));
     registry.dispose();
     hop.state.metadata.dispose();
     await server.stop(1000);
@@ -71,5 +66,18 @@ export async function runForwarder(config: ForwarderConfig, ctx: RunContext, dat
     security.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
+  // Tried until the nsmgr answers, however late it starts (upstream: no deadline).
+  registered = await firstValueFrom(
+    registerAtStartup(
+      (tryCtx) =>
+        registry.nse.register(
+          NetworkServiceEndpoint.fromPartial({ name: config.name, networkServiceNames: [config.nsName], networkServiceLabels: { [config.nsName]: { labels: config.labels } }, url }),
+          tryCtx,
+        ),
+      { onFailure: (e, attempt) => ctx.log.error('registration failed; trying again', { connectTo: config.connectTo.href, attempt, error: String(e) }) },
+    ).pipe(takeUntil(fromEvent(ctx.signal, 'abort'))),
+    { defaultValue: undefined },
+  );
+  if (registered) ctx.log.info('serving', { url, datapath: datapath.name, registeredAs: registered.name });
   await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
 }

@@ -3,11 +3,12 @@ import { defaultServerPolicies } from '../../operators/authorize/policies.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { asyncScheduler, firstValueFrom, lastValueFrom } from 'rxjs';
+import { asyncScheduler, firstValueFrom, fromEvent, lastValueFrom, type Observable, takeUntil } from 'rxjs';
 import { NetworkService, NetworkServiceEndpoint } from '../../proto/gen/registry.js';
 import { endpoint } from '../../operators/chains/endpoint.js';
 import { registryClient } from '../../operators/chains/registryClient.js';
 import { Context } from '../../operators/core/context.js';
+import { registerAtStartup } from '../../operators/registry/registerAtStartup.js';
 import { dnsContextServer, parseDnsConfigs } from '../../operators/networkservice/dnsContext.js';
 import { idleTimeout } from '../../operators/networkservice/idleTimeout.js';
 import { mechanisms } from '../../operators/networkservice/mechanisms.js';
@@ -84,25 +85,10 @@ export const component = defineComponent({
     const pool = security.pool();
     const registry = registryClient({ pool, url: config.connectTo, dialTimeout: 5000 });
     const budget = () => Context.background.withDeadline(asyncScheduler.now() + 15_000);
-    if (config.registerService) {
-      for (const name of config.serviceNames) await firstValueFrom(registry.ns.register(NetworkService.fromPartial({ name, payload: config.payload }), budget()));
-    }
-    const registered = await firstValueFrom(
-      registry.nse.register(
-        NetworkServiceEndpoint.fromPartial({
-          name: config.name,
-          networkServiceNames: config.serviceNames,
-          networkServiceLabels: Object.fromEntries(config.serviceNames.map((s) => [s, { labels: config.labels }])),
-          url: listen.href,
-        }),
-        budget(),
-      ),
-    );
-    ctx.log.info('serving', { url: listen.href, services: config.serviceNames, expires: registered.expirationTime });
-
+    let registered: NetworkServiceEndpoint | undefined;
     ctx.lifecycle.onShutdown('nse-icmp-responder', async () => {
       idle?.dispose();
-      if (config.unregisterItself) await lastValueFrom(registry.nse.unregister(registered, budget()), { defaultValue: undefined }).catch(() => undefined);
+      if (config.unregisterItself && registered) await lastValueFrom(registry.nse.unregister(registered, budget()), { defaultValue: undefined }).catch(() => undefined);
       registry.dispose();
       hop.state.metadata.dispose();
       await server.stop(1000);
@@ -110,6 +96,29 @@ export const component = defineComponent({
       security.stop();
       await rm(dir, { recursive: true, force: true });
     });
+    // Each Register is tried until the nsmgr answers, however late it starts (upstream: no deadline).
+    const untilAnswered = <T>(register: (tryCtx: Context) => Observable<T>): Promise<T | undefined> =>
+      firstValueFrom(
+        registerAtStartup(register, { onFailure: (e, attempt) => ctx.log.error('registration failed; trying again', { connectTo: config.connectTo.href, attempt, error: String(e) }) }).pipe(
+          takeUntil(fromEvent(ctx.signal, 'abort')),
+        ),
+        { defaultValue: undefined },
+      );
+    if (config.registerService) {
+      for (const name of config.serviceNames) await untilAnswered((tryCtx) => registry.ns.register(NetworkService.fromPartial({ name, payload: config.payload }), tryCtx));
+    }
+    registered = await untilAnswered((tryCtx) =>
+      registry.nse.register(
+        NetworkServiceEndpoint.fromPartial({
+          name: config.name,
+          networkServiceNames: config.serviceNames,
+          networkServiceLabels: Object.fromEntries(config.serviceNames.map((s) => [s, { labels: config.labels }])),
+          url: listen.href,
+        }),
+        tryCtx,
+      ),
+    );
+    if (registered) ctx.log.info('serving', { url: listen.href, services: config.serviceNames, expires: registered.expirationTime });
     await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
   },
 });
