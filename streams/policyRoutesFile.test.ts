@@ -1,7 +1,7 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Subscription } from 'rxjs';
+import { lastValueFrom, toArray, type Subscription } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { PolicyRoute } from '../proto/gen/connectioncontext.js';
 import { parsePolicyRoutes, policyRoutesFile } from './policyRoutesFile.js';
@@ -58,7 +58,7 @@ describe('policyRoutesFile (watched)', () => {
 
   it('emits [] without a file, then each valid version; an invalid one is reported and the last good list stays', async () => {
     dir = await mkdtemp(join(tmpdir(), 'nsm-rx-pbr-'));
-    const path = join(dir, 'policy-based-routing', 'config.yaml');
+    const path = join(dir, 'config.yaml');
     const seen: PolicyRoute[][] = [];
     const errors: string[] = [];
     const source = policyRoutesFile({ path, debounce: 20, onError: (e) => errors.push(e.message) });
@@ -74,5 +74,14 @@ describe('policyRoutesFile (watched)', () => {
     await writeFile(path, '- proto: 17\n');
     await expect.poll(() => seen.length).toBe(3);
     expect(seen[2]?.map((p) => p.proto)).toEqual(['17']);
+  });
+
+  it('a missing directory is not created: no policies, nothing reported, the stream ends', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'nsm-rx-pbr-'));
+    const errors: string[] = [];
+    const all = await lastValueFrom(policyRoutesFile({ path: join(dir, 'policy-based-routing', 'config.yaml'), onError: (e) => errors.push(e.message) }).pipe(toArray()));
+    expect(all).toEqual([[]]);
+    expect(errors).toEqual([]);
+    expect(await readdir(dir)).toEqual([]);
   });
 });

@@ -78,15 +78,16 @@ export function parsePolicyRoutes(text: string): PolicyRoute[] {
   });
 }
 
-export type PolicyRoutesFileOptions = Omit<WatchedFileOptions<PolicyRoute[]>, 'parse' | 'empty' | 'same'>;
+export type PolicyRoutesFileOptions = Omit<WatchedFileOptions<PolicyRoute[]>, 'parse' | 'empty' | 'same' | 'createDirectory'>;
 
 const samePolicies = (a: PolicyRoute[], b: PolicyRoute[]) => JSON.stringify(a) === JSON.stringify(b);
 
 /**
  * The NSE's policy-based routing file (NSM_PBR_CONFIG_PATH) as a stream of policy lists, watched
  * as upstream does (`watchedFile`: [] without a file; an invalid one is reported and the last good
- * list stays).
+ * list stays). Unlike upstream, a missing directory is not created (the default is under /etc,
+ * a ConfigMap mount point in a pod): then there are no policies and nothing to watch.
  */
 export function policyRoutesFile(options: PolicyRoutesFileOptions): Observable<PolicyRoute[]> {
-  return watchedFile({ ...options, parse: parsePolicyRoutes, empty: [], same: samePolicies });
+  return watchedFile({ ...options, parse: parsePolicyRoutes, empty: [], same: samePolicies, createDirectory: false });
 }

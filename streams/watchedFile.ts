@@ -18,6 +18,11 @@ export interface WatchedFileOptions<T> {
   debounce?: number;
   /** Told about files that cannot be read or parsed, and a watch that fails; the stream goes on. */
   onError?: (err: Error) => void;
+  /**
+   * Create a missing directory, as upstream fs.WatchFile does (default true). Without it a
+   * missing directory means no file: `empty` is emitted and the stream completes, quietly.
+   */
+  createDirectory?: boolean;
 }
 
 type Read<T> = { ok: true; value: T } | { ok: false };
@@ -72,8 +77,10 @@ export function watchedFile<T>(options: WatchedFileOptions<T>): Observable<T> {
     watcher.on('error', (e) => subscriber.error(e));
     return () => watcher.close();
   });
+  const missingDirectory = (e: unknown) => options.createDirectory === false && (e as NodeJS.ErrnoException).code === 'ENOENT';
 
-  return defer(() => from(mkdir(dir, { recursive: true }).catch((e: unknown) => report(e)))).pipe(
+  const prepare = () => (options.createDirectory === false ? Promise.resolve() : mkdir(dir, { recursive: true }).then(() => undefined, (e: unknown) => report(e)));
+  return defer(() => from(prepare())).pipe(
     switchMap(() =>
       merge(
         of(true),
@@ -81,7 +88,7 @@ export function watchedFile<T>(options: WatchedFileOptions<T>): Observable<T> {
         // symlink swap. In a busy directory that costs only a debounced re-read, compared.
         changes.pipe(
           catchError((e: unknown) => {
-            report(new Error(`${dir}: cannot watch: ${(e as Error).message}`));
+            if (!missingDirectory(e)) report(new Error(`${dir}: cannot watch: ${(e as Error).message}`));
             return EMPTY;
           }),
           debounceTime(quiet, scheduler),

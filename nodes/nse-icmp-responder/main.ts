@@ -15,7 +15,9 @@ import { mechanisms } from '../../operators/networkservice/mechanisms.js';
 import { kernelMechanismServer } from '../../operators/networkservice/kernelMechanismServer.js';
 import { ownNetnsUrl } from '../../dataplane/kernel/netns.js';
 import { ipamForPolicy, parseCidrGroups } from '../../operators/networkservice/point2pointIpam.js';
+import { policyRoutes } from '../../operators/networkservice/policyRoutes.js';
 import { unixUrl } from '../../operators/tools/nsmUrl.js';
+import { PBR_CONFIG_PATH, policyRoutesFile } from '../../streams/policyRoutesFile.js';
 import { serveNetworkService } from '../../streams/grpc/networkService.js';
 import { GrpcServer } from '../../streams/grpc/server.js';
 import { defineComponent } from '../cli/components.js';
@@ -48,6 +50,8 @@ const spec = {
   idleTimeout: duration('NSM_IDLE_TIMEOUT', '0', 'Exit after this long without connections (0: never)'),
   registerService: bool('NSM_REGISTER_SERVICE', 'true', 'Register the network services too'),
   unregisterItself: bool('NSM_UNREGISTER_ITSELF', 'false', 'Unregister the endpoint on exit'),
+  pbrConfigPath: str('NSM_PBR_CONFIG_PATH', PBR_CONFIG_PATH, 'Policy-based routing file: a YAML list of {from, proto, dstport, srcport, routes: [{prefix, nexthop}]}, handed to clients (watched)'),
+  baseDir: str('NSM_BASE_DIR', './', 'Base directory (declared but unused upstream too)'),
   serverPolicies: policies('NSM_SERVER_POLICIES', defaultServerPolicies, 'Policies every Request and Close must pass'),
   ...securitySpec,
 };
@@ -57,7 +61,8 @@ const spec = {
  * socket of its own, registers its services and itself through its nsmgr (refreshed), and hands
  * every client a point-to-point pair of addresses from NSM_CIDR_PREFIX (NSE first, then the
  * client: 172.16.1.100/31 → NSE .100, client .101), the DNS configs and a KERNEL mechanism
- * naming its own netns, where a kernel forwarder puts its interface with the NSE address.
+ * naming its own netns, where a kernel forwarder puts its interface with the NSE address, and the
+ * policy routes of NSM_PBR_CONFIG_PATH (re-read when the file changes, carried by each refresh).
  */
 export const component = defineComponent({
   name: 'nse-icmp-responder',
@@ -72,11 +77,12 @@ export const component = defineComponent({
         ? idleTimeout({ timeout: config.idleTimeout, onIdle: () => void ctx.lifecycle.shutdown(`idle for ${config.idleTimeout} ms (NSM_IDLE_TIMEOUT)`, 0) })
         : undefined;
     const security = await startSecurity(config, ctx);
+    const pbr = policyRoutes(policyRoutesFile({ path: config.pbrConfigPath, onError: (e) => ctx.log.warn('policy routes', { error: e.message }) }));
     const hop = endpoint({
       name: config.name,
       token: security.token,
       policies: security.enforce(config.serverPolicies),
-      additional: [...(idle ? [idle] : []), ipamForPolicy(config.ipamPolicy, config.cidrPrefix), dnsContextServer(config.dnsConfigs), mechanisms({ KERNEL: [kernelMechanismServer(ownNetnsUrl)], NOOP: [] })],
+      additional: [...(idle ? [idle] : []), ipamForPolicy(config.ipamPolicy, config.cidrPrefix), pbr, dnsContextServer(config.dnsConfigs), mechanisms({ KERNEL: [kernelMechanismServer(ownNetnsUrl)], NOOP: [] })],
     });
     const server = new GrpcServer({ credentials: security.serverCredentials });
     serveNetworkService(server, hop.handler, hop.monitor, security.secure ? hop.owners : undefined);
@@ -88,6 +94,7 @@ export const component = defineComponent({
     let registered: NetworkServiceEndpoint | undefined;
     ctx.lifecycle.onShutdown('nse-icmp-responder', async () => {
       idle?.dispose();
+      pbr.dispose();
       if (config.unregisterItself && registered) await lastValueFrom(registry.nse.unregister(registered, budget()), { defaultValue: undefined }).catch(() => undefined);
       registry.dispose();
       hop.state.metadata.dispose();
