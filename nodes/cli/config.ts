@@ -393,6 +393,27 @@ export function optional<T>(v: Var<T>): Var<T | undefined> {
   return { ...v, parse: (s) => (s.trim() === '' ? undefined : v.parse(s)), zero: () => undefined };
 }
 
+/**
+ * A variable upstream's matching cmd declares that nsm-rx does not implement (VPP's socket,
+ * SR-IOV paths, …): unset, or set to upstream's default `def`, it is accepted and means nothing;
+ * any other value stops the start (exit 2) with the variable's name and `why`, so a deployment
+ * copied from upstream never runs with a setting silently ignored.
+ */
+export function unsupported(env: string, def: string, why: string): Var<undefined> {
+  return variable({
+    env,
+    def,
+    description: `Not supported: ${why}`,
+    kind: 'unsupported',
+    expected: def === '' ? 'it unset or empty' : `it unset or ${q(def)} (upstream's default)`,
+    parse: (s) => {
+      if (s.trim() !== def) throw new InvalidValue(`not supported by nsm-rx: ${why}`);
+      return undefined;
+    },
+    zero: () => undefined,
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Shared variables and help
 
