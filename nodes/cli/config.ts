@@ -426,8 +426,20 @@ export const commonSpec = {
     'OpenTelemetry collector endpoint (used when TELEMETRY=true)',
   ),
   metricsExportInterval: duration('NSM_METRICS_EXPORT_INTERVAL', '10s', 'Interval between metrics exports'),
-  pprofEnabled: bool('NSM_PPROF_ENABLED', 'false', 'Serve the profiling endpoint'),
-  pprofListenOn: str('NSM_PPROF_LISTEN_ON', 'localhost:6060', 'Address of the profiling endpoint'),
+  // Go's pprof endpoint has no counterpart here: asking for it is refused, not silently ignored.
+  pprofEnabled: variable({
+    env: 'NSM_PPROF_ENABLED',
+    def: 'false',
+    description: 'Not supported: no Go pprof endpoint (profile with node --cpu-prof or --inspect)',
+    kind: 'unsupported',
+    expected: 'false (upstream\'s default)',
+    parse: (s): false => {
+      if (parseGoBool(s)) throw new InvalidValue('not supported by nsm-rx: no Go pprof endpoint (profile with node --cpu-prof or --inspect)');
+      return false;
+    },
+    zero: () => false,
+  }),
+  pprofListenOn: str('NSM_PPROF_LISTEN_ON', 'localhost:6060', 'Address of the profiling endpoint (unused: NSM_PPROF_ENABLED is not supported)'),
 } as const;
 
 export type CommonConfig = ConfigOf<typeof commonSpec>;

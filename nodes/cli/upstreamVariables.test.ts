@@ -92,6 +92,11 @@ describe('unsupported(name, default, why)', () => {
     ]);
   });
 
+  it('NSM_PPROF_ENABLED (every cmd): false in any Go spelling is fine, true is refused', () => {
+    expect(loadConfig(commonSpec, { NSM_PPROF_ENABLED: 'F' }).pprofEnabled).toBe(false);
+    expect(() => loadConfig(commonSpec, { NSM_PPROF_ENABLED: 'true' })).toThrow('NSM_PPROF_ENABLED="true": expected false (upstream\'s default) (not supported by nsm-rx: no Go pprof endpoint');
+  });
+
   it('makes nsm-rx exit 2 at start (needs npm run build)', () => {
     const root = fileURLToPath(new URL('../..', import.meta.url));
     const r = spawnSync(process.execPath, ['bin/nsm-rx.js', 'forwarder-noop'], { cwd: root, encoding: 'utf8', env: { ...process.env, NSM_SRIOV_CONFIG_FILE: '/etc/pci.config' }, timeout: 20_000 });
