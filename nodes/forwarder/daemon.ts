@@ -3,17 +3,17 @@ import { defaultServerPolicies } from '../../operators/authorize/policies.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { asyncScheduler, firstValueFrom, fromEvent, lastValueFrom, takeUntil } from 'rxjs';
+import { asyncScheduler, lastValueFrom } from 'rxjs';
 import { NetworkServiceEndpoint } from '../../proto/gen/registry.js';
 import { forwarder } from '../../operators/chains/forwarder.js';
 import { registryClient } from '../../operators/chains/registryClient.js';
 import { Context } from '../../operators/core/context.js';
-import { registerAtStartup } from '../../operators/registry/registerAtStartup.js';
 import { unixUrl } from '../../operators/tools/nsmUrl.js';
 import type { Datapath } from '../../dataplane/datapath.js';
 import { serveNetworkService } from '../../streams/grpc/networkService.js';
 import { GrpcServer } from '../../streams/grpc/server.js';
 import type { RunContext } from '../cli/components.js';
+import { registerUntilAnswered } from '../cli/startupRegister.js';
 import { duration, list, map, optional, str, unsupported, url, type ConfigOf } from '../cli/config.js';
 
 /** What every forwarder daemon reads (upstream cmd-forwarder-vpp's names and defaults; -ovs's extra ones refused by name). */
@@ -93,16 +93,11 @@ export async function runForwarder(config: ForwarderConfig, ctx: RunContext, dat
     if (dir) await rm(dir, { recursive: true, force: true });
   });
   // Tried until the nsmgr answers, however late it starts (upstream: no deadline).
-  registered = await firstValueFrom(
-    registerAtStartup(
-      (tryCtx) =>
-        registry.nse.register(
-          NetworkServiceEndpoint.fromPartial({ name: config.name, networkServiceNames: [config.nsName], networkServiceLabels: { [config.nsName]: { labels: config.labels } }, url }),
-          tryCtx,
-        ),
-      { onFailure: (e, attempt) => ctx.log.error('registration failed; trying again', { connectTo: config.connectTo.href, attempt, error: String(e) }) },
-    ).pipe(takeUntil(fromEvent(ctx.signal, 'abort'))),
-    { defaultValue: undefined },
+  registered = await registerUntilAnswered(ctx, config.connectTo, (tryCtx) =>
+    registry.nse.register(
+      NetworkServiceEndpoint.fromPartial({ name: config.name, networkServiceNames: [config.nsName], networkServiceLabels: { [config.nsName]: { labels: config.labels } }, url }),
+      tryCtx,
+    ),
   );
   if (registered) ctx.log.info('serving', { url, datapath: datapath.name, registeredAs: registered.name });
   await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));

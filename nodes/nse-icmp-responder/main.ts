@@ -3,12 +3,11 @@ import { defaultServerPolicies } from '../../operators/authorize/policies.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { asyncScheduler, firstValueFrom, fromEvent, lastValueFrom, type Observable, takeUntil } from 'rxjs';
+import { asyncScheduler, lastValueFrom, type Observable } from 'rxjs';
 import { NetworkService, NetworkServiceEndpoint } from '../../proto/gen/registry.js';
 import { endpoint } from '../../operators/chains/endpoint.js';
 import { registryClient } from '../../operators/chains/registryClient.js';
 import { Context } from '../../operators/core/context.js';
-import { registerAtStartup } from '../../operators/registry/registerAtStartup.js';
 import { dnsContextServer, parseDnsConfigs } from '../../operators/networkservice/dnsContext.js';
 import { idleTimeout } from '../../operators/networkservice/idleTimeout.js';
 import { mechanisms } from '../../operators/networkservice/mechanisms.js';
@@ -21,6 +20,7 @@ import { PBR_CONFIG_PATH, policyRoutesFile } from '../../streams/policyRoutesFil
 import { serveNetworkService } from '../../streams/grpc/networkService.js';
 import { GrpcServer } from '../../streams/grpc/server.js';
 import { defineComponent } from '../cli/components.js';
+import { registerUntilAnswered } from '../cli/startupRegister.js';
 import { bool, duration, list, map, oneOf, str, url, variable } from '../cli/config.js';
 
 const spec = {
@@ -104,13 +104,7 @@ export const component = defineComponent({
       await rm(dir, { recursive: true, force: true });
     });
     // Each Register is tried until the nsmgr answers, however late it starts (upstream: no deadline).
-    const untilAnswered = <T>(register: (tryCtx: Context) => Observable<T>): Promise<T | undefined> =>
-      firstValueFrom(
-        registerAtStartup(register, { onFailure: (e, attempt) => ctx.log.error('registration failed; trying again', { connectTo: config.connectTo.href, attempt, error: String(e) }) }).pipe(
-          takeUntil(fromEvent(ctx.signal, 'abort')),
-        ),
-        { defaultValue: undefined },
-      );
+    const untilAnswered = <T>(register: (tryCtx: Context) => Observable<T>) => registerUntilAnswered(ctx, config.connectTo, register);
     if (config.registerService) {
       for (const name of config.serviceNames) await untilAnswered((tryCtx) => registry.ns.register(NetworkService.fromPartial({ name, payload: config.payload }), tryCtx));
     }
