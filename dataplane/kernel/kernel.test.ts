@@ -158,7 +158,7 @@ describeKernel('KernelDatapath (real netns, veth, VXLAN)', () => {
     expect(await firstValueFrom(check(Connection.fromPartial({ id: 'no-addresses' })))).toBe(true);
   });
 
-  it('policy routes: a rule and a table per policy in the client netns while programmed, all gone after Close', async () => {
+  it('policy routes: a rule and a table per policy in the client netns while programmed, replaced when a refresh changes them, all gone after Close', async () => {
     const [nsc, nse] = [ns.make('nsc'), ns.make('nse')];
     const dp = new KernelDatapath();
     const context = { ipContext: { srcIpAddrs: ['169.254.0.1/32'], dstIpAddrs: ['169.254.0.0/32'], policies: [{ from: '169.254.0.1/32', proto: 'udp', dstPort: '53', routes: [] }] } };
@@ -170,7 +170,13 @@ describeKernel('KernelDatapath (real netns, veth, VXLAN)', () => {
     expect(ipJson<{ dst: string; gateway: string }[]>(nsc, ['route', 'show', 'table', table])).toMatchObject([{ dst: 'default', gateway: '169.254.0.0' }]);
     await firstValueFrom(dp.program(x)); // refresh: no duplicate rule
     expect(ours()).toHaveLength(1);
-    await lastValueFrom(dp.unprogram(x), { defaultValue: undefined });
+    // A refresh with changed policies (the NSE's file changed): the old rule and routes go, the new ones come.
+    const changed = { ipContext: { ...context.ipContext, policies: [{ from: '169.254.0.1/32', proto: '6', dstPort: '8080', routes: [{ prefix: '169.254.40.0/24', nextHop: '169.254.0.0' }] }] } };
+    const y = crossConnect('c1', kernel(ns.inodeUrl(nsc), 'nsm-1'), kernel(ns.inodeUrl(nse), 'icmp-resp-1'), changed);
+    await firstValueFrom(dp.program(y));
+    expect(ours()).toMatchObject([{ ipproto: 'tcp', dport: 8080 }]);
+    expect(ipJson<{ dst: string }[]>(nsc, ['route', 'show', 'table', ours()[0]?.table as string]).map((r) => r.dst)).toEqual(['169.254.40.0/24']);
+    await lastValueFrom(dp.unprogram(y), { defaultValue: undefined });
     expect(ours()).toEqual([]);
     expect(linksIn(nsc)).toEqual([]);
   });

@@ -393,6 +393,27 @@ export function optional<T>(v: Var<T>): Var<T | undefined> {
   return { ...v, parse: (s) => (s.trim() === '' ? undefined : v.parse(s)), zero: () => undefined };
 }
 
+/**
+ * A variable upstream's matching cmd declares that nsm-rx does not implement (VPP's socket,
+ * SR-IOV paths, …): unset, or set to upstream's default `def`, it is accepted and means nothing;
+ * any other value stops the start (exit 2) with the variable's name and `why`, so a deployment
+ * copied from upstream never runs with a setting silently ignored.
+ */
+export function unsupported(env: string, def: string, why: string): Var<undefined> {
+  return variable({
+    env,
+    def,
+    description: `Not supported: ${why}`,
+    kind: 'unsupported',
+    expected: def === '' ? 'it unset or empty' : `it unset or ${q(def)} (upstream's default)`,
+    parse: (s) => {
+      if (s.trim() !== def) throw new InvalidValue(`not supported by nsm-rx: ${why}`);
+      return undefined;
+    },
+    zero: () => undefined,
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Shared variables and help
 
@@ -405,8 +426,20 @@ export const commonSpec = {
     'OpenTelemetry collector endpoint (used when TELEMETRY=true)',
   ),
   metricsExportInterval: duration('NSM_METRICS_EXPORT_INTERVAL', '10s', 'Interval between metrics exports'),
-  pprofEnabled: bool('NSM_PPROF_ENABLED', 'false', 'Serve the profiling endpoint'),
-  pprofListenOn: str('NSM_PPROF_LISTEN_ON', 'localhost:6060', 'Address of the profiling endpoint'),
+  // Go's pprof endpoint has no counterpart here: asking for it is refused, not silently ignored.
+  pprofEnabled: variable({
+    env: 'NSM_PPROF_ENABLED',
+    def: 'false',
+    description: 'Not supported: no Go pprof endpoint (profile with node --cpu-prof or --inspect)',
+    kind: 'unsupported',
+    expected: 'false (upstream\'s default)',
+    parse: (s): false => {
+      if (parseGoBool(s)) throw new InvalidValue('not supported by nsm-rx: no Go pprof endpoint (profile with node --cpu-prof or --inspect)');
+      return false;
+    },
+    zero: () => false,
+  }),
+  pprofListenOn: str('NSM_PPROF_LISTEN_ON', 'localhost:6060', 'Address of the profiling endpoint (unused: NSM_PPROF_ENABLED is not supported)'),
 } as const;
 
 export type CommonConfig = ConfigOf<typeof commonSpec>;

@@ -20,7 +20,8 @@ const spec = {
     },
     zero: () => '',
   }),
-  vxlanPort: uint('NSM_VXLAN_PORT', '4789', 'UDP port of the VXLAN tunnels', { min: 1, max: 65535 }),
+  // cmd-forwarder-ovs's default; cmd-forwarder-vpp's 0 means the same (the IANA port).
+  vxlanPort: uint('NSM_VXLAN_PORT', '4789', 'UDP port of the VXLAN tunnels (0: 4789)', { max: 65535 }),
 };
 
 /**
@@ -37,6 +38,6 @@ export const component = defineComponent({
     if (missing) throw new Error(`forwarder-kernel cannot run here: ${missing}`);
     const tunnelIp = config.tunnelIp || defaultRouteIp();
     if (tunnelIp === undefined) ctx.log.warn('no NSM_TUNNEL_IP and no default route: only local connections will work');
-    await runForwarder(config, ctx, new KernelDatapath({ ...(tunnelIp ? { tunnelIp } : {}), vxlanPort: config.vxlanPort }));
+    await runForwarder(config, ctx, new KernelDatapath({ ...(tunnelIp ? { tunnelIp } : {}), vxlanPort: config.vxlanPort || 4789 }));
   },
 });

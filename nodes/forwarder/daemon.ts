@@ -3,7 +3,7 @@ import { defaultServerPolicies } from '../../operators/authorize/policies.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { asyncScheduler, firstValueFrom, lastValueFrom } from 'rxjs';
+import { asyncScheduler, lastValueFrom } from 'rxjs';
 import { NetworkServiceEndpoint } from '../../proto/gen/registry.js';
 import { forwarder } from '../../operators/chains/forwarder.js';
 import { registryClient } from '../../operators/chains/registryClient.js';
@@ -13,21 +13,47 @@ import type { Datapath } from '../../dataplane/datapath.js';
 import { serveNetworkService } from '../../streams/grpc/networkService.js';
 import { GrpcServer } from '../../streams/grpc/server.js';
 import type { RunContext } from '../cli/components.js';
-import { duration, map, optional, str, url, type ConfigOf } from '../cli/config.js';
+import { registerUntilAnswered } from '../cli/startupRegister.js';
+import { duration, list, map, optional, str, unsupported, url, type ConfigOf } from '../cli/config.js';
 
-/** What every forwarder daemon reads (upstream cmd-forwarder-vpp / -ovs names and defaults). */
+/** What every forwarder daemon reads (upstream cmd-forwarder-vpp's names and defaults; -ovs's extra ones refused by name). */
 export const forwarderSpec = {
   name: str('NSM_NAME', 'forwarder', 'Name of the forwarder (its NSE name and path segment)'),
   labels: map('NSM_LABELS', 'p2p:true', 'Labels of its registration; nsmgrs select forwarders by them'),
   nsName: str('NSM_NSNAME', 'forwarder', 'Network service the forwarder registers under'),
-  connectTo: url('NSM_CONNECT_TO', 'unix:///var/lib/networkservicemesh/nsm.io.sock', 'The nsmgr to register through (and discover endpoints with)'),
-  listenOn: optional(url('NSM_LISTEN_ON', '', 'Where to serve (default: a unix socket in a new temp dir)')),
+  connectTo: url('NSM_CONNECT_TO', 'unix:///connect.to.socket', 'The nsmgr to register through (and discover endpoints with)'),
+  listenOn: optional(url('NSM_LISTEN_ON', 'unix:///listen.on.socket', 'Where to serve ("": a unix socket in a new temp dir, as cmd-forwarder-ovs)')),
   maxTokenLifetime: duration('NSM_MAX_TOKEN_LIFETIME', '10m', 'Lifetime of the tokens this forwarder issues'),
   dialTimeout: duration('NSM_DIAL_TIMEOUT', '750ms', 'Dial timeout toward the next hop'),
+  mechanismPriority: list('NSM_MECHANISM_PRIORITY', '', 'Mechanism types to offer the next hop first, in order (e.g. vxlan,wireguard)'),
   serverPolicies: policies('NSM_SERVER_POLICIES', defaultServerPolicies, 'Policies every Request and Close must pass'),
   monitorPolicies,
   registryClientPolicies,
   ...securitySpec,
+  // Declared by cmd-forwarder-vpp / -ovs for what nsm-rx's forwarders do not have: accepted at upstream's
+  // default (so a copied deployment starts), refused by name otherwise.
+  prometheusListenOn: unsupported('NSM_PROMETHEUS_LISTEN_ON', ':8081', 'no Prometheus endpoint (PROMETHEUS=true is not implemented)'),
+  prometheusCaFile: unsupported('NSM_PROMETHEUS_CA_FILE', '', 'no Prometheus endpoint'),
+  prometheusKeyFile: unsupported('NSM_PROMETHEUS_KEY_FILE', '', 'no Prometheus endpoint'),
+  prometheusCertFile: unsupported('NSM_PROMETHEUS_CERT_FILE', '', 'no Prometheus endpoint'),
+  prometheusMonitorCertificate: unsupported('NSM_PROMETHEUS_MONITOR_CERTIFICATE', 'false', 'no Prometheus endpoint'),
+  prometheusServerHeaderTimeout: unsupported('NSM_PROMETHEUS_SERVER_HEADER_TIMEOUT', '5s', 'no Prometheus endpoint'),
+  prometheusMaxBindThreshold: unsupported('NSM_PROMETHEUS_MAX_BIND_THRESHOLD', '120s', 'no Prometheus endpoint'),
+  vppApiSocket: unsupported('NSM_VPP_API_SOCKET', '/var/run/vpp/external/vpp-api.sock', 'there is no VPP: the datapath is the kernel (or none)'),
+  vppInit: unsupported('NSM_VPP_INIT', 'AF_PACKET', 'there is no VPP to initialise'),
+  vppInitParams: unsupported('NSM_VPP_INIT_PARAMS', '', 'there is no VPP to initialise'),
+  vppMinOperationTimeout: unsupported('NSM_VPP_MIN_OPERATION_TIMEOUT', '2s', 'there is no VPP'),
+  bridgeName: unsupported('NSM_BRIDGE_NAME', 'br-nsm', 'there is no OvS bridge: the datapath is the kernel (or none)'),
+  resourcePollTimeout: unsupported('NSM_RESOURCE_POLL_TIMEOUT', '30s', 'SR-IOV (device plugin) is not supported'),
+  devicePluginPath: unsupported('NSM_DEVICE_PLUGIN_PATH', '/var/lib/kubelet/device-plugins/', 'SR-IOV (device plugin) is not supported'),
+  podResourcesPath: unsupported('NSM_POD_RESOURCES_PATH', '/var/lib/kubelet/pod-resources/', 'SR-IOV (device plugin) is not supported'),
+  deviceSelectorFile: unsupported('NSM_DEVICE_SELECTOR_FILE', '', 'device selection for VPP uplinks is not supported'),
+  sriovConfigFile: unsupported('NSM_SRIOV_CONFIG_FILE', '', 'SR-IOV is not supported'),
+  l2ResourceSelectorFile: unsupported('NSM_L2_RESOURCE_SELECTOR_FILE', '', 'SR-IOV / L2 resources are not supported'),
+  pciDevicesPath: unsupported('NSM_PCI_DEVICES_PATH', '/sys/bus/pci/devices', 'SR-IOV is not supported'),
+  pciDriversPath: unsupported('NSM_PCI_DRIVERS_PATH', '/sys/bus/pci/drivers', 'SR-IOV is not supported'),
+  cgroupPath: unsupported('NSM_CGROUP_PATH', '/host/sys/fs/cgroup/devices', 'SR-IOV (vfio) is not supported'),
+  vfioPath: unsupported('NSM_VFIO_PATH', '/host/dev/vfio', 'SR-IOV (vfio) is not supported'),
 };
 
 export type ForwarderConfig = ConfigOf<typeof forwarderSpec>;
@@ -51,21 +77,16 @@ export async function runForwarder(config: ForwarderConfig, ctx: RunContext, dat
     dialTimeout: config.dialTimeout,
     token: security.token,
     policies: security.enforce(config.serverPolicies),
+    mechanismPriority: config.mechanismPriority,
   });
   const server = new GrpcServer({ credentials: security.serverCredentials });
   serveNetworkService(server, hop.handler, hop.monitor, security.enforce(config.monitorPolicies).length ? hop.owners : undefined);
   const [bound] = await server.listen([listen]);
   const budget = () => Context.background.withDeadline(asyncScheduler.now() + 15_000);
-  const registered = await firstValueFrom(
-    registry.nse.register(
-      NetworkServiceEndpoint.fromPartial({ name: config.name, networkServiceNames: [config.nsName], networkServiceLabels: { [config.nsName]: { labels: config.labels } }, url: (bound ?? listen).href }),
-      budget(),
-    ),
-  );
-  ctx.log.info('serving', { url: (bound ?? listen).href, datapath: datapath.name, registeredAs: registered.name });
-
+  const url = (bound ?? listen).href;
+  let registered: NetworkServiceEndpoint | undefined;
   ctx.lifecycle.onShutdown('forwarder', async () => {
-    await lastValueFrom(registry.nse.unregister(registered, budget()), { defaultValue: undefined }).catch((e: unknown) => ctx.log.warn('unregister failed', { error: String(e) }));
+    if (registered) await lastValueFrom(registry.nse.unregister(registered, budget()), { defaultValue: undefined }).catch((e: unknown) => ctx.log.warn('unregister failed', { error: String(e) }));
     registry.dispose();
     hop.state.metadata.dispose();
     await server.stop(1000);
@@ -73,5 +94,13 @@ export async function runForwarder(config: ForwarderConfig, ctx: RunContext, dat
     security.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
+  // Tried until the nsmgr answers, however late it starts (upstream: no deadline).
+  registered = await registerUntilAnswered(ctx, config.connectTo, (tryCtx) =>
+    registry.nse.register(
+      NetworkServiceEndpoint.fromPartial({ name: config.name, networkServiceNames: [config.nsName], networkServiceLabels: { [config.nsName]: { labels: config.labels } }, url }),
+      tryCtx,
+    ),
+  );
+  if (registered) ctx.log.info('serving', { url, datapath: datapath.name, registeredAs: registered.name });
   await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
 }

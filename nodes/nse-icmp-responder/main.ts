@@ -3,7 +3,7 @@ import { defaultServerPolicies } from '../../operators/authorize/policies.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { asyncScheduler, firstValueFrom, lastValueFrom } from 'rxjs';
+import { asyncScheduler, lastValueFrom, type Observable } from 'rxjs';
 import { NetworkService, NetworkServiceEndpoint } from '../../proto/gen/registry.js';
 import { endpoint } from '../../operators/chains/endpoint.js';
 import { registryClient } from '../../operators/chains/registryClient.js';
@@ -14,10 +14,13 @@ import { mechanisms } from '../../operators/networkservice/mechanisms.js';
 import { kernelMechanismServer } from '../../operators/networkservice/kernelMechanismServer.js';
 import { ownNetnsUrl } from '../../dataplane/kernel/netns.js';
 import { ipamForPolicy, parseCidrGroups } from '../../operators/networkservice/point2pointIpam.js';
+import { policyRoutes } from '../../operators/networkservice/policyRoutes.js';
 import { unixUrl } from '../../operators/tools/nsmUrl.js';
+import { PBR_CONFIG_PATH, policyRoutesFile } from '../../streams/policyRoutesFile.js';
 import { serveNetworkService } from '../../streams/grpc/networkService.js';
 import { GrpcServer } from '../../streams/grpc/server.js';
 import { defineComponent } from '../cli/components.js';
+import { registerUntilAnswered } from '../cli/startupRegister.js';
 import { bool, duration, list, map, oneOf, str, url, variable } from '../cli/config.js';
 
 const spec = {
@@ -47,6 +50,8 @@ const spec = {
   idleTimeout: duration('NSM_IDLE_TIMEOUT', '0', 'Exit after this long without connections (0: never)'),
   registerService: bool('NSM_REGISTER_SERVICE', 'true', 'Register the network services too'),
   unregisterItself: bool('NSM_UNREGISTER_ITSELF', 'false', 'Unregister the endpoint on exit'),
+  pbrConfigPath: str('NSM_PBR_CONFIG_PATH', PBR_CONFIG_PATH, 'Policy-based routing file: a YAML list of {from, proto, dstport, srcport, routes: [{prefix, nexthop}]}, handed to clients (watched)'),
+  baseDir: str('NSM_BASE_DIR', './', 'Base directory (declared but unused upstream too)'),
   serverPolicies: policies('NSM_SERVER_POLICIES', defaultServerPolicies, 'Policies every Request and Close must pass'),
   monitorPolicies,
   registryClientPolicies,
@@ -58,7 +63,8 @@ const spec = {
  * socket of its own, registers its services and itself through its nsmgr (refreshed), and hands
  * every client a point-to-point pair of addresses from NSM_CIDR_PREFIX (NSE first, then the
  * client: 172.16.1.100/31 → NSE .100, client .101), the DNS configs and a KERNEL mechanism
- * naming its own netns, where a kernel forwarder puts its interface with the NSE address.
+ * naming its own netns, where a kernel forwarder puts its interface with the NSE address, and the
+ * policy routes of NSM_PBR_CONFIG_PATH (re-read when the file changes, carried by each refresh).
  */
 export const component = defineComponent({
   name: 'nse-icmp-responder',
@@ -73,11 +79,12 @@ export const component = defineComponent({
         ? idleTimeout({ timeout: config.idleTimeout, onIdle: () => void ctx.lifecycle.shutdown(`idle for ${config.idleTimeout} ms (NSM_IDLE_TIMEOUT)`, 0) })
         : undefined;
     const security = await startSecurity(config, ctx);
+    const pbr = policyRoutes(policyRoutesFile({ path: config.pbrConfigPath, onError: (e) => ctx.log.warn('policy routes', { error: e.message }) }));
     const hop = endpoint({
       name: config.name,
       token: security.token,
       policies: security.enforce(config.serverPolicies),
-      additional: [...(idle ? [idle] : []), ipamForPolicy(config.ipamPolicy, config.cidrPrefix), dnsContextServer(config.dnsConfigs), mechanisms({ KERNEL: [kernelMechanismServer(ownNetnsUrl)], NOOP: [] })],
+      additional: [...(idle ? [idle] : []), ipamForPolicy(config.ipamPolicy, config.cidrPrefix), pbr, dnsContextServer(config.dnsConfigs), mechanisms({ KERNEL: [kernelMechanismServer(ownNetnsUrl)], NOOP: [] })],
     });
     const server = new GrpcServer({ credentials: security.serverCredentials });
     serveNetworkService(server, hop.handler, hop.monitor, security.enforce(config.monitorPolicies).length ? hop.owners : undefined);
@@ -86,25 +93,11 @@ export const component = defineComponent({
     const pool = security.pool();
     const registry = registryClient({ pool, url: config.connectTo, dialTimeout: 5000, policies: security.enforce(config.registryClientPolicies) });
     const budget = () => Context.background.withDeadline(asyncScheduler.now() + 15_000);
-    if (config.registerService) {
-      for (const name of config.serviceNames) await firstValueFrom(registry.ns.register(NetworkService.fromPartial({ name, payload: config.payload }), budget()));
-    }
-    const registered = await firstValueFrom(
-      registry.nse.register(
-        NetworkServiceEndpoint.fromPartial({
-          name: config.name,
-          networkServiceNames: config.serviceNames,
-          networkServiceLabels: Object.fromEntries(config.serviceNames.map((s) => [s, { labels: config.labels }])),
-          url: listen.href,
-        }),
-        budget(),
-      ),
-    );
-    ctx.log.info('serving', { url: listen.href, services: config.serviceNames, expires: registered.expirationTime });
-
+    let registered: NetworkServiceEndpoint | undefined;
     ctx.lifecycle.onShutdown('nse-icmp-responder', async () => {
       idle?.dispose();
-      if (config.unregisterItself) await lastValueFrom(registry.nse.unregister(registered, budget()), { defaultValue: undefined }).catch(() => undefined);
+      pbr.dispose();
+      if (config.unregisterItself && registered) await lastValueFrom(registry.nse.unregister(registered, budget()), { defaultValue: undefined }).catch(() => undefined);
       registry.dispose();
       hop.state.metadata.dispose();
       await server.stop(1000);
@@ -112,6 +105,23 @@ export const component = defineComponent({
       security.stop();
       await rm(dir, { recursive: true, force: true });
     });
+    // Each Register is tried until the nsmgr answers, however late it starts (upstream: no deadline).
+    const untilAnswered = <T>(register: (tryCtx: Context) => Observable<T>) => registerUntilAnswered(ctx, config.connectTo, register);
+    if (config.registerService) {
+      for (const name of config.serviceNames) await untilAnswered((tryCtx) => registry.ns.register(NetworkService.fromPartial({ name, payload: config.payload }), tryCtx));
+    }
+    registered = await untilAnswered((tryCtx) =>
+      registry.nse.register(
+        NetworkServiceEndpoint.fromPartial({
+          name: config.name,
+          networkServiceNames: config.serviceNames,
+          networkServiceLabels: Object.fromEntries(config.serviceNames.map((s) => [s, { labels: config.labels }])),
+          url: listen.href,
+        }),
+        tryCtx,
+      ),
+    );
+    if (registered) ctx.log.info('serving', { url: listen.href, services: config.serviceNames, expires: registered.expirationTime });
     await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
   },
 });

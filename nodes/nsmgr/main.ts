@@ -1,6 +1,8 @@
+import { networkInterfaces } from 'node:os';
 import { monitorPolicies, policies, registryClientPolicies, securitySpec, startSecurity } from '../cli/security.js';
 import { defaultServerPolicies, defaultRegistryServerPolicies } from '../../operators/authorize/policies.js';
 import { nsmgr } from '../../operators/chains/nsmgr.js';
+import { publicUrl as advertisedUrl } from '../../operators/tools/listenOnUrl.js';
 import { excludedPrefixesFile, EXCLUDED_PREFIXES_FILE } from '../../streams/excludedPrefixesFile.js';
 import { serveNetworkService } from '../../streams/grpc/networkService.js';
 import { serveRegistries } from '../../streams/grpc/registry.js';
@@ -10,7 +12,7 @@ import { duration, optional, str, url, urlList } from '../cli/config.js';
 
 const spec = {
   name: str('NSM_NAME', 'nmgr', 'Name of the nsmgr (its path segment name)'),
-  listenOn: urlList('NSM_LISTEN_ON', 'unix:///var/lib/networkservicemesh/nsm.io.sock', 'URLs to serve on; the first tcp URL is the one other nodes reach'),
+  listenOn: urlList('NSM_LISTEN_ON', 'unix:///var/lib/networkservicemesh/nsm.io.sock', 'URLs to serve on; the first tcp URL is the one other nodes reach (tcp://:port: with the first non-loopback interface address)'),
   registryUrl: optional(url('NSM_REGISTRY_URL', 'tcp://localhost:5001', 'The registry; empty keeps an in-process registry')),
   maxTokenLifetime: duration('NSM_MAX_TOKEN_LIFETIME', '10m', 'Lifetime of the tokens this nsmgr issues'),
   dialTimeout: duration('NSM_DIAL_TIMEOUT', '750ms', 'Dial timeout toward forwarders and the registry'),
@@ -34,7 +36,7 @@ export const component = defineComponent({
   summary: 'the node manager: forwarder selection, registry proxy, monitor (upstream cmd-nsmgr)',
   spec,
   async run(config, ctx) {
-    const publicUrl = config.listenOn.find((u) => u.scheme === 'tcp') ?? config.listenOn[0];
+    const publicUrl = advertisedUrl(config.listenOn, networkInterfaces());
     if (publicUrl === undefined) throw new Error('NSM_LISTEN_ON names no URL');
     const security = await startSecurity(config, ctx);
     const pool = security.pool();

@@ -13,6 +13,7 @@ import { nseRegistryClient } from '../../operators/registry/grpcClient.js';
 import { unixUrl } from '../../operators/tools/nsmUrl.js';
 import type { ChannelPool } from '../../streams/grpc/channelPool.js';
 import { ProcessMesh } from '../../test/process/processMesh.js';
+import { describeKernel, underlay, useNamespaces } from '../../test/kernel/namespaces.js';
 
 let mesh: ProcessMesh;
 let pool: ChannelPool;
@@ -67,5 +68,25 @@ describe('nsm-rx nsmgr with nsm-rx registry-memory, as OS processes', () => {
     manager.kill('SIGTERM');
     expect(await exit).toBe(0);
     expect(existsSync(nsmgrSock)).toBe(false);
+  });
+});
+
+describeKernel('nsm-rx nsmgr listening on tcp://:port (all interfaces)', () => {
+  const ns = useNamespaces();
+
+  it('files local NSEs under tcp://<first non-loopback interface address>:port, as upstream cmd-nsmgr (listenonurl)', async () => {
+    const [node, peer] = [ns.make('node'), ns.make('peer')];
+    underlay(node, peer, '169.254.77.1/24', '169.254.77.2/24');
+    const registrySock = join(mesh.dir, 'registry.sock');
+    const nsmgrSock = join(mesh.dir, 'nsm.io.sock');
+    mesh.start(node, 'registry-memory', { NSM_LISTEN_ON: `unix://${registrySock}` });
+    mesh.start(node, 'nsmgr', { NSM_LISTEN_ON: `unix://${nsmgrSock},tcp://:5001`, NSM_REGISTRY_URL: `unix://${registrySock}`, NSM_EXCLUDED_PREFIXES_FILE: join(mesh.dir, 'excluded_prefixes.yaml') });
+    await expect.poll(() => existsSync(registrySock) && existsSync(nsmgrSock), { timeout: 10_000 }).toBe(true);
+
+    const viaNsmgr = registryChain([nseRegistryClient({ pool, url: unixUrl(nsmgrSock), dialTimeout: 5000 })]);
+    const viaRegistry = registryChain([nseRegistryClient({ pool, url: unixUrl(registrySock), dialTimeout: 5000 })]);
+    await firstValueFrom(viaNsmgr.register(NetworkServiceEndpoint.fromPartial({ name: 'nse-1', networkServiceNames: ['ns'], url: `unix://${join(mesh.dir, 'nse.sock')}` }), Context.background));
+    const found = await lastValueFrom(viaRegistry.find(NetworkServiceEndpointQuery.fromPartial({ networkServiceEndpoint: { name: 'nse-1' } }), Context.background).pipe(toArray()));
+    expect(found.map((r) => r.networkServiceEndpoint?.url)).toEqual(['tcp://169.254.77.1:5001']);
   });
 });

@@ -5,6 +5,7 @@ import { connect } from '../networkservice/connect.js';
 import { crossConnect } from '../networkservice/crossConnect.js';
 import { discover } from '../networkservice/discover.js';
 import { interfaceMetrics } from '../networkservice/interfaceMetrics.js';
+import { mechanismPriority } from '../networkservice/mechanismPriority.js';
 import { roundRobin } from '../networkservice/roundRobin.js';
 import type { TokenGenerator } from '../tools/token.js';
 import type { Datapath } from '../../dataplane/datapath.js';
@@ -22,6 +23,8 @@ export interface ForwarderOptions {
   token: TokenGenerator;
   /** Dial timeout toward the next hop, ms (NSM_DIAL_TIMEOUT; upstream sandbox 2 s). */
   dialTimeout?: number;
+  /** Mechanism types the outgoing Request offers first, in this order (NSM_MECHANISM_PRIORITY). */
+  mechanismPriority?: readonly string[];
   /** Extra elements after crossConnect (tests: counters, error injection). */
   additional?: readonly NetworkServiceElement[];
   /** Policy files its authorize element enforces (none: allow all). */
@@ -31,7 +34,8 @@ export interface ForwarderOptions {
 
 /**
  * A forwarder's control plane (upstream sandbox forwarder + sdk-kernel's layout): the endpoint
- * chain + discover → roundRobin → interfaceMetrics → crossConnect(datapath) → connect(client{dial, no refresh}).
+ * chain + discover → roundRobin → interfaceMetrics → crossConnect(datapath) → mechanismPriority (when
+ * given: the outgoing preferences reordered, as sdk-vpp's forwarder) → connect(client{dial, no refresh}).
  * It finds the endpoint (or, for a remote one, the nsmgr of its node), joins both sides in the
  * datapath and dials the next hop directly.
  */
@@ -47,6 +51,7 @@ export function forwarder(options: ForwarderOptions): Endpoint {
       roundRobin(),
       interfaceMetrics(options.datapath),
       crossConnect(options.datapath),
+      ...(options.mechanismPriority?.length ? [mechanismPriority(...options.mechanismPriority)] : []),
       ...(options.additional ?? []),
       connect(client({ name: options.name, pool: options.pool, dialTimeout: options.dialTimeout ?? 2000, refresh: false, token: options.token, scheduler }).handler),
     ],

@@ -103,4 +103,17 @@ describe('control plane across OS processes: registry-memory, nsmgr, forwarder-n
     expect(await new Promise<number | null>((r) => failing.child.once('exit', r))).toBe(1);
     expect(failing.out).toMatch(/kernel:\/\/no-such-service\/nsm-1: no connection within NSM_REQUEST_TIMEOUT/);
   });
+
+  it('start order does not matter: an NSE and a forwarder started before their nsmgr and registry keep trying (logging each failed try, past 15 s) and register once the nsmgr comes; the nsc then connects', async () => {
+    const nse = mesh.start(undefined, 'nse-icmp-responder', { NSM_NAME: 'icmp-server', NSM_CONNECT_TO: mesh.sock('nsmgr') });
+    const forwarder = mesh.start(undefined, 'forwarder-noop', { NSM_NAME: 'forwarder', NSM_CONNECT_TO: mesh.sock('nsmgr'), NSM_LISTEN_ON: mesh.sock('forwarder') });
+    // A failed try is reported when its 15 s budget is spent: the daemons are still there after it.
+    await expect.poll(() => [nse, forwarder].every((d) => d.out.includes('registration failed')), { timeout: 40_000, interval: 500 }).toBe(true);
+    expect([nse.child.exitCode, forwarder.child.exitCode]).toEqual([null, null]);
+    mesh.start(undefined, 'registry-memory', { NSM_LISTEN_ON: mesh.sock('registry') });
+    mesh.start(undefined, 'nsmgr', { NSM_NAME: 'nsmgr', NSM_LISTEN_ON: mesh.sock('nsmgr'), NSM_REGISTRY_URL: mesh.sock('registry'), NSM_EXCLUDED_PREFIXES_FILE: `${mesh.dir}/x.yaml` });
+    const nsc = mesh.start(undefined, 'nsc', { NSM_NAME: 'nsc', NSM_CONNECT_TO: mesh.sock('nsmgr'), NSM_NETWORK_SERVICES: 'kernel://icmp-responder/nsm-1', NSM_LIVENESS_CHECK_ENABLED: 'false' });
+    await expect.poll(() => nscEvents(nsc, 'connected').length, { timeout: 40_000 }).toBe(1);
+    expect(nscEvents(nsc, 'connected')[0]?.path.pathSegments.map((p) => p.name)).toEqual(['nsc', 'nsmgr', 'forwarder', 'icmp-server']);
+  }, 90_000);
 });

@@ -1,3 +1,5 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { describeKernel, ipJson, pings, tcpTransfer, underlay, useNamespaces } from '../kernel/namespaces.js';
 import { nscEvents, pinger, ProcessMesh, stop, type Daemon } from './processMesh.js';
@@ -113,6 +115,31 @@ describeKernel('the kernel datapath across OS processes in network namespaces', 
     ns.remove(nseNs); // the pod is gone: its netns and the interface in it go too
     await expect.poll(() => pings(nscNs, '169.254.2.0'), { timeout: 20_000, interval: 500 }).toBe(true);
     await closesCleanly(client, nscNs, nse2Ns);
+  });
+
+  it('policy routes (NSM_PBR_CONFIG_PATH): the NSE hands the file’s policies to the client; the forwarder puts a rule and a table per policy in the client netns (a policy’s `from` also an address of the client, as upstream) and leaves nothing after Close', async () => {
+    const [host, nscNs, nseNs] = [ns.make('node0'), ns.make('nsc'), ns.make('nse')];
+    const pbr = join(mesh.dir, 'pbr', 'config.yaml');
+    mkdirSync(dirname(pbr));
+    writeFileSync(pbr, ['- proto: 6', '  dstport: 8080', '  routes:', '  - prefix: 169.254.40.0/24', '    nexthop: 169.254.1.0', '- from: 169.254.1.77/32'].join('\n'));
+    mesh.node(host, 0);
+    mesh.start(nseNs, 'nse-icmp-responder', { NSM_NAME: 'icmp-responder', NSM_CONNECT_TO: mesh.sock('nsmgr-0'), NSM_CIDR_PREFIX: '169.254.1.0/24', NSM_PBR_CONFIG_PATH: pbr });
+    const client = mesh.nsc(nscNs);
+    await expect.poll(() => events(client, 'connected').length, { timeout: 20_000 }).toBe(1);
+    expect(events(client, 'connected')[0]?.context.ipContext.srcIpAddrs).toEqual(['169.254.1.1/32', '169.254.1.77/32']);
+    type Rule = { table: string; src?: string; ipproto?: string; dport?: number };
+    const ours = () => ipJson<Rule[]>(nscNs, ['rule', 'show']).filter((r) => !['local', 'main', 'default'].includes(r.table));
+    const routes = (table: string) => ipJson<{ dst: string; gateway?: string; dev: string }[]>(nscNs, ['route', 'show', 'table', table]).map((r) => `${r.dst} via ${r.gateway ?? '-'} dev ${r.dev}`);
+    expect(ours()).toMatchObject([
+      { src: 'all', ipproto: 'tcp', dport: 8080 },
+      { src: '169.254.1.77' },
+    ]);
+    expect(ours().map((r) => routes(r.table))).toEqual([['169.254.40.0/24 via 169.254.1.0 dev nsm-1'], ['default via 169.254.1.0 dev nsm-1']]);
+    expect(ipJson<{ addr_info: { local: string }[] }[]>(nscNs, ['addr', 'show', 'dev', 'nsm-1'])[0]?.addr_info.map((a) => a.local)).toContain('169.254.1.77');
+
+    expect(await stop(client)).toBe(0);
+    expect(ours()).toEqual([]);
+    expect(linksIn(nscNs)).toEqual([]);
   });
 
   it('crash leftovers: a forwarder killed while holding a connection and restarted under its name leaves no duplicate or orphaned link', async () => {

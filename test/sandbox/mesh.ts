@@ -158,7 +158,7 @@ export class Mesh {
   /** Another forwarder on node `i` (labels default p2p=true). */
   async addForwarder(
     i: number,
-    options: { name?: string; labels?: Record<string, string>; datapath?: Datapath; additional?: readonly NetworkServiceElement[] } = {},
+    options: { name?: string; labels?: Record<string, string>; datapath?: Datapath; mechanismPriority?: readonly string[]; additional?: readonly NetworkServiceElement[] } = {},
   ): Promise<SandboxNode<ServedRegisteredEndpoint>> {
     const node = this.nodes[i] as MeshNode;
     const name = options.name ?? `forwarder-${i}-${node.forwarders.length}`;
@@ -168,7 +168,18 @@ export class Mesh {
     const fwd = await s.node<ServedRegisteredEndpoint>(name, (n) => {
       const registry = this.registryOf(i);
       return new ServedRegisteredEndpoint(
-        forwarder({ name, registry, datapath, pool: s.poolFor(name), token: s.token(name), policies: s.policies.server, dialTimeout: s.dialTimeout, additional: [...n.probes, ...(options.additional ?? [])], scheduler: s.scheduler }),
+        forwarder({
+          name,
+          registry,
+          datapath,
+          pool: s.poolFor(name),
+          token: s.token(name),
+          policies: s.policies.server,
+          dialTimeout: s.dialTimeout,
+          ...(options.mechanismPriority ? { mechanismPriority: options.mechanismPriority } : {}),
+          additional: [...n.probes, ...(options.additional ?? [])],
+          scheduler: s.scheduler,
+        }),
         (r) =>
           firstValueFrom(
             r.nse.register(

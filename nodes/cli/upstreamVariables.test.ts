@@ -1,0 +1,120 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { components } from './components.js';
+import { commonSpec, ConfigError, loadConfig, unsupported } from './config.js';
+
+/** What every upstream cmd declares besides its own (cmd-*'s Config: log level, telemetry, pprof). */
+const COMMON = ['NSM_LOG_LEVEL', 'NSM_OPEN_TELEMETRY_ENDPOINT', 'NSM_METRICS_EXPORT_INTERVAL', 'NSM_PPROF_ENABLED', 'NSM_PPROF_LISTEN_ON'];
+
+/**
+ * The variables each upstream cmd declares (its envconfig Config, at the commits of
+ * reference/nsm-components-config.md), by the nsm-rx component that stands in for it. Left out:
+ * NSM_REGISTRY_CLIENT_POLICIES (all) and registry-memory's NSM_EXPIRE_PERIOD — separate work.
+ */
+const UPSTREAM: Record<string, { cmd: string; vars: string[] }[]> = {
+  nsmgr: [{ cmd: 'cmd-nsmgr', vars: ['NSM_NAME', 'NSM_LISTEN_ON', 'NSM_REGISTRY_URL', 'NSM_MAX_TOKEN_LIFETIME', 'NSM_REGISTRY_SERVER_POLICIES', 'NSM_DIAL_TIMEOUT', 'NSM_FORWARDER_NETWORK_SERVICE_NAME'] }],
+  'registry-memory': [{ cmd: 'cmd-registry-memory', vars: ['NSM_LISTEN_ON', 'NSM_MAX_TOKEN_LIFETIME', 'NSM_REGISTRY_SERVER_POLICIES', 'NSM_PROXY_REGISTRY_URL'] }],
+  'forwarder-kernel': [
+    {
+      cmd: 'cmd-forwarder-vpp',
+      vars: [
+        ...['NSM_NAME', 'NSM_LABELS', 'NSM_NSNAME', 'NSM_CONNECT_TO', 'NSM_LISTEN_ON', 'NSM_MAX_TOKEN_LIFETIME', 'NSM_DIAL_TIMEOUT'],
+        ...['NSM_PROMETHEUS_LISTEN_ON', 'NSM_PROMETHEUS_CA_FILE', 'NSM_PROMETHEUS_KEY_FILE', 'NSM_PROMETHEUS_CERT_FILE', 'NSM_PROMETHEUS_MONITOR_CERTIFICATE'],
+        ...['NSM_PROMETHEUS_SERVER_HEADER_TIMEOUT', 'NSM_PROMETHEUS_MAX_BIND_THRESHOLD', 'NSM_TUNNEL_IP', 'NSM_VXLAN_PORT'],
+        ...['NSM_VPP_API_SOCKET', 'NSM_VPP_INIT', 'NSM_VPP_INIT_PARAMS', 'NSM_VPP_MIN_OPERATION_TIMEOUT'],
+        ...['NSM_RESOURCE_POLL_TIMEOUT', 'NSM_DEVICE_PLUGIN_PATH', 'NSM_POD_RESOURCES_PATH', 'NSM_DEVICE_SELECTOR_FILE', 'NSM_SRIOV_CONFIG_FILE'],
+        ...['NSM_PCI_DEVICES_PATH', 'NSM_PCI_DRIVERS_PATH', 'NSM_CGROUP_PATH', 'NSM_VFIO_PATH', 'NSM_MECHANISM_PRIORITY'],
+      ],
+    },
+    { cmd: 'cmd-forwarder-ovs', vars: ['NSM_BRIDGE_NAME', 'NSM_L2_RESOURCE_SELECTOR_FILE'] },
+  ],
+  'nse-icmp-responder': [
+    {
+      cmd: 'cmd-nse-icmp-responder',
+      vars: [
+        ...['NSM_NAME', 'NSM_BASE_DIR', 'NSM_CONNECT_TO', 'NSM_MAX_TOKEN_LIFETIME', 'NSM_IPAM_POLICY', 'NSM_SERVICE_NAMES', 'NSM_PAYLOAD', 'NSM_LABELS'],
+        ...['NSM_DNS_CONFIGS', 'NSM_CIDR_PREFIX', 'NSM_IDLE_TIMEOUT', 'NSM_REGISTER_SERVICE', 'NSM_UNREGISTER_ITSELF', 'NSM_PBR_CONFIG_PATH'],
+      ],
+    },
+  ],
+  // nsc and nsc-init belong to other work; NSM_LOCAL_DNS_SERVER_ADDRESS (cmd-nsc) is left out until the nsc's DNS work adds it.
+  nsc: [
+    {
+      cmd: 'cmd-nsc',
+      vars: [
+        ...['NSM_NAME', 'NSM_CONNECT_TO', 'NSM_DIAL_TIMEOUT', 'NSM_REQUEST_TIMEOUT', 'NSM_MAX_TOKEN_LIFETIME', 'NSM_LABELS', 'NSM_MECHANISM', 'NSM_NETWORK_SERVICES'],
+        ...['NSM_AWARENESS_GROUPS', 'NSM_LOCAL_DNS_SERVER_ENABLED', 'NSM_LIVENESS_CHECK_ENABLED', 'NSM_LIVENESS_CHECK_INTERVAL', 'NSM_LIVENESS_CHECK_TIMEOUT'],
+      ],
+    },
+  ],
+  'nsc-init': [{ cmd: 'cmd-nsc-init', vars: ['NSM_NAME', 'NSM_DIAL_TIMEOUT', 'NSM_REQUEST_TIMEOUT', 'NSM_CONNECT_TO', 'NSM_MAX_TOKEN_LIFETIME', 'NSM_NETWORK_SERVICES', 'NSM_AWARENESS_GROUPS'] }],
+};
+
+describe('every variable upstream’s matching cmd declares is honoured or refused by name', () => {
+  it.each(Object.entries(UPSTREAM))('%s', async (name, cmds) => {
+    const component = await components[name]!.load();
+    const spec = { ...commonSpec, ...component.spec };
+    const kinds = new Map(Object.values(spec).map((v) => [v.env, v.kind]));
+    const missing = cmds.flatMap(({ cmd, vars }) => [...COMMON, ...vars].filter((v) => !kinds.has(v)).map((v) => `${cmd} ${v}`));
+    expect(missing).toEqual([]);
+    // forwarder-noop reads the same variables as forwarder-kernel but the tunnel ones.
+    if (name === 'forwarder-kernel') {
+      const noop = await components['forwarder-noop']!.load();
+      const noopVars = new Set(Object.values(noop.spec).map((v) => v.env));
+      const tunnelOnly = ['NSM_TUNNEL_IP', 'NSM_VXLAN_PORT'];
+      expect([...kinds.keys()].filter((v) => !noopVars.has(v) && !tunnelOnly.includes(v) && !COMMON.includes(v))).toEqual([]);
+    }
+  });
+});
+
+describe('unsupported(name, default, why)', () => {
+  const spec = { vppInit: unsupported('NSM_VPP_INIT', 'AF_PACKET', 'there is no VPP to initialise'), selector: unsupported('NSM_DEVICE_SELECTOR_FILE', '', 'not here') };
+
+  it('accepts the variable unset or at upstream’s default (a copied deployment starts)', () => {
+    expect(loadConfig(spec, {})).toEqual({ vppInit: undefined, selector: undefined });
+    expect(loadConfig(spec, { NSM_VPP_INIT: 'AF_PACKET', NSM_DEVICE_SELECTOR_FILE: '' })).toEqual({ vppInit: undefined, selector: undefined });
+  });
+
+  it('refuses any other value, naming the variable and why', () => {
+    const error = (() => {
+      try {
+        loadConfig(spec, { NSM_VPP_INIT: 'AF_XDP', NSM_DEVICE_SELECTOR_FILE: '/etc/sel.yaml' });
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).message.split('\n')).toEqual([
+      'NSM_VPP_INIT="AF_XDP": expected it unset or "AF_PACKET" (upstream\'s default) (not supported by nsm-rx: there is no VPP to initialise)',
+      'NSM_DEVICE_SELECTOR_FILE="/etc/sel.yaml": expected it unset or empty (not supported by nsm-rx: not here)',
+    ]);
+  });
+
+  it('NSM_PPROF_ENABLED (every cmd): false in any Go spelling is fine, true is refused', () => {
+    expect(loadConfig(commonSpec, { NSM_PPROF_ENABLED: 'F' }).pprofEnabled).toBe(false);
+    expect(() => loadConfig(commonSpec, { NSM_PPROF_ENABLED: 'true' })).toThrow('NSM_PPROF_ENABLED="true": expected false (upstream\'s default) (not supported by nsm-rx: no Go pprof endpoint');
+  });
+
+  it('makes nsm-rx exit 2 at start (needs npm run build)', () => {
+    const root = fileURLToPath(new URL('../..', import.meta.url));
+    const r = spawnSync(process.execPath, ['bin/nsm-rx.js', 'forwarder-noop'], { cwd: root, encoding: 'utf8', env: { ...process.env, NSM_SRIOV_CONFIG_FILE: '/etc/pci.config' }, timeout: 20_000 });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('NSM_SRIOV_CONFIG_FILE="/etc/pci.config": expected it unset or empty (not supported by nsm-rx: SR-IOV is not supported)');
+  });
+});
+
+describe('forwarder variables as upstream', () => {
+  it('NSM_CONNECT_TO and NSM_LISTEN_ON default to cmd-forwarder-vpp’s; NSM_LISTEN_ON="" serves on a temporary socket (as cmd-forwarder-ovs); NSM_MECHANISM_PRIORITY is a list; NSM_VXLAN_PORT=0 is accepted', async () => {
+    const kernel = await components['forwarder-kernel']!.load();
+    const config = loadConfig(kernel.spec, {}) as Record<string, unknown>;
+    expect(config['connectTo']).toMatchObject({ href: 'unix:///connect.to.socket' });
+    expect(config['listenOn']).toMatchObject({ href: 'unix:///listen.on.socket' });
+    expect(config['mechanismPriority']).toEqual([]);
+    const set = loadConfig(kernel.spec, { NSM_LISTEN_ON: '', NSM_MECHANISM_PRIORITY: 'vxlan, wireguard', NSM_VXLAN_PORT: '0' }) as Record<string, unknown>;
+    expect(set['listenOn']).toBeUndefined();
+    expect(set['mechanismPriority']).toEqual(['vxlan', 'wireguard']);
+    expect(set['vxlanPort']).toBe(0);
+  });
+});

@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { parseYaml, YamlSubsetError } from './yaml.js';
+
+describe('parseYaml (the subset of watched config files)', () => {
+  it('reads block sequences of mappings, nested lists at the key’s indentation or deeper, quotes, comments', () => {
+    const text = [
+      '---',
+      '# policies',
+      '- from: 172.16.1.101/32',
+      '  proto: 6   # tcp',
+      '  routes:',
+      '  - prefix: "172.16.3.0/24"',
+      '    nexthop: 172.16.2.200',
+      '  dstport: 6666',
+      '- routes:',
+      '    - prefix: 10.0.0.0/8',
+      '- proto: 17',
+      '  routes: []',
+      '- {}',
+      '- ',
+    ].join('\n');
+    expect(parseYaml(text)).toEqual([
+      { from: '172.16.1.101/32', proto: '6', routes: [{ prefix: '172.16.3.0/24', nexthop: '172.16.2.200' }], dstport: '6666' },
+      { routes: [{ prefix: '10.0.0.0/8' }] },
+      { proto: '17', routes: [] },
+      {},
+      null,
+    ]);
+  });
+
+  it('an empty document is null; a top-level mapping with a flow list', () => {
+    expect(parseYaml('# nothing\n')).toBeNull();
+    expect(parseYaml('Prefixes: [a, "b"]\nother:\n  x: 1\n')).toEqual({ Prefixes: ['a', 'b'], other: { x: '1' } });
+  });
+
+  it.each([
+    ['- a: 1\n\t- b', 2, /tabs/],
+    ['a: 1\n  b: 2', 2, /unexpected indentation/],
+    ['- {a: 1}', 1, /flow mappings/],
+    ['a: 1\n---\nb: 2', 2, /one document/],
+    ['a: text\n  more text', 2, /unexpected indentation/],
+  ])('refuses %j naming line %i', (text, line, why) => {
+    let error: unknown;
+    try {
+      parseYaml(text);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(YamlSubsetError);
+    expect((error as YamlSubsetError).line).toBe(line);
+    expect((error as Error).message).toMatch(why);
+  });
+});
