@@ -9,17 +9,16 @@ const COMMON = ['NSM_LOG_LEVEL', 'NSM_OPEN_TELEMETRY_ENDPOINT', 'NSM_METRICS_EXP
 
 /**
  * The variables each upstream cmd declares (its envconfig Config, at the commits of
- * reference/nsm-components-config.md), by the nsm-rx component that stands in for it. Left out:
- * NSM_REGISTRY_CLIENT_POLICIES (all) and registry-memory's NSM_EXPIRE_PERIOD — separate work.
+ * reference/nsm-components-config.md), by the nsm-rx component that stands in for it.
  */
 const UPSTREAM: Record<string, { cmd: string; vars: string[] }[]> = {
-  nsmgr: [{ cmd: 'cmd-nsmgr', vars: ['NSM_NAME', 'NSM_LISTEN_ON', 'NSM_REGISTRY_URL', 'NSM_MAX_TOKEN_LIFETIME', 'NSM_REGISTRY_SERVER_POLICIES', 'NSM_DIAL_TIMEOUT', 'NSM_FORWARDER_NETWORK_SERVICE_NAME'] }],
-  'registry-memory': [{ cmd: 'cmd-registry-memory', vars: ['NSM_LISTEN_ON', 'NSM_MAX_TOKEN_LIFETIME', 'NSM_REGISTRY_SERVER_POLICIES', 'NSM_PROXY_REGISTRY_URL'] }],
+  nsmgr: [{ cmd: 'cmd-nsmgr', vars: ['NSM_NAME', 'NSM_LISTEN_ON', 'NSM_REGISTRY_URL', 'NSM_MAX_TOKEN_LIFETIME', 'NSM_REGISTRY_SERVER_POLICIES', 'NSM_DIAL_TIMEOUT', 'NSM_FORWARDER_NETWORK_SERVICE_NAME', 'NSM_REGISTRY_CLIENT_POLICIES'] }],
+  'registry-memory': [{ cmd: 'cmd-registry-memory', vars: ['NSM_LISTEN_ON', 'NSM_MAX_TOKEN_LIFETIME', 'NSM_REGISTRY_SERVER_POLICIES', 'NSM_REGISTRY_CLIENT_POLICIES', 'NSM_PROXY_REGISTRY_URL', 'NSM_EXPIRE_PERIOD'] }],
   'forwarder-kernel': [
     {
       cmd: 'cmd-forwarder-vpp',
       vars: [
-        ...['NSM_NAME', 'NSM_LABELS', 'NSM_NSNAME', 'NSM_CONNECT_TO', 'NSM_LISTEN_ON', 'NSM_MAX_TOKEN_LIFETIME', 'NSM_DIAL_TIMEOUT'],
+        ...['NSM_NAME', 'NSM_LABELS', 'NSM_NSNAME', 'NSM_CONNECT_TO', 'NSM_LISTEN_ON', 'NSM_MAX_TOKEN_LIFETIME', 'NSM_DIAL_TIMEOUT', 'NSM_REGISTRY_CLIENT_POLICIES'],
         ...['NSM_PROMETHEUS_LISTEN_ON', 'NSM_PROMETHEUS_CA_FILE', 'NSM_PROMETHEUS_KEY_FILE', 'NSM_PROMETHEUS_CERT_FILE', 'NSM_PROMETHEUS_MONITOR_CERTIFICATE'],
         ...['NSM_PROMETHEUS_SERVER_HEADER_TIMEOUT', 'NSM_PROMETHEUS_MAX_BIND_THRESHOLD', 'NSM_TUNNEL_IP', 'NSM_VXLAN_PORT'],
         ...['NSM_VPP_API_SOCKET', 'NSM_VPP_INIT', 'NSM_VPP_INIT_PARAMS', 'NSM_VPP_MIN_OPERATION_TIMEOUT'],
@@ -35,16 +34,16 @@ const UPSTREAM: Record<string, { cmd: string; vars: string[] }[]> = {
       vars: [
         ...['NSM_NAME', 'NSM_BASE_DIR', 'NSM_CONNECT_TO', 'NSM_MAX_TOKEN_LIFETIME', 'NSM_IPAM_POLICY', 'NSM_SERVICE_NAMES', 'NSM_PAYLOAD', 'NSM_LABELS'],
         ...['NSM_DNS_CONFIGS', 'NSM_CIDR_PREFIX', 'NSM_IDLE_TIMEOUT', 'NSM_REGISTER_SERVICE', 'NSM_UNREGISTER_ITSELF', 'NSM_PBR_CONFIG_PATH'],
+        'NSM_REGISTRY_CLIENT_POLICIES',
       ],
     },
   ],
-  // nsc and nsc-init belong to other work; NSM_LOCAL_DNS_SERVER_ADDRESS (cmd-nsc) is left out until the nsc's DNS work adds it.
   nsc: [
     {
       cmd: 'cmd-nsc',
       vars: [
         ...['NSM_NAME', 'NSM_CONNECT_TO', 'NSM_DIAL_TIMEOUT', 'NSM_REQUEST_TIMEOUT', 'NSM_MAX_TOKEN_LIFETIME', 'NSM_LABELS', 'NSM_MECHANISM', 'NSM_NETWORK_SERVICES'],
-        ...['NSM_AWARENESS_GROUPS', 'NSM_LOCAL_DNS_SERVER_ENABLED', 'NSM_LIVENESS_CHECK_ENABLED', 'NSM_LIVENESS_CHECK_INTERVAL', 'NSM_LIVENESS_CHECK_TIMEOUT'],
+        ...['NSM_AWARENESS_GROUPS', 'NSM_LOCAL_DNS_SERVER_ENABLED', 'NSM_LOCAL_DNS_SERVER_ADDRESS', 'NSM_LIVENESS_CHECK_ENABLED', 'NSM_LIVENESS_CHECK_INTERVAL', 'NSM_LIVENESS_CHECK_TIMEOUT'],
       ],
     },
   ],
@@ -116,5 +115,14 @@ describe('forwarder variables as upstream', () => {
     expect(set['listenOn']).toBeUndefined();
     expect(set['mechanismPriority']).toEqual(['vxlan', 'wireguard']);
     expect(set['vxlanPort']).toBe(0);
+  });
+});
+
+describe('defaults as upstream’s', () => {
+  it('nsc-init is named cmd-nsc-init unless NSM_NAME says otherwise; the nsc, nsc', async () => {
+    const init = await components['nsc-init']!.load();
+    const nsc = await components.nsc!.load();
+    expect((loadConfig(init.spec, {}) as { name: string }).name).toBe('cmd-nsc-init');
+    expect((loadConfig(nsc.spec, {}) as { name: string }).name).toBe('nsc');
   });
 });

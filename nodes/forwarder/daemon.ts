@@ -13,7 +13,7 @@ import type { Datapath } from '../../dataplane/datapath.js';
 import { serveNetworkService } from '../../streams/grpc/networkService.js';
 import { GrpcServer } from '../../streams/grpc/server.js';
 import type { RunContext } from '../cli/components.js';
-import { registerUntilAnswered } from '../cli/startupRegister.js';
+import { logRetry, untilShutdown } from '../cli/startupRegister.js';
 import { duration, list, map, optional, str, unsupported, url, type ConfigOf } from '../cli/config.js';
 
 /** What every forwarder daemon reads (upstream cmd-forwarder-vpp's names and defaults; -ovs's extra ones refused by name). */
@@ -68,7 +68,7 @@ export async function runForwarder(config: ForwarderConfig, ctx: RunContext, dat
   const listen = config.listenOn ?? unixUrl(join(dir as string, 'listen.on.sock'));
   const security = await startSecurity(config, ctx);
   const pool = security.pool();
-  const registry = registryClient({ pool, url: config.connectTo, dialTimeout: config.dialTimeout, policies: security.enforce(config.registryClientPolicies) });
+  const registry = registryClient({ pool, url: config.connectTo, dialTimeout: config.dialTimeout, policies: security.enforce(config.registryClientPolicies), onRetry: logRetry(ctx, config.connectTo.href) });
   const hop = forwarder({
     name: config.name,
     registry,
@@ -95,10 +95,11 @@ export async function runForwarder(config: ForwarderConfig, ctx: RunContext, dat
     if (dir) await rm(dir, { recursive: true, force: true });
   });
   // Tried until the nsmgr answers, however late it starts (upstream: no deadline).
-  registered = await registerUntilAnswered(ctx, config.connectTo, (tryCtx) =>
+  registered = await untilShutdown(
+    ctx,
     registry.nse.register(
       NetworkServiceEndpoint.fromPartial({ name: config.name, networkServiceNames: [config.nsName], networkServiceLabels: { [config.nsName]: { labels: config.labels } }, url }),
-      tryCtx,
+      Context.background,
     ),
   );
   if (registered) ctx.log.info('serving', { url, datapath: datapath.name, registeredAs: registered.name });

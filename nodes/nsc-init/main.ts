@@ -3,6 +3,7 @@ import { asyncScheduler, firstValueFrom } from 'rxjs';
 import { Context } from '../../operators/core/context.js';
 import { messageOf } from '../../operators/core/errors.js';
 import { defineComponent } from '../cli/components.js';
+import { str } from '../cli/config.js';
 import { nscChain } from '../nsc/chain.js';
 import { nscSpec, report, requestFor } from '../nsc/main.js';
 
@@ -15,7 +16,8 @@ import { nscSpec, report, requestFor } from '../nsc/main.js';
 export const component = defineComponent({
   name: 'nsc-init',
   summary: 'requests the connections and exits, leaving them for the nsc (upstream cmd-nsc-init)',
-  spec: nscSpec,
+  // Upstream's default name differs from cmd-nsc's; deployments give both the pod's name.
+  spec: { ...nscSpec, name: str('NSM_NAME', 'cmd-nsc-init', 'Name of the client; connection i has id <NSM_NAME>-<i> (give the nsc the same name to adopt them)') },
   async run(config, ctx) {
     const scheduler = asyncScheduler;
     const security = await startSecurity(config, ctx);

@@ -3,7 +3,7 @@ import { defaultServerPolicies } from '../../operators/authorize/policies.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { asyncScheduler, lastValueFrom, type Observable } from 'rxjs';
+import { asyncScheduler, lastValueFrom } from 'rxjs';
 import { NetworkService, NetworkServiceEndpoint } from '../../proto/gen/registry.js';
 import { endpoint } from '../../operators/chains/endpoint.js';
 import { registryClient } from '../../operators/chains/registryClient.js';
@@ -20,7 +20,7 @@ import { PBR_CONFIG_PATH, policyRoutesFile } from '../../streams/policyRoutesFil
 import { serveNetworkService } from '../../streams/grpc/networkService.js';
 import { GrpcServer } from '../../streams/grpc/server.js';
 import { defineComponent } from '../cli/components.js';
-import { registerUntilAnswered } from '../cli/startupRegister.js';
+import { logRetry, untilShutdown } from '../cli/startupRegister.js';
 import { bool, duration, list, map, oneOf, str, url, variable } from '../cli/config.js';
 
 const spec = {
@@ -91,7 +91,7 @@ export const component = defineComponent({
     await server.listen([listen]);
 
     const pool = security.pool();
-    const registry = registryClient({ pool, url: config.connectTo, dialTimeout: 5000, policies: security.enforce(config.registryClientPolicies) });
+    const registry = registryClient({ pool, url: config.connectTo, dialTimeout: 5000, policies: security.enforce(config.registryClientPolicies), onRetry: logRetry(ctx, config.connectTo.href) });
     const budget = () => Context.background.withDeadline(asyncScheduler.now() + 15_000);
     let registered: NetworkServiceEndpoint | undefined;
     ctx.lifecycle.onShutdown('nse-icmp-responder', async () => {
@@ -106,11 +106,11 @@ export const component = defineComponent({
       await rm(dir, { recursive: true, force: true });
     });
     // Each Register is tried until the nsmgr answers, however late it starts (upstream: no deadline).
-    const untilAnswered = <T>(register: (tryCtx: Context) => Observable<T>) => registerUntilAnswered(ctx, config.connectTo, register);
     if (config.registerService) {
-      for (const name of config.serviceNames) await untilAnswered((tryCtx) => registry.ns.register(NetworkService.fromPartial({ name, payload: config.payload }), tryCtx));
+      for (const name of config.serviceNames) await untilShutdown(ctx, registry.ns.register(NetworkService.fromPartial({ name, payload: config.payload }), Context.background));
     }
-    registered = await untilAnswered((tryCtx) =>
+    registered = await untilShutdown(
+      ctx,
       registry.nse.register(
         NetworkServiceEndpoint.fromPartial({
           name: config.name,
@@ -118,7 +118,7 @@ export const component = defineComponent({
           networkServiceLabels: Object.fromEntries(config.serviceNames.map((s) => [s, { labels: config.labels }])),
           url: listen.href,
         }),
-        tryCtx,
+        Context.background,
       ),
     );
     if (registered) ctx.log.info('serving', { url: listen.href, services: config.serviceNames, expires: registered.expirationTime });

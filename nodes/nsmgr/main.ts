@@ -8,7 +8,7 @@ import { serveNetworkService } from '../../streams/grpc/networkService.js';
 import { serveRegistries } from '../../streams/grpc/registry.js';
 import { GrpcServer } from '../../streams/grpc/server.js';
 import { defineComponent } from '../cli/components.js';
-import { duration, optional, str, url, urlList } from '../cli/config.js';
+import { bool, duration, optional, str, url, urlList } from '../cli/config.js';
 
 const spec = {
   name: str('NSM_NAME', 'nmgr', 'Name of the nsmgr (its path segment name)'),
@@ -16,6 +16,11 @@ const spec = {
   registryUrl: optional(url('NSM_REGISTRY_URL', 'tcp://localhost:5001', 'The registry; empty keeps an in-process registry')),
   maxTokenLifetime: duration('NSM_MAX_TOKEN_LIFETIME', '10m', 'Lifetime of the tokens this nsmgr issues'),
   dialTimeout: duration('NSM_DIAL_TIMEOUT', '750ms', 'Dial timeout toward forwarders and the registry'),
+  reselectUnreachableForwarder: bool(
+    'NSM_RESELECT_UNREACHABLE_FORWARDER',
+    'true',
+    'nsm-rx: a stored forwarder that cannot be dialed is replaced by another; false fails the Request until the client reselects, as upstream',
+  ),
   forwarderServiceName: str('NSM_FORWARDER_NETWORK_SERVICE_NAME', 'forwarder', 'Network service forwarders register as'),
   serverPolicies: policies('NSM_SERVER_POLICIES', defaultServerPolicies, 'Policies every Request and Close must pass'),
   registryServerPolicies: policies('NSM_REGISTRY_SERVER_POLICIES', defaultRegistryServerPolicies, 'Policies every Register and Unregister must pass'),
@@ -50,6 +55,7 @@ export const component = defineComponent({
       token: security.token,
       policies: { server: security.enforce(config.serverPolicies), registryServer: security.enforce(config.registryServerPolicies), registryClient: security.enforce(config.registryClientPolicies) },
       forwarderServiceName: config.forwarderServiceName,
+      reselectUnreachableForwarder: config.reselectUnreachableForwarder,
       excludedPrefixes: excludedPrefixesFile({ path: config.excludedPrefixesFile, onError: (e) => ctx.log.warn('excluded prefixes', { error: String(e) }) }),
       dialTimeout: config.dialTimeout,
       env: ctx.env,

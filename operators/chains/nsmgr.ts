@@ -37,6 +37,11 @@ export interface NsmgrOptions {
   token: TokenGenerator;
   /** Forwarders are the NSEs of this service registered through this nsmgr (default "forwarder"). */
   forwarderServiceName?: string;
+  /**
+   * A stored forwarder that cannot be dialed is replaced by another (default); false fails the
+   * Request until the client reselects, as upstream (NSM_RESELECT_UNREACHABLE_FORWARDER).
+   */
+  reselectUnreachableForwarder?: boolean;
   /** Excluded prefixes to hand to every IPAM downstream (the excluded_prefixes.yaml stream). */
   excludedPrefixes?: Observable<string[]>;
   /** Dial timeout toward forwarders and the registry, ms (NSM_DIAL_TIMEOUT). */
@@ -114,6 +119,7 @@ export function nsmgr(options: NsmgrOptions): Nsmgr {
       ...(options.registryUrl ? { nsmgrUrl: options.url.href } : {}),
       ...(options.logger ? { logger: options.logger } : {}),
       failing: (url) => options.pool.failing(url),
+      ...(options.reselectUnreachableForwarder === false ? { reselectUnreachable: false } : {}),
     }),
     netsvcMonitor({ ns, nse: remoteOrLocal, scheduler }),
     excludedPrefixesServer(options.excludedPrefixes ?? of([])),

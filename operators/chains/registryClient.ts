@@ -5,7 +5,7 @@ import { nseRegistryClient, nsRegistryClient } from '../registry/grpcClient.js';
 import { nseHeal, nsHeal } from '../registry/heal.js';
 import { nseRefresh } from '../registry/refresh.js';
 import { restoreUnixUrl } from '../registry/restoreUnixUrl.js';
-import { registryRetry } from '../registry/retry.js';
+import { registryRetry, type RegistryRetryOptions } from '../registry/retry.js';
 import type { ChannelPool } from '../../streams/grpc/channelPool.js';
 import { inodeUrlOf } from '../../streams/inodes.js';
 import type { NsmUrl } from '../tools/nsmUrl.js';
@@ -20,6 +20,8 @@ export interface RegistryClientOptions {
   dialTimeout?: number;
   /** Policy files the registry's answers must pass (NSM_REGISTRY_CLIENT_POLICIES); none: accept all. */
   policies?: readonly string[];
+  /** Told of every failed try the retry will repeat (daemons log it, as upstream). */
+  onRetry?: RegistryRetryOptions['onFailure'];
   scheduler?: SchedulerLike;
 }
 
@@ -42,6 +44,7 @@ export interface RegistryClient {
  */
 export function registryClient(options: RegistryClientOptions): RegistryClient {
   const scheduler = options.scheduler ?? asyncScheduler;
+  const retryOptions: RegistryRetryOptions = { scheduler, ...(options.onRetry ? { onFailure: options.onRetry } : {}) };
   const remote = { pool: options.pool, url: options.url, dialTimeout: options.dialTimeout ?? 300, scheduler };
   const nseBegin = nseBeginClient({ scheduler });
   const nsBegin = nsBeginClient({ scheduler });
@@ -59,14 +62,14 @@ export function registryClient(options: RegistryClientOptions): RegistryClient {
   return {
     nse: registryChain([
       nseBegin,
-      registryRetry({ scheduler }),
+      registryRetry(retryOptions),
       nseWatch,
       refresh,
       authorizeRegistryClient<NetworkServiceEndpoint, NetworkServiceEndpointQuery, NetworkServiceEndpointResponse>(authorize),
       restoreUnixUrl(inodeUrlOf),
       nseRegistryClient(remote),
     ]),
-    ns: registryChain([nsBegin, registryRetry({ scheduler }), nsWatch, authorizeRegistryClient<NetworkService, NetworkServiceQuery, NetworkServiceResponse>(authorize), nsRegistryClient(remote)]),
+    ns: registryChain([nsBegin, registryRetry(retryOptions), nsWatch, authorizeRegistryClient<NetworkService, NetworkServiceQuery, NetworkServiceResponse>(authorize), nsRegistryClient(remote)]),
     leftovers: () => held.filter(([, names]) => names.size > 0).map(([what, names]) => `${what} holds ${[...names.keys()].join(',')}`),
     dispose: () => {
       for (const loops of [nseWatch.names, nsWatch.names, refresh.names]) for (const loop of loops.values()) loop.unsubscribe();

@@ -113,6 +113,40 @@ describe('registryRetryClient: Register and Unregister', () => {
     });
   });
 
+  it('under a context without deadline it tries for ever (a daemon registering at start), reporting each failure', () => {
+    marbles(({ cold, expectObservable, flush }, scheduler) => {
+      const hang = cold('-');
+      const { handler, attempts } = flakyRegistry(scheduler, [hang, hang, hang, cold('-(c|)')]);
+      const failures: [number, number][] = [];
+      const retrying = registryRetryClient(handler, { scheduler, onFailure: (e, attempt) => failures.push([attempt, (e as { code: number }).code]) });
+      //  three tries cut at 15 s, 200 ms apart; the fourth (at 45.6 s) answers
+      expectObservable(retrying.register(nse(), Context.background).pipe(map((x) => x.name))).toBe('45601ms (a|)', { a: 'nse-1' });
+      flush();
+      expect(attempts.map((a) => [a.at, a.ctx.deadline])).toEqual([
+        [0, 15_000],
+        [15_200, 30_200],
+        [30_400, 45_400],
+        [45_600, 60_600],
+      ]);
+      expect(failures).toEqual([
+        [1, status.DEADLINE_EXCEEDED],
+        [2, status.DEADLINE_EXCEEDED],
+        [3, status.DEADLINE_EXCEEDED],
+      ]);
+    });
+  });
+
+  it('reports a failure only when it will try again', () => {
+    marbles(({ cold, expectObservable }, scheduler) => {
+      const { handler } = flakyRegistry(scheduler, [cold('-#', undefined, failure(0))]);
+      let reported = 0;
+      const retrying = registryRetryClient(handler, { scheduler, onFailure: () => reported++ });
+      expectObservable(retrying.register(nse(), Context.background.withDeadline(300))).toBe('202ms #', undefined, failure(0));
+      scheduler.flush();
+      expect(reported).toBe(1);
+    });
+  });
+
   it('gives up with the last error when the caller’s deadline would pass before the next try', () => {
     marbles(({ cold, expectObservable, flush }, scheduler) => {
       const { handler, times } = flakyRegistry(scheduler, [cold('-#', undefined, failure(0)), cold('-#', undefined, failure(1))]);

@@ -10,6 +10,8 @@ export interface RegistryRetryOptions {
   tryTimeout?: number;
   /** Pause after a failed try, ms (upstream: 200 ms). */
   interval?: number;
+  /** Told of every failed try that will be tried again (upstream logs each: "try attempt has failed"); `attempt` counts from 1. */
+  onFailure?: (error: unknown, attempt: number) => void;
 }
 
 /** Deep copy of plain ts-proto messages, so that no try sees what an earlier one changed. */
@@ -18,7 +20,9 @@ const copy = <X>(x: X): X => structuredClone(x);
 /**
  * `retry` (registry client): wraps a registry handler so that Register and Unregister are tried
  * again, `interval` after each failure, until one succeeds or the caller's deadline (if any)
- * would pass; each try gets a fresh copy and at most `tryTimeout`.
+ * would pass; each try gets a fresh copy and at most `tryTimeout`, and each failure is reported
+ * (`onFailure`). Under a context without deadline it tries for ever, as upstream's daemons
+ * register themselves at start: the order in which a mesh starts does not matter.
  *
  * Find is retried only when the stream could not be created (DialError: the registry was not
  * reachable) and has produced nothing yet: upstream retries the creation of the Find stream,
@@ -38,8 +42,11 @@ export function registryRetryClient<T, Q, R>(handler: RegistryHandler<T, Q, R>, 
   const interval = options.interval ?? 200;
 
   /** Waits `interval` before the next try, or gives up with `err` if the deadline would pass first. */
-  const pause = (ctx: Context, err: unknown): Observable<unknown> =>
-    ctx.remaining(scheduler.now()) <= interval ? throwError(() => err) : timer(interval, scheduler);
+  const pause = (ctx: Context, err: unknown, attempt: number): Observable<unknown> => {
+    if (ctx.remaining(scheduler.now()) <= interval) return throwError(() => err);
+    options.onFailure?.(err, attempt);
+    return timer(interval, scheduler);
+  };
 
   const withRetry = <X>(ctx: Context, attempt: (tryCtx: Context) => Observable<X>): Observable<X> =>
     defer(() => {
@@ -47,7 +54,7 @@ export function registryRetryClient<T, Q, R>(handler: RegistryHandler<T, Q, R>, 
       return attempt(tryCtx).pipe(
         timeout({ first: tryTimeout, scheduler, with: () => throwError(() => deadlineExceeded(`try timed out after ${tryTimeout} ms`)) }),
       );
-    }).pipe(retry({ delay: (err: unknown) => pause(ctx, err) }));
+    }).pipe(retry({ delay: (err: unknown, attempt: number) => pause(ctx, err, attempt) }));
 
   const find = (query: Q, ctx: Context): Observable<R> =>
     defer(() => {
@@ -55,7 +62,7 @@ export function registryRetryClient<T, Q, R>(handler: RegistryHandler<T, Q, R>, 
       return defer(() => handler.find(copy(query), ctx).pipe(tap(() => (started = true)))).pipe(
         // Only a stream that could not be created is tried again (upstream retries stream
         // creation); an error the registry answered with, or one after results, is the caller's.
-        retry({ delay: (err: unknown) => (started || !(err instanceof DialError) ? throwError(() => err) : pause(ctx, err)) }),
+        retry({ delay: (err: unknown, attempt: number) => (started || !(err instanceof DialError) ? throwError(() => err) : pause(ctx, err, attempt)) }),
       );
     });
 
