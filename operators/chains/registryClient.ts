@@ -1,4 +1,4 @@
-import { asyncScheduler, type SchedulerLike } from 'rxjs';
+import { asyncScheduler, Subject, type SchedulerLike } from 'rxjs';
 import { registryChain, type NSEHandler, type NSHandler } from '../core/registry.js';
 import { nseBeginClient, nsBeginClient } from '../registry/begin.js';
 import { nseRegistryClient, nsRegistryClient } from '../registry/grpcClient.js';
@@ -6,6 +6,7 @@ import { nseHeal, nsHeal } from '../registry/heal.js';
 import { nseRefresh } from '../registry/refresh.js';
 import { restoreUnixUrl } from '../registry/restoreUnixUrl.js';
 import { registryRetry, type RegistryRetryOptions } from '../registry/retry.js';
+import { untilStopped } from '../registry/untilStopped.js';
 import type { ChannelPool } from '../../streams/grpc/channelPool.js';
 import { inodeUrlOf } from '../../streams/inodes.js';
 import type { NsmUrl } from '../tools/nsmUrl.js';
@@ -31,14 +32,14 @@ export interface RegistryClient {
   readonly nse: NSEHandler;
   /** Names each element still holds something for (empty once everything is unregistered). */
   leftovers(): string[];
-  /** Stops every refresh and heal loop without unregistering (the owner died). */
+  /** Stops every refresh and heal loop and ends every call in flight, without unregistering (the owner died). */
   dispose(): void;
 }
 
 /**
  * The registry client every daemon uses (upstream registry/chains/client), in upstream order:
- * - NSE: begin → retry → heal → refresh → authorize → restoreUnixUrl (upstream's sendfd) → dial + call;
- * - NS: begin → retry → heal → authorize → dial + call.
+ * - NSE: begin → untilStopped (dispose) → retry → heal → refresh → authorize → restoreUnixUrl (upstream's sendfd) → dial + call;
+ * - NS: begin → untilStopped → retry → heal → authorize → dial + call.
  * A Register keeps itself alive: refreshed at 2/3 of its expiry and registered again when the
  * registry restarts (heal's Find watch breaks); Unregister stops both.
  */
@@ -52,6 +53,7 @@ export function registryClient(options: RegistryClientOptions): RegistryClient {
   const nsWatch = nsHeal({ scheduler });
   const refresh = nseRefresh({ scheduler });
   const authorize = { policies: options.policies ?? [], scheduler };
+  const stopped = new Subject<void>();
   const held: [string, ReadonlyMap<string, unknown>][] = [
     ['nse begin', nseBegin.names],
     ['ns begin', nsBegin.names],
@@ -62,6 +64,7 @@ export function registryClient(options: RegistryClientOptions): RegistryClient {
   return {
     nse: registryChain([
       nseBegin,
+      untilStopped(stopped),
       registryRetry(retryOptions),
       nseWatch,
       refresh,
@@ -69,9 +72,10 @@ export function registryClient(options: RegistryClientOptions): RegistryClient {
       restoreUnixUrl(inodeUrlOf),
       nseRegistryClient(remote),
     ]),
-    ns: registryChain([nsBegin, registryRetry(retryOptions), nsWatch, authorizeRegistryClient<NetworkService, NetworkServiceQuery, NetworkServiceResponse>(authorize), nsRegistryClient(remote)]),
+    ns: registryChain([nsBegin, untilStopped(stopped), registryRetry(retryOptions), nsWatch, authorizeRegistryClient<NetworkService, NetworkServiceQuery, NetworkServiceResponse>(authorize), nsRegistryClient(remote)]),
     leftovers: () => held.filter(([, names]) => names.size > 0).map(([what, names]) => `${what} holds ${[...names.keys()].join(',')}`),
     dispose: () => {
+      stopped.next();
       for (const loops of [nseWatch.names, nsWatch.names, refresh.names]) for (const loop of loops.values()) loop.unsubscribe();
     },
   };

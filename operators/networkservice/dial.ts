@@ -31,6 +31,8 @@ export function waitReady(channel: PooledChannel, timeoutMs: number): Observable
     const watch = (state: connectivityState): void => {
       if (done) return;
       if (state === connectivityState.READY) return subscriber.complete();
+      // A channel closed under us (its node stopped, the pool closed) will never be ready.
+      if (state === connectivityState.SHUTDOWN) return subscriber.error(new DialError(`cannot dial ${channel.url.href}: the channel was closed`));
       if (state === connectivityState.CONNECTING) attempted = true;
       if (state === connectivityState.TRANSIENT_FAILURE && attempted) return refused();
       // Watched in short slices: grpc-js cannot drop a watcher, so one left behind by an
