@@ -52,8 +52,8 @@ export function inodeUrlOfFile(url: string): string | undefined {
   }
 }
 
-/** Every path on this host naming a netns: named ones first, then one per process. */
-function* netnsPaths(): Generator<string> {
+/** The netns `ip netns add` named: their names and bind-mount paths. */
+export function* namedNetns(): Generator<{ name: string; path: string }> {
   for (const dir of ['/run/netns', '/var/run/netns']) {
     let names: string[] = [];
     try {
@@ -61,8 +61,13 @@ function* netnsPaths(): Generator<string> {
     } catch {
       continue;
     }
-    for (const n of names) yield `${dir}/${n}`;
+    for (const name of names) yield { name, path: `${dir}/${name}` };
   }
+}
+
+/** Every path on this host naming a netns: named ones first, then one per process. */
+function* netnsPaths(): Generator<string> {
+  for (const { path } of namedNetns()) yield path;
   for (const pid of readdirSync('/proc')) if (/^\d+$/.test(pid)) yield `/proc/${pid}/ns/net`;
 }
 

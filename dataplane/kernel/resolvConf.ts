@@ -1,21 +1,13 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DNSConfig } from '../../proto/gen/connectioncontext.js';
 import { inodeUrlOf } from '../../streams/inodes.js';
+import { namedNetns } from './netns.js';
 
 /** The name `ip netns add` gave this process's netns, if any (a bind mount of it under /run/netns). */
 export function ownNetnsName(): string | undefined {
   const own = inodeUrlOf('/proc/self/ns/net');
-  for (const dir of ['/run/netns', '/var/run/netns']) {
-    let names: string[] = [];
-    try {
-      names = readdirSync(dir);
-    } catch {
-      continue;
-    }
-    const name = names.find((n) => inodeUrlOf(`${dir}/${n}`) === own);
-    if (name !== undefined) return name;
-  }
+  for (const { name, path } of namedNetns()) if (inodeUrlOf(path) === own) return name;
   return undefined;
 }
 
