@@ -10,9 +10,12 @@ import { metadataOf } from './metadata.js';
 /** Pause between failed refreshes (upstream: 200 ms). */
 export const refreshRetryInterval = 200;
 
+/** The largest share of the remaining lifetime a refreshing client waits before re-Requesting. */
+export const refreshShareAtMost = 0.4;
+
 /**
  * When to refresh: a share of the shortest remaining segment lifetime. One segment: 1/3; else
- * 0.2 + 0.2·index/len, so hops nearer the client refresh sooner and fewer refreshes overlap.
+ * 0.2 + 0.2·index/len (< 0.4), so hops nearer the client refresh sooner and fewer refreshes overlap.
  * Segments without `expires` do not count; none at all → undefined (never refresh).
  */
 export function refreshAfter(conn: Connection, now: number): number | undefined {
@@ -26,7 +29,7 @@ export function refreshAfter(conn: Connection, now: number): number | undefined 
   if (min === undefined || path === undefined) return undefined;
   if (min <= 0) return 0;
   const n = path.pathSegments.length;
-  const scale = n > 1 ? 0.2 + (0.2 * path.index) / n : 1 / 3;
+  const scale = n > 1 ? 0.2 + ((refreshShareAtMost - 0.2) * path.index) / n : 1 / 3;
   return min * scale;
 }
 

@@ -55,12 +55,12 @@ function setup(scheduler: TestScheduler, options: { replyAfter?: number; closeRe
 }
 
 describe('timeout (server side)', () => {
-  it('closes through begin at the caller token expiry minus the request budget (2 s token, 1.5 s budget → 500 ms)', () => {
+  it('closes through begin at the caller token expiry minus the request budget (2 s token, 1 s budget → 1 s)', () => {
     marbles(({ flush }, scheduler) => {
       const t = setup(scheduler);
-      t.handler.request(request(2000), t.budget(1500)).subscribe();
+      t.handler.request(request(2000), t.budget(1000)).subscribe();
       flush();
-      expect(t.closeTimes()).toEqual([500]);
+      expect(t.closeTimes()).toEqual([1000]);
       expect(t.closes[0]?.conn.id).toBe('nse-id');
       // the Close went through begin: the connection is forgotten, metadata dropped
       expect(t.begin.connections.size).toBe(0);
@@ -71,9 +71,9 @@ describe('timeout (server side)', () => {
   it('the time next takes does not move the deadline: still prev expires − budget', () => {
     marbles(({ flush }, scheduler) => {
       const t = setup(scheduler, { replyAfter: 100 });
-      t.handler.request(request(2000), t.budget(1500)).subscribe();
+      t.handler.request(request(2000), t.budget(1000)).subscribe();
       flush();
-      expect(t.closeTimes()).toEqual([500]);
+      expect(t.closeTimes()).toEqual([1000]);
     });
   });
 
@@ -86,10 +86,52 @@ describe('timeout (server side)', () => {
     });
   });
 
+  it('a budget above 0.6 of the lifetime closes at 0.4 of it, after the client refreshed (upstream’s Test_Timeout: 2 s token, 1.5 s budget → 800 ms, upstream 500 ms)', () => {
+    marbles(({ flush }, scheduler) => {
+      const t = setup(scheduler);
+      t.handler.request(request(2000), t.budget(1500)).subscribe();
+      flush();
+      expect(t.closeTimes()).toEqual([800]);
+    });
+  });
+
+  it('a budget above the token lifetime (15 s budget, 3 s token) closes at 0.4 of the lifetime, not at once (upstream: at once, and the client heals for ever)', () => {
+    marbles(({ flush }, scheduler) => {
+      const t = setup(scheduler);
+      t.handler.request(request(3000), t.budget(15_000)).subscribe();
+      flush();
+      expect(t.closeTimes()).toEqual([1200]);
+    });
+  });
+
+  it('a client refreshing at 0.2 of a 3 s token with a 15 s budget is never closed; once it stops, the Close comes 1.2 s after its last refresh', () => {
+    marbles(({ cold, flush }, scheduler) => {
+      const t = setup(scheduler);
+      t.handler.request(request(3000), t.budget(15_000)).subscribe();
+      cold('600ms a 599ms b 599ms c').subscribe(() => t.handler.request(request(scheduler.now() + 3000), t.budget(15_000)).subscribe());
+      flush();
+      expect(t.requests).toEqual([0, 600, 1200, 1800]);
+      expect(t.closeTimes()).toEqual([3000]);
+    });
+  });
+
+  it('a Close the timer queued behind a refresh in flight is dropped when that refresh re-arms (upstream begin.CancelContext)', () => {
+    marbles(({ cold, flush }, scheduler) => {
+      // next answers after 200 ms: armed at 200 for 0.4 · 2800 → 1320; the refresh sent at
+      // 1200 is in flight when the timer fires, answers at 1400 and re-arms: 1400 + 1120.
+      const t = setup(scheduler, { replyAfter: 200 });
+      t.handler.request(request(3000), t.budget(15_000)).subscribe();
+      cold('1200ms x').subscribe(() => t.handler.request(request(scheduler.now() + 3000), t.budget(15_000)).subscribe());
+      flush();
+      expect(t.requests).toEqual([0, 1200]);
+      expect(t.closeTimes()).toEqual([2520]);
+    });
+  });
+
   it('a refresh re-arms the timer from the new token', () => {
     marbles(({ cold, flush }, scheduler) => {
       const t = setup(scheduler);
-      t.handler.request(request(2000), t.budget(1500)).subscribe();
+      t.handler.request(request(2000), t.budget(1000)).subscribe();
       // refresh at 300 with a token until 2800 → close at 1300, not at 500
       cold('300ms x').subscribe(() => t.handler.request(request(2800), t.budget(1500)).subscribe());
       flush();
@@ -101,7 +143,7 @@ describe('timeout (server side)', () => {
   it('a Close disarms the timer', () => {
     marbles(({ cold, flush }, scheduler) => {
       const t = setup(scheduler);
-      t.handler.request(request(2000), t.budget(1500)).subscribe();
+      t.handler.request(request(2000), t.budget(1000)).subscribe();
       cold('200ms x').subscribe(() => t.handler.close(Connection.fromPartial({ id: 'nse-id' }), Context.background).subscribe());
       // right after the Close no timer is left scheduled (the Close at 500 is gone)
       cold('201ms x').subscribe(() => expect(scheduler.actions).toHaveLength(0));
@@ -113,7 +155,7 @@ describe('timeout (server side)', () => {
   it('metadata dispose (the hop shuts down) disarms the timer', () => {
     marbles(({ cold, flush }, scheduler) => {
       const t = setup(scheduler);
-      t.handler.request(request(2000), t.budget(1500)).subscribe();
+      t.handler.request(request(2000), t.budget(1000)).subscribe();
       cold('100ms x').subscribe(() => t.meta.dispose());
       cold('101ms x').subscribe(() => expect(scheduler.actions).toHaveLength(0));
       flush();
@@ -124,7 +166,7 @@ describe('timeout (server side)', () => {
   it('a Close that fails otherwise (UNAVAILABLE) ends the connection and disarms the timer', () => {
     marbles(({ cold, flush }, scheduler) => {
       const t = setup(scheduler, { closeReply: () => throwError(() => unavailable('gone')) });
-      t.handler.request(request(2000), t.budget(1500)).subscribe();
+      t.handler.request(request(2000), t.budget(1000)).subscribe();
       cold('200ms x').subscribe(() => t.handler.close(Connection.fromPartial({ id: 'nse-id' }), Context.background).subscribe({ error: () => undefined }));
       // begin forgets the connection either way, so nothing is left to time out
       cold('201ms x').subscribe(() => expect(scheduler.actions).toHaveLength(0));
@@ -139,11 +181,11 @@ describe('timeout (server side)', () => {
     marbles(({ cold, flush }, scheduler) => {
       const t = setup(scheduler, { closeReply: () => throwError(() => deadlineExceeded('slow')) });
       const el = t.element;
-      t.handler.request(request(2000), t.budget(1500)).subscribe();
+      t.handler.request(request(2000), t.budget(1000)).subscribe();
       cold('200ms x').subscribe(() => t.handler.close(Connection.fromPartial({ id: 'nse-id' }), Context.background).subscribe({ error: () => undefined }));
       cold('201ms x').subscribe(() => expect(el.closingAgain.size).toBe(1));
       flush();
-      expect(t.closeTimes()).toEqual([200, 500]);
+      expect(t.closeTimes()).toEqual([200, 1000]);
       expect(t.closes[1]?.conn.id).toBe('nse-id');
       expect(el.closingAgain.size).toBe(0);
       expect(t.begin.connections.size).toBe(0);
@@ -154,15 +196,15 @@ describe('timeout (server side)', () => {
   it('a Close that fails with CANCELLED is sent again at expiry; one this hop unsubscribes is not', () => {
     marbles(({ cold, flush }, scheduler) => {
       const t = setup(scheduler, { closeReply: () => throwError(() => cancelled('caller went away')) });
-      t.handler.request(request(2000), t.budget(1500)).subscribe();
+      t.handler.request(request(2000), t.budget(1000)).subscribe();
       cold('200ms x').subscribe(() => t.handler.close(Connection.fromPartial({ id: 'nse-id' }), Context.background).subscribe({ error: () => undefined }));
       flush();
-      expect(t.closeTimes()).toEqual([200, 500]);
+      expect(t.closeTimes()).toEqual([200, 1000]);
     });
     marbles(({ cold, flush }, scheduler) => {
       const t = setup(scheduler, { closeReply: () => NEVER });
       // the caller goes away (or the hop shuts down) before the answer
-      t.handler.request(request(2000), t.budget(1500)).subscribe();
+      t.handler.request(request(2000), t.budget(1000)).subscribe();
       cold('200ms x').subscribe(() => {
         const closing = t.handler.close(Connection.fromPartial({ id: 'nse-id' }), Context.background).subscribe();
         cold('50ms x').subscribe(() => closing.unsubscribe());
@@ -176,9 +218,9 @@ describe('timeout (server side)', () => {
   it('the timer’s own Close that times out is not sent again', () => {
     marbles(({ flush }, scheduler) => {
       const t = setup(scheduler, { closeReply: () => throwError(() => deadlineExceeded('slow')) });
-      t.handler.request(request(2000), t.budget(1500)).subscribe();
+      t.handler.request(request(2000), t.budget(1000)).subscribe();
       flush();
-      expect(t.closeTimes()).toEqual([500]);
+      expect(t.closeTimes()).toEqual([1000]);
       expect(t.element.closingAgain.size).toBe(0);
     });
   });
@@ -187,7 +229,7 @@ describe('timeout (server side)', () => {
     marbles(({ cold, flush }, scheduler) => {
       let failClose = true;
       const t = setup(scheduler, { closeReply: () => (failClose ? throwError(() => deadlineExceeded('slow')) : of(undefined)) });
-      t.handler.request(request(2000), t.budget(1500)).subscribe();
+      t.handler.request(request(2000), t.budget(1000)).subscribe();
       cold('200ms x').subscribe(() => t.handler.close(Connection.fromPartial({ id: 'nse-id' }), Context.background).subscribe({ error: () => undefined }));
       cold('300ms x').subscribe(() => {
         failClose = false;

@@ -1,5 +1,5 @@
 import { status } from '@grpc/grpc-js';
-import { asyncScheduler, defer, of, throwError, type SchedulerLike, type Subscription } from 'rxjs';
+import { asyncScheduler, defer, of, Subscription, throwError, type SchedulerLike } from 'rxjs';
 import { concatMap, tap } from 'rxjs/operators';
 import { onSettle } from '../tools/onSettle.js';
 import { ContextKey } from '../core/context.js';
@@ -8,9 +8,14 @@ import type { NetworkServiceElement } from '../core/networkservice.js';
 import { prevSegment, timestampToMs } from '../core/path.js';
 import { eventFactoryOf } from './begin/eventFactory.js';
 import { metadataOf } from './metadata.js';
+import { refreshShareAtMost } from './refresh.js';
 
 /** The armed Close of one connection; `release` disarms it (metadata's dispose calls it too). */
 class Armed {
+  /** The timer fired: its Close is queued or running in begin. */
+  fired = false;
+  /** Disarmed: a Close the timer queued and begin has not started yet is skipped. */
+  released = false;
   constructor(
     private readonly timer: Subscription,
     /** When it fires (scheduler time, ms). */
@@ -19,6 +24,7 @@ class Armed {
     readonly budget: number | undefined,
   ) {}
   release(): void {
+    this.released = true;
     this.timer.unsubscribe();
   }
 }
@@ -40,6 +46,12 @@ const unanswered = (err: unknown): boolean => {
  * request's time budget; a refresh re-arms it. A Request whose previous segment has no `expires`
  * fails with INVALID_ARGUMENT (upstream: an error, and no Close downstream either).
  *
+ * But never before 0.4 of the token's remaining lifetime (refreshShareAtMost), when every
+ * refreshing client has re-Requested: a budget near or above the lifetime (NSM_REQUEST_TIMEOUT 15 s,
+ * NSM_MAX_TOKEN_LIFETIME 3 s) would otherwise close the connection right after each Request, and
+ * the client would heal it for ever. (Upstream closes at once then; with a budget up to 0.6 of the
+ * lifetime both close at the same time.)
+ *
  * A Close disarms the timer, except when it fails with DEADLINE_EXCEEDED or CANCELLED (upstream
  * keeps its timer then): the next hop may never have heard it, so the same Close is sent
  * downstream once more when the timer fires, with the Request's budget. (A Close this hop
@@ -49,10 +61,15 @@ const unanswered = (err: unknown): boolean => {
  * event factory does.) A new Request for the same id drops that second Close and arms anew.
  *
  * ```
- * request (budget 1.5s, caller's token expires at 2s) --R--------------------
- * close via begin                                      -------- 500ms --C----
+ * request (budget 1s, caller's token expires at 2s)   --R--------------------
+ * close via begin                                      -------- 1000ms --C---
  *
- * close that times out                                 --R--C#-----------C--   (sent again at 500ms)
+ * close that times out                                 --R--C#-----------C--   (sent again at 1000ms)
+ *
+ * request (budget 15s, token expires at 3s)            --R--------------------
+ * close via begin                                      ------- 1200ms --C----   (0.4 · 3s; upstream: at once)
+ *
+ * refresh in flight when the timer fires (t)           --R-----[---t---]-----   (its queued Close skipped: re-armed)
  * ```
  */
 export function timeout(options: { scheduler?: SchedulerLike } = {}): TimeoutElement {
@@ -87,14 +104,20 @@ export function timeout(options: { scheduler?: SchedulerLike } = {}): TimeoutEle
             meta.delete(armedKey)?.release();
             const factory = eventFactoryOf(ctx);
             if (factory) {
-              const delay = Math.max(0, timestampToMs(expires) - scheduler.now() - requestTimeout);
-              // The Close runs detached: disarming the timer must not cancel a Close already queued.
-              const timer = scheduler.schedule(() => {
-                // Fired: its own Close is not sent again, whatever its outcome (as upstream).
-                meta.delete(armedKey);
-                factory.close().subscribe({ error: () => undefined });
-              }, delay);
-              meta.set(armedKey, new Armed(timer, scheduler.now() + delay, Number.isFinite(remaining) ? remaining : undefined));
+              const lifetime = timestampToMs(expires) - scheduler.now();
+              const delay = Math.max(0, lifetime - requestTimeout, lifetime * refreshShareAtMost);
+              // The Close runs detached: disarming does not cancel it once begun. Queued behind a
+              // Request in flight (a late refresh) it is skipped if that Request re-arms, as
+              // upstream's begin.CancelContext skips it.
+              const timer = new Subscription();
+              const armed = new Armed(timer, scheduler.now() + delay, Number.isFinite(remaining) ? remaining : undefined);
+              timer.add(
+                scheduler.schedule(() => {
+                  armed.fired = true;
+                  factory.close({ cancelled: () => armed.released }).subscribe({ error: () => undefined });
+                }, delay),
+              );
+              meta.set(armedKey, armed);
             }
             return of(conn);
           }),
@@ -107,7 +130,8 @@ export function timeout(options: { scheduler?: SchedulerLike } = {}): TimeoutEle
         const armed = meta.get(armedKey);
         /** Moves the armed Close out of the metadata (dropped with this Close) to fire later. */
         const closeAgainAtExpiry = () => {
-          if (armed === undefined) return;
+          // The timer's own Close is not sent again, whatever its outcome (as upstream).
+          if (armed === undefined || armed.fired) return;
           dropClosingAgain(conn.id);
           const again = scheduler.schedule(
             () => {

@@ -82,6 +82,24 @@ describe('nseExpire: expiration time', () => {
     });
   });
 
+  it('a budget above a short token lifetime (15 s budget, 3 s token) unregisters at 5/6 of it, after the client’s refresh at 2/3 (upstream: at once)', () => {
+    marbles(({ flush }, scheduler) => {
+      const t = setup(scheduler, { defaultPeriod: 60_000 });
+      t.handler.register(nse(), callCtx(scheduler, { tokenExpires: 3000, budget: 15_000 })).subscribe();
+      flush();
+      expect(t.unregisterTimes()).toEqual([2500]);
+    });
+    marbles(({ cold, flush }, scheduler) => {
+      // refreshed at 2/3 of each token: never unregistered while the refreshes come
+      const t = setup(scheduler, { defaultPeriod: 60_000 });
+      t.handler.register(nse(), callCtx(scheduler, { tokenExpires: 3000, budget: 15_000 })).subscribe();
+      cold('2000ms a 1999ms b').subscribe(() => t.handler.register(nse(), callCtx(scheduler, { tokenExpires: scheduler.now() + 3000, budget: 15_000 })).subscribe());
+      flush();
+      expect(t.registers.map((r) => r.at)).toEqual([0, 2000, 4000]);
+      expect(t.unregisterTimes()).toEqual([6500]);
+    });
+  });
+
   it('the default period wins over a later token expiry', () => {
     marbles(({ flush }, scheduler) => {
       const t = setup(scheduler, { defaultPeriod: 10_000 });

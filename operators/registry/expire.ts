@@ -7,6 +7,7 @@ import { msToTimestamp, timestampToMs } from '../core/path.js';
 import type { NSEElement } from '../core/registry.js';
 import { tokenFromMetadata } from '../tools/token.js';
 import { registryEventFactoryOf } from './begin.js';
+import { registryRefreshShare } from './refresh.js';
 
 export interface ExpireOptions {
   /** Longest registration without a refresh, ms (upstream sandbox, nsmgr, memory registry: 1 min); 0 = no cap. */
@@ -35,9 +36,17 @@ function callerTokenExpiry(ctx: Context): number | undefined {
  * armed through the registry begin at `expiration − the Register's time budget`. A re-Register
  * (refresh) re-arms; an Unregister disarms; a failed re-Register keeps the earlier timer.
  *
+ * But never before 5/6 of the time left, halfway between the client's refresh (at 2/3 of it) and
+ * the expiration: a budget near or above a short token lifetime (15 s with NSM_MAX_TOKEN_LIFETIME
+ * 3 s) would otherwise unregister every registration right after it is made. (Upstream does then;
+ * with a budget up to 1/6 of the time left both unregister at the same time.)
+ *
  * ```
  * register (budget 1 s, default 1 min) --R----------------------------
  * unregister via begin                  ------------ 59 s -----------U
+ *
+ * register (budget 15 s, token 3 s)     --R----------------------------
+ * unregister via begin                  ------- 2.5 s --------U          (5/6 · 3 s; upstream: at once)
  * ```
  */
 export function nseExpire(options: ExpireOptions = {}): ExpireElement {
@@ -71,7 +80,8 @@ export function nseExpire(options: ExpireOptions = {}): ExpireElement {
             disarm(nse.name);
             if (expiry === undefined || factory === undefined) return answer;
             const timer = new Subscription();
-            const delay = Math.max(0, expiry - scheduler.now() - budget);
+            const left = expiry - scheduler.now();
+            const delay = Math.max(0, left - budget, (left * (1 + registryRefreshShare)) / 2);
             timer.add(
               scheduler.schedule(() => {
                 // Detached from `timer`: the Unregister passes through here and disarms it, which

@@ -15,9 +15,12 @@ export interface RegistryRefreshElement extends NSEElement {
   readonly names: ReadonlyMap<string, Subscription>;
 }
 
+/** The share of the time left at which a registration is refreshed (upstream: 2/3). */
+export const registryRefreshShare = 2 / 3;
+
 /** When to refresh a registration that expires at `expiry`: at 2/3 of the time left (upstream). */
 export function registryRefreshAfter(expiry: number, now: number): number {
-  return Math.max(0, ((expiry - now) * 2) / 3);
+  return Math.max(0, (expiry - now) * registryRefreshShare);
 }
 
 /**

@@ -84,6 +84,24 @@ describeKernel('the kernel datapath across OS processes in network namespaces', 
     expect(await stop(client)).toBe(0);
   });
 
+  it('short tokens: every daemon with NSM_MAX_TOKEN_LIFETIME=3s (below the 15 s request and register budgets) stays registered and connected through its refreshes: one interface, never remade, no healing', async () => {
+    await mesh.dispose();
+    mesh = new ProcessMesh({ NSM_MAX_TOKEN_LIFETIME: '3s' });
+    const [host, nscNs, nseNs] = [ns.make('node0'), ns.make('nsc'), ns.make('nse')];
+    mesh.node(host, 0);
+    mesh.nse(nseNs, 0);
+    // INFO: the nsc's "healing" lines are what this test looks for.
+    const client = mesh.start(nscNs, 'nsc', { NSM_NAME: 'nsc', NSM_CONNECT_TO: mesh.sock('nsmgr-0'), NSM_NETWORK_SERVICES: 'kernel://icmp-responder/nsm-1', NSM_LOG_LEVEL: 'INFO' });
+    await expect.poll(() => events(client, 'connected').length, { timeout: 20_000 }).toBe(1);
+    const first = ifindex(nscNs);
+    // Two token lifetimes: several refreshes, each re-arming every hop's timeout.
+    await new Promise((r) => setTimeout(r, 6000));
+    expect(client.out).not.toMatch(/"healing|control plane lost/);
+    expect(ifindex(nscNs)).toBe(first);
+    expect(pings(nscNs, '169.254.1.0')).toBe(true);
+    await closesCleanly(client, nscNs, nseNs);
+  });
+
   it('heal: kill -9 the forwarder under a running ping, start another; the client heals through it and ping comes back (the gap is printed)', async () => {
     const { host, nscNs, nseNs, forwarder, client } = await connectedLocally();
     const before = ifindex(nscNs);

@@ -62,6 +62,9 @@ export class ProcessMesh {
   private identity: Daemon | undefined;
   private readonly watchers: { pool: ChannelPool; stop: () => void }[] = [];
 
+  /** `env`: variables every daemon of this mesh gets (the identity provider too). */
+  constructor(private readonly env: Record<string, string> = {}) {}
+
   /**
    * `nsm-rx identity` for this mesh. Its entries let this test process act as the nsc
    * (`unix:pid`: its monitor calls pass owners-only monitors, NSM_MONITOR_POLICIES) and give
@@ -108,7 +111,7 @@ export class ProcessMesh {
   /** Any program (`argv`) inside netns `ns`, as one of this mesh's daemons (its SVID from the mesh's identity). */
   run(ns: string | undefined, argv: string[], env: Record<string, string>): Daemon {
     const [file, args] = ns === undefined ? [argv[0] as string, argv.slice(1)] : ['ip', ['netns', 'exec', ns, ...argv]];
-    const child = spawn(file, args, { env: { ...process.env, NSM_LOG_LEVEL: process.env['DBG'] ? 'DEBUG' : 'WARN', SPIFFE_ENDPOINT_SOCKET: this.identitySocket, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(file, args, { env: { ...process.env, NSM_LOG_LEVEL: process.env['DBG'] ? 'DEBUG' : 'WARN', SPIFFE_ENDPOINT_SOCKET: this.identitySocket, ...this.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     running.add(child);
     child.once('exit', () => running.delete(child));
     const d: Daemon = { child, out: '' };

@@ -16,8 +16,11 @@ import { SerialExecutor } from '../../tools/serialExecutor.js';
 export interface EventFactory {
   /** Re-Request the last returned connection; with `reselect` (client) Close it and pick anew. */
   request(options?: { reselect?: boolean }): Observable<void>;
-  /** Close the connection as begin would. */
-  close(): Observable<void>;
+  /**
+   * Close the connection as begin would; skipped if `cancelled()` holds when its turn comes
+   * (upstream begin.CancelContext: an event queued behind others may no longer be wanted).
+   */
+  close(options?: { cancelled?: () => boolean }): Observable<void>;
 }
 
 export const eventFactoryKey = new ContextKey<EventFactory>('begin.eventFactory');
@@ -116,10 +119,10 @@ export class ConnectionEntry implements EventFactory {
     });
   }
 
-  close(): Observable<void> {
+  close(options: { cancelled?: () => boolean } = {}): Observable<void> {
     return this.executor.exec(() => {
       const last = this.last;
-      if (last === undefined || !this.established) return EMPTY;
+      if (last === undefined || !this.established || options.cancelled?.()) return EMPTY;
       return defer(() => this.next.close(last.connection as Connection, this.eventContext())).pipe(
         onSettle(() => this.closed()),
         map(() => undefined),
