@@ -1,5 +1,6 @@
 import { monitorPolicies, policies, registryClientPolicies, securitySpec, startSecurity } from '../cli/security.js';
 import { defaultServerPolicies } from '../../operators/authorize/policies.js';
+import { authorizeMonitor } from '../../operators/authorize/authorizeMonitor.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -80,7 +81,7 @@ export async function runForwarder(config: ForwarderConfig, ctx: RunContext, dat
     mechanismPriority: config.mechanismPriority,
   });
   const server = new GrpcServer({ credentials: security.serverCredentials });
-  serveNetworkService(server, hop.handler, hop.monitor, security.enforce(config.monitorPolicies).length ? hop.owners : undefined);
+  serveNetworkService(server, hop.handler, hop.monitor, security.enforce(config.monitorPolicies).length ? authorizeMonitor(hop.owners) : undefined);
   const [bound] = await server.listen([listen]);
   const budget = () => Context.background.withDeadline(asyncScheduler.now() + 15_000);
   const url = (bound ?? listen).href;

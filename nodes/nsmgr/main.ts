@@ -1,6 +1,7 @@
 import { networkInterfaces } from 'node:os';
 import { monitorPolicies, policies, registryClientPolicies, securitySpec, startSecurity } from '../cli/security.js';
 import { defaultServerPolicies, defaultRegistryServerPolicies } from '../../operators/authorize/policies.js';
+import { authorizeMonitor } from '../../operators/authorize/authorizeMonitor.js';
 import { nsmgr } from '../../operators/chains/nsmgr.js';
 import { publicUrl as advertisedUrl } from '../../operators/tools/listenOnUrl.js';
 import { excludedPrefixesFile, EXCLUDED_PREFIXES_FILE } from '../../streams/excludedPrefixesFile.js';
@@ -61,7 +62,7 @@ export const component = defineComponent({
       env: ctx.env,
       logger: ctx.log,
     });
-    serveNetworkService(server, manager.endpoint.handler, manager.endpoint.monitor, security.enforce(config.monitorPolicies).length ? manager.endpoint.owners : undefined);
+    serveNetworkService(server, manager.endpoint.handler, manager.endpoint.monitor, security.enforce(config.monitorPolicies).length ? authorizeMonitor(manager.endpoint.owners) : undefined);
     serveRegistries(server, manager.ns, manager.nse);
     const urls = await server.listen(config.listenOn);
     ctx.log.info('serving', { urls: urls.map((u) => u.href), publicUrl: publicUrl.href, registry: config.registryUrl?.href ?? 'in-process' });

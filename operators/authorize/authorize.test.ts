@@ -10,6 +10,7 @@ import type { NetworkServiceElement } from '../core/networkservice.js';
 import { unixUrl } from '../tools/nsmUrl.js';
 import { serverStreamCall, unaryCall } from '../../streams/grpc/call.js';
 import { ChannelPool } from '../../streams/grpc/channelPool.js';
+import { authorizeMonitor } from './authorizeMonitor.js';
 import { serveNetworkService } from '../../streams/grpc/networkService.js';
 import { GrpcServer } from '../../streams/grpc/server.js';
 import { createCa } from '../../streams/spiffe/ca.js';
@@ -39,7 +40,7 @@ async function nse(name = 'nse', additional: NetworkServiceElement[] = []) {
   const me = identity(name);
   const hop = endpoint({ name, token: me.token, policies: serverPolicies, additional });
   const server = new GrpcServer({ credentials: spiffeServerCredentials(me.source) });
-  serveNetworkService(server, hop.handler, hop.monitor, hop.owners);
+  serveNetworkService(server, hop.handler, hop.monitor, authorizeMonitor(hop.owners));
   const [url] = await server.listen([unixUrl(`/tmp/nsm-authz-${process.pid}-${name}.sock`)]);
   cleanup.push(() => server.stop(100));
   return { hop, url: url! };

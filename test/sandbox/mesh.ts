@@ -12,6 +12,7 @@ import { mechanisms } from '../../operators/networkservice/mechanisms.js';
 import { kernelMechanismServer } from '../../operators/networkservice/kernelMechanismServer.js';
 import { NoopDatapath } from '../../dataplane/noop.js';
 import type { Datapath } from '../../dataplane/datapath.js';
+import { authorizeMonitor } from '../../operators/authorize/authorizeMonitor.js';
 import { serveNetworkService } from '../../streams/grpc/networkService.js';
 import { serveRegistries } from '../../streams/grpc/registry.js';
 import type { GrpcServer } from '../../streams/grpc/server.js';
@@ -26,7 +27,7 @@ export class ServedNsmgr implements Served {
     private readonly ownersOnly: boolean,
   ) {}
   serve(server: GrpcServer): void {
-    serveNetworkService(server, this.nsmgr.endpoint.handler, this.nsmgr.endpoint.monitor, this.ownersOnly ? this.nsmgr.endpoint.owners : undefined);
+    serveNetworkService(server, this.nsmgr.endpoint.handler, this.nsmgr.endpoint.monitor, this.ownersOnly ? authorizeMonitor(this.nsmgr.endpoint.owners) : undefined);
     serveRegistries(server, this.nsmgr.ns, this.nsmgr.nse);
   }
   leftovers(): string[] {
