@@ -11,7 +11,7 @@ import { retryClient } from '../../operators/networkservice/retry.js';
 import { upstreamRefresh } from '../../operators/networkservice/upstreamRefresh.js';
 import { kernelLivenessCheck } from '../../dataplane/kernel/liveness.js';
 import type { ChannelPool } from '../../streams/grpc/channelPool.js';
-import type { RunContext } from '../cli/components.js';
+import type { RunContext } from '../cli/component.js';
 import type { ConfigOf } from '../cli/config.js';
 import type { Security } from '../cli/security.js';
 import type { nscSpec } from './main.js';

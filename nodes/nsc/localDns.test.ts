@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { firstValueFrom } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../operators/tools/log.js';
-import type { RunContext } from '../cli/components.js';
+import type { RunContext } from '../cli/component.js';
 import { commonSpec, ConfigError, loadConfig } from '../cli/config.js';
 import { createLifecycle, type ProcessLike } from '../cli/lifecycle.js';
 import { startLocalDns } from './localDns.js';

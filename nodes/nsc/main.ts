@@ -9,7 +9,7 @@ import { ownNetnsUrl } from '../../dataplane/kernel/netns.js';
 import { nscChain } from './chain.js';
 import { adopting, monitorConnections } from './adopt.js';
 import { localDnsAddress, localDnsResolvConf, startLocalDns } from './localDns.js';
-import { defineComponent } from '../cli/components.js';
+import { defineComponent } from '../cli/component.js';
 import { bool, duration, list, str, url, variable } from '../cli/config.js';
 
 /** What upstream's authorize.NewClient() applies when given no policies: common + client. */

@@ -20,7 +20,7 @@ import { unixUrl } from '../../operators/tools/nsmUrl.js';
 import { PBR_CONFIG_PATH, policyRoutesFile } from '../../streams/policyRoutesFile.js';
 import { serveNetworkService } from '../../streams/grpc/networkService.js';
 import { GrpcServer } from '../../streams/grpc/server.js';
-import { defineComponent } from '../cli/components.js';
+import { defineComponent } from '../cli/component.js';
 import { logRetry, untilShutdown } from '../cli/startupRegister.js';
 import { bool, duration, list, map, oneOf, str, url, variable } from '../cli/config.js';
 

@@ -8,7 +8,7 @@ import { excludedPrefixesFile, EXCLUDED_PREFIXES_FILE } from '../../streams/excl
 import { serveNetworkService } from '../../streams/grpc/networkService.js';
 import { serveRegistries } from '../../streams/grpc/registry.js';
 import { GrpcServer } from '../../streams/grpc/server.js';
-import { defineComponent } from '../cli/components.js';
+import { defineComponent } from '../cli/component.js';
 import { bool, duration, optional, str, url, urlList } from '../cli/config.js';
 
 const spec = {
