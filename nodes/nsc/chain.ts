@@ -14,7 +14,7 @@ import type { ChannelPool } from '../../streams/grpc/channelPool.js';
 import type { RunContext } from '../cli/component.js';
 import type { ConfigOf } from '../cli/config.js';
 import type { Security } from '../cli/security.js';
-import type { nscSpec } from './main.js';
+import type { nscSpec } from './spec.js';
 
 /**
  * The client chain of `nsc` (`keep`: refresh, heal with the datapath probe, upstream refresh)

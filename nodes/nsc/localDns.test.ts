@@ -10,7 +10,7 @@ import type { RunContext } from '../cli/component.js';
 import { commonSpec, ConfigError, loadConfig } from '../cli/config.js';
 import { createLifecycle, type ProcessLike } from '../cli/lifecycle.js';
 import { startLocalDns } from './localDns.js';
-import { nscSpec } from './main.js';
+import { nscSpec } from './spec.js';
 
 const original = 'nameserver 10.96.0.10\nsearch cluster.local\n';
 const dirs: string[] = [];
