@@ -5,8 +5,9 @@
  *     → elements (operators/networkservice, operators/registry, operators/authorize)
  *     → operators/chains → nodes
  *
- * and no import cycle exists among non-test files. Tests (`test/`, `*.test.ts`) may import
- * anything and are not read. Every relative import counts — static, `export … from`, dynamic
+ * and no import cycle exists among non-test files; a chain takes datapath and netns helpers from
+ * the node (it imports only the `Datapath` interface from dataplane/). Tests (`test/`,
+ * `*.test.ts`) may import anything and are not read. Every relative import counts — static, `export … from`, dynamic
  * `import()`, and `import type` too: a type names what a layer depends on as much as a value does.
  */
 
@@ -87,6 +88,13 @@ describe('layers', () => {
       }
     }
     expect(upward).toEqual([]);
+  });
+
+  it('a chain gets datapath and netns helpers injected: from dataplane/ it imports only the Datapath interface', () => {
+    const direct = [...graph].flatMap(([file, deps]) =>
+      file.startsWith('operators/chains/') ? deps.filter((d) => d.startsWith('dataplane/') && d !== 'dataplane/datapath.ts').map((d) => `${file} → ${d}`) : [],
+    );
+    expect(direct).toEqual([]);
   });
 
   it('has no import cycle among non-test files', () => {

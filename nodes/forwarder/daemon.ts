@@ -16,6 +16,7 @@ import { GrpcServer } from '../../streams/grpc/server.js';
 import type { RunContext } from '../cli/component.js';
 import { logRetry, untilShutdown } from '../cli/startupRegister.js';
 import { duration, list, map, optional, str, unsupported, url, type ConfigOf } from '../cli/config.js';
+import { inodeUrlOfFile } from '../../dataplane/kernel/netns.js';
 
 /** What every forwarder daemon reads (upstream cmd-forwarder-vpp's names and defaults; -ovs's extra ones refused by name). */
 export const forwarderSpec = {
@@ -77,6 +78,7 @@ export async function runForwarder(config: ForwarderConfig, ctx: RunContext, dat
     pool,
     dialTimeout: config.dialTimeout,
     token: security.token,
+    inodeUrlOf: inodeUrlOfFile,
     policies: security.enforce(config.serverPolicies),
     mechanismPriority: config.mechanismPriority,
   });

@@ -15,6 +15,7 @@ import type { RunContext } from '../cli/component.js';
 import type { ConfigOf } from '../cli/config.js';
 import type { Security } from '../cli/security.js';
 import type { nscSpec } from './spec.js';
+import { inodeUrlOfFile } from '../../dataplane/kernel/netns.js';
 
 /**
  * The client chain of `nsc` (`keep`: refresh, heal with the datapath probe, upstream refresh)
@@ -39,6 +40,7 @@ export function nscChain(
     dialTimeout: config.dialTimeout,
     refresh: keep,
     token: security.token,
+    inodeUrlOf: inodeUrlOfFile,
     policies: security.enforce(config.clientPolicies),
     ...(keep
       ? {

@@ -10,6 +10,7 @@ import { serveRegistries } from '../../streams/grpc/registry.js';
 import { GrpcServer } from '../../streams/grpc/server.js';
 import { defineComponent } from '../cli/component.js';
 import { bool, duration, optional, str, url, urlList } from '../cli/config.js';
+import { inodeUrlOfFile } from '../../dataplane/kernel/netns.js';
 
 const spec = {
   name: str('NSM_NAME', 'nmgr', 'Name of the nsmgr (its path segment name)'),
@@ -54,6 +55,7 @@ export const component = defineComponent({
       ...(config.registryUrl ? { registryUrl: config.registryUrl } : {}),
       pool,
       token: security.token,
+      inodeUrlOf: inodeUrlOfFile,
       policies: { server: security.enforce(config.serverPolicies), registryServer: security.enforce(config.registryServerPolicies), registryClient: security.enforce(config.registryClientPolicies) },
       forwarderServiceName: config.forwarderServiceName,
       reselectUnreachableForwarder: config.reselectUnreachableForwarder,

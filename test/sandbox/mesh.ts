@@ -18,6 +18,7 @@ import { serveRegistries } from '../../streams/grpc/registry.js';
 import type { GrpcServer } from '../../streams/grpc/server.js';
 import type { ServedRegistry } from './sandbox.js';
 import { ServedEndpoint, type Sandbox, type SandboxNode, type Served } from './sandbox.js';
+import { inodeUrlOfFile } from '../../dataplane/kernel/netns.js';
 
 /** An nsmgr as a sandbox node: NetworkService, MonitorConnection and both registries. */
 export class ServedNsmgr implements Served {
@@ -136,6 +137,7 @@ export class Mesh {
                 pool: s.poolFor(`nsmgr-${i}`),
                 registryPool,
                 token: s.token(`nsmgr-${i}`),
+                inodeUrlOf: inodeUrlOfFile,
                 policies: s.policies,
                 dialTimeout: s.dialTimeout,
                 scheduler: s.scheduler,
@@ -175,6 +177,7 @@ export class Mesh {
           datapath,
           pool: s.poolFor(name),
           token: s.token(name),
+          inodeUrlOf: inodeUrlOfFile,
           policies: s.policies.server,
           dialTimeout: s.dialTimeout,
           ...(options.mechanismPriority ? { mechanismPriority: options.mechanismPriority } : {}),

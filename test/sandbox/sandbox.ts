@@ -32,6 +32,7 @@ import { GrpcServer } from '../../streams/grpc/server.js';
 import { parseNsmUrl, tcpUrl, type NsmUrl } from '../../operators/tools/nsmUrl.js';
 import { Counter } from './counter.js';
 import { ErrorInjector } from './injectError.js';
+import { inodeUrlOfFile } from '../../dataplane/kernel/netns.js';
 
 export interface SandboxOptions {
   scheduler?: SchedulerLike;
@@ -366,6 +367,7 @@ export class Sandbox {
               dialTimeout: this.dialTimeout,
               refresh: false,
               token: this.token(name),
+              inodeUrlOf: inodeUrlOfFile,
               scheduler: this.scheduler,
             }).handler,
           ),
@@ -413,6 +415,7 @@ export class Sandbox {
       refresh: options.refresh ?? true,
       ...(options.heal === false ? {} : { heal: heal({ scheduler: this.scheduler, ...(options.livenessCheck ? { livenessCheck: options.livenessCheck } : {}) }) }),
       token: this.token(name, options.tokenLifetime),
+      inodeUrlOf: inodeUrlOfFile,
       scheduler: this.scheduler,
       ...(options.additional ? { additional: options.additional } : {}),
       ...(options.reselect ? { reselect: options.reselect } : {}),
