@@ -1,6 +1,13 @@
 import type { Observable } from 'rxjs';
 import type { Connection, Mechanism } from '../proto/gen/connection.js';
 
+/**
+ * Data-plane liveness of a connection (the kernel datapath plugs in a ping from the client's
+ * netns; the client's heal runs it). The first value counts; no value within the liveness
+ * timeout, an error or an empty completion all count as dead. Unsubscribing must stop the check.
+ */
+export type LivenessCheck = (conn: Connection) => Observable<boolean>;
+
 /** The two sides a forwarder joins for one connection. */
 export interface CrossConnect {
   /** The connection as the previous hop sees it (its mechanism: how the client side attaches). */

@@ -8,6 +8,10 @@ import {
   type PathSegment,
 } from '../proto/gen/connection.js';
 import { cloneConnection } from '../operators/core/clone.js';
+import type { Context } from '../operators/core/context.js';
+
+/** The MonitorConnections RPC as a function: what a guard (authorizeMonitor) wraps. */
+export type MonitorConnections = (selector: MonitorScopeSelector, ctx: Context) => Observable<ConnectionEvent>;
 
 type ConnectionMap = { [id: string]: Connection };
 

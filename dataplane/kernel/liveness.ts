@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { catchError, forkJoin, map, of, type Observable } from 'rxjs';
 import type { Connection } from '../../proto/gen/connection.js';
-import type { LivenessCheck } from '../../operators/networkservice/heal.js';
+import type { LivenessCheck } from '../datapath.js';
 import { exec } from './exec.js';
 
 export interface KernelLivenessOptions {

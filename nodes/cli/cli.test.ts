@@ -7,7 +7,8 @@ import { spawnSync } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { type Registry, defineComponent } from './components.js';
+import { defineComponent } from './component.js';
+import type { Registry } from './components.js';
 import { duration, str, urlList } from './config.js';
 import { type CliIo, main } from './main.js';
 

@@ -9,7 +9,8 @@
  */
 
 import { createLogger } from '../../operators/tools/log.js';
-import { type Component, type Registry, type RunContext, components, findComponent } from './components.js';
+import type { Component, RunContext } from './component.js';
+import { type Registry, components, findComponent } from './components.js';
 import { ConfigError, type ConfigOf, type ConfigProblem, type Env, type Spec, commonSpec, helpText, loadConfig, unknownVariables } from './config.js';
 import { type ProcessLike, createLifecycle, installLevelSignals } from './lifecycle.js';
 

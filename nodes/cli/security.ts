@@ -7,7 +7,7 @@ import type { X509Source } from '../../streams/spiffe/svid.js';
 import { spiffeServerCredentials } from '../../streams/spiffe/tls.js';
 import { spiffeTokenGenerator } from '../../streams/spiffe/token.js';
 import { defaultEndpointSocket, SPIFFE_ENDPOINT_SOCKET, workloadApiSource } from '../../streams/spiffe/workloadApi.js';
-import type { RunContext } from './components.js';
+import type { RunContext } from './component.js';
 import { bool, InvalidValue, splitList, url, variable, type NsmUrl, type Var } from './config.js';
 
 /** The variables of every daemon that speaks gRPC. */

@@ -1,5 +1,5 @@
 import { firstValueFrom, fromEvent, type Observable, takeUntil } from 'rxjs';
-import type { RunContext } from './components.js';
+import type { RunContext } from './component.js';
 
 /**
  * A daemon's own Register at start: made under a context without deadline, so the registry

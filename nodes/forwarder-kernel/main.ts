@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { KernelDatapath } from '../../dataplane/kernel/kernel.js';
 import { defaultRouteIp, kernelDatapathMissing } from '../../dataplane/kernel/host.js';
-import { defineComponent } from '../cli/components.js';
+import { defineComponent } from '../cli/component.js';
 import { InvalidValue, uint, variable } from '../cli/config.js';
 import { forwarderSpec, runForwarder } from '../forwarder/daemon.js';
 

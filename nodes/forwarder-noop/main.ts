@@ -1,5 +1,5 @@
 import { NoopDatapath } from '../../dataplane/noop.js';
-import { defineComponent } from '../cli/components.js';
+import { defineComponent } from '../cli/component.js';
 import { forwarderSpec, runForwarder } from '../forwarder/daemon.js';
 
 /**

@@ -1,5 +1,6 @@
 import { monitorPolicies, policies, registryClientPolicies, securitySpec, startSecurity } from '../cli/security.js';
 import { defaultServerPolicies } from '../../operators/authorize/policies.js';
+import { authorizeMonitor } from '../../operators/authorize/authorizeMonitor.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,9 +13,10 @@ import { unixUrl } from '../../operators/tools/nsmUrl.js';
 import type { Datapath } from '../../dataplane/datapath.js';
 import { serveNetworkService } from '../../streams/grpc/networkService.js';
 import { GrpcServer } from '../../streams/grpc/server.js';
-import type { RunContext } from '../cli/components.js';
+import type { RunContext } from '../cli/component.js';
 import { logRetry, untilShutdown } from '../cli/startupRegister.js';
 import { duration, list, map, optional, str, unsupported, url, type ConfigOf } from '../cli/config.js';
+import { inodeUrlOfFile } from '../../dataplane/kernel/netns.js';
 
 /** What every forwarder daemon reads (upstream cmd-forwarder-vpp's names and defaults; -ovs's extra ones refused by name). */
 export const forwarderSpec = {
@@ -76,11 +78,12 @@ export async function runForwarder(config: ForwarderConfig, ctx: RunContext, dat
     pool,
     dialTimeout: config.dialTimeout,
     token: security.token,
+    inodeUrlOf: inodeUrlOfFile,
     policies: security.enforce(config.serverPolicies),
     mechanismPriority: config.mechanismPriority,
   });
   const server = new GrpcServer({ credentials: security.serverCredentials });
-  serveNetworkService(server, hop.handler, hop.monitor, security.enforce(config.monitorPolicies).length ? hop.owners : undefined);
+  serveNetworkService(server, hop.handler, hop.monitor, security.enforce(config.monitorPolicies).length ? authorizeMonitor(hop.owners) : undefined);
   const [bound] = await server.listen([listen]);
   const budget = () => Context.background.withDeadline(asyncScheduler.now() + 15_000);
   const url = (bound ?? listen).href;

@@ -6,7 +6,7 @@ import { identityProvider, loadOrCreateCa } from '../../streams/spiffe/identityP
 import { certificatesFromPem } from '../../streams/spiffe/svid.js';
 import { defaultEndpointSocket, SPIFFE_ENDPOINT_SOCKET } from '../../streams/spiffe/workloadApi.js';
 import { WorkloadApiServer } from '../../streams/spiffe/workloadApiServer.js';
-import { defineComponent } from '../cli/components.js';
+import { defineComponent } from '../cli/component.js';
 import { duration, InvalidValue, map, str, url, variable } from '../cli/config.js';
 import { isSpiffeId } from '../../streams/spiffe/spiffeId.js';
 

@@ -12,7 +12,7 @@ import { serverStreamCall } from '../../streams/grpc/call.js';
 import { ChannelPool } from '../../streams/grpc/channelPool.js';
 import { spiffeTokenGenerator } from '../../streams/spiffe/token.js';
 import { workloadApiSource } from '../../streams/spiffe/workloadApi.js';
-import { defineComponent } from '../cli/components.js';
+import { defineComponent } from '../cli/component.js';
 import { duration, optional, str } from '../cli/config.js';
 import { addNetns, delNetns, listNetns, netnsPids } from '../../dataplane/kernel/host.js';
 

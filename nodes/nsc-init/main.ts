@@ -2,10 +2,11 @@ import { startSecurity } from '../cli/security.js';
 import { asyncScheduler, firstValueFrom } from 'rxjs';
 import { Context } from '../../operators/core/context.js';
 import { messageOf } from '../../operators/core/errors.js';
-import { defineComponent } from '../cli/components.js';
+import { defineComponent } from '../cli/component.js';
 import { str } from '../cli/config.js';
 import { nscChain } from '../nsc/chain.js';
-import { nscSpec, report, requestFor } from '../nsc/main.js';
+import { report, requestFor } from '../nsc/main.js';
+import { nscSpec } from '../nsc/spec.js';
 
 /**
  * `nsm-rx nsc-init` (upstream cmd-nsc-init, an init container): requests every

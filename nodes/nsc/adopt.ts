@@ -4,7 +4,7 @@ import type { NetworkServiceRequest } from '../../proto/gen/networkservice.js';
 import { cloneConnection } from '../../operators/core/clone.js';
 import { Context } from '../../operators/core/context.js';
 import type { NetworkServiceHandler } from '../../operators/core/networkservice.js';
-import type { LivenessCheck } from '../../operators/networkservice/heal.js';
+import type { LivenessCheck } from '../../dataplane/datapath.js';
 import type { NsmUrl } from '../../operators/tools/nsmUrl.js';
 import type { Logger } from '../../operators/tools/log.js';
 import { serverStreamCall } from '../../streams/grpc/call.js';

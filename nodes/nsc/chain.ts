@@ -5,15 +5,17 @@ import { messageOf, statusOf } from '../../operators/core/errors.js';
 import type { NetworkServiceElement, NetworkServiceHandler } from '../../operators/core/networkservice.js';
 import { clientInfo } from '../../operators/networkservice/clientInfo.js';
 import { excludedPrefixesClient } from '../../operators/networkservice/excludedPrefixes.js';
-import { heal, type LivenessCheck } from '../../operators/networkservice/heal.js';
+import { heal } from '../../operators/networkservice/heal.js';
+import type { LivenessCheck } from '../../dataplane/datapath.js';
 import { retryClient } from '../../operators/networkservice/retry.js';
 import { upstreamRefresh } from '../../operators/networkservice/upstreamRefresh.js';
 import { kernelLivenessCheck } from '../../dataplane/kernel/liveness.js';
 import type { ChannelPool } from '../../streams/grpc/channelPool.js';
-import type { RunContext } from '../cli/components.js';
+import type { RunContext } from '../cli/component.js';
 import type { ConfigOf } from '../cli/config.js';
 import type { Security } from '../cli/security.js';
-import type { nscSpec } from './main.js';
+import type { nscSpec } from './spec.js';
+import { inodeUrlOfFile } from '../../dataplane/kernel/netns.js';
 
 /**
  * The client chain of `nsc` (`keep`: refresh, heal with the datapath probe, upstream refresh)
@@ -38,6 +40,7 @@ export function nscChain(
     dialTimeout: config.dialTimeout,
     refresh: keep,
     token: security.token,
+    inodeUrlOf: inodeUrlOfFile,
     policies: security.enforce(config.clientPolicies),
     ...(keep
       ? {

@@ -6,11 +6,11 @@ import { join } from 'node:path';
 import { firstValueFrom } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../operators/tools/log.js';
-import type { RunContext } from '../cli/components.js';
+import type { RunContext } from '../cli/component.js';
 import { commonSpec, ConfigError, loadConfig } from '../cli/config.js';
 import { createLifecycle, type ProcessLike } from '../cli/lifecycle.js';
 import { startLocalDns } from './localDns.js';
-import { nscSpec } from './main.js';
+import { nscSpec } from './spec.js';
 
 const original = 'nameserver 10.96.0.10\nsearch cluster.local\n';
 const dirs: string[] = [];

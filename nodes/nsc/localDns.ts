@@ -3,7 +3,7 @@ import { dnsContextClient, type DnsContextClientElement } from '../../operators/
 import { serveDnsProxy } from '../../streams/dns/dnsProxy.js';
 import { clientResolvConf, manageResolvConf, type ManagedResolvConf } from '../../dataplane/kernel/resolvConf.js';
 import { messageOf } from '../../operators/core/errors.js';
-import type { RunContext } from '../cli/components.js';
+import type { RunContext } from '../cli/component.js';
 import { InvalidValue, str, variable } from '../cli/config.js';
 
 /** `host:port` of the local DNS server; an empty host is every IPv4 address (Go's `:53`). */

@@ -1,5 +1,6 @@
 import { monitorPolicies, policies, registryClientPolicies, securitySpec, startSecurity } from '../cli/security.js';
 import { defaultServerPolicies } from '../../operators/authorize/policies.js';
+import { authorizeMonitor } from '../../operators/authorize/authorizeMonitor.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +20,7 @@ import { unixUrl } from '../../operators/tools/nsmUrl.js';
 import { PBR_CONFIG_PATH, policyRoutesFile } from '../../streams/policyRoutesFile.js';
 import { serveNetworkService } from '../../streams/grpc/networkService.js';
 import { GrpcServer } from '../../streams/grpc/server.js';
-import { defineComponent } from '../cli/components.js';
+import { defineComponent } from '../cli/component.js';
 import { logRetry, untilShutdown } from '../cli/startupRegister.js';
 import { bool, duration, list, map, oneOf, str, url, variable } from '../cli/config.js';
 
@@ -87,7 +88,7 @@ export const component = defineComponent({
       additional: [...(idle ? [idle] : []), ipamForPolicy(config.ipamPolicy, config.cidrPrefix), pbr, dnsContextServer(config.dnsConfigs), mechanisms({ KERNEL: [kernelMechanismServer(ownNetnsUrl)], NOOP: [] })],
     });
     const server = new GrpcServer({ credentials: security.serverCredentials });
-    serveNetworkService(server, hop.handler, hop.monitor, security.enforce(config.monitorPolicies).length ? hop.owners : undefined);
+    serveNetworkService(server, hop.handler, hop.monitor, security.enforce(config.monitorPolicies).length ? authorizeMonitor(hop.owners) : undefined);
     await server.listen([listen]);
 
     const pool = security.pool();

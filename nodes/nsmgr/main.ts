@@ -1,14 +1,16 @@
 import { networkInterfaces } from 'node:os';
 import { monitorPolicies, policies, registryClientPolicies, securitySpec, startSecurity } from '../cli/security.js';
 import { defaultServerPolicies, defaultRegistryServerPolicies } from '../../operators/authorize/policies.js';
+import { authorizeMonitor } from '../../operators/authorize/authorizeMonitor.js';
 import { nsmgr } from '../../operators/chains/nsmgr.js';
 import { publicUrl as advertisedUrl } from '../../operators/tools/listenOnUrl.js';
 import { excludedPrefixesFile, EXCLUDED_PREFIXES_FILE } from '../../streams/excludedPrefixesFile.js';
 import { serveNetworkService } from '../../streams/grpc/networkService.js';
 import { serveRegistries } from '../../streams/grpc/registry.js';
 import { GrpcServer } from '../../streams/grpc/server.js';
-import { defineComponent } from '../cli/components.js';
+import { defineComponent } from '../cli/component.js';
 import { bool, duration, optional, str, url, urlList } from '../cli/config.js';
+import { inodeUrlOfFile } from '../../dataplane/kernel/netns.js';
 
 const spec = {
   name: str('NSM_NAME', 'nmgr', 'Name of the nsmgr (its path segment name)'),
@@ -53,6 +55,7 @@ export const component = defineComponent({
       ...(config.registryUrl ? { registryUrl: config.registryUrl } : {}),
       pool,
       token: security.token,
+      inodeUrlOf: inodeUrlOfFile,
       policies: { server: security.enforce(config.serverPolicies), registryServer: security.enforce(config.registryServerPolicies), registryClient: security.enforce(config.registryClientPolicies) },
       forwarderServiceName: config.forwarderServiceName,
       reselectUnreachableForwarder: config.reselectUnreachableForwarder,
@@ -61,7 +64,7 @@ export const component = defineComponent({
       env: ctx.env,
       logger: ctx.log,
     });
-    serveNetworkService(server, manager.endpoint.handler, manager.endpoint.monitor, security.enforce(config.monitorPolicies).length ? manager.endpoint.owners : undefined);
+    serveNetworkService(server, manager.endpoint.handler, manager.endpoint.monitor, security.enforce(config.monitorPolicies).length ? authorizeMonitor(manager.endpoint.owners) : undefined);
     serveRegistries(server, manager.ns, manager.nse);
     const urls = await server.listen(config.listenOn);
     ctx.log.info('serving', { urls: urls.map((u) => u.href), publicUrl: publicUrl.href, registry: config.registryUrl?.href ?? 'in-process' });

@@ -5,7 +5,7 @@ import { memoryRegistry } from '../../operators/chains/registry.js';
 import { formatDuration } from '../../operators/tools/duration.js';
 import { serveRegistries } from '../../streams/grpc/registry.js';
 import { GrpcServer } from '../../streams/grpc/server.js';
-import { defineComponent } from '../cli/components.js';
+import { defineComponent } from '../cli/component.js';
 import { duration, optional, url, urlList } from '../cli/config.js';
 
 const spec = {

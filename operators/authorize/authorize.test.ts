@@ -10,12 +10,14 @@ import type { NetworkServiceElement } from '../core/networkservice.js';
 import { unixUrl } from '../tools/nsmUrl.js';
 import { serverStreamCall, unaryCall } from '../../streams/grpc/call.js';
 import { ChannelPool } from '../../streams/grpc/channelPool.js';
+import { authorizeMonitor } from './authorizeMonitor.js';
 import { serveNetworkService } from '../../streams/grpc/networkService.js';
 import { GrpcServer } from '../../streams/grpc/server.js';
 import { createCa } from '../../streams/spiffe/ca.js';
 import { caSource } from '../../streams/spiffe/rotation.js';
 import { spiffeServerCredentials } from '../../streams/spiffe/tls.js';
 import { spiffeTokenGenerator } from '../../streams/spiffe/token.js';
+import { inodeUrlOfFile } from '../../dataplane/kernel/netns.js';
 import { resolvePolicies } from './policies.js';
 
 const ca = createCa('nsm.local', new Date(), 3_600_000);
@@ -39,7 +41,7 @@ async function nse(name = 'nse', additional: NetworkServiceElement[] = []) {
   const me = identity(name);
   const hop = endpoint({ name, token: me.token, policies: serverPolicies, additional });
   const server = new GrpcServer({ credentials: spiffeServerCredentials(me.source) });
-  serveNetworkService(server, hop.handler, hop.monitor, hop.owners);
+  serveNetworkService(server, hop.handler, hop.monitor, authorizeMonitor(hop.owners));
   const [url] = await server.listen([unixUrl(`/tmp/nsm-authz-${process.pid}-${name}.sock`)]);
   cleanup.push(() => server.stop(100));
   return { hop, url: url! };
@@ -52,7 +54,7 @@ describe('authorize over mutual TLS with signed tokens', () => {
   it('a chained, signed Request passes both ways and makes the caller the owner its monitor may watch', async () => {
     const { hop, url } = await nse();
     const nsc = identity('nsc');
-    const chain = client({ name: 'nsc', pool: nsc.pool, url, token: nsc.token, policies: clientPolicies, refresh: false });
+    const chain = client({ name: 'nsc', pool: nsc.pool, url, token: nsc.token, policies: clientPolicies, refresh: false, inodeUrlOf: inodeUrlOfFile });
     const conn = await firstValueFrom(chain.handler.request(request('c-1'), ctx()));
     expect(conn.path?.pathSegments.map((s) => s.name)).toEqual(['nsc', 'nse']);
     expect(hop.owners.owns('spiffe://nsm.local/nsc', ['c-1'])).toBe(true);
@@ -88,7 +90,7 @@ describe('authorize over mutual TLS with signed tokens', () => {
   it('an expired caller token is refused with PERMISSION_DENIED (tokens_expired)', async () => {
     const { url } = await nse();
     const nsc = identity('nsc', -1000);
-    const chain = client({ name: 'nsc', pool: nsc.pool, url, token: nsc.token, refresh: false });
+    const chain = client({ name: 'nsc', pool: nsc.pool, url, token: nsc.token, refresh: false, inodeUrlOf: inodeUrlOfFile });
     await expect(firstValueFrom(chain.handler.request(request('c-2'), ctx()))).rejects.toMatchObject({ code: 7, message: expect.stringContaining('tokens_expired') });
   });
 
@@ -96,7 +98,7 @@ describe('authorize over mutual TLS with signed tokens', () => {
     const { url } = await nse();
     const nsc = identity('nsc');
     const impostor = identity('nsc');
-    const chain = client({ name: 'nsc', pool: nsc.pool, url, token: impostor.token, refresh: false });
+    const chain = client({ name: 'nsc', pool: nsc.pool, url, token: impostor.token, refresh: false, inodeUrlOf: inodeUrlOfFile });
     await expect(firstValueFrom(chain.handler.request(request('c-3'), ctx()))).rejects.toMatchObject({ code: 7, message: expect.stringContaining('prev_token_signed') });
   });
 
@@ -119,7 +121,7 @@ describe('authorize over mutual TLS with signed tokens', () => {
       forge,
     ]);
     const nsc = identity('nsc');
-    const chain = client({ name: 'nsc', pool: nsc.pool, url, token: nsc.token, policies: clientPolicies, refresh: false });
+    const chain = client({ name: 'nsc', pool: nsc.pool, url, token: nsc.token, policies: clientPolicies, refresh: false, inodeUrlOf: inodeUrlOfFile });
     await expect(firstValueFrom(chain.handler.request(request('c-4'), ctx()))).rejects.toMatchObject({ code: 7, message: expect.stringMatching(/authorize client: (tokens_chained|next_token_signed)/) });
     expect(hop.owners.size).toBe(0);
   });

@@ -1,19 +1,16 @@
-import { defer, throwError, type Observable } from 'rxjs';
-import type { ConnectionEvent, MonitorScopeSelector } from '../../proto/gen/connection.js';
-import type { Context } from '../core/context.js';
+import { defer, throwError } from 'rxjs';
 import { permissionDenied } from '../core/errors.js';
 import { incomingCallKey } from '../../streams/grpc/serve.js';
+import type { MonitorConnections } from '../../streams/monitorConnections.js';
 import type { SpiffeIdConnections } from './connections.js';
-
-export type MonitorConnections = (selector: MonitorScopeSelector, ctx: Context) => Observable<ConnectionEvent>;
 
 /**
  * `authorizeMonitor(connections)` (upstream authmonitor with service_connection): a
  * MonitorConnections caller must own at least one connection its selector names — it Requested
  * it, as its TLS identity. Anyone else gets PERMISSION_DENIED and no event at all.
  */
-export function authorizeMonitor(connections: SpiffeIdConnections, monitor: MonitorConnections): MonitorConnections {
-  return (selector, ctx) =>
+export function authorizeMonitor(connections: SpiffeIdConnections): (monitor: MonitorConnections) => MonitorConnections {
+  return (monitor) => (selector, ctx) =>
     defer(() => {
       const caller = ctx.get(incomingCallKey)?.identity;
       const ids = selector.pathSegments.map((s) => s.id).filter((id) => id !== '');

@@ -14,7 +14,6 @@ import { authorizeClient } from '../authorize/authorizeClient.js';
 import type { TokenGenerator } from '../tools/token.js';
 import type { ChannelPool } from '../../streams/grpc/channelPool.js';
 import type { NsmUrl } from '../tools/nsmUrl.js';
-import { inodeUrlOfFile } from '../../dataplane/kernel/netns.js';
 
 export interface ClientOptions {
   /** Path segment name: the client's own name, or its server's name when it is a hop's client. */
@@ -34,6 +33,11 @@ export interface ClientOptions {
   token?: TokenGenerator;
   /** Policy files checked on every returned connection (authorizeClient); none by default, as upstream. */
   policies?: readonly string[];
+  /**
+   * A netns file URL as `inode://dev/ino` (undefined when it cannot be opened), for
+   * restoreFileUrl: the node injects the datapath's helper (dataplane/kernel inodeUrlOfFile).
+   */
+  inodeUrlOf: (fileUrl: string) => string | undefined;
   scheduler?: SchedulerLike;
 }
 
@@ -62,7 +66,7 @@ export function client(options: ClientOptions): Client {
     ...(options.additional ?? []),
     ...(options.policies?.length ? [authorizeClient({ policies: options.policies, scheduler })] : []),
     trimPathClient(),
-    restoreFileUrl(inodeUrlOfFile),
+    restoreFileUrl(options.inodeUrlOf),
     grpcClient({ scheduler, ...(options.token ? { token: options.token } : {}) }),
   ]);
   return { handler, state: { begin, metadata: meta } };

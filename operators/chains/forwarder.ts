@@ -29,6 +29,8 @@ export interface ForwarderOptions {
   additional?: readonly NetworkServiceElement[];
   /** Policy files its authorize element enforces (none: allow all). */
   policies?: readonly string[];
+  /** A netns file URL as `inode://dev/ino`, for the inner client (ClientOptions.inodeUrlOf). */
+  inodeUrlOf: (fileUrl: string) => string | undefined;
   scheduler?: SchedulerLike;
 }
 
@@ -53,7 +55,7 @@ export function forwarder(options: ForwarderOptions): Endpoint {
       crossConnect(options.datapath),
       ...(options.mechanismPriority?.length ? [mechanismPriority(...options.mechanismPriority)] : []),
       ...(options.additional ?? []),
-      connect(client({ name: options.name, pool: options.pool, dialTimeout: options.dialTimeout ?? 2000, refresh: false, token: options.token, scheduler }).handler),
+      connect(client({ name: options.name, pool: options.pool, dialTimeout: options.dialTimeout ?? 2000, refresh: false, token: options.token, inodeUrlOf: options.inodeUrlOf, scheduler }).handler),
     ],
   });
 }

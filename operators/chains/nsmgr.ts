@@ -56,6 +56,8 @@ export interface NsmgrOptions {
    * `registryClient` for the registry's answers (none: allow all).
    */
   policies?: { readonly server?: readonly string[]; readonly registryServer?: readonly string[]; readonly registryClient?: readonly string[] };
+  /** A netns file URL as `inode://dev/ino`, for the inner client (ClientOptions.inodeUrlOf). */
+  inodeUrlOf: (fileUrl: string) => string | undefined;
   scheduler?: SchedulerLike;
 }
 
@@ -123,7 +125,7 @@ export function nsmgr(options: NsmgrOptions): Nsmgr {
     }),
     netsvcMonitor({ ns, nse: remoteOrLocal, scheduler }),
     excludedPrefixesServer(options.excludedPrefixes ?? of([])),
-    connect(client({ name: options.name, pool: options.pool, dialTimeout: options.dialTimeout ?? 15_000, refresh: false, token: options.token, scheduler }).handler),
+    connect(client({ name: options.name, pool: options.pool, dialTimeout: options.dialTimeout ?? 15_000, refresh: false, token: options.token, inodeUrlOf: options.inodeUrlOf, scheduler }).handler),
   ];
   return {
     endpoint: endpoint({ name: options.name, token: options.token, scheduler, additional, ...(options.policies?.server ? { policies: options.policies.server } : {}) }),

@@ -9,7 +9,8 @@ import { Context } from '../core/context.js';
 import { cancelled, unavailable } from '../core/errors.js';
 import { chain, type NetworkServiceElement, type NetworkServiceHandler } from '../core/networkservice.js';
 import { beginClient } from './begin/begin.js';
-import { heal, ownSegmentSelector, type HealOptions, type LivenessCheck } from './heal.js';
+import type { LivenessCheck } from '../../dataplane/datapath.js';
+import { heal, ownSegmentSelector, type HealOptions } from './heal.js';
 import { metadata } from './metadata.js';
 import { marbles } from '../../test/marbles.js';
 

@@ -8,6 +8,7 @@ import {
   type ConnectionEvent,
   type MonitorScopeSelector,
 } from '../../proto/gen/connection.js';
+import type { LivenessCheck } from '../../dataplane/datapath.js';
 import { serverStreamCall } from '../../streams/grpc/call.js';
 import { cloneConnection } from '../core/clone.js';
 import { Context, ContextKey } from '../core/context.js';
@@ -20,13 +21,6 @@ import { clientConnOf } from './dial.js';
 import type { ConnectionView } from './monitor.js';
 import { closeWatched, metadataOf } from './metadata.js';
 import { passthroughEvents } from './monitor.js';
-
-/**
- * Data-plane liveness of a connection (the kernel datapath plugs in a ping from the client's
- * netns). The first value counts; no value within the liveness timeout, an error or an empty
- * completion all count as dead. Unsubscribing must stop the check.
- */
-export type LivenessCheck = (conn: Connection) => Observable<boolean>;
 
 /**
  * Where a client hears about its connection from the next hop: the next hop's

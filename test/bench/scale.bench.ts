@@ -14,6 +14,7 @@ import { serverStreamCall } from '../../streams/grpc/call.js';
 import { referenceBinaries } from '../interop/reference.js';
 import { ProcessMesh, stop, type Daemon } from '../process/processMesh.js';
 import { quantile, ratioRows, rssMiB, type BenchResult } from './stats.js';
+import { inodeUrlOfFile } from '../../dataplane/kernel/netns.js';
 
 /** The daemons of one side whose memory is compared (the forwarder is nsm-rx's no-op one on both sides). */
 interface ControlPlane {
@@ -61,7 +62,7 @@ const request = (id: string) =>
   NetworkServiceRequest.fromPartial({ connection: { id, networkService: 'icmp-responder' }, mechanismPreferences: [{ cls: 'LOCAL', type: 'KERNEL', parameters: { name: 'nsm-1' } }] });
 
 type Nsc = ReturnType<typeof client>;
-const nscFor = (pool: ChannelPool, mesh: ProcessMesh, name: string, withHeal = false): Nsc => client({ name, pool, url: parseNsmUrl(mesh.sock('nsmgr')), ...(withHeal ? { heal: heal() } : {}) });
+const nscFor = (pool: ChannelPool, mesh: ProcessMesh, name: string, withHeal = false): Nsc => client({ name, pool, url: parseNsmUrl(mesh.sock('nsmgr')), inodeUrlOf: inodeUrlOfFile, ...(withHeal ? { heal: heal() } : {}) });
 const requestThrough = (nsc: Nsc, id: string): Promise<Connection> => firstValueFrom(retryClient(nsc.handler).request(request(id), Context.background.withDeadline(Date.now() + 120_000)));
 const closeThrough = (nsc: Nsc, conn: Connection): Promise<void> => lastValueFrom(nsc.handler.close(conn, Context.background.withDeadline(Date.now() + 60_000)), { defaultValue: undefined });
 

@@ -13,6 +13,7 @@ import { Context } from '../../operators/core/context.js';
 import { statusOf } from '../../operators/core/errors.js';
 import { mechanisms } from '../../operators/networkservice/mechanisms.js';
 import { defaultRegistryServerPolicies, defaultServerPolicies, resolvePolicies } from '../../operators/authorize/policies.js';
+import { authorizeMonitor } from '../../operators/authorize/authorizeMonitor.js';
 import { unixUrl, type NsmUrl } from '../../operators/tools/nsmUrl.js';
 import { outgoingMetadataKey, outgoingTokenKey, unaryCall } from '../../streams/grpc/call.js';
 import { ChannelPool, type PooledChannel } from '../../streams/grpc/channelPool.js';
@@ -82,7 +83,7 @@ beforeAll(async () => {
   const nseSource = identity('nse');
   const hop = endpoint({ name: 'nse', token: spiffeTokenGenerator(nseSource, 600_000, Date.now), policies: resolvePolicies(defaultServerPolicies.split(',')), additional: [mechanisms({ KERNEL: [] })] });
   const nseServer = new GrpcServer({ credentials: spiffeServerCredentials(nseSource) });
-  serveNetworkService(nseServer, hop.handler, hop.monitor, hop.owners);
+  serveNetworkService(nseServer, hop.handler, hop.monitor, authorizeMonitor(hop.owners));
   [nse] = (await nseServer.listen([unixUrl(join(dir, 'nse.sock'))])) as [NsmUrl];
   const registrySource = identity('registry');
   const reg = memoryRegistry({ token: spiffeTokenGenerator(registrySource, 600_000, Date.now), policies: resolvePolicies(defaultRegistryServerPolicies.split(',')) });

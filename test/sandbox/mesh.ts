@@ -12,11 +12,13 @@ import { mechanisms } from '../../operators/networkservice/mechanisms.js';
 import { kernelMechanismServer } from '../../operators/networkservice/kernelMechanismServer.js';
 import { NoopDatapath } from '../../dataplane/noop.js';
 import type { Datapath } from '../../dataplane/datapath.js';
+import { authorizeMonitor } from '../../operators/authorize/authorizeMonitor.js';
 import { serveNetworkService } from '../../streams/grpc/networkService.js';
 import { serveRegistries } from '../../streams/grpc/registry.js';
 import type { GrpcServer } from '../../streams/grpc/server.js';
 import type { ServedRegistry } from './sandbox.js';
 import { ServedEndpoint, type Sandbox, type SandboxNode, type Served } from './sandbox.js';
+import { inodeUrlOfFile } from '../../dataplane/kernel/netns.js';
 
 /** An nsmgr as a sandbox node: NetworkService, MonitorConnection and both registries. */
 export class ServedNsmgr implements Served {
@@ -26,7 +28,7 @@ export class ServedNsmgr implements Served {
     private readonly ownersOnly: boolean,
   ) {}
   serve(server: GrpcServer): void {
-    serveNetworkService(server, this.nsmgr.endpoint.handler, this.nsmgr.endpoint.monitor, this.ownersOnly ? this.nsmgr.endpoint.owners : undefined);
+    serveNetworkService(server, this.nsmgr.endpoint.handler, this.nsmgr.endpoint.monitor, this.ownersOnly ? authorizeMonitor(this.nsmgr.endpoint.owners) : undefined);
     serveRegistries(server, this.nsmgr.ns, this.nsmgr.nse);
   }
   leftovers(): string[] {
@@ -135,6 +137,7 @@ export class Mesh {
                 pool: s.poolFor(`nsmgr-${i}`),
                 registryPool,
                 token: s.token(`nsmgr-${i}`),
+                inodeUrlOf: inodeUrlOfFile,
                 policies: s.policies,
                 dialTimeout: s.dialTimeout,
                 scheduler: s.scheduler,
@@ -174,6 +177,7 @@ export class Mesh {
           datapath,
           pool: s.poolFor(name),
           token: s.token(name),
+          inodeUrlOf: inodeUrlOfFile,
           policies: s.policies.server,
           dialTimeout: s.dialTimeout,
           ...(options.mechanismPriority ? { mechanismPriority: options.mechanismPriority } : {}),

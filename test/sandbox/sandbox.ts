@@ -15,7 +15,8 @@ import type { NetworkServiceElement, NetworkServiceHandler } from '../../operato
 import { connect } from '../../operators/networkservice/connect.js';
 import { mechanisms } from '../../operators/networkservice/mechanisms.js';
 import { retryClient } from '../../operators/networkservice/retry.js';
-import { heal, type LivenessCheck } from '../../operators/networkservice/heal.js';
+import { heal } from '../../operators/networkservice/heal.js';
+import type { LivenessCheck } from '../../dataplane/datapath.js';
 import type { ReselectFunc } from '../../operators/networkservice/begin/eventFactory.js';
 import { unsignedTokenGenerator, type TokenGenerator } from '../../operators/tools/token.js';
 import { ChannelPool } from '../../streams/grpc/channelPool.js';
@@ -25,11 +26,13 @@ import { caSource } from '../../streams/spiffe/rotation.js';
 import type { X509Source } from '../../streams/spiffe/svid.js';
 import { spiffeServerCredentials } from '../../streams/spiffe/tls.js';
 import { spiffeTokenGenerator } from '../../streams/spiffe/token.js';
+import { authorizeMonitor } from '../../operators/authorize/authorizeMonitor.js';
 import { serveNetworkService } from '../../streams/grpc/networkService.js';
 import { GrpcServer } from '../../streams/grpc/server.js';
 import { parseNsmUrl, tcpUrl, type NsmUrl } from '../../operators/tools/nsmUrl.js';
 import { Counter } from './counter.js';
 import { ErrorInjector } from './injectError.js';
+import { inodeUrlOfFile } from '../../dataplane/kernel/netns.js';
 
 export interface SandboxOptions {
   scheduler?: SchedulerLike;
@@ -82,7 +85,7 @@ export class ServedEndpoint implements Served {
     readonly ownersOnly = false,
   ) {}
   serve(server: GrpcServer): void {
-    serveNetworkService(server, this.endpoint.handler, this.endpoint.monitor, this.ownersOnly ? this.endpoint.owners : undefined);
+    serveNetworkService(server, this.endpoint.handler, this.endpoint.monitor, this.ownersOnly ? authorizeMonitor(this.endpoint.owners) : undefined);
   }
   leftovers(): string[] {
     const { begin, metadata } = this.endpoint.state;
@@ -364,6 +367,7 @@ export class Sandbox {
               dialTimeout: this.dialTimeout,
               refresh: false,
               token: this.token(name),
+              inodeUrlOf: inodeUrlOfFile,
               scheduler: this.scheduler,
             }).handler,
           ),
@@ -411,6 +415,7 @@ export class Sandbox {
       refresh: options.refresh ?? true,
       ...(options.heal === false ? {} : { heal: heal({ scheduler: this.scheduler, ...(options.livenessCheck ? { livenessCheck: options.livenessCheck } : {}) }) }),
       token: this.token(name, options.tokenLifetime),
+      inodeUrlOf: inodeUrlOfFile,
       scheduler: this.scheduler,
       ...(options.additional ? { additional: options.additional } : {}),
       ...(options.reselect ? { reselect: options.reselect } : {}),

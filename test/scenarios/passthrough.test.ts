@@ -9,6 +9,7 @@ import { connect } from '../../operators/networkservice/connect.js';
 import { Counter } from '../sandbox/counter.js';
 import { useSandbox, type SandboxHarness } from '../sandbox/harness.js';
 import { Mesh } from '../sandbox/mesh.js';
+import { inodeUrlOfFile } from '../../dataplane/kernel/netns.js';
 
 const kernel = { cls: 'LOCAL', type: 'KERNEL', parameters: { name: 'nsm-1' } };
 const names = (c: { path?: { pathSegments: { name: string }[] } }) => c.path?.pathSegments.map((s) => s.name) ?? [];
@@ -54,6 +55,7 @@ function passThroughEndpoint(h: SandboxHarness, mesh: Mesh, node: number, i: num
             dialTimeout: s.dialTimeout,
             refresh: false,
             token: s.token(`endpoint-client-${i}`),
+            inodeUrlOf: inodeUrlOfFile,
             scheduler: s.scheduler,
             additional: [passThrough(step(i))],
           }).handler,

@@ -15,6 +15,7 @@ import { serverStreamCall } from '../../streams/grpc/call.js';
 import { ChannelPool } from '../../streams/grpc/channelPool.js';
 import { createCa } from '../../streams/spiffe/ca.js';
 import { caSource } from '../../streams/spiffe/rotation.js';
+import { inodeUrlOfFile } from '../../dataplane/kernel/netns.js';
 import { ErrorInjector } from '../sandbox/injectError.js';
 import { useSandbox } from '../sandbox/harness.js';
 import { Mesh } from '../sandbox/mesh.js';
@@ -81,7 +82,7 @@ describe('identity and authorization (secure sandbox: mTLS, ES256 tokens, polici
     const stranger = caSource(createCa('other.domain', new Date(), 3_600_000), 'spiffe://other.domain/nsc');
     const pool = new ChannelPool({ source: stranger.source });
     try {
-      const chain = client({ name: 'nsc', pool, url: mesh.nodes[0]!.nsmgr.url, token: h.sandbox.token('nsc'), refresh: false, dialTimeout: 500 });
+      const chain = client({ name: 'nsc', pool, url: mesh.nodes[0]!.nsmgr.url, token: h.sandbox.token('nsc'), refresh: false, dialTimeout: 500, inodeUrlOf: inodeUrlOfFile });
       await expect(firstValueFrom(chain.handler.request(request('nsc-x'), budget()))).rejects.toMatchObject({ code: 14 });
       expect(nse.counter.requests).toBe(0);
       expect(mesh.nodes[0]!.nsmgr.endpoint?.state.begin.connections.size ?? 0).toBe(0);
@@ -117,7 +118,7 @@ describe('identity and authorization (secure sandbox: mTLS, ES256 tokens, polici
       ['expired', sandbox.token('nsc', -5000), /tokens_expired/],
     ];
     for (const [what, token, why] of variants) {
-      const chain = client({ name: 'nsc', pool: sandbox.poolFor('nsc'), url, token, refresh: false });
+      const chain = client({ name: 'nsc', pool: sandbox.poolFor('nsc'), url, token, refresh: false, inodeUrlOf: inodeUrlOfFile });
       await expect(firstValueFrom(chain.handler.request(request(`nsc-${what.replace(' ', '-')}`), budget())), what).rejects.toMatchObject({ code: 7, message: expect.stringMatching(why) });
     }
     const nsc = sandbox.client('nsc', url, { retry: false });

@@ -1,0 +1,44 @@
+/**
+ * What a component is: the contract between the CLI frame and each `nodes/<name>/main.ts`.
+ * Mains import this file, never `components.ts` (which lazily imports every main), so no import
+ * cycle runs through the component list.
+ */
+
+import type { Logger } from '../../operators/tools/log.js';
+import type { CommonConfig, ConfigOf, Env, Spec } from './config.js';
+import type { Lifecycle } from './lifecycle.js';
+
+/** What the CLI frame hands a running component. */
+export interface RunContext {
+  /** Logger named after the component, at NSM_LOG_LEVEL. */
+  readonly log: Logger;
+  /** Register cleanup (close connections, unregister, remove sockets) with `onShutdown`. */
+  readonly lifecycle: Lifecycle;
+  /** Aborted when shutdown begins (same as lifecycle.signal). */
+  readonly signal: AbortSignal;
+  /** NSM_LOG_LEVEL, NSM_OPEN_TELEMETRY_ENDPOINT, … (commonSpec), loaded by the frame. */
+  readonly common: CommonConfig;
+  /** The raw environment, for unprefixed upstream variables (NODE_NAME, POD_NAME, SPIFFE_ENDPOINT_SOCKET…). */
+  readonly env: Env;
+}
+
+export interface Component<S extends Spec = Spec> {
+  /** The CLI name, e.g. `nsmgr`. */
+  readonly name: string;
+  /** One line for `--help`. */
+  readonly summary: string;
+  /** The component's own variables; the frame adds `commonSpec`. */
+  readonly spec: S;
+  /**
+   * Runs the component. Resolves when it has finished its job (e.g. nsc-init) or, for daemons,
+   * when it has stopped after `ctx.signal` aborted; rejects on a fatal error (exit 1). The frame
+   * then runs the lifecycle hooks and exits. (Declared as a method so a `Component<S>` is a
+   * `Component<Spec>` in the registry.)
+   */
+  run(config: ConfigOf<S>, ctx: RunContext): Promise<void>;
+}
+
+/** Identity helper that infers `S`, so `run`'s config is typed from the spec. */
+export function defineComponent<const S extends Spec>(c: Component<S>): Component<S> {
+  return c;
+}
