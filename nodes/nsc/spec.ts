@@ -3,7 +3,7 @@
  * read them without importing the component.
  */
 
-import { parseBracketGroups } from '../../operators/networkservice/point2pointIpam.js';
+import { parseBracketGroups } from '../../operators/tools/cidrGroups.js';
 import { parseNsUrl } from '../../operators/tools/nsurl.js';
 import { bool, duration, list, str, url, variable } from '../cli/config.js';
 import { policies, securitySpec } from '../cli/security.js';

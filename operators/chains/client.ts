@@ -3,7 +3,7 @@ import { chain, type NetworkServiceElement, type NetworkServiceHandler } from '.
 import { beginClient, type BeginElement } from '../networkservice/begin/begin.js';
 import type { ReselectFunc } from '../networkservice/begin/eventFactory.js';
 import { clientUrl } from '../networkservice/clientUrl.js';
-import { grpcClient } from '../networkservice/connect.js';
+import { grpcClient } from '../networkservice/grpcClient.js';
 import { dial } from '../networkservice/dial.js';
 import { metadata, type MetadataElement } from '../networkservice/metadata.js';
 import { refresh } from '../networkservice/refresh.js';

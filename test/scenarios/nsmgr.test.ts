@@ -3,7 +3,8 @@ import { NetworkService } from '../../proto/gen/registry.js';
 import type { Connection } from '../../proto/gen/connection.js';
 import { Context } from '../../operators/core/context.js';
 import { describe, expect, it } from 'vitest';
-import { point2pointIpam, strictIpam } from '../../operators/networkservice/point2pointIpam.js';
+import { point2pointIpam } from '../../operators/networkservice/point2pointIpam.js';
+import { strictIpam } from '../../operators/networkservice/strictIpam.js';
 import { Mesh } from '../sandbox/mesh.js';
 import { useSandbox } from '../sandbox/harness.js';
 
