@@ -1,20 +1,14 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { describeKernel, ipJson, pings, tcpTransfer, useNamespaces } from '../kernel/namespaces.js';
-import { nscEvents, ProcessMesh, stop, type Daemon, type NscConnection } from '../process/processMesh.js';
+import { nscEvents, stop, type Daemon, type NscConnection } from '../process/processMesh.js';
+import { useProcessMesh } from '../process/useProcessMesh.js';
 import { referenceBinaries } from './reference.js';
 
 const bin = referenceBinaries();
 
-let mesh: ProcessMesh;
-beforeEach(() => {
-  mesh = new ProcessMesh();
-});
-afterEach(async (ctx) => {
-  if (ctx.task.result?.state === 'fail') console.error(mesh.dump()); // what every process said
-  await mesh.dispose();
-});
+const mesh = useProcessMesh();
 
 const linksIn = (ns: string) => ipJson<{ ifname: string }[]>(ns, ['link', 'show']).filter((l) => l.ifname !== 'lo').map((l) => l.ifname);
 const address = (cidr: string | undefined) => (cidr ?? '').replace(/\/\d+$/, '');
@@ -22,12 +16,12 @@ const unixPath = (url: string) => url.replace(/^unix:\/\//, '');
 
 /** An upstream reference program (test/interop/go) inside netns `ns`, its SVID from the mesh's nsm-rx identity. */
 function upstream(ns: string | undefined, program: string, env: Record<string, string>, args: string[] = []): Daemon {
-  return mesh.run(ns, [join(bin as string, program), ...args], { NSM_LOG_LEVEL: 'INFO', ...env });
+  return mesh().run(ns, [join(bin as string, program), ...args], { NSM_LOG_LEVEL: 'INFO', ...env });
 }
 
 /** Upstream's nsmgr on a unix socket, with `registry` as its registry; answers once it serves. */
 async function upstreamNsmgr(ns: string, registry: string, env: Record<string, string> = {}): Promise<string> {
-  const url = mesh.sock('nsmgr-0');
+  const url = mesh().sock('nsmgr-0');
   upstream(ns, 'nsmgr', env, ['nsmgr-0', url, url, registry]);
   await expect.poll(() => existsSync(unixPath(url)), { timeout: 20_000 }).toBe(true);
   return url;
@@ -35,7 +29,7 @@ async function upstreamNsmgr(ns: string, registry: string, env: Record<string, s
 
 /** Upstream's memory registry on a unix socket; answers once it serves. */
 async function upstreamRegistry(ns: string): Promise<string> {
-  const url = mesh.sock('registry');
+  const url = mesh().sock('registry');
   upstream(ns, 'registry-memory', {}, [url]);
   await expect.poll(() => existsSync(unixPath(url)), { timeout: 20_000 }).toBe(true);
   return url;
@@ -71,10 +65,10 @@ describeKernel('mixed meshes: nsm-rx with upstream NSM programs (sdk v1.14.5), e
 
   it('(a) upstream nsc → nsm-rx nsmgr + forwarder-kernel → upstream nse-icmp-responder: the netns and NSE socket come as grpcfd inode:// URLs, found through /proc', async () => {
     const [host, nscNs, nseNs] = [ns.make('node0'), ns.make('nsc'), ns.make('nse')];
-    mesh.node(host, 0);
-    await mesh.nscPool(); // nsm-rx identity serves before the Go programs ask it
-    upstream(nseNs, 'nse-icmp-responder', { ...nseEnv(mesh.sock('nsmgr-0')), NSM_LISTEN_ON: mesh.sock('go-nse') });
-    const client = upstream(nscNs, 'nsc', nscEnv(mesh.sock('nsmgr-0')));
+    mesh().node(host, 0);
+    await mesh().nscPool(); // nsm-rx identity serves before the Go programs ask it
+    upstream(nseNs, 'nse-icmp-responder', { ...nseEnv(mesh().sock('nsmgr-0')), NSM_LISTEN_ON: mesh().sock('go-nse') });
+    const client = upstream(nscNs, 'nsc', nscEnv(mesh().sock('nsmgr-0')));
     await carriesTraffic(client, nscNs, nseNs, ['nsc', 'nsmgr-0', 'forwarder-0', 'icmp-responder']);
     await closes(client, nscNs, nseNs);
   });
@@ -85,11 +79,11 @@ describeKernel('mixed meshes: nsm-rx with upstream NSM programs (sdk v1.14.5), e
     // registrations before their refresh, as upstream's): the hops expire a connection within
     // 50 s of its last refresh.
     const tokens = { NSM_MAX_TOKEN_LIFETIME: '50s' };
-    mesh.start(host, 'registry-memory', { NSM_LISTEN_ON: mesh.sock('registry') });
-    const url = await upstreamNsmgr(host, mesh.sock('registry'), tokens);
-    mesh.start(host, 'forwarder-kernel', { NSM_NAME: 'forwarder-0', NSM_CONNECT_TO: url, NSM_LISTEN_ON: mesh.sock('forwarder-0') });
-    mesh.start(nseNs, 'nse-icmp-responder', nseEnv(url));
-    const client = mesh.start(nscNs, 'nsc', { ...nscEnv(url), ...tokens });
+    mesh().start(host, 'registry-memory', { NSM_LISTEN_ON: mesh().sock('registry') });
+    const url = await upstreamNsmgr(host, mesh().sock('registry'), tokens);
+    mesh().start(host, 'forwarder-kernel', { NSM_NAME: 'forwarder-0', NSM_CONNECT_TO: url, NSM_LISTEN_ON: mesh().sock('forwarder-0') });
+    mesh().start(nseNs, 'nse-icmp-responder', nseEnv(url));
+    const client = mesh().start(nscNs, 'nsc', { ...nscEnv(url), ...tokens });
     await carriesTraffic(client, nscNs, nseNs, ['nsc', 'nsmgr-0', 'forwarder-0', 'icmp-responder']);
     // What cannot work without fd passing: upstream's nsmgr Closes with the connection it keeps,
     // whose netns its sendfd made an inode:// URL, and its recvfd waits for that fd from us. The
@@ -101,10 +95,10 @@ describeKernel('mixed meshes: nsm-rx with upstream NSM programs (sdk v1.14.5), e
 
   it('(c) upstream nsc → upstream nsmgr + nsm-rx forwarder-kernel → upstream NSE registered through that nsmgr in nsm-rx registry-memory', async () => {
     const [host, nscNs, nseNs] = [ns.make('node0'), ns.make('nsc'), ns.make('nse')];
-    mesh.start(host, 'registry-memory', { NSM_LISTEN_ON: mesh.sock('registry') });
-    const nsmgr = await upstreamNsmgr(host, mesh.sock('registry'));
-    mesh.start(host, 'forwarder-kernel', { NSM_NAME: 'forwarder-0', NSM_CONNECT_TO: nsmgr, NSM_LISTEN_ON: mesh.sock('forwarder-0') });
-    const nse = upstream(nseNs, 'nse-icmp-responder', { ...nseEnv(nsmgr), NSM_LISTEN_ON: mesh.sock('go-nse') });
+    mesh().start(host, 'registry-memory', { NSM_LISTEN_ON: mesh().sock('registry') });
+    const nsmgr = await upstreamNsmgr(host, mesh().sock('registry'));
+    mesh().start(host, 'forwarder-kernel', { NSM_NAME: 'forwarder-0', NSM_CONNECT_TO: nsmgr, NSM_LISTEN_ON: mesh().sock('forwarder-0') });
+    const nse = upstream(nseNs, 'nse-icmp-responder', { ...nseEnv(nsmgr), NSM_LISTEN_ON: mesh().sock('go-nse') });
     await expect.poll(() => nse.out, { timeout: 20_000 }).toMatch(/"event":"registered"/);
     const client = upstream(nscNs, 'nsc', nscEnv(nsmgr));
     await carriesTraffic(client, nscNs, nseNs, ['nsc', 'nsmgr-0', 'forwarder-0', 'icmp-responder']);
@@ -113,12 +107,12 @@ describeKernel('mixed meshes: nsm-rx with upstream NSM programs (sdk v1.14.5), e
 
   it('(d) nsm-rx nsc → nsm-rx nsmgr + forwarder-kernel → nsm-rx NSE registered in upstream registry-memory', async () => {
     const [host, nscNs, nseNs] = [ns.make('node0'), ns.make('nsc'), ns.make('nse')];
-    await mesh.nscPool();
+    await mesh().nscPool();
     const registry = await upstreamRegistry(host);
-    mesh.start(host, 'nsmgr', { NSM_NAME: 'nsmgr-0', NSM_LISTEN_ON: mesh.sock('nsmgr-0'), NSM_REGISTRY_URL: registry });
-    mesh.forwarder(host, 0, 'forwarder-0');
-    mesh.nse(nseNs, 0);
-    const client = mesh.nsc(nscNs);
+    mesh().start(host, 'nsmgr', { NSM_NAME: 'nsmgr-0', NSM_LISTEN_ON: mesh().sock('nsmgr-0'), NSM_REGISTRY_URL: registry });
+    mesh().forwarder(host, 0, 'forwarder-0');
+    mesh().nse(nseNs, 0);
+    const client = mesh().nsc(nscNs);
     await carriesTraffic(client, nscNs, nseNs, ['nsc', 'nsmgr-0', 'forwarder-0', 'icmp-responder']);
     await closes(client, nscNs, nseNs);
   });

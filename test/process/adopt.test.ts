@@ -1,32 +1,26 @@
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { describeKernel, pings, useNamespaces } from '../kernel/namespaces.js';
-import { nscEvents, ProcessMesh, stop } from './processMesh.js';
+import { nscEvents, stop } from './processMesh.js';
+import { useProcessMesh } from './useProcessMesh.js';
 
-let mesh: ProcessMesh;
-beforeEach(() => {
-  mesh = new ProcessMesh();
-});
-afterEach(async (ctx) => {
-  if (ctx.task.result?.state === 'fail') console.error(mesh.dump());
-  await mesh.dispose();
-});
+const mesh = useProcessMesh();
 
 describeKernel('nsc adoption across OS processes', () => {
   const ns = useNamespaces();
 
   it('nsc-init’s connection whose NSE died with its netns: the nsmgr reports it DOWN, the liveness check fails → the nsc reselects at once, and ping answers at the other NSE', async () => {
     const [host, nscNs, nseNs, nse2Ns] = [ns.make('node0'), ns.make('nsc'), ns.make('nse'), ns.make('nse2')];
-    mesh.node(host, 0);
-    const first = mesh.nse(nseNs, 0);
-    const env = { NSM_NAME: 'app', NSM_CONNECT_TO: mesh.sock('nsmgr-0'), NSM_NETWORK_SERVICES: 'kernel://icmp-responder/nsm-1', NSM_REQUEST_TIMEOUT: '5s' };
-    const init = mesh.start(nscNs, 'nsc-init', env);
+    mesh().node(host, 0);
+    const first = mesh().nse(nseNs, 0);
+    const env = { NSM_NAME: 'app', NSM_CONNECT_TO: mesh().sock('nsmgr-0'), NSM_NETWORK_SERVICES: 'kernel://icmp-responder/nsm-1', NSM_REQUEST_TIMEOUT: '5s' };
+    const init = mesh().start(nscNs, 'nsc-init', env);
     expect(await new Promise<number | null>((r) => init.child.once('exit', r))).toBe(0);
     expect(pings(nscNs, '169.254.1.0')).toBe(true);
 
     await stop(first, 'SIGKILL');
     ns.remove(nseNs); // the pod is gone: its netns and the interface in it go too
-    mesh.nse(nse2Ns, 0, 'icmp-responder-2', '169.254.2.0/24');
-    const client = mesh.start(nscNs, 'nsc', { ...env, NSM_LOG_LEVEL: 'INFO' });
+    mesh().nse(nse2Ns, 0, 'icmp-responder-2', '169.254.2.0/24');
+    const client = mesh().start(nscNs, 'nsc', { ...env, NSM_LOG_LEVEL: 'INFO' });
     await expect.poll(() => nscEvents(client, 'connected').length, { timeout: 30_000 }).toBe(1);
     expect(nscEvents(client, 'connected')[0]?.path.pathSegments.map((s) => s.name)).toEqual(['app', 'nsmgr-0', 'forwarder-0', 'icmp-responder-2']);
     expect(client.out).toMatch(/the endpoint of the existing connection is unavailable: reselecting.*"afterFailedTry":false/);
@@ -36,15 +30,15 @@ describeKernel('nsc adoption across OS processes', () => {
 
   it('nsc-init’s connection whose NSE hangs (SIGSTOP; its netns, and so the datapath, still answer): the adopted refresh fails within NSM_REQUEST_TIMEOUT, and the next try reselects instead of asking the hung NSE forever', async () => {
     const [host, nscNs, nseNs, nse2Ns] = [ns.make('node0'), ns.make('nsc'), ns.make('nse'), ns.make('nse2')];
-    mesh.node(host, 0);
-    const first = mesh.nse(nseNs, 0);
-    const env = { NSM_NAME: 'app', NSM_CONNECT_TO: mesh.sock('nsmgr-0'), NSM_NETWORK_SERVICES: 'kernel://icmp-responder/nsm-1', NSM_REQUEST_TIMEOUT: '3s' };
-    const init = mesh.start(nscNs, 'nsc-init', env);
+    mesh().node(host, 0);
+    const first = mesh().nse(nseNs, 0);
+    const env = { NSM_NAME: 'app', NSM_CONNECT_TO: mesh().sock('nsmgr-0'), NSM_NETWORK_SERVICES: 'kernel://icmp-responder/nsm-1', NSM_REQUEST_TIMEOUT: '3s' };
+    const init = mesh().start(nscNs, 'nsc-init', env);
     expect(await new Promise<number | null>((r) => init.child.once('exit', r))).toBe(0);
 
     first.child.kill('SIGSTOP');
-    mesh.nse(nse2Ns, 0, 'icmp-responder-2', '169.254.2.0/24');
-    const client = mesh.start(nscNs, 'nsc', { ...env, NSM_LOG_LEVEL: 'INFO' });
+    mesh().nse(nse2Ns, 0, 'icmp-responder-2', '169.254.2.0/24');
+    const client = mesh().start(nscNs, 'nsc', { ...env, NSM_LOG_LEVEL: 'INFO' });
     await expect.poll(() => nscEvents(client, 'connected').length, { timeout: 40_000 }).toBe(1);
     expect(nscEvents(client, 'connected')[0]?.path.pathSegments.map((s) => s.name)).toEqual(['app', 'nsmgr-0', 'forwarder-0', 'icmp-responder-2']);
     expect(client.out).toMatch(/adopting the existing connection[^\n]*\n[^]*request failed, retrying[^]*reselecting[^\n]*"afterFailedTry":true/);

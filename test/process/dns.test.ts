@@ -1,18 +1,12 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { dnsServerCommand } from '../dnsServer.js';
 import { describeKernel, useNamespaces } from '../kernel/namespaces.js';
-import { nscEvents, ProcessMesh, stop } from './processMesh.js';
+import { nscEvents, stop } from './processMesh.js';
+import { useProcessMesh } from './useProcessMesh.js';
 
-let mesh: ProcessMesh;
-beforeEach(() => {
-  mesh = new ProcessMesh();
-});
-afterEach(async (ctx) => {
-  if (ctx.task.result?.state === 'fail') console.error(mesh.dump());
-  await mesh.dispose();
-});
+const mesh = useProcessMesh();
 
 /** What the resolver of netns `ns` makes of `name` (glibc, as any program there would ask), '' when nothing. */
 const lookup = (ns: string, name: string): string => spawnSync('ip', ['netns', 'exec', ns, 'getent', 'ahostsv4', name], { encoding: 'utf8' }).stdout.split(/\s+/)[0] ?? '';
@@ -22,19 +16,19 @@ describeKernel('the nsc’s local DNS server across OS processes', () => {
 
   it('a name asked from the client netns is answered by the DNS server (dns2) the NSE’s DNS context names, through the nsc’s proxy; the search domain applies; after SIGTERM nothing is left', async () => {
     const [host, nscNs, nseNs] = [ns.make('node0'), ns.make('nsc'), ns.make('nse')];
-    mesh.node(host, 0);
+    mesh().node(host, 0);
     // The DNS server on the NSE side, reachable from the client over the connection (169.254.1.0).
-    mesh.run(nseNs, dnsServerCommand({ 'db.service.nsm': '169.254.7.7' }), {});
-    mesh.start(nseNs, 'nse-icmp-responder', {
+    mesh().run(nseNs, dnsServerCommand({ 'db.service.nsm': '169.254.7.7' }), {});
+    mesh().start(nseNs, 'nse-icmp-responder', {
       NSM_NAME: 'icmp-responder',
-      NSM_CONNECT_TO: mesh.sock('nsmgr-0'),
+      NSM_CONNECT_TO: mesh().sock('nsmgr-0'),
       NSM_SERVICE_NAMES: 'icmp-responder',
       NSM_CIDR_PREFIX: '169.254.1.0/24',
       NSM_DNS_CONFIGS: '[{"dns_server_ips":["169.254.1.0"],"search_domains":["service.nsm"]}]',
     });
     const resolvConf = `/etc/netns/${nscNs}/resolv.conf`;
     expect(existsSync(resolvConf)).toBe(false);
-    const client = mesh.nsc(nscNs); // NSM_LOCAL_DNS_SERVER_ENABLED defaults to true, at 127.0.0.1:53
+    const client = mesh().nsc(nscNs); // NSM_LOCAL_DNS_SERVER_ENABLED defaults to true, at 127.0.0.1:53
     await expect.poll(() => nscEvents(client, 'connected').length, { timeout: 20_000 }).toBe(1);
 
     expect(readFileSync(resolvConf, 'utf8')).toMatch(/^nameserver 127\.0\.0\.1\nsearch service\.nsm\n/m);

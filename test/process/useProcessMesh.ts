@@ -1,0 +1,23 @@
+import { afterEach, beforeEach } from 'vitest';
+import { ProcessMesh } from './processMesh.js';
+
+/**
+ * A fresh ProcessMesh for each test of the calling file: what every daemon said is printed when
+ * the test failed, and the mesh is disposed after it (processes stopped, dir removed). Returns
+ * the current test's mesh.
+ */
+export function useProcessMesh(): () => ProcessMesh {
+  let current: ProcessMesh | undefined;
+  beforeEach(() => {
+    current = new ProcessMesh();
+  });
+  afterEach(async (ctx) => {
+    if (ctx.task.result?.state === 'fail') console.error(current?.dump());
+    await current?.dispose();
+    current = undefined;
+  });
+  return () => {
+    if (current === undefined) throw new Error('useProcessMesh: no test is running');
+    return current;
+  };
+}
