@@ -1,6 +1,6 @@
 import { status } from '@grpc/grpc-js';
-import { concat, defer, EMPTY, Observable, of, ReplaySubject, throwError, type Subscription } from 'rxjs';
-import { catchError, concatMap, ignoreElements, take } from 'rxjs/operators';
+import { concat, defer, EMPTY, Observable, of, throwError } from 'rxjs';
+import { catchError, concatMap, filter, ignoreElements, map, take } from 'rxjs/operators';
 import type { Connection } from '../../proto/gen/connection.js';
 import type { IPContext } from '../../proto/gen/connectioncontext.js';
 import type { NetworkServiceRequest } from '../../proto/gen/networkservice.js';
@@ -8,6 +8,7 @@ import { messageOf, NsmError } from '../core/errors.js';
 import type { NetworkServiceElement } from '../core/networkservice.js';
 import { DualStackPool, hostCidr, isHostCidr, tryParseCidr } from '../tools/cidr.js';
 import { onSettle } from '../tools/onSettle.js';
+import { latestOf } from '../../streams/latest.js';
 import { ipContextOf } from './point2pointIpam.js';
 
 const dedupe = (xs: readonly string[]): string[] => [...new Set(xs)];
@@ -42,51 +43,24 @@ export interface ExcludedPrefixesServerElement extends NetworkServiceElement {
  * Close passes through.
  */
 export function excludedPrefixesServer(prefixes$: Observable<readonly string[]>): ExcludedPrefixesServerElement {
-  const latest = new ReplaySubject<string[]>(1);
-  let hasValue = false;
-  let subscription: Subscription | undefined;
-  let disposed = false;
-  const start = () => {
-    if (subscription !== undefined || disposed) return;
-    const settle = () => {
-      if (!hasValue) {
-        hasValue = true;
-        latest.next([]);
-      }
-    };
-    subscription = prefixes$.subscribe({
-      next: (list) => {
-        const aggregated = aggregatePrefixes(list);
-        if (aggregated === undefined) return;
-        hasValue = true;
-        latest.next(aggregated);
-      },
-      error: settle,
-      complete: settle,
-    });
-  };
-
+  const aggregated$ = prefixes$.pipe(
+    map(aggregatePrefixes),
+    filter((list): list is string[] => list !== undefined),
+  );
+  const { latest$, dispose } = latestOf<readonly string[]>(aggregated$, []);
   return {
-    dispose: () => {
-      disposed = true;
-      subscription?.unsubscribe();
-      if (!hasValue) {
-        hasValue = true;
-        latest.next([]);
-      }
-    },
+    dispose,
     request: (request, ctx, next) =>
-      defer(() => {
-        start();
-        return latest.pipe(
+      defer(() =>
+        latest$.pipe(
           take(1),
           concatMap((prefixes) => {
             const ip = ipContextOf(request);
             ip.excludedPrefixes = dedupe([...ip.excludedPrefixes, ...prefixes]);
             return next.request(request, ctx);
           }),
-        );
-      }),
+        ),
+      ),
   };
 }
 

@@ -1,7 +1,8 @@
-import { defer, type Observable, ReplaySubject } from 'rxjs';
+import { defer, type Observable } from 'rxjs';
 import { concatMap, take } from 'rxjs/operators';
 import { PolicyRoute } from '../../proto/gen/connectioncontext.js';
 import type { NetworkServiceElement } from '../core/networkservice.js';
+import { latestOf } from '../../streams/latest.js';
 import { ipContextOf } from './point2pointIpam.js';
 
 export interface PolicyRoutesElement extends NetworkServiceElement {
@@ -25,28 +26,16 @@ export interface PolicyRoutesElement extends NetworkServiceElement {
  * ```
  */
 export function policyRoutes(policies$: Observable<readonly PolicyRoute[]>): PolicyRoutesElement {
-  const latest = new ReplaySubject<readonly PolicyRoute[]>(1);
-  let seen = false;
-  const settle = () => {
-    if (!seen) latest.next([]);
-    seen = true;
-  };
-  const subscription = policies$.subscribe({
-    next: (list) => {
-      seen = true;
-      latest.next(list);
-    },
-    error: settle,
-    complete: settle,
-  });
+  const { latest$, dispose } = latestOf<readonly PolicyRoute[]>(policies$, []);
+  const following = latest$.subscribe(); // from creation, as upstream reads the file at start
   return {
     dispose: () => {
-      subscription.unsubscribe();
-      settle();
+      dispose();
+      following.unsubscribe();
     },
     request: (request, ctx, next) =>
       defer(() =>
-        latest.pipe(
+        latest$.pipe(
           take(1),
           concatMap((policies) => {
             const ip = ipContextOf(request);
