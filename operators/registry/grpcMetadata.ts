@@ -2,7 +2,7 @@ import { defer, type Observable } from 'rxjs';
 import { map } from 'rxjs/operators';
 import { Metadata } from '@grpc/grpc-js';
 import { ContextKey, type Context } from '../core/context.js';
-import { invalidArgument } from '../core/errors.js';
+import { invalidArgument, messageOf } from '../core/errors.js';
 import type { RegistryElement } from '../core/registry.js';
 import { incomingCallKey } from '../../streams/grpc/serve.js';
 
@@ -50,7 +50,7 @@ export function parseRegistryPath(json: string): RegistryPath {
   try {
     value = JSON.parse(json);
   } catch (e) {
-    throw new Error(`is not JSON: ${e instanceof Error ? e.message : String(e)}`);
+    throw new Error(`is not JSON: ${messageOf(e)}`);
   }
   if (!isObject(value)) throw new Error('must be a JSON object {"Index":N,"PathSegments":[{"token":"…"},…]}');
   const index = field(value, 'Index') ?? 0;
@@ -93,7 +93,7 @@ export function grpcMetadata<T, Q, R>(): RegistryElement<T, Q, R> {
       try {
         path = incoming && registryPathFromMetadata(incoming.metadata);
       } catch (e) {
-        throw invalidArgument(`registry path (gRPC metadata "${registryPathMetadataKey}") ${e instanceof Error ? e.message : String(e)}`);
+        throw invalidArgument(`registry path (gRPC metadata "${registryPathMetadataKey}") ${messageOf(e)}`);
       }
       if (path === undefined) return call(ctx);
       const sent = path;
