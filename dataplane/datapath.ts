@@ -36,7 +36,11 @@ export interface Datapath {
   unprogram(x: CrossConnect): Observable<void>;
   /**
    * Interface counters of a programmed connection as path-segment metrics, in upstream's keys
-   * (`server_*` for the interface toward the previous hop, `client_*` toward the next one).
+   * (`server_*` for the interface toward the previous hop, `client_*` toward the next one): the
+   * latest sample at once, then a new one on the datapath's interval while anyone reads (one
+   * sampler per interface, however many read); completes when the connection is unprogrammed.
    */
   metrics?(connectionId: string): Observable<Record<string, string>>;
+  /** Ends what the datapath runs in the background (helper processes); what it programmed stays. */
+  dispose?(): void;
 }

@@ -3,14 +3,14 @@ import { Observable } from 'rxjs';
 import { internal, invalidArgument, type NsmError } from '../../operators/core/errors.js';
 
 /** How long one iproute2/nsenter/tc call may take before it is killed (they answer in ms). */
-const timeoutMs = 10_000;
+export const timeoutMs = 10_000;
 
 /**
  * Why a datapath command failed, as a gRPC status: the kernel refusing what a request asked
  * for (a bad address, a name in use, …) is the request's fault (INVALID_ARGUMENT); a missing
  * tool or a timeout is this forwarder's (INTERNAL).
  */
-function failure(command: string, stderr: string, code: unknown): NsmError {
+export function failure(command: string, stderr: string, code: unknown): NsmError {
   const detail = stderr.trim().split('\n').slice(-3).join('; ') || `exit ${String(code)}`;
   const message = `${command}: ${detail}`;
   return typeof code === 'number' && /Error: (inet6? prefix|any valid prefix|argument|invalid)|File exists|Invalid argument|Numerical result out of range|not a valid/i.test(stderr)

@@ -1,19 +1,7 @@
 import { map, of, type Observable } from 'rxjs';
-import { exec } from './exec.js';
+import type { IpBatches, NetnsPath } from './ipBatch.js';
 
-/** A network namespace addressed by a path (`/proc/<pid>/fd/<n>`, `/run/netns/x`); none = ours. */
-export type NetnsPath = string | undefined;
-
-/** `ip …` inside `netns` (through nsenter, since `ip -n` takes names only). */
-export function ip(netns: NetnsPath, args: readonly string[], input?: string): Observable<string> {
-  return netns === undefined ? exec('ip', args, input) : exec('nsenter', [`--net=${netns}`, 'ip', ...args], input);
-}
-
-/** Several `ip` commands in one process (`ip -batch -`); stops at the first failing line. */
-export function ipBatch(netns: NetnsPath, lines: readonly string[]): Observable<void> {
-  if (lines.length === 0) return of(undefined);
-  return ip(netns, ['-batch', '-'], `${lines.join('\n')}\n`).pipe(map(() => undefined));
-}
+export type { NetnsPath } from './ipBatch.js';
 
 /** What `ip -j -d link show` says of an interface (the fields we use). */
 export interface LinkInfo {
@@ -24,9 +12,17 @@ export interface LinkInfo {
   readonly linkinfo?: { readonly info_kind?: string };
 }
 
-/** The interfaces of `netns`, read with `ip -j -d link show`. */
-export function links(netns: NetnsPath): Observable<LinkInfo[]> {
-  return ip(netns, ['-j', '-d', 'link', 'show']).pipe(map((out) => (out.trim() ? (JSON.parse(out) as LinkInfo[]) : [])));
+const parsed = <T>(out: string | undefined): T[] => (out?.trim() ? (JSON.parse(out) as T[]) : []);
+
+/** Several `ip` commands in `netns`, in order; nothing to run is no command at all. */
+export function ipBatch(ip: IpBatches, netns: NetnsPath, lines: readonly string[]): Observable<void> {
+  if (lines.length === 0) return of(undefined);
+  return ip.run(netns, lines).pipe(map(() => undefined));
+}
+
+/** The interfaces of `netns`, with details (`link show`). */
+export function links(ip: IpBatches, netns: NetnsPath): Observable<LinkInfo[]> {
+  return ip.run(netns, ['link show']).pipe(map(([out]) => parsed<LinkInfo>(out)));
 }
 
 /** What `ip -j rule show` says of a rule (the fields we use; `table` is a name or number as text). */
@@ -36,8 +32,8 @@ export interface RuleInfo {
 }
 
 /** The policy rules of `netns`. */
-export function rules(netns: NetnsPath): Observable<RuleInfo[]> {
-  return ip(netns, ['-j', 'rule', 'show']).pipe(map((out) => (out.trim() ? (JSON.parse(out) as RuleInfo[]) : [])));
+export function rules(ip: IpBatches, netns: NetnsPath): Observable<RuleInfo[]> {
+  return ip.run(netns, ['rule show']).pipe(map(([out]) => parsed<RuleInfo>(out)));
 }
 
 /** Counters of one interface (`ip -j -s link show dev X`). */
@@ -46,14 +42,12 @@ export interface InterfaceCounters {
   readonly tx: { readonly bytes: number; readonly packets: number; readonly dropped: number };
 }
 
-/** Runs `lines` in `netns` and reads the counters of `name` afterwards, all in one `ip -batch`. */
-export function configure(netns: NetnsPath, name: string, lines: readonly string[]): Observable<InterfaceCounters> {
-  return ip(netns, ['-j', '-s', '-batch', '-'], `${[...lines, `link show dev ${name}`].join('\n')}\n`).pipe(map(parseCounters));
+/** Runs `lines` in `netns` and reads the counters of `name` afterwards, in one go. */
+export function configure(ip: IpBatches, netns: NetnsPath, name: string, lines: readonly string[]): Observable<InterfaceCounters> {
+  return ip.run(netns, [...lines, `link show dev ${name}`]).pipe(map((outs) => parsed<{ stats64: InterfaceCounters }>(outs.at(-1))[0]?.stats64 as InterfaceCounters));
 }
 
-const parseCounters = (out: string): InterfaceCounters => (JSON.parse(out.trim().split('\n').at(-1) ?? '[]') as { stats64: InterfaceCounters }[])[0]?.stats64 as InterfaceCounters;
-
 /** Reads the counters of `name` in `netns`. */
-export function counters(netns: NetnsPath, name: string): Observable<InterfaceCounters> {
-  return ip(netns, ['-j', '-s', 'link', 'show', 'dev', name]).pipe(map(parseCounters));
+export function counters(ip: IpBatches, netns: NetnsPath, name: string): Observable<InterfaceCounters> {
+  return configure(ip, netns, name, []);
 }

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { firstValueFrom, lastValueFrom } from 'rxjs';
+import { firstValueFrom, lastValueFrom, tap } from 'rxjs';
 import { expect, it } from 'vitest';
 import { Connection, type Mechanism } from '../../proto/gen/connection.js';
 import { statusOf } from '../../operators/core/errors.js';
@@ -62,6 +62,25 @@ describeKernel('KernelDatapath (real netns, veth, VXLAN)', () => {
     expect(linksIn(nsc)).toEqual([]);
     expect(linksIn(nse)).toEqual([]);
     expect(dp.size).toBe(0);
+  });
+
+  it('interface counters as a stream: the sample program read at once, then fresh ones on the interval (traffic shows); completes on Close', async () => {
+    const [nsc, nse] = [ns.make('nsc'), ns.make('nse')];
+    const dp = new KernelDatapath({ statsInterval: 20 });
+    const x = crossConnect('c1', kernel(ns.inodeUrl(nsc), 'nsm-1'), kernel(ns.inodeUrl(nse), 'icmp-resp-1'));
+    await firstValueFrom(dp.program(x));
+    const first = await firstValueFrom(dp.metrics('c1'));
+    expect(first).toMatchObject({ server_interface: 'nsm-1', client_interface: 'icmp-resp-1' });
+    const before = Number(first['server_tx_bytes']);
+    const seen: Record<string, string>[] = [];
+    const done = lastValueFrom(dp.metrics('c1').pipe(tap((m) => seen.push(m))), { defaultValue: undefined });
+    expect(pings(nsc, '169.254.0.0')).toBe(true);
+    await expect.poll(() => Number(seen.at(-1)?.['server_tx_bytes'])).toBeGreaterThan(before);
+    expect(Number(seen.at(-1)?.['client_rx_bytes'])).toBeGreaterThan(0);
+    expect(await firstValueFrom(dp.metrics('no-such-connection'), { defaultValue: 'none' })).toBe('none');
+    await lastValueFrom(dp.unprogram(x), { defaultValue: undefined });
+    await done; // completed by the Close
+    dp.dispose();
   });
 
   it('remote: VXLAN devices made from each node netns (underlay there) into the workload netns; ping crosses the underlay; Close removes them', async () => {

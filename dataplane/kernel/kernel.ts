@@ -1,11 +1,14 @@
-import { lastValueFrom, Observable } from 'rxjs';
+import { isIP } from 'node:net';
+import { asyncScheduler, BehaviorSubject, combineLatest, defer, EMPTY, lastValueFrom, map, Observable, Subject, takeUntil, type SchedulerLike } from 'rxjs';
 import type { Connection, Mechanism } from '../../proto/gen/connection.js';
 import { invalidArgument, unimplemented } from '../../operators/core/errors.js';
 import type { CrossConnect, Datapath } from '../datapath.js';
 import { configLines, interfaceConfig, teardownLines, type InterfaceConfig, type Side } from './ipContext.js';
-import { configure, counters, ip, ipBatch, links, rules, type InterfaceCounters, type NetnsPath } from './iproute.js';
+import { IpBatches } from './ipBatch.js';
+import { configure, counters, ipBatch, links, rules, type InterfaceCounters, type NetnsPath } from './iproute.js';
 import { aliasFor, checkInterfaceName, interfaceNameFor, isOurAlias, policyTables } from './names.js';
 import { inNetns, netnsIdentity, openNetns, type Netns } from './netns.js';
+import { sampled } from './sampled.js';
 import { allocateVni } from './vni.js';
 
 export interface KernelDatapathOptions {
@@ -15,6 +18,11 @@ export interface KernelDatapathOptions {
   vxlanPort?: number;
   /** Netns (path) holding the tunnel address, where VXLAN devices are made (default: this process's). */
   underlayNetns?: string;
+  /** How long an idle `ip -batch` process stays in a netns for more work, ms (default 1000). */
+  ipIdleMs?: number;
+  /** How often a connection's interface counters are sampled while someone reads them, ms (default 10 s, as upstream's NSM_METRICS_EXPORT_INTERVAL). */
+  statsInterval?: number;
+  scheduler?: SchedulerLike;
 }
 
 /**
@@ -26,8 +34,10 @@ interface Attached {
   url: string;
   readonly name: string;
   config: InterfaceConfig;
-  /** Counters read by the last program (the metrics of that Request: no second read). */
-  counters?: InterfaceCounters;
+  /** The latest counters: every program reads them with its configuration, the sampler in between. */
+  readonly latest: BehaviorSubject<InterfaceCounters | undefined>;
+  /** The latest, then every sample: one timer however many read, stopped when the last one leaves. */
+  readonly sampled: Observable<InterfaceCounters>;
 }
 
 /** What is programmed for one connection (keyed by the forwarder-side connection id). */
@@ -39,6 +49,8 @@ interface Programmed {
   readonly vni?: number;
   /** The links exist (until then a failure must not delete same-named interfaces it did not make). */
   created: boolean;
+  /** Emits when it is removed: its counter streams complete. */
+  readonly removed: Subject<void>;
 }
 
 const vxlanParam = (m: Mechanism, key: string) => m.parameters[key] ?? '';
@@ -56,9 +68,18 @@ export class KernelDatapath implements Datapath {
   private readonly programmed = new Map<string, Programmed>();
   private readonly usedVnis = new Set<number>();
   private readonly port: number;
+  private readonly ip: IpBatches;
+  private readonly scheduler: SchedulerLike;
 
   constructor(private readonly options: KernelDatapathOptions = {}) {
     this.port = options.vxlanPort ?? 4789;
+    this.scheduler = options.scheduler ?? asyncScheduler;
+    this.ip = new IpBatches({ ...(options.ipIdleMs !== undefined ? { idleMs: options.ipIdleMs } : {}), ...(options.scheduler ? { scheduler: options.scheduler } : {}) });
+  }
+
+  /** Ends the `ip` processes (what is programmed stays: the data plane outlives its forwarder). */
+  dispose(): void {
+    this.ip.dispose();
   }
 
   /** Connections with programmed interfaces (tests check Close leaves none). */
@@ -91,32 +112,47 @@ export class KernelDatapath implements Datapath {
       // No state (a restarted forwarder): the client side is known from the connection itself.
       const m = x.incoming.mechanism;
       const [url, name] = [m?.parameters['inodeURL'], m?.parameters['name']];
-      if (m?.type === 'KERNEL' && url && name) await inNetns(url, (path) => removeStale(path, name, aliasFor('client', firstId(x.incoming))));
+      if (m?.type === 'KERNEL' && url && name) await inNetns(url, (path) => this.removeStale(path, name, aliasFor('client', firstId(x.incoming))));
     });
   }
 
+  /**
+   * The counters of a connection's interfaces as path-segment metrics: the latest sample at once,
+   * then each new one; completes when the connection is unprogrammed.
+   *
+   * ```
+   * program ─c1──────────────────── refresh ─c3──
+   * metrics  c1 ──(statsInterval)── c2 ─────── c3 ──…──| (unprogram)
+   * ```
+   */
   metrics(connectionId: string): Observable<Record<string, string>> {
-    return runToEnd(async () => {
-      const out: Record<string, string> = {};
-      const sides = this.programmed.get(connectionId)?.sides ?? {};
+    return defer(() => {
+      const p = this.programmed.get(connectionId);
+      if (p === undefined) return EMPTY;
       // Upstream's view from the forwarder: it serves the client side, it is a client of the endpoint side.
-      for (const [side, prefix] of [['client', 'server_'], ['endpoint', 'client_']] as const) {
-        const a = sides[side];
-        if (a === undefined) continue;
-        const c = a.counters ?? (await inNetns(a.url, (path) => lastValueFrom(counters(path, a.name))).catch(() => undefined));
-        delete a.counters;
-        if (c === undefined) continue; // the workload's netns is gone: nothing to report
-        Object.assign(out, {
-          [`${prefix}interface`]: a.name,
-          [`${prefix}rx_bytes`]: String(c.rx.bytes),
-          [`${prefix}tx_bytes`]: String(c.tx.bytes),
-          [`${prefix}rx_packets`]: String(c.rx.packets),
-          [`${prefix}tx_packets`]: String(c.tx.packets),
-          [`${prefix}drops`]: String(c.rx.dropped + c.tx.dropped),
-        });
-      }
-      return out;
+      const parts = (
+        [
+          ['client', 'server_'],
+          ['endpoint', 'client_'],
+        ] as const
+      ).flatMap(([side, prefix]) => {
+        const a = p.sides[side];
+        return a ? [a.sampled.pipe(map((c) => segmentMetrics(prefix, a.name, c)))] : [];
+      });
+      return combineLatest(parts).pipe(
+        map((all) => Object.assign({}, ...all) as Record<string, string>),
+        takeUntil(p.removed),
+      );
     });
+  }
+
+  /** One interface of ours, with its counter sampler. */
+  private attach(url: string, name: string, config: InterfaceConfig): Attached {
+    const latest = new BehaviorSubject<InterfaceCounters | undefined>(undefined);
+    // A netns that is gone reads as nothing: the last sample stays.
+    const read = () => defer(() => inNetns(a.url, (path) => lastValueFrom(counters(this.ip, path, name))));
+    const a: Attached = { url, name, config, latest, sampled: sampled(latest, read, this.options.statsInterval ?? 10_000, this.scheduler) };
+    return a;
   }
 
   private async make(x: CrossConnect): Promise<Mechanism> {
@@ -151,7 +187,8 @@ export class KernelDatapath implements Datapath {
         if (attached && want) {
           attached.url = want.url; // the same netns, maybe by a living process's path (nsc-init, then nsc)
           const lines = configLines(attached.name, want.config, attached.config);
-          attached.counters = await inNetns(attached.url, (path) => lastValueFrom(configure(path, attached.name, lines)));
+          const read = await inNetns(attached.url, (path) => lastValueFrom(configure(this.ip, path, attached.name, lines)));
+          if (read) attached.latest.next(read);
           attached.config = want.config;
         }
       }
@@ -160,7 +197,7 @@ export class KernelDatapath implements Datapath {
     if (before) await this.remove(id);
 
     const sides: Partial<Record<Side, Attached>> = {};
-    const made: Programmed = { shape, sides, created: false, ...(vni !== undefined ? { vni } : {}) };
+    const made: Programmed = { shape, sides, created: false, removed: new Subject<void>(), ...(vni !== undefined ? { vni } : {}) };
     this.programmed.set(id, made);
     if (vni !== undefined) this.usedVnis.add(vni);
     // The netns stay open while we work in them (a pid found by inode cannot go away meanwhile).
@@ -170,7 +207,7 @@ export class KernelDatapath implements Datapath {
         const want = plan[side];
         if (want === undefined) continue;
         open[side] = openNetns(want.url);
-        sides[side] = { url: want.url, name: want.name, config: want.config };
+        sides[side] = this.attach(want.url, want.name, want.config);
       }
       const paths = { client: open.client?.path, endpoint: open.endpoint?.path };
       await this.createLinks(sides, paths, tunnel, incoming.type === 'VXLAN').catch(async (e: unknown) => {
@@ -178,7 +215,7 @@ export class KernelDatapath implements Datapath {
         if (!/File exists/.test(String(e))) throw e;
         for (const side of ['client', 'endpoint'] as const) {
           const a = sides[side];
-          if (a) await removeStale(paths[side], a.name, aliasFor(side, first));
+          if (a) await this.removeStale(paths[side], a.name, aliasFor(side, first));
         }
         await this.createLinks(sides, paths, tunnel, incoming.type === 'VXLAN');
       });
@@ -187,7 +224,7 @@ export class KernelDatapath implements Datapath {
       // address sends an ARP nobody answers, and the kernel retries only a second later.
       for (const side of ['endpoint', 'client'] as const) {
         const a = sides[side];
-        if (a) a.counters = await lastValueFrom(configure(paths[side], a.name, [`link set dev ${a.name} alias ${aliasFor(side, first)}`, ...configLines(a.name, a.config)]));
+        if (a) a.latest.next(await lastValueFrom(configure(this.ip, paths[side], a.name, [`link set dev ${a.name} alias ${aliasFor(side, first)}`, ...configLines(a.name, a.config)])));
       }
     } catch (e) {
       await this.remove(id);
@@ -210,7 +247,7 @@ export class KernelDatapath implements Datapath {
   private async createLinks(sides: Partial<Record<Side, Attached>>, paths: Record<Side, string | undefined>, tunnel: Mechanism | undefined, weAreServer: boolean): Promise<void> {
     const { client, endpoint } = sides;
     if (client && endpoint) {
-      await lastOrVoid(ip(this.options.underlayNetns, ['link', 'add', client.name, 'netns', paths.client as string, 'type', 'veth', 'peer', 'name', endpoint.name, 'netns', paths.endpoint as string]));
+      await lastOrVoid(ipBatch(this.ip, this.options.underlayNetns, [`link add ${client.name} netns ${paths.client as string} type veth peer name ${endpoint.name} netns ${paths.endpoint as string}`]));
       return;
     }
     const side: Side = client ? 'client' : 'endpoint';
@@ -218,7 +255,7 @@ export class KernelDatapath implements Datapath {
     const t = tunnel as Mechanism;
     const [own, peer] = weAreServer ? [vxlanParam(t, 'dst_ip'), vxlanParam(t, 'src_ip')] : [vxlanParam(t, 'src_ip'), vxlanParam(t, 'dst_ip')];
     const port = vxlanParam(t, 'dst_port') || String(this.port);
-    await lastOrVoid(ip(this.options.underlayNetns, ['link', 'add', local.name, 'netns', paths[side] as string, 'type', 'vxlan', 'id', vxlanParam(t, 'vni'), 'local', own, 'remote', peer, 'dstport', port]));
+    await lastOrVoid(ipBatch(this.ip, this.options.underlayNetns, [`link add ${local.name} netns ${paths[side] as string} type vxlan id ${vxlanParam(t, 'vni')} local ${own} remote ${peer} dstport ${port}`]));
   }
 
   /** Deletes what a connection made (one end of a veth takes the other with it) and frees its VNI. */
@@ -226,16 +263,15 @@ export class KernelDatapath implements Datapath {
     const p = this.programmed.get(id);
     if (p === undefined) return;
     this.programmed.delete(id);
+    p.removed.next();
+    p.removed.complete();
     if (p.vni !== undefined) this.usedVnis.delete(p.vni);
     const failures: unknown[] = [];
     if (p.created) {
       for (const a of Object.values(p.sides)) {
         try {
-          await inNetns(a.url, async (path) => {
-            await lastOrVoid(ipBatch(path, [`link del dev ${a.name}`]));
-            // Policy rules outlive the interface (its routes do not).
-            await lastOrVoid(ipBatch(path, teardownLines(a.config)));
-          });
+          // Policy rules outlive the interface (its routes do not); they go even when the interface is gone already.
+          await inNetns(a.url, (path) => lastOrVoid(ipBatch(this.ip, path, [`link del dev ${a.name}`, ...teardownLines(a.config)])));
         } catch (e) {
           // Gone already (the other veth end went first, or the workload's netns died) is fine.
           if (!/Cannot find device|does not exist/.test(String(e))) failures.push(e);
@@ -244,6 +280,34 @@ export class KernelDatapath implements Datapath {
     }
     if (failures.length) throw failures[0];
   }
+
+  /**
+   * Before making `name` in a netns: an interface of ours for the same connection side (a
+   * crashed predecessor's, or under an old name) goes; a foreign one with that name is an error.
+   */
+  private async removeStale(netns: NetnsPath, name: string, alias: string): Promise<void> {
+    const present = await lastValueFrom(links(this.ip, netns));
+    const { table } = policyTables(alias);
+    const stale = (await lastValueFrom(rules(this.ip, netns))).filter((r) => typeof r.table === 'string' && Number(r.table) >= table && Number(r.table) < table + 16);
+    const lines: string[] = stale.map((r) => `rule del pref ${r.priority} table ${r.table}`);
+    for (const l of present) {
+      if (l.ifalias === alias || (l.ifname === name && isOurAlias(l.ifalias))) lines.push(`link del dev ${l.ifname}`);
+      else if (l.ifname === name) throw invalidArgument(`interface "${name}" already exists in the target network namespace and was not made by nsm-rx`);
+    }
+    await lastOrVoid(ipBatch(this.ip, netns, lines));
+  }
+}
+
+/** One interface's counters in upstream's metric keys (`prefix`: `server_` or `client_`). */
+function segmentMetrics(prefix: string, name: string, c: InterfaceCounters): Record<string, string> {
+  return {
+    [`${prefix}interface`]: name,
+    [`${prefix}rx_bytes`]: String(c.rx.bytes),
+    [`${prefix}tx_bytes`]: String(c.tx.bytes),
+    [`${prefix}rx_packets`]: String(c.rx.packets),
+    [`${prefix}tx_packets`]: String(c.tx.packets),
+    [`${prefix}drops`]: String(c.rx.dropped + c.tx.dropped),
+  };
 }
 
 /** The id of the path's first segment: the client's connection id, stable across heals. */
@@ -253,24 +317,11 @@ function firstId(conn: Connection): string {
 
 function checkTunnel(m: Mechanism): void {
   for (const key of ['src_ip', 'dst_ip', 'vni']) if (!vxlanParam(m, key)) throw invalidArgument(`VXLAN mechanism has no ${key} parameter`);
+  for (const key of ['src_ip', 'dst_ip']) if (!isIP(vxlanParam(m, key))) throw invalidArgument(`VXLAN mechanism: ${key} "${vxlanParam(m, key)}" is not an IP address`);
+  const port = vxlanParam(m, 'dst_port');
+  if (port && !/^\d{1,5}$/.test(port)) throw invalidArgument(`VXLAN mechanism: dst_port "${port}" is not a port number`);
   const vni = Number(vxlanParam(m, 'vni'));
   if (!Number.isInteger(vni) || vni < 1 || vni > 0xffffff) throw invalidArgument(`VXLAN mechanism: vni "${vxlanParam(m, 'vni')}" is not 1–16777215`);
-}
-
-/**
- * Before making `name` in a netns: an interface of ours for the same connection side (a
- * crashed predecessor's, or under an old name) goes; a foreign one with that name is an error.
- */
-async function removeStale(netns: NetnsPath, name: string, alias: string): Promise<void> {
-  const present = await lastValueFrom(links(netns));
-  const { table } = policyTables(alias);
-  const stale = (await lastValueFrom(rules(netns))).filter((r) => typeof r.table === 'string' && Number(r.table) >= table && Number(r.table) < table + 16);
-  const lines: string[] = stale.map((r) => `rule del pref ${r.priority} table ${r.table}`);
-  for (const l of present) {
-    if (l.ifalias === alias || (l.ifname === name && isOurAlias(l.ifalias))) lines.push(`link del dev ${l.ifname}`);
-    else if (l.ifname === name) throw invalidArgument(`interface "${name}" already exists in the target network namespace and was not made by nsm-rx`);
-  }
-  await lastOrVoid(ipBatch(netns, lines));
 }
 
 /** Waits for the last value (or none) of a command. */

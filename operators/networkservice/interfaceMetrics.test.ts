@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { Connection } from '../../proto/gen/connection.js';
 import { NetworkServiceRequest } from '../../proto/gen/networkservice.js';
 import { NoopDatapath } from '../../dataplane/noop.js';
+import { marbles } from '../../test/marbles.js';
 import { sync } from '../../test/sync.js';
 import { Context } from '../core/context.js';
 import { chain, type NetworkServiceHandler } from '../core/networkservice.js';
@@ -17,15 +18,21 @@ const request = NetworkServiceRequest.fromPartial({
 });
 
 describe('interfaceMetrics', () => {
-  it('puts the datapath counters of the connection into this hop’s path segment, keeping other metrics', () => {
-    const datapath = Object.assign(new NoopDatapath(), { metrics: (id: string) => of({ server_interface: `if-${id}`, server_rx_bytes: '42' }) });
-    const conn = sync(chain([interfaceMetrics(datapath)], answer).request(NetworkServiceRequest.fromPartial(request), Context.background));
-    expect(conn.path?.pathSegments[1]?.metrics).toEqual({ kept: 'yes', server_interface: 'if-fwd-1', server_rx_bytes: '42' });
-    expect(conn.path?.pathSegments[0]?.metrics).toEqual({});
+  it('puts the latest counter sample of the connection into this hop’s path segment at once, keeping other metrics; later samples wait for the next Request', () => {
+    marbles(({ cold, expectObservable, expectSubscriptions }) => {
+      const samples = cold('a 9ms b 9ms c', { a: { server_rx_bytes: '42' }, b: { server_rx_bytes: '43' }, c: { server_rx_bytes: '44' } });
+      const datapath = Object.assign(new NoopDatapath(), { metrics: (id: string) => (id === 'fwd-1' ? samples : of({})) });
+      const answered = chain([interfaceMetrics(datapath)], answer).request(NetworkServiceRequest.fromPartial(request), Context.background);
+      expectObservable(answered).toBe('(x|)', { x: expect.objectContaining({ path: expect.objectContaining({ pathSegments: [expect.objectContaining({ metrics: {} }), expect.objectContaining({ metrics: { kept: 'yes', server_rx_bytes: '42' } })] }) }) });
+      expectSubscriptions(samples.subscriptions).toBe('(^!)'); // the first sample only: nothing left reading
+    });
   });
 
-  it('a datapath without counters leaves the segment as it is', () => {
-    const conn = sync(chain([interfaceMetrics(new NoopDatapath())], answer).request(NetworkServiceRequest.fromPartial(request), Context.background));
-    expect(conn.path?.pathSegments[1]?.metrics).toEqual({ kept: 'yes' });
+  it('a datapath without counters, or with none for this connection, leaves the segment as it is', () => {
+    const empty = Object.assign(new NoopDatapath(), { metrics: () => of<Record<string, string>>() });
+    for (const datapath of [new NoopDatapath(), empty]) {
+      const conn = sync(chain([interfaceMetrics(datapath)], answer).request(NetworkServiceRequest.fromPartial(request), Context.background));
+      expect(conn.path?.pathSegments[1]?.metrics).toEqual({ kept: 'yes' });
+    }
   });
 });

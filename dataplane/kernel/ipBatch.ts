@@ -1,0 +1,229 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { asyncScheduler, catchError, Observable, throwError, type SchedulerLike, type Subscriber, type Subscription } from 'rxjs';
+import { internal, invalidArgument, notFound } from '../../operators/core/errors.js';
+import { inodeUrlOf } from '../../streams/inodes.js';
+import { failure, timeoutMs } from './exec.js';
+
+/** A network namespace addressed by a path (`/proc/<pid>/fd/<n>`, `/run/netns/x`); none = ours. */
+export type NetnsPath = string | undefined;
+
+/**
+ * Sent after every group of lines: an object `ip` does not know, so it answers
+ * `Command failed -:<n>` on exactly that line and we know everything before it is done.
+ */
+const marker = 'nsm-rx-done';
+
+/** One group of lines on its way through a process. */
+interface Group {
+  readonly lines: readonly string[];
+  /** `ip`'s number of the group's first line (it counts every line it read, from 1). */
+  readonly first: number;
+  readonly markerLine: number;
+  readonly outputs: string[];
+  /** The first failing line and what `ip` said before naming it. */
+  failed?: { readonly line: string; readonly detail: string };
+  readonly subscriber: Subscriber<string[]>;
+}
+
+/**
+ * One `ip -force -j -s -d -batch -` inside one netns, fed groups of lines on stdin; stdout and
+ * stderr are one pipe, so outputs, errors and markers arrive in the order `ip` made them.
+ * `-force` keeps it reading after a failing line (that line's error is reported, the rest of
+ * its group still runs); a line `ip` cannot even parse ends it (then its groups fail).
+ *
+ * `ip` remembers interface names → indexes: after an interface went by another hand (its veth
+ * peer deleted from the other netns) and came back under the same name, it would address the
+ * old index and fail. So a process retires after a group that failed, and a fresh one takes
+ * its place at once.
+ */
+class IpProcess {
+  private readonly child: ChildProcessWithoutNullStreams;
+  private readonly groups: Group[] = [];
+  private written = 0;
+  private buffer = '';
+  /** What `ip` said since the last line it named as failed. */
+  private said: string[] = [];
+  private idle?: Subscription;
+  private deadline?: Subscription;
+  private ended = false;
+
+  constructor(
+    private readonly where: string,
+    netns: NetnsPath,
+    private readonly options: { readonly idleMs: number; readonly scheduler: SchedulerLike; readonly onEnd: () => void; readonly onRetire: (netnsOfProcess: string) => void },
+  ) {
+    const ip = ['ip', '-force', '-j', '-s', '-d', '-batch', '-'];
+    // The netns goes to the child as its fd 3: no path of ours it could read after we reused it.
+    const fd = netns === undefined ? undefined : openSync(netns, 'r');
+    try {
+      const command = fd === undefined ? ip : ['nsenter', '--net=/proc/self/fd/3', ...ip];
+      // stdin, stdout and stderr are pipes (the type cannot tell from an array).
+      this.child = spawn('sh', ['-c', 'exec "$@" 2>&1', 'sh', ...command], { stdio: ['pipe', 'pipe', 'pipe', ...(fd === undefined ? [] : [fd])] }) as ChildProcessWithoutNullStreams;
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
+    this.child.stdout.setEncoding('utf8').on('data', (chunk: string) => this.read(chunk));
+    this.child.on('error', (e) => this.end(e.message));
+    this.child.on('close', (code: number | null, signal: string | null) => this.end(`exit ${code ?? signal ?? '?'}`));
+    this.child.stdin.on('error', () => undefined); // a dead ip: reported by its exit
+  }
+
+  run(lines: readonly string[]): Observable<string[]> {
+    return new Observable<string[]>((subscriber) => {
+      const bad = lines.find((l) => /[\n\r]/.test(l));
+      if (bad !== undefined) {
+        subscriber.error(invalidArgument(`ip ${JSON.stringify(bad)}: a line break inside one command`));
+        return;
+      }
+      if (this.ended) {
+        subscriber.error(internal(`ip -batch ${this.where}: ended`));
+        return;
+      }
+      this.idle?.unsubscribe();
+      const first = this.written + 1;
+      this.written += lines.length + 1;
+      this.groups.push({ lines, first, markerLine: this.written, outputs: [], subscriber });
+      this.child.stdin.write(`${[...lines, marker].join('\n')}\n`);
+      this.deadline ??= this.options.scheduler.schedule(() => this.kill(`no answer within ${timeoutMs} ms`), timeoutMs);
+    });
+  }
+
+  /** Ends the process (stdin closed: `ip` exits when it has read everything). */
+  close(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.options.onEnd();
+    this.child.stdin.end();
+  }
+
+  private read(chunk: string): void {
+    this.buffer += chunk;
+    const lines = this.buffer.split('\n');
+    this.buffer = lines.pop() ?? '';
+    for (const text of lines) {
+      const group = this.groups[0];
+      if (group === undefined) continue;
+      const failed = /^Command failed -:(\d+)$/.exec(text);
+      if (failed === null) {
+        if (/^[[{]/.test(text)) group.outputs.push(text);
+        else if (text) this.said.push(text);
+        continue;
+      }
+      const n = Number(failed[1]);
+      if (n === group.markerLine) this.settle(group);
+      else group.failed ??= { line: group.lines[n - group.first] ?? `line ${n}`, detail: this.said.join('\n') };
+      this.said = [];
+    }
+  }
+
+  private settle(group: Group): void {
+    this.groups.shift();
+    this.deadline?.unsubscribe();
+    this.deadline = this.groups.length ? this.options.scheduler.schedule(() => this.kill(`no answer within ${timeoutMs} ms`), timeoutMs) : undefined;
+    if (!this.ended && group.failed) {
+      this.options.onRetire(`/proc/${this.child.pid}/ns/net`); // while we still read its output, it is there
+      this.close();
+    }
+    if (this.groups.length === 0 && !this.ended) this.idle = this.options.scheduler.schedule(() => this.close(), this.options.idleMs);
+    if (group.failed) group.subscriber.error(failure(`ip ${group.failed.line}`, group.failed.detail, 1));
+    else {
+      group.subscriber.next(group.outputs);
+      group.subscriber.complete();
+    }
+  }
+
+  private kill(why: string): void {
+    this.child.kill('SIGKILL');
+    this.end(why);
+  }
+
+  /** The process is gone: its groups fail with what it said last. */
+  private end(why: string): void {
+    if (!this.ended) this.options.onEnd();
+    this.ended = true;
+    this.idle?.unsubscribe();
+    this.deadline?.unsubscribe();
+    const said = [...this.said, this.buffer].filter(Boolean).join('\n');
+    for (const group of this.groups.splice(0)) {
+      group.subscriber.error(failure(`ip -batch ${this.where} [${group.lines.join('; ')}]`, said || why, said ? 1 : undefined));
+    }
+  }
+}
+
+export interface IpBatchesOptions {
+  /** How long a process waits for more work before it ends, ms (default 1000). */
+  idleMs?: number;
+  scheduler?: SchedulerLike;
+}
+
+/**
+ * `ip` commands run by one long-lived `ip -batch` per network namespace instead of a process
+ * per command (a spawn costs milliseconds; a line on a pipe does not). A process idle for
+ * `idleMs` ends, so it never keeps a dead workload's namespace (and the interface in it,
+ * still answering pings) alive for long; `dispose` ends them all.
+ *
+ * `run(netns, lines)` emits the JSON output lines of `lines` (those that print) once all ran,
+ * or errors with the first failing line and what `ip` said of it:
+ * ```
+ * run(ns, ['link add …', 'link show dev x']) ──[json]|    or ──# (ip link add …: RTNETLINK answers: File exists)
+ * ```
+ */
+export class IpBatches {
+  private readonly processes = new Map<string, IpProcess>();
+  private readonly idleMs: number;
+  private readonly scheduler: SchedulerLike;
+  private disposed = false;
+
+  constructor(options: IpBatchesOptions = {}) {
+    this.idleMs = options.idleMs ?? 1000;
+    this.scheduler = options.scheduler ?? asyncScheduler;
+  }
+
+  run(netns: NetnsPath, lines: readonly string[]): Observable<string[]> {
+    return new Observable<string[]>((subscriber) => {
+      // One process per namespace, however its path is spelled (a fd of ours, a bind mount).
+      const key = netns === undefined ? 'own' : inodeUrlOf(netns);
+      const process = () => (key === undefined ? undefined : this.processes.get(key)) ?? this.start(key as string, netns);
+      try {
+        // An index the kernel does not know: once more in the fresh process, which looks names up anew.
+        return process()
+          .run(lines)
+          .pipe(catchError((e: unknown) => (/No such device|Device not found/.test(String(e)) ? process().run(lines) : throwError(() => e))))
+          .subscribe(subscriber);
+      } catch {
+        subscriber.error(notFound(`network namespace ${netns}: cannot be opened`));
+        return undefined;
+      }
+    });
+  }
+
+  private start(key: string, netns: NetnsPath): IpProcess {
+    const made: IpProcess = new IpProcess(netns ?? 'in our netns', netns, {
+      idleMs: this.idleMs,
+      scheduler: this.scheduler,
+      onEnd: () => this.processes.get(key) === made && this.processes.delete(key),
+      // Started now, off the path of the next Request into this netns.
+      onRetire: (path) => {
+        this.processes.delete(key);
+        try {
+          if (!this.disposed) this.start(key, netns === undefined ? undefined : path);
+        } catch {
+          // the netns is going away: the next run starts one if it is still there
+        }
+      },
+    });
+    this.processes.set(key, made);
+    return made;
+  }
+
+  /** Processes running now (tests: none after dispose). */
+  get size(): number {
+    return this.processes.size;
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    for (const p of [...this.processes.values()]) p.close();
+  }
+}
