@@ -1,5 +1,6 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
+import type { Readable, Writable } from 'node:stream';
 import { asyncScheduler, catchError, Observable, throwError, type SchedulerLike, type Subscriber, type Subscription } from 'rxjs';
 import { internal, invalidArgument, notFound } from '../../operators/core/errors.js';
 import { inodeUrlOf } from '../../streams/inodes.js';
@@ -38,7 +39,7 @@ interface Group {
  * its place at once.
  */
 class IpProcess {
-  private readonly child: ChildProcessWithoutNullStreams;
+  private readonly child: ChildProcessByStdio<Writable, Readable, null>;
   private readonly groups: Group[] = [];
   private written = 0;
   private buffer = '';
@@ -58,8 +59,8 @@ class IpProcess {
     const fd = netns === undefined ? undefined : openSync(netns, 'r');
     try {
       const command = fd === undefined ? ip : ['nsenter', '--net=/proc/self/fd/3', ...ip];
-      // stdin, stdout and stderr are pipes (the type cannot tell from an array).
-      this.child = spawn('sh', ['-c', 'exec "$@" 2>&1', 'sh', ...command], { stdio: ['pipe', 'pipe', 'pipe', ...(fd === undefined ? [] : [fd])] }) as ChildProcessWithoutNullStreams;
+      // stdin and stdout are pipes, stderr goes into stdout (the type cannot tell from an array).
+      this.child = spawn('sh', ['-c', 'exec "$@" 2>&1', 'sh', ...command], { stdio: ['pipe', 'pipe', 'ignore', ...(fd === undefined ? [] : [fd])] }) as ChildProcessByStdio<Writable, Readable, null>;
     } finally {
       if (fd !== undefined) closeSync(fd);
     }
@@ -67,6 +68,7 @@ class IpProcess {
     this.child.on('error', (e) => this.end(e.message));
     this.child.on('close', (code: number | null, signal: string | null) => this.end(`exit ${code ?? signal ?? '?'}`));
     this.child.stdin.on('error', () => undefined); // a dead ip: reported by its exit
+    this.idle = this.options.scheduler.schedule(() => this.close(), this.options.idleMs);
   }
 
   run(lines: readonly string[]): Observable<string[]> {
@@ -207,7 +209,7 @@ export class IpBatches {
       onRetire: (path) => {
         this.processes.delete(key);
         try {
-          if (!this.disposed) this.start(key, netns === undefined ? undefined : path);
+          if (!this.disposed && this.idleMs > 0) this.start(key, netns === undefined ? undefined : path);
         } catch {
           // the netns is going away: the next run starts one if it is still there
         }

@@ -18,7 +18,11 @@ export interface KernelDatapathOptions {
   vxlanPort?: number;
   /** Netns (path) holding the tunnel address, where VXLAN devices are made (default: this process's). */
   underlayNetns?: string;
-  /** How long an idle `ip -batch` process stays in a netns for more work, ms (default 1000). */
+  /**
+   * How long an idle `ip -batch` process stays in the node's or a client's netns for more work,
+   * ms (default 1000). In an endpoint's netns it never stays: a client's liveness check must
+   * find a dead endpoint's interface gone at once, not kept alive by our process in its netns.
+   */
   ipIdleMs?: number;
   /** How often a connection's interface counters are sampled while someone reads them, ms (default 10 s, as upstream's NSM_METRICS_EXPORT_INTERVAL). */
   statsInterval?: number;
@@ -68,18 +72,26 @@ export class KernelDatapath implements Datapath {
   private readonly programmed = new Map<string, Programmed>();
   private readonly usedVnis = new Set<number>();
   private readonly port: number;
+  /** `ip` in the node's and the clients' netns; in the endpoints' (`ipOf('endpoint')`: gone when idle). */
   private readonly ip: IpBatches;
+  private readonly endpointIp: IpBatches;
   private readonly scheduler: SchedulerLike;
 
   constructor(private readonly options: KernelDatapathOptions = {}) {
     this.port = options.vxlanPort ?? 4789;
     this.scheduler = options.scheduler ?? asyncScheduler;
-    this.ip = new IpBatches({ ...(options.ipIdleMs !== undefined ? { idleMs: options.ipIdleMs } : {}), ...(options.scheduler ? { scheduler: options.scheduler } : {}) });
+    this.ip = new IpBatches({ ...(options.ipIdleMs !== undefined ? { idleMs: options.ipIdleMs } : {}), scheduler: this.scheduler });
+    this.endpointIp = new IpBatches({ idleMs: 0, scheduler: this.scheduler });
   }
 
   /** Ends the `ip` processes (what is programmed stays: the data plane outlives its forwarder). */
   dispose(): void {
     this.ip.dispose();
+    this.endpointIp.dispose();
+  }
+
+  private ipOf(side: Side): IpBatches {
+    return side === 'endpoint' ? this.endpointIp : this.ip;
   }
 
   /** Connections with programmed interfaces (tests check Close leaves none). */
@@ -112,7 +124,7 @@ export class KernelDatapath implements Datapath {
       // No state (a restarted forwarder): the client side is known from the connection itself.
       const m = x.incoming.mechanism;
       const [url, name] = [m?.parameters['inodeURL'], m?.parameters['name']];
-      if (m?.type === 'KERNEL' && url && name) await inNetns(url, (path) => this.removeStale(path, name, aliasFor('client', firstId(x.incoming))));
+      if (m?.type === 'KERNEL' && url && name) await inNetns(url, (path) => this.removeStale('client', path, name, aliasFor('client', firstId(x.incoming))));
     });
   }
 
@@ -147,10 +159,10 @@ export class KernelDatapath implements Datapath {
   }
 
   /** One interface of ours, with its counter sampler. */
-  private attach(url: string, name: string, config: InterfaceConfig): Attached {
+  private attach(side: Side, url: string, name: string, config: InterfaceConfig): Attached {
     const latest = new BehaviorSubject<InterfaceCounters | undefined>(undefined);
     // A netns that is gone reads as nothing: the last sample stays.
-    const read = () => defer(() => inNetns(a.url, (path) => lastValueFrom(counters(this.ip, path, name))));
+    const read = () => defer(() => inNetns(a.url, (path) => lastValueFrom(counters(this.ipOf(side), path, name))));
     const a: Attached = { url, name, config, latest, sampled: sampled(latest, read, this.options.statsInterval ?? 10_000, this.scheduler) };
     return a;
   }
@@ -187,7 +199,7 @@ export class KernelDatapath implements Datapath {
         if (attached && want) {
           attached.url = want.url; // the same netns, maybe by a living process's path (nsc-init, then nsc)
           const lines = configLines(attached.name, want.config, attached.config);
-          const read = await inNetns(attached.url, (path) => lastValueFrom(configure(this.ip, path, attached.name, lines)));
+          const read = await inNetns(attached.url, (path) => lastValueFrom(configure(this.ipOf(side), path, attached.name, lines)));
           if (read) attached.latest.next(read);
           attached.config = want.config;
         }
@@ -207,7 +219,7 @@ export class KernelDatapath implements Datapath {
         const want = plan[side];
         if (want === undefined) continue;
         open[side] = openNetns(want.url);
-        sides[side] = this.attach(want.url, want.name, want.config);
+        sides[side] = this.attach(side, want.url, want.name, want.config);
       }
       const paths = { client: open.client?.path, endpoint: open.endpoint?.path };
       await this.createLinks(sides, paths, tunnel, incoming.type === 'VXLAN').catch(async (e: unknown) => {
@@ -215,7 +227,7 @@ export class KernelDatapath implements Datapath {
         if (!/File exists/.test(String(e))) throw e;
         for (const side of ['client', 'endpoint'] as const) {
           const a = sides[side];
-          if (a) await this.removeStale(paths[side], a.name, aliasFor(side, first));
+          if (a) await this.removeStale(side, paths[side], a.name, aliasFor(side, first));
         }
         await this.createLinks(sides, paths, tunnel, incoming.type === 'VXLAN');
       });
@@ -224,7 +236,7 @@ export class KernelDatapath implements Datapath {
       // address sends an ARP nobody answers, and the kernel retries only a second later.
       for (const side of ['endpoint', 'client'] as const) {
         const a = sides[side];
-        if (a) a.latest.next(await lastValueFrom(configure(this.ip, paths[side], a.name, [`link set dev ${a.name} alias ${aliasFor(side, first)}`, ...configLines(a.name, a.config)])));
+        if (a) a.latest.next(await lastValueFrom(configure(this.ipOf(side), paths[side], a.name, [`link set dev ${a.name} alias ${aliasFor(side, first)}`, ...configLines(a.name, a.config)])));
       }
     } catch (e) {
       await this.remove(id);
@@ -268,10 +280,10 @@ export class KernelDatapath implements Datapath {
     if (p.vni !== undefined) this.usedVnis.delete(p.vni);
     const failures: unknown[] = [];
     if (p.created) {
-      for (const a of Object.values(p.sides)) {
+      for (const [side, a] of Object.entries(p.sides) as [Side, Attached][]) {
         try {
           // Policy rules outlive the interface (its routes do not); they go even when the interface is gone already.
-          await inNetns(a.url, (path) => lastOrVoid(ipBatch(this.ip, path, [`link del dev ${a.name}`, ...teardownLines(a.config)])));
+          await inNetns(a.url, (path) => lastOrVoid(ipBatch(this.ipOf(side), path, [`link del dev ${a.name}`, ...teardownLines(a.config)])));
         } catch (e) {
           // Gone already (the other veth end went first, or the workload's netns died) is fine.
           if (!/Cannot find device|does not exist/.test(String(e))) failures.push(e);
@@ -285,16 +297,17 @@ export class KernelDatapath implements Datapath {
    * Before making `name` in a netns: an interface of ours for the same connection side (a
    * crashed predecessor's, or under an old name) goes; a foreign one with that name is an error.
    */
-  private async removeStale(netns: NetnsPath, name: string, alias: string): Promise<void> {
-    const present = await lastValueFrom(links(this.ip, netns));
+  private async removeStale(side: Side, netns: NetnsPath, name: string, alias: string): Promise<void> {
+    const ip = this.ipOf(side);
+    const present = await lastValueFrom(links(ip, netns));
     const { table } = policyTables(alias);
-    const stale = (await lastValueFrom(rules(this.ip, netns))).filter((r) => typeof r.table === 'string' && Number(r.table) >= table && Number(r.table) < table + 16);
+    const stale = (await lastValueFrom(rules(ip, netns))).filter((r) => typeof r.table === 'string' && Number(r.table) >= table && Number(r.table) < table + 16);
     const lines: string[] = stale.map((r) => `rule del pref ${r.priority} table ${r.table}`);
     for (const l of present) {
       if (l.ifalias === alias || (l.ifname === name && isOurAlias(l.ifalias))) lines.push(`link del dev ${l.ifname}`);
       else if (l.ifname === name) throw invalidArgument(`interface "${name}" already exists in the target network namespace and was not made by nsm-rx`);
     }
-    await lastOrVoid(ipBatch(this.ip, netns, lines));
+    await lastOrVoid(ipBatch(ip, netns, lines));
   }
 }
 
