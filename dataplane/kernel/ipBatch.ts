@@ -1,7 +1,7 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
-import { asyncScheduler, catchError, Observable, throwError, type SchedulerLike, type Subscriber, type Subscription } from 'rxjs';
+import { asyncScheduler, catchError, lastValueFrom, Observable, throwError, type SchedulerLike, type Subscriber, type Subscription } from 'rxjs';
 import { internal, invalidArgument, notFound } from '../../operators/core/errors.js';
 import { inodeUrlOf } from '../../streams/inodes.js';
 import { failure, timeoutMs } from './exec.js';
@@ -14,6 +14,27 @@ export type NetnsPath = string | undefined;
  * `Command failed -:<n>` on exactly that line and we know everything before it is done.
  */
 const marker = 'nsm-rx-done';
+
+type IpChild = ChildProcessByStdio<Writable, Readable, null>;
+
+const ip = ['ip', '-force', '-j', '-s', '-d', '-batch', '-'];
+
+/** `ip` in `netns` (given to the child as its fd 3: no path of ours it could read after we reused it), stderr into stdout. */
+function spawnIn(netns: NetnsPath): IpChild {
+  const fd = netns === undefined ? undefined : openSync(netns, 'r');
+  try {
+    const command = fd === undefined ? ip : ['nsenter', '--net=/proc/self/fd/3', ...ip];
+    // stdin and stdout are pipes (the type cannot tell from an array).
+    return spawn('sh', ['-c', 'exec "$@" 2>&1', 'sh', ...command], { stdio: ['pipe', 'pipe', 'ignore', ...(fd === undefined ? [] : [fd])] }) as IpChild;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** A shell that becomes `ip` in the netns whose path it reads first: started ahead, it holds no netns while it waits. */
+function spawnSpare(): IpChild {
+  return spawn('sh', ['-c', 'read -r ns && exec nsenter --net="$ns" "$@" 2>&1', 'sh', ...ip], { stdio: ['pipe', 'pipe', 'ignore'] }) as IpChild;
+}
 
 /** One group of lines on its way through a process. */
 interface Group {
@@ -33,37 +54,34 @@ interface Group {
  * `-force` keeps it reading after a failing line (that line's error is reported, the rest of
  * its group still runs); a line `ip` cannot even parse ends it (then its groups fail).
  *
- * `ip` remembers interface names → indexes: after an interface went by another hand (its veth
- * peer deleted from the other netns) and came back under the same name, it would address the
- * old index and fail. So a process retires after a group that failed, and a fresh one takes
- * its place at once.
+ * A process retires (the next group gets a new one) after a group that
+ * - failed: `ip` remembers interface names → indexes, and after an interface went by another
+ *   hand (its veth peer deleted from the other netns) and came back under the same name, it
+ *   would address the old index;
+ * - moved a link into a netns named by a path (`link add … netns /path`): `ip` keeps that file
+ *   open, which would keep a dead workload's namespace alive as long as the process lives (name
+ *   it by the pid of a held process in it instead: see `IpBatches.hold`).
  */
 class IpProcess {
-  private readonly child: ChildProcessByStdio<Writable, Readable, null>;
   private readonly groups: Group[] = [];
   private written = 0;
   private buffer = '';
   /** What `ip` said since the last line it named as failed. */
   private said: string[] = [];
   private idle?: Subscription;
+  /** Holders that need it alive (its pid names its netns to another process meanwhile). */
+  private holds = 0;
   private deadline?: Subscription;
   private ended = false;
 
+  /** `spare`: a spareSpawn()'s shell, told the netns path first (it must stay valid until the first group is answered). */
   constructor(
     private readonly where: string,
-    netns: NetnsPath,
-    private readonly options: { readonly idleMs: number; readonly scheduler: SchedulerLike; readonly onEnd: () => void; readonly onRetire: (netnsOfProcess: string) => void },
+    private readonly child: IpChild,
+    spareOf: string | undefined,
+    private readonly options: { readonly idleMs: number; readonly scheduler: SchedulerLike; readonly onEnd: () => void },
   ) {
-    const ip = ['ip', '-force', '-j', '-s', '-d', '-batch', '-'];
-    // The netns goes to the child as its fd 3: no path of ours it could read after we reused it.
-    const fd = netns === undefined ? undefined : openSync(netns, 'r');
-    try {
-      const command = fd === undefined ? ip : ['nsenter', '--net=/proc/self/fd/3', ...ip];
-      // stdin and stdout are pipes, stderr goes into stdout (the type cannot tell from an array).
-      this.child = spawn('sh', ['-c', 'exec "$@" 2>&1', 'sh', ...command], { stdio: ['pipe', 'pipe', 'ignore', ...(fd === undefined ? [] : [fd])] }) as ChildProcessByStdio<Writable, Readable, null>;
-    } finally {
-      if (fd !== undefined) closeSync(fd);
-    }
+    if (spareOf !== undefined) this.child.stdin.write(`${spareOf}\n`);
     this.child.stdout.setEncoding('utf8').on('data', (chunk: string) => this.read(chunk));
     this.child.on('error', (e) => this.end(e.message));
     this.child.on('close', (code: number | null, signal: string | null) => this.end(`exit ${code ?? signal ?? '?'}`));
@@ -89,6 +107,19 @@ class IpProcess {
       this.child.stdin.write(`${[...lines, marker].join('\n')}\n`);
       this.deadline ??= this.options.scheduler.schedule(() => this.kill(`no answer within ${timeoutMs} ms`), timeoutMs);
     });
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  hold(): void {
+    this.holds++;
+    this.idle?.unsubscribe();
+  }
+
+  release(): void {
+    if (--this.holds === 0 && this.groups.length === 0 && !this.ended) this.idle = this.options.scheduler.schedule(() => this.close(), this.options.idleMs);
   }
 
   /** Ends the process (stdin closed: `ip` exits when it has read everything). */
@@ -123,11 +154,8 @@ class IpProcess {
     this.groups.shift();
     this.deadline?.unsubscribe();
     this.deadline = this.groups.length ? this.options.scheduler.schedule(() => this.kill(`no answer within ${timeoutMs} ms`), timeoutMs) : undefined;
-    if (!this.ended && group.failed) {
-      this.options.onRetire(`/proc/${this.child.pid}/ns/net`); // while we still read its output, it is there
-      this.close();
-    }
-    if (this.groups.length === 0 && !this.ended) this.idle = this.options.scheduler.schedule(() => this.close(), this.options.idleMs);
+    if (group.failed || group.lines.some((l) => / netns \//.test(l))) this.close();
+    if (this.groups.length === 0 && this.holds === 0 && !this.ended) this.idle = this.options.scheduler.schedule(() => this.close(), this.options.idleMs);
     if (group.failed) group.subscriber.error(failure(`ip ${group.failed.line}`, group.failed.detail, 1));
     else {
       group.subscriber.next(group.outputs);
@@ -163,7 +191,9 @@ export interface IpBatchesOptions {
  * `ip` commands run by one long-lived `ip -batch` per network namespace instead of a process
  * per command (a spawn costs milliseconds; a line on a pipe does not). A process idle for
  * `idleMs` ends, so it never keeps a dead workload's namespace (and the interface in it,
- * still answering pings) alive for long; `dispose` ends them all.
+ * still answering pings) alive for long; `dispose` ends them all. A spare shell waits (at most
+ * a second, in no netns) to become the next one, so a namespace's first command does not wait
+ * for this process to fork.
  *
  * `run(netns, lines)` emits the JSON output lines of `lines` (those that print) once all ran,
  * or errors with the first failing line and what `ip` said of it:
@@ -176,47 +206,86 @@ export class IpBatches {
   private readonly idleMs: number;
   private readonly scheduler: SchedulerLike;
   private disposed = false;
+  private spare?: { readonly child: IpChild; readonly idle: Subscription };
+  private spareWanted?: Subscription;
 
   constructor(options: IpBatchesOptions = {}) {
     this.idleMs = options.idleMs ?? 1000;
     this.scheduler = options.scheduler ?? asyncScheduler;
   }
 
+  /**
+   * The pid of this pool's process in `netns`, kept alive until `release`: `ip link add … netns
+   * <pid>` from another netns puts a link there without opening (and keeping) its file.
+   */
+  async hold(netns: NetnsPath): Promise<{ readonly pid: number; release(): void }> {
+    const held = this.current(netns);
+    held.hold();
+    try {
+      await lastValueFrom(held.run([])); // answered: it is `ip`, inside the netns
+    } catch (e) {
+      held.release();
+      throw e;
+    }
+    return { pid: held.pid as number, release: () => held.release() };
+  }
+
+  /** The process for `netns` (one per namespace, however its path is spelled: a fd of ours, a bind mount). */
+  private current(netns: NetnsPath): IpProcess {
+    const key = netns === undefined ? 'own' : inodeUrlOf(netns);
+    if (key === undefined) throw notFound(`network namespace ${netns}: cannot be opened`);
+    try {
+      return this.processes.get(key) ?? this.start(key, netns);
+    } catch {
+      throw notFound(`network namespace ${netns}: cannot be opened`);
+    }
+  }
+
   run(netns: NetnsPath, lines: readonly string[]): Observable<string[]> {
     return new Observable<string[]>((subscriber) => {
-      // One process per namespace, however its path is spelled (a fd of ours, a bind mount).
-      const key = netns === undefined ? 'own' : inodeUrlOf(netns);
-      const process = () => (key === undefined ? undefined : this.processes.get(key)) ?? this.start(key as string, netns);
+      const current = () => this.current(netns);
       try {
         // An index the kernel does not know: once more in the fresh process, which looks names up anew.
-        return process()
+        return current()
           .run(lines)
-          .pipe(catchError((e: unknown) => (/No such device|Device not found/.test(String(e)) ? process().run(lines) : throwError(() => e))))
+          .pipe(catchError((e: unknown) => (/No such device|Device not found/.test(String(e)) ? current().run(lines) : throwError(() => e))))
           .subscribe(subscriber);
-      } catch {
-        subscriber.error(notFound(`network namespace ${netns}: cannot be opened`));
+      } catch (e) {
+        subscriber.error(e);
         return undefined;
       }
     });
   }
 
+  /** A process for `netns`: the spare, told its path (ours by our pid), or a new one. */
   private start(key: string, netns: NetnsPath): IpProcess {
-    const made: IpProcess = new IpProcess(netns ?? 'in our netns', netns, {
+    const spare = this.spare;
+    if (spare) {
+      this.spare = undefined;
+      spare.idle.unsubscribe();
+    }
+    // The next spare forks once this turn of work is done, not in its way.
+    this.spareWanted ??= this.scheduler.schedule(() => this.makeSpare());
+    const made: IpProcess = new IpProcess(netns ?? 'in our netns', spare?.child ?? spawnIn(netns), spare && (netns ?? `/proc/${process.pid}/ns/net`), {
       idleMs: this.idleMs,
       scheduler: this.scheduler,
       onEnd: () => this.processes.get(key) === made && this.processes.delete(key),
-      // Started now, off the path of the next Request into this netns.
-      onRetire: (path) => {
-        this.processes.delete(key);
-        try {
-          if (!this.disposed && this.idleMs > 0) this.start(key, netns === undefined ? undefined : path);
-        } catch {
-          // the netns is going away: the next run starts one if it is still there
-        }
-      },
     });
     this.processes.set(key, made);
     return made;
+  }
+
+  private makeSpare(): void {
+    this.spareWanted = undefined;
+    if (this.disposed || this.spare) return;
+    const child = spawnSpare();
+    child.on('error', () => undefined); // no sh: the process it became reports it
+    child.stdin.on('error', () => undefined);
+    const idle = this.scheduler.schedule(() => {
+      if (this.spare?.child === child) this.spare = undefined;
+      child.stdin.end(); // its `read` ends, and so does it
+    }, 1000);
+    this.spare = { child, idle };
   }
 
   /** Processes running now (tests: none after dispose). */
@@ -226,6 +295,10 @@ export class IpBatches {
 
   dispose(): void {
     this.disposed = true;
+    this.spareWanted?.unsubscribe();
+    this.spare?.child.stdin.end();
+    this.spare?.idle.unsubscribe();
+    this.spare = undefined;
     for (const p of [...this.processes.values()]) p.close();
   }
 }

@@ -214,6 +214,7 @@ export class KernelDatapath implements Datapath {
     if (vni !== undefined) this.usedVnis.add(vni);
     // The netns stay open while we work in them (a pid found by inode cannot go away meanwhile).
     const open: Partial<Record<Side, Netns>> = {};
+    const held: Partial<Record<Side, { readonly pid: number; release(): void }>> = {};
     try {
       for (const side of ['client', 'endpoint'] as const) {
         const want = plan[side];
@@ -222,14 +223,20 @@ export class KernelDatapath implements Datapath {
         sides[side] = this.attach(side, want.url, want.name, want.config);
       }
       const paths = { client: open.client?.path, endpoint: open.endpoint?.path };
-      await this.createLinks(sides, paths, tunnel, incoming.type === 'VXLAN').catch(async (e: unknown) => {
+      // Our ip in each workload netns, named to the node's by its pid (a path would stay open there).
+      for (const side of ['client', 'endpoint'] as const) {
+        const path = paths[side];
+        if (path !== undefined) held[side] = await this.ipOf(side).hold(path);
+      }
+      const pids = { client: held.client?.pid, endpoint: held.endpoint?.pid };
+      await this.createLinks(sides, pids, tunnel, incoming.type === 'VXLAN').catch(async (e: unknown) => {
         // A name clash: a crashed predecessor's interface for this connection goes, a foreign one stays.
         if (!/File exists/.test(String(e))) throw e;
         for (const side of ['client', 'endpoint'] as const) {
           const a = sides[side];
           if (a) await this.removeStale(side, paths[side], a.name, aliasFor(side, first));
         }
-        await this.createLinks(sides, paths, tunnel, incoming.type === 'VXLAN');
+        await this.createLinks(sides, pids, tunnel, incoming.type === 'VXLAN');
       });
       made.created = true;
       // The endpoint side first: a client whose side comes up before the endpoint has its
@@ -242,6 +249,7 @@ export class KernelDatapath implements Datapath {
       await this.remove(id);
       throw e;
     } finally {
+      for (const h of Object.values(held)) h.release();
       for (const n of Object.values(open)) n.close();
     }
     return incoming;
@@ -255,11 +263,11 @@ export class KernelDatapath implements Datapath {
     return { url, netns: netnsIdentity(url), name, config: interfaceConfig(conn.context, side, name, policyTables(aliasFor(side, firstId(conn)))) };
   }
 
-  /** The veth pair (local) or the VXLAN device (remote) for the workload side(s), in the netns at `paths`. */
-  private async createLinks(sides: Partial<Record<Side, Attached>>, paths: Record<Side, string | undefined>, tunnel: Mechanism | undefined, weAreServer: boolean): Promise<void> {
+  /** The veth pair (local) or the VXLAN device (remote) for the workload side(s), in the netns of the processes `pids`. */
+  private async createLinks(sides: Partial<Record<Side, Attached>>, pids: Record<Side, number | undefined>, tunnel: Mechanism | undefined, weAreServer: boolean): Promise<void> {
     const { client, endpoint } = sides;
     if (client && endpoint) {
-      await lastOrVoid(ipBatch(this.ip, this.options.underlayNetns, [`link add ${client.name} netns ${paths.client as string} type veth peer name ${endpoint.name} netns ${paths.endpoint as string}`]));
+      await lastOrVoid(ipBatch(this.ip, this.options.underlayNetns, [`link add ${client.name} netns ${pids.client as number} type veth peer name ${endpoint.name} netns ${pids.endpoint as number}`]));
       return;
     }
     const side: Side = client ? 'client' : 'endpoint';
@@ -267,7 +275,7 @@ export class KernelDatapath implements Datapath {
     const t = tunnel as Mechanism;
     const [own, peer] = weAreServer ? [vxlanParam(t, 'dst_ip'), vxlanParam(t, 'src_ip')] : [vxlanParam(t, 'src_ip'), vxlanParam(t, 'dst_ip')];
     const port = vxlanParam(t, 'dst_port') || String(this.port);
-    await lastOrVoid(ipBatch(this.ip, this.options.underlayNetns, [`link add ${local.name} netns ${paths[side] as string} type vxlan id ${vxlanParam(t, 'vni')} local ${own} remote ${peer} dstport ${port}`]));
+    await lastOrVoid(ipBatch(this.ip, this.options.underlayNetns, [`link add ${local.name} netns ${pids[side] as number} type vxlan id ${vxlanParam(t, 'vni')} local ${own} remote ${peer} dstport ${port}`]));
   }
 
   /** Deletes what a connection made (one end of a veth takes the other with it) and frees its VNI. */
@@ -281,6 +289,8 @@ export class KernelDatapath implements Datapath {
     const failures: unknown[] = [];
     if (p.created) {
       for (const [side, a] of Object.entries(p.sides) as [Side, Attached][]) {
+        // A veth pair: the client's end takes the endpoint's with it (and only the client side has rules).
+        if (side === 'endpoint' && p.sides.client) continue;
         try {
           // Policy rules outlive the interface (its routes do not); they go even when the interface is gone already.
           await inNetns(a.url, (path) => lastOrVoid(ipBatch(this.ipOf(side), path, [`link del dev ${a.name}`, ...teardownLines(a.config)])));
