@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { readdirSync, readlinkSync, statSync } from 'node:fs';
 import { firstValueFrom, lastValueFrom, tap } from 'rxjs';
 import { expect, it } from 'vitest';
 import { Connection, type Mechanism } from '../../proto/gen/connection.js';
@@ -30,6 +31,20 @@ function crossConnect(id: string, incoming: Mechanism, outgoing: Mechanism, cont
 }
 
 const kernel = (inodeURL: string, name: string): Mechanism => ({ cls: 'LOCAL', type: 'KERNEL', parameters: { inodeURL, name } });
+
+/** Our processes in the netns `name`, or holding it open: they would keep a dead workload's interface answering. */
+function holders(name: string): string[] {
+  const ino = statSync(`/run/netns/${name}`).ino;
+  return readdirSync('/proc')
+    .filter((pid) => /^\d+$/.test(pid) && pid !== String(process.pid))
+    .filter((pid) => {
+      try {
+        return statSync(`/proc/${pid}/ns/net`).ino === ino || readdirSync(`/proc/${pid}/fd`).some((fd) => readlinkSync(`/proc/${pid}/fd/${fd}`, { encoding: 'utf8' }) === `net:[${ino}]`);
+      } catch {
+        return false; // gone meanwhile
+      }
+    });
+}
 
 describeKernel('KernelDatapath (real netns, veth, VXLAN)', () => {
   const ns = useNamespaces();
@@ -97,6 +112,8 @@ describeKernel('KernelDatapath (real netns, veth, VXLAN)', () => {
     expect(Number(vxlan.parameters['vni']) % 2).toBe(0); // src sorts first: even (upstream EvenVNI)
     const x1 = crossConnect('c1', kernel(ns.inodeUrl(nsc), 'nsm-1'), vxlan);
     await firstValueFrom(dp1.program(x1));
+    // Nothing of ours stays in (or keeps open) an endpoint's netns: were it to die, its interface must go at once.
+    await expect.poll(() => holders(nse)).toEqual([]);
 
     expect(pings(nsc, '169.254.0.0')).toBe(true);
     expect(pings(nse, '169.254.0.1')).toBe(true);
@@ -106,6 +123,9 @@ describeKernel('KernelDatapath (real netns, veth, VXLAN)', () => {
     await lastValueFrom(dp2.unprogram({ ...x2, incoming: { ...x2.incoming, mechanism: vxlan } }), { defaultValue: undefined });
     expect(linksIn(nsc)).toEqual([]);
     expect(linksIn(nse)).toEqual([]);
+    dp1.dispose();
+    dp2.dispose();
+    await expect.poll(() => [...holders(nsc), ...holders(node1), ...holders(node2)]).toEqual([]);
   });
 
   it('a restarted forwarder replaces its predecessor’s interfaces for the same client connection instead of colliding', async () => {
