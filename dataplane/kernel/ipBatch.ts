@@ -74,7 +74,7 @@ class IpProcess {
   private deadline?: Subscription;
   private ended = false;
 
-  /** `spare`: a spareSpawn()'s shell, told the netns path first (it must stay valid until the first group is answered). */
+  /** `spareOf`: when `child` is a spare shell, the netns path it is told first (valid until its first group is answered). */
   constructor(
     private readonly where: string,
     private readonly child: IpChild,
