@@ -95,6 +95,7 @@ export async function runForwarder(config: ForwarderConfig, ctx: RunContext, dat
     await server.stop(1000);
     pool.closeAll();
     security.stop();
+    datapath.dispose?.(); // its long-lived helpers (ip -batch) end with it
     if (dir) await rm(dir, { recursive: true, force: true });
   });
   // Tried until the nsmgr answers, however late it starts (upstream: no deadline).
