@@ -8,7 +8,7 @@ import { excludedPrefixesServer } from '../networkservice/excludedPrefixes.js';
 import { netsvcMonitor } from '../networkservice/netsvcMonitor.js';
 import { nseBegin, type NSEBeginElement } from '../registry/begin.js';
 import { nseClientInfo } from '../registry/clientInfo.js';
-import { nseExpire, type ExpireElement } from '../registry/expire.js';
+import { nseExpire } from '../registry/expire.js';
 import { nseRegistryClient, nsRegistryClient } from '../registry/grpcClient.js';
 import { localBypass, type LocalBypassElement } from '../registry/localBypass.js';
 import { newNSEStore, newNSStore, nseMemory, nsMemory } from '../registry/memory.js';
@@ -66,8 +66,8 @@ export interface Nsmgr {
   readonly endpoint: Endpoint;
   readonly ns: NSHandler;
   readonly nse: NSEHandler;
-  readonly state: { readonly begin: NSEBeginElement; readonly expire: ExpireElement; readonly localBypass: LocalBypassElement };
-  /** Disarms registration expiry timers (shutdown). */
+  readonly state: { readonly begin: NSEBeginElement; readonly localBypass: LocalBypassElement };
+  /** Ends the registrations' expiry loops (shutdown). */
   dispose(): void;
 }
 
@@ -131,9 +131,9 @@ export function nsmgr(options: NsmgrOptions): Nsmgr {
     endpoint: endpoint({ name: options.name, token: options.token, scheduler, additional, ...(options.policies?.server ? { policies: options.policies.server } : {}) }),
     ns,
     nse,
-    state: { begin, expire, localBypass: bypass },
+    state: { begin, localBypass: bypass },
     dispose: () => {
-      for (const timer of expire.names.values()) timer.unsubscribe();
+      begin.dispose();
     },
   };
 }

@@ -1,7 +1,7 @@
 import { asyncScheduler, type SchedulerLike } from 'rxjs';
 import { registryChain, type NSEHandler, type NSHandler } from '../core/registry.js';
 import { nseBegin, type NSEBeginElement } from '../registry/begin.js';
-import { nseExpire, type ExpireElement } from '../registry/expire.js';
+import { nseExpire } from '../registry/expire.js';
 import { nseInterdomain, nsInterdomain } from '../registry/interdomain.js';
 import { newNSEStore, newNSStore, nseMemory, nsMemory, type NSEStore, type NSStore } from '../registry/memory.js';
 import { setPayload } from '../registry/setPayload.js';
@@ -30,8 +30,8 @@ export interface MemoryRegistry {
   readonly ns: NSHandler;
   readonly nse: NSEHandler;
   readonly stores: { readonly ns: NSStore; readonly nse: NSEStore };
-  readonly state: { readonly begin: NSEBeginElement; readonly expire: ExpireElement };
-  /** Disarms every expiry timer (the registry is going away). */
+  readonly state: { readonly begin: NSEBeginElement };
+  /** Ends every registration's expiry loop (the registry is going away). */
   dispose(): void;
 }
 
@@ -71,9 +71,9 @@ export function memoryRegistry(options: MemoryRegistryOptions): MemoryRegistry {
     ns,
     nse,
     stores,
-    state: { begin, expire },
+    state: { begin },
     dispose: () => {
-      for (const timer of expire.names.values()) timer.unsubscribe();
+      begin.dispose();
     },
   };
 }

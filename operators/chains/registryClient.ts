@@ -57,9 +57,6 @@ export function registryClient(options: RegistryClientOptions): RegistryClient {
   const held: [string, ReadonlyMap<string, unknown>][] = [
     ['nse begin', nseBegin.names],
     ['ns begin', nsBegin.names],
-    ['nse heal', nseWatch.names],
-    ['ns heal', nsWatch.names],
-    ['nse refresh', refresh.names],
   ];
   return {
     nse: registryChain([
@@ -76,7 +73,8 @@ export function registryClient(options: RegistryClientOptions): RegistryClient {
     leftovers: () => held.filter(([, names]) => names.size > 0).map(([what, names]) => `${what} holds ${[...names.keys()].join(',')}`),
     dispose: () => {
       stopped.next();
-      for (const loops of [nseWatch.names, nsWatch.names, refresh.names]) for (const loop of loops.values()) loop.unsubscribe();
+      nseBegin.dispose();
+      nsBegin.dispose();
     },
   };
 }

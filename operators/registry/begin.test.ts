@@ -1,6 +1,6 @@
 import { status } from '@grpc/grpc-js';
-import { defer, EMPTY, Observable, of, Subscription } from 'rxjs';
-import { concatMap, map } from 'rxjs/operators';
+import { defer, EMPTY, NEVER, Observable, of } from 'rxjs';
+import { concatMap, map, share } from 'rxjs/operators';
 import { TestScheduler } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
 import { NetworkService, NetworkServiceEndpoint } from '../../proto/gen/registry.js';
@@ -408,21 +408,22 @@ describe('registry begin: event factory', () => {
     });
   });
 
-  it('an event whose cancel is closed by the time it starts is skipped; one that already started runs on', () => {
-    marbles(({ cold, expectObservable, flush }, scheduler) => {
-      const { next, log, factoryOf } = nseRegistry(scheduler, cold('--(c|)'));
+  it('an event whose caller leaves while it is queued is dropped; one that already started runs on and is remembered', () => {
+    marbles(({ cold, flush }, scheduler) => {
+      const { next, calls, log, factoryOf } = nseRegistry(scheduler, cold('--(c|)'));
       const handler = registryChain([nseBegin({ scheduler })], next);
       handler.register(nse('a'), Context.background).subscribe();
-      const cancelled = new Subscription();
-      // queued at 1 behind the first Register (0..2); cancelled at 1 too: skipped, completes at 2 empty
-      expectObservable(cold('-(x|)').pipe(concatMap(() => factoryOf().register({ cancel: cancelled })))).toBe('--|');
-      cold('-x').subscribe(() => cancelled.unsubscribe());
-      // started at 3, cancelled at 4: runs to the end
-      const running = new Subscription();
-      expectObservable(cold('---(x|)').pipe(concatMap(() => factoryOf().register({ cancel: running })))).toBe('-----(x|)', done);
-      cold('----x').subscribe(() => running.unsubscribe());
+      // queued at 1 behind the first Register (0..2); its caller leaves at 1 too: dropped
+      cold('-x').subscribe(() => factoryOf().register().subscribe().unsubscribe());
+      // started at 3, its caller leaves at 4: runs to its end at 5
+      cold('---x').subscribe(() => {
+        const event = factoryOf().register().subscribe();
+        cold('-x').subscribe(() => event.unsubscribe());
+      });
+      cold('------x').subscribe(() => handler.unregister(nse('a'), Context.background).subscribe());
       flush();
-      expect(log()).toEqual(['register a@0', 'register a@3']);
+      expect(log()).toEqual(['register a@0', 'register a@3', 'unregister a@6']);
+      expect(calls[2]?.item.url).toBe('tcp://answered-1');
     });
   });
 
@@ -457,6 +458,92 @@ describe('registry begin: event factory', () => {
       expect(calls.map((c) => c.kind)).toEqual(['register', 'unregister']);
       expect(outer.names.size).toBe(0);
       expect(inner.names.size).toBe(0);
+    });
+  });
+});
+
+describe('registry begin: loops', () => {
+  it('a loop replaces the one under the same key (the new one subscribed first); other keys run on', () => {
+    marbles(({ cold, expectSubscriptions, flush }, scheduler) => {
+      const { next, factoryOf } = nseRegistry(scheduler, of(undefined));
+      const begin = nseBegin({ scheduler });
+      registryChain([begin], next).register(nse('a'), Context.background).subscribe();
+      const first = cold('-');
+      const second = cold('-');
+      const other = cold('-');
+      factoryOf().loop('k', first);
+      factoryOf().loop('other', other);
+      cold('--x').subscribe(() => factoryOf().loop('k', second));
+      cold('-----x').subscribe(() => begin.dispose());
+      expectSubscriptions(first.subscriptions).toBe('^-!');
+      expectSubscriptions(second.subscriptions).toBe('--^--!');
+      expectSubscriptions(other.subscriptions).toBe('^----!');
+      // a source both loops share is not closed and opened again in between
+      let opened = 0;
+      const shared = defer(() => (opened++, NEVER)).pipe(share());
+      factoryOf().loop('shared', shared);
+      factoryOf().loop('shared', shared);
+      expect(opened).toBe(1);
+      flush();
+      // dispose ends the loops, not the registration
+      expect(begin.names.get('a')?.state).toBe('established');
+      expect(begin.names.get('a')?.loops.size).toBe(0);
+    });
+  });
+
+  it('a loop that ends leaves nothing behind', () => {
+    marbles(({ cold, flush }, scheduler) => {
+      const { next, factoryOf } = nseRegistry(scheduler, of(undefined));
+      const begin = nseBegin({ scheduler });
+      registryChain([begin], next).register(nse('a'), Context.background).subscribe();
+      factoryOf().loop('done', cold('--|'));
+      factoryOf().loop('failed', cold('---#'));
+      cold('-x').subscribe(() => expect(begin.names.get('a')?.loops.size).toBe(2));
+      flush();
+      expect(begin.names.get('a')?.loops.size).toBe(0);
+    });
+  });
+
+  it('every loop ends when an Unregister starts, the caller’s or an event', () => {
+    marbles(({ cold, expectSubscriptions, flush }, scheduler) => {
+      const { next, log, factoryOf } = nseRegistry(scheduler, of(undefined), cold('--(x|)'));
+      const begin = nseBeginClient({ scheduler });
+      const handler = registryChain([begin], next);
+      handler.register(nse('a'), Context.background).subscribe();
+      const caller = cold('-');
+      factoryOf().loop('k', caller);
+      cold('--x').subscribe(() => handler.unregister(nse('a'), Context.background).subscribe());
+      cold('-----x').subscribe(() => handler.register(nse('a'), Context.background).subscribe());
+      const event = cold('-');
+      // the event Unregister comes from the loop it ends, and runs to its end
+      cold('------x').subscribe(() => {
+        factoryOf(2).loop('k', event);
+        factoryOf(2).loop('expire', cold('-x').pipe(concatMap(() => factoryOf(2).unregister())));
+      });
+      expectSubscriptions(caller.subscriptions).toBe('^-!');
+      expectSubscriptions(event.subscriptions).toBe('------^!');
+      flush();
+      expect(log()).toEqual(['register a@0', 'unregister a@2', 'register a@5', 'unregister a@7']);
+      expect(begin.names.size).toBe(0);
+    });
+  });
+
+  it('a failed first Register ends the loops it started', () => {
+    marbles(({ cold, expectSubscriptions, flush }, scheduler) => {
+      const loop = cold('-');
+      const registry: NSEHandler = {
+        register: (_item, ctx) => {
+          registryEventFactoryOf(ctx)?.loop('k', loop);
+          return cold('--#', undefined, new Error('no'));
+        },
+        find: () => EMPTY,
+        unregister: () => of(undefined),
+      };
+      const begin = nseBegin({ scheduler });
+      registryChain([begin], registry).register(nse('a'), Context.background).subscribe({ error: () => undefined });
+      expectSubscriptions(loop.subscriptions).toBe('^-!');
+      flush();
+      expect(begin.names.size).toBe(0);
     });
   });
 });

@@ -1,4 +1,4 @@
-import { asyncScheduler, defer, EMPTY, Observable, of, throwError, type SchedulerLike } from 'rxjs';
+import { asyncScheduler, defer, EMPTY, Observable, of, Subscription, throwError, type SchedulerLike } from 'rxjs';
 import { map, tap } from 'rxjs/operators';
 import {
   NetworkService,
@@ -14,23 +14,26 @@ import type { RegistryElement, RegistryHandler } from '../core/registry.js';
 import { onSettle } from '../tools/onSettle.js';
 import { SerialExecutor } from '../tools/serialExecutor.js';
 
-/** Options of one event: with `cancel` closed by the time the event would start, it is skipped. */
-export interface RegistryEventOptions {
-  /** Upstream `begin.CancelContext`: checked when the event starts, never after (a running event is not cut off). */
-  readonly cancel?: { readonly closed: boolean };
-}
-
 /**
- * Lets an element below the registry `begin` re-enter the rest of the chain for one name
- * (refresh, heal, expire), serialised with that name's other calls and given the time budget the
- * first call had. Both emit once when the event ran and complete without a value when it was
- * skipped (nothing registered, or cancelled before it started).
+ * Lets an element below the registry `begin` act later for one name (refresh, heal, expire):
+ * re-enter the rest of the chain, serialised with that name's other calls and given the time
+ * budget the first call had, from a loop the registration owns.
  */
 export interface RegistryEventFactory {
-  /** Register again what was last registered. */
-  register(options?: RegistryEventOptions): Observable<void>;
-  /** Unregister it as begin would; the name is forgotten afterwards (even when that fails). */
-  unregister(options?: RegistryEventOptions): Observable<void>;
+  /**
+   * Register again what was last registered; emits once when it ran, completes empty when it was
+   * skipped (nothing registered). Dropped if unsubscribed while queued; once started it runs to
+   * its end (the re-Register a loop asks for replaces that loop, and is still remembered).
+   */
+  register(): Observable<void>;
+  /** Unregister it as begin would; the name is forgotten afterwards (even when that fails). As `register` otherwise. */
+  unregister(): Observable<void>;
+  /**
+   * Subscribes `loop$` for this registration under `key`, replacing that key's loop (the new one
+   * is subscribed before the old one is unsubscribed). Every loop ends when an Unregister starts
+   * or the name is forgotten.
+   */
+  loop(key: string, loop$: Observable<unknown>): void;
 }
 
 /** One key for NS and NSE chains, as upstream (a chain serves one of them). */
@@ -63,6 +66,8 @@ export class RegistrationEntry<T extends { name: string }, Q, R> implements Regi
   registration: T | undefined;
   /** The last Register answer. */
   response: T | undefined;
+  /** What elements below keep running for this registration (refresh, heal, expire), by key. */
+  readonly loops = new Map<string, Subscription>();
   private valuesCtx: Context;
   private readonly budget: number | undefined;
 
@@ -94,13 +99,31 @@ export class RegistrationEntry<T extends { name: string }, Q, R> implements Regi
   /** After Unregister (or a failed or cancelled first Register): the name is forgotten. */
   closed(): void {
     this.state = 'closed';
+    this.stopLoops();
     this.forget(this);
   }
 
-  register(options: RegistryEventOptions = {}): Observable<void> {
-    return this.executor.exec(() => {
+  /** Ends every loop (an Unregister starts, the name is forgotten, or the owner is going away). */
+  stopLoops(): void {
+    const loops = [...this.loops.values()];
+    this.loops.clear();
+    for (const loop of loops) loop.unsubscribe();
+  }
+
+  loop(key: string, loop$: Observable<unknown>): void {
+    if (this.state === 'closed') return;
+    const previous = this.loops.get(key);
+    const loop = new Subscription();
+    this.loops.set(key, loop);
+    const ended = () => this.loops.get(key) === loop && this.loops.delete(key);
+    loop.add(loop$.subscribe({ error: ended, complete: ended }));
+    previous?.unsubscribe();
+  }
+
+  register(): Observable<void> {
+    return this.event(() => {
       const registration = this.registration;
-      if (this.state !== 'established' || registration === undefined || options.cancel?.closed) return EMPTY;
+      if (this.state !== 'established' || registration === undefined) return EMPTY;
       return this.next.register(this.flavour.clone(registration), this.eventContext()).pipe(
         map((answer) => {
           this.registration = this.flavour.merge(registration, answer);
@@ -110,14 +133,30 @@ export class RegistrationEntry<T extends { name: string }, Q, R> implements Regi
     });
   }
 
-  unregister(options: RegistryEventOptions = {}): Observable<void> {
-    return this.executor.exec(() => {
+  unregister(): Observable<void> {
+    return this.event(() => {
       const target = this.flavour.client ? this.response : this.registration;
-      if (this.state !== 'established' || target === undefined || options.cancel?.closed) return EMPTY;
-      return defer(() => this.next.unregister(this.flavour.clone(target), this.eventContext())).pipe(
-        onSettle(() => this.closed()),
-        map(() => undefined),
-      );
+      return this.state !== 'established' || target === undefined ? EMPTY : this.sendUnregister(target, this.eventContext());
+    });
+  }
+
+  /** Unregisters `target` below begin: the loops end now, the name is forgotten once it settled. */
+  sendUnregister(target: T, ctx: Context): Observable<void> {
+    this.stopLoops();
+    return defer(() => this.next.unregister(this.flavour.clone(target), ctx.with(registryEventFactoryKey, this))).pipe(onSettle(() => this.closed()));
+  }
+
+  /** Queued in the executor; detached from its caller once started (upstream's begin.CancelContext). */
+  private event(work: () => Observable<void>): Observable<void> {
+    return new Observable<void>((subscriber) => {
+      let started = false;
+      const run = this.executor
+        .exec(() => {
+          started = true;
+          return work();
+        })
+        .subscribe({ next: () => subscriber.next(), error: (e: unknown) => subscriber.error(e), complete: () => subscriber.complete() });
+      return () => started || run.unsubscribe();
     });
   }
 }
@@ -129,6 +168,8 @@ export interface BeginOptions {
 /** A registry `begin` with its live per-name map (for leak checks). */
 export interface RegistryBeginElement<T extends { name: string }, Q, R> extends RegistryElement<T, Q, R> {
   readonly names: ReadonlyMap<string, RegistrationEntry<T, Q, R>>;
+  /** Ends every registration's loops without unregistering (the owner is going away). */
+  dispose(): void;
 }
 
 function makeBegin<T extends { name: string }, Q, R>(flavour: Flavour<T>, options: BeginOptions): RegistryBeginElement<T, Q, R> {
@@ -185,23 +226,18 @@ function makeBegin<T extends { name: string }, Q, R>(flavour: Flavour<T>, option
         return entry.executor.exec(() => {
           const registration = entry.registration;
           if (entry.state !== 'established' || registration === undefined || names.get(name) !== entry) return of(undefined);
-          return defer(() => next.unregister(flavour.clone(registration), ctx.with(registryEventFactoryKey, entry))).pipe(
-            onSettle(() => entry.closed()),
-          );
+          return entry.sendUnregister(registration, ctx);
         });
       }
       const entry = entryFor(name, ctx, next);
       return entry.executor.exec(() => {
         if (names.get(name) !== entry) return unregister(item, ctx, next);
         // Always unregister what the chain last accepted; an unknown name goes down as asked.
-        const target = entry.registration ?? flavour.clone(item);
-        return defer(() => next.unregister(flavour.clone(target), ctx.with(registryEventFactoryKey, entry))).pipe(
-          onSettle(() => entry.closed()),
-        );
+        return entry.sendUnregister(entry.registration ?? item, ctx);
       });
     });
 
-  return { register, unregister, names };
+  return { register, unregister, names, dispose: () => names.forEach((entry) => entry.stopLoops()) };
 }
 
 const mergeNSE = (requested: NetworkServiceEndpoint, answer: NetworkServiceEndpoint): NetworkServiceEndpoint => {
@@ -249,6 +285,13 @@ export type NSBeginElement = RegistryBeginElement<NetworkService, NetworkService
  * A failed or cancelled first Register forgets the name. Unregister always sends what the chain
  * last accepted; an Unregister of an unknown name still goes down the chain (as upstream) and
  * leaves nothing behind. Transparent when a begin already runs for this call.
+ *
+ * Each registration owns the loops elements below start for it (`loop(key, loop$)`: refresh,
+ * heal, expire); their events queue with the calls, and an Unregister ends them as it starts:
+ * ```
+ * loop(refresh)   --L------x        (x: the loop's event, dropped if still queued)
+ * unregister(a)   ---------U-|      (the loop ends when U starts)
+ * ```
  */
 export function nseBegin(options: BeginOptions = {}): NSEBeginElement {
   return makeBegin(nseFlavour(false), options);

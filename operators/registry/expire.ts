@@ -1,5 +1,5 @@
-import { asyncScheduler, defer, Subscription, type SchedulerLike } from 'rxjs';
-import { map } from 'rxjs/operators';
+import { asyncScheduler, defer, EMPTY, timer, type SchedulerLike } from 'rxjs';
+import { switchMap, tap } from 'rxjs/operators';
 import type { NetworkServiceEndpoint } from '../../proto/gen/registry.js';
 import { incomingCallKey } from '../../streams/grpc/serve.js';
 import type { Context } from '../core/context.js';
@@ -15,11 +15,6 @@ export interface ExpireOptions {
   scheduler?: SchedulerLike;
 }
 
-/** `nseExpire` with its live per-name timers (for leak checks). */
-export interface ExpireElement extends NSEElement {
-  readonly names: ReadonlyMap<string, Subscription>;
-}
-
 /** The caller's token expiry (scheduler ms) from the incoming gRPC metadata, if it sent one. */
 function callerTokenExpiry(ctx: Context): number | undefined {
   const call = ctx.get(incomingCallKey);
@@ -32,9 +27,9 @@ function callerTokenExpiry(ctx: Context): number | undefined {
  *
  * On Register, `expiration_time` becomes the earliest of the caller's token expiry, now +
  * `defaultPeriod` and the NSE's own `expiration_time`, and is written into the NSE. After the rest
- * of the chain accepted it (an earlier `expiration_time` in the answer wins), an Unregister is
- * armed through the registry begin at `expiration − the Register's time budget`. A re-Register
- * (refresh) re-arms; an Unregister disarms; a failed re-Register keeps the earlier timer.
+ * of the chain accepted it (an earlier `expiration_time` in the answer wins), the registration's
+ * loop in the registry begin unregisters it at `expiration − the Register's time budget`. A
+ * re-Register (refresh) replaces the loop; an Unregister ends it; a failed re-Register keeps it.
  *
  * But never before 5/6 of the time left, halfway between the client's refresh (at 2/3 of it) and
  * the expiration: a budget near or above a short token lifetime (15 s with NSM_MAX_TOKEN_LIFETIME
@@ -49,19 +44,10 @@ function callerTokenExpiry(ctx: Context): number | undefined {
  * unregister via begin                  ------- 2.5 s --------U          (5/6 · 3 s; upstream: at once)
  * ```
  */
-export function nseExpire(options: ExpireOptions = {}): ExpireElement {
+export function nseExpire(options: ExpireOptions = {}): NSEElement {
   const scheduler = options.scheduler ?? asyncScheduler;
   const defaultPeriod = options.defaultPeriod ?? 60_000;
-  const names = new Map<string, Subscription>();
-
-  const disarm = (name: string): void => {
-    const timer = names.get(name);
-    names.delete(name);
-    timer?.unsubscribe();
-  };
-
   return {
-    names,
     register: (nse, ctx, next) =>
       defer(() => {
         const start = scheduler.now();
@@ -73,32 +59,17 @@ export function nseExpire(options: ExpireOptions = {}): ExpireElement {
         const sent: NetworkServiceEndpoint =
           selected !== undefined && (own === undefined || selected < own) ? { ...nse, expirationTime: msToTimestamp(selected) } : nse;
         return next.register(sent, ctx).pipe(
-          map((answer) => {
+          tap((answer) => {
+            const factory = registryEventFactoryOf(ctx);
+            if (factory === undefined) return;
             const answered = answer.expirationTime === undefined ? undefined : timestampToMs(answer.expirationTime);
             const expiry = answered !== undefined && (selected === undefined || answered < selected) ? answered : selected;
-            const factory = registryEventFactoryOf(ctx);
-            disarm(nse.name);
-            if (expiry === undefined || factory === undefined) return answer;
-            const timer = new Subscription();
+            if (expiry === undefined) return factory.loop('expire', EMPTY);
             const left = expiry - scheduler.now();
             const delay = Math.max(0, left - budget, (left * (1 + registryRefreshShare)) / 2);
-            timer.add(
-              scheduler.schedule(() => {
-                // Detached from `timer`: the Unregister passes through here and disarms it, which
-                // must not cancel the Unregister itself. Skipped if re-armed or disarmed before it starts.
-                const done = () => names.get(nse.name) === timer && names.delete(nse.name);
-                factory.unregister({ cancel: timer }).subscribe({ error: done, complete: done });
-              }, delay),
-            );
-            names.set(nse.name, timer);
-            return answer;
+            factory.loop('expire', timer(delay, scheduler).pipe(switchMap(() => factory.unregister())));
           }),
         );
-      }),
-    unregister: (nse, ctx, next) =>
-      defer(() => {
-        disarm(nse.name);
-        return next.unregister(nse, ctx);
       }),
   };
 }

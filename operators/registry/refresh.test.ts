@@ -41,9 +41,8 @@ function setup(scheduler: TestScheduler, options: { lifetime?: number; failAt?: 
       }),
   };
   const begin = nseBeginClient({ scheduler });
-  const refresh = nseRefresh({ scheduler });
-  const handler = registryChain([begin, refresh], registry);
-  return { handler, begin, refresh, registers, failures, unregisters, times: () => registers.map((r) => r.at) };
+  const handler = registryChain([begin, nseRefresh({ scheduler })], registry);
+  return { handler, begin, loops: () => begin.names.get('nse-1')?.loops.size ?? 0, registers, failures, unregisters, times: () => registers.map((r) => r.at) };
 }
 
 describe('registryRefreshAfter', () => {
@@ -99,7 +98,7 @@ describe('nseRefresh', () => {
       cold('500ms x').subscribe(() => t.handler.unregister(nse(), Context.background).subscribe());
       cold('501ms x').subscribe(() => {
         expect(scheduler.actions).toHaveLength(0);
-        expect(t.refresh.names.size).toBe(0);
+        expect(t.loops()).toBe(0);
         expect(t.begin.names.size).toBe(0);
       });
       flush();
@@ -115,7 +114,7 @@ describe('nseRefresh', () => {
       cold('2300ms x').subscribe(() => t.handler.unregister(nse(), Context.background).subscribe());
       flush();
       expect(t.times()).toEqual([0, 2000, 2200]);
-      expect(t.refresh.names.size).toBe(0);
+      expect(t.loops()).toBe(0);
     });
   });
 
@@ -151,11 +150,11 @@ describe('nseRefresh', () => {
         find: () => EMPTY,
         unregister: () => of(undefined),
       };
-      const refresh = nseRefresh({ scheduler });
-      registryChain([nseBeginClient({ scheduler }), refresh], registry).register(nse(), Context.background).subscribe();
+      const begin = nseBeginClient({ scheduler });
+      registryChain([begin, nseRefresh({ scheduler })], registry).register(nse(), Context.background).subscribe();
       flush();
       expect(times).toEqual([0]);
-      expect(refresh.names.size).toBe(0);
+      expect(begin.names.get('nse-1')?.loops.size).toBe(0);
     });
   });
 
@@ -165,7 +164,7 @@ describe('nseRefresh', () => {
       t.handler.register(nse(), Context.background).subscribe({ error: () => undefined });
       flush();
       expect(t.times()).toEqual([0]);
-      expect(t.refresh.names.size).toBe(0);
+      expect(t.loops()).toBe(0);
       expect(scheduler.actions).toHaveLength(0);
     });
   });

@@ -108,7 +108,7 @@ export class ServedRegistry implements Served {
     serveRegistries(server, this.registry.ns, this.registry.nse);
   }
   leftovers(): string[] {
-    const orphans = [...this.registry.state.expire.names.keys()].filter((name) => this.registry.stores.nse.get(name) === undefined);
+    const orphans = [...this.registry.state.begin.names].filter(([name, entry]) => entry.loops.size > 0 && this.registry.stores.nse.get(name) === undefined).map(([name]) => name);
     return orphans.length ? [`expiry timers for unregistered ${orphans.join(',')}`] : [];
   }
   dispose(): void {
