@@ -1,4 +1,4 @@
-import { AsyncSubject, asyncScheduler, defer, NEVER, ReplaySubject, timer, type Observable, type SchedulerLike } from 'rxjs';
+import { AsyncSubject, asyncScheduler, defer, from, NEVER, ReplaySubject, timer, type Observable, type SchedulerLike } from 'rxjs';
 import { distinctUntilChanged, finalize, map, share, takeUntil } from 'rxjs/operators';
 import { NetworkService, NetworkServiceEndpoint } from '../proto/gen/registry.js';
 import { Context } from '../operators/core/context.js';
@@ -149,6 +149,22 @@ export function registryViews(registry: { readonly ns: NSHandler; readonly nse: 
     dispose: () => {
       services.dispose();
       endpoints.dispose();
+    },
+  };
+}
+
+/**
+ * `nse` whose one-shot Finds by name alone are answered from a view of that name when it has the
+ * endpoint (upstream querycache: a watch per name); any other Find, or a miss, goes to `nse`.
+ */
+export function findByNameFromViews(views: RegistryViews, nse: NSEHandler): NSEHandler {
+  return {
+    ...nse,
+    find: (query, ctx) => {
+      const q = query.networkServiceEndpoint;
+      const byNameOnly = !query.watch && q !== undefined && q.name !== '' && JSON.stringify(NetworkServiceEndpoint.toJSON(q)) === JSON.stringify({ name: q.name });
+      const hit = byNameOnly ? views.endpoints({ name: q.name }) : undefined;
+      return hit?.length ? from(hit.map((e) => ({ networkServiceEndpoint: e, deleted: false }))) : nse.find(query, ctx);
     },
   };
 }

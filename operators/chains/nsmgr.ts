@@ -16,7 +16,7 @@ import type { Logger } from '../tools/log.js';
 import type { NsmUrl } from '../tools/nsmUrl.js';
 import type { TokenGenerator } from '../tools/token.js';
 import type { ChannelPool } from '../../streams/grpc/channelPool.js';
-import { registryViews } from '../../streams/registryViews.js';
+import { findByNameFromViews, registryViews } from '../../streams/registryViews.js';
 import { client } from './client.js';
 import { authorizeRegistry } from '../authorize/authorizeRegistry.js';
 import { authorizeRegistryClient } from '../authorize/authorizeRegistryClient.js';
@@ -128,7 +128,7 @@ export function nsmgr(options: NsmgrOptions): Nsmgr {
       failing: (url) => options.pool.failing(url),
       ...(options.reselectUnreachableForwarder === false ? { reselectUnreachable: false } : {}),
     }),
-    netsvcMonitor({ ns, nse: remoteOrLocal, networkService: views.networkServiceVersions, scheduler }),
+    netsvcMonitor({ ns, nse: findByNameFromViews(views, remoteOrLocal), networkService: views.networkServiceVersions, scheduler }),
     excludedPrefixesServer(options.excludedPrefixes ?? of([])),
     connect(client({ name: options.name, pool: options.pool, dialTimeout: options.dialTimeout ?? 15_000, refresh: false, token: options.token, inodeUrlOf: options.inodeUrlOf, scheduler }).handler),
   ];
