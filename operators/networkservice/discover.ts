@@ -126,6 +126,10 @@ export interface DiscoverOptions {
  *   (NOT_FOUND if none), copy the service's payload into the connection and hand the candidates
  *   to `roundRobin` through the context ({@link candidatesOf}).
  *
+ * With `views` (the node's live registry views) every lookup reads the view first and Finds
+ * only on a miss — not in the view, no endpoint there qualifies, or no view yet — so an
+ * endpoint registered a moment ago is still found.
+ *
  * Close resolves the URL from the NSE name when it can and always calls next, so this hop's
  * state is released even when the registry has forgotten the endpoint.
  *

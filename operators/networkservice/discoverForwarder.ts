@@ -115,6 +115,9 @@ export function matchForwarders(
  *    probes it alive and never reselects, so it never heals: test/process/kernel.test.ts "kill -9
  *    the forwarder" heals in about a second this way and not at all with upstream's rule.)
  *
+ * With `views`, 1–2 read the node's live registry views and Find only when no forwarder there
+ * would qualify (or there is no view yet); Close reads them likewise.
+ *
  * Close resolves the forwarder by the stored name, else by the path's next segment, and always
  * calls next (with its URL when found).
  *
