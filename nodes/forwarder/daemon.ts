@@ -13,6 +13,7 @@ import { unixUrl } from '../../operators/tools/nsmUrl.js';
 import type { Datapath } from '../../dataplane/datapath.js';
 import { serveNetworkService } from '../../streams/grpc/networkService.js';
 import { GrpcServer } from '../../streams/grpc/server.js';
+import { registryViews } from '../../streams/registryViews.js';
 import type { RunContext } from '../cli/component.js';
 import { logRetry, untilShutdown } from '../cli/startupRegister.js';
 import { duration, list, map, optional, str, unsupported, url, type ConfigOf } from '../cli/config.js';
@@ -71,9 +72,11 @@ export async function runForwarder(config: ForwarderConfig, ctx: RunContext, dat
   const security = await startSecurity(config, ctx);
   const pool = security.pool();
   const registry = registryClient({ pool, url: config.connectTo, dialTimeout: config.dialTimeout, policies: security.enforce(config.registryClientPolicies), onRetry: logRetry(ctx, config.connectTo.href) });
+  const views = registryViews(registry);
   const hop = forwarder({
     name: config.name,
     registry,
+    views,
     datapath,
     pool,
     dialTimeout: config.dialTimeout,
@@ -90,6 +93,7 @@ export async function runForwarder(config: ForwarderConfig, ctx: RunContext, dat
   let registered: NetworkServiceEndpoint | undefined;
   ctx.lifecycle.onShutdown('forwarder', async () => {
     if (registered) await lastValueFrom(registry.nse.unregister(registered, budget()), { defaultValue: undefined }).catch((e: unknown) => ctx.log.warn('unregister failed', { error: String(e) }));
+    views.dispose();
     registry.dispose();
     hop.state.metadata.dispose();
     await server.stop(1000);

@@ -10,6 +10,7 @@ import { roundRobin } from '../networkservice/roundRobin.js';
 import type { TokenGenerator } from '../tools/token.js';
 import type { Datapath } from '../../dataplane/datapath.js';
 import type { ChannelPool } from '../../streams/grpc/channelPool.js';
+import type { RegistryViews } from '../../streams/registryViews.js';
 import { client } from './client.js';
 import { endpoint, type Endpoint } from './endpoint.js';
 
@@ -18,6 +19,8 @@ export interface ForwarderOptions {
   name: string;
   /** The registries as seen through this node's nsmgr (NSM_CONNECT_TO). */
   registry: { readonly ns: NSHandler; readonly nse: NSEHandler };
+  /** Live views over `registry` that discover reads first; the node owns them (disposes at stop). */
+  views?: RegistryViews;
   datapath: Datapath;
   pool: ChannelPool;
   token: TokenGenerator;
@@ -49,7 +52,7 @@ export function forwarder(options: ForwarderOptions): Endpoint {
     scheduler,
     ...(options.policies ? { policies: options.policies } : {}),
     additional: [
-      discover({ ns: options.registry.ns, nse: options.registry.nse, scheduler }),
+      discover({ ns: options.registry.ns, nse: options.registry.nse, ...(options.views ? { views: options.views } : {}), scheduler }),
       roundRobin(),
       interfaceMetrics(options.datapath),
       crossConnect(options.datapath),

@@ -16,6 +16,7 @@ import type { Logger } from '../tools/log.js';
 import type { NsmUrl } from '../tools/nsmUrl.js';
 import type { TokenGenerator } from '../tools/token.js';
 import type { ChannelPool } from '../../streams/grpc/channelPool.js';
+import { findByNameFromViews, registryViews } from '../../streams/registryViews.js';
 import { client } from './client.js';
 import { authorizeRegistry } from '../authorize/authorizeRegistry.js';
 import { authorizeRegistryClient } from '../authorize/authorizeRegistryClient.js';
@@ -67,7 +68,7 @@ export interface Nsmgr {
   readonly ns: NSHandler;
   readonly nse: NSEHandler;
   readonly state: { readonly begin: NSEBeginElement; readonly localBypass: LocalBypassElement };
-  /** Ends the registrations' expiry loops (shutdown). */
+  /** Ends the registrations' expiry loops and the discovery views' watches (shutdown). */
   dispose(): void;
 }
 
@@ -77,7 +78,8 @@ export interface Nsmgr {
  * NS → authorize client → the registry (or in-process memory);
  * NSE → begin → clientInfo → expire(1 min) → localBypass → authorize client → the registry (or
  * memory, then localBypass). NetworkService: the endpoint chain + clientInfo → discoverForwarder →
- * netsvcMonitor → excludedPrefixes → connect(client{dial, no refresh, no heal}).
+ * netsvcMonitor → excludedPrefixes → connect(client{dial, no refresh, no heal}); discoverForwarder
+ * and netsvcMonitor read live registry views (streams/registryViews.ts) that `dispose` ends.
  */
 export function nsmgr(options: NsmgrOptions): Nsmgr {
   const scheduler = options.scheduler ?? asyncScheduler;
@@ -111,11 +113,14 @@ export function nsmgr(options: NsmgrOptions): Nsmgr {
   );
 
   const forwarderServiceName = options.forwarderServiceName ?? 'forwarder';
+  // One Find-watch per network service and one for this nsmgr's forwarders, shared by every connection.
+  const views = registryViews({ ns, nse: remoteOrLocal }, { scheduler });
   const additional: NetworkServiceElement[] = [
     clientInfo(options.env ? { env: options.env } : {}),
     discoverForwarder({
       ns,
       nse: remoteOrLocal,
+      views,
       forwarderServiceName,
       // With an in-process registry every forwarder is this nsmgr's (and stored with its real URL).
       ...(options.registryUrl ? { nsmgrUrl: options.url.href } : {}),
@@ -123,7 +128,7 @@ export function nsmgr(options: NsmgrOptions): Nsmgr {
       failing: (url) => options.pool.failing(url),
       ...(options.reselectUnreachableForwarder === false ? { reselectUnreachable: false } : {}),
     }),
-    netsvcMonitor({ ns, nse: remoteOrLocal, scheduler }),
+    netsvcMonitor({ ns, nse: findByNameFromViews(views, remoteOrLocal), networkService: views.networkServiceVersions, scheduler }),
     excludedPrefixesServer(options.excludedPrefixes ?? of([])),
     connect(client({ name: options.name, pool: options.pool, dialTimeout: options.dialTimeout ?? 15_000, refresh: false, token: options.token, inodeUrlOf: options.inodeUrlOf, scheduler }).handler),
   ];
@@ -134,6 +139,7 @@ export function nsmgr(options: NsmgrOptions): Nsmgr {
     state: { begin, localBypass: bypass },
     dispose: () => {
       begin.dispose();
+      views.dispose();
     },
   };
 }

@@ -21,6 +21,7 @@ import { parseNsmUrl, unixUrl } from '../tools/nsmUrl.js';
 import { clientUrlKey, clientUrlOf } from './clientUrl.js';
 import { candidatesOf, discover } from './discover.js';
 import { marbles } from '../../test/marbles.js';
+import { fakeViews } from '../../test/fakeViews.js';
 
 /** A clock stuck at `now` (ms). */
 const clock = (now: number) => ({ now: () => now, schedule: () => { throw new Error('not used'); } }) as never;
@@ -313,5 +314,49 @@ describe('discover: Close', () => {
     const next: NetworkServiceHandler = { request: () => EMPTY, close: () => throwError(() => unavailable('next failed')) };
     const handler = chain([discover({ ns: reg.ns, nse: reg.nse })], next);
     await expect(lastValueFrom(handler.close(Connection.fromPartial({ id: 'a', networkServiceEndpointName: 'nse-1' }), Context.background))).rejects.toThrow('next failed');
+  });
+});
+
+describe('discover: registry views', () => {
+  it('a view hit: the candidates come from the views, nothing is Found', async () => {
+    const reg = fakeRegistry([service('ns')], [endpoint('nse-1')]);
+    const views = fakeViews({ services: [service('ns', { payload: 'ETHERNET' })], endpoints: [endpoint('nse-1'), endpoint('nse-2')] });
+    const rec = recorder();
+    await lastValueFrom(chain([discover({ ns: reg.ns, nse: reg.nse, views })], rec.next).request(req(), Context.background));
+    expect(reg.nsQueries.length + reg.nseQueries.length).toBe(0);
+    expect(rec.seen[0]?.candidates).toEqual(['nse-1', 'nse-2']);
+    expect(rec.seen[0]?.payload).toBe('ETHERNET');
+  });
+
+  it('a miss Finds once: an endpoint registered a moment ago (not in the view yet), or no view yet', async () => {
+    const reg = fakeRegistry([service('ns')], [endpoint('fresh')]);
+    const rec = recorder();
+    const stale = fakeViews({ services: [service('ns')], endpoints: [] });
+    await lastValueFrom(chain([discover({ ns: reg.ns, nse: reg.nse, views: stale })], rec.next).request(req(), Context.background));
+    await lastValueFrom(chain([discover({ ns: reg.ns, nse: reg.nse, views: fakeViews({}) })], rec.next).request(req(), Context.background));
+    expect(rec.seen.map((s) => s.candidates)).toEqual([['fresh'], ['fresh']]);
+    expect(reg.nseQueries).toHaveLength(2);
+  });
+
+  it('an expired endpoint left in the view is not picked: the view misses and the registry answers', async () => {
+    const reg = fakeRegistry([service('ns')], [endpoint('live')]);
+    const views = fakeViews({ services: [service('ns')], endpoints: [endpoint('old', { expirationTime: msToTimestamp(5000) })] });
+    const rec = recorder();
+    await lastValueFrom(chain([discover({ ns: reg.ns, nse: reg.nse, views, scheduler: clock(6000) })], rec.next).request(req(), Context.background));
+    expect(rec.seen[0]?.candidates).toEqual(['live']);
+  });
+
+  it('a named endpoint and Close resolve from the view of the service; a name it lacks is Found', async () => {
+    const reg = fakeRegistry([service('ns')], [endpoint('fresh', { url: 'tcp://10.0.0.9:5001' })]);
+    const views = fakeViews({ services: [service('ns')], endpoints: [endpoint('nse-1', { url: 'tcp://10.0.0.1:5001' })] });
+    const rec = recorder();
+    const handler = chain([discover({ ns: reg.ns, nse: reg.nse, views })], rec.next);
+    await lastValueFrom(handler.request(req({ networkServiceEndpointName: 'nse-1' }), Context.background));
+    await lastValueFrom(handler.close(Connection.fromPartial({ id: 'c1', networkService: 'ns', networkServiceEndpointName: 'nse-1' }), Context.background));
+    expect(reg.nseQueries).toHaveLength(0);
+    await lastValueFrom(handler.request(req({ networkServiceEndpointName: 'fresh' }), Context.background));
+    expect(rec.seen.map((s) => s.url)).toEqual(['tcp://10.0.0.1:5001', 'tcp://10.0.0.9:5001']);
+    expect(rec.closes.map((c) => c.url)).toEqual(['tcp://10.0.0.1:5001']);
+    expect(reg.nseQueries.map((q) => q.query.networkServiceEndpoint?.name)).toEqual(['fresh']);
   });
 });

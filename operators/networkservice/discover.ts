@@ -1,4 +1,4 @@
-import { asyncScheduler, defer, Observable, throwError, type SchedulerLike } from 'rxjs';
+import { asyncScheduler, defer, Observable, of, throwError, type SchedulerLike } from 'rxjs';
 import { catchError, filter, map, mergeMap, toArray } from 'rxjs/operators';
 import type { Connection } from '../../proto/gen/connection.js';
 import { NetworkService, NetworkServiceEndpoint } from '../../proto/gen/registry.js';
@@ -7,6 +7,7 @@ import { ContextKey, type Context } from '../core/context.js';
 import { invalidArgument, messageOf, notFound, NsmError, statusOf, unavailable } from '../core/errors.js';
 import type { NetworkServiceElement, NetworkServiceHandler } from '../core/networkservice.js';
 import type { NSEHandler, NSHandler } from '../core/registry.js';
+import type { RegistryViews } from '../../streams/registryViews.js';
 import { matchEndpoint } from '../registry/matching.js';
 import { silentLogger, type Logger } from '../tools/log.js';
 import { parseNsmUrl, type NsmUrl } from '../tools/nsmUrl.js';
@@ -98,9 +99,16 @@ export function endpointUrl(nse: NetworkServiceEndpoint, kind = 'network service
   }
 }
 
+/** What the view has (`fromView`), else what a one-shot lookup finds: a miss is never final. */
+export function viewOrFind<T>(fromView: T | undefined, find: () => Observable<T>): Observable<T> {
+  return fromView !== undefined ? of(fromView) : find();
+}
+
 export interface DiscoverOptions {
   readonly ns: NSHandler;
   readonly nse: NSEHandler;
+  /** The node's live registry views, read before any Find (none: every lookup is a Find). */
+  readonly views?: RegistryViews;
   /** Clock for dropping expired endpoints (default asyncScheduler). */
   readonly scheduler?: SchedulerLike;
   /** Where Close reports what it could not resolve (Close never fails for that). */
@@ -118,6 +126,10 @@ export interface DiscoverOptions {
  *   (NOT_FOUND if none), copy the service's payload into the connection and hand the candidates
  *   to `roundRobin` through the context ({@link candidatesOf}).
  *
+ * With `views` (the node's live registry views) every lookup reads the view first and Finds
+ * only on a miss — not in the view, no endpoint there qualifies, or no view yet — so an
+ * endpoint registered a moment ago is still found.
+ *
  * Close resolves the URL from the NSE name when it can and always calls next, so this hop's
  * state is released even when the registry has forgotten the endpoint.
  *
@@ -128,7 +140,7 @@ export interface DiscoverOptions {
  * ```
  */
 export function discover(options: DiscoverOptions): NetworkServiceElement {
-  const { ns, nse } = options;
+  const { ns, nse, views } = options;
   const scheduler = options.scheduler ?? asyncScheduler;
   const logger = options.logger ?? silentLogger;
 
@@ -140,38 +152,58 @@ export function discover(options: DiscoverOptions): NetworkServiceElement {
         if (conn === undefined) return throwError(() => invalidArgument('request has no connection'));
 
         if (conn.networkServiceEndpointName !== '') {
-          return discoverEndpointByName(nse, conn.networkServiceEndpointName, ctx).pipe(
+          return endpointNamed(options, conn.networkService, conn.networkServiceEndpointName, ctx).pipe(
             mergeMap((found) => next.request(request, ctx.with(clientUrlKey, endpointUrl(found)))),
           );
         }
 
-        return discoverNetworkService(ns, conn.networkService, conn.payload, ctx).pipe(
-          mergeMap((service) =>
-            findEndpoints(nse, { networkServiceNames: [service.name] }, ctx).pipe(
-              mergeMap((all) => {
-                const endpoints = matchEndpoint(conn.labels, service, all, scheduler.now());
-                if (endpoints.length === 0) {
-                  const labels = Object.entries(conn.labels)
-                    .map(([k, v]) => `${k}=${v}`)
-                    .join(',');
-                  throw notFound(
-                    `no network service endpoint for network service ${JSON.stringify(service.name)}` +
-                      ` matches the request (labels {${labels}}; ${all.length} registered, expired ones ignored)`,
-                  );
-                }
-                conn.payload = service.payload;
-                return next.request(cloneRequest(request), withCandidates(ctx, { networkService: service, endpoints }));
-              }),
+        const now = scheduler.now();
+        /** The view's candidates; undefined when it has none that match (a miss). */
+        const fromView = (): Candidates | undefined => {
+          const service = views?.networkService(conn.networkService, conn.payload);
+          const all = service && views?.endpoints({ networkServiceNames: [service.name] });
+          const endpoints = service && all && matchEndpoint(conn.labels, service, all, now);
+          return service && endpoints?.length ? { networkService: service, endpoints } : undefined;
+        };
+        const found = () =>
+          discoverNetworkService(ns, conn.networkService, conn.payload, ctx).pipe(
+            mergeMap((service) =>
+              findEndpoints(nse, { networkServiceNames: [service.name] }, ctx).pipe(
+                map((all): Candidates => {
+                  const endpoints = matchEndpoint(conn.labels, service, all, now);
+                  if (endpoints.length === 0) {
+                    const labels = Object.entries(conn.labels)
+                      .map(([k, v]) => `${k}=${v}`)
+                      .join(',');
+                    throw notFound(
+                      `no network service endpoint for network service ${JSON.stringify(service.name)}` +
+                        ` matches the request (labels {${labels}}; ${all.length} registered, expired ones ignored)`,
+                    );
+                  }
+                  return { networkService: service, endpoints };
+                }),
+              ),
             ),
-          ),
+          );
+        return viewOrFind(fromView(), found).pipe(
+          mergeMap((candidates) => {
+            conn.payload = candidates.networkService.payload;
+            return next.request(cloneRequest(request), withCandidates(ctx, candidates));
+          }),
         );
       }),
-    close: (conn, ctx, next) => closeWithEndpointUrl(nse, conn, ctx, next, logger),
+    close: (conn, ctx, next) => closeWithEndpointUrl(options, conn, ctx, next, logger),
   };
 }
 
+/** The endpoint `name` from the view of `networkService`'s endpoints, else by a one-shot Find. */
+function endpointNamed(options: DiscoverOptions, networkService: string, name: string, ctx: Context): Observable<NetworkServiceEndpoint> {
+  const fromView = options.views?.endpoints({ networkServiceNames: [networkService] })?.find((e) => e.name === name);
+  return viewOrFind(fromView, () => discoverEndpointByName(options.nse, name, ctx));
+}
+
 /** Close through the URL of the connection's NSE when it can be resolved; always calls next. */
-function closeWithEndpointUrl(nse: NSEHandler, conn: Connection, ctx: Context, next: NetworkServiceHandler, logger: Logger): Observable<void> {
+function closeWithEndpointUrl(options: DiscoverOptions, conn: Connection, ctx: Context, next: NetworkServiceHandler, logger: Logger): Observable<void> {
   return defer(() => {
     if (clientUrlOf(ctx) !== undefined) return next.close(conn, ctx);
     const name = conn.networkServiceEndpointName;
@@ -180,7 +212,7 @@ function closeWithEndpointUrl(nse: NSEHandler, conn: Connection, ctx: Context, n
       return next.close(conn, ctx);
     }
     let resolved: Context = ctx;
-    return discoverEndpointByName(nse, name, ctx).pipe(
+    return endpointNamed(options, conn.networkService, name, ctx).pipe(
       map((found) => {
         resolved = ctx.with(clientUrlKey, endpointUrl(found));
       }),

@@ -21,6 +21,7 @@ import { clientUrlOf } from './clientUrl.js';
 import { discoverForwarder, matchForwarders } from './discoverForwarder.js';
 import { metadata } from './metadata.js';
 import { marbles } from '../../test/marbles.js';
+import { fakeViews } from '../../test/fakeViews.js';
 import type { NsmUrl } from '../tools/nsmUrl.js';
 
 const NSMGR = 'tcp://10.0.0.1:5001';
@@ -344,5 +345,34 @@ describe('discoverForwarder: Close', () => {
     const failing: NSEHandler = registryChain([{ find: () => throwError(() => unavailable('down')) }]);
     await lastValueFrom(chain([metadata(), discoverForwarder({ ns: t.reg.ns, nse: failing })], t.rec.next).close(Connection.fromPartial({ id: 'c', path }), Context.background));
     expect(t.rec.closes).toEqual([undefined, undefined, undefined]);
+  });
+});
+
+describe('discoverForwarder: registry views', () => {
+  /** The views hold what the nsmgr's localBypass hands back: the forwarders' real URLs. */
+  const viewed = (f: NetworkServiceEndpoint) => ({ ...f, url: `unix:///${f.name}.sock` });
+  const withViews = (services: NetworkService[], inRegistry: NetworkServiceEndpoint[], inView: NetworkServiceEndpoint[]) => {
+    const reg = fakeRegistry(services, inRegistry);
+    const rec = recorder();
+    const views = fakeViews({ services, endpoints: inView.map(viewed) });
+    const handler = chain([metadata(), discoverForwarder({ ns: reg.ns, nse: reg.nse, views, nsmgrUrl: NSMGR })], rec.next);
+    return { reg, rec, handler };
+  };
+
+  it('a view hit: the forwarder comes from the views for the Request, the refresh and the Close, nothing is Found', async () => {
+    const t = withViews([ns()], [fwd('f1'), fwd('f2')], [fwd('f1'), fwd('f2')]);
+    await lastValueFrom(t.handler.request(req(), Context.background));
+    await lastValueFrom(t.handler.request(req(), Context.background));
+    await lastValueFrom(t.handler.close(Connection.fromPartial({ id: 'nsmgr-id' }), Context.background));
+    expect(t.rec.tries).toEqual(['f1', 'f1']);
+    expect(t.rec.closes).toEqual(['unix:///f1.sock']);
+    expect(t.reg.nsFinds() + t.reg.nseQueries.length).toBe(0);
+  });
+
+  it('a miss Finds once: a forwarder registered a moment ago (not in the view yet) serves', async () => {
+    const t = withViews([ns([match({ metadata: { labels: { speed: 'warp' } } })])], [fwd('fast', { speed: 'warp' })], [fwd('f1')]);
+    await lastValueFrom(t.handler.request(req(), Context.background));
+    expect(t.rec.tries).toEqual(['fast']);
+    expect(t.reg.nseQueries).toHaveLength(1);
   });
 });

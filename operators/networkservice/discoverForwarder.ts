@@ -13,7 +13,8 @@ import { isSubset, type Labels } from '../registry/matching.js';
 import { silentLogger, type Logger } from '../tools/log.js';
 import type { NsmUrl } from '../tools/nsmUrl.js';
 import { clientUrlKey } from './clientUrl.js';
-import { discoverNetworkService, endpointUrl, findEndpoints } from './discover.js';
+import { discoverNetworkService, endpointUrl, findEndpoints, viewOrFind } from './discover.js';
+import type { RegistryViews } from '../../streams/registryViews.js';
 import { metadataOf } from './metadata.js';
 
 /** Every candidate forwarder failed; `dialFailed`: none of them could even be reached. */
@@ -36,6 +37,8 @@ export const DEFAULT_FORWARDER_LABELS: Labels = { p2p: 'true' };
 export interface DiscoverForwarderOptions {
   readonly ns: NSHandler;
   readonly nse: NSEHandler;
+  /** The node's live registry views, read before any Find (none: every lookup is a Find). */
+  readonly views?: RegistryViews;
   /** The service forwarders register as (upstream WithForwarderServiceName; default "forwarder"). */
   readonly forwarderServiceName?: string;
   /**
@@ -112,6 +115,9 @@ export function matchForwarders(
  *    probes it alive and never reselects, so it never heals: test/process/kernel.test.ts "kill -9
  *    the forwarder" heals in about a second this way and not at all with upstream's rule.)
  *
+ * With `views`, 1–2 read the node's live registry views and Find only when no forwarder there
+ * would qualify (or there is no view yet); Close reads them likewise.
+ *
  * Close resolves the forwarder by the stored name, else by the path's next segment, and always
  * calls next (with its URL when found).
  *
@@ -122,9 +128,11 @@ export function matchForwarders(
  * ```
  */
 export function discoverForwarder(options: DiscoverForwarderOptions): NetworkServiceElement {
-  const { ns, nse } = options;
+  const { ns, nse, views } = options;
   const serviceName = options.forwarderServiceName ?? DEFAULT_FORWARDER_SERVICE_NAME;
   const nsmgrUrl = options.nsmgrUrl ?? '';
+  /** This nsmgr's forwarders (a Find narrows it by name to the stored one). */
+  const forwarderQuery = { networkServiceNames: [serviceName], url: nsmgrUrl };
   const logger = options.logger ?? silentLogger;
   const forwarderKey = new ContextKey<string>('discoverForwarder.name');
   /** Stable: reachable ones keep their order, then the failing ones in theirs. */
@@ -184,32 +192,40 @@ export function discoverForwarder(options: DiscoverForwarderOptions): NetworkSer
         const reselect = conn.state === State.RESELECT_REQUESTED;
         const stored = reselect ? '' : (meta.get(forwarderKey) ?? '');
 
+        /** The service and its forwarders (only the stored one, if any) from the views; undefined when none would qualify. */
+        const fromView = (stored: string, dead?: string): { service: NetworkService; found: NetworkServiceEndpoint[] } | undefined => {
+          const service = views?.networkService(conn.networkService, conn.payload);
+          const all = service && views?.endpoints(forwarderQuery);
+          const found = all?.filter((f) => stored === '' || f.name === stored);
+          const usable = service && found && matchForwarders(conn.labels, service, found, serviceName).some((f) => f.name !== dead);
+          return usable ? { service, found } : undefined;
+        };
         const select = (stored: string, dead?: string): Observable<Connection> =>
-          discoverNetworkService(ns, conn.networkService, conn.payload, ctx).pipe(
-            mergeMap((service) =>
-              findEndpoints(nse, { networkServiceNames: [serviceName], name: stored, url: nsmgrUrl }, ctx).pipe(
-                mergeMap((found) => {
-                  const forwarders = lastIfFailing(matchForwarders(conn.labels, service, found, serviceName).filter((f) => f.name !== dead));
-                  if (forwarders.length === 0) {
-                    if (stored !== '') throw unavailable(`forwarder ${JSON.stringify(stored)} is not available`);
-                    throw notFound(
-                      `no forwarder for network service ${JSON.stringify(service.name)}` +
-                        `${nsmgrUrl !== '' ? ` registered through ${nsmgrUrl}` : ''} (${found.length} found, none matches)`,
-                    );
-                  }
-                  if (stored === '' && !reselect) {
-                    const path = conn.path;
-                    const wanted = path?.pathSegments[path.index + 1]?.name;
-                    const at = wanted === undefined ? -1 : forwarders.findIndex((f) => f.name === wanted);
-                    if (at > 0) [forwarders[0], forwarders[at]] = [forwarders[at] as NetworkServiceEndpoint, forwarders[0] as NetworkServiceEndpoint];
-                  }
-                  const store = (name: string): void => {
-                    if (stored === '') meta.set(forwarderKey, name);
-                  };
-                  return tryForwarders(request, ctx, next, forwarders, 0, [], status.UNAVAILABLE, store);
-                }),
-              ),
+          viewOrFind(fromView(stored, dead), () =>
+            discoverNetworkService(ns, conn.networkService, conn.payload, ctx).pipe(
+              mergeMap((service) => findEndpoints(nse, { ...forwarderQuery, name: stored }, ctx).pipe(map((found) => ({ service, found })))),
             ),
+          ).pipe(
+            mergeMap(({ service, found }) => {
+              const forwarders = lastIfFailing(matchForwarders(conn.labels, service, found, serviceName).filter((f) => f.name !== dead));
+              if (forwarders.length === 0) {
+                if (stored !== '') throw unavailable(`forwarder ${JSON.stringify(stored)} is not available`);
+                throw notFound(
+                  `no forwarder for network service ${JSON.stringify(service.name)}` +
+                    `${nsmgrUrl !== '' ? ` registered through ${nsmgrUrl}` : ''} (${found.length} found, none matches)`,
+                );
+              }
+              if (stored === '' && !reselect) {
+                const path = conn.path;
+                const wanted = path?.pathSegments[path.index + 1]?.name;
+                const at = wanted === undefined ? -1 : forwarders.findIndex((f) => f.name === wanted);
+                if (at > 0) [forwarders[0], forwarders[at]] = [forwarders[at] as NetworkServiceEndpoint, forwarders[0] as NetworkServiceEndpoint];
+              }
+              const store = (name: string): void => {
+                if (stored === '') meta.set(forwarderKey, name);
+              };
+              return tryForwarders(request, ctx, next, forwarders, 0, [], status.UNAVAILABLE, store);
+            }),
           );
 
         if (stored === '' || options.reselectUnreachable === false) return select(stored);
@@ -236,10 +252,17 @@ export function discoverForwarder(options: DiscoverForwarderOptions): NetworkSer
           return next.close(conn, ctx);
         }
         let resolved: Context = ctx;
-        return findEndpoints(nse, { name, url: nsmgrUrl }, ctx).pipe(
-          map((found) => {
-            const forwarder = found[0];
-            if (forwarder === undefined) throw notFound(`forwarder ${JSON.stringify(name)} is not found`);
+        const fromView = views?.endpoints(forwarderQuery)?.find((f) => f.name === name);
+        return viewOrFind(fromView, () =>
+          findEndpoints(nse, { name, url: nsmgrUrl }, ctx).pipe(
+            map((found) => {
+              const forwarder = found[0];
+              if (forwarder === undefined) throw notFound(`forwarder ${JSON.stringify(name)} is not found`);
+              return forwarder;
+            }),
+          ),
+        ).pipe(
+          map((forwarder) => {
             resolved = ctx.with(clientUrlKey, endpointUrl(forwarder, 'forwarder'));
           }),
           catchError((e: unknown) => {

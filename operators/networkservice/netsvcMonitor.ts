@@ -19,6 +19,11 @@ export const NETSVC_WATCH_RETRY_INTERVAL = 100;
 export interface NetsvcMonitorOptions {
   readonly ns: NSHandler;
   readonly nse: NSEHandler;
+  /**
+   * Every version of a network service, shared by the node (RegistryViews.networkServiceVersions);
+   * none: a Find-watch on `ns` per connection.
+   */
+  readonly networkService?: (name: string) => Observable<NetworkService | undefined>;
   /** Clock for the watch's end (earliest token expiry) and the re-watch pause. */
   readonly scheduler?: SchedulerLike;
   /** Pause before re-opening the watch (default 100 ms). */
@@ -76,8 +81,11 @@ export function netsvcMonitor(options: NetsvcMonitorOptions): NetworkServiceElem
                 catchError(() => of(false)),
               );
 
-            let mismatch = defer(() => ns.find({ networkService: NetworkService.fromPartial({ name: conn.networkService }), watch: true }, watchCtx)).pipe(
-              concatMap((r) => (r.networkService === undefined ? of(false) : noLongerMatches(r.networkService))),
+            const versions =
+              options.networkService?.(conn.networkService) ??
+              defer(() => ns.find({ networkService: NetworkService.fromPartial({ name: conn.networkService }), watch: true }, watchCtx)).pipe(map((r) => r.networkService));
+            let mismatch = versions.pipe(
+              concatMap((service) => (service === undefined ? of(false) : noLongerMatches(service))),
               filter(Boolean),
               repeat({ delay: () => timer(interval, scheduler) }),
               retry({ delay: () => timer(interval, scheduler) }),

@@ -6,6 +6,7 @@ import { nsmgr, type Nsmgr } from '../../operators/chains/nsmgr.js';
 import { registryClient, type RegistryClient } from '../../operators/chains/registryClient.js';
 import type { NsmUrl } from '../../operators/tools/nsmUrl.js';
 import { ChannelPool } from '../../streams/grpc/channelPool.js';
+import { registryViews, type RegistryViews } from '../../streams/registryViews.js';
 import { Context } from '../../operators/core/context.js';
 import type { NetworkServiceElement } from '../../operators/core/networkservice.js';
 import { mechanisms } from '../../operators/networkservice/mechanisms.js';
@@ -48,9 +49,11 @@ export class ServedRegisteredEndpoint extends ServedEndpoint {
     endpoint: Endpoint,
     private readonly register: (registry: RegistryClient) => Promise<unknown>,
     private readonly nsmgrUrl: NsmUrl,
-    /** Its own channels to the nsmgr: registrations live as long as the hop, not a connection. */
+    /** Its own channels to the nsmgr: registrations (and discovery views) live as long as the hop, not a connection. */
     private readonly registryPool: ChannelPool,
     ownersOnly: boolean,
+    /** A forwarder's discovery views, ended with the hop. */
+    private readonly views?: RegistryViews,
   ) {
     super(endpoint, ownersOnly);
   }
@@ -60,6 +63,7 @@ export class ServedRegisteredEndpoint extends ServedEndpoint {
   }
   override dispose(): void {
     super.dispose();
+    this.views?.dispose();
     this.registrations?.dispose(); // a dead process stops refreshing; its entry expires
     this.registryPool.closeAll();
   }
@@ -169,11 +173,13 @@ export class Mesh {
     const datapath = options.datapath ?? new NoopDatapath();
     if (datapath instanceof NoopDatapath) node.datapaths.set(name, datapath);
     const fwd = await s.node<ServedRegisteredEndpoint>(name, (n) => {
-      const registry = this.registryOf(i);
+      const registryPool = s.newPool(name);
+      const views = registryViews(registryClient({ pool: registryPool, url: node.nsmgr.url, scheduler: s.scheduler }), { scheduler: s.scheduler });
       return new ServedRegisteredEndpoint(
         forwarder({
           name,
-          registry,
+          registry: this.registryOf(i),
+          views,
           datapath,
           pool: s.poolFor(name),
           token: s.token(name),
@@ -192,8 +198,9 @@ export class Mesh {
             ),
           ),
         node.nsmgr.url,
-        s.newPool(name),
+        registryPool,
         s.monitorOwnersOnly,
+        views,
       );
     });
     node.forwarders.push(fwd);
