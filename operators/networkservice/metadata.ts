@@ -1,4 +1,4 @@
-import { defer, Subscription, type Observable } from 'rxjs';
+import { defer, Subscription } from 'rxjs';
 import { tap } from 'rxjs/operators';
 import { onSettle } from '../tools/onSettle.js';
 import { Context, ContextKey } from '../core/context.js';
@@ -103,31 +103,4 @@ export function metadata(): MetadataElement {
         );
       }),
   };
-}
-
-/** A per-connection watch of the next hop's monitor (heal, upstreamRefresh). */
-export interface NextHopWatch {
-  /** Stop acting on events; the stream stays open. */
-  quiet(): void;
-  /** Cancel everything. */
-  release(): void;
-}
-
-/**
- * Closes through `close` with the watch under `key` quiet meanwhile (the DELETE that follows
- * is no news) and drops it only once the Close settled: by then the next hop has normally ended
- * the stream itself, so no cancel (RST_STREAM) is needed — see streams/monitorConnections.ts.
- */
-export function closeWatched<W extends NextHopWatch>(ctx: Context, key: ContextKey<W>, close: () => Observable<void>): Observable<void> {
-  return defer(() => {
-    const meta = metadataOf(ctx);
-    const w = meta.get(key);
-    w?.quiet();
-    return close().pipe(
-      onSettle(() => {
-        if (w !== undefined && meta.get(key) === w) meta.delete(key);
-        w?.release();
-      }),
-    );
-  });
 }
