@@ -109,15 +109,19 @@ export class ConnectionEntry implements EventFactory {
   }
 
   loop(key: symbol, work: Observable<unknown>): void {
+    const previous = this.loops.get(key);
+    const loop = new Subscription();
+    this.loops.set(key, loop);
+    const ended = () => this.loops.get(key) === loop && this.loops.delete(key);
     // The new loop first: a stream both read (shared) is never left without a reader between.
-    const started = work.subscribe({ error: () => undefined });
-    this.loops.get(key)?.unsubscribe();
-    this.loops.set(key, started);
+    loop.add(work.subscribe({ error: ended, complete: ended }));
+    previous?.unsubscribe();
   }
 
   stopLoops(): void {
-    for (const loop of this.loops.values()) loop.unsubscribe();
+    const loops = [...this.loops.values()];
     this.loops.clear();
+    for (const loop of loops) loop.unsubscribe();
   }
 
   /**
