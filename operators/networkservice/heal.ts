@@ -4,12 +4,11 @@ import { catchError, concatMap, defaultIfEmpty, endWith, exhaustMap, filter, fin
 import { State, type Connection } from '../../proto/gen/connection.js';
 import type { LivenessCheck } from '../../dataplane/datapath.js';
 import { cloneConnection } from '../core/clone.js';
-import { ContextKey } from '../core/context.js';
 import { messageOf, statusOf } from '../core/errors.js';
 import type { NetworkServiceElement } from '../core/networkservice.js';
 import { silentLogger, type Logger } from '../tools/log.js';
 import { eventFactoryOf, type EventFactory } from './begin/eventFactory.js';
-import { nextHopEvents, type MonitorSource, type NextHopEvents } from './nextHop.js';
+import { nextHopReader, type MonitorSource, type NextHopEvents } from './nextHop.js';
 
 /** Upstream defaults: liveness every 200 ms, each check allowed 100 ms. */
 export const LIVENESS_CHECK_INTERVAL = 200;
@@ -68,7 +67,7 @@ export function heal(options: HealOptions = {}): HealElement {
   const livenessInterval = options.livenessInterval ?? LIVENESS_CHECK_INTERVAL;
   const livenessTimeout = options.livenessTimeout ?? LIVENESS_CHECK_TIMEOUT;
   const logger = options.logger ?? silentLogger;
-  const own = options.monitor && { key: new ContextKey<NextHopEvents>('heal.monitor'), source: options.monitor };
+  const nextHopOf = nextHopReader(scheduler, options.monitor, 'heal');
   const loopKey = Symbol('heal');
   const healing = new Map<string, object>();
 
@@ -141,7 +140,7 @@ export function heal(options: HealOptions = {}): HealElement {
       const old = request.connection && cloneConnection(request.connection);
       /** Watches `conn` (upstream startEventLoop); no next hop → no watch. */
       const watchConn = (conn: Connection) => {
-        const nextHop = nextHopEvents(ctx, conn, scheduler, own);
+        const nextHop = nextHopOf(ctx, conn);
         factory.loop(loopKey, nextHop ? watch(factory, nextHop) : EMPTY);
       };
       return next.request(request, ctx).pipe(

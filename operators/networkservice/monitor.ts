@@ -5,7 +5,7 @@ import type { ConnectionMonitor } from '../../streams/monitorConnections.js';
 import { cloneConnection } from '../core/clone.js';
 import type { NetworkServiceElement } from '../core/networkservice.js';
 import { eventFactoryOf } from './begin/eventFactory.js';
-import { nextHopEvents, type NextHopEvents } from './nextHop.js';
+import { nextHopReader, type NextHopEvents } from './nextHop.js';
 
 /**
  * `monitor(connectionMonitor)` (server side): publishes this hop's connections on its
@@ -23,7 +23,7 @@ import { nextHopEvents, type NextHopEvents } from './nextHop.js';
  * the Close has returned, by when the next hop has normally ended it itself.
  */
 export function monitor(connections: ConnectionMonitor, options: { scheduler?: SchedulerLike } = {}): NetworkServiceElement {
-  const scheduler = options.scheduler ?? asyncScheduler;
+  const nextHopOf = nextHopReader(options.scheduler ?? asyncScheduler);
   const loopKey = Symbol('monitor.passthrough');
 
   /** Republishes what the next hop says about the connection. */
@@ -46,7 +46,7 @@ export function monitor(connections: ConnectionMonitor, options: { scheduler?: S
             connections.update(conn);
             const factory = eventFactoryOf(ctx);
             if (factory === undefined) return;
-            const nextHop = nextHopEvents(ctx, conn, scheduler);
+            const nextHop = nextHopOf(ctx, conn);
             factory.loop(loopKey, nextHop ? passthrough(nextHop) : EMPTY);
           },
           error: () => {

@@ -112,32 +112,33 @@ export class NextHopEvents {
 const sharedKey = new ContextKey<NextHopEvents>('nextHop.events');
 
 /**
- * The next hop's events for the connection `conn` was just Requested as, kept in its metadata:
- * one stream per channel to the next hop (set by `dial`) — a Request through the same channel
- * keeps it and follows the refreshed connection; another channel, or a stream that ended, opens
- * a new one. With a `source` (tests) each Request opens its own, under the element's `key`.
- * `undefined`: no next hop to watch.
+ * How an element reads the next hop's events for the connection `conn` was just Requested as,
+ * kept in its metadata: one stream per channel to the next hop (set by `dial`) — a Request
+ * through the same channel keeps it and follows the refreshed connection; another channel, or a
+ * stream that ended, opens a new one. With a `source` (tests) each Request opens the element its
+ * own. `undefined`: no next hop to watch.
  */
-export function nextHopEvents(
-  ctx: Context,
-  conn: Connection,
+export function nextHopReader(
   scheduler: SchedulerLike,
-  own?: { readonly key: ContextKey<NextHopEvents>; readonly source: MonitorSource },
-): NextHopEvents | undefined {
-  const meta = metadataOf(ctx);
-  const key = own?.key ?? sharedKey;
-  const held = meta.get(key);
-  const channel = clientConnOf(ctx);
-  if (own === undefined && held?.live && held.channel === channel) {
-    held.view.current = cloneConnection(conn);
-    return held;
-  }
-  meta.delete(key)?.release();
-  const events = own
-    ? own.source(conn, ctx)
-    : channel && serverStreamCall(channel, MonitorConnectionService.monitorConnections, ownSegmentSelector(conn), Context.background, scheduler);
-  if (events === undefined) return undefined;
-  const fresh = new NextHopEvents(own ? undefined : channel, events, conn);
-  meta.set(key, fresh);
-  return fresh;
+  source?: MonitorSource,
+  name = 'element',
+): (ctx: Context, conn: Connection) => NextHopEvents | undefined {
+  const key = source ? new ContextKey<NextHopEvents>(`${name}.monitor`) : sharedKey;
+  return (ctx, conn) => {
+    const meta = metadataOf(ctx);
+    const held = meta.get(key);
+    const channel = clientConnOf(ctx);
+    if (source === undefined && held?.live && held.channel === channel) {
+      held.view.current = cloneConnection(conn);
+      return held;
+    }
+    meta.delete(key)?.release();
+    const events = source
+      ? source(conn, ctx)
+      : channel && serverStreamCall(channel, MonitorConnectionService.monitorConnections, ownSegmentSelector(conn), Context.background, scheduler);
+    if (events === undefined) return undefined;
+    const fresh = new NextHopEvents(source ? undefined : channel, events, conn);
+    meta.set(key, fresh);
+    return fresh;
+  };
 }

@@ -8,7 +8,7 @@ import { messageOf } from '../core/errors.js';
 import type { NetworkServiceElement } from '../core/networkservice.js';
 import { silentLogger, type Logger } from '../tools/log.js';
 import { eventFactoryOf, type EventFactory } from './begin/eventFactory.js';
-import { nextHopEvents, type MonitorSource, type NextHopEvents } from './nextHop.js';
+import { nextHopReader, type MonitorSource, type NextHopEvents } from './nextHop.js';
 
 /**
  * Lets an element of the client chain ask every other connection of the same upstreamRefresh
@@ -75,7 +75,7 @@ export function upstreamRefresh(options: UpstreamRefreshOptions = {}): NetworkSe
   const scheduler = options.scheduler ?? asyncScheduler;
   const logger = options.logger ?? silentLogger;
   const notifier = options.localNotifications ? new Notifier() : undefined;
-  const own = options.monitor && { key: new ContextKey<NextHopEvents>('upstreamRefresh.monitor'), source: options.monitor };
+  const nextHopOf = nextHopReader(scheduler, options.monitor, 'upstreamRefresh');
   const loopKey = Symbol('upstreamRefresh');
 
   /** One Request's watch (upstream's eventLoop): re-Requests at most once. */
@@ -112,7 +112,7 @@ export function upstreamRefresh(options: UpstreamRefreshOptions = {}): NetworkSe
       if (factory === undefined) return next.request(request, below);
       return next.request(request, below).pipe(
         tap((conn) => {
-          const nextHop = nextHopEvents(ctx, conn, scheduler, own);
+          const nextHop = nextHopOf(ctx, conn);
           factory.loop(loopKey, nextHop ? watch(factory, nextHop) : EMPTY);
         }),
       );
