@@ -98,7 +98,7 @@ export function upstreamRefresh(options: UpstreamRefreshOptions = {}): NetworkSe
           tap({ error: (err: unknown) => logger.warn('upstream refresh failed', { id, error: messageOf(err) }) }),
           catchError(() => EMPTY),
           // The others follow once it settled: finalize, as its own success replaces this loop
-          // (a refresh still queued when a Close stops the loop costs them one spare refresh).
+          // (and, as upstream, also when a Close drops it).
           finalize(() => from === 'upstream' && notifier?.notify(id)),
         );
       }),
