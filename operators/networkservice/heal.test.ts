@@ -10,7 +10,8 @@ import { cancelled, unavailable } from '../core/errors.js';
 import { chain, type NetworkServiceElement, type NetworkServiceHandler } from '../core/networkservice.js';
 import { beginClient } from './begin/begin.js';
 import type { LivenessCheck } from '../../dataplane/datapath.js';
-import { heal, ownSegmentSelector, type HealOptions } from './heal.js';
+import { heal, type HealOptions } from './heal.js';
+import { ownSegmentSelector } from './nextHop.js';
 import { metadata } from './metadata.js';
 import { marbles } from '../../test/marbles.js';
 

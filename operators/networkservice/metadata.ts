@@ -1,7 +1,8 @@
-import { defer, Subscription, type Observable } from 'rxjs';
+import { defer, Subscription } from 'rxjs';
 import { tap } from 'rxjs/operators';
 import { onSettle } from '../tools/onSettle.js';
 import { Context, ContextKey } from '../core/context.js';
+import { eventFactoryOf, type EventFactory } from './begin/eventFactory.js';
 import type { NetworkServiceElement } from '../core/networkservice.js';
 
 /**
@@ -45,7 +46,7 @@ export function metadataOf(ctx: Context): ConnectionMetadata {
 
 export interface MetadataElement extends NetworkServiceElement {
   readonly connections: ReadonlyMap<string, ConnectionMetadata>;
-  /** Drops every connection's state and releases what it holds. */
+  /** Drops every connection's state and releases what it holds, its loops in begin too (shutdown). */
   dispose(): void;
 }
 
@@ -56,10 +57,15 @@ export interface MetadataElement extends NetworkServiceElement {
  */
 export function metadata(): MetadataElement {
   const connections = new Map<string, ConnectionMetadata>();
+  /** The begin entry of each connection, whose loops go with the hop. */
+  const loops = new WeakMap<ConnectionMetadata, EventFactory>();
   return {
     connections,
     dispose: () => {
-      for (const meta of connections.values()) meta.dispose();
+      for (const meta of connections.values()) {
+        loops.get(meta)?.stopLoops();
+        meta.dispose();
+      }
       connections.clear();
     },
     request: (request, ctx, next) =>
@@ -70,6 +76,8 @@ export function metadata(): MetadataElement {
         const existing = connections.get(id);
         const meta = existing ?? new ConnectionMetadata();
         if (!existing) connections.set(id, meta);
+        const factory = eventFactoryOf(ctx);
+        if (factory) loops.set(meta, factory);
         let established = existing !== undefined;
         return next.request(request, ctx.with(metadataKey, { id, meta })).pipe(
           tap({ next: () => (established = true) }),
@@ -95,31 +103,4 @@ export function metadata(): MetadataElement {
         );
       }),
   };
-}
-
-/** A per-connection watch of the next hop's monitor (heal, upstreamRefresh). */
-export interface NextHopWatch {
-  /** Stop acting on events; the stream stays open. */
-  quiet(): void;
-  /** Cancel everything. */
-  release(): void;
-}
-
-/**
- * Closes through `close` with the watch under `key` quiet meanwhile (the DELETE that follows
- * is no news) and drops it only once the Close settled: by then the next hop has normally ended
- * the stream itself, so no cancel (RST_STREAM) is needed — see streams/monitorConnections.ts.
- */
-export function closeWatched<W extends NextHopWatch>(ctx: Context, key: ContextKey<W>, close: () => Observable<void>): Observable<void> {
-  return defer(() => {
-    const meta = metadataOf(ctx);
-    const w = meta.get(key);
-    w?.quiet();
-    return close().pipe(
-      onSettle(() => {
-        if (w !== undefined && meta.get(key) === w) meta.delete(key);
-        w?.release();
-      }),
-    );
-  });
 }

@@ -1,5 +1,3 @@
-import { EventEmitter } from 'node:events';
-import type { Client } from '@grpc/grpc-js';
 import { defer, of, throwError, type Observable } from 'rxjs';
 import { map } from 'rxjs/operators';
 import { TestScheduler } from 'rxjs/testing';
@@ -19,11 +17,12 @@ import type { PooledChannel } from '../../streams/grpc/channelPool.js';
 import { Context } from '../core/context.js';
 import { unavailable } from '../core/errors.js';
 import { chain, type NetworkServiceHandler } from '../core/networkservice.js';
-import { tcpUrl } from '../tools/nsmUrl.js';
 import { beginServer } from './begin/begin.js';
 import { clientConnKey } from './dial.js';
 import { metadata, metadataOf } from './metadata.js';
-import { monitor, passthroughEvents } from './monitor.js';
+import { monitor } from './monitor.js';
+import { passthroughEvents } from './nextHop.js';
+import { fakeChannel } from '../../test/fakeChannel.js';
 import { marbles } from '../../test/marbles.js';
 
 const seg = (name: string): PathSegment => ({ name, id: `${name}-id`, token: '', expires: undefined, metrics: {} });
@@ -214,31 +213,6 @@ describe('passthroughEvents', () => {
     });
   });
 });
-
-/** A grpc-js server stream as the monitor element sees it. */
-class FakeStream extends EventEmitter {
-  cancelled = false;
-  constructor(readonly selector: MonitorScopeSelector) {
-    super();
-  }
-  cancel(): void {
-    this.cancelled = true;
-  }
-}
-
-/** A channel to the next hop whose MonitorConnections calls are FakeStreams. */
-function fakeChannel() {
-  const streams: FakeStream[] = [];
-  const client = {
-    makeServerStreamRequest: (_path: string, _ser: unknown, _de: unknown, selector: MonitorScopeSelector) => {
-      const stream = new FakeStream(selector);
-      streams.push(stream);
-      return stream;
-    },
-  };
-  const channel: PooledChannel = { client: client as unknown as Client, url: tcpUrl('127.0.0.1', 5001), release: () => undefined };
-  return { channel, streams };
-}
 
 /**
  * chain([beginServer, metadata, monitor(cm), fake next]) for the nsmgr (index 1 of PATH). The fake

@@ -1,17 +1,17 @@
-import { asyncScheduler, defer, Observable, of, Subscription, timer, type SchedulerLike } from 'rxjs';
-import { catchError, concatMap, filter, map, repeat, retry, take, takeUntil, tap } from 'rxjs/operators';
+import { asyncScheduler, defer, EMPTY, Observable, of, timer, type SchedulerLike } from 'rxjs';
+import { catchError, concatMap, filter, map, repeat, retry, switchMap, take, takeUntil, tap } from 'rxjs/operators';
+import type { Connection } from '../../proto/gen/connection.js';
 import { NetworkService } from '../../proto/gen/registry.js';
 import { cloneConnection } from '../core/clone.js';
-import { ContextKey } from '../core/context.js';
+import type { Context } from '../core/context.js';
 import { messageOf } from '../core/errors.js';
 import type { NetworkServiceElement } from '../core/networkservice.js';
 import { earliestExpiry } from '../core/path.js';
 import type { NSEHandler, NSHandler } from '../core/registry.js';
 import { matchEndpoint } from '../registry/matching.js';
 import { silentLogger, type Logger } from '../tools/log.js';
-import { eventFactoryOf } from './begin/eventFactory.js';
+import { eventFactoryOf, type EventFactory } from './begin/eventFactory.js';
 import { findEndpoints } from './discover.js';
-import { metadataOf } from './metadata.js';
 
 /** Pause before a broken or ended network service watch is opened again (upstream: 100 ms). */
 export const NETSVC_WATCH_RETRY_INTERVAL = 100;
@@ -41,7 +41,8 @@ export interface NetsvcMonitorOptions {
  * On every version of the service the watch delivers — the first being the current one — it
  * Finds the chosen endpoint (the connection's `network_service_endpoint_name`) once: not
  * registered → nothing to say; registered but `matchEndpoint(connection labels, service, [it])`
- * is empty → Close through begin's event factory and stop watching. A watch that ends or
+ * is empty → Close through begin's event factory and stop watching. The watch is a loop in begin,
+ * which ends it when a Close starts; a failed re-Request ends it too. A watch that ends or
  * breaks is opened again after `retryInterval`; a failed endpoint lookup skips that version.
  *
  * ```
@@ -58,60 +59,58 @@ export function netsvcMonitor(options: NetsvcMonitorOptions): NetworkServiceElem
   const scheduler = options.scheduler ?? asyncScheduler;
   const interval = options.retryInterval ?? NETSVC_WATCH_RETRY_INTERVAL;
   const logger = options.logger ?? silentLogger;
-  const watchKey = new ContextKey<Subscription>('netsvcMonitor.watch');
+  const loopKey = Symbol('netsvcMonitor');
+
+  /** Closes `conn` (through `factory`) once its endpoint no longer qualifies for its service. */
+  const watch = (conn: Connection, factory: EventFactory, ctx: Context): Observable<unknown> => {
+    const nseName = conn.networkServiceEndpointName;
+    // The watch outlives this call: no deadline, same values.
+    const watchCtx = ctx.withoutDeadline();
+
+    /** true when the service no longer allows the connection's endpoint. */
+    const noLongerMatches = (service: NetworkService): Observable<boolean> =>
+      findEndpoints(nse, { name: nseName }, watchCtx).pipe(
+        map((nses) => nses.length > 0 && matchEndpoint(conn.labels, service, nses).length === 0),
+        catchError(() => of(false)),
+      );
+
+    const versions =
+      options.networkService?.(conn.networkService) ??
+      defer(() => ns.find({ networkService: NetworkService.fromPartial({ name: conn.networkService }), watch: true }, watchCtx)).pipe(map((r) => r.networkService));
+    const mismatch = versions.pipe(
+      concatMap((service) => (service === undefined ? of(false) : noLongerMatches(service))),
+      filter(Boolean),
+      repeat({ delay: () => timer(interval, scheduler) }),
+      retry({ delay: () => timer(interval, scheduler) }),
+      take(1),
+    );
+    const expiry = earliestExpiry(conn);
+    return (expiry === undefined ? mismatch : mismatch.pipe(takeUntil(timer(Math.max(0, expiry - scheduler.now()), scheduler)))).pipe(
+      switchMap(() => {
+        logger.warn('netsvcMonitor: the endpoint no longer matches its network service; closing the connection', {
+          id: conn.id,
+          networkService: conn.networkService,
+          endpoint: nseName,
+        });
+        return factory.close().pipe(tap({ error: (e: unknown) => logger.warn('netsvcMonitor: close failed', { id: conn.id, error: messageOf(e) }) }));
+      }),
+    );
+  };
 
   return {
-    request: (request, ctx, next) =>
-      defer(() => {
-        const meta = metadataOf(ctx);
-        meta.delete(watchKey)?.unsubscribe();
-        return next.request(request, ctx).pipe(
-          tap((returned) => {
-            const factory = eventFactoryOf(ctx);
+    request: (request, ctx, next) => {
+      const factory = eventFactoryOf(ctx);
+      if (factory === undefined) return next.request(request, ctx);
+      return next.request(request, ctx).pipe(
+        tap({
+          next: (returned) => {
             const conn = cloneConnection(returned);
-            const nseName = conn.networkServiceEndpointName;
-            if (factory === undefined || nseName === '') return;
-            // The watch outlives this call: no deadline, same values.
-            const watchCtx = ctx.withoutDeadline();
-
-            /** true when the service no longer allows the connection's endpoint. */
-            const noLongerMatches = (service: NetworkService): Observable<boolean> =>
-              findEndpoints(nse, { name: nseName }, watchCtx).pipe(
-                map((nses) => nses.length > 0 && matchEndpoint(conn.labels, service, nses).length === 0),
-                catchError(() => of(false)),
-              );
-
-            const versions =
-              options.networkService?.(conn.networkService) ??
-              defer(() => ns.find({ networkService: NetworkService.fromPartial({ name: conn.networkService }), watch: true }, watchCtx)).pipe(map((r) => r.networkService));
-            let mismatch = versions.pipe(
-              concatMap((service) => (service === undefined ? of(false) : noLongerMatches(service))),
-              filter(Boolean),
-              repeat({ delay: () => timer(interval, scheduler) }),
-              retry({ delay: () => timer(interval, scheduler) }),
-              take(1),
-            );
-            const expiry = earliestExpiry(conn);
-            if (expiry !== undefined) mismatch = mismatch.pipe(takeUntil(timer(Math.max(0, expiry - scheduler.now()), scheduler)));
-
-            const watch = mismatch.subscribe(() => {
-              logger.warn('netsvcMonitor: the endpoint no longer matches its network service; closing the connection', {
-                id: conn.id,
-                networkService: conn.networkService,
-                endpoint: nseName,
-              });
-              factory.close().subscribe({
-                error: (e: unknown) => logger.warn('netsvcMonitor: close failed', { id: conn.id, error: messageOf(e) }),
-              });
-            });
-            meta.set(watchKey, watch);
-          }),
-        );
-      }),
-    close: (conn, ctx, next) =>
-      defer(() => {
-        metadataOf(ctx).delete(watchKey)?.unsubscribe();
-        return next.close(conn, ctx);
-      }),
+            factory.loop(loopKey, conn.networkServiceEndpointName === '' ? EMPTY : watch(conn, factory, ctx));
+          },
+          // A failed re-Request leaves no watch behind (upstream drops it when a Request starts).
+          error: () => factory.loop(loopKey, EMPTY),
+        }),
+      );
+    },
   };
 }

@@ -1,11 +1,9 @@
-import { asyncScheduler, Subscription, type SchedulerLike } from 'rxjs';
-import { tap } from 'rxjs/operators';
+import { asyncScheduler, EMPTY, timer, type SchedulerLike } from 'rxjs';
+import { retry, switchMap, tap } from 'rxjs/operators';
 import type { Connection } from '../../proto/gen/connection.js';
-import { ContextKey } from '../core/context.js';
 import type { NetworkServiceElement } from '../core/networkservice.js';
 import { timestampToMs } from '../core/path.js';
 import { eventFactoryOf } from './begin/eventFactory.js';
-import { metadataOf } from './metadata.js';
 
 /** Pause between failed refreshes (upstream: 200 ms). */
 export const refreshRetryInterval = 200;
@@ -35,7 +33,8 @@ export function refreshAfter(conn: Connection, now: number): number | undefined 
 
 /**
  * `refresh` (client side): re-Requests the connection through begin before its tokens expire.
- * Failed refreshes are retried every 200 ms; a later Request re-arms, Close disarms.
+ * Failed refreshes are retried every 200 ms; each successful Request (the refresh's own too)
+ * contributes the next loop to begin, which drops it on Close.
  *
  * ```
  * request  -R----------------------------------
@@ -44,33 +43,20 @@ export function refreshAfter(conn: Connection, now: number): number | undefined 
  */
 export function refresh(options: { scheduler?: SchedulerLike } = {}): NetworkServiceElement {
   const scheduler = options.scheduler ?? asyncScheduler;
-  const loopKey = new ContextKey<Subscription>('refresh.loop');
+  const loopKey = Symbol('refresh');
   return {
     request: (request, ctx, next) =>
       next.request(request, ctx).pipe(
         tap((conn) => {
-          const meta = metadataOf(ctx);
-          meta.delete(loopKey)?.unsubscribe();
           const factory = eventFactoryOf(ctx);
           const delay = refreshAfter(conn, scheduler.now());
-          if (factory === undefined || delay === undefined) return;
-          const loop = new Subscription();
-          const arm = (after: number): void => {
-            loop.add(
-              scheduler.schedule(() => {
-                // Detached: the Request it triggers re-arms (and so ends) this loop; it must not
-                // cancel itself. A failure re-arms unless the loop was superseded or closed.
-                factory.request().subscribe({ error: () => loop.closed || arm(refreshRetryInterval) });
-              }, after),
-            );
-          };
-          arm(delay);
-          meta.set(loopKey, loop);
+          factory?.loop(
+            loopKey,
+            delay === undefined
+              ? EMPTY
+              : timer(delay, scheduler).pipe(switchMap(() => factory.request().pipe(retry({ delay: () => timer(refreshRetryInterval, scheduler) })))),
+          );
         }),
       ),
-    close: (conn, ctx, next) => {
-      metadataOf(ctx).delete(loopKey)?.unsubscribe();
-      return next.close(conn, ctx);
-    },
   };
 }

@@ -1,7 +1,6 @@
 import { status } from '@grpc/grpc-js';
-import { asyncScheduler, defer, of, Subscription, throwError, type SchedulerLike } from 'rxjs';
-import { concatMap, tap } from 'rxjs/operators';
-import { onSettle } from '../tools/onSettle.js';
+import { asyncScheduler, defer, of, Subscription, throwError, timer, type SchedulerLike } from 'rxjs';
+import { concatMap, switchMap, tap } from 'rxjs/operators';
 import { ContextKey } from '../core/context.js';
 import { invalidArgument, statusOf } from '../core/errors.js';
 import type { NetworkServiceElement } from '../core/networkservice.js';
@@ -10,23 +9,10 @@ import { eventFactoryOf } from './begin/eventFactory.js';
 import { metadataOf } from './metadata.js';
 import { refreshShareAtMost } from './refresh.js';
 
-/** The armed Close of one connection; `release` disarms it (metadata's dispose calls it too). */
-class Armed {
-  /** The timer fired: its Close is queued or running in begin. */
-  fired = false;
-  /** Disarmed: a Close the timer queued and begin has not started yet is skipped. */
-  released = false;
-  constructor(
-    private readonly timer: Subscription,
-    /** When it fires (scheduler time, ms). */
-    readonly at: number,
-    /** The time budget of the Request that armed it (ms; undefined: none). */
-    readonly budget: number | undefined,
-  ) {}
-  release(): void {
-    this.released = true;
-    this.timer.unsubscribe();
-  }
+/** When the armed Close fires (scheduler time, ms) and the time budget of the Request that armed it (ms; undefined: none). */
+interface Armed {
+  readonly at: number;
+  readonly budget: number | undefined;
 }
 
 /** A `timeout` element with the Closes it will send again (by connection id, for leak checks). */
@@ -75,6 +61,7 @@ const unanswered = (err: unknown): boolean => {
 export function timeout(options: { scheduler?: SchedulerLike } = {}): TimeoutElement {
   const scheduler = options.scheduler ?? asyncScheduler;
   const armedKey = new ContextKey<Armed>('timeout.armed');
+  const loopKey = Symbol('timeout');
   const closingAgain = new Map<string, Subscription>();
   const dropClosingAgain = (id: string) => {
     closingAgain.get(id)?.unsubscribe();
@@ -101,23 +88,21 @@ export function timeout(options: { scheduler?: SchedulerLike } = {}): TimeoutEle
             }
             dropClosingAgain(conn.id);
             const meta = metadataOf(ctx);
-            meta.delete(armedKey)?.release();
             const factory = eventFactoryOf(ctx);
             if (factory) {
               const lifetime = timestampToMs(expires) - scheduler.now();
               const delay = Math.max(0, lifetime - requestTimeout, lifetime * refreshShareAtMost);
-              // The Close runs detached: disarming does not cancel it once begun. Queued behind a
-              // Request in flight (a late refresh) it is skipped if that Request re-arms, as
-              // upstream's begin.CancelContext skips it.
-              const timer = new Subscription();
-              const armed = new Armed(timer, scheduler.now() + delay, Number.isFinite(remaining) ? remaining : undefined);
-              timer.add(
-                scheduler.schedule(() => {
-                  armed.fired = true;
-                  factory.close({ cancelled: () => armed.released }).subscribe({ error: () => undefined });
-                }, delay),
+              meta.set(armedKey, { at: scheduler.now() + delay, budget: Number.isFinite(remaining) ? remaining : undefined });
+              // Queued behind a Request in flight (a late refresh), the Close is dropped if that
+              // Request re-arms: begin drops what a replaced loop queued (upstream begin.CancelContext).
+              factory.loop(
+                loopKey,
+                timer(delay, scheduler).pipe(
+                  // The timer's own Close is not sent again, whatever its outcome (as upstream).
+                  tap(() => meta.delete(armedKey)),
+                  switchMap(() => factory.close()),
+                ),
               );
-              meta.set(armedKey, armed);
             }
             return of(conn);
           }),
@@ -130,8 +115,7 @@ export function timeout(options: { scheduler?: SchedulerLike } = {}): TimeoutEle
         const armed = meta.get(armedKey);
         /** Moves the armed Close out of the metadata (dropped with this Close) to fire later. */
         const closeAgainAtExpiry = () => {
-          // The timer's own Close is not sent again, whatever its outcome (as upstream).
-          if (armed === undefined || armed.fired) return;
+          if (armed === undefined) return;
           dropClosingAgain(conn.id);
           const again = scheduler.schedule(
             () => {
@@ -142,10 +126,7 @@ export function timeout(options: { scheduler?: SchedulerLike } = {}): TimeoutEle
           );
           closingAgain.set(conn.id, again);
         };
-        return next.close(conn, ctx).pipe(
-          tap({ error: (err: unknown) => unanswered(err) && closeAgainAtExpiry() }),
-          onSettle(() => meta.delete(armedKey)?.release()),
-        );
+        return next.close(conn, ctx).pipe(tap({ error: (err: unknown) => unanswered(err) && closeAgainAtExpiry() }));
       }),
   };
 }

@@ -9,7 +9,7 @@ import { Context } from '../core/context.js';
 import { unavailable } from '../core/errors.js';
 import { chain, type NetworkServiceElement, type NetworkServiceHandler } from '../core/networkservice.js';
 import { beginClient } from './begin/begin.js';
-import { ownSegmentSelector } from './heal.js';
+import { ownSegmentSelector } from './nextHop.js';
 import { metadata } from './metadata.js';
 import { localNotifierOf, requestRefresh, upstreamRefresh, type UpstreamRefreshOptions } from './upstreamRefresh.js';
 import { marbles } from '../../test/marbles.js';

@@ -1,6 +1,6 @@
-import { asyncScheduler, defer, Observable, Subject, Subscription, type SchedulerLike } from 'rxjs';
-import { filter, tap } from 'rxjs/operators';
-import { ConnectionEventType, State, type Connection, type ConnectionEvent } from '../../proto/gen/connection.js';
+import { asyncScheduler, EMPTY, merge, Observable, Subject, type SchedulerLike } from 'rxjs';
+import { catchError, endWith, filter, finalize, map, switchMap, take, tap } from 'rxjs/operators';
+import { ConnectionEventType, State, type Connection } from '../../proto/gen/connection.js';
 import type { ConnectionMonitor } from '../../streams/monitorConnections.js';
 import { cloneConnection } from '../core/clone.js';
 import { ContextKey, type Context } from '../core/context.js';
@@ -8,9 +8,7 @@ import { messageOf } from '../core/errors.js';
 import type { NetworkServiceElement } from '../core/networkservice.js';
 import { silentLogger, type Logger } from '../tools/log.js';
 import { eventFactoryOf, type EventFactory } from './begin/eventFactory.js';
-import { nextHopMonitor, type MonitorSource } from './heal.js';
-import { closeWatched, metadataOf } from './metadata.js';
-import { passthroughEvents } from './monitor.js';
+import { nextHopReader, type MonitorSource, type NextHopEvents } from './nextHop.js';
 
 /**
  * Lets an element of the client chain ask every other connection of the same upstreamRefresh
@@ -49,68 +47,9 @@ export interface UpstreamRefreshOptions {
    * upstream, and hand elements below a LocalNotifier (upstream WithLocalNotifications).
    */
   localNotifications?: boolean;
-  /** Next hop's monitor stream (default: `nextHopMonitor(scheduler)`); injectable for tests. */
+  /** The next hop's events, one stream per Request (tests); default: the connection's shared stream. */
   monitor?: MonitorSource;
   logger?: Logger;
-}
-
-/** One Request's watch (upstream's eventLoop): fires at most once. */
-class RefreshWatch {
-  private done = false;
-  private readonly subscription = new Subscription();
-  private stream: Subscription | undefined;
-
-  constructor(
-    readonly conn: Connection,
-    private readonly factory: EventFactory,
-    private readonly notifier: Notifier | undefined,
-    private readonly logger: Logger,
-  ) {}
-
-  start(events: Observable<ConnectionEvent>): void {
-    const id = this.conn.id;
-    // The signals first: a REFRESH_REQUESTED already in the initial state fires at once.
-    if (this.notifier !== undefined) {
-      this.subscription.add(this.notifier.signalsFor(id).subscribe(() => this.fire('local')));
-    }
-    // Only UPDATEs and initial states count (a DELETE is no request to refresh).
-    const updates = events.pipe(filter((e) => e.type !== ConnectionEventType.DELETE));
-    this.stream = passthroughEvents(updates, this.conn).subscribe({
-      next: (c) => c.state === State.REFRESH_REQUESTED && this.fire('upstream'),
-      // Upstream ends the whole loop with the stream; the next Request watches again.
-      error: () => this.quiet(),
-      complete: () => this.quiet(),
-    });
-  }
-
-  private fire(from: 'upstream' | 'local'): void {
-    if (this.done) return;
-    this.quiet();
-    const id = this.conn.id;
-    this.logger.debug(from === 'upstream' ? 'refresh requested from upstream' : 'refresh requested by another connection', { id });
-    // Detached: the Request re-enters this element and replaces this watch.
-    this.factory.request().subscribe({
-      error: (err: unknown) => {
-        this.logger.warn('upstream refresh failed', { id, error: messageOf(err) });
-        if (from === 'upstream') this.notifier?.notify(id);
-      },
-      complete: () => {
-        if (from === 'upstream') this.notifier?.notify(id);
-      },
-    });
-  }
-
-  /** Stops acting on anything; the stream stays open (the server ends it after the DELETE). */
-  quiet(): void {
-    this.done = true;
-    this.subscription.unsubscribe();
-  }
-
-  /** Cancels everything (metadata's dispose calls this too). */
-  release(): void {
-    this.quiet();
-    this.stream?.unsubscribe();
-  }
 }
 
 /**
@@ -129,33 +68,55 @@ class RefreshWatch {
  * With `localNotifications`, every other connection the element watches re-Requests once after
  * that refresh, and elements below get a LocalNotifier (`localNotifierOf(ctx)`) to ask for the
  * same. A stream that errors or ends ends the watch (upstream does not heal it: the next Request
- * watches again). Close ignores news at once and drops the stream after the Close returned.
+ * watches again). The watch is a loop in begin, stopped when a Close starts, on the connection's
+ * one stream from the next hop (nextHop.ts), shared with heal and open until the Close returned.
  */
 export function upstreamRefresh(options: UpstreamRefreshOptions = {}): NetworkServiceElement {
   const scheduler = options.scheduler ?? asyncScheduler;
-  const source = options.monitor ?? nextHopMonitor(scheduler);
   const logger = options.logger ?? silentLogger;
   const notifier = options.localNotifications ? new Notifier() : undefined;
-  const watchKey = new ContextKey<RefreshWatch>('upstreamRefresh.watch');
+  const nextHopOf = nextHopReader(scheduler, options.monitor, 'upstreamRefresh');
+  const loopKey = Symbol('upstreamRefresh');
 
-  const watch = (conn: Connection, ctx: Context): void => {
-    const factory = eventFactoryOf(ctx);
-    if (factory === undefined) return;
-    const events = source(conn, ctx);
-    if (events === undefined) return;
-    const w = new RefreshWatch(cloneConnection(conn), factory, notifier, logger);
-    metadataOf(ctx).set(watchKey, w);
-    w.start(events);
+  /** One Request's watch (upstream's eventLoop): re-Requests at most once. */
+  const watch = (factory: EventFactory, nextHop: NextHopEvents): Observable<unknown> => {
+    const id = nextHop.view.current.id;
+    const upstream = nextHop.connections.pipe(
+      filter((c) => c.state === State.REFRESH_REQUESTED),
+      map(() => 'upstream' as const),
+      // Upstream ends the whole loop with the stream; the next Request watches again.
+      catchError(() => EMPTY),
+      endWith('ended' as const),
+    );
+    // The signals first: a REFRESH_REQUESTED already in the initial state fires at once.
+    return merge(notifier?.signalsFor(id).pipe(map(() => 'local' as const)) ?? EMPTY, upstream).pipe(
+      take(1),
+      filter((from) => from !== 'ended'),
+      switchMap((from) => {
+        logger.debug(from === 'upstream' ? 'refresh requested from upstream' : 'refresh requested by another connection', { id });
+        return factory.request().pipe(
+          tap({ error: (err: unknown) => logger.warn('upstream refresh failed', { id, error: messageOf(err) }) }),
+          catchError(() => EMPTY),
+          // The others follow once it settled: finalize, as its own success replaces this loop
+          // (and, as upstream, also when a Close drops it).
+          finalize(() => from === 'upstream' && notifier?.notify(id)),
+        );
+      }),
+    );
   };
 
   return {
-    request: (request, ctx, next) =>
-      defer(() => {
-        metadataOf(ctx).delete(watchKey)?.release();
-        const below = notifier === undefined ? ctx : ctx.with(localNotifierKey, notifier);
-        return next.request(request, below).pipe(tap((conn) => watch(conn, ctx)));
-      }),
-    close: (conn, ctx, next) => closeWatched(ctx, watchKey, () => next.close(conn, ctx)),
+    request: (request, ctx, next) => {
+      const factory = eventFactoryOf(ctx);
+      const below = notifier === undefined ? ctx : ctx.with(localNotifierKey, notifier);
+      if (factory === undefined) return next.request(request, below);
+      return next.request(request, below).pipe(
+        tap((conn) => {
+          const nextHop = nextHopOf(ctx, conn);
+          factory.loop(loopKey, nextHop ? watch(factory, nextHop) : EMPTY);
+        }),
+      );
+    },
   };
 }
 

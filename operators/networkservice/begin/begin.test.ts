@@ -463,3 +463,48 @@ describe('begin: event factory', () => {
     });
   });
 });
+
+describe('begin: loops', () => {
+  const key = Symbol('test loop');
+
+  it('an event a loop queued is dropped when the loop is replaced before its turn; one that started runs to its end', () => {
+    marbles(({ cold, flush }, scheduler) => {
+      const { next, calls, log } = downstream(scheduler, cold('---(c|)'), of(undefined), (c, n) => (c.networkServiceEndpointName = `nse-${n + 1}`));
+      const begin = beginServer({ scheduler });
+      const handler = chain([begin], next);
+      handler.request(request('a'), Context.background).subscribe();
+      const factory = () => eventFactoryOf(calls[0]?.ctx as Context) as EventFactory;
+      // at 4 the loop asks for a Request (runs 4..7); at 5 a caller's Request queues (7..10)
+      cold('----x').subscribe(() => factory().loop(key, cold('x').pipe(concatMap(() => factory().request()))));
+      cold('-----x').subscribe(() => handler.request(request('a'), Context.background).subscribe());
+      // at 6 the loop asks for a Close, queued behind the caller's Request; at 8 a new loop replaces it
+      cold('------x').subscribe(() => factory().loop(key, cold('x').pipe(concatMap(() => factory().close()))));
+      cold('--------x').subscribe(() => {
+        // the Request the first loop asked for ran to its end although that loop was replaced at 6
+        expect(begin.connections.get('a')?.last?.connection?.networkServiceEndpointName).toBe('nse-2');
+        factory().loop(key, cold('-'));
+      });
+      flush();
+      expect(log()).toEqual(['request a@0', 'request a@4', 'request a@7']);
+    });
+  });
+
+  it('a Close stops every loop when it starts; a reselect’s Close inside an event does not', () => {
+    marbles(({ cold, expectSubscriptions, flush }, scheduler) => {
+      const { next, calls, log } = downstream(scheduler, cold('-(c|)'), cold('--(x|)'));
+      const begin = beginClient({ scheduler });
+      const handler = chain([begin], next);
+      handler.request(request('a'), Context.background).subscribe();
+      const factory = () => eventFactoryOf(calls[0]?.ctx as Context) as EventFactory;
+      const loop = cold('-');
+      cold('-x').subscribe(() => factory().loop(key, loop));
+      cold('--x').subscribe(() => factory().request({ reselect: true }).subscribe());
+      cold('10ms x').subscribe(() => handler.close(connection('a'), Context.background).subscribe());
+      // the reselect's Close at 2..4 leaves the loop; the caller's Close at 10 stops it
+      expectSubscriptions(loop.subscriptions).toBe('-^--------!');
+      flush();
+      expect(log()).toEqual(['request a@0', 'close a@2', 'request a@4', 'close a@10']);
+      expect(begin.connections.get('a')).toBeUndefined();
+    });
+  });
+});

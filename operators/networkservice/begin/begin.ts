@@ -31,6 +31,15 @@ export interface BeginElement extends NetworkServiceElement {
  * Close of an unknown id is a no-op; a failed first Request forgets the id; an established
  * connection re-requested with RESELECT_REQUESTED is first Closed downstream. Transparent when a
  * begin already runs for this call (a client chain inside a server chain).
+ *
+ * Elements below keep their per-connection loops here (`eventFactoryOf(ctx).loop`): refresh's
+ * timer, timeout's, heal's and upstreamRefresh's watch of the next hop, monitor's passthrough,
+ * netsvcMonitor's. What a loop asks for is serialised with the caller's events; every loop is
+ * unsubscribed when a Close starts, so an event a loop queued behind it is dropped.
+ * ```
+ * loop (timeout) -------- t ·C(queued)          (dropped: the refresh re-armed the loop)
+ * events          --R(refresh)------|
+ * ```
  */
 export function beginServer(options: BeginOptions = {}): BeginElement {
   return makeBegin(false, options);
@@ -73,7 +82,10 @@ function makeBegin(client: boolean, options: BeginOptions): BeginElement {
       // Closed to the end before the new Request, so its clean-up cannot undo the new set-up.
       const closeOld: Observable<never> =
         !client && entry.established && conn.state === State.RESELECT_REQUESTED && entry.last?.connection
-          ? defer(() => next.close(entry.last?.connection as Connection, entry.eventContext())).pipe(
+          ? defer(() => {
+              entry.stopLoops();
+              return next.close(entry.last?.connection as Connection, entry.eventContext());
+            }).pipe(
               ignoreElements(),
               catchError(() => EMPTY),
               onSettle(() => (entry.established = false)),
@@ -109,6 +121,7 @@ function makeBegin(client: boolean, options: BeginOptions): BeginElement {
     return entry.executor.exec(() => {
       const last = entry.last?.connection;
       if (!entry.established || last === undefined || connections.get(conn.id) !== entry) return of(undefined);
+      entry.stopLoops();
       // Always close what the chain last returned, not what the caller holds.
       return defer(() => next.close(last, ctx.with(eventFactoryKey, entry))).pipe(onSettle(() => entry.closed()));
     });

@@ -1,4 +1,4 @@
-import { concat, defer, EMPTY, Observable, type SchedulerLike } from 'rxjs';
+import { concat, defer, EMPTY, Observable, Subscription, type SchedulerLike } from 'rxjs';
 import { catchError, ignoreElements, map } from 'rxjs/operators';
 import { State, type Connection } from '../../../proto/gen/connection.js';
 import type { NetworkServiceRequest } from '../../../proto/gen/networkservice.js';
@@ -11,16 +11,26 @@ import { SerialExecutor } from '../../tools/serialExecutor.js';
 /**
  * Lets an element further down re-enter the chain below `begin` for one connection (refresh,
  * heal, timeout, upstream refresh), serialised with that connection's other events and given the
- * same time budget the first Request had.
+ * same time budget the first Request had. An event unsubscribed while it waits for its turn is
+ * dropped (upstream begin.CancelContext); once started it runs to its end, whoever stops
+ * listening, and begin remembers its result.
  */
 export interface EventFactory {
+  /** A Request succeeded and the connection was not Closed since. */
+  readonly established: boolean;
   /** Re-Request the last returned connection; with `reselect` (client) Close it and pick anew. */
   request(options?: { reselect?: boolean }): Observable<void>;
+  /** Close the connection as begin would. */
+  close(): Observable<void>;
   /**
-   * Close the connection as begin would; skipped if `cancelled()` holds when its turn comes
-   * (upstream begin.CancelContext: an event queued behind others may no longer be wanted).
+   * Keeps `work` subscribed for this connection under `key` (an element's per-connection loop:
+   * the events it asks for when something happens), replacing the loop held there. begin
+   * unsubscribes every loop when a Close starts (the caller's, or one asked for through
+   * `close()`; not the Close a reselect does inside `request`) and when it forgets the id.
    */
-  close(options?: { cancelled?: () => boolean }): Observable<void>;
+  loop(key: symbol, work: Observable<unknown>): void;
+  /** Unsubscribes every loop (a Close starts, or the hop shuts down). */
+  stopLoops(): void;
 }
 
 export const eventFactoryKey = new ContextKey<EventFactory>('begin.eventFactory');
@@ -50,10 +60,12 @@ export const reselectWithSameEndpoint: ReselectFunc = (request) => {
   conn.state = State.RESELECT_REQUESTED;
 };
 
-/** Per-connection state of `begin`: one executor, the last request/response and call context. */
+/** Per-connection state of `begin`: one executor, the last request/response and call context, the loops. */
 export class ConnectionEntry implements EventFactory {
   readonly executor = new SerialExecutor();
   established = false;
+  /** The elements' loops for this connection, by key. */
+  readonly loops = new Map<symbol, Subscription>();
   /** The last successful request, its connection replaced by the one returned. */
   last: NetworkServiceRequest | undefined;
   /** The connection as last returned to the caller (client merge input). */
@@ -92,11 +104,45 @@ export class ConnectionEntry implements EventFactory {
   /** After Close (or a failed first Request): the id is forgotten. */
   closed(): void {
     this.established = false;
+    this.stopLoops();
     this.forget(this);
   }
 
+  loop(key: symbol, work: Observable<unknown>): void {
+    const previous = this.loops.get(key);
+    const loop = new Subscription();
+    this.loops.set(key, loop);
+    const ended = () => this.loops.get(key) === loop && this.loops.delete(key);
+    // The new loop first: a stream both read (shared) is never left without a reader between.
+    loop.add(work.subscribe({ error: ended, complete: ended }));
+    previous?.unsubscribe();
+  }
+
+  stopLoops(): void {
+    const loops = [...this.loops.values()];
+    this.loops.clear();
+    for (const loop of loops) loop.unsubscribe();
+  }
+
+  /**
+   * Runs `work` in this connection's turn: unsubscribed while it waits it is dropped, once
+   * started it runs to its end (a Request a loop asked for replaces that very loop).
+   */
+  private event<T>(work: () => Observable<T>): Observable<T> {
+    return new Observable<T>((subscriber) => {
+      let started = false;
+      const run = this.executor
+        .exec(() => {
+          started = true;
+          return work();
+        })
+        .subscribe({ next: (v) => subscriber.next(v), error: (e: unknown) => subscriber.error(e), complete: () => subscriber.complete() });
+      return () => started || run.unsubscribe();
+    });
+  }
+
   request(options: { reselect?: boolean } = {}): Observable<void> {
-    return this.executor.exec(() => {
+    return this.event(() => {
       const last = this.last;
       if (!this.established || last === undefined) return EMPTY;
       const request = cloneRequest(last);
@@ -119,10 +165,11 @@ export class ConnectionEntry implements EventFactory {
     });
   }
 
-  close(options: { cancelled?: () => boolean } = {}): Observable<void> {
-    return this.executor.exec(() => {
+  close(): Observable<void> {
+    return this.event(() => {
       const last = this.last;
-      if (last === undefined || !this.established || options.cancelled?.()) return EMPTY;
+      if (last === undefined || !this.established) return EMPTY;
+      this.stopLoops();
       return defer(() => this.next.close(last.connection as Connection, this.eventContext())).pipe(
         onSettle(() => this.closed()),
         map(() => undefined),
