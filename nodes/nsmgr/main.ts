@@ -12,7 +12,7 @@ import { defineComponent } from '../cli/component.js';
 import { bool, duration, optional, str, url, urlList } from '../cli/config.js';
 import { inodeUrlOfFile } from '../../dataplane/kernel/netns.js';
 
-const spec = {
+export const spec = {
   name: str('NSM_NAME', 'nmgr', 'Name of the nsmgr (its path segment name)'),
   listenOn: urlList('NSM_LISTEN_ON', 'unix:///var/lib/networkservicemesh/nsm.io.sock', 'URLs to serve on; the first tcp URL is the one other nodes reach (tcp://:port: with the first non-loopback interface address)'),
   registryUrl: optional(url('NSM_REGISTRY_URL', 'tcp://localhost:5001', 'The registry; empty keeps an in-process registry')),
