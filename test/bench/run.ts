@@ -6,6 +6,7 @@ import { registryBenchmarks } from './registry.bench.js';
 import { controlPlaneBenchmarks } from './controlPlane.bench.js';
 import { kernelBenchmarks } from './kernel.bench.js';
 import { scaleBenchmarks } from './scale.bench.js';
+import { memoryBenchmarks } from './memory.bench.js';
 import { table, type BenchResult } from './stats.js';
 
 /**
@@ -21,6 +22,7 @@ async function main(): Promise<void> {
     ['controlPlane', controlPlaneBenchmarks],
     ['scale', scaleBenchmarks],
     ['kernel', kernelBenchmarks],
+    ['memory', memoryBenchmarks],
   ];
   const results: BenchResult[] = [];
   for (const [name, run] of suites) if (only === undefined || only.includes(name)) results.push(...(await run(quick)));
