@@ -121,7 +121,7 @@ async function concurrentClients(side: Side, mesh: ProcessMesh, pool: ChannelPoo
 }
 
 /** Forwarder kill -9 → the client's connection UP again through another forwarder (the nsmgr's monitor), several times. */
-async function healLatency(side: Side, samples: number): Promise<BenchResult> {
+export async function healLatency(side: Side, samples: number): Promise<BenchResult> {
   const { mesh, pool, forwarder: first } = await meshOf(side);
   let forwarder = first;
   try {

@@ -10,7 +10,7 @@ describeKernel('nsm-rx node: nsmgr and kernel forwarder in one process', () => {
   const ns = useNamespaces();
   const mesh = useProcessMesh();
 
-  it('an nsc and an NSE connect through it: path nsc → nsmgr → forwarder → NSE, ping both ways, SIGTERM closes, the node stops with 0', async () => {
+  it('an nsc and an NSE connect through it: path nsc → nsmgr → forwarder → NSE, ping both ways, SIGTERM closes, the node stops with 0; the forwarder warmed up at start', async () => {
     const [host, nscNs, nseNs] = [ns.make('node0'), ns.make('nsc'), ns.make('nse')];
     mesh().start(host, 'registry-memory', { NSM_LISTEN_ON: mesh().sock('registry') });
     const node = mesh().start(host, 'node', {
@@ -19,6 +19,7 @@ describeKernel('nsm-rx node: nsmgr and kernel forwarder in one process', () => {
       NSM_LISTEN_ON: mesh().sock('nsmgr-0'),
       NSM_REGISTRY_URL: mesh().sock('registry'),
       NSM_EXCLUDED_PREFIXES_FILE: join(mesh().dir, 'excluded-0.yaml'),
+      NSM_LOG_LEVEL: 'DEBUG',
     });
     mesh().nse(nseNs, 0);
     const client = mesh().nsc(nscNs);
@@ -34,6 +35,9 @@ describeKernel('nsm-rx node: nsmgr and kernel forwarder in one process', () => {
     expect(await stop(client)).toBe(0);
     expect(linksIn(nscNs)).toEqual([]);
     expect(linksIn(nseNs)).toEqual([]);
+    // The forwarder half warmed up at start: a Request to itself that ended at discover.
+    const warmedUp = node.out.split('\n').filter((l) => l.includes('"msg":"warmed up"')).map((l) => JSON.parse(l) as { request: string });
+    expect(warmedUp.map((w) => w.request)).toEqual(['network service "nsm-rx-forwarder-warm-up" is not found']);
     expect(await stop(node)).toBe(0);
     expect(node.out).not.toMatch(/unregister failed|timed out/);
   });
