@@ -5,7 +5,7 @@ import { engineBenchmarks } from './engine.bench.js';
 import { registryBenchmarks } from './registry.bench.js';
 import { controlPlaneBenchmarks } from './controlPlane.bench.js';
 import { kernelBenchmarks } from './kernel.bench.js';
-import { scaleBenchmarks } from './scale.bench.js';
+import { healBenchmarks, scaleBenchmarks } from './scale.bench.js';
 import { memoryBenchmarks } from './memory.bench.js';
 import { table, type BenchResult } from './stats.js';
 
@@ -21,6 +21,7 @@ async function main(): Promise<void> {
     ['registry', registryBenchmarks],
     ['controlPlane', controlPlaneBenchmarks],
     ['scale', scaleBenchmarks],
+    ['heal', healBenchmarks],
     ['kernel', kernelBenchmarks],
     ['memory', memoryBenchmarks],
   ];

@@ -121,7 +121,7 @@ async function concurrentClients(side: Side, mesh: ProcessMesh, pool: ChannelPoo
 }
 
 /** Forwarder kill -9 → the client's connection UP again through another forwarder (the nsmgr's monitor), several times. */
-export async function healLatency(side: Side, samples: number): Promise<BenchResult> {
+async function healLatency(side: Side, samples: number): Promise<BenchResult> {
   const { mesh, pool, forwarder: first } = await meshOf(side);
   let forwarder = first;
   try {
@@ -159,8 +159,8 @@ export async function healLatency(side: Side, samples: number): Promise<BenchRes
   }
 }
 
-/** Every control-plane figure of one side: setup (with each daemon's idle RSS), 100 and 1,000 clients at once (loaded RSS), heal. */
-export async function figures(side: Side, quick: boolean): Promise<BenchResult[]> {
+/** Every control-plane figure of one side: setup (with each daemon's idle RSS), 100 and 1,000 clients at once (loaded RSS). */
+async function figures(side: Side, quick: boolean): Promise<BenchResult[]> {
   const { mesh, pool, plane } = await meshOf(side);
   const rows: BenchResult[] = [];
   try {
@@ -175,13 +175,11 @@ export async function figures(side: Side, quick: boolean): Promise<BenchResult[]
     pool.closeAll();
     await mesh.dispose();
   }
-  console.error(`${side.label}: heal after forwarder kill`);
-  rows.push(await healLatency(side, quick ? 2 : 5));
   return rows;
 }
 
 /**
- * The control plane at scale and under failure, every daemon its own process, secure as
+ * The control plane at scale (heal: healBenchmarks), every daemon its own process, secure as
  * deployed: nsm-rx's registry, nsmgr and NSE, then upstream's (when Go can build them) with the
  * same client, the same no-op forwarder and the same scenario, and the ratio nsm-rx/upstream of
  * every figure.
@@ -191,4 +189,13 @@ export async function scaleBenchmarks(quick: boolean): Promise<BenchResult[]> {
   const bin = referenceBinaries(true);
   if (bin === undefined) return ours;
   return [...ours, ...ratioRows(ours, await figures(upstream(bin), quick))];
+}
+
+/** Forwarder kill -9 → UP via a freshly started forwarder, nsm-rx then upstream (`--only=heal`). */
+export async function healBenchmarks(quick: boolean): Promise<BenchResult[]> {
+  const samples = quick ? 2 : 5;
+  const ours = [await healLatency(nsmRx, samples)];
+  const bin = referenceBinaries(true);
+  if (bin === undefined) return ours;
+  return [...ours, ...ratioRows(ours, [await healLatency(upstream(bin), samples)])];
 }
