@@ -117,6 +117,16 @@ describe('main (in-process)', () => {
     expect(h.logs()).toEqual([]);
   });
 
+  it('tells the process once the component is loaded, before the component runs (cli turns young-generation growth back on there)', async () => {
+    const { registry, calls } = testRegistry('job');
+    const h = harness(['echo'], {});
+    const order: string[] = [];
+    const loaded = () => void order.push(`loaded, ${calls.events.length} events`);
+    await expect(main({ ...h.io, loaded }, registry)).resolves.toBe(0);
+    expect(order).toEqual(['loaded, 0 events']);
+    expect(calls.events).toEqual(['run echo 750ms', 'cleanup']);
+  });
+
   it('runs a daemon until SIGTERM, then runs cleanup and exits 0', async () => {
     const { registry, calls } = testRegistry();
     const h = harness(['echo'], { NSM_DIAL_TIMEOUT: '2s', NSM_LOG_LEVEL: 'debug', NSM_LISTEN_ONN: 'typo' });

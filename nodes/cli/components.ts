@@ -46,6 +46,10 @@ export const components: Registry = {
     summary: 'an endpoint handing out point-to-point addresses (upstream cmd-nse-icmp-responder)',
     load: () => import('../nse-icmp-responder/main.js').then((m) => m.component),
   },
+  node: {
+    summary: 'nsmgr and forwarder-kernel in one process (NSM_FORWARDER_NAME names the forwarder)',
+    load: () => import('../node/main.js').then((m) => m.component),
+  },
   nsmgr: {
     summary: 'the node manager: forwarder selection, registry proxy, monitor (upstream cmd-nsmgr)',
     load: () => import('../nsmgr/main.js').then((m) => m.component),

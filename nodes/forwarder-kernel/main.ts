@@ -5,7 +5,7 @@ import { defineComponent } from '../cli/component.js';
 import { InvalidValue, uint, variable } from '../cli/config.js';
 import { forwarderSpec, runForwarder } from '../forwarder/daemon.js';
 
-const spec = {
+export const spec = {
   ...forwarderSpec,
   tunnelIp: variable({
     env: 'NSM_TUNNEL_IP',

@@ -18,6 +18,7 @@ import type { RunContext } from '../cli/component.js';
 import { logRetry, untilShutdown } from '../cli/startupRegister.js';
 import { duration, list, map, optional, str, unsupported, url, type ConfigOf } from '../cli/config.js';
 import { inodeUrlOfFile } from '../../dataplane/kernel/netns.js';
+import { dialNextHops, warmUp } from './warmUp.js';
 
 /** What every forwarder daemon reads (upstream cmd-forwarder-vpp's names and defaults; -ovs's extra ones refused by name). */
 export const forwarderSpec = {
@@ -111,5 +112,10 @@ export async function runForwarder(config: ForwarderConfig, ctx: RunContext, dat
     ),
   );
   if (registered) ctx.log.info('serving', { url, datapath: datapath.name, registeredAs: registered.name });
+  if (registered) {
+    // Heal is when a fresh forwarder's first Request counts: serve it warm (see warmUp).
+    const warm = { name: config.name, url: bound ?? listen, pool, token: security.token, inodeUrlOf: inodeUrlOfFile, nse: registry.nse, forwarderService: config.nsName };
+    ctx.log.debug('warmed up', { request: await warmUp(warm), nextHops: await dialNextHops(warm).catch((e: unknown) => String(e)) });
+  }
   await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
 }

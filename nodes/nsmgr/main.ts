@@ -7,12 +7,13 @@ import { publicUrl as advertisedUrl } from '../../operators/tools/listenOnUrl.js
 import { excludedPrefixesFile, EXCLUDED_PREFIXES_FILE } from '../../streams/excludedPrefixesFile.js';
 import { serveNetworkService } from '../../streams/grpc/networkService.js';
 import { serveRegistries } from '../../streams/grpc/registry.js';
+import { preDialForwarders } from './preDialForwarders.js';
 import { GrpcServer } from '../../streams/grpc/server.js';
 import { defineComponent } from '../cli/component.js';
 import { bool, duration, optional, str, url, urlList } from '../cli/config.js';
 import { inodeUrlOfFile } from '../../dataplane/kernel/netns.js';
 
-const spec = {
+export const spec = {
   name: str('NSM_NAME', 'nmgr', 'Name of the nsmgr (its path segment name)'),
   listenOn: urlList('NSM_LISTEN_ON', 'unix:///var/lib/networkservicemesh/nsm.io.sock', 'URLs to serve on; the first tcp URL is the one other nodes reach (tcp://:port: with the first non-loopback interface address)'),
   registryUrl: optional(url('NSM_REGISTRY_URL', 'tcp://localhost:5001', 'The registry; empty keeps an in-process registry')),
@@ -65,7 +66,7 @@ export const component = defineComponent({
       logger: ctx.log,
     });
     serveNetworkService(server, manager.endpoint.handler, manager.endpoint.monitor, security.enforce(config.monitorPolicies).length ? authorizeMonitor(manager.endpoint.owners) : undefined);
-    serveRegistries(server, manager.ns, manager.nse);
+    serveRegistries(server, manager.ns, preDialForwarders(manager.nse, pool, config.forwarderServiceName, config.dialTimeout));
     const urls = await server.listen(config.listenOn);
     ctx.log.info('serving', { urls: urls.map((u) => u.href), publicUrl: publicUrl.href, registry: config.registryUrl?.href ?? 'in-process' });
     ctx.lifecycle.onShutdown('nsmgr', async () => {

@@ -5,7 +5,8 @@ import { engineBenchmarks } from './engine.bench.js';
 import { registryBenchmarks } from './registry.bench.js';
 import { controlPlaneBenchmarks } from './controlPlane.bench.js';
 import { kernelBenchmarks } from './kernel.bench.js';
-import { scaleBenchmarks } from './scale.bench.js';
+import { healBenchmarks, scaleBenchmarks } from './scale.bench.js';
+import { memoryBenchmarks } from './memory.bench.js';
 import { table, type BenchResult } from './stats.js';
 
 /**
@@ -20,7 +21,9 @@ async function main(): Promise<void> {
     ['registry', registryBenchmarks],
     ['controlPlane', controlPlaneBenchmarks],
     ['scale', scaleBenchmarks],
+    ['heal', healBenchmarks],
     ['kernel', kernelBenchmarks],
+    ['memory', memoryBenchmarks],
   ];
   const results: BenchResult[] = [];
   for (const [name, run] of suites) if (only === undefined || only.includes(name)) results.push(...(await run(quick)));

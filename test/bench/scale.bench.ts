@@ -17,14 +17,14 @@ import { quantile, ratioRows, rssMiB, type BenchResult } from './stats.js';
 import { inodeUrlOfFile } from '../../dataplane/kernel/netns.js';
 
 /** The daemons of one side whose memory is compared (the forwarder is nsm-rx's no-op one on both sides). */
-interface ControlPlane {
+export interface ControlPlane {
   readonly registry: Daemon;
   readonly nsmgr: Daemon;
   readonly nse: Daemon;
 }
 
 /** One side of the comparison: how it starts its registry, nsmgr and NSE, each its own process. */
-interface Side {
+export interface Side {
   readonly label: string;
   start(mesh: ProcessMesh): Promise<ControlPlane>;
 }
@@ -32,10 +32,10 @@ interface Side {
 const until = async (what: string, cond: () => boolean, mesh: ProcessMesh): Promise<void> => {
   for (const end = Date.now() + 30_000; !cond(); await new Promise((r) => setTimeout(r, 50))) if (Date.now() > end) throw new Error(`${what}:\n${mesh.dump()}`);
 };
-const serving = (mesh: ProcessMesh, name: string) => until(`${name} not serving`, () => existsSync(mesh.sock(name).slice('unix://'.length)), mesh);
+export const serving = (mesh: ProcessMesh, name: string) => until(`${name} not serving`, () => existsSync(mesh.sock(name).slice('unix://'.length)), mesh);
 const nseEnv = (mesh: ProcessMesh) => ({ NSM_NAME: 'nse', NSM_CONNECT_TO: mesh.sock('nsmgr'), NSM_SERVICE_NAMES: 'icmp-responder', NSM_CIDR_PREFIX: '169.254.0.0/16' });
 
-const nsmRx: Side = {
+export const nsmRx: Side = {
   label: 'nsm-rx',
   async start(mesh) {
     const registry = mesh.start(undefined, 'registry-memory', { NSM_LISTEN_ON: mesh.sock('registry') });
@@ -46,7 +46,7 @@ const nsmRx: Side = {
 };
 
 /** Upstream's registry-memory, nsmgr and nse-icmp-responder (test/interop reference programs, sdk v1.14.5). */
-const upstream = (bin: string): Side => ({
+export const upstream = (bin: string): Side => ({
   label: 'upstream (Go)',
   async start(mesh) {
     const registry = mesh.run(undefined, [join(bin, 'registry-memory'), mesh.sock('registry')], {});
@@ -159,7 +159,7 @@ async function healLatency(side: Side, samples: number): Promise<BenchResult> {
   }
 }
 
-/** Every control-plane figure of one side: setup (with each daemon's idle RSS), 100 and 1,000 clients at once (loaded RSS), heal. */
+/** Every control-plane figure of one side: setup (with each daemon's idle RSS), 100 and 1,000 clients at once (loaded RSS). */
 async function figures(side: Side, quick: boolean): Promise<BenchResult[]> {
   const { mesh, pool, plane } = await meshOf(side);
   const rows: BenchResult[] = [];
@@ -175,13 +175,11 @@ async function figures(side: Side, quick: boolean): Promise<BenchResult[]> {
     pool.closeAll();
     await mesh.dispose();
   }
-  console.error(`${side.label}: heal after forwarder kill`);
-  rows.push(await healLatency(side, quick ? 2 : 5));
   return rows;
 }
 
 /**
- * The control plane at scale and under failure, every daemon its own process, secure as
+ * The control plane at scale (heal: healBenchmarks), every daemon its own process, secure as
  * deployed: nsm-rx's registry, nsmgr and NSE, then upstream's (when Go can build them) with the
  * same client, the same no-op forwarder and the same scenario, and the ratio nsm-rx/upstream of
  * every figure.
@@ -191,4 +189,13 @@ export async function scaleBenchmarks(quick: boolean): Promise<BenchResult[]> {
   const bin = referenceBinaries(true);
   if (bin === undefined) return ours;
   return [...ours, ...ratioRows(ours, await figures(upstream(bin), quick))];
+}
+
+/** Forwarder kill -9 → UP via a freshly started forwarder, nsm-rx then upstream (`--only=heal`). */
+export async function healBenchmarks(quick: boolean): Promise<BenchResult[]> {
+  const samples = quick ? 2 : 5;
+  const ours = [await healLatency(nsmRx, samples)];
+  const bin = referenceBinaries(true);
+  if (bin === undefined) return ours;
+  return [...ours, ...ratioRows(ours, [await healLatency(upstream(bin), samples)])];
 }

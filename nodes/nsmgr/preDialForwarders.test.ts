@@ -1,0 +1,53 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connectivityState } from '@grpc/grpc-js';
+import { lastValueFrom, of } from 'rxjs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { NetworkServiceEndpoint } from '../../proto/gen/registry.js';
+import { Context } from '../../operators/core/context.js';
+import type { NSEHandler } from '../../operators/core/registry.js';
+import { unixUrl } from '../../operators/tools/nsmUrl.js';
+import { ChannelPool } from '../../streams/grpc/channelPool.js';
+import { GrpcServer } from '../../streams/grpc/server.js';
+import { preDialForwarders } from './preDialForwarders.js';
+
+describe('preDialForwarders', () => {
+  let dir: string;
+  let server: GrpcServer;
+  let pool: ChannelPool;
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'nsm-rx-predial-'));
+    server = new GrpcServer();
+    await server.listen([unixUrl(join(dir, 'peer.sock'))]);
+    pool = new ChannelPool();
+  });
+  afterEach(async () => {
+    pool.closeAll();
+    await server.stop(100);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const registry: NSEHandler = { register: (item) => of(item), find: () => of(), unregister: () => of(undefined) };
+  const register = (nse: NSEHandler, services: string[]) =>
+    lastValueFrom(nse.register(NetworkServiceEndpoint.fromPartial({ name: 'x', networkServiceNames: services, url: unixUrl(join(dir, 'peer.sock')).href }), Context.background));
+  /** The pool's channel to the peer, as the next borrower finds it (borrowing leaves an idle channel idle). */
+  const state = () => {
+    const channel = pool.acquire(unixUrl(join(dir, 'peer.sock')));
+    const s = channel.client.getChannel().getConnectivityState(false);
+    channel.release();
+    return s;
+  };
+
+  it('a registered forwarder: its channel is connected once Register answered, and given back', async () => {
+    await register(preDialForwarders(registry, pool, 'forwarder', 2000), ['forwarder']);
+    await expect.poll(state).toBe(connectivityState.READY);
+    expect(pool.borrowed).toBe(0);
+  });
+
+  it('any other endpoint: not dialled (a Request dials it when needed)', async () => {
+    await register(preDialForwarders(registry, pool, 'forwarder', 2000), ['icmp-responder']);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(state()).toBe(connectivityState.IDLE);
+  });
+});
