@@ -50,10 +50,13 @@ export async function warmUp(options: WarmUpOptions): Promise<string> {
   }
 }
 
-/** Connects (handshakes done) a channel to every next hop the registry knows (see preDial); answers how many. */
+/** At most this many next hops are pre-dialled: a registry of thousands must not cost a burst of handshakes. */
+const PRE_DIAL_AT_MOST = 32;
+
+/** Connects (handshakes done) a channel to the next hops the registry knows, at most 32 (see preDial); answers how many. */
 export async function dialNextHops(options: WarmUpOptions): Promise<number> {
   const endpoints = await firstValueFrom(findEndpoints(options.nse, {}, Context.background.withDeadline(asyncScheduler.now() + 5_000)));
   const urls = new Set(endpoints.filter((e) => !e.networkServiceNames.includes(options.forwarderService)).map((e) => e.url));
-  const ready = await Promise.all([...urls].map((url) => preDial(options.pool, url, 2_000)));
+  const ready = await Promise.all([...urls].slice(0, PRE_DIAL_AT_MOST).map((url) => preDial(options.pool, url, 2_000)));
   return ready.filter(Boolean).length;
 }
