@@ -121,7 +121,7 @@ export class RegistrationEntry<T extends { name: string }, Q, R> implements Regi
   }
 
   register(): Observable<void> {
-    return this.event(() => {
+    return this.executor.execToEnd(() => {
       const registration = this.registration;
       if (this.state !== 'established' || registration === undefined) return EMPTY;
       return this.next.register(this.flavour.clone(registration), this.eventContext()).pipe(
@@ -134,7 +134,7 @@ export class RegistrationEntry<T extends { name: string }, Q, R> implements Regi
   }
 
   unregister(): Observable<void> {
-    return this.event(() => {
+    return this.executor.execToEnd(() => {
       const target = this.flavour.client ? this.response : this.registration;
       return this.state !== 'established' || target === undefined ? EMPTY : this.sendUnregister(target, this.eventContext());
     });
@@ -144,20 +144,6 @@ export class RegistrationEntry<T extends { name: string }, Q, R> implements Regi
   sendUnregister(target: T, ctx: Context): Observable<void> {
     this.stopLoops();
     return defer(() => this.next.unregister(this.flavour.clone(target), ctx.with(registryEventFactoryKey, this))).pipe(onSettle(() => this.closed()));
-  }
-
-  /** Queued in the executor; detached from its caller once started (upstream's begin.CancelContext). */
-  private event(work: () => Observable<void>): Observable<void> {
-    return new Observable<void>((subscriber) => {
-      let started = false;
-      const run = this.executor
-        .exec(() => {
-          started = true;
-          return work();
-        })
-        .subscribe({ next: () => subscriber.next(), error: (e: unknown) => subscriber.error(e), complete: () => subscriber.complete() });
-      return () => started || run.unsubscribe();
-    });
   }
 }
 

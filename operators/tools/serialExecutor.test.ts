@@ -149,4 +149,23 @@ describe('SerialExecutor', () => {
     expect(got).toBe(err);
     expect(executor.idle).toBe(true);
   });
+
+  it('execToEnd: unsubscribed while queued it is dropped; once started it runs to its end', () => {
+    newScheduler().run(({ cold, expectObservable, expectSubscriptions }) => {
+      const executor = new SerialExecutor();
+      const first = cold('--(x|)');
+      const dropped = cold('-(d|)');
+      const started = cold('----(s|)');
+      const after = cold('-(a|)');
+      expectObservable(executor.exec(() => first)).toBe('--(x|)');
+      // queued behind `first`, its caller leaves at 1: never started
+      expectObservable(executor.execToEnd(() => dropped), '^!').toBe('-');
+      // starts at 2, its caller leaves at 3: the work goes on to 6
+      expectObservable(executor.execToEnd(() => started), '^--!').toBe('---');
+      expectObservable(executor.exec(() => after)).toBe('-------(a|)');
+      expectSubscriptions(dropped.subscriptions).toBe([]);
+      expectSubscriptions(started.subscriptions).toBe('--^---!');
+      expectSubscriptions(after.subscriptions).toBe('------^!');
+    });
+  });
 });

@@ -56,6 +56,22 @@ export class SerialExecutor {
     });
   }
 
+  /**
+   * As `exec`, but detached from its caller once started: unsubscribed while queued it is
+   * dropped, once started it runs to its end (upstream begin's CancelContext: a Request a
+   * connection's loop asked for replaces that very loop, and must still be remembered).
+   */
+  execToEnd<T>(work: () => Observable<T>): Observable<T> {
+    return new Observable<T>((subscriber) => {
+      let started = false;
+      const run = this.exec(() => {
+        started = true;
+        return work();
+      }).subscribe({ next: (v) => subscriber.next(v), error: (e: unknown) => subscriber.error(e), complete: () => subscriber.complete() });
+      return () => started || run.unsubscribe();
+    });
+  }
+
   private finish(task: Task): void {
     if (this.active !== task) return;
     this.active = undefined;

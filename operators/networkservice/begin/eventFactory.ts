@@ -124,25 +124,8 @@ export class ConnectionEntry implements EventFactory {
     for (const loop of loops) loop.unsubscribe();
   }
 
-  /**
-   * Runs `work` in this connection's turn: unsubscribed while it waits it is dropped, once
-   * started it runs to its end (a Request a loop asked for replaces that very loop).
-   */
-  private event<T>(work: () => Observable<T>): Observable<T> {
-    return new Observable<T>((subscriber) => {
-      let started = false;
-      const run = this.executor
-        .exec(() => {
-          started = true;
-          return work();
-        })
-        .subscribe({ next: (v) => subscriber.next(v), error: (e: unknown) => subscriber.error(e), complete: () => subscriber.complete() });
-      return () => started || run.unsubscribe();
-    });
-  }
-
   request(options: { reselect?: boolean } = {}): Observable<void> {
-    return this.event(() => {
+    return this.executor.execToEnd(() => {
       const last = this.last;
       if (!this.established || last === undefined) return EMPTY;
       const request = cloneRequest(last);
@@ -166,7 +149,7 @@ export class ConnectionEntry implements EventFactory {
   }
 
   close(): Observable<void> {
-    return this.event(() => {
+    return this.executor.execToEnd(() => {
       const last = this.last;
       if (last === undefined || !this.established) return EMPTY;
       this.stopLoops();
