@@ -2,7 +2,7 @@ import { asyncScheduler, concat, defer, of, timer, type Observable, type Schedul
 import { concatMap, distinctUntilChanged, reduce, retry, scan } from 'rxjs/operators';
 import { deepEqual } from '../operators/tools/deepEqual.js';
 import type { Context } from '../operators/core/context.js';
-import type { RegistryHandler } from '../operators/core/registry.js';
+import { watchReopenedByCallerKey, type RegistryHandler } from '../operators/core/registry.js';
 
 /** A registry Find response of either registry, reduced to what a live view needs. */
 export interface Found<T> {
@@ -52,7 +52,7 @@ export function liveFind<T extends { name: string }, Q, R>(
     find(query(false), ctx).pipe(
       reduce((view, r) => apply(view, read(r)), empty),
       // The watch repeats the current matches, then follows changes, on top of the snapshot.
-      concatMap((view) => concat(of(view), find(query(true), ctx).pipe(scan((v, r) => apply(v, read(r)), view)))),
+      concatMap((view) => concat(of(view), find(query(true), ctx.with(watchReopenedByCallerKey, true)).pipe(scan((v, r) => apply(v, read(r)), view)))),
     ),
   ).pipe(
     retry({ delay: () => timer(interval, scheduler) }),

@@ -7,7 +7,14 @@ import type {
   NetworkServiceQuery,
   NetworkServiceResponse,
 } from '../../proto/gen/registry.js';
-import type { Context } from './context.js';
+import { ContextKey, type Context } from './context.js';
+
+/**
+ * Set on a watch Find whose caller opens it again itself when it breaks (registry heal's own
+ * re-opened Finds; `liveFind`, which then reads a whole fresh snapshot so that what was deleted
+ * meanwhile leaves its view): a registry client's heal passes its break through.
+ */
+export const watchReopenedByCallerKey = new ContextKey<true>('registry.find.reopenedByCaller');
 
 /**
  * The rest of a registry chain. One generic shape serves both registries (NS and NSE):

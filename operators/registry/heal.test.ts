@@ -12,7 +12,7 @@ import {
 } from '../../proto/gen/registry.js';
 import { Context } from '../core/context.js';
 import { unavailable } from '../core/errors.js';
-import { registryChain, type NSEHandler, type NSHandler } from '../core/registry.js';
+import { registryChain, type NSEHandler, type NSHandler, watchReopenedByCallerKey } from '../core/registry.js';
 import { nsBeginClient, nseBeginClient } from './begin.js';
 import { nseHeal, nsHeal } from './heal.js';
 import { marbles } from '../../test/marbles.js';
@@ -195,6 +195,16 @@ describe('nseHeal: watch Finds reconnect', () => {
       const query = NetworkServiceEndpointQuery.fromPartial({ watch: true });
       // tries at 0 (fails at 4), 204 (fails at 208), 408: fails at 412, past the deadline (300): the error is the caller's
       expectObservable(t.handler.find(query, Context.background.withDeadline(300))).toBe('-a 203ms a 203ms a--#', values, unavailable('gone'));
+    });
+  });
+
+  it('a watch Find whose caller reopens it itself (liveFind) is passed through: its break reaches the caller', () => {
+    marbles(({ cold, expectObservable, flush }, scheduler) => {
+      const t = setup(scheduler, { find: () => cold<NetworkServiceEndpointResponse>('-a-#', values, unavailable('registry died')) });
+      const query = NetworkServiceEndpointQuery.fromPartial({ watch: true });
+      expectObservable(t.handler.find(query, Context.background.with(watchReopenedByCallerKey, true))).toBe('-a-#', values, unavailable('registry died'));
+      flush();
+      expect(t.findTimes()).toEqual([0]);
     });
   });
 

@@ -8,8 +8,7 @@ import {
   type NetworkServiceQuery,
   type NetworkServiceResponse,
 } from '../../proto/gen/registry.js';
-import { ContextKey } from '../core/context.js';
-import type { RegistryElement } from '../core/registry.js';
+import { watchReopenedByCallerKey, type RegistryElement } from '../core/registry.js';
 import { registryEventFactoryOf } from './begin.js';
 
 export interface RegistryHealOptions {
@@ -17,9 +16,6 @@ export interface RegistryHealOptions {
   /** Pause after a failed re-Register, and before a lost watch Find is opened again, ms (default 200). */
   retryInterval?: number;
 }
-
-/** Set on the Finds heal itself reopens, so that a second heal further down does not heal them again. */
-const findHealingKey = new ContextKey<true>('registry.heal.findHealing');
 
 function makeHeal<T extends { name: string }, Q extends { watch: boolean }, R>(
   clone: (item: T) => T,
@@ -53,8 +49,9 @@ function makeHeal<T extends { name: string }, Q extends { watch: boolean }, R>(
     // Watch Finds reconnect: a lost stream is opened again (after `retryInterval`) until
     // unsubscribed or the caller's deadline passed.
     find: (query, ctx, next) => {
-      if (!query.watch || ctx.get(findHealingKey)) return next.find(query, ctx);
-      const healingCtx = ctx.with(findHealingKey, true);
+      // Its caller reopens it (a second heal further down, or liveFind): not healed twice.
+      if (!query.watch || ctx.get(watchReopenedByCallerKey)) return next.find(query, ctx);
+      const healingCtx = ctx.with(watchReopenedByCallerKey, true);
       const expired = () => ctx.remaining(scheduler.now()) <= 0;
       return defer(() => next.find(cloneQuery(query), healingCtx)).pipe(
         repeat({ delay: () => (expired() ? EMPTY : timer(retryInterval, scheduler)) }),
@@ -71,7 +68,8 @@ function makeHeal<T extends { name: string }, Q extends { watch: boolean }, R>(
  * registry died or restarted), it registers again through the registry begin client (every
  * 200 ms until it works or the name is unregistered); the successful re-Register opens a new
  * watch. A watch lost less than 200 ms after it opened waits out the rest of the 200 ms first.
- * Unregister ends the loop and its watch. Watch Finds passing through reconnect on their own.
+ * Unregister ends the loop and its watch. Watch Finds passing through reconnect on their own,
+ * unless their caller reopens them itself (`watchReopenedByCallerKey`: liveFind reads anew).
  *
  * ```
  * register      --R----------------------------
