@@ -58,6 +58,10 @@ export const components: Registry = {
     summary: 'NS and NSE registries in memory (upstream cmd-registry-memory)',
     load: () => import('../registry-memory/main.js').then((m) => m.component),
   },
+  'registry-k8s': {
+    summary: 'NS and NSE registries as Kubernetes custom resources (upstream cmd-registry-k8s)',
+    load: () => import('../registry-k8s/main.js').then((m) => m.component),
+  },
   mesh: {
     summary: 'local mesh: registry, nsmgr, forwarder, NSE and nsc over gRPC (what npm start runs)',
     load: () => import('../mesh/main.js').then((m) => m.component),

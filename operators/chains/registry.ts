@@ -1,5 +1,6 @@
 import { asyncScheduler, type SchedulerLike } from 'rxjs';
-import { registryChain, type NSEHandler, type NSHandler } from '../core/registry.js';
+import { registryChain, type NSEElement, type NSEHandler, type NSElement, type NSHandler } from '../core/registry.js';
+import { nsCustomResources, nseCustomResources, type CustomResourcesOptions } from '../registry/customResources.js';
 import { nseBegin, type NSEBeginElement } from '../registry/begin.js';
 import { nseExpire } from '../registry/expire.js';
 import { nseInterdomain, nsInterdomain } from '../registry/interdomain.js';
@@ -35,15 +36,20 @@ export interface MemoryRegistry {
   dispose(): void;
 }
 
+/** The store elements of a registry's two chains (memory, or Kubernetes custom resources). */
+interface Stores {
+  readonly ns: NSElement;
+  readonly nse: NSEElement;
+}
+
 /**
- * The memory registry (upstream registry/chains/memory), after input validation, both
- * starting grpcMetadata → updatePath → authorize (the registry path, as upstream):
- * - NSE: begin → interdomain switch → setRegistrationTime → expire(lifetime) → memory;
- * - NS: interdomain switch → setPayload → memory.
+ * A registry's two chains around its stores, after input validation, both starting
+ * grpcMetadata → updatePath → authorize (the registry path, as upstream):
+ * - NSE: begin → interdomain switch → setRegistrationTime → expire(lifetime) → store;
+ * - NS: interdomain switch → setPayload → store.
  */
-export function memoryRegistry(options: MemoryRegistryOptions): MemoryRegistry {
+function registryChains(options: MemoryRegistryOptions, stores: Stores): { ns: NSHandler; nse: NSEHandler; begin: NSEBeginElement } {
   const scheduler = options.scheduler ?? asyncScheduler;
-  const stores = { ns: newNSStore(), nse: newNSEStore() };
   const begin = nseBegin({ scheduler });
   const expire = nseExpire({ defaultPeriod: options.lifetime ?? 60_000, scheduler });
   const policies = options.policies ?? [];
@@ -56,7 +62,7 @@ export function memoryRegistry(options: MemoryRegistryOptions): MemoryRegistry {
     nseInterdomain(options.proxyRegistryUrl),
     setRegistrationTime({ scheduler }),
     expire,
-    nseMemory(stores.nse, { scheduler }),
+    stores.nse,
   ]);
   const ns = registryChain([
     validateNetworkService(),
@@ -65,15 +71,42 @@ export function memoryRegistry(options: MemoryRegistryOptions): MemoryRegistry {
     authorizeRegistry<NetworkService, NetworkServiceQuery, NetworkServiceResponse>({ policies, scheduler }),
     nsInterdomain(options.proxyRegistryUrl),
     setPayload(),
-    nsMemory(stores.ns),
+    stores.ns,
   ]);
+  return { ns, nse, begin };
+}
+
+/** The memory registry (upstream registry/chains/memory): {@link registryChains} over `memory` stores. */
+export function memoryRegistry(options: MemoryRegistryOptions): MemoryRegistry {
+  const stores = { ns: newNSStore(), nse: newNSEStore() };
+  const { ns, nse, begin } = registryChains(options, { ns: nsMemory(stores.ns), nse: nseMemory(stores.nse, { scheduler: options.scheduler ?? asyncScheduler }) });
+  return { ns, nse, stores, state: { begin }, dispose: () => begin.dispose() };
+}
+
+export interface K8sRegistryOptions extends MemoryRegistryOptions, Omit<CustomResourcesOptions, 'scheduler'> {}
+
+/** A registry keeping its entries in Kubernetes, and what shutdown needs. */
+export interface K8sRegistry {
+  readonly ns: NSHandler;
+  readonly nse: NSEHandler;
+  /** Ends every registration's expiry loop and the informers' keep-alive (the registry is going away). */
+  dispose(): void;
+}
+
+/**
+ * registry-k8s (upstream cmd-registry-k8s over sdk-k8s): {@link registryChains} over
+ * NetworkService and NetworkServiceEndpoint custom resources in `namespace`.
+ */
+export function k8sRegistry(options: K8sRegistryOptions): K8sRegistry {
+  const stores = { ns: nsCustomResources(options), nse: nseCustomResources(options) };
+  const { ns, nse, begin } = registryChains(options, stores);
   return {
     ns,
     nse,
-    stores,
-    state: { begin },
     dispose: () => {
       begin.dispose();
+      stores.ns.dispose();
+      stores.nse.dispose();
     },
   };
 }
