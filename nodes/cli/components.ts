@@ -22,6 +22,10 @@ export type Registry = Readonly<Record<string, ComponentEntry>>;
  * `nsmgr: { summary: '…', load: () => import('../nsmgr/main.js').then((m) => m.component) }`.
  */
 export const components: Registry = {
+  'exclude-prefixes-k8s': {
+    summary: 'writes the cluster’s pod and service prefixes for the nsmgr’s excluded prefixes (upstream cmd-exclude-prefixes-k8s)',
+    load: () => import('../exclude-prefixes-k8s/main.js').then((m) => m.component),
+  },
   'forwarder-kernel': {
     summary: 'the forwarder on the Linux kernel: veth and VXLAN, no daemon (needs root)',
     load: () => import('../forwarder-kernel/main.js').then((m) => m.component),

@@ -15,6 +15,12 @@ const UPSTREAM: Record<string, { cmd: string; vars: string[] }[]> = {
   nsmgr: [{ cmd: 'cmd-nsmgr', vars: ['NSM_NAME', 'NSM_LISTEN_ON', 'NSM_REGISTRY_URL', 'NSM_MAX_TOKEN_LIFETIME', 'NSM_REGISTRY_SERVER_POLICIES', 'NSM_DIAL_TIMEOUT', 'NSM_FORWARDER_NETWORK_SERVICE_NAME', 'NSM_REGISTRY_CLIENT_POLICIES'] }],
   'registry-memory': [{ cmd: 'cmd-registry-memory', vars: ['NSM_LISTEN_ON', 'NSM_MAX_TOKEN_LIFETIME', 'NSM_REGISTRY_SERVER_POLICIES', 'NSM_REGISTRY_CLIENT_POLICIES', 'NSM_PROXY_REGISTRY_URL', 'NSM_EXPIRE_PERIOD'] }],
   'registry-k8s': [{ cmd: 'cmd-registry-k8s', vars: ['NSM_NAMESPACE', 'NSM_PROXY_REGISTRY_URL', 'NSM_EXPIRE_PERIOD', 'NSM_LISTEN_ON', 'NSM_MAX_TOKEN_LIFETIME', 'NSM_REGISTRY_SERVER_POLICIES', 'NSM_REGISTRY_CLIENT_POLICIES', 'NSM_KUBELET_QPS'] }],
+  'exclude-prefixes-k8s': [
+    {
+      cmd: 'cmd-exclude-prefixes-k8s',
+      vars: ['NSM_EXCLUDED_PREFIXES', 'NSM_CONFIG_MAP_NAMESPACE', 'NSM_CONFIG_MAP_NAME', 'NSM_CONFIG_MAP_KEY', 'NSM_OUTPUT_CONFIG_MAP_NAME', 'NSM_OUTPUT_CONFIG_MAP_KEY', 'NSM_OUTPUT_FILE_PATH', 'NSM_PREFIXES_OUTPUT_TYPE'],
+    },
+  ],
   'forwarder-kernel': [
     {
       cmd: 'cmd-forwarder-vpp',

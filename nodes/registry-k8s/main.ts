@@ -1,5 +1,3 @@
-import { KubeClient } from '../../k8s/client.js';
-import { Informers } from '../../k8s/informers.js';
 import { defaultRegistryServerPolicies } from '../../operators/authorize/policies.js';
 import { defaultRegistryClientPolicies } from '../../operators/authorize/authorizeRegistryClient.js';
 import { k8sRegistry } from '../../operators/chains/registry.js';
@@ -8,6 +6,7 @@ import { serveRegistries } from '../../streams/grpc/registry.js';
 import { GrpcServer } from '../../streams/grpc/server.js';
 import { defineComponent } from '../cli/component.js';
 import { duration, optional, str, uint, url, urlList } from '../cli/config.js';
+import { kubeFor } from '../cli/kube.js';
 import { policies, securitySpec, startSecurity } from '../cli/security.js';
 
 const spec = {
@@ -34,8 +33,7 @@ export const component = defineComponent({
   spec,
   async run(config, ctx) {
     const security = await startSecurity({ ...config, name: 'registry' }, ctx);
-    const client = KubeClient.load(ctx.env['KUBECONFIG']);
-    const informers = new Informers(client, { onRetry: (e, ms) => ctx.log.warn('waiting for the Kubernetes API', { why: (e as Error).message, retryInMs: ms }) });
+    const { client, informers } = kubeFor(ctx);
     const registry = k8sRegistry({
       client,
       informers,
@@ -53,7 +51,6 @@ export const component = defineComponent({
     ctx.lifecycle.onShutdown('registry-k8s', async () => {
       registry.dispose();
       await server.stop(1000);
-      client.close();
       security.stop();
     });
     await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));

@@ -1,0 +1,77 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { k8sUnavailable, startApiServer, type ApiServer } from '../../test/k8s/apiserver.js';
+import { nscEvents } from '../../test/process/processMesh.js';
+import { useProcessMesh } from '../../test/process/useProcessMesh.js';
+
+const mesh = useProcessMesh();
+const read = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8') : '');
+const service = (ns: string, name: string, clusterIP: string) =>
+  JSON.stringify({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: ns }, spec: { clusterIP, ports: [{ port: 80 }] } });
+
+describe.skipIf(k8sUnavailable() !== undefined)('nsm-rx exclude-prefixes-k8s against a real kube-apiserver', () => {
+  let api: ApiServer;
+  beforeAll(async () => {
+    api = await startApiServer();
+    for (const ns of ['ep-file', 'ep-map', 'ep-mesh']) api.kubectl(['create', 'namespace', ns]);
+  });
+  afterAll(() => api?.stop());
+
+  it('file mode: NSM_EXCLUDED_PREFIXES, Node pod CIDRs, Service cluster IPs and the user ConfigMap, merged and rewritten as they change, through an apiserver restart', async () => {
+    const file = join(mesh().dir, 'config', 'excluded_prefixes.yaml');
+    const daemon = mesh().start(undefined, 'exclude-prefixes-k8s', { KUBECONFIG: api.kubeconfig, NSM_EXCLUDED_PREFIXES: '192.168.0.0/16', NSM_OUTPUT_FILE_PATH: file, NSM_CONFIG_MAP_NAMESPACE: 'ep-file', NSM_LOG_LEVEL: 'INFO' });
+    api.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'node-1' }, spec: { podCIDR: '10.244.5.0/24', podCIDRs: ['10.244.5.0/24'] } }));
+    await expect.poll(() => read(file), { timeout: 15_000 }).toMatch(/^Prefixes:\n(- .*\n)*- 10\.244\.5\.0\/24\n/);
+    expect(read(file)).toContain('- 192.168.0.0/16\n');
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+
+    api.kubectl(['apply', '-f', '-'], service('ep-file', 'web', '10.96.50.5'));
+    await expect.poll(() => read(file)).toContain('- 10.96.50.5/32\n');
+    api.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'excluded-prefixes-config', namespace: 'ep-file' }, data: { 'excluded_prefixes_input.yaml': 'prefixes:\n- 172.20.0.0/16\n- bogus\n' } }));
+    await expect.poll(() => read(file)).toContain('- 172.20.0.0/16\n');
+    await expect.poll(() => daemon.out).toMatch(/not an IP prefix.*bogus/);
+    api.kubectl(['delete', 'configmap', '-n', 'ep-file', 'excluded-prefixes-config']);
+    await expect.poll(() => read(file)).not.toContain('172.20.0.0/16');
+
+    await api.stopApiServer();
+    await expect.poll(() => daemon.out, { timeout: 15_000 }).toMatch(/waiting for the Kubernetes API.*unreachable/);
+    await api.startApiServer();
+    api.kubectl(['apply', '-f', '-'], service('ep-file', 'after-restart', '10.96.50.6'));
+    await expect.poll(() => read(file), { timeout: 15_000 }).toContain('- 10.96.50.6/32\n');
+    expect(daemon.child.exitCode).toBeNull();
+  });
+
+  it('config-map mode: writes nsm-config in the pod’s namespace and puts back an edit made by someone else', async () => {
+    mesh().start(undefined, 'exclude-prefixes-k8s', { KUBECONFIG: api.kubeconfig, POD_NAMESPACE: 'ep-map', NSM_PREFIXES_OUTPUT_TYPE: 'config-map', NSM_EXCLUDED_PREFIXES: '100.64.0.0/10' });
+    const output = () => {
+      try {
+        return (JSON.parse(api.kubectl(['get', 'configmap', '-n', 'ep-map', 'nsm-config', '-o', 'json'])) as { data: Record<string, string> }).data['excluded_prefixes_output.yaml'] ?? '';
+      } catch {
+        return '';
+      }
+    };
+    await expect.poll(output, { timeout: 15_000 }).toContain('- 100.64.0.0/10\n');
+    api.kubectl(['patch', 'configmap', '-n', 'ep-map', 'nsm-config', '--type=merge', '-p', JSON.stringify({ data: { 'excluded_prefixes_output.yaml': 'Prefixes: []\n' } })]);
+    await expect.poll(output, { timeout: 15_000 }).toContain('- 100.64.0.0/10\n');
+  });
+
+  it('end to end: a Service inside an NSE’s CIDR → the nsmgr’s excluded prefixes → the NSE no longer hands out its address', async () => {
+    const file = join(mesh().dir, 'excluded.yaml');
+    api.kubectl(['apply', '-f', '-'], service('ep-mesh', 'in-the-way', '10.96.100.100'));
+    mesh().start(undefined, 'exclude-prefixes-k8s', { KUBECONFIG: api.kubeconfig, NSM_OUTPUT_FILE_PATH: file });
+    await expect.poll(() => read(file), { timeout: 15_000 }).toContain('- 10.96.100.100/32\n');
+
+    mesh().start(undefined, 'registry-memory', { NSM_LISTEN_ON: mesh().sock('registry') });
+    mesh().start(undefined, 'nsmgr', { NSM_NAME: 'nsmgr', NSM_LISTEN_ON: mesh().sock('nsmgr'), NSM_REGISTRY_URL: mesh().sock('registry'), NSM_EXCLUDED_PREFIXES_FILE: file });
+    mesh().start(undefined, 'forwarder-noop', { NSM_NAME: 'forwarder', NSM_CONNECT_TO: mesh().sock('nsmgr'), NSM_LISTEN_ON: mesh().sock('forwarder') });
+    // Without the Service, this NSE would take 10.96.100.100 and give the client .101.
+    mesh().start(undefined, 'nse-icmp-responder', { NSM_NAME: 'icmp-server', NSM_CONNECT_TO: mesh().sock('nsmgr'), NSM_CIDR_PREFIX: '10.96.100.100/30' });
+    const nsc = mesh().start(undefined, 'nsc', { NSM_NAME: 'nsc', NSM_CONNECT_TO: mesh().sock('nsmgr'), NSM_NETWORK_SERVICES: 'kernel://icmp-responder/nsm-1', NSM_LIVENESS_CHECK_ENABLED: 'false' });
+    await expect.poll(() => nscEvents(nsc, 'connected').length, { timeout: 20_000 }).toBe(1);
+    const { srcIpAddrs, dstIpAddrs } = (nscEvents(nsc, 'connected')[0] as { context: { ipContext: { srcIpAddrs: string[]; dstIpAddrs: string[] } } }).context.ipContext;
+    const handedOut = [...srcIpAddrs, ...dstIpAddrs];
+    expect(handedOut).toHaveLength(2);
+    expect(handedOut.every((a) => /^10\.96\.100\.10[1-3]\/32$/.test(a))).toBe(true);
+  });
+});
