@@ -22,6 +22,10 @@ export type Registry = Readonly<Record<string, ComponentEntry>>;
  * `nsmgr: { summary: '…', load: () => import('../nsmgr/main.js').then((m) => m.component) }`.
  */
 export const components: Registry = {
+  'admission-webhook-k8s': {
+    summary: 'injects the nsc and nsc-init into annotated Pods and workloads (upstream cmd-admission-webhook-k8s)',
+    load: () => import('../admission-webhook-k8s/main.js').then((m) => m.component),
+  },
   'exclude-prefixes-k8s': {
     summary: 'writes the cluster’s pod and service prefixes for the nsmgr’s excluded prefixes (upstream cmd-exclude-prefixes-k8s)',
     load: () => import('../exclude-prefixes-k8s/main.js').then((m) => m.component),

@@ -15,6 +15,15 @@ const UPSTREAM: Record<string, { cmd: string; vars: string[] }[]> = {
   nsmgr: [{ cmd: 'cmd-nsmgr', vars: ['NSM_NAME', 'NSM_LISTEN_ON', 'NSM_REGISTRY_URL', 'NSM_MAX_TOKEN_LIFETIME', 'NSM_REGISTRY_SERVER_POLICIES', 'NSM_DIAL_TIMEOUT', 'NSM_FORWARDER_NETWORK_SERVICE_NAME', 'NSM_REGISTRY_CLIENT_POLICIES'] }],
   'registry-memory': [{ cmd: 'cmd-registry-memory', vars: ['NSM_LISTEN_ON', 'NSM_MAX_TOKEN_LIFETIME', 'NSM_REGISTRY_SERVER_POLICIES', 'NSM_REGISTRY_CLIENT_POLICIES', 'NSM_PROXY_REGISTRY_URL', 'NSM_EXPIRE_PERIOD'] }],
   'registry-k8s': [{ cmd: 'cmd-registry-k8s', vars: ['NSM_NAMESPACE', 'NSM_PROXY_REGISTRY_URL', 'NSM_EXPIRE_PERIOD', 'NSM_LISTEN_ON', 'NSM_MAX_TOKEN_LIFETIME', 'NSM_REGISTRY_SERVER_POLICIES', 'NSM_REGISTRY_CLIENT_POLICIES', 'NSM_KUBELET_QPS'] }],
+  'admission-webhook-k8s': [
+    {
+      cmd: 'cmd-admission-webhook-k8s',
+      vars: [
+        ...['NSM_NAME', 'NSM_SERVICE_NAME', 'NSM_NAMESPACE', 'NSM_ANNOTATION', 'NSM_LABELS', 'NSM_NSURL_ENV_NAME', 'NSM_INIT_CONTAINER_IMAGES', 'NSM_CONTAINER_IMAGES', 'NSM_ENVS'],
+        ...['NSM_WEBHOOK_MODE', 'NSM_CERT_FILE_PATH', 'NSM_KEY_FILE_PATH', 'NSM_CA_BUNDLE_FILE_PATH', 'NSM_SIDECAR_LIMITS_MEMORY', 'NSM_SIDECAR_LIMITS_CPU', 'NSM_SIDECAR_REQUESTS_MEMORY', 'NSM_SIDECAR_REQUESTS_CPU', 'NSM_KUBELET_QPS'],
+      ],
+    },
+  ],
   'exclude-prefixes-k8s': [
     {
       cmd: 'cmd-exclude-prefixes-k8s',

@@ -34,7 +34,22 @@ interface Fields {
   readonly signingKey: KeyObject;
   readonly notBefore: Date;
   readonly notAfter: Date;
-  readonly uri: string;
+  /** subjectAltName's GeneralNames (`uriName`, `dnsName`, `ipAddress`). */
+  readonly altNames: readonly Buffer[];
+}
+
+/** GeneralName entries of a subjectAltName. */
+export const uriName = (uri: string): Buffer => implicitPrimitive(6, Buffer.from(uri, 'ascii'));
+export const dnsName = (name: string): Buffer => implicitPrimitive(2, Buffer.from(name, 'ascii'));
+export const ipAddress = (ip: string): Buffer => implicitPrimitive(7, ip.includes(':') ? ipv6Bytes(ip) : Buffer.from(ip.split('.').map(Number)));
+
+function ipv6Bytes(ip: string): Buffer {
+  const [head, tail] = ip.split('::') as [string, string | undefined];
+  const groups = (s: string | undefined) => (s ? s.split(':').map((g) => parseInt(g, 16)) : []);
+  const h = groups(head);
+  const t = groups(tail);
+  const all = tail === undefined ? h : [...h, ...new Array<number>(8 - h.length - t.length).fill(0), ...t];
+  return Buffer.from(all.flatMap((g) => [g >> 8, g & 0xff]));
 }
 
 function certificate(f: Fields): X509Certificate {
@@ -43,7 +58,7 @@ function certificate(f: Fields): X509Certificate {
     extension('2.5.29.19', true, isCa ? sequence(boolean(true)) : sequence()),
     extension('2.5.29.15', true, isCa ? keyUsage([5, 6]) : keyUsage([0])),
     ...(isCa ? [] : [extension('2.5.29.37', false, sequence(oid('1.3.6.1.5.5.7.3.1'), oid('1.3.6.1.5.5.7.3.2')))]),
-    extension('2.5.29.17', !isCa, sequence(implicitPrimitive(6, Buffer.from(f.uri, 'ascii')))),
+    extension('2.5.29.17', !isCa, sequence(...f.altNames)),
     extension('2.5.29.14', false, octetString(keyId(f.publicKey))),
     extension('2.5.29.35', false, sequence(implicitPrimitive(0, keyId(f.signer?.cert.publicKey ?? f.publicKey)))),
   ];
@@ -79,7 +94,7 @@ export function createCa(trustDomain: string, now: Date, ttlMs: number, key: Key
     signingKey: key,
     notBefore: new Date(now.getTime() - skewMs),
     notAfter: new Date(now.getTime() + ttlMs),
-    uri: id.href,
+    altNames: [uriName(id.href)],
   });
   return { cert, key };
 }
@@ -100,7 +115,22 @@ export function issueSvid(ca: IssuedCertificate, spiffeId: string, now: Date, tt
     signingKey: ca.key,
     notBefore: new Date(now.getTime() - skewMs),
     notAfter: new Date(Math.min(now.getTime() + ttlMs, Date.parse(ca.cert.validTo))),
-    uri: id.href,
+    altNames: [uriName(id.href)],
+  });
+  return { cert, key };
+}
+
+/** A TLS server certificate for `altNames` (dnsName, ipAddress) signed by `ca`, e.g. an admission webhook's. */
+export function issueServerCertificate(ca: IssuedCertificate, commonName: string, altNames: readonly Buffer[], now: Date, ttlMs: number, key: KeyObject = newKey()): IssuedCertificate {
+  const cert = certificate({
+    subject: distinguishedName(commonName),
+    issuer: subjectDer(ca.cert.raw),
+    publicKey: createPublicKey(key),
+    signer: ca,
+    signingKey: ca.key,
+    notBefore: new Date(now.getTime() - skewMs),
+    notAfter: new Date(Math.min(now.getTime() + ttlMs, Date.parse(ca.cert.validTo))),
+    altNames,
   });
   return { cert, key };
 }

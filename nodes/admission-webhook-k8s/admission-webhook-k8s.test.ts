@@ -1,0 +1,98 @@
+import { request } from 'node:https';
+import { createServer } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { k8sUnavailable, startApiServer, type ApiServer } from '../../test/k8s/apiserver.js';
+import { stop } from '../../test/process/processMesh.js';
+import { useProcessMesh } from '../../test/process/useProcessMesh.js';
+
+const mesh = useProcessMesh();
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+/** POST to the webhook as a misbehaving caller would (its certificate is its own CA's). */
+const post = (port: number, body: string) =>
+  new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: '/mutate', method: 'POST', rejectUnauthorized: false }, (res) => {
+      let text = '';
+      res.on('data', (b: Buffer) => (text += b.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+
+interface StoredPod {
+  metadata: { labels?: Record<string, string> };
+  spec: { initContainers?: { name: string; env: { name: string; value?: string }[] }[]; containers: { name: string; env?: { name: string; value?: string }[] }[]; volumes?: { name: string }[] };
+}
+
+describe.skipIf(k8sUnavailable() !== undefined)('nsm-rx admission-webhook-k8s called by a real kube-apiserver', () => {
+  let api: ApiServer;
+  beforeAll(async () => {
+    api = await startApiServer();
+  });
+  afterAll(() => api?.stop());
+
+  it('selfregister: registers itself; annotated Pods, Pods of annotated Namespaces and Deployments are stored with nsc-init and the nsc; others untouched; bad requests get 400; the configuration goes on exit', async () => {
+    const port = await freePort();
+    const webhook = mesh().start(undefined, 'admission-webhook-k8s', {
+      KUBECONFIG: api.kubeconfig,
+      NSM_WEBHOOK_MODE: 'selfregister',
+      NSM_NAME: 'nsm-rx-webhook',
+      NSM_LISTEN_ON: `127.0.0.1:${port}`,
+      NSM_WEBHOOK_URL: `https://127.0.0.1:${port}/mutate`,
+      NSM_INIT_CONTAINER_IMAGES: 'ghcr.io/nsm-rx/nsc-init:0.1.0',
+      NSM_CONTAINER_IMAGES: 'ghcr.io/nsm-rx/nsc:0.1.0',
+      NSM_LABELS: 'spiffe.io/spiffe-id:true',
+      NSM_ENVS: 'NSM_LOG_LEVEL=TRACE',
+      NSM_LOG_LEVEL: 'INFO',
+    });
+    await expect.poll(() => api.kubectl(['get', 'mutatingwebhookconfigurations', '-o', 'name']), { timeout: 15_000 }).toContain('nsm-rx-webhook');
+
+    api.kubectl(['create', 'namespace', 'apps']);
+    const create = (name: string, annotations: Record<string, string> = {}, ns = 'apps') =>
+      api.kubectl(['create', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: ns, annotations }, spec: { containers: [{ name: 'app', image: 'alpine' }] } }));
+    const stored = (name: string, ns = 'apps') => JSON.parse(api.kubectl(['get', 'pod', '-n', ns, name, '-o', 'json'])) as StoredPod;
+
+    create('annotated', { 'networkservicemesh.io': 'kernel://icmp-responder/nsm-1' });
+    const pod = stored('annotated');
+    expect(pod.spec.initContainers?.map((c) => c.name)).toEqual(['nsc-init']);
+    expect(pod.spec.containers.map((c) => c.name)).toEqual(['app', 'nsc']);
+    expect(pod.spec.containers[1]?.env?.find((e) => e.name === 'NSM_NETWORK_SERVICES')?.value).toBe('kernel://icmp-responder/nsm-1');
+    expect(pod.spec.containers[1]?.env?.find((e) => e.name === 'NSM_LOG_LEVEL')?.value).toBe('TRACE');
+    expect(pod.spec.volumes?.map((v) => v.name)).toEqual(expect.arrayContaining(['spire-agent-socket', 'nsm-socket']));
+    expect(pod.metadata.labels?.['spiffe.io/spiffe-id']).toBe('true');
+
+    create('plain');
+    expect(stored('plain').spec.containers.map((c) => c.name)).toEqual(['app']);
+    expect(stored('plain').spec.initContainers).toBeUndefined();
+
+    api.kubectl(['create', 'namespace', 'meshed']);
+    api.kubectl(['annotate', 'namespace', 'meshed', 'networkservicemesh.io=kernel://svc/nsm-1']);
+    // The webhook reads Namespaces from its informer: the annotation arrives a moment later.
+    await expect
+      .poll(() => {
+        const name = `inherits-${Math.random().toString(36).slice(2, 8)}`;
+        create(name, {}, 'meshed');
+        return stored(name, 'meshed').spec.containers.map((c) => c.name);
+      })
+      .toEqual(['app', 'nsc']);
+
+    api.kubectl(['create', '-f', '-'], JSON.stringify({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'apps', annotations: { 'networkservicemesh.io': 'kernel://icmp-responder/nsm-1' } }, spec: { selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'app', image: 'alpine' }] } } } }));
+    const deployment = JSON.parse(api.kubectl(['get', 'deployment', '-n', 'apps', 'web', '-o', 'json'])) as { spec: { template: StoredPod } };
+    expect(deployment.spec.template.spec.containers.map((c) => c.name)).toEqual(['app', 'nsc']);
+    expect(deployment.spec.template.metadata.labels).toEqual({ app: 'web', 'spiffe.io/spiffe-id': 'true' });
+
+    expect(await post(port, '{not json')).toMatchObject({ status: 400, body: expect.stringMatching(/^malformed AdmissionReview/) as string });
+    expect(await post(port, '{"request":{}}')).toMatchObject({ status: 400, body: expect.stringMatching(/request.uid and request.kind.kind are required/) as string });
+    const unknown = await post(port, JSON.stringify({ request: { uid: 'x', kind: { kind: 'Secret' }, operation: 'CREATE', object: { metadata: {} } } }));
+    expect(JSON.parse(unknown.body)).toEqual({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: 'x', allowed: true } });
+
+    expect(await stop(webhook)).toBe(0);
+    expect(api.kubectl(['get', 'mutatingwebhookconfigurations', '-o', 'name'])).not.toContain('nsm-rx-webhook');
+  });
+});
