@@ -26,6 +26,10 @@ export const components: Registry = {
     summary: 'injects the nsc and nsc-init into annotated Pods and workloads (upstream cmd-admission-webhook-k8s)',
     load: () => import('../admission-webhook-k8s/main.js').then((m) => m.component),
   },
+  'cluster-info-k8s': {
+    summary: 'writes ClusterProperty values into the cluster-info ConfigMap (upstream cmd-cluster-info-k8s)',
+    load: () => import('../cluster-info-k8s/main.js').then((m) => m.component),
+  },
   'exclude-prefixes-k8s': {
     summary: 'writes the cluster’s pod and service prefixes for the nsmgr’s excluded prefixes (upstream cmd-exclude-prefixes-k8s)',
     load: () => import('../exclude-prefixes-k8s/main.js').then((m) => m.component),
@@ -69,6 +73,10 @@ export const components: Registry = {
   'registry-k8s': {
     summary: 'NS and NSE registries as Kubernetes custom resources (upstream cmd-registry-k8s)',
     load: () => import('../registry-k8s/main.js').then((m) => m.component),
+  },
+  'map-ip-k8s': {
+    summary: 'writes the Nodes’ internal → external address map (upstream cmd-map-ip-k8s)',
+    load: () => import('../map-ip-k8s/main.js').then((m) => m.component),
   },
   mesh: {
     summary: 'local mesh: registry, nsmgr, forwarder, NSE and nsc over gRPC (what npm start runs)',

@@ -24,6 +24,8 @@ const UPSTREAM: Record<string, { cmd: string; vars: string[] }[]> = {
       ],
     },
   ],
+  'cluster-info-k8s': [{ cmd: 'cmd-cluster-info-k8s', vars: ['NSM_CONFIGMAP_NAME', 'NSM_NAMESPACE', 'NSM_TRANSLATION_MAP', 'NSM_FILE_NAME'] }],
+  'map-ip-k8s': [{ cmd: 'cmd-map-ip-k8s', vars: ['NSM_OUTPUT_PATH', 'NSM_NODE_NAME', 'NSM_NAMESPACE', 'NSM_FROM_CONFIG_MAP'] }],
   'exclude-prefixes-k8s': [
     {
       cmd: 'cmd-exclude-prefixes-k8s',
