@@ -62,8 +62,15 @@ export class ProcessMesh {
   private identity: Daemon | undefined;
   private readonly watchers: { pool: ChannelPool; stop: () => void }[] = [];
 
-  /** `env`: variables every daemon of this mesh gets (the identity provider too). */
-  constructor(private readonly env: Record<string, string> = {}) {}
+  /**
+   * `env`: variables every daemon of this mesh gets (the identity provider too); `registry`
+   * starts the registry `node(…, 0)` brings up (default: registry-memory in node 0's netns)
+   * listening on `sock('registry')`.
+   */
+  constructor(
+    private readonly env: Record<string, string> = {},
+    private readonly registry: (mesh: ProcessMesh, ns: string) => void = (mesh, ns) => mesh.start(ns, 'registry-memory', { NSM_LISTEN_ON: mesh.sock('registry') }),
+  ) {}
 
   /**
    * `nsm-rx identity` for this mesh. Its entries let this test process act as the nsc
@@ -123,7 +130,7 @@ export class ProcessMesh {
 
   /** A node's control plane in its netns: the registry (node 0 only), nsmgr-i and forwarder-i (kernel). */
   node(ns: string, i: number, tunnelIp?: string): { nsmgr: Daemon; forwarder: Daemon } {
-    if (i === 0) this.start(ns, 'registry-memory', { NSM_LISTEN_ON: this.sock('registry') });
+    if (i === 0) this.registry(this, ns);
     const nsmgr = this.start(ns, 'nsmgr', {
       NSM_NAME: `nsmgr-${i}`,
       NSM_LISTEN_ON: [this.sock(`nsmgr-${i}`), ...(tunnelIp ? [`tcp://${tunnelIp}:5001`] : [])].join(','),
