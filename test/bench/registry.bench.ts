@@ -23,7 +23,7 @@ const entry = (i: number) =>
   });
 
 /** How a registry under test is started: one of the mesh's daemons serving on `socket`, with its SVID from the mesh's identity. */
-type StartRegistry = (mesh: ProcessMesh, socket: string) => ChildProcess;
+export type StartRegistry = (mesh: ProcessMesh, socket: string) => ChildProcess;
 
 /**
  * Registry figures against a registry running as its own process, secure as deployed (mTLS,
@@ -31,7 +31,7 @@ type StartRegistry = (mesh: ProcessMesh, socket: string) => ChildProcess;
  * client: Register ops/s; with `total` NSEs stored and `watchers` Find-watchers open, the latency
  * from a Register to its arrival at every watcher; the registry's RSS at `total` NSEs.
  */
-async function registryFigures(label: string, start: StartRegistry, total: number, quick: boolean): Promise<BenchResult[]> {
+export async function registryFigures(label: string, start: StartRegistry, total: number, quick: boolean): Promise<BenchResult[]> {
   const watchers = 100;
   const mesh = new ProcessMesh();
   const pool = await mesh.nscPool();
@@ -100,7 +100,7 @@ async function registryFigures(label: string, start: StartRegistry, total: numbe
 }
 
 /** NSEs must outlive the benchmark: a long lifetime stands in for refreshing owners (the Go reference program reads NSM_EXPIRE_PERIOD as its lifetime). */
-const nsmRx: StartRegistry = (mesh, socket) => mesh.start(undefined, 'registry-memory', { NSM_LISTEN_ON: `unix://${socket}`, NSM_REGISTRATION_LIFETIME: '1h' }).child;
+export const nsmRx: StartRegistry = (mesh, socket) => mesh.start(undefined, 'registry-memory', { NSM_LISTEN_ON: `unix://${socket}`, NSM_REGISTRATION_LIFETIME: '1h' }).child;
 
 /** Upstream's memory registry (test/interop reference program), when Go can build it. */
 function upstream(): StartRegistry | undefined {

@@ -7,6 +7,7 @@ import { controlPlaneBenchmarks } from './controlPlane.bench.js';
 import { kernelBenchmarks } from './kernel.bench.js';
 import { healBenchmarks, scaleBenchmarks } from './scale.bench.js';
 import { memoryBenchmarks } from './memory.bench.js';
+import { k8sBenchmarks } from './k8s.bench.js';
 import { table, type BenchResult } from './stats.js';
 
 /**
@@ -24,6 +25,7 @@ async function main(): Promise<void> {
     ['heal', healBenchmarks],
     ['kernel', kernelBenchmarks],
     ['memory', memoryBenchmarks],
+    ['k8s', k8sBenchmarks],
   ];
   const results: BenchResult[] = [];
   for (const [name, run] of suites) if (only === undefined || only.includes(name)) results.push(...(await run(quick)));
