@@ -107,20 +107,10 @@ export function createCa(trustDomain: string, now: Date, ttlMs: number, key: Key
 export function issueSvid(ca: IssuedCertificate, spiffeId: string, now: Date, ttlMs: number, key: KeyObject = newKey()): IssuedCertificate {
   const id = parseSpiffeId(spiffeId);
   if (id.path === '') throw new Error(`${spiffeId} names a trust domain, not a workload`);
-  const cert = certificate({
-    subject: distinguishedName(id.path.slice(1)),
-    issuer: subjectDer(ca.cert.raw),
-    publicKey: createPublicKey(key),
-    signer: ca,
-    signingKey: ca.key,
-    notBefore: new Date(now.getTime() - skewMs),
-    notAfter: new Date(Math.min(now.getTime() + ttlMs, Date.parse(ca.cert.validTo))),
-    altNames: [uriName(id.href)],
-  });
-  return { cert, key };
+  return issueServerCertificate(ca, id.path.slice(1), [uriName(id.href)], now, ttlMs, key);
 }
 
-/** A TLS server certificate for `altNames` (dnsName, ipAddress) signed by `ca`, e.g. an admission webhook's. */
+/** A leaf certificate for `altNames` (uriName, dnsName, ipAddress) signed by `ca`, for server and client auth, valid until `now + ttlMs` (never past the CA): an SVID, or an admission webhook's serving certificate. */
 export function issueServerCertificate(ca: IssuedCertificate, commonName: string, altNames: readonly Buffer[], now: Date, ttlMs: number, key: KeyObject = newKey()): IssuedCertificate {
   const cert = certificate({
     subject: distinguishedName(commonName),

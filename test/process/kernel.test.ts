@@ -1,8 +1,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { describeKernel, ipJson, pings, tcpTransfer, underlay, useNamespaces } from '../kernel/namespaces.js';
+import { describeKernel, ipJson, pings, tcpTransfer, useNamespaces } from '../kernel/namespaces.js';
 import { nscEvents, pinger, ProcessMesh, stop, type Daemon } from './processMesh.js';
+import { remoteConnection } from './remoteConnection.js';
 
 let mesh: ProcessMesh;
 beforeEach(() => {
@@ -57,14 +58,7 @@ describeKernel('the kernel datapath across OS processes in network namespaces', 
   });
 
   it('remote: two node namespaces joined by an underlay veth, nsmgrs on TCP across it; the connection runs over VXLAN; ping and TCP pass', async () => {
-    const [node0, node1, nscNs, nseNs] = [ns.make('node0'), ns.make('node1'), ns.make('nsc'), ns.make('nse')];
-    underlay(node0, node1, '169.254.250.1/30', '169.254.250.2/30');
-    mesh.node(node0, 0, '169.254.250.1');
-    mesh.node(node1, 1, '169.254.250.2');
-    mesh.nse(nseNs, 1);
-    const client = mesh.nsc(nscNs);
-    await expect.poll(() => events(client, 'connected').length, { timeout: 20_000 }).toBe(1);
-    expect(events(client, 'connected')[0]!.path.pathSegments.map((s) => s.name)).toEqual(['nsc', 'nsmgr-0', 'forwarder-0', 'nsmgr-1', 'forwarder-1', 'icmp-responder']);
+    const { nscNs, nseNs, client } = await remoteConnection(mesh, ns);
     expect(ipJson<{ linkinfo?: { info_kind?: string } }[]>(nscNs, ['-d', 'link', 'show', 'nsm-1'])[0]?.linkinfo?.info_kind).toBe('vxlan');
     expect(pings(nscNs, '169.254.1.0')).toBe(true);
     expect(await tcpTransfer(nscNs, nseNs, '169.254.1.0', 4 << 20)).toBe(4 << 20);

@@ -1,8 +1,9 @@
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
 import { k8sUnavailable, startApiServer, type ApiServer } from '../k8s/apiserver.js';
 import { installRegistryCrds } from '../k8s/registryCrds.js';
-import { describeKernel, pings, tcpTransfer, underlay, useNamespaces } from '../kernel/namespaces.js';
-import { nscEvents, ProcessMesh, stop } from './processMesh.js';
+import { describeKernel, pings, tcpTransfer, useNamespaces } from '../kernel/namespaces.js';
+import { ProcessMesh, stop } from './processMesh.js';
+import { remoteConnection } from './remoteConnection.js';
 
 let api: ApiServer | undefined;
 let mesh: ProcessMesh;
@@ -26,14 +27,7 @@ describeKernel('a process mesh on registry-k8s (a real kube-apiserver) instead o
   });
 
   it.skipIf(unavailable !== undefined)('remote: nsc → nsmgr-0 → forwarder-0 → nsmgr-1 → forwarder-1 → NSE over VXLAN, the NSEs kept as custom resources; ping and TCP pass', async () => {
-    const [node0, node1, nscNs, nseNs] = [ns.make('node0'), ns.make('node1'), ns.make('nsc'), ns.make('nse')];
-    underlay(node0, node1, '169.254.250.1/30', '169.254.250.2/30');
-    mesh.node(node0, 0, '169.254.250.1');
-    mesh.node(node1, 1, '169.254.250.2');
-    mesh.nse(nseNs, 1);
-    const client = mesh.nsc(nscNs);
-    await expect.poll(() => nscEvents(client, 'connected').length, { timeout: 30_000 }).toBe(1);
-    expect(nscEvents(client, 'connected')[0]?.path.pathSegments.map((s) => s.name)).toEqual(['nsc', 'nsmgr-0', 'forwarder-0', 'nsmgr-1', 'forwarder-1', 'icmp-responder']);
+    const { nscNs, nseNs, client } = await remoteConnection(mesh, ns);
     // The forwarders and the endpoint are NetworkServiceEndpoint resources in NSM_NAMESPACE.
     expect(api?.kubectl(['get', 'nse', '-n', 'nsm-system', '-o', 'name']).split('\n').filter(Boolean).sort()).toEqual([
       'networkserviceendpoint.networkservicemesh.io/forwarder-0',

@@ -1,0 +1,20 @@
+import { expect } from 'vitest';
+import { underlay, type useNamespaces } from '../kernel/namespaces.js';
+import { nscEvents, type Daemon, type ProcessMesh } from './processMesh.js';
+
+/**
+ * Two node namespaces joined by an underlay veth (169.254.250.0/30), a node's control plane in
+ * each (nsmgrs on TCP across it), the NSE behind node 1 and the nsc behind node 0, connected:
+ * the path runs over VXLAN.
+ */
+export async function remoteConnection(mesh: ProcessMesh, ns: ReturnType<typeof useNamespaces>): Promise<{ nscNs: string; nseNs: string; client: Daemon }> {
+  const [node0, node1, nscNs, nseNs] = [ns.make('node0'), ns.make('node1'), ns.make('nsc'), ns.make('nse')];
+  underlay(node0, node1, '169.254.250.1/30', '169.254.250.2/30');
+  mesh.node(node0, 0, '169.254.250.1');
+  mesh.node(node1, 1, '169.254.250.2');
+  mesh.nse(nseNs, 1);
+  const client = mesh.nsc(nscNs);
+  await expect.poll(() => nscEvents(client, 'connected').length, { timeout: 30_000 }).toBe(1);
+  expect(nscEvents(client, 'connected')[0]?.path.pathSegments.map((s) => s.name)).toEqual(['nsc', 'nsmgr-0', 'forwarder-0', 'nsmgr-1', 'forwarder-1', 'icmp-responder']);
+  return { nscNs, nseNs, client };
+}
