@@ -52,6 +52,20 @@ describe('admissionPatch', () => {
     expect(init[0]?.resources.limits['intel/10G']).toBe('2');
   });
 
+  it('NSM_NAME as upstream: $(POD_NAME) when the template has generateName, else a fresh suffix (a workload’s template has none)', () => {
+    const nsmNameOf = (ops: JsonPatchOperation[]) => (ops[1]?.value as { env: { name: string; value?: string }[] }[])[1]?.env.find((e) => e.name === 'NSM_NAME')?.value;
+    expect(nsmNameOf(patchOf(admissionPatch(request('Pod', pod({ generateName: 'web-', annotations: annotated })), config, noNamespace)))).toBe('$(POD_NAME)');
+    const deployment = { metadata: { annotations: annotated }, spec: { template: { metadata: {}, spec: { containers: [{ name: 'app', image: 'alpine' }] } } } };
+    expect(nsmNameOf(patchOf(admissionPatch(request('Deployment', deployment), config, noNamespace)))).toMatch(/^\$\(POD_NAME\)-[0-9a-f-]{36}$/);
+  });
+
+  it('a Pod that already holds the injected containers (made from a patched template, in an annotated Namespace) passes unpatched', () => {
+    const ns = () => ({ annotations: annotated, labels: {} });
+    const fromTemplate = pod({ generateName: 'web-abc-' }, { containers: [{ name: 'app', image: 'alpine' }, { name: 'nsc', image: 'ghcr.io/nsm-rx/nsc:1.0' }], initContainers: [{ name: 'nsc-init', image: 'ghcr.io/nsm-rx/nsc-init:1.0' }] });
+    expect(admissionPatch(request('Pod', fromTemplate), config, ns)).toEqual({ skip: 'container nsc-init already there' });
+    expect(admissionPatch(request('Pod', pod({ generateName: 'x-' }, { containers: [{ name: 'nsc', image: 'other' }] })), config, ns)).toEqual({ skip: 'container nsc already there' });
+  });
+
   it('workloads are patched under their pod template (CronJob: the job template’s)', () => {
     const template = { metadata: { labels: { app: 'w' } }, spec: { containers: [{ name: 'app', image: 'alpine' }] } };
     for (const [kind, object, base] of [
