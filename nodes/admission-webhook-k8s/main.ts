@@ -7,7 +7,7 @@ import { admissionWebhookServer, type ServingCertificate } from '../../k8s/admis
 import type { InformerView } from '../../k8s/informer.js';
 import { namespaces, type KubeObject } from '../../k8s/resource.js';
 import { parseNsmUrl, type NsmUrl } from '../../operators/tools/nsmUrl.js';
-import { createCa, dnsName, ipAddress, issueServerCertificate } from '../../streams/spiffe/ca.js';
+import { createCa, dnsName, ipAddress, issueServerCertificate, newRsaKey } from '../../streams/spiffe/ca.js';
 import { workloadApiSource } from '../../streams/spiffe/workloadApi.js';
 import { defineComponent, type RunContext } from '../cli/component.js';
 import { InvalidValue, list, map, oneOf, splitList, str, uint, variable, type ConfigOf } from '../cli/config.js';
@@ -99,7 +99,8 @@ const waitingEvery = 5;
 /**
  * The serving certificates (PEM) and the CA bundle to register: the files when given (either
  * mode, as upstream); spire mode: this pod's X.509-SVID, following its rotation; selfregister: a
- * CA of our own and a certificate for `<svc>.<ns>[.svc]` (and NSM_WEBHOOK_URL's host).
+ * CA of our own and an RSA-2048 certificate (upstream's key) for `<svc>.<ns>[.svc]` (and
+ * NSM_WEBHOOK_URL's host), valid a year.
  */
 function servingCertificates(config: ConfigOf<typeof spec>, ctx: RunContext): { certificates: Observable<ServingCertificate>; caBundle: string } {
   if (config.certFilePath && config.keyFilePath) {
@@ -120,10 +121,10 @@ function servingCertificates(config: ConfigOf<typeof spec>, ctx: RunContext): { 
   const now = new Date();
   const year = 365 * 24 * 3600_000;
   const service = `${config.serviceName}.${config.namespace}`;
-  const ca = createCa(service, now, year);
+  const ca = createCa(service, now, year, newRsaKey());
   const host = config.webhookUrl?.hostname.replace(/^\[|\]$/g, '');
   const names = [dnsName(service), dnsName(`${service}.svc`), ...(host ? [isIP(host) ? ipAddress(host) : dnsName(host)] : [])];
-  const leaf = issueServerCertificate(ca, `${service}.svc`, names, now, year);
+  const leaf = issueServerCertificate(ca, `${service}.svc`, names, now, year, newRsaKey());
   return { certificates: of({ cert: leaf.cert.toString(), key: leaf.key.export({ type: 'pkcs8', format: 'pem' }).toString() }), caBundle: ca.cert.toString() };
 }
 
