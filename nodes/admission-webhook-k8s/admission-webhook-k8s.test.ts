@@ -51,7 +51,7 @@ describe.skipIf(k8sUnavailable() !== undefined)('nsm-rx admission-webhook-k8s ca
   });
   afterAll(() => api?.stop());
 
-  it('selfregister: registers itself; annotated Pods, Pods of annotated Namespaces and Deployments are stored with nsc-init and the nsc; others untouched; bad requests get 400; the configuration goes on exit', async () => {
+  it('selfregister: registers itself; annotated Pods, Pods of annotated Namespaces, Deployments and CronJobs are stored with nsc-init and the nsc; others and Pods already holding the nsc untouched; bad requests get 400; the configuration goes on exit', async () => {
     const port = await freePort();
     const webhook = mesh().start(undefined, 'admission-webhook-k8s', {
       KUBECONFIG: api.kubeconfig,
@@ -106,6 +106,13 @@ describe.skipIf(k8sUnavailable() !== undefined)('nsm-rx admission-webhook-k8s ca
     const deployment = JSON.parse(api.kubectl(['get', 'deployment', '-n', 'apps', 'web', '-o', 'json'])) as { spec: { template: StoredPod } };
     expect(deployment.spec.template.spec.containers.map((c) => c.name)).toEqual(['app', 'nsc']);
     expect(deployment.spec.template.metadata.labels).toEqual({ app: 'web', 'spiffe.io/spiffe-id': 'true' });
+
+    // CronJob: the template under /spec/jobTemplate/spec/template.
+    const podTemplate = { spec: { restartPolicy: 'Never', containers: [{ name: 'app', image: 'alpine' }] } };
+    api.kubectl(['create', '-f', '-'], JSON.stringify({ apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'nightly', namespace: 'apps', annotations: { 'networkservicemesh.io': 'kernel://icmp-responder/nsm-1' } }, spec: { schedule: '0 0 * * *', jobTemplate: { spec: { template: podTemplate } } } }));
+    const cronJob = JSON.parse(api.kubectl(['get', 'cronjob', '-n', 'apps', 'nightly', '-o', 'json'])) as { spec: { jobTemplate: { spec: { template: StoredPod } } } };
+    expect(cronJob.spec.jobTemplate.spec.template.spec.initContainers?.map((c) => c.name)).toEqual(['nsc-init']);
+    expect(cronJob.spec.jobTemplate.spec.template.spec.containers.map((c) => c.name)).toEqual(['app', 'nsc']);
 
     expect(await post(port, '{not json')).toMatchObject({ status: 400, body: expect.stringMatching(/^malformed AdmissionReview/) as string });
     expect(await post(port, '{"request":{}}')).toMatchObject({ status: 400, body: expect.stringMatching(/request.uid and request.kind.kind are required/) as string });
