@@ -72,6 +72,7 @@ describe('admissionPatch', () => {
       ['Deployment', { metadata: { annotations: annotated }, spec: { template } }, '/spec/template'],
       ['StatefulSet', { metadata: { annotations: annotated }, spec: { template } }, '/spec/template'],
       ['DaemonSet', { metadata: { annotations: annotated }, spec: { template } }, '/spec/template'],
+      ['ReplicaSet', { metadata: { annotations: annotated }, spec: { template } }, '/spec/template'],
       ['Job', { metadata: { annotations: annotated }, spec: { template } }, '/spec/template'],
       ['CronJob', { metadata: { annotations: annotated }, spec: { jobTemplate: { spec: { template } } } }, '/spec/jobTemplate/spec/template'],
     ] as const) {
@@ -100,6 +101,9 @@ describe('admissionPatch', () => {
     ]);
     expect((ops[1]?.value as { securityContext?: unknown }[])[1]?.securityContext).toEqual({ allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
     expect('skip' in admissionPatch(request('Deployment', { metadata: {}, spec: { template: { spec: {} } } }), config, ns)).toBe(true);
+    const baseline = patchOf(admissionPatch(request('Pod', pod({ generateName: 'x-', annotations: annotated })), config, () => ({ annotations: {}, labels: { 'pod-security.kubernetes.io/enforce': 'baseline' } })));
+    expect(baseline[2]?.value).toEqual(ops[2]?.value);
+    expect((baseline[1]?.value as { securityContext?: unknown }[])[1]?.securityContext).toBeUndefined();
   });
 
   it('names a container after its image, as upstream', () => {

@@ -66,6 +66,10 @@ describe.skipIf(k8sUnavailable() !== undefined)('nsm-rx admission-webhook-k8s ca
       NSM_LOG_LEVEL: 'INFO',
     });
     await expect.poll(() => api.kubectl(['get', 'mutatingwebhookconfigurations', '-o', 'name']), { timeout: 15_000 }).toContain('nsm-rx-webhook');
+    const registered = JSON.parse(api.kubectl(['get', 'mutatingwebhookconfiguration', 'nsm-rx-webhook', '-o', 'json'])) as { webhooks: { name: string; failurePolicy: string; clientConfig: { url?: string; caBundle?: string }; rules: { operations: string[]; resources: string[] }[] }[] };
+    expect(registered.webhooks).toHaveLength(1);
+    expect(registered.webhooks[0]).toMatchObject({ name: 'nsm-rx-webhook.networkservicemesh.io', failurePolicy: 'Fail', clientConfig: { url: `https://127.0.0.1:${port}/mutate`, caBundle: expect.any(String) as string } });
+    expect(registered.webhooks[0]?.rules.flatMap((r) => r.resources)).toEqual(['pods', 'deployments', 'statefulsets', 'daemonsets', 'replicasets', 'jobs', 'cronjobs']);
 
     api.kubectl(['create', 'namespace', 'apps']);
     const create = (name: string, annotations: Record<string, string> = {}, ns = 'apps') =>
