@@ -28,13 +28,13 @@ const post = (port: number, body: string) =>
     req.end(body);
   });
 
-/** The certificate the webhook serves: its SANs and serial. */
+/** The certificate the webhook serves: its SANs, serial and RSA key size (when RSA). */
 const servedCertificate = (port: number) =>
-  new Promise<{ subjectaltname: string; serialNumber: string }>((resolve, reject) => {
+  new Promise<{ subjectaltname: string; serialNumber: string; bits?: number }>((resolve, reject) => {
     const socket = connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
-      const { subjectaltname = '', serialNumber } = socket.getPeerCertificate();
+      const { subjectaltname = '', serialNumber, bits } = socket.getPeerCertificate();
       socket.end();
-      resolve({ subjectaltname, serialNumber });
+      resolve({ subjectaltname, serialNumber, bits });
     });
     socket.on('error', reject);
   });
@@ -70,6 +70,8 @@ describe.skipIf(k8sUnavailable() !== undefined)('nsm-rx admission-webhook-k8s ca
     expect(registered.webhooks).toHaveLength(1);
     expect(registered.webhooks[0]).toMatchObject({ name: 'nsm-rx-webhook.networkservicemesh.io', failurePolicy: 'Fail', clientConfig: { url: `https://127.0.0.1:${port}/mutate`, caBundle: expect.any(String) as string } });
     expect(registered.webhooks[0]?.rules.flatMap((r) => r.resources)).toEqual(['pods', 'deployments', 'statefulsets', 'daemonsets', 'replicasets', 'jobs', 'cronjobs']);
+    // Upstream's key (RSA-2048), for the Service's names and the URL's address.
+    expect(await servedCertificate(port)).toMatchObject({ bits: 2048, subjectaltname: 'DNS:default.default, DNS:default.default.svc, IP Address:127.0.0.1' });
 
     api.kubectl(['create', 'namespace', 'apps']);
     const create = (name: string, annotations: Record<string, string> = {}, ns = 'apps') =>
