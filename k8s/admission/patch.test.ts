@@ -52,12 +52,27 @@ describe('admissionPatch', () => {
     expect(init[0]?.resources.limits['intel/10G']).toBe('2');
   });
 
+  it('NSM_NAME as upstream: $(POD_NAME) when the template has generateName, else a fresh suffix (a workload’s template has none)', () => {
+    const nsmNameOf = (ops: JsonPatchOperation[]) => (ops[1]?.value as { env: { name: string; value?: string }[] }[])[1]?.env.find((e) => e.name === 'NSM_NAME')?.value;
+    expect(nsmNameOf(patchOf(admissionPatch(request('Pod', pod({ generateName: 'web-', annotations: annotated })), config, noNamespace)))).toBe('$(POD_NAME)');
+    const deployment = { metadata: { annotations: annotated }, spec: { template: { metadata: {}, spec: { containers: [{ name: 'app', image: 'alpine' }] } } } };
+    expect(nsmNameOf(patchOf(admissionPatch(request('Deployment', deployment), config, noNamespace)))).toMatch(/^\$\(POD_NAME\)-[0-9a-f-]{36}$/);
+  });
+
+  it('a Pod that already holds the injected containers (made from a patched template, in an annotated Namespace) passes unpatched', () => {
+    const ns = () => ({ annotations: annotated, labels: {} });
+    const fromTemplate = pod({ generateName: 'web-abc-' }, { containers: [{ name: 'app', image: 'alpine' }, { name: 'nsc', image: 'ghcr.io/nsm-rx/nsc:1.0' }], initContainers: [{ name: 'nsc-init', image: 'ghcr.io/nsm-rx/nsc-init:1.0' }] });
+    expect(admissionPatch(request('Pod', fromTemplate), config, ns)).toEqual({ skip: 'container nsc-init already there' });
+    expect(admissionPatch(request('Pod', pod({ generateName: 'x-' }, { containers: [{ name: 'nsc', image: 'other' }] })), config, ns)).toEqual({ skip: 'container nsc already there' });
+  });
+
   it('workloads are patched under their pod template (CronJob: the job template’s)', () => {
     const template = { metadata: { labels: { app: 'w' } }, spec: { containers: [{ name: 'app', image: 'alpine' }] } };
     for (const [kind, object, base] of [
       ['Deployment', { metadata: { annotations: annotated }, spec: { template } }, '/spec/template'],
       ['StatefulSet', { metadata: { annotations: annotated }, spec: { template } }, '/spec/template'],
       ['DaemonSet', { metadata: { annotations: annotated }, spec: { template } }, '/spec/template'],
+      ['ReplicaSet', { metadata: { annotations: annotated }, spec: { template } }, '/spec/template'],
       ['Job', { metadata: { annotations: annotated }, spec: { template } }, '/spec/template'],
       ['CronJob', { metadata: { annotations: annotated }, spec: { jobTemplate: { spec: { template } } } }, '/spec/jobTemplate/spec/template'],
     ] as const) {
@@ -86,6 +101,9 @@ describe('admissionPatch', () => {
     ]);
     expect((ops[1]?.value as { securityContext?: unknown }[])[1]?.securityContext).toEqual({ allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
     expect('skip' in admissionPatch(request('Deployment', { metadata: {}, spec: { template: { spec: {} } } }), config, ns)).toBe(true);
+    const baseline = patchOf(admissionPatch(request('Pod', pod({ generateName: 'x-', annotations: annotated })), config, () => ({ annotations: {}, labels: { 'pod-security.kubernetes.io/enforce': 'baseline' } })));
+    expect(baseline[2]?.value).toEqual(ops[2]?.value);
+    expect((baseline[1]?.value as { securityContext?: unknown }[])[1]?.securityContext).toBeUndefined();
   });
 
   it('names a container after its image, as upstream', () => {

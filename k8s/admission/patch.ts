@@ -139,8 +139,9 @@ function targetOf(request: AdmissionRequest, annotationKey: string): Target {
  * annotation (a Pod without one inherits its Namespace's), four `add` operations on the pod
  * template — init containers (nsc-init), containers (the nsc sidecar) with the network services
  * in their environment, the socket volumes (host paths, or CSI drivers when the namespace's pod
- * security is baseline or restricted) and the labels. `namespace` answers the namespace's
- * annotations and labels. Returns the patch, or why there is none.
+ * security is baseline or restricted) and the labels. A template that already holds a container
+ * of an injected image's name passes unpatched. `namespace` answers the namespace's annotations
+ * and labels. Returns the patch, or why there is none.
  */
 export function admissionPatch(
   request: AdmissionRequest,
@@ -155,8 +156,14 @@ export function admissionPatch(
   const enforce = ns?.labels['pod-security.kubernetes.io/enforce'];
   const level: PodSecurityLevel = enforce === 'baseline' || enforce === 'restricted' ? enforce : 'privileged';
   const { template, base } = target;
-  // Pods of a controller have generateName and unique names; a bare Pod's name may come back.
-  const nsmName = template.metadata?.generateName || request.kind.kind !== 'Pod' ? '$(POD_NAME)' : `$(POD_NAME)-${randomUUID()}`;
+  // A Pod made from a template this webhook patched (an annotated Deployment in an annotated
+  // Namespace) has its sidecar already: a second one would be a duplicate name the apiserver refuses.
+  const injectedNames = new Set([...config.initContainerImages, ...config.containerImages].map(containerNameOf));
+  const present = [...(template.spec?.initContainers ?? []), ...(template.spec?.containers ?? [])].find((c) => injectedNames.has(c.name));
+  if (present !== undefined) return { skip: `container ${present.name} already there` };
+  // As upstream: a template without generateName (a bare Pod, whose name may come back; any
+  // workload's template) gets a fresh suffix.
+  const nsmName = template.metadata?.generateName ? '$(POD_NAME)' : `$(POD_NAME)-${randomUUID()}`;
   const sriov = sriovLimits(annotation);
   return {
     patch: [

@@ -1,8 +1,11 @@
+import { spawnSync } from 'node:child_process';
 import { request } from 'node:https';
 import { createServer } from 'node:net';
+import { connect } from 'node:tls';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { k8sUnavailable, startApiServer, type ApiServer } from '../../test/k8s/apiserver.js';
-import { stop } from '../../test/process/processMesh.js';
+import { ProcessMesh, stop } from '../../test/process/processMesh.js';
 import { useProcessMesh } from '../../test/process/useProcessMesh.js';
 
 const mesh = useProcessMesh();
@@ -25,6 +28,17 @@ const post = (port: number, body: string) =>
     req.end(body);
   });
 
+/** The certificate the webhook serves: its SANs, serial and RSA key size (when RSA). */
+const servedCertificate = (port: number) =>
+  new Promise<{ subjectaltname: string; serialNumber: string; bits?: number }>((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+      const { subjectaltname = '', serialNumber, bits } = socket.getPeerCertificate();
+      socket.end();
+      resolve({ subjectaltname, serialNumber, bits });
+    });
+    socket.on('error', reject);
+  });
+
 interface StoredPod {
   metadata: { labels?: Record<string, string> };
   spec: { initContainers?: { name: string; env: { name: string; value?: string }[] }[]; containers: { name: string; env?: { name: string; value?: string }[] }[]; volumes?: { name: string }[] };
@@ -37,7 +51,7 @@ describe.skipIf(k8sUnavailable() !== undefined)('nsm-rx admission-webhook-k8s ca
   });
   afterAll(() => api?.stop());
 
-  it('selfregister: registers itself; annotated Pods, Pods of annotated Namespaces and Deployments are stored with nsc-init and the nsc; others untouched; bad requests get 400; the configuration goes on exit', async () => {
+  it('selfregister: registers itself; annotated Pods, Pods of annotated Namespaces, Deployments and CronJobs are stored with nsc-init and the nsc; others and Pods already holding the nsc untouched; bad requests get 400; the configuration goes on exit', async () => {
     const port = await freePort();
     const webhook = mesh().start(undefined, 'admission-webhook-k8s', {
       KUBECONFIG: api.kubeconfig,
@@ -52,6 +66,12 @@ describe.skipIf(k8sUnavailable() !== undefined)('nsm-rx admission-webhook-k8s ca
       NSM_LOG_LEVEL: 'INFO',
     });
     await expect.poll(() => api.kubectl(['get', 'mutatingwebhookconfigurations', '-o', 'name']), { timeout: 15_000 }).toContain('nsm-rx-webhook');
+    const registered = JSON.parse(api.kubectl(['get', 'mutatingwebhookconfiguration', 'nsm-rx-webhook', '-o', 'json'])) as { webhooks: { name: string; failurePolicy: string; clientConfig: { url?: string; caBundle?: string }; rules: { operations: string[]; resources: string[] }[] }[] };
+    expect(registered.webhooks).toHaveLength(1);
+    expect(registered.webhooks[0]).toMatchObject({ name: 'nsm-rx-webhook.networkservicemesh.io', failurePolicy: 'Fail', clientConfig: { url: `https://127.0.0.1:${port}/mutate`, caBundle: expect.any(String) as string } });
+    expect(registered.webhooks[0]?.rules.flatMap((r) => r.resources)).toEqual(['pods', 'deployments', 'statefulsets', 'daemonsets', 'replicasets', 'jobs', 'cronjobs']);
+    // Upstream's key (RSA-2048), for the Service's names and the URL's address.
+    expect(await servedCertificate(port)).toMatchObject({ bits: 2048, subjectaltname: 'DNS:default.default, DNS:default.default.svc, IP Address:127.0.0.1' });
 
     api.kubectl(['create', 'namespace', 'apps']);
     const create = (name: string, annotations: Record<string, string> = {}, ns = 'apps') =>
@@ -82,10 +102,23 @@ describe.skipIf(k8sUnavailable() !== undefined)('nsm-rx admission-webhook-k8s ca
       })
       .toEqual(['app', 'nsc']);
 
+    // A Pod made from a patched template (what an annotated Deployment's ReplicaSet creates in an
+    // annotated Namespace) already has its sidecar: stored as it is, not refused for a duplicate.
+    api.kubectl(['create', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'from-template', namespace: 'meshed' }, spec: { containers: [{ name: 'app', image: 'alpine' }, { name: 'nsc', image: 'ghcr.io/nsm-rx/nsc:0.1.0' }] } }));
+    expect(stored('from-template', 'meshed').spec.containers.map((c) => c.name)).toEqual(['app', 'nsc']);
+    expect(stored('from-template', 'meshed').spec.initContainers).toBeUndefined();
+
     api.kubectl(['create', '-f', '-'], JSON.stringify({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'apps', annotations: { 'networkservicemesh.io': 'kernel://icmp-responder/nsm-1' } }, spec: { selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'app', image: 'alpine' }] } } } }));
     const deployment = JSON.parse(api.kubectl(['get', 'deployment', '-n', 'apps', 'web', '-o', 'json'])) as { spec: { template: StoredPod } };
     expect(deployment.spec.template.spec.containers.map((c) => c.name)).toEqual(['app', 'nsc']);
     expect(deployment.spec.template.metadata.labels).toEqual({ app: 'web', 'spiffe.io/spiffe-id': 'true' });
+
+    // CronJob: the template under /spec/jobTemplate/spec/template.
+    const podTemplate = { spec: { restartPolicy: 'Never', containers: [{ name: 'app', image: 'alpine' }] } };
+    api.kubectl(['create', '-f', '-'], JSON.stringify({ apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'nightly', namespace: 'apps', annotations: { 'networkservicemesh.io': 'kernel://icmp-responder/nsm-1' } }, spec: { schedule: '0 0 * * *', jobTemplate: { spec: { template: podTemplate } } } }));
+    const cronJob = JSON.parse(api.kubectl(['get', 'cronjob', '-n', 'apps', 'nightly', '-o', 'json'])) as { spec: { jobTemplate: { spec: { template: StoredPod } } } };
+    expect(cronJob.spec.jobTemplate.spec.template.spec.initContainers?.map((c) => c.name)).toEqual(['nsc-init']);
+    expect(cronJob.spec.jobTemplate.spec.template.spec.containers.map((c) => c.name)).toEqual(['app', 'nsc']);
 
     expect(await post(port, '{not json')).toMatchObject({ status: 400, body: expect.stringMatching(/^malformed AdmissionReview/) as string });
     expect(await post(port, '{"request":{}}')).toMatchObject({ status: 400, body: expect.stringMatching(/request.uid and request.kind.kind are required/) as string });
@@ -94,5 +127,33 @@ describe.skipIf(k8sUnavailable() !== undefined)('nsm-rx admission-webhook-k8s ca
 
     expect(await stop(webhook)).toBe(0);
     expect(api.kubectl(['get', 'mutatingwebhookconfigurations', '-o', 'name'])).not.toContain('nsm-rx-webhook');
+  });
+
+  it('spire mode: serves its X.509-SVID from the Workload API and follows its rotation', async () => {
+    // A mesh of its own: its identity provider issues SVIDs of 2 s, renewed at half of that.
+    const spire = new ProcessMesh({ NSM_SVID_TTL: '2s' });
+    try {
+      const port = await freePort();
+      const webhook = spire.start(undefined, 'admission-webhook-k8s', { KUBECONFIG: api.kubeconfig, NSM_LISTEN_ON: `127.0.0.1:${port}`, NSM_CONTAINER_IMAGES: 'ghcr.io/nsm-rx/nsc:0.1.0' });
+      await expect.poll(async () => (await servedCertificate(port).catch(() => undefined))?.subjectaltname, { timeout: 15_000 }).toMatch(/^URI:spiffe:\/\/nsm\.local\//);
+      const first = await servedCertificate(port);
+      await expect.poll(async () => (await servedCertificate(port)).serialNumber, { timeout: 15_000 }).not.toBe(first.serialNumber);
+      expect(await stop(webhook)).toBe(0);
+    } finally {
+      await spire.dispose();
+    }
+  });
+});
+
+describe('nsm-rx admission-webhook-k8s configuration', () => {
+  const root = fileURLToPath(new URL('../..', import.meta.url));
+  it.each([
+    ['NSM_ENVS', 'NSM_LOG_LEVEL=TRACE,FOO', /NSM_ENVS.*K=V/s],
+    ['NSM_LISTEN_ON', 'unix:///tmp/x.sock', /NSM_LISTEN_ON.*TCP/s],
+    ['NSM_WEBHOOK_URL', 'http://127.0.0.1:8443/mutate', /NSM_WEBHOOK_URL.*https/s],
+  ])('%s=%s exits 2 naming the variable and the expected form', (name, value, message) => {
+    const r = spawnSync(process.execPath, ['bin/nsm-rx.js', 'admission-webhook-k8s'], { cwd: root, encoding: 'utf8', env: { ...process.env, [name]: value }, timeout: 20_000 });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(message);
   });
 });

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createCa, issueSvid } from './ca.js';
+import { createCa, dnsName, ipAddress, issueServerCertificate, issueSvid, newRsaKey } from './ca.js';
 
 const now = new Date();
 
@@ -38,5 +38,21 @@ describe('createCa / issueSvid', () => {
     expect(() => issueSvid(ca, 'spiffe://nsm.local', now, 1000)).toThrow(/names a trust domain/);
     expect(() => issueSvid(ca, 'http://nsm.local/x', now, 1000)).toThrow(/scheme must be spiffe/);
     expect(() => createCa('Bad_Domain:80', now, 1000)).toThrow(/trust domain/);
+  });
+
+  it('issues RSA-2048 server certificates from an RSA CA (the admission webhook\'s), accepted by openssl for their DNS and IP names', () => {
+    const rsaCa = createCa('admission-webhook-svc.nsm-system', now, 3_600_000, newRsaKey());
+    const leaf = issueServerCertificate(rsaCa, 'admission-webhook-svc.nsm-system.svc', [dnsName('admission-webhook-svc.nsm-system.svc'), ipAddress('127.0.0.1')], now, 3_600_000, newRsaKey());
+    expect(leaf.key.asymmetricKeyType).toBe('rsa');
+    expect(leaf.key.asymmetricKeyDetails?.modulusLength).toBe(2048);
+    expect(leaf.cert.verify(rsaCa.cert.publicKey)).toBe(true);
+    expect(leaf.cert.checkHost('admission-webhook-svc.nsm-system.svc')).toBe('admission-webhook-svc.nsm-system.svc');
+    expect(leaf.cert.checkIP('127.0.0.1')).toBe('127.0.0.1');
+    const dir = mkdtempSync(join(tmpdir(), 'nsm-ca-'));
+    writeFileSync(join(dir, 'ca.pem'), rsaCa.cert.toString());
+    writeFileSync(join(dir, 'leaf.pem'), leaf.cert.toString());
+    const out = execFileSync('openssl', ['verify', '-purpose', 'sslserver', '-verify_ip', '127.0.0.1', '-CAfile', join(dir, 'ca.pem'), join(dir, 'leaf.pem')]).toString();
+    expect(out).toContain('OK');
+    expect(execFileSync('openssl', ['x509', '-noout', '-text', '-in', join(dir, 'leaf.pem')]).toString()).toContain('sha256WithRSAEncryption');
   });
 });

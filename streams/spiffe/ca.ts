@@ -1,5 +1,5 @@
 import { createHash, createPublicKey, generateKeyPairSync, randomBytes, sign, X509Certificate, type KeyObject } from 'node:crypto';
-import { bitString, boolean, explicit, implicitPrimitive, octetString, oid, sequence, set, smallInteger, time, unsignedInteger, utf8String } from './der.js';
+import { bitString, boolean, explicit, implicitPrimitive, nullValue, octetString, oid, sequence, set, smallInteger, time, unsignedInteger, utf8String } from './der.js';
 import { subjectDer } from './derRead.js';
 import { parseSpiffeId } from './spiffeId.js';
 
@@ -9,7 +9,9 @@ export interface IssuedCertificate {
   readonly key: KeyObject;
 }
 
-const ecdsaWithSha256 = sequence(oid('1.2.840.10045.4.3.2'));
+/** The signature algorithm of a signing key: ECDSA (SPIFFE's default) or RSA PKCS#1 v1.5 (parameters NULL), over SHA-256. */
+const signatureAlgorithm = (key: KeyObject): Buffer =>
+  key.asymmetricKeyType === 'rsa' ? sequence(oid('1.2.840.113549.1.1.11'), nullValue) : sequence(oid('1.2.840.10045.4.3.2'));
 
 const distinguishedName = (commonName: string): Buffer =>
   sequence(set(sequence(oid('2.5.4.10'), utf8String('nsm-rx'))), set(sequence(oid('2.5.4.3'), utf8String(commonName))));
@@ -62,10 +64,11 @@ function certificate(f: Fields): X509Certificate {
     extension('2.5.29.14', false, octetString(keyId(f.publicKey))),
     extension('2.5.29.35', false, sequence(implicitPrimitive(0, keyId(f.signer?.cert.publicKey ?? f.publicKey)))),
   ];
+  const algorithm = signatureAlgorithm(f.signingKey);
   const tbs = sequence(
     explicit(0, smallInteger(2)),
     unsignedInteger(Buffer.concat([Buffer.from([0x01]), randomBytes(15)])),
-    ecdsaWithSha256,
+    algorithm,
     f.issuer,
     sequence(time(f.notBefore), time(f.notAfter)),
     f.subject,
@@ -73,11 +76,14 @@ function certificate(f: Fields): X509Certificate {
     explicit(3, sequence(...extensions)),
   );
   const signature = sign('sha256', tbs, { key: f.signingKey, dsaEncoding: 'der' });
-  return new X509Certificate(sequence(tbs, ecdsaWithSha256, bitString(signature)));
+  return new X509Certificate(sequence(tbs, algorithm, bitString(signature)));
 }
 
 /** A fresh EC P-256 key (what SPIRE issues by default; ES256 tokens need it). */
 export const newKey = (): KeyObject => generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey;
+
+/** A fresh RSA-2048 key (what upstream's admission webhook makes its certificate with). */
+export const newRsaKey = (): KeyObject => generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
 
 /** Certificates start a minute early: peers' clocks differ a little. */
 const skewMs = 60_000;

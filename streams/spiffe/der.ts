@@ -17,6 +17,8 @@ export const set = (...items: Buffer[]): Buffer => tlv(0x31, Buffer.concat(items
 export const octetString = (b: Buffer): Buffer => tlv(0x04, b);
 export const utf8String = (s: string): Buffer => tlv(0x0c, Buffer.from(s, 'utf8'));
 export const boolean = (v: boolean): Buffer => tlv(0x01, Buffer.from([v ? 0xff : 0x00]));
+/** NULL (an RSA signature algorithm's parameters). */
+export const nullValue = Buffer.from([0x05, 0x00]);
 /** A BIT STRING with no unused bits. */
 export const bitString = (b: Buffer): Buffer => tlv(0x03, Buffer.concat([Buffer.from([0]), b]));
 /** `[n] EXPLICIT` context tag around one element. */
