@@ -65,9 +65,11 @@ describe('control plane across OS processes: registry-memory, nsmgr, forwarder-n
     mesh().start(undefined, 'nsmgr', { NSM_NAME: 'nsmgr', NSM_LISTEN_ON: mesh().sock('nsmgr'), NSM_REGISTRY_URL: mesh().sock('registry'), NSM_EXCLUDED_PREFIXES_FILE: `${mesh().dir}/x.yaml` });
     mesh().start(undefined, 'forwarder-noop', { NSM_NAME: 'forwarder', NSM_CONNECT_TO: mesh().sock('nsmgr'), NSM_LISTEN_ON: mesh().sock('forwarder') });
     const nsc = mesh().start(undefined, 'nsc', { NSM_NAME: 'nsc', NSM_CONNECT_TO: mesh().sock('nsmgr'), NSM_NETWORK_SERVICES: 'kernel://icmp-responder/nsm-1', NSM_LIVENESS_CHECK_ENABLED: 'false' });
-    const nse = mesh().start(undefined, 'nse-icmp-responder', { NSM_NAME: 'icmp-server', NSM_CONNECT_TO: mesh().sock('nsmgr'), NSM_IDLE_TIMEOUT: '2s' });
+    // The idle timer starts with the NSE, before it has registered: on a loaded machine the
+    // first connection came more than 2 s later, and the NSE had gone (as upstream's would).
+    const nse = mesh().start(undefined, 'nse-icmp-responder', { NSM_NAME: 'icmp-server', NSM_CONNECT_TO: mesh().sock('nsmgr'), NSM_IDLE_TIMEOUT: '6s' });
     await expect.poll(() => nscEvents(nsc, 'connected').length, { timeout: 20_000 }).toBe(1);
-    await new Promise((r) => setTimeout(r, 2500)); // longer than the idle timeout, with a connection
+    await new Promise((r) => setTimeout(r, 6500)); // longer than the idle timeout, with a connection
     expect(nse.child.exitCode).toBeNull();
     expect(await stop(nsc)).toBe(0); // closes: the NSE has no connection left
     const code = await new Promise<number | null>((r) => (nse.child.exitCode !== null ? r(nse.child.exitCode) : nse.child.once('exit', r)));
