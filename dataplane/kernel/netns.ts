@@ -24,14 +24,23 @@ export function parseNetnsUrl(url: string): NetnsRef {
   throw invalidArgument(`inodeURL "${url}": want file:///proc/<pid>/ns/net, file:///var/run/netns/<name> or inode://<dev>/<ino>`);
 }
 
+/** The initial PID namespace's nsfs inode (the kernel's PROC_PID_INIT_INO): the host's. */
+const hostPidNamespace = 'pid:[4026531836]';
+
 /**
- * This process's netns as a mechanism's `inodeURL`: `file:///proc/<pid>/ns/net`. We cannot pass
- * the fd as upstream's sendfd does (grpc-js has no SCM_RIGHTS), and an `inode://` URL without
- * its fd makes an upstream peer's recvfd wait for it until the call times out; a pid path is
- * a file URL any root process on the host can open, and upstream's sendfd passes it on as one.
+ * This process's netns as a mechanism's `inodeURL`. We cannot pass the fd as upstream's sendfd
+ * does (grpc-js has no SCM_RIGHTS), and an `inode://` URL without its fd makes an upstream
+ * peer's recvfd wait for it until the call times out; so on the host's PID namespace it is
+ * `file:///proc/<pid>/ns/net`, a file URL any root process on the host can open and upstream's
+ * sendfd passes on as one. In a PID namespace of its own (a Pod) that pid means another process
+ * to the host-PID forwarder: there it is the netns's `inode://dev/ino`, which the forwarder finds
+ * among the host's processes.
  */
-export function ownNetnsUrl(): string {
-  return `file:///proc/${process.pid}/ns/net`;
+export function ownNetnsUrl(pidNamespace = readlinkSync('/proc/self/ns/pid')): string {
+  if (pidNamespace === hostPidNamespace) return `file:///proc/${process.pid}/ns/net`;
+  const identity = inodeUrlOf('/proc/self/ns/net');
+  if (identity === undefined) throw new Error('cannot stat /proc/self/ns/net');
+  return identity;
 }
 
 /** The namespace an `inodeURL` names, as `inode://dev/ino` (one netns, however its URLs differ). */

@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { describeKernel, ipJson, pings, tcpTransfer, useNamespaces } from '../kernel/namespaces.js';
-import { nscEvents, pinger, ProcessMesh, stop, type Daemon } from './processMesh.js';
+import { inCheckout, nscEvents, pinger, ProcessMesh, stop, type Daemon } from './processMesh.js';
 import { remoteConnection } from './remoteConnection.js';
 
 let mesh: ProcessMesh;
@@ -55,6 +55,16 @@ describeKernel('the kernel datapath across OS processes in network namespaces', 
     expect(events(client, 'closed')).toHaveLength(1);
     expect(linksIn(nscNs)).toEqual([]);
     expect(linksIn(nseNs)).toEqual([]);
+  });
+
+  it('an nsc in a PID namespace of its own (as in a Pod) names its netns by identity: the host-PID forwarder finds it; ping passes', async () => {
+    const [host, nscNs, nseNs] = [ns.make('node0'), ns.make('nsc'), ns.make('nse')];
+    mesh.node(host, 0);
+    mesh.nse(nseNs, 0);
+    const client = mesh.run(nscNs, ['unshare', '--pid', '--fork', '--kill-child', process.execPath, inCheckout('bin/nsm-rx.js'), 'nsc'], { NSM_NAME: 'nsc', NSM_CONNECT_TO: mesh.sock('nsmgr-0'), NSM_NETWORK_SERVICES: 'kernel://icmp-responder/nsm-1' });
+    await expect.poll(() => events(client, 'connected').length, { timeout: 20_000 }).toBe(1);
+    expect(linksIn(nscNs)).toEqual(['nsm-1']);
+    expect(pings(nscNs, '169.254.1.0')).toBe(true);
   });
 
   it('remote: two node namespaces joined by an underlay veth, nsmgrs on TCP across it; the connection runs over VXLAN; ping and TCP pass', async () => {
