@@ -18,7 +18,7 @@ describe.skipIf(k8sUnavailable() !== undefined)('nsm-rx exclude-prefixes-k8s aga
   });
   afterAll(() => api?.stop());
 
-  it('file mode: NSM_EXCLUDED_PREFIXES, Node pod CIDRs, Service cluster IPs and the user ConfigMap, merged and rewritten as they change, through an apiserver restart', async () => {
+  it('file mode: NSM_EXCLUDED_PREFIXES, Node pod CIDRs, Service cluster IPs, the user ConfigMap and kubeadm-config, merged and rewritten as they change, through an apiserver restart', async () => {
     const file = join(mesh().dir, 'config', 'excluded_prefixes.yaml');
     const daemon = mesh().start(undefined, 'exclude-prefixes-k8s', { KUBECONFIG: api.kubeconfig, NSM_EXCLUDED_PREFIXES: '192.168.0.0/16', NSM_OUTPUT_FILE_PATH: file, NSM_CONFIG_MAP_NAMESPACE: 'ep-file', NSM_LOG_LEVEL: 'INFO' });
     api.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'node-1' }, spec: { podCIDR: '10.244.5.0/24', podCIDRs: ['10.244.5.0/24'] } }));
@@ -34,11 +34,32 @@ describe.skipIf(k8sUnavailable() !== undefined)('nsm-rx exclude-prefixes-k8s aga
     api.kubectl(['delete', 'configmap', '-n', 'ep-file', 'excluded-prefixes-config']);
     await expect.poll(() => read(file)).not.toContain('172.20.0.0/16');
 
+    // kubeadm's subnets, dual stack; unreadable YAML keeps them; deleting the map removes them.
+    const kubeadm = 'apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nnetworking:\n  podSubnet: 10.250.0.0/16,fd00:250::/56\n  serviceSubnet: fd00:96::/112\n';
+    api.kubectl(['create', 'configmap', '-n', 'kube-system', 'kubeadm-config', `--from-literal=ClusterConfiguration=${kubeadm}`]);
+    await expect.poll(() => read(file)).toMatch(/- 10\.250\.0\.0\/16\n(- .*\n)*- fd00:96::\/112\n- fd00:250::\/56\n/);
+    api.kubectl(['patch', 'configmap', '-n', 'kube-system', 'kubeadm-config', '--type=merge', '-p', JSON.stringify({ data: { ClusterConfiguration: 'networking:\n\tpodSubnet: [' } })]);
+    await expect.poll(() => daemon.out).toMatch(/kubeadm-config: its ClusterConfiguration is not readable YAML/);
+    expect(read(file)).toContain('- 10.250.0.0/16\n');
+    api.kubectl(['delete', 'configmap', '-n', 'kube-system', 'kubeadm-config']);
+    await expect.poll(() => read(file)).not.toContain('10.250.0.0/16');
+
     await api.stopApiServer();
     await expect.poll(() => daemon.out, { timeout: 15_000 }).toMatch(/waiting for the Kubernetes API.*unreachable/);
     await api.startApiServer();
     api.kubectl(['apply', '-f', '-'], service('ep-file', 'after-restart', '10.96.50.6'));
     await expect.poll(() => read(file), { timeout: 15_000 }).toContain('- 10.96.50.6/32\n');
+    expect(daemon.child.exitCode).toBeNull();
+  });
+
+  it('RBAC: while its lists are forbidden it waits naming the verb and the resource; once granted it writes, without a restart', async () => {
+    const file = join(mesh().dir, 'rbac', 'excluded_prefixes.yaml');
+    const daemon = mesh().start(undefined, 'exclude-prefixes-k8s', { KUBECONFIG: api.kubeconfigFor('ep-reader'), NSM_OUTPUT_FILE_PATH: file, NSM_CONFIG_MAP_NAMESPACE: 'ep-file' });
+    await expect.poll(() => daemon.out, { timeout: 15_000 }).toMatch(/waiting for the Kubernetes API.*cannot list nodes: .*ep-reader.* cannot list resource .*nodes/);
+    expect(read(file)).toBe('');
+    api.kubectl(['create', 'clusterrole', 'ep-reader', '--verb=get,list,watch', '--resource=nodes,services,configmaps']);
+    api.kubectl(['create', 'clusterrolebinding', 'ep-reader', '--clusterrole=ep-reader', '--user=ep-reader']);
+    await expect.poll(() => read(file), { timeout: 15_000 }).toMatch(/^Prefixes:/);
     expect(daemon.child.exitCode).toBeNull();
   });
 
@@ -65,13 +86,12 @@ describe.skipIf(k8sUnavailable() !== undefined)('nsm-rx exclude-prefixes-k8s aga
     mesh().start(undefined, 'registry-memory', { NSM_LISTEN_ON: mesh().sock('registry') });
     mesh().start(undefined, 'nsmgr', { NSM_NAME: 'nsmgr', NSM_LISTEN_ON: mesh().sock('nsmgr'), NSM_REGISTRY_URL: mesh().sock('registry'), NSM_EXCLUDED_PREFIXES_FILE: file });
     mesh().start(undefined, 'forwarder-noop', { NSM_NAME: 'forwarder', NSM_CONNECT_TO: mesh().sock('nsmgr'), NSM_LISTEN_ON: mesh().sock('forwarder') });
-    // Without the Service, this NSE would take 10.96.100.100 and give the client .101.
+    // Without the Service, this NSE would take 10.96.100.100 itself and give the client .101.
     mesh().start(undefined, 'nse-icmp-responder', { NSM_NAME: 'icmp-server', NSM_CONNECT_TO: mesh().sock('nsmgr'), NSM_CIDR_PREFIX: '10.96.100.100/30' });
     const nsc = mesh().start(undefined, 'nsc', { NSM_NAME: 'nsc', NSM_CONNECT_TO: mesh().sock('nsmgr'), NSM_NETWORK_SERVICES: 'kernel://icmp-responder/nsm-1', NSM_LIVENESS_CHECK_ENABLED: 'false' });
     await expect.poll(() => nscEvents(nsc, 'connected').length, { timeout: 20_000 }).toBe(1);
     const { srcIpAddrs, dstIpAddrs } = (nscEvents(nsc, 'connected')[0] as { context: { ipContext: { srcIpAddrs: string[]; dstIpAddrs: string[] } } }).context.ipContext;
-    const handedOut = [...srcIpAddrs, ...dstIpAddrs];
-    expect(handedOut).toHaveLength(2);
-    expect(handedOut.every((a) => /^10\.96\.100\.10[1-3]\/32$/.test(a))).toBe(true);
+    // The NSE's IPAM hands out its prefix's first free address to itself, the next to the client.
+    expect({ nse: dstIpAddrs, nsc: srcIpAddrs }).toEqual({ nse: ['10.96.100.101/32'], nsc: ['10.96.100.102/32'] });
   });
 });
