@@ -1,14 +1,21 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { k8sUnavailable, startApiServer, type ApiServer } from '../../test/k8s/apiserver.js';
-import { nscEvents } from '../../test/process/processMesh.js';
+import { inCheckout, nscEvents } from '../../test/process/processMesh.js';
 import { useProcessMesh } from '../../test/process/useProcessMesh.js';
 
 const mesh = useProcessMesh();
 const read = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8') : '');
 const service = (ns: string, name: string, clusterIP: string) =>
   JSON.stringify({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: ns }, spec: { clusterIP, ports: [{ port: 80 }] } });
+
+it('NSM_EXCLUDED_PREFIXES that is not a list of CIDRs: exit 2 naming the variable, the expected form and the bad value (upstream refuses to start too)', () => {
+  const r = spawnSync(process.execPath, [inCheckout('bin/nsm-rx.js'), 'exclude-prefixes-k8s'], { encoding: 'utf8', env: { ...process.env, NSM_EXCLUDED_PREFIXES: '10.0.0.0/8,banana' }, timeout: 20_000 });
+  expect(r.status).toBe(2);
+  expect(r.stderr).toContain('NSM_EXCLUDED_PREFIXES="10.0.0.0/8,banana": expected comma-separated CIDRs such as 10.96.0.0/12,fd00::/64 ("banana" is not a CIDR)');
+});
 
 describe.skipIf(k8sUnavailable() !== undefined)('nsm-rx exclude-prefixes-k8s against a real kube-apiserver', () => {
   let api: ApiServer;
