@@ -3,7 +3,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { k8sUnavailable, startApiServer, type ApiServer } from '../../test/k8s/apiserver.js';
-import { inCheckout, nscEvents } from '../../test/process/processMesh.js';
+import { inCheckout, nscEvents, stop } from '../../test/process/processMesh.js';
 import { useProcessMesh } from '../../test/process/useProcessMesh.js';
 
 const mesh = useProcessMesh();
@@ -70,8 +70,8 @@ describe.skipIf(k8sUnavailable() !== undefined)('nsm-rx exclude-prefixes-k8s aga
     expect(daemon.child.exitCode).toBeNull();
   });
 
-  it('config-map mode: writes nsm-config in the pod’s namespace and puts back an edit made by someone else', async () => {
-    mesh().start(undefined, 'exclude-prefixes-k8s', { KUBECONFIG: api.kubeconfig, POD_NAMESPACE: 'ep-map', NSM_PREFIXES_OUTPUT_TYPE: 'config-map', NSM_EXCLUDED_PREFIXES: '100.64.0.0/10' });
+  it('config-map mode: writes nsm-config in the pod’s namespace and puts back an edit made by someone else; SIGTERM exits 0', async () => {
+    const daemon = mesh().start(undefined, 'exclude-prefixes-k8s', { KUBECONFIG: api.kubeconfig, POD_NAMESPACE: 'ep-map', NSM_PREFIXES_OUTPUT_TYPE: 'config-map', NSM_EXCLUDED_PREFIXES: '100.64.0.0/10' });
     const output = () => {
       try {
         return (JSON.parse(api.kubectl(['get', 'configmap', '-n', 'ep-map', 'nsm-config', '-o', 'json'])) as { data: Record<string, string> }).data['excluded_prefixes_output.yaml'] ?? '';
@@ -82,6 +82,8 @@ describe.skipIf(k8sUnavailable() !== undefined)('nsm-rx exclude-prefixes-k8s aga
     await expect.poll(output, { timeout: 15_000 }).toContain('- 100.64.0.0/10\n');
     api.kubectl(['patch', 'configmap', '-n', 'ep-map', 'nsm-config', '--type=merge', '-p', JSON.stringify({ data: { 'excluded_prefixes_output.yaml': 'Prefixes: []\n' } })]);
     await expect.poll(output, { timeout: 15_000 }).toContain('- 100.64.0.0/10\n');
+    // Its watches and client connections are released at SIGTERM: the process exits by itself.
+    expect(await stop(daemon)).toBe(0);
   });
 
   it('end to end: a Service inside an NSE’s CIDR → the nsmgr’s excluded prefixes → the NSE no longer hands out its address', async () => {
