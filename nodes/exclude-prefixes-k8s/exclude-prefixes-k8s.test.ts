@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { k8sUnavailable, startApiServer, type ApiServer } from '../../test/k8s/apiserver.js';
@@ -67,6 +67,18 @@ describe.skipIf(k8sUnavailable() !== undefined)('nsm-rx exclude-prefixes-k8s aga
     api.kubectl(['create', 'clusterrole', 'ep-reader', '--verb=get,list,watch', '--resource=nodes,services,configmaps']);
     api.kubectl(['create', 'clusterrolebinding', 'ep-reader', '--clusterrole=ep-reader', '--user=ep-reader']);
     await expect.poll(() => read(file), { timeout: 15_000 }).toMatch(/^Prefixes:/);
+    expect(daemon.child.exitCode).toBeNull();
+  });
+
+  it('a file it cannot write is logged with its path and why; it keeps watching and writes at the next change once it can', async () => {
+    const dir = join(mesh().dir, 'blocked');
+    writeFileSync(dir, 'a file where the directory should be');
+    const file = join(dir, 'excluded_prefixes.yaml');
+    const daemon = mesh().start(undefined, 'exclude-prefixes-k8s', { KUBECONFIG: api.kubeconfig, NSM_OUTPUT_FILE_PATH: file, NSM_CONFIG_MAP_NAMESPACE: 'ep-file' });
+    await expect.poll(() => daemon.out, { timeout: 15_000 }).toMatch(/cannot write the excluded prefixes file.*blocked\/excluded_prefixes\.yaml.*EEXIST/);
+    rmSync(dir);
+    api.kubectl(['apply', '-f', '-'], service('ep-file', 'after-unblock', '10.96.50.7'));
+    await expect.poll(() => read(file), { timeout: 15_000 }).toContain('- 10.96.50.7/32\n');
     expect(daemon.child.exitCode).toBeNull();
   });
 

@@ -53,8 +53,13 @@ export const component = defineComponent({
       config.outputType === 'file'
         ? prefixes$.pipe(
             tap((prefixes) => {
-              writeOutputFile(config.outputFilePath, formatPrefixes(prefixes));
-              ctx.log.info('excluded prefixes written', { file: config.outputFilePath, prefixes });
+              try {
+                writeOutputFile(config.outputFilePath, formatPrefixes(prefixes));
+                ctx.log.info('excluded prefixes written', { file: config.outputFilePath, prefixes });
+              } catch (e) {
+                // Kept watching: the next change writes again (the nsmgr keeps the file it has).
+                ctx.log.error('cannot write the excluded prefixes file', { file: config.outputFilePath, why: (e as Error).message });
+              }
             }),
           )
         : EMPTY;
