@@ -77,8 +77,8 @@ describe.skipIf(k8sUnavailable() !== undefined)('nsm-rx exclude-prefixes-k8s aga
     const daemon = mesh().start(undefined, 'exclude-prefixes-k8s', { KUBECONFIG: api.kubeconfig, NSM_OUTPUT_FILE_PATH: file, NSM_CONFIG_MAP_NAMESPACE: 'ep-file' });
     await expect.poll(() => daemon.out, { timeout: 15_000 }).toMatch(/cannot write the excluded prefixes file.*blocked\/excluded_prefixes\.yaml.*EEXIST/);
     rmSync(dir);
-    api.kubectl(['apply', '-f', '-'], service('ep-file', 'after-unblock', '10.96.50.7'));
-    await expect.poll(() => read(file), { timeout: 15_000 }).toContain('- 10.96.50.7/32\n');
+    api.kubectl(['apply', '-f', '-'], service('ep-file', 'after-unblock', '10.96.60.1'));
+    await expect.poll(() => read(file), { timeout: 15_000 }).toContain('- 10.96.60.1/32\n');
     expect(daemon.child.exitCode).toBeNull();
   });
 
