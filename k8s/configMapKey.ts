@@ -1,4 +1,4 @@
-import { catchError, combineLatest, concatMap, defer, EMPTY, filter, map, type Observable } from 'rxjs';
+import { asyncScheduler, combineLatest, defer, EMPTY, filter, map, retry, switchMap, timer, type Observable, type ObservableInput, type SchedulerLike } from 'rxjs';
 import { isStatus, type KubeClient } from './client.js';
 import type { Informers } from './informers.js';
 import { configMaps, type KubeObject } from './resource.js';
@@ -41,27 +41,51 @@ export function configMapKeyWrites(desired$: Observable<DesiredText>, configMap$
   );
 }
 
+const backoff = { initial: 200, max: 5_000 };
+
 /**
- * Keeps `data[key]` of a ConfigMap where `desired$` wants it (see configMapKeyWrites), through
- * the informer's view of that one map, creating the map when missing. A failed write is
- * reported and retried at the next change. Runs while subscribed; emits nothing.
+ * Applies each write, the latest one winning (a newer write drops one still retrying). A failed
+ * write is reported and tried again after a growing delay (200 ms doubling up to 5 s, as the
+ * informers), so an apiserver that restarts or a permission granted later is caught up with
+ * even when nothing changes meanwhile; a conflict (the map created by someone else) ends it:
+ * the informer shows that map and the next write patches it.
+ *
+ * ```
+ * writes: a------b--
+ * write:  #-#---|-|-   (a fails twice, then succeeds; b at once)
+ * ```
  */
-export function keepConfigMapKey(client: KubeClient, informers: Informers, target: ConfigMapKey, desired$: Observable<DesiredText>, onError: (e: Error) => void): Observable<never> {
-  const configMap$ = informers.view<KubeObject>(configMaps, { namespace: target.namespace, fieldSelector: `metadata.name=${target.name}` }).pipe(map((v) => v.items.values().next().value as KubeObject | undefined));
-  return configMapKeyWrites(desired$, configMap$, target.key).pipe(
-    concatMap(({ text, configMap }) =>
-      defer(() =>
-        configMap === undefined
-          ? client.create(configMaps, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: target.name, namespace: target.namespace }, data: { [target.key]: text } })
-          : client.patch(configMaps, target.namespace, target.name, { data: { [target.key]: text } }),
-      ).pipe(
-        catchError((e: unknown) => {
-          // Created meanwhile by someone else: the informer shows it and the patch follows.
-          if (!isStatus(e, 409)) onError(e as Error);
-          return EMPTY;
+export function applyWrites<W>(writes$: Observable<W>, write: (w: W) => ObservableInput<unknown>, onError: (e: Error) => void, scheduler: SchedulerLike = asyncScheduler): Observable<never> {
+  return writes$.pipe(
+    switchMap((w) =>
+      defer(() => write(w)).pipe(
+        retry({
+          delay: (e: unknown, count: number) => {
+            if (isStatus(e, 409)) return EMPTY;
+            onError(e as Error);
+            return timer(Math.min(backoff.max, backoff.initial * 2 ** (count - 1)), scheduler);
+          },
         }),
       ),
     ),
     filter((): false => false),
   ) as Observable<never>;
+}
+
+/**
+ * Keeps `data[key]` of a ConfigMap where `desired$` wants it (see configMapKeyWrites), through
+ * the informer's view of that one map, creating the map when missing (see applyWrites for
+ * failures). Runs while subscribed; emits nothing.
+ */
+export function keepConfigMapKey(client: KubeClient, informers: Informers, target: ConfigMapKey, desired$: Observable<DesiredText>, onError: (e: Error) => void, scheduler?: SchedulerLike): Observable<never> {
+  const configMap$ = informers.view<KubeObject>(configMaps, { namespace: target.namespace, fieldSelector: `metadata.name=${target.name}` }).pipe(map((v) => v.items.values().next().value as KubeObject | undefined));
+  return applyWrites(
+    configMapKeyWrites(desired$, configMap$, target.key),
+    ({ text, configMap }) =>
+      configMap === undefined
+        ? client.create(configMaps, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: target.name, namespace: target.namespace }, data: { [target.key]: text } })
+        : client.patch(configMaps, target.namespace, target.name, { data: { [target.key]: text } }),
+    onError,
+    scheduler,
+  );
 }

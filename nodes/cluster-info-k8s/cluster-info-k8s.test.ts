@@ -46,13 +46,17 @@ describe.skipIf(k8sUnavailable() !== undefined)('nsm-rx cluster-info-k8s against
     expect(await stop(daemon)).toBe(0);
   });
 
-  it('RBAC forbidden: says which verb on which resource, waits, and works once allowed', async () => {
+  it('RBAC forbidden: says which verb on which resource (list, then create), waits, and works once allowed without a restart', async () => {
     const daemon = mesh().start(undefined, 'cluster-info-k8s', { KUBECONFIG: api.kubeconfigFor('cluster-info'), NSM_NAMESPACE: 'ci-rbac' });
     await expect.poll(() => daemon.out, { timeout: 15_000 }).toMatch(/waiting for the Kubernetes API.*cannot list clusterproperties\.about\.k8s\.io.*forbidden/);
     api.kubectl(['create', 'clusterrole', 'cluster-info-reader', '--verb=get,list,watch', '--resource=clusterproperties.about.k8s.io']);
     api.kubectl(['create', 'clusterrolebinding', 'cluster-info-reader', '--clusterrole=cluster-info-reader', '--user=cluster-info']);
     await expect.poll(() => daemon.out, { timeout: 15_000 }).toMatch(/cannot list configmaps in namespace ci-rbac.*forbidden/);
-    api.kubectl(['create', 'role', '-n', 'ci-rbac', 'cluster-info-writer', '--verb=get,list,watch,create,patch', '--resource=configmaps']);
+    api.kubectl(['create', 'role', '-n', 'ci-rbac', 'cluster-info-reader', '--verb=get,list,watch', '--resource=configmaps']);
+    api.kubectl(['create', 'rolebinding', '-n', 'ci-rbac', 'cluster-info-reader', '--role=cluster-info-reader', '--user=cluster-info']);
+    await expect.poll(() => daemon.out, { timeout: 15_000 }).toMatch(/cannot write the cluster-info ConfigMap.*cannot create configmaps in namespace ci-rbac.*forbidden/);
+    // Allowed to write: the failed write is tried again by itself, nothing else has to change.
+    api.kubectl(['create', 'role', '-n', 'ci-rbac', 'cluster-info-writer', '--verb=create,patch', '--resource=configmaps']);
     api.kubectl(['create', 'rolebinding', '-n', 'ci-rbac', 'cluster-info-writer', '--role=cluster-info-writer', '--user=cluster-info']);
     await expect.poll(file('ci-rbac'), { timeout: 20_000 }).toMatch(/^clusterName: cluster\d\n/);
     expect(daemon.child.exitCode).toBeNull();
