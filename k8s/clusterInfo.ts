@@ -1,19 +1,14 @@
-import { combineLatest, distinctUntilChanged, map, type Observable } from 'rxjs';
+import { map, type Observable } from 'rxjs';
+import type { DesiredText } from './configMapKey.js';
 import type { Informers } from './informers.js';
-import { clusterProperties, configMaps, type KubeObject } from './resource.js';
+import { clusterProperties, type KubeObject } from './resource.js';
 import { formatStringMap, parseStringMap } from './yamlMap.js';
 
-export interface ClusterInfoTarget {
-  readonly namespace: string;
-  readonly name: string;
-  /** NSM_FILE_NAME: the ConfigMap key holding the YAML map. */
-  readonly key: string;
-  /** NSM_TRANSLATION_MAP: ClusterProperty name → key written (others keep their name). */
-  readonly translation: Readonly<Record<string, string>>;
-}
+/** NSM_TRANSLATION_MAP: ClusterProperty name → key written (others keep their name). */
+export type Translation = Readonly<Record<string, string>>;
 
 /** The ClusterProperties as `key: value`, renamed through the translation map. */
-export function clusterPropertiesMap(properties: Iterable<KubeObject>, translation: Readonly<Record<string, string>>): Record<string, string> {
+export function clusterPropertiesMap(properties: Iterable<KubeObject>, translation: Translation): Record<string, string> {
   const out: Record<string, string> = {};
   for (const p of properties) {
     const value = (p['spec'] as { value?: unknown } | undefined)?.value;
@@ -24,31 +19,29 @@ export function clusterPropertiesMap(properties: Iterable<KubeObject>, translati
 }
 
 /**
- * What cluster-info-k8s writes (upstream cmd-cluster-info-k8s): the ClusterProperty
- * (about.k8s.io) values, renamed, soft-merged over what the ConfigMap's file already holds —
- * keys are added or changed, never deleted. Emits the file's text when it changes.
- *
- * ```
- * properties: a----b-----
- * configMap:  x--y-------
- * text:       m--n-o-----   (each the merge of the latest two, when it differs)
- * ```
+ * Upstream's soft update: the file's map with the properties set over it, or undefined when
+ * every property already holds its value (no write). Keys are never deleted; a file that is
+ * not a YAML map is written over, with a warning.
  */
-export function clusterInfo(informers: Informers, target: ClusterInfoTarget, warn: (msg: string, fields: Record<string, unknown>) => void): Observable<string> {
-  const properties$ = informers.view<KubeObject>(clusterProperties).pipe(map((v) => clusterPropertiesMap(v.items.values(), target.translation)));
-  const current$ = informers.view<KubeObject>(configMaps, { namespace: target.namespace, fieldSelector: `metadata.name=${target.name}` }).pipe(
-    map((v) => {
-      const text = ((v.items.values().next().value as KubeObject | undefined)?.['data'] as Record<string, string> | undefined)?.[target.key] ?? '';
-      try {
-        return parseStringMap(text);
-      } catch (e) {
-        warn('the cluster-info file is not a YAML map: writing the properties over it', { configMap: `${target.namespace}/${target.name}`, key: target.key, why: (e as Error).message });
-        return {};
-      }
-    }),
-  );
-  return combineLatest([properties$, current$]).pipe(
-    map(([properties, current]) => formatStringMap({ ...current, ...properties })),
-    distinctUntilChanged(),
+export function softMerge(current: string | undefined, properties: Readonly<Record<string, string>>, warn: (msg: string, fields: Record<string, unknown>) => void): string | undefined {
+  let values: Record<string, string> = {};
+  try {
+    values = parseStringMap(current ?? '');
+  } catch (e) {
+    warn('the cluster-info file is not a YAML map: writing the properties over it', { why: (e as Error).message });
+  }
+  if (Object.entries(properties).every(([k, v]) => values[k] === v)) return undefined;
+  return formatStringMap({ ...values, ...properties });
+}
+
+/**
+ * What cluster-info-k8s writes (upstream cmd-cluster-info-k8s, which lists every second): the
+ * ClusterProperty (about.k8s.io) values from their informer, renamed, soft-merged over the
+ * ConfigMap's file (see softMerge); for keepConfigMapKey.
+ */
+export function clusterInfo(informers: Informers, translation: Translation, warn: (msg: string, fields: Record<string, unknown>) => void): Observable<DesiredText> {
+  return informers.view<KubeObject>(clusterProperties).pipe(
+    map((v) => clusterPropertiesMap(v.items.values(), translation)),
+    map((properties) => (current: string | undefined) => softMerge(current, properties, warn)),
   );
 }

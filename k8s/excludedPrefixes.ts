@@ -1,4 +1,4 @@
-import { combineLatest, distinctUntilChanged, map, of, type Observable } from 'rxjs';
+import { combineLatest, distinctUntilChanged, map, of, scan, type Observable, type OperatorFunction } from 'rxjs';
 import { parseYamlStringList } from '../streams/excludedPrefixesFile.js';
 import { parseYaml, type YamlValue } from '../streams/yaml.js';
 import { IpPool, tryParseCidr, tryParseIp } from '../operators/tools/cidr.js';
@@ -19,14 +19,16 @@ export interface ExcludedPrefixesSources {
 const one = (view: InformerView<KubeObject>): KubeObject | undefined => view.items.values().next().value;
 const data = (cm: KubeObject | undefined, key: string): string | undefined => (cm?.['data'] as Record<string, string> | undefined)?.[key];
 
-/** `x` as a CIDR (an address as its /32 or /128), or undefined with a warning. */
+/** `x` as a CIDR, or undefined with a warning (upstream's collector skips what is not one). */
 function prefixOf(x: string, where: string, warn: Warn): string | undefined {
   const s = x.trim();
   if (tryParseCidr(s)) return s;
-  if (tryParseIp(s)) return s.includes(':') ? `${s}/128` : `${s}/32`;
   warn('skipping a value that is not an IP prefix', { value: x, from: where });
   return undefined;
 }
+
+/** A cluster IP as its host prefix (/32 or /128). */
+const hostPrefix = (ip: string): string => (tryParseIp(ip) === undefined ? ip : ip.includes(':') ? `${ip}/128` : `${ip}/32`);
 
 const prefixesOf = (values: readonly string[], where: string, warn: Warn): string[] => values.flatMap((v) => prefixOf(v, where, warn) ?? []);
 
@@ -43,12 +45,16 @@ export function servicePrefixes(view: InformerView<KubeObject>, warn: Warn): str
   return [...view.items.values()].flatMap((s) => {
     const spec = (s['spec'] ?? {}) as { clusterIP?: string; clusterIPs?: string[] };
     const ips = (spec.clusterIPs ?? (spec.clusterIP ? [spec.clusterIP] : [])).filter((ip) => ip !== 'None' && ip !== '');
-    return prefixesOf(ips, `service ${s.metadata.namespace}/${s.metadata.name}`, warn);
+    return prefixesOf(ips.map(hostPrefix), `service ${s.metadata.namespace}/${s.metadata.name}`, warn);
   });
 }
 
-/** kubeadm's `ClusterConfiguration` (kube-system/kubeadm-config): `networking.podSubnet` and `serviceSubnet`, comma lists for dual stack. */
-export function kubeadmPrefixes(cm: KubeObject | undefined, warn: Warn): string[] {
+/**
+ * kubeadm's `ClusterConfiguration` (kube-system/kubeadm-config): `networking.podSubnet` and
+ * `serviceSubnet`, comma lists for dual stack; [] without the map; undefined (keep the last
+ * good list, as upstream) when its YAML is unreadable.
+ */
+export function kubeadmPrefixes(cm: KubeObject | undefined, warn: Warn): string[] | undefined {
   const text = data(cm, 'ClusterConfiguration');
   if (text === undefined) return [];
   let doc: YamlValue;
@@ -56,7 +62,7 @@ export function kubeadmPrefixes(cm: KubeObject | undefined, warn: Warn): string[
     doc = parseYaml(text);
   } catch (e) {
     warn('skipping kubeadm-config: its ClusterConfiguration is not readable YAML', { why: (e as Error).message });
-    return [];
+    return undefined;
   }
   const networking = typeof doc === 'object' && doc !== null && !Array.isArray(doc) ? doc['networking'] : undefined;
   if (typeof networking !== 'object' || networking === null || Array.isArray(networking)) return [];
@@ -64,15 +70,18 @@ export function kubeadmPrefixes(cm: KubeObject | undefined, warn: Warn): string[
   return prefixesOf(subnets, 'kubeadm-config', warn);
 }
 
-/** The user ConfigMap's `prefixes:` list under `key`; a deleted map or key clears it. */
-export function configMapPrefixes(cm: KubeObject | undefined, key: string, warn: Warn): string[] {
+/**
+ * The user ConfigMap's `prefixes:` list under `key`; a deleted map or key clears it; undefined
+ * (keep the last good list, as upstream) when its YAML is unreadable.
+ */
+export function configMapPrefixes(cm: KubeObject | undefined, key: string, warn: Warn): string[] | undefined {
   const text = data(cm, key);
   if (text === undefined) return [];
   try {
     return prefixesOf(parseYamlStringList(text, 'prefixes'), `configmap ${cm?.metadata.namespace}/${cm?.metadata.name}`, warn);
   } catch (e) {
     warn('skipping the excluded-prefixes ConfigMap: not readable YAML', { configMap: `${cm?.metadata.namespace}/${cm?.metadata.name}`, key, why: (e as Error).message });
-    return [];
+    return undefined;
   }
 }
 
@@ -88,28 +97,45 @@ export function formatPrefixes(prefixes: readonly string[]): string {
 }
 
 /**
- * The cluster's excluded prefixes as a stream (upstream cmd-exclude-prefixes-k8s): the
- * combination of NSM_EXCLUDED_PREFIXES, Nodes' pod CIDRs, Services' cluster IPs, kubeadm's
- * subnets and the user ConfigMap, each an informer, merged, and emitted only when the merged
- * list changes.
+ * The merged list of prefix sources (each a stream of its current prefixes): nothing until
+ * every source has its first value — a partial list would un-exclude the prefixes of the
+ * sources still listing — then the merged list each time it differs from the last one.
  *
  * ```
- * nodes:     n-------n'--
- * services:  s---s'------
- * configMap: c-----------
- * prefixes:  p---q---r---   (q, r only when the merged list differs)
+ * env:      e------------
+ * nodes:    -n-----n'----   (n' adds nothing new)
+ * services: --s--s'------
+ * merged:   --p--q-------
  * ```
  */
-export function excludedPrefixes(informers: Informers, sources: ExcludedPrefixesSources, warn: Warn): Observable<string[]> {
-  const byName = (namespace: string, name: string) => informers.view<KubeObject>(configMaps, { namespace, fieldSelector: `metadata.name=${name}` }).pipe(map(one));
-  return combineLatest([
-    of(prefixesOf(sources.fixed, 'NSM_EXCLUDED_PREFIXES', warn)),
-    informers.view<KubeObject>(nodes).pipe(map((v) => nodePrefixes(v, warn))),
-    informers.view<KubeObject>(services).pipe(map((v) => servicePrefixes(v, warn))),
-    byName('kube-system', 'kubeadm-config').pipe(map((cm) => kubeadmPrefixes(cm, warn))),
-    byName(sources.configMap.namespace, sources.configMap.name).pipe(map((cm) => configMapPrefixes(cm, sources.configMap.key, warn))),
-  ]).pipe(
+export function mergedPrefixes(sources: readonly Observable<readonly string[]>[]): Observable<string[]> {
+  return combineLatest(sources).pipe(
     map(mergePrefixes),
     distinctUntilChanged((a, b) => a.join() === b.join()),
   );
+}
+
+/** A source's latest readable list: an unreadable one (undefined) keeps the list before it. */
+export const lastReadable = (): OperatorFunction<readonly string[] | undefined, readonly string[]> => scan((last: readonly string[], next: readonly string[] | undefined) => next ?? last, []);
+
+/**
+ * The cluster's excluded prefixes (upstream cmd-exclude-prefixes-k8s): NSM_EXCLUDED_PREFIXES,
+ * Nodes' pod CIDRs, Services' cluster IPs, kubeadm's subnets and the user ConfigMap, each an
+ * informer view, merged by mergedPrefixes.
+ */
+export function excludedPrefixes(informers: Informers, sources: ExcludedPrefixesSources, warn: Warn): Observable<string[]> {
+  const byName = (namespace: string, name: string) => informers.view<KubeObject>(configMaps, { namespace, fieldSelector: `metadata.name=${name}` }).pipe(map(one));
+  return mergedPrefixes([
+    of(prefixesOf(sources.fixed, 'NSM_EXCLUDED_PREFIXES', warn)),
+    informers.view<KubeObject>(nodes).pipe(map((v) => nodePrefixes(v, warn))),
+    informers.view<KubeObject>(services).pipe(map((v) => servicePrefixes(v, warn))),
+    byName('kube-system', 'kubeadm-config').pipe(
+      map((cm) => kubeadmPrefixes(cm, warn)),
+      lastReadable(),
+    ),
+    byName(sources.configMap.namespace, sources.configMap.name).pipe(
+      map((cm) => configMapPrefixes(cm, sources.configMap.key, warn)),
+      lastReadable(),
+    ),
+  ]);
 }

@@ -33,6 +33,11 @@ describe('parseYaml (the subset of watched config files)', () => {
     expect(parseYaml('Prefixes: [a, "b"]\nother:\n  x: 1\n')).toEqual({ Prefixes: ['a', 'b'], other: { x: '1' } });
   });
 
+  it('plain keys holding ":" not followed by a space: IPv6 addresses (map-ip’s file)', () => {
+    expect(parseYaml('fd00::6: fd00::6\n::1: 10.0.0.1\n"a: b": c\n')).toEqual({ 'fd00::6': 'fd00::6', '::1': '10.0.0.1', 'a: b': 'c' });
+    expect(parseYaml('key:value\n')).toBe('key:value');
+  });
+
   it.each([
     ['- a: 1\n\t- b', 2, /tabs/],
     ['a: 1\n  b: 2', 2, /unexpected indentation/],

@@ -117,7 +117,8 @@ interface Line {
   readonly text: string;
 }
 
-const KEY = /^("(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|[^\s:#'"[\]{},-][^:]*?|-[^\s:][^:]*?)\s*:(?:\s+(.*))?$/;
+// A plain key may hold ':' not followed by a space (an IPv6 address such as fd00::6, as map-ip writes).
+const KEY = /^("(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|(?:[^\s:#'"[\]{},-]|[-:](?=\S))(?:[^:]|:(?=\S))*?)\s*:(?:\s+(.*))?$/;
 const ITEM = /^-(?:\s+(.*))?$/;
 
 /** A value written on the same line as its key or dash: a scalar or a flow collection. */

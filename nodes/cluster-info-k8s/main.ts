@@ -22,8 +22,8 @@ export const component = defineComponent({
   spec,
   async run(config, ctx) {
     const { client, informers } = kubeFor(ctx);
-    const target = { namespace: config.namespace, name: config.configMapName, key: config.fileName, translation: config.translationMap };
-    const text$ = clusterInfo(informers, target, (msg, fields) => ctx.log.warn(msg, fields));
+    const target = { namespace: config.namespace, name: config.configMapName, key: config.fileName };
+    const text$ = clusterInfo(informers, config.translationMap, (msg, fields) => ctx.log.warn(msg, { ...fields, configMap: `${target.namespace}/${target.name}`, key: target.key }));
     const subscription = keepConfigMapKey(client, informers, target, text$, (e) => ctx.log.error('cannot write the cluster-info ConfigMap', { why: e.message })).subscribe();
     ctx.log.info('watching', { apiserver: client.server, configMap: `${target.namespace}/${target.name}` });
     ctx.lifecycle.onShutdown('cluster-info-k8s', () => subscription.unsubscribe());

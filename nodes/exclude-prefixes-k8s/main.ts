@@ -2,13 +2,30 @@ import { EMPTY, map, merge, tap } from 'rxjs';
 import { keepConfigMapKey } from '../../k8s/configMapKey.js';
 import { excludedPrefixes, formatPrefixes } from '../../k8s/excludedPrefixes.js';
 import { writeOutputFile } from '../../k8s/outputFile.js';
+import { tryParseCidr } from '../../operators/tools/cidr.js';
 import { EXCLUDED_PREFIXES_FILE } from '../../streams/excludedPrefixesFile.js';
 import { defineComponent } from '../cli/component.js';
-import { list, oneOf, str } from '../cli/config.js';
+import { InvalidValue, oneOf, splitList, str, variable } from '../cli/config.js';
 import { kubeFor, podNamespace } from '../cli/kube.js';
 
+/** Upstream refuses to start on an env prefix that is not a CIDR. */
+function cidrList(s: string): string[] {
+  const prefixes = splitList(s);
+  const bad = prefixes.find((p) => tryParseCidr(p) === undefined);
+  if (bad !== undefined) throw new InvalidValue(`${JSON.stringify(bad)} is not a CIDR`);
+  return prefixes;
+}
+
 const spec = {
-  excludedPrefixes: list('NSM_EXCLUDED_PREFIXES', '', 'Prefixes always excluded (comma-separated CIDRs)'),
+  excludedPrefixes: variable({
+    env: 'NSM_EXCLUDED_PREFIXES',
+    def: '',
+    description: 'Prefixes always excluded (comma-separated CIDRs)',
+    kind: 'list',
+    expected: 'comma-separated CIDRs such as 10.96.0.0/12,fd00::/64',
+    parse: cidrList,
+    zero: () => [],
+  }),
   configMapNamespace: str('NSM_CONFIG_MAP_NAMESPACE', 'default', 'Namespace of the user ConfigMap of excluded prefixes'),
   configMapName: str('NSM_CONFIG_MAP_NAME', 'excluded-prefixes-config', 'Name of the user ConfigMap of excluded prefixes'),
   configMapKey: str('NSM_CONFIG_MAP_KEY', 'excluded_prefixes_input.yaml', 'Key of that ConfigMap holding YAML `prefixes: [...]`'),
@@ -36,13 +53,18 @@ export const component = defineComponent({
       config.outputType === 'file'
         ? prefixes$.pipe(
             tap((prefixes) => {
-              writeOutputFile(config.outputFilePath, formatPrefixes(prefixes));
-              ctx.log.info('excluded prefixes written', { file: config.outputFilePath, prefixes });
+              try {
+                writeOutputFile(config.outputFilePath, formatPrefixes(prefixes));
+                ctx.log.info('excluded prefixes written', { file: config.outputFilePath, prefixes });
+              } catch (e) {
+                // Kept watching: the next change writes again (the nsmgr keeps the file it has).
+                ctx.log.error('cannot write the excluded prefixes file', { file: config.outputFilePath, why: (e as Error).message });
+              }
             }),
           )
         : EMPTY;
     const target = { namespace: podNamespace(ctx, config.configMapNamespace), name: config.outputConfigMapName, key: config.outputConfigMapKey };
-    const kept$ = config.outputType === 'config-map' ? keepConfigMapKey(client, informers, target, prefixes$.pipe(map(formatPrefixes)), (e) => ctx.log.error('cannot write the excluded prefixes ConfigMap', { why: e.message })) : EMPTY;
+    const kept$ = config.outputType === 'config-map' ? keepConfigMapKey(client, informers, target, prefixes$.pipe(map((prefixes) => () => formatPrefixes(prefixes))), (e) => ctx.log.error('cannot write the excluded prefixes ConfigMap', { why: e.message })) : EMPTY;
     const subscription = merge(written$, kept$).subscribe({ error: (e: unknown) => ctx.log.error('excluded prefixes stopped', { why: String(e) }) });
     ctx.log.info('watching', { apiserver: client.server, output: config.outputType === 'file' ? config.outputFilePath : `${target.namespace}/${target.name}` });
     ctx.lifecycle.onShutdown('exclude-prefixes-k8s', () => subscription.unsubscribe());

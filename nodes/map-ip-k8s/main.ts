@@ -13,11 +13,11 @@ const spec = {
   fromConfigMap: str('NSM_FROM_CONFIG_MAP', '', 'A ConfigMap whose data values are YAML maps of extra entries'),
 };
 
-/** This pod's first non-loopback IPv4 address, as upstream takes it. */
+/** This pod's first non-loopback address (IPv4 or IPv6, in interface order), as upstream takes it. */
 function podIp(): string | undefined {
   return Object.values(networkInterfaces())
     .flat()
-    .find((a) => a !== undefined && !a.internal && a.family === 'IPv4')?.address;
+    .find((a) => a !== undefined && !a.internal)?.address;
 }
 
 /**
@@ -32,7 +32,17 @@ export const component = defineComponent({
     const { client, informers } = kubeFor(ctx);
     const sources = { nodeName: config.nodeName, podIp: podIp(), ...(config.fromConfigMap ? { fromConfigMap: { namespace: config.namespace, name: config.fromConfigMap } } : {}) };
     const subscription = mapIp(informers, sources, (msg, fields) => ctx.log.warn(msg, fields))
-      .pipe(tap((text) => writeOutputFile(config.outputPath, text, 0o644)))
+      .pipe(
+        tap((text) => {
+          // As upstream: a failed write is logged, the next change tries again.
+          try {
+            writeOutputFile(config.outputPath, text, 0o644);
+            ctx.log.info('address map written', { file: config.outputPath, entries: text.split('\n').length - 1 });
+          } catch (e) {
+            ctx.log.error('cannot write the address map', { file: config.outputPath, why: (e as Error).message });
+          }
+        }),
+      )
       .subscribe({ error: (e: unknown) => ctx.log.error('map-ip stopped', { why: String(e) }) });
     ctx.log.info('watching', { apiserver: client.server, output: config.outputPath, podIp: sources.podIp });
     ctx.lifecycle.onShutdown('map-ip-k8s', () => subscription.unsubscribe());
