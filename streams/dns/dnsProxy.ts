@@ -64,7 +64,19 @@ const tcpFrame = (message: Buffer): Buffer => Buffer.concat([Buffer.from([messag
  * IPv4 servers (an IPv6 one is skipped); search-domain expansion is left to the resolver that
  * asks (resolv.conf `search`).
  */
-export function serveDnsProxy(options: DnsProxyOptions): Promise<DnsProxy> {
+export async function serveDnsProxy(options: DnsProxyOptions): Promise<DnsProxy> {
+  if (options.port !== undefined) return serveOn(options, options.port);
+  // Any free port: UDP picks one, and TCP may find that number taken; then pick again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await serveOn(options, 0);
+    } catch (e) {
+      if (attempt >= 5 || (e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw e;
+    }
+  }
+}
+
+function serveOn(options: DnsProxyOptions, port: number): Promise<DnsProxy> {
   const timeoutMs = options.timeoutMs ?? 2000;
   let servers: string[] = [];
   const subscription: Subscription = options.configs.subscribe((configs) => {
@@ -130,10 +142,10 @@ export function serveDnsProxy(options: DnsProxyOptions): Promise<DnsProxy> {
     // Could not listen (address in use, not ours): nothing may stay behind.
     const failed = (e: Error) => void close().then(() => reject(e));
     server.once('error', failed);
-    server.bind(options.port ?? 0, options.host ?? '127.0.0.1', () => {
-      const port = server.address().port;
+    server.bind(port, options.host ?? '127.0.0.1', () => {
+      const bound = server.address().port;
       tcp.once('error', failed);
-      tcp.listen(port, options.host ?? '127.0.0.1', () => resolve({ port, close }));
+      tcp.listen(bound, options.host ?? '127.0.0.1', () => resolve({ port: bound, close }));
     });
   });
 }
