@@ -2,7 +2,7 @@ import { map, type Observable } from 'rxjs';
 import type { DesiredText } from './configMapKey.js';
 import type { Informers } from './informers.js';
 import { clusterProperties, type KubeObject } from './resource.js';
-import { formatStringMap, parseStringMap } from './yamlMap.js';
+import { formatStringMap, parseStringMap } from '../streams/yamlMap.js';
 
 /** NSM_TRANSLATION_MAP: ClusterProperty name → key written (others keep their name). */
 export type Translation = Readonly<Record<string, string>>;

@@ -1,7 +1,7 @@
 import { combineLatest, distinctUntilChanged, map, of, type Observable } from 'rxjs';
 import type { Informers } from './informers.js';
 import { configMaps, nodes, type KubeObject } from './resource.js';
-import { formatStringMap, parseStringMap } from './yamlMap.js';
+import { formatStringMap, parseStringMap } from '../streams/yamlMap.js';
 
 interface NodeAddresses {
   readonly internal?: string;

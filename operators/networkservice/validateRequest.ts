@@ -2,6 +2,7 @@ import { throwError } from 'rxjs';
 import type { Connection } from '../../proto/gen/connection.js';
 import { invalidArgument } from '../core/errors.js';
 import type { NetworkServiceElement } from '../core/networkservice.js';
+import { interdomainProblem } from '../tools/interdomain.js';
 
 /**
  * Limits on what a caller may send, so one bad client cannot make a hop hold unbounded state.
@@ -22,6 +23,10 @@ export function connectionProblem(conn: Connection | undefined, requireService: 
   if (requireService && conn.networkService === '') return 'connection.network_service must not be empty';
   if (conn.networkService.length > requestLimits.maxNameLength) {
     return `connection.network_service is longer than ${requestLimits.maxNameLength} characters`;
+  }
+  for (const [field, name] of [['network_service', conn.networkService], ['network_service_endpoint_name', conn.networkServiceEndpointName]] as const) {
+    const problem = interdomainProblem(name);
+    if (problem) return `connection.${field} "${name.slice(0, 80)}" ${problem}`;
   }
   const labels = Object.entries(conn.labels ?? {});
   if (labels.length > requestLimits.maxLabels) return `connection.labels has ${labels.length} entries; at most ${requestLimits.maxLabels} are allowed`;

@@ -4,6 +4,7 @@ import { invalidArgument } from '../core/errors.js';
 import { timestampToMs } from '../core/path.js';
 import type { NSEElement, NSElement } from '../core/registry.js';
 import { parseNsmUrl } from '../tools/nsmUrl.js';
+import { interdomainProblem } from '../tools/interdomain.js';
 
 /**
  * Limits on what a registry caller may store, so one bad client cannot make the registry (and
@@ -27,11 +28,11 @@ export const registryLimits = {
   maxNameLength: 1024,
 } as const;
 
-/** What is wrong with an NSM name (of a network service or an endpoint), or undefined if nothing: it must not be empty nor longer than the limit. */
+/** What is wrong with an NSM name (of a network service or an endpoint), or undefined if nothing: not empty, not longer than the limit, at most one `@domain`. */
 export function nameProblem(name: string): string | undefined {
   if (name === '') return 'must not be empty';
   if (name.length > registryLimits.maxNameLength) return `is longer than ${registryLimits.maxNameLength} characters`;
-  return undefined;
+  return interdomainProblem(name);
 }
 
 const quote = (s: string): string => JSON.stringify(s.length > 64 ? `${s.slice(0, 64)}…` : s);

@@ -1,4 +1,4 @@
-import { parseYaml } from '../streams/yaml.js';
+import { parseYaml } from './yaml.js';
 
 /**
  * A flat YAML map of strings (`key: value` lines), as cluster-info's config.yaml and map-ip's
