@@ -14,10 +14,10 @@ const spec = {
   listenOn: urlList('NSM_LISTEN_ON', 'unix:///listen.on.socket', 'URLs to serve the registries on (unix:///path, tcp://host:port)'),
   expirePeriod: duration('NSM_EXPIRE_PERIOD', '1m', 'How long an NSE stays registered without a refresh'),
   maxTokenLifetime: duration('NSM_MAX_TOKEN_LIFETIME', '10m', 'Lifetime of the tokens this registry issues'),
-  proxyRegistryUrl: optional(url('NSM_PROXY_REGISTRY_URL', '', 'Registry for interdomain names (name@domain)')),
+  proxyRegistryUrl: optional(url('NSM_PROXY_REGISTRY_URL', '', 'Registry for interdomain names (name@domain): the nsmgr-proxy')),
   kubeletQps: uint('NSM_KUBELET_QPS', '205', 'Upstream: the Kubernetes client rate limit. Accepted; requests are not rate limited (one informer serves every Find)'),
   registryServerPolicies: policies('NSM_REGISTRY_SERVER_POLICIES', defaultRegistryServerPolicies, 'Policies every Register and Unregister must pass'),
-  registryClientPolicies: policies('NSM_REGISTRY_CLIENT_POLICIES', defaultRegistryClientPolicies, 'Policies the proxy registry’s answers must pass (interdomain forwarding is not implemented: checked, unused)'),
+  registryClientPolicies: policies('NSM_REGISTRY_CLIENT_POLICIES', defaultRegistryClientPolicies, 'Policies the proxy registry’s answers must pass'),
   ...securitySpec,
 };
 
@@ -33,6 +33,7 @@ export const component = defineComponent({
   spec,
   async run(config, ctx) {
     const security = await startSecurity({ ...config, name: 'registry' }, ctx);
+    const pool = security.pool();
     const { client, informers } = kubeFor(ctx);
     const registry = k8sRegistry({
       client,
@@ -42,7 +43,7 @@ export const component = defineComponent({
       policies: security.enforce(config.registryServerPolicies),
       lifetime: config.expirePeriod,
       token: security.token,
-      ...(config.proxyRegistryUrl ? { proxyRegistryUrl: config.proxyRegistryUrl.href } : {}),
+      ...(config.proxyRegistryUrl ? { proxyRegistryUrl: config.proxyRegistryUrl, pool, clientPolicies: security.enforce(config.registryClientPolicies) } : {}),
     });
     const server = new GrpcServer({ credentials: security.serverCredentials });
     serveRegistries(server, registry.ns, registry.nse);
@@ -51,6 +52,7 @@ export const component = defineComponent({
     ctx.lifecycle.onShutdown('registry-k8s', async () => {
       registry.dispose();
       await server.stop(1000);
+      pool.closeAll();
       security.stop();
     });
     await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));

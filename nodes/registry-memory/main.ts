@@ -13,17 +13,16 @@ const spec = {
   expirePeriod: duration('NSM_EXPIRE_PERIOD', '1s', 'Upstream: period to check expired NSEs. Accepted; no effect (each NSE expires on its own timer); not the lifetime'),
   registrationLifetime: duration('NSM_REGISTRATION_LIFETIME', '1m', 'How long an NSE stays registered without a refresh (nsm-rx; upstream hard-codes 1m)'),
   maxTokenLifetime: duration('NSM_MAX_TOKEN_LIFETIME', '10m', 'Lifetime of the tokens this registry issues'),
-  proxyRegistryUrl: optional(url('NSM_PROXY_REGISTRY_URL', '', 'Registry for interdomain names (name@domain); not implemented yet')),
+  proxyRegistryUrl: optional(url('NSM_PROXY_REGISTRY_URL', '', 'Registry for interdomain names (name@domain): the nsmgr-proxy')),
   registryServerPolicies: policies('NSM_REGISTRY_SERVER_POLICIES', defaultRegistryServerPolicies, 'Policies every Register and Unregister must pass'),
-  registryClientPolicies: policies('NSM_REGISTRY_CLIENT_POLICIES', defaultRegistryClientPolicies, 'Policies the proxy registry’s answers must pass (interdomain forwarding is not implemented: checked, unused)'),
+  registryClientPolicies: policies('NSM_REGISTRY_CLIENT_POLICIES', defaultRegistryClientPolicies, 'Policies the proxy registry’s answers must pass'),
   ...securitySpec,
 };
 
 /**
  * `nsm-rx registry-memory` (upstream cmd-registry-memory): the NS and NSE registries in memory,
  * served with gRPC health on every NSM_LISTEN_ON URL. NSEs expire after NSM_REGISTRATION_LIFETIME
- * (upstream: 1 min) unless refreshed; `name@domain` names are refused (UNIMPLEMENTED) until the interdomain
- * registry exists.
+ * (upstream: 1 min) unless refreshed; `name@domain` names go to NSM_PROXY_REGISTRY_URL (the nsmgr-proxy).
  */
 export const component = defineComponent({
   name: 'registry-memory',
@@ -31,11 +30,12 @@ export const component = defineComponent({
   spec,
   async run(config, ctx) {
     const security = await startSecurity({ ...config, name: 'registry' }, ctx);
+    const pool = security.pool();
     const registry = memoryRegistry({
       policies: security.enforce(config.registryServerPolicies),
       lifetime: config.registrationLifetime,
       token: security.token,
-      ...(config.proxyRegistryUrl ? { proxyRegistryUrl: config.proxyRegistryUrl.href } : {}),
+      ...(config.proxyRegistryUrl ? { proxyRegistryUrl: config.proxyRegistryUrl, pool, clientPolicies: security.enforce(config.registryClientPolicies) } : {}),
     });
     const server = new GrpcServer({ credentials: security.serverCredentials });
     serveRegistries(server, registry.ns, registry.nse);
@@ -44,6 +44,7 @@ export const component = defineComponent({
     ctx.lifecycle.onShutdown('registry-memory', async () => {
       registry.dispose();
       await server.stop(1000);
+      pool.closeAll();
       security.stop();
     });
     await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));

@@ -12,6 +12,10 @@ import { grpcMetadata } from '../registry/grpcMetadata.js';
 import { updatePath } from '../registry/updatePath.js';
 import type { TokenGenerator } from '../tools/token.js';
 import { authorizeRegistry } from '../authorize/authorizeRegistry.js';
+import { authorizeRegistryClient } from '../authorize/authorizeRegistryClient.js';
+import { nseRegistryClient, nsRegistryClient } from '../registry/grpcClient.js';
+import type { ChannelPool } from '../../streams/grpc/channelPool.js';
+import type { NsmUrl } from '../tools/nsmUrl.js';
 import type { NetworkService, NetworkServiceEndpoint, NetworkServiceEndpointQuery, NetworkServiceEndpointResponse, NetworkServiceQuery, NetworkServiceResponse } from '../../proto/gen/registry.js';
 
 export interface MemoryRegistryOptions {
@@ -19,8 +23,12 @@ export interface MemoryRegistryOptions {
   lifetime?: number;
   /** This registry's tokens (its own registry path segment). */
   token: TokenGenerator;
-  /** Where `name@domain` belongs (NSM_PROXY_REGISTRY_URL). */
-  proxyRegistryUrl?: string;
+  /** Where `name@domain` belongs (NSM_PROXY_REGISTRY_URL: the nsmgr-proxy), called over `pool`. */
+  proxyRegistryUrl?: NsmUrl;
+  /** Channels to the proxy registry (needed with `proxyRegistryUrl`). */
+  pool?: ChannelPool;
+  /** Policy files the proxy registry's answers must pass (NSM_REGISTRY_CLIENT_POLICIES); none: allow all. */
+  clientPolicies?: readonly string[];
   /** Policy files for Register/Unregister (NSM_REGISTRY_SERVER_POLICIES); none: allow all. */
   policies?: readonly string[];
   scheduler?: SchedulerLike;
@@ -42,10 +50,21 @@ interface Stores {
   readonly nse: NSEElement;
 }
 
+/** The proxy registry's two clients (authorize client → gRPC), when there is one. */
+function proxyRegistry(options: MemoryRegistryOptions, scheduler: SchedulerLike): { ns: NSHandler; nse: NSEHandler } | undefined {
+  const { proxyRegistryUrl: url, pool } = options;
+  if (url === undefined || pool === undefined) return undefined;
+  const authorize = { policies: options.clientPolicies ?? [], scheduler };
+  return {
+    ns: registryChain([authorizeRegistryClient<NetworkService, NetworkServiceQuery, NetworkServiceResponse>(authorize), nsRegistryClient({ pool, url, scheduler })]),
+    nse: registryChain([authorizeRegistryClient<NetworkServiceEndpoint, NetworkServiceEndpointQuery, NetworkServiceEndpointResponse>(authorize), nseRegistryClient({ pool, url, scheduler })]),
+  };
+}
+
 /**
  * A registry's two chains around its stores, after input validation, both starting
  * grpcMetadata → updatePath → authorize (the registry path, as upstream):
- * - NSE: begin → interdomain switch → setRegistrationTime → expire(lifetime) → store;
+ * - NSE: begin → interdomain switch (to the proxy registry) → setRegistrationTime → expire(lifetime) → store;
  * - NS: interdomain switch → setPayload → store.
  */
 function registryChains(options: MemoryRegistryOptions, stores: Stores): { ns: NSHandler; nse: NSEHandler; begin: NSEBeginElement } {
@@ -53,13 +72,14 @@ function registryChains(options: MemoryRegistryOptions, stores: Stores): { ns: N
   const begin = nseBegin({ scheduler });
   const expire = nseExpire({ defaultPeriod: options.lifetime ?? 60_000, scheduler });
   const policies = options.policies ?? [];
+  const proxy = proxyRegistry(options, scheduler);
   const nse = registryChain([
     validateNetworkServiceEndpoint({ scheduler }),
     grpcMetadata<NetworkServiceEndpoint, NetworkServiceEndpointQuery, NetworkServiceEndpointResponse>(),
     updatePath<NetworkServiceEndpoint, NetworkServiceEndpointQuery, NetworkServiceEndpointResponse>({ token: options.token }),
     authorizeRegistry<NetworkServiceEndpoint, NetworkServiceEndpointQuery, NetworkServiceEndpointResponse>({ policies, scheduler }),
     begin,
-    nseInterdomain(options.proxyRegistryUrl),
+    nseInterdomain(proxy?.nse),
     setRegistrationTime({ scheduler }),
     expire,
     stores.nse,
@@ -69,7 +89,7 @@ function registryChains(options: MemoryRegistryOptions, stores: Stores): { ns: N
     grpcMetadata<NetworkService, NetworkServiceQuery, NetworkServiceResponse>(),
     updatePath<NetworkService, NetworkServiceQuery, NetworkServiceResponse>({ token: options.token }),
     authorizeRegistry<NetworkService, NetworkServiceQuery, NetworkServiceResponse>({ policies, scheduler }),
-    nsInterdomain(options.proxyRegistryUrl),
+    nsInterdomain(proxy?.ns),
     setPayload(),
     stores.ns,
   ]);

@@ -1,4 +1,4 @@
-import { asyncScheduler, concat, defer, type Observable, type SchedulerLike } from 'rxjs';
+import { asyncScheduler, concat, defer, throwError, type Observable, type SchedulerLike } from 'rxjs';
 import { finalize, map, tap } from 'rxjs/operators';
 import { NetworkServiceEndpointRegistryService, NetworkServiceRegistryService } from '../../proto/gen/registry.js';
 import type { NSEElement, NSElement, RegistryElement } from '../core/registry.js';
@@ -11,11 +11,13 @@ import type { ChannelPool } from '../../streams/grpc/channelPool.js';
 import type { MethodDef } from '../../streams/grpc/method.js';
 import type { NsmUrl } from '../tools/nsmUrl.js';
 import { waitReady } from '../networkservice/dial.js';
+import { internal } from '../core/errors.js';
+import { registryUrlOf } from './clientUrl.js';
 
 export interface RegistryClientOptions {
   pool: ChannelPool;
-  /** The registry (or nsmgr) to call. */
-  url: NsmUrl;
+  /** The registry (or nsmgr) to call; without it, the one an element chose for the call ({@link registryUrlKey}). */
+  url?: NsmUrl;
   /** Dial timeout in ms (upstream registry client: 300 ms). */
   dialTimeout?: number;
   scheduler?: SchedulerLike;
@@ -66,15 +68,17 @@ interface RegistryMethods<T, Q, R> {
 function registryClient<T, Q, R>(service: RegistryMethods<T, Q, R>, options: RegistryClientOptions): RegistryElement<T, Q, R> {
   const scheduler = options.scheduler ?? asyncScheduler;
   const dialTimeout = options.dialTimeout ?? 300;
-  const withChannel = <X>(call: (channel: ReturnType<ChannelPool['acquire']>) => Observable<X>): Observable<X> =>
+  const withChannel = <X>(ctx: Context, call: (channel: ReturnType<ChannelPool['acquire']>) => Observable<X>): Observable<X> =>
     defer(() => {
-      const channel = options.pool.acquire(options.url);
+      const url = options.url ?? registryUrlOf(ctx);
+      if (url === undefined) return throwError(() => internal('registry client: no registry URL for this call'));
+      const channel = options.pool.acquire(url);
       return concat(waitReady(channel, dialTimeout), call(channel)).pipe(finalize(() => channel.release()));
     });
   return {
-    register: (item, ctx) => withChannel((c) => pathCall(c, ctx, (call) => unaryCall(c, service.register, item, call, scheduler))),
-    find: (query, ctx) => withChannel((c) => serverStreamCall(c, service.find, query, ctx, scheduler)),
-    unregister: (item, ctx) => withChannel((c) => pathCall(c, ctx, (call) => unaryCall(c, service.unregister, item, call, scheduler)).pipe(map(() => undefined))),
+    register: (item, ctx) => withChannel(ctx, (c) => pathCall(c, ctx, (call) => unaryCall(c, service.register, item, call, scheduler))),
+    find: (query, ctx) => withChannel(ctx, (c) => serverStreamCall(c, service.find, query, ctx, scheduler)),
+    unregister: (item, ctx) => withChannel(ctx, (c) => pathCall(c, ctx, (call) => unaryCall(c, service.unregister, item, call, scheduler)).pipe(map(() => undefined))),
   };
 }
 

@@ -1,32 +1,45 @@
+import { defer, throwError } from 'rxjs';
+import { status } from '@grpc/grpc-js';
 import type { NetworkServiceEndpoint } from '../../proto/gen/registry.js';
-import { unimplemented } from '../core/errors.js';
-import { registryGuard, type NSEElement, type NSElement } from '../core/registry.js';
-
-/** Upstream's rule: a name is interdomain when it has an `@domain` suffix. */
-export const isInterdomain = (name: string): boolean => name.includes('@');
+import { NsmError } from '../core/errors.js';
+import type { NSEElement, NSEHandler, NSElement, NSHandler, RegistryElement, RegistryHandler } from '../core/registry.js';
+import { isInterdomain } from '../tools/interdomain.js';
 
 const nseNames = (nse: NetworkServiceEndpoint | undefined): string[] => (nse ? [nse.name, ...nse.networkServiceNames] : []);
 
-function refuse(names: string[], proxyUrl: string | undefined): Error | undefined {
-  const name = names.find(isInterdomain);
-  if (name === undefined) return undefined;
-  const where = proxyUrl ? `the proxy registry ${proxyUrl} (NSM_PROXY_REGISTRY_URL)` : 'a proxy registry (NSM_PROXY_REGISTRY_URL is not set)';
-  return unimplemented(`"${name}" is an interdomain name: it belongs to ${where}, and forwarding there is not implemented yet`);
+/** A registry without a proxy registry cannot serve `name`. */
+const noProxy = (name: string) =>
+  new NsmError(status.FAILED_PRECONDITION, `"${name}" is an interdomain name and this registry has no proxy registry for it (NSM_PROXY_REGISTRY_URL is not set)`);
+
+/** Interdomain calls go to `proxy`; the others on down the chain. */
+function interdomainSwitch<T, Q, R>(names: { item: (item: T) => string[]; query: (query: Q) => string[] }, proxy: RegistryHandler<T, Q, R> | undefined): RegistryElement<T, Q, R> {
+  const route = <X>(all: string[], local: () => X, remote: (proxy: RegistryHandler<T, Q, R>) => X, refuse: (e: Error) => X): X => {
+    const name = all.find(isInterdomain);
+    if (name === undefined) return local();
+    return proxy ? remote(proxy) : refuse(noProxy(name));
+  };
+  const fail = (e: Error) => throwError(() => e);
+  return {
+    register: (item, ctx, next) => defer(() => route(names.item(item), () => next.register(item, ctx), (p) => p.register(item, ctx), fail)),
+    find: (query, ctx, next) => defer(() => route(names.query(query), () => next.find(query, ctx), (p) => p.find(query, ctx), fail)),
+    unregister: (item, ctx, next) => defer(() => route(names.item(item), () => next.unregister(item, ctx), (p) => p.unregister(item, ctx), fail)),
+  };
 }
 
 /**
- * Where upstream's memory registry switches `@domain` names to the proxy registry
- * (NSM_PROXY_REGISTRY_URL). Until the interdomain registry exists, such names get a clear
- * UNIMPLEMENTED instead of being stored as if they were local.
+ * `nseInterdomain(proxy)` (registry NSE chain, upstream memory registry's switch): an NSE whose
+ * name or any service name is `name@domain` belongs to another domain (or the floating one): its
+ * Register, Find and Unregister go to the proxy registry (the nsmgr-proxy, NSM_PROXY_REGISTRY_URL)
+ * instead of this registry's store. Without a proxy: FAILED_PRECONDITION naming the variable.
+ *
+ * ```
+ * register {nse-1, [svc]}          → next (store)
+ * register {nse-1@floating, [svc]} → proxy
+ * ```
  */
-export const nseInterdomain = (proxyUrl?: string): NSEElement =>
-  registryGuard({
-    item: (nse) => refuse(nseNames(nse), proxyUrl),
-    query: (q) => refuse(nseNames(q.networkServiceEndpoint), proxyUrl),
-  });
+export const nseInterdomain = (proxy: NSEHandler | undefined): NSEElement =>
+  interdomainSwitch({ item: nseNames, query: (q) => nseNames(q.networkServiceEndpoint) }, proxy);
 
-export const nsInterdomain = (proxyUrl?: string): NSElement =>
-  registryGuard({
-    item: (ns) => refuse([ns.name], proxyUrl),
-    query: (q) => refuse(q.networkService ? [q.networkService.name] : [], proxyUrl),
-  });
+/** `nsInterdomain(proxy)`: the same switch for network services (`svc@domain`). */
+export const nsInterdomain = (proxy: NSHandler | undefined): NSElement =>
+  interdomainSwitch({ item: (ns) => [ns.name], query: (q) => (q.networkService ? [q.networkService.name] : []) }, proxy);

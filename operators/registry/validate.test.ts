@@ -48,7 +48,6 @@ describe('nameProblem (any name upstream’s memory registry accepts, bounded in
     'ns 1',
     'ns@My-Cluster.Example.COM',
     'ns@bad_domain',
-    '@cluster',
     'a'.repeat(registryLimits.maxNameLength),
   ])('accepts %j', (name) => {
     expect(nameProblem(name)).toBeUndefined();
@@ -57,6 +56,8 @@ describe('nameProblem (any name upstream’s memory registry accepts, bounded in
   it.each<[string, RegExp]>([
     ['', /must not be empty/],
     ['a'.repeat(registryLimits.maxNameLength + 1), /longer than 1024/],
+    ['@cluster', /name@domain with both parts/],
+    ['ns@cluster2@cluster3', /has 2 "@"/],
   ])('rejects %j', (name, why) => {
     expect(nameProblem(name)).toMatch(why);
   });

@@ -151,12 +151,16 @@ describe('registry-memory over gRPC', () => {
     await lastValueFrom(r.nse.unregister(nse('twice'), ctx()), { defaultValue: undefined });
   });
 
-  it('answers interdomain names with UNIMPLEMENTED until the proxy registry exists', async () => {
+  it('without a proxy registry (NSM_PROXY_REGISTRY_URL) interdomain names fail with FAILED_PRECONDITION naming the variable; two @ are INVALID_ARGUMENT', async () => {
     registry = await sandbox.registry();
     const r = raw(registry);
-    await expect(firstValueFrom(r.nse.register(nse('nse@cluster2'), ctx()))).rejects.toMatchObject({ code: status.UNIMPLEMENTED });
+    await expect(firstValueFrom(r.nse.register(nse('nse@cluster2'), ctx()))).rejects.toMatchObject({ code: status.FAILED_PRECONDITION, message: expect.stringContaining('NSM_PROXY_REGISTRY_URL is not set') });
     await expect(firstValueFrom(r.ns.register(NetworkService.fromPartial({ name: 'ns@cluster2' }), ctx()))).rejects.toMatchObject({
-      code: status.UNIMPLEMENTED,
+      code: status.FAILED_PRECONDITION,
+    });
+    await expect(firstValueFrom(r.ns.register(NetworkService.fromPartial({ name: 'ns@cluster2@cluster3' }), ctx()))).rejects.toMatchObject({
+      code: status.INVALID_ARGUMENT,
+      message: expect.stringContaining('has 2 "@"'),
     });
   });
 });
