@@ -1,5 +1,6 @@
 import { defer } from 'rxjs';
 import { map, tap } from 'rxjs/operators';
+import { invalidArgument } from '../core/errors.js';
 import type { NSEElement } from '../core/registry.js';
 import { parseNsmUrl, type NsmUrl } from '../tools/nsmUrl.js';
 
@@ -40,6 +41,15 @@ export class InterdomainUrls {
   }
 }
 
+/** A Find result's URL, when it is one this proxy could dial (others are passed on, not remembered). */
+function rememberFound(urls: InterdomainUrls, name: string, url: string): void {
+  try {
+    urls.found(name, parseNsmUrl(url));
+  } catch {
+    // nothing to dial: a Request for it will fail in discover, naming it
+  }
+}
+
 /**
  * `nseInterdomainBypass(urls, ownUrl)` (nsmgr-proxy NSE registry, upstream interdomainbypass):
  * other domains must reach this domain's endpoints through this nsmgr-proxy. Register sends
@@ -55,7 +65,12 @@ export function nseInterdomainBypass(urls: InterdomainUrls, ownUrl: NsmUrl): NSE
   return {
     register: (nse, ctx, next) =>
       defer(() => {
-        const real = parseNsmUrl(nse.url);
+        let real: NsmUrl;
+        try {
+          real = parseNsmUrl(nse.url);
+        } catch (e) {
+          throw invalidArgument(`cannot register NSE ${nse.name} with URL "${nse.url}": ${(e as Error).message}`);
+        }
         return next.register({ ...nse, url: ownUrl.href }, ctx).pipe(
           tap((reg) => urls.registered(reg.name, real)),
           map((reg) => ({ ...reg, url: nse.url })),
@@ -67,7 +82,7 @@ export function nseInterdomainBypass(urls: InterdomainUrls, ownUrl: NsmUrl): NSE
           const nse = response.networkServiceEndpoint;
           if (nse === undefined) return response;
           if (response.deleted) urls.gone(nse.name);
-          else if (nse.url !== ownUrl.href) urls.found(nse.name, parseNsmUrl(nse.url));
+          else if (nse.url !== ownUrl.href) rememberFound(urls, nse.name, nse.url);
           return { ...response, networkServiceEndpoint: { ...nse, url: ownUrl.href } };
         }),
       ),

@@ -92,6 +92,8 @@ export class Mesh {
     private readonly unixSockets: boolean,
     /** Budget of each Register a hop makes, ms: the registry unregisters at expiry − this (upstream's rule). */
     private readonly registrationBudget: number,
+    /** Before every node's name (domains of one test keep their names apart). */
+    private readonly prefix: string,
   ) {}
 
   private budget(): Context {
@@ -111,9 +113,14 @@ export class Mesh {
       unixSockets?: boolean;
       /** Budget of the hops' Registers (default 5 s); keep it well under a short `expirePeriod`. */
       registrationBudget?: number;
+      /** The registry (default: a memory registry built here). */
+      registry?: SandboxNode<ServedRegistry>;
+      /** Before the nsmgrs' and forwarders' names (e.g. `cluster1-`). */
+      prefix?: string;
     } = {},
   ): Promise<Mesh> {
-    const mesh = new Mesh(sandbox, await sandbox.registry('registry', options.expirePeriod ? { expirePeriod: options.expirePeriod } : {}), options.excludedPrefixes, options.env ?? {}, options.unixSockets ?? false, options.registrationBudget ?? 5000);
+    const registry = options.registry ?? (await sandbox.registry('registry', options.expirePeriod ? { expirePeriod: options.expirePeriod } : {}));
+    const mesh = new Mesh(sandbox, registry, options.excludedPrefixes, options.env ?? {}, options.unixSockets ?? false, options.registrationBudget ?? 5000, options.prefix ?? '');
     for (let i = 0; i < (options.nodes ?? 1); i++) await mesh.addNode(options.defaultForwarder ?? true);
     return mesh;
   }
@@ -127,20 +134,21 @@ export class Mesh {
   async addNode(withForwarder = true): Promise<MeshNode> {
     const i = this.nodes.length;
     const s = this.sandbox;
+    const name = `${this.prefix}nsmgr-${i}`;
     const node: MeshNode = {
       nsmgr: await s.node<ServedNsmgr>(
-        `nsmgr-${i}`,
+        name,
         (n) =>
           {
-            const registryPool = s.newPool(`nsmgr-${i}`);
+            const registryPool = s.newPool(name);
             return new ServedNsmgr(
               nsmgr({
-                name: `nsmgr-${i}`,
+                name,
                 url: n.url,
                 registryUrl: this.registry.url,
-                pool: s.poolFor(`nsmgr-${i}`),
+                pool: s.poolFor(name),
                 registryPool,
-                token: s.token(`nsmgr-${i}`),
+                token: s.token(name),
                 inodeUrlOf: inodeUrlOfFile,
                 policies: s.policies,
                 dialTimeout: s.dialTimeout,
@@ -168,7 +176,7 @@ export class Mesh {
     options: { name?: string; labels?: Record<string, string>; datapath?: Datapath; mechanismPriority?: readonly string[]; additional?: readonly NetworkServiceElement[] } = {},
   ): Promise<SandboxNode<ServedRegisteredEndpoint>> {
     const node = this.nodes[i] as MeshNode;
-    const name = options.name ?? `forwarder-${i}-${node.forwarders.length}`;
+    const name = options.name ?? `${this.prefix}forwarder-${i}-${node.forwarders.length}`;
     const s = this.sandbox;
     const datapath = options.datapath ?? new NoopDatapath();
     if (datapath instanceof NoopDatapath) node.datapaths.set(name, datapath);

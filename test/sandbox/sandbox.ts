@@ -55,7 +55,7 @@ export interface SandboxOptions {
 }
 
 /** A loopback port free right now (a node's URL must be known before it serves: nsmgrs put it in registrations). */
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = createServer();
     probe.once('error', reject);
@@ -103,7 +103,11 @@ export class ServedEndpoint implements Served {
 
 /** A memory registry as a sandbox node; registrations are its state, not leaks. */
 export class ServedRegistry implements Served {
-  constructor(readonly registry: MemoryRegistry) {}
+  /** `pool`: its own channels to a proxy registry (watches through it live as long as the registry). */
+  constructor(
+    readonly registry: MemoryRegistry,
+    private readonly pool?: ChannelPool,
+  ) {}
   serve(server: GrpcServer): void {
     serveRegistries(server, this.registry.ns, this.registry.nse);
   }
@@ -113,6 +117,7 @@ export class ServedRegistry implements Served {
   }
   dispose(): void {
     this.registry.dispose();
+    this.pool?.closeAll();
   }
 }
 
@@ -323,10 +328,12 @@ export class Sandbox {
 
   /**
    * Starts a node serving what `build` makes (called again on every restart), on a unix socket
-   * in the sandbox, or with `tcp` on a loopback port (what makes a hop "remote": nsmgrs).
+   * in the sandbox, or with `tcp` on a loopback port (what makes a hop "remote": nsmgrs), or at
+   * `url` (a port reserved before, for a node others must know first).
    */
-  async node<S extends Served>(name: string, build: (node: SandboxNode<S>) => S, options: { tcp?: boolean } = {}): Promise<SandboxNode<S>> {
-    const node = new SandboxNode<S>(name, options.tcp ? tcpUrl('127.0.0.1', await freePort()) : this.url(name), build, this.scheduler, () => this.serverCredentials(name));
+  async node<S extends Served>(name: string, build: (node: SandboxNode<S>) => S, options: { tcp?: boolean; url?: NsmUrl } = {}): Promise<SandboxNode<S>> {
+    const url = options.url ?? (options.tcp ? tcpUrl('127.0.0.1', await freePort()) : this.url(name));
+    const node = new SandboxNode<S>(name, url, build, this.scheduler, () => this.serverCredentials(name));
     this.nodes.push(node as unknown as SandboxNode<Served>);
     return node.start();
   }
@@ -376,10 +383,22 @@ export class Sandbox {
     );
   }
 
-  /** A memory registry node (NSM_REGISTRATION_LIFETIME = `expirePeriod`, default 1 min). */
-  registry(name = 'registry', options: { expirePeriod?: number } = {}): Promise<SandboxNode<ServedRegistry>> {
+  /**
+   * A memory registry node (NSM_REGISTRATION_LIFETIME = `expirePeriod`, default 1 min); with
+   * `proxyRegistryUrl` interdomain names go there; `tcp` serves it on loopback (a domain's registry, found through DNS).
+   */
+  registry(name = 'registry', options: { expirePeriod?: number; proxyRegistryUrl?: NsmUrl; tcp?: boolean } = {}): Promise<SandboxNode<ServedRegistry>> {
     const lifetime = options.expirePeriod === undefined ? {} : { lifetime: options.expirePeriod };
-    return this.node(name, () => new ServedRegistry(memoryRegistry({ ...lifetime, token: this.token(name), policies: this.policies.registryServer, scheduler: this.scheduler })));
+    const { proxyRegistryUrl } = options;
+    return this.node(
+      name,
+      () => {
+        const pool = proxyRegistryUrl ? this.newPool(name) : undefined;
+        const proxy = proxyRegistryUrl && pool ? { proxyRegistryUrl, pool } : {};
+        return new ServedRegistry(memoryRegistry({ ...lifetime, ...proxy, token: this.token(name), policies: this.policies.registryServer, scheduler: this.scheduler }), pool);
+      },
+      { tcp: options.tcp ?? false },
+    );
   }
 
   /**
