@@ -70,6 +70,14 @@ export const components: Registry = {
     summary: 'NS and NSE registries in memory (upstream cmd-registry-memory)',
     load: () => import('../registry-memory/main.js').then((m) => m.component),
   },
+  'registry-proxy-dns': {
+    summary: 'forwards name@domain registry calls to that domain’s registry, found through DNS (upstream cmd-registry-proxy-dns)',
+    load: () => import('../registry-proxy-dns/main.js').then((m) => m.component),
+  },
+  'nsmgr-proxy': {
+    summary: 'the hop between domains: interdomain Requests and registrations (upstream cmd-nsmgr-proxy)',
+    load: () => import('../nsmgr-proxy/main.js').then((m) => m.component),
+  },
   'registry-k8s': {
     summary: 'NS and NSE registries as Kubernetes custom resources (upstream cmd-registry-k8s)',
     load: () => import('../registry-k8s/main.js').then((m) => m.component),
