@@ -1,6 +1,7 @@
 import { resolvePolicies } from '../../operators/authorize/policies.js';
 import { Mesh } from '../sandbox/mesh.js';
 import { Sandbox } from '../sandbox/sandbox.js';
+import { Domain, DomainDns } from '../sandbox/domain.js';
 import { measure, type BenchResult } from './stats.js';
 
 const kernel = { cls: 'LOCAL', type: 'KERNEL', parameters: { name: 'nsm-1' } };
@@ -25,16 +26,37 @@ async function requestClose(quick: boolean, remote: boolean, secure: boolean): P
   }
 }
 
+/** The same loop from cluster1 to an NSE of cluster2 (8 segments: both nsmgr-proxies, DNS, registry-proxy-dns). */
+async function interdomainRequestClose(quick: boolean): Promise<BenchResult> {
+  const dns = await DomainDns.start();
+  const domains: Domain[] = [];
+  try {
+    for (const name of ['cluster1', 'cluster2']) domains.push(await Domain.build(name, dns));
+    const [cluster1, cluster2] = domains as [Domain, Domain];
+    await cluster2.mesh.endpoint(0, 'nse');
+    const nsc = cluster1.sandbox.client('nsc', cluster1.mesh.nodes[0]!.nsmgr.url, { retry: false, heal: false });
+    let i = 0;
+    return await measure('interdomain (8 segments) Request+Close, discovery through DNS and registry-proxy-dns, no-op datapath, NSM_INSECURE', quick ? 200 : 1000, 100, async () => {
+      const conn = await nsc.request({ connection: { id: `nsc-${i++}`, networkService: 'ns@cluster2' }, mechanismPreferences: [kernel] });
+      await nsc.close(conn);
+    });
+  } finally {
+    for (const d of domains) await d.cleanup();
+    await dns.close();
+  }
+}
+
 /**
  * Control-plane figures with the no-op datapath, everything in one process: a Request+Close
- * from an nsc through nsmgr → forwarder → NSE (local, 4 segments) and through two nodes
- * (remote, 6 segments), registry discovery included; and what security costs (local, secure
- * vs NSM_INSECURE: the ratio of p50s).
+ * from an nsc through nsmgr → forwarder → NSE (local, 4 segments), through two nodes (remote,
+ * 6 segments) and through two domains (interdomain, 8 segments), registry discovery included;
+ * and what security costs (local, secure vs NSM_INSECURE: the ratio of p50s).
  */
 export async function controlPlaneBenchmarks(quick: boolean): Promise<BenchResult[]> {
   const insecure = await requestClose(quick, false, false);
   const remote = await requestClose(quick, true, false);
+  const interdomain = await interdomainRequestClose(quick);
   const secure = await requestClose(quick, false, true);
   const ratio = { 'secure/insecure p50': Number((secure.p50Ms / insecure.p50Ms).toFixed(2)) };
-  return [insecure, remote, { ...secure, extra: ratio }];
+  return [insecure, remote, { ...interdomain, extra: { 'interdomain/remote p50': Number((interdomain.p50Ms / remote.p50Ms).toFixed(2)) } }, { ...secure, extra: ratio }];
 }
