@@ -2,9 +2,8 @@ import { defaultRegistryServerPolicies } from '../../operators/authorize/policie
 import { defaultRegistryClientPolicies } from '../../operators/authorize/authorizeRegistryClient.js';
 import { k8sRegistry } from '../../operators/chains/registry.js';
 import { formatDuration } from '../../operators/tools/duration.js';
-import { serveRegistries } from '../../streams/grpc/registry.js';
-import { GrpcServer } from '../../streams/grpc/server.js';
 import { defineComponent } from '../cli/component.js';
+import { serveRegistryUntilStopped } from '../cli/serveRegistry.js';
 import { duration, optional, str, uint, url, urlList } from '../cli/config.js';
 import { kubeFor } from '../cli/kube.js';
 import { policies, securitySpec, startSecurity } from '../cli/security.js';
@@ -45,16 +44,6 @@ export const component = defineComponent({
       token: security.token,
       ...(config.proxyRegistryUrl ? { proxyRegistryUrl: config.proxyRegistryUrl, pool, clientPolicies: security.enforce(config.registryClientPolicies) } : {}),
     });
-    const server = new GrpcServer({ credentials: security.serverCredentials });
-    serveRegistries(server, registry.ns, registry.nse);
-    const urls = await server.listen(config.listenOn);
-    ctx.log.info('serving', { urls: urls.map((u) => u.href), apiserver: client.server, namespace: config.namespace, expirePeriod: formatDuration(config.expirePeriod) });
-    ctx.lifecycle.onShutdown('registry-k8s', async () => {
-      registry.dispose();
-      await server.stop(1000);
-      pool.closeAll();
-      security.stop();
-    });
-    await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
+    await serveRegistryUntilStopped('registry-k8s', registry, config.listenOn, { security, pool, fields: { apiserver: client.server, namespace: config.namespace, expirePeriod: formatDuration(config.expirePeriod) } }, ctx);
   },
 });

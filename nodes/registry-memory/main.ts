@@ -3,9 +3,8 @@ import { defaultRegistryServerPolicies } from '../../operators/authorize/policie
 import { defaultRegistryClientPolicies } from '../../operators/authorize/authorizeRegistryClient.js';
 import { memoryRegistry } from '../../operators/chains/registry.js';
 import { formatDuration } from '../../operators/tools/duration.js';
-import { serveRegistries } from '../../streams/grpc/registry.js';
-import { GrpcServer } from '../../streams/grpc/server.js';
 import { defineComponent } from '../cli/component.js';
+import { serveRegistryUntilStopped } from '../cli/serveRegistry.js';
 import { duration, optional, url, urlList } from '../cli/config.js';
 
 const spec = {
@@ -37,16 +36,6 @@ export const component = defineComponent({
       token: security.token,
       ...(config.proxyRegistryUrl ? { proxyRegistryUrl: config.proxyRegistryUrl, pool, clientPolicies: security.enforce(config.registryClientPolicies) } : {}),
     });
-    const server = new GrpcServer({ credentials: security.serverCredentials });
-    serveRegistries(server, registry.ns, registry.nse);
-    const urls = await server.listen(config.listenOn);
-    ctx.log.info('serving', { urls: urls.map((u) => u.href), registrationLifetime: formatDuration(config.registrationLifetime) });
-    ctx.lifecycle.onShutdown('registry-memory', async () => {
-      registry.dispose();
-      await server.stop(1000);
-      pool.closeAll();
-      security.stop();
-    });
-    await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
+    await serveRegistryUntilStopped('registry-memory', registry, config.listenOn, { security, pool, fields: { registrationLifetime: formatDuration(config.registrationLifetime) } }, ctx);
   },
 });

@@ -2,9 +2,8 @@ import { defaultRegistryServerPolicies } from '../../operators/authorize/policie
 import { defaultRegistryClientPolicies } from '../../operators/authorize/authorizeRegistryClient.js';
 import { registryProxyDns } from '../../operators/chains/registryProxyDns.js';
 import { RESOLV_CONF, resolverFromFile } from '../../streams/dns/resolvConf.js';
-import { serveRegistries } from '../../streams/grpc/registry.js';
-import { GrpcServer } from '../../streams/grpc/server.js';
 import { defineComponent } from '../cli/component.js';
+import { serveRegistryUntilStopped } from '../cli/serveRegistry.js';
 import { duration, str, urlList } from '../cli/config.js';
 import { policies, securitySpec, startSecurity } from '../cli/security.js';
 
@@ -39,16 +38,6 @@ export const component = defineComponent({
       policies: { server: security.enforce(config.registryServerPolicies), client: security.enforce(config.registryClientPolicies) },
       logger: ctx.log,
     });
-    const server = new GrpcServer({ credentials: security.serverCredentials });
-    serveRegistries(server, proxy.ns, proxy.nse);
-    const urls = await server.listen(config.listenOn);
-    ctx.log.info('serving', { urls: urls.map((u) => u.href), nameServers: servers });
-    ctx.lifecycle.onShutdown('registry-proxy-dns', async () => {
-      proxy.dispose();
-      await server.stop(1000);
-      pool.closeAll();
-      security.stop();
-    });
-    await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
+    await serveRegistryUntilStopped('registry-proxy-dns', proxy, config.listenOn, { security, pool, fields: { nameServers: servers } }, ctx);
   },
 });

@@ -152,3 +152,4 @@ export class Domain {
     return this.sandbox.cleanup();
   }
 }
+

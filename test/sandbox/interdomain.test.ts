@@ -1,6 +1,6 @@
 import { firstValueFrom, lastValueFrom } from 'rxjs';
 import { map, toArray } from 'rxjs/operators';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Connection } from '../../proto/gen/connection.js';
 import { NetworkService, NetworkServiceEndpoint } from '../../proto/gen/registry.js';
 import { Context } from '../../operators/core/context.js';
@@ -9,8 +9,8 @@ import { client } from '../../operators/chains/client.js';
 import { clientUrl } from '../../operators/networkservice/clientUrl.js';
 import { connect } from '../../operators/networkservice/connect.js';
 import { inodeUrlOfFile } from '../../dataplane/kernel/netns.js';
-import { Domain, DomainDns } from './domain.js';
-import { leakedResources, resourceCounts, type ResourceCounts } from './leaks.js';
+import type { Domain } from './domain.js';
+import { useDomains } from './domainHarness.js';
 import type { SandboxClient } from './sandbox.js';
 
 const kernel = { cls: 'LOCAL', type: 'KERNEL', parameters: {} };
@@ -23,28 +23,8 @@ const budget = () => Context.background.withDeadline(Date.now() + 5000);
  * [nsc, nsmgr1, fwd1, proxy1, proxy2, nsmgr2, fwd2, nse] for every cross-domain connection.
  */
 describe('interdomain and floating (upstream nsmgrproxy and proxydns scenarios)', () => {
-  let dns: DomainDns;
-  let domains: Domain[];
-  let before: ResourceCounts;
-
-  beforeEach(async () => {
-    before = resourceCounts();
-    dns = await DomainDns.start();
-    domains = [];
-  });
-
-  afterEach(async () => {
-    for (const d of domains) expect(d.sandbox.leftovers()).toEqual([]);
-    for (const d of domains) await d.cleanup();
-    await dns.close();
-    expect(await leakedResources(before)).toEqual([]);
-  });
-
-  const domain = async (name: string, options: { nodes?: number; proxies?: boolean } = {}) => {
-    const d = await Domain.build(name, dns, options);
-    domains.push(d);
-    return d;
-  };
+  const domains = useDomains();
+  const domain = domains.domain;
   /** Registers a network service straight into `d`'s registry (upstream NewNSRegistryClient); services do not expire. */
   const registerNs = async (d: Domain, name: string) => {
     const r = d.sandbox.registryClient(d.registry.url, { track: false });
@@ -80,7 +60,7 @@ describe('interdomain and floating (upstream nsmgrproxy and proxydns scenarios)'
     expect(seen).toEqual(['my-service-interdomain', 'my-service-interdomain']);
     await c.close(conn);
     expect(cluster2.mesh.nodes[0]?.forwarders[0]?.counter.closes).toBe(1);
-    expect(dns.queries()).toBeGreaterThan(0);
+    expect(domains.dns.queries()).toBeGreaterThan(0);
   });
 
   it('Test_NSEMovedFromInterdomainToFloatingUseCase: the same NSE name in cluster2 and in the floating registry; each service name reaches its own', async () => {

@@ -2,7 +2,7 @@ import { createServer, type AddressInfo, type Server } from 'node:net';
 import { firstValueFrom, lastValueFrom, type Observable } from 'rxjs';
 import { filter, map, toArray } from 'rxjs/operators';
 import { status } from '@grpc/grpc-js';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { NetworkService, NetworkServiceEndpoint, type NetworkServiceEndpointResponse, type NetworkServiceResponse } from '../../proto/gen/registry.js';
 import { Context } from '../../operators/core/context.js';
 import { registryChain } from '../../operators/core/registry.js';
@@ -10,8 +10,8 @@ import { nseRegistryClient } from '../../operators/registry/grpcClient.js';
 import { DEFAULT_REGISTRY_SERVICE } from '../../operators/registry/dnsResolve.js';
 import { tcpUrl } from '../../operators/tools/nsmUrl.js';
 import { liveFind } from '../../streams/liveFind.js';
-import { Domain, DomainDns } from './domain.js';
-import { leakedResources, resourceCounts, type ResourceCounts } from './leaks.js';
+import type { Domain } from './domain.js';
+import { useDomains } from './domainHarness.js';
 
 const budget = () => Context.background.withDeadline(Date.now() + 5000);
 const inAnHour = () => ({ seconds: Math.floor(Date.now() / 1000) + 3600, nanos: 0 });
@@ -22,28 +22,8 @@ const inAnHour = () => ({ seconds: Math.floor(Date.now() / 1000) + 3600, nanos: 
  * `name@domain` through its nsmgr-proxy and registry-proxy-dns to the registry DNS names.
  */
 describe('registry-proxy-dns: names of other domains and of the floating registry', () => {
-  let dns: DomainDns;
-  let domains: Domain[];
-  let before: ResourceCounts;
-
-  beforeEach(async () => {
-    before = resourceCounts();
-    dns = await DomainDns.start();
-    domains = [];
-  });
-
-  afterEach(async () => {
-    for (const d of domains) expect(d.sandbox.leftovers()).toEqual([]);
-    for (const d of domains) await d.cleanup();
-    await dns.close();
-    expect(await leakedResources(before)).toEqual([]);
-  });
-
-  const domain = async (name: string, proxies = true) => {
-    const d = await Domain.build(name, dns, { nodes: 0, proxies });
-    domains.push(d);
-    return d;
-  };
+  const domains = useDomains();
+  const domain = (name: string, proxies = true) => domains.domain(name, { nodes: 0, proxies });
   /** A registry client of `d` (as an nsmgr or NSE of that domain would call its registry). */
   const registry = (d: Domain) => d.sandbox.registryClient(d.registry.url);
   const nse = (name: string) => NetworkServiceEndpoint.fromPartial({ name, url: 'tcp://169.254.20.1:5001', expirationTime: inAnHour() });
@@ -118,7 +98,7 @@ describe('registry-proxy-dns: names of other domains and of the floating registr
       .subscribe((r) => heard.push(`${r.deleted ? '-' : '+'}${r.networkServiceEndpoint?.name}`));
     const r2 = registry(domain2);
     const entry = NetworkServiceEndpoint.fromPartial({ ...nse('nse-1'), networkServiceNames: ['svc'] });
-    await until(() => domain2.sandbox.leftovers().length === 0 && heard.length === 0 && dns.queries() > 0);
+    await until(() => domain2.sandbox.leftovers().length === 0 && heard.length === 0 && domains.dns.queries() > 0);
     await firstValueFrom(r2.nse.register(entry, budget()));
     await until(() => heard.includes('+nse-1@domain2'));
     await lastValueFrom(r2.nse.unregister(entry, budget()), { defaultValue: undefined });
@@ -140,10 +120,10 @@ describe('registry-proxy-dns: names of other domains and of the floating registr
 
     it('a name with two @: INVALID_ARGUMENT naming it, before any DNS lookup', async () => {
       const domain1 = await domain('domain1');
-      const asked = dns.queries();
+      const asked = domains.dns.queries();
       await expect(findNse(domain1, 'nse@a@b')).rejects.toMatchObject({ code: status.INVALID_ARGUMENT, message: expect.stringContaining('"nse@a@b" has 2 "@"') });
       await expect(firstValueFrom(registry(domain1).ns.register(NetworkService.fromPartial({ name: 'ns@a@b' }), budget()))).rejects.toMatchObject({ code: status.INVALID_ARGUMENT });
-      expect(dns.queries()).toBe(asked);
+      expect(domains.dns.queries()).toBe(asked);
     });
 
     it('a remote registry that answers garbage, then disappears mid-stream: the watcher recovers each time it is back', async () => {
@@ -152,7 +132,7 @@ describe('registry-proxy-dns: names of other domains and of the floating registr
       const real = domain2.registry.url;
       // DNS first names a port that answers garbage (not HTTP/2).
       const garbage = await garbageServer();
-      dns.add('domain2', DEFAULT_REGISTRY_SERVICE, tcpUrl('127.0.0.1', (garbage.address() as AddressInfo).port));
+      domains.dns.add('domain2', DEFAULT_REGISTRY_SERVICE, tcpUrl('127.0.0.1', (garbage.address() as AddressInfo).port));
       const r2 = registry(domain2);
       await firstValueFrom(r2.nse.register(NetworkServiceEndpoint.fromPartial({ ...nse('nse-1'), networkServiceNames: ['svc'] }), budget()));
       const views: Observable<string[]> = liveFind(
@@ -165,7 +145,7 @@ describe('registry-proxy-dns: names of other domains and of the floating registr
       const sub = views.subscribe((v) => seen.push(v));
       await until(() => garbage.hits > 1);
       expect(seen).toEqual([]);
-      dns.add('domain2', DEFAULT_REGISTRY_SERVICE, real);
+      domains.dns.add('domain2', DEFAULT_REGISTRY_SERVICE, real);
       await until(() => seen.some((v) => v.includes('nse-1@domain2')));
       // The registry dies mid-stream and comes back empty; the NSE's registry client heals its registration.
       await domain2.registry.restart();
