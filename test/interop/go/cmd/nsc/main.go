@@ -23,6 +23,7 @@ import (
 	"github.com/networkservicemesh/sdk/pkg/networkservice/common/mechanisms/kernel"
 	"github.com/networkservicemesh/sdk/pkg/networkservice/common/mechanisms/sendfd"
 	"github.com/networkservicemesh/sdk/pkg/networkservice/common/retry"
+	"github.com/networkservicemesh/sdk/pkg/tools/nsurl"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"nsmrx.test/interop/internal/secure"
@@ -59,7 +60,7 @@ func main() {
 			client.WithDialTimeout(5*time.Second),
 		))
 		conn, err := nsc.Request(ctx, &networkservice.NetworkServiceRequest{
-			Connection: &networkservice.Connection{Id: fmt.Sprintf("%s-%d", name, i), NetworkService: u.Host},
+			Connection: &networkservice.Connection{Id: fmt.Sprintf("%s-%d", name, i), NetworkService: (*nsurl.NSURL)(u).NetworkService()},
 		})
 		if err != nil {
 			secure.Fail("request", err)

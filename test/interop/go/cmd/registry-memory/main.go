@@ -1,13 +1,12 @@
 // registry-memory: upstream's memory registry (sdk registry/chains/memory) served as upstream's
 // cmd-registry-memory serves it — SVID from the Workload API, mTLS, spiffejwt tokens and the
 // registry policies of NSM_REGISTRY_SERVER_POLICIES, NSEs kept NSM_EXPIRE_PERIOD (1m) without a
-// refresh — on the URL of its first argument.
+// refresh — on the URL of its first argument; NSM_PROXY_REGISTRY_URL (the nsmgr-proxy) takes name@domain.
 // Test infrastructure for nsm-rx's interop tests (the module proxy does not serve cmd-*).
 package main
 
 import (
 	"os"
-	"strings"
 	"time"
 
 	"github.com/networkservicemesh/sdk/pkg/registry/chains/memory"
@@ -19,11 +18,7 @@ import (
 func main() {
 	ctx, id, stop := secure.Daemon()
 	defer stop()
-	policies := "etc/nsm/opa/common/.*.rego,etc/nsm/opa/registry/.*.rego,etc/nsm/opa/server/.*.rego"
-	if v, ok := os.LookupEnv("NSM_REGISTRY_SERVER_POLICIES"); ok {
-		policies = v
-	}
-	paths := strings.Split(policies, ",")
+	paths := secure.RegistryServerPolicies()
 	expire := time.Minute
 	if v, ok := os.LookupEnv("NSM_EXPIRE_PERIOD"); ok {
 		d, err := time.ParseDuration(v)
@@ -32,12 +27,16 @@ func main() {
 		}
 		expire = d
 	}
-	registry := memory.NewServer(ctx, id.Token,
+	options := []memory.Option{
 		memory.WithDefaultExpiration(expire),
 		memory.WithAuthorizeNSRegistryServer(registryauthorize.NewNetworkServiceRegistryServer(registryauthorize.WithPolicies(paths...))),
 		memory.WithAuthorizeNSERegistryServer(registryauthorize.NewNetworkServiceEndpointRegistryServer(registryauthorize.WithPolicies(paths...))),
 		memory.WithDialOptions(id.DialOptions()...),
-	)
+	}
+	if v := os.Getenv("NSM_PROXY_REGISTRY_URL"); v != "" {
+		options = append(options, memory.WithProxyRegistryURL(secure.URL(v)))
+	}
+	registry := memory.NewServer(ctx, id.Token, options...)
 	server := id.Server()
 	registry.Register(server)
 	secure.Serve(ctx, os.Args[1], server)
