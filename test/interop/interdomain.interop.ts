@@ -1,8 +1,7 @@
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { describeKernel, pings, tcpTransfer, useNamespaces } from '../kernel/namespaces.js';
-import { CLUSTERS, clusterNamespaces, nsmRxCluster, urls, type Cluster } from '../process/clusters.js';
+import { CLUSTERS, clusterNamespaces, nsmRxCluster, upstreamCluster } from '../process/clusters.js';
 import { nscEvents, stop, type Daemon } from '../process/processMesh.js';
 import { useProcessMesh } from '../process/useProcessMesh.js';
 import { referenceBinaries } from './reference.js';
@@ -12,19 +11,6 @@ const mesh = useProcessMesh();
 
 /** An upstream reference program (test/interop/go) inside netns `ns`, its SVID from the mesh's nsm-rx identity. */
 const upstream = (ns: string, program: string, args: string[], env: Record<string, string> = {}): Daemon => mesh().run(ns, [join(bin as string, program), ...args], { NSM_LOG_LEVEL: 'INFO', ...env });
-
-/** Upstream's cluster `c` in `node` (the module proxy serves no upstream forwarder: nsm-rx's); answers its nsmgr's socket once it serves. */
-async function upstreamCluster(node: string, i: number, c: Cluster, dnsServer: string, mapIp: string): Promise<string> {
-  const u = urls(c);
-  upstream(node, 'registry-memory', [u.registry], { NSM_PROXY_REGISTRY_URL: u.nsmgrProxy });
-  upstream(node, 'registry-proxy-dns', [u.registryProxy], { NSM_TEST_DNS_SERVER: `${dnsServer}:53` });
-  upstream(node, 'nsmgr-proxy', [u.nsmgrProxy], { NSM_NAME: `nsmgr-proxy-${c.domain}`, NSM_REGISTRY_URL: u.registry, NSM_REGISTRY_PROXY_URL: u.registryProxy, NSM_MAP_IP_FILE_PATH: mapIp });
-  const nsmgr = mesh().sock(`nsmgr-${i}`);
-  upstream(node, 'nsmgr', [`nsmgr-${i}`, `${nsmgr},${u.nsmgr}`, u.nsmgr, u.registry]);
-  await expect.poll(() => existsSync(nsmgr.slice('unix://'.length)), { timeout: 20_000 }).toBe(true);
-  mesh().forwarder(node, i, `forwarder-${i}`, c.ip);
-  return nsmgr;
-}
 
 /** The client connected through both domains' proxies; ping and 1 MB of TCP over it. */
 async function carriesTraffic(client: Daemon, nscNs: string, nseNs: string): Promise<void> {
@@ -45,7 +31,7 @@ describeKernel('interdomain with upstream (sdk v1.14.5): one cluster of nsm-rx, 
     const { nodes, resolvConf, mapIp, clusterInfo } = clusterNamespaces(ns, mesh());
     const [ours, theirs] = CLUSTERS;
     nsmRxCluster(mesh(), nodes[0], 0, ours, { resolvConf, mapIp: mapIp(ours), clusterInfo: clusterInfo(ours) });
-    const nsmgr = await upstreamCluster(nodes[1], 1, theirs, ours.ip, mapIp(theirs));
+    const nsmgr = await upstreamCluster(mesh(), bin, nodes[1], 1, theirs, { dnsServer: ours.ip, mapIp: mapIp(theirs) });
     const [nscNs, nseNs] = [ns.make('nsc'), ns.make('nse')];
     const nse = upstream(nseNs, 'nse-icmp-responder', [], { ...nseEnv(nsmgr), NSM_LISTEN_ON: mesh().sock('go-nse') });
     await expect.poll(() => nse.out, { timeout: 20_000 }).toMatch(/"event":"registered"/);
@@ -56,7 +42,7 @@ describeKernel('interdomain with upstream (sdk v1.14.5): one cluster of nsm-rx, 
     const { nodes, resolvConf, mapIp, clusterInfo } = clusterNamespaces(ns, mesh());
     const [theirs, ours] = CLUSTERS;
     await mesh().nscPool(); // brings the mesh's identity provider up, which upstream's daemons wait for
-    const nsmgr = await upstreamCluster(nodes[0], 0, theirs, theirs.ip, mapIp(theirs));
+    const nsmgr = await upstreamCluster(mesh(), bin, nodes[0], 0, theirs, { dnsServer: theirs.ip, mapIp: mapIp(theirs) });
     nsmRxCluster(mesh(), nodes[1], 1, ours, { resolvConf, mapIp: mapIp(ours), clusterInfo: clusterInfo(ours) });
     const [nscNs, nseNs] = [ns.make('nsc'), ns.make('nse')];
     mesh().nse(nseNs, 1);

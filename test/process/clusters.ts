@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { underlay, type useNamespaces } from '../kernel/namespaces.js';
+import { existsSync } from 'node:fs';
+import { underlay } from '../kernel/netns.js';
 import { dnsServerCommand, type DnsRecords } from '../dnsServer.js';
 import type { ProcessMesh } from './processMesh.js';
 
@@ -33,7 +34,7 @@ function records(): DnsRecords {
  * 53), and per cluster a map-ip file (its address to itself: a flat underlay) and a cluster-info
  * file; `resolvConf` names the DNS server for nsm-rx's registry-proxy-dns.
  */
-export function clusterNamespaces(ns: ReturnType<typeof useNamespaces>, mesh: ProcessMesh): { nodes: [string, string]; resolvConf: string; mapIp: (c: Cluster) => string; clusterInfo: (c: Cluster) => string } {
+export function clusterNamespaces(ns: { make(label: string): string }, mesh: ProcessMesh): { nodes: [string, string]; resolvConf: string; mapIp: (c: Cluster) => string; clusterInfo: (c: Cluster) => string } {
   const nodes = [ns.make(CLUSTERS[0].domain), ns.make(CLUSTERS[1].domain)] as [string, string];
   underlay(nodes[0], nodes[1], `${CLUSTERS[0].ip}/30`, `${CLUSTERS[1].ip}/30`);
   mesh.run(nodes[0], dnsServerCommand(records(), CLUSTERS[0].ip), {});
@@ -48,11 +49,18 @@ export function clusterNamespaces(ns: ReturnType<typeof useNamespaces>, mesh: Pr
   return { nodes, resolvConf, mapIp, clusterInfo };
 }
 
+/** `forwarder-<i>` through `nsmgr-<i>`: forwarder-kernel with its tunnel on the underlay, or forwarder-noop (control plane only). */
+function forwarder(mesh: ProcessMesh, node: string, i: number, c: Cluster, kind: Forwarder): void {
+  if (kind === 'forwarder-kernel') mesh.forwarder(node, i, `forwarder-${i}`, c.ip);
+  else mesh.start(node, 'forwarder-noop', { NSM_NAME: `forwarder-${i}`, NSM_CONNECT_TO: mesh.sock(`nsmgr-${i}`), NSM_LISTEN_ON: mesh.sock(`forwarder-${i}`) });
+}
+export type Forwarder = 'forwarder-kernel' | 'forwarder-noop';
+
 /**
  * An nsm-rx cluster in `node` as processes: registry-memory (name@domain → its nsmgr-proxy),
- * registry-proxy-dns, nsmgr-proxy, `nsmgr-<i>` and `forwarder-<i>` (kernel, tunnel on the underlay).
+ * registry-proxy-dns, nsmgr-proxy, `nsmgr-<i>` and `forwarder-<i>`.
  */
-export function nsmRxCluster(mesh: ProcessMesh, node: string, i: number, c: Cluster, files: { resolvConf: string; mapIp: string; clusterInfo: string }): void {
+export function nsmRxCluster(mesh: ProcessMesh, node: string, i: number, c: Cluster, files: { resolvConf: string; mapIp: string; clusterInfo: string }, kind: Forwarder = 'forwarder-kernel'): void {
   const u = urls(c);
   mesh.start(node, 'registry-memory', { NSM_LISTEN_ON: u.registry, NSM_PROXY_REGISTRY_URL: u.nsmgrProxy });
   mesh.start(node, 'registry-proxy-dns', { NSM_LISTEN_ON: u.registryProxy, NSM_RESOLV_CONF: files.resolvConf });
@@ -65,5 +73,25 @@ export function nsmRxCluster(mesh: ProcessMesh, node: string, i: number, c: Clus
     NSM_CLUSTER_INFO_FILE: files.clusterInfo,
   });
   mesh.start(node, 'nsmgr', { NSM_NAME: `nsmgr-${i}`, NSM_LISTEN_ON: `${mesh.sock(`nsmgr-${i}`)},${u.nsmgr}`, NSM_REGISTRY_URL: u.registry, NSM_EXCLUDED_PREFIXES_FILE: join(mesh.dir, `excluded-${i}.yaml`) });
-  mesh.forwarder(node, i, `forwarder-${i}`, c.ip);
+  forwarder(mesh, node, i, c, kind);
+}
+
+/**
+ * Upstream's cluster `c` in `node` from the reference programs in `bin` (registry-memory,
+ * registry-proxy-dns asking `dnsServer`:53, nsmgr-proxy, `nsmgr-<i>`) with nsm-rx's forwarder
+ * (the module proxy serves no upstream one); resolves with the nsmgr's socket once it serves.
+ */
+export async function upstreamCluster(mesh: ProcessMesh, bin: string, node: string, i: number, c: Cluster, files: { dnsServer: string; mapIp: string }, kind: Forwarder = 'forwarder-kernel'): Promise<string> {
+  const u = urls(c);
+  const run = (program: string, args: string[], env: Record<string, string> = {}) => mesh.run(node, [join(bin, program), ...args], { NSM_LOG_LEVEL: 'INFO', ...env });
+  run('registry-memory', [u.registry], { NSM_PROXY_REGISTRY_URL: u.nsmgrProxy });
+  run('registry-proxy-dns', [u.registryProxy], { NSM_TEST_DNS_SERVER: `${files.dnsServer}:53` });
+  run('nsmgr-proxy', [u.nsmgrProxy], { NSM_NAME: `nsmgr-proxy-${c.domain}`, NSM_REGISTRY_URL: u.registry, NSM_REGISTRY_PROXY_URL: u.registryProxy, NSM_MAP_IP_FILE_PATH: files.mapIp });
+  const nsmgr = mesh.sock(`nsmgr-${i}`);
+  run('nsmgr', [`nsmgr-${i}`, `${nsmgr},${u.nsmgr}`, u.nsmgr, u.registry]);
+  for (const end = Date.now() + 20_000; !existsSync(nsmgr.slice('unix://'.length)); await new Promise((r) => setTimeout(r, 50))) {
+    if (Date.now() > end) throw new Error(`upstream nsmgr-${i} is not serving:\n${mesh.dump()}`);
+  }
+  forwarder(mesh, node, i, c, kind);
+  return nsmgr;
 }
