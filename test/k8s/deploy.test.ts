@@ -53,6 +53,8 @@ const needs: Record<string, [string, string, string][]> = {
   // exclude-prefixes-k8s, the nsmgr pod's sidecar: Nodes, every Service, kube-system/kubeadm-config, the user ConfigMap.
   'nsmgr-sa': [...['list', 'watch'].flatMap((v) => ['nodes', 'services', 'configmaps'].map((r): [string, string, string] => [v, r, ''])), ['patch', 'configmaps', 'nsm-system']],
   'admission-webhook-sa': [['create', 'mutatingwebhookconfigurations.admissionregistration.k8s.io', ''], ['delete', 'mutatingwebhookconfigurations.admissionregistration.k8s.io', ''], ['list', 'namespaces', ''], ['watch', 'namespaces', '']],
+  // map-ip-k8s, the nsmgr-proxy pod's sidecar: every Node, NSM_FROM_CONFIG_MAP in its namespace.
+  'nsmgr-proxy-sa': [['list', 'nodes', ''], ['watch', 'nodes', ''], ['list', 'configmaps', 'nsm-system'], ['watch', 'configmaps', 'nsm-system']],
   'cluster-info-sa': [['list', 'clusterproperties.about.k8s.io', ''], ['watch', 'clusterproperties.about.k8s.io', ''], ['list', 'configmaps', 'nsm-system'], ['watch', 'configmaps', 'nsm-system'], ['create', 'configmaps', 'nsm-system'], ['patch', 'configmaps', 'nsm-system']],
 };
 const rbacKinds = new Set(['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding']);
@@ -76,7 +78,7 @@ describe.skipIf(k8sUnavailable() !== undefined)('deploy/: every kustomization ag
 
   it('finds the bases and examples', () => {
     expect(dirs.map((d) => relative(deploy, d)).sort()).toEqual(
-      expect.arrayContaining(['apps/admission-webhook-k8s', 'apps/cluster-info', 'apps/forwarder-kernel', 'apps/identity', 'apps/nsmgr', 'apps/registry-k8s', 'apps/registry-memory', 'examples/basic', 'examples/icmp-responder', 'examples/memory']),
+      expect.arrayContaining(['apps/admission-webhook-k8s', 'apps/cluster-info', 'apps/forwarder-kernel', 'apps/identity', 'apps/nsmgr', 'apps/registry-k8s', 'apps/registry-memory', 'apps/registry-proxy-dns', 'apps/nsmgr-proxy', 'examples/basic', 'examples/interdomain', 'examples/icmp-responder', 'examples/memory']),
     );
   });
 

@@ -30,13 +30,15 @@ func main() {
 	registryURL, proxyURL := secure.URL(required("NSM_REGISTRY_URL")), secure.URL(required("NSM_REGISTRY_PROXY_URL"))
 	ctx, id, stop := secure.Daemon()
 	defer stop()
-	paths := secure.RegistryServerPolicies()
+	paths, clientPaths := secure.RegistryServerPolicies(), secure.RegistryClientPolicies()
 	proxy := nsmgrproxy.NewServer(ctx, registryURL, proxyURL, id.Token,
 		nsmgrproxy.WithName(secure.Env("NSM_NAME", "nsmgr-proxy")),
 		nsmgrproxy.WithListenOn(secure.URL(os.Args[1])),
 		nsmgrproxy.WithMapIPFilePath(secure.Env("NSM_MAP_IP_FILE_PATH", "map-ip.yaml")),
 		nsmgrproxy.WithAuthorizeNSRegistryServer(registryauthorize.NewNetworkServiceRegistryServer(registryauthorize.WithPolicies(paths...))),
 		nsmgrproxy.WithAuthorizeNSERegistryServer(registryauthorize.NewNetworkServiceEndpointRegistryServer(registryauthorize.WithPolicies(paths...))),
+		nsmgrproxy.WithAuthorizeNSRegistryClient(registryauthorize.NewNetworkServiceRegistryClient(registryauthorize.WithPolicies(clientPaths...))),
+		nsmgrproxy.WithAuthorizeNSERegistryClient(registryauthorize.NewNetworkServiceEndpointRegistryClient(registryauthorize.WithPolicies(clientPaths...))),
 		nsmgrproxy.WithDialOptions(id.DialOptions()...),
 		nsmgrproxy.WithDialTimeout(5*time.Second),
 	)

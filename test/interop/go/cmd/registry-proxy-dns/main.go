@@ -1,6 +1,6 @@
 // registry-proxy-dns: upstream's proxydns registry (sdk registry/chains/proxydns) served as
 // cmd-registry-proxy-dns serves it — SVID from the Workload API, mTLS, spiffejwt tokens, the
-// registry policies of NSM_REGISTRY_SERVER_POLICIES — on the URL of its first argument.
+// registry policies of NSM_REGISTRY_SERVER_POLICIES (and NSM_REGISTRY_CLIENT_POLICIES on what it calls) — on the URL of its first argument.
 // Its resolver asks only NSM_TEST_DNS_SERVER (ip:port: the test's dns2 server) instead of the
 // system's, for SRV and A/AAAA of registry.nsm-system.<domain> and nsmgr-proxy.nsm-system.<domain>.
 // Test infrastructure for nsm-rx's interop tests (the module proxy does not serve cmd-*).
@@ -28,10 +28,12 @@ func main() {
 		var d net.Dialer
 		return d.DialContext(ctx, network, dnsServer)
 	}}
-	paths := secure.RegistryServerPolicies()
+	paths, clientPaths := secure.RegistryServerPolicies(), secure.RegistryClientPolicies()
 	registry := proxydns.NewServer(ctx, id.Token, resolver,
 		proxydns.WithAuthorizeNSRegistryServer(registryauthorize.NewNetworkServiceRegistryServer(registryauthorize.WithPolicies(paths...))),
 		proxydns.WithAuthorizeNSERegistryServer(registryauthorize.NewNetworkServiceEndpointRegistryServer(registryauthorize.WithPolicies(paths...))),
+		proxydns.WithAuthorizeNSRegistryClient(registryauthorize.NewNetworkServiceRegistryClient(registryauthorize.WithPolicies(clientPaths...))),
+		proxydns.WithAuthorizeNSERegistryClient(registryauthorize.NewNetworkServiceEndpointRegistryClient(registryauthorize.WithPolicies(clientPaths...))),
 		proxydns.WithDialOptions(id.DialOptions()...),
 	)
 	server := id.Server()
