@@ -10,7 +10,7 @@ import { k8sRegistry, memoryRegistry } from './registry.js';
 const token = unsignedTokenGenerator('spiffe://nsm.local/registry', 3_600_000, () => Date.now());
 
 describe('the registry suite: registry-memory', () => {
-  registrySuite(async (lifetime) => memoryRegistry({ token, lifetime }), 'mem');
+  registrySuite(async (lifetime, proxy) => memoryRegistry({ token, lifetime, ...proxy }), 'mem');
 });
 
 describe.skipIf(k8sUnavailable() !== undefined)('the registry suite: registry-k8s on a real kube-apiserver', () => {
@@ -21,9 +21,9 @@ describe.skipIf(k8sUnavailable() !== undefined)('the registry suite: registry-k8
   });
   afterAll(() => api?.stop());
   let run = 0;
-  registrySuite(async (lifetime) => {
+  registrySuite(async (lifetime, proxy) => {
     const client = KubeClient.load(api.kubeconfig);
-    const registry = k8sRegistry({ client, informers: new Informers(client), namespace: 'nsm-suite', token, lifetime });
+    const registry = k8sRegistry({ client, informers: new Informers(client), namespace: 'nsm-suite', token, lifetime, ...proxy });
     return {
       ...registry,
       dispose: () => {
