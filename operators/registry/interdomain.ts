@@ -1,4 +1,4 @@
-import { defer, throwError } from 'rxjs';
+import { defer } from 'rxjs';
 import { status } from '@grpc/grpc-js';
 import type { NetworkServiceEndpoint } from '../../proto/gen/registry.js';
 import { NsmError } from '../core/errors.js';
@@ -11,18 +11,18 @@ const nseNames = (nse: NetworkServiceEndpoint | undefined): string[] => (nse ? [
 const noProxy = (name: string) =>
   new NsmError(status.FAILED_PRECONDITION, `"${name}" is an interdomain name and this registry has no proxy registry for it (NSM_PROXY_REGISTRY_URL is not set)`);
 
-/** Interdomain calls go to `proxy`; the others on down the chain. */
+/** Interdomain calls go to `proxy` (FAILED_PRECONDITION without one); the others on down the chain. */
 function interdomainSwitch<T, Q, R>(names: { item: (item: T) => string[]; query: (query: Q) => string[] }, proxy: RegistryHandler<T, Q, R> | undefined): RegistryElement<T, Q, R> {
-  const route = <X>(all: string[], local: () => X, remote: (proxy: RegistryHandler<T, Q, R>) => X, refuse: (e: Error) => X): X => {
+  const to = (all: string[], next: RegistryHandler<T, Q, R>): RegistryHandler<T, Q, R> => {
     const name = all.find(isInterdomain);
-    if (name === undefined) return local();
-    return proxy ? remote(proxy) : refuse(noProxy(name));
+    if (name === undefined) return next;
+    if (proxy === undefined) throw noProxy(name);
+    return proxy;
   };
-  const fail = (e: Error) => throwError(() => e);
   return {
-    register: (item, ctx, next) => defer(() => route(names.item(item), () => next.register(item, ctx), (p) => p.register(item, ctx), fail)),
-    find: (query, ctx, next) => defer(() => route(names.query(query), () => next.find(query, ctx), (p) => p.find(query, ctx), fail)),
-    unregister: (item, ctx, next) => defer(() => route(names.item(item), () => next.unregister(item, ctx), (p) => p.unregister(item, ctx), fail)),
+    register: (item, ctx, next) => defer(() => to(names.item(item), next).register(item, ctx)),
+    find: (query, ctx, next) => defer(() => to(names.query(query), next).find(query, ctx)),
+    unregister: (item, ctx, next) => defer(() => to(names.item(item), next).unregister(item, ctx)),
   };
 }
 
