@@ -2,7 +2,7 @@
  * Layering as a rule: the project's folders import downward only,
  *
  *   proto/gen → operators/core, operators/tools → streams → dataplane, k8s
- *     → elements (operators/networkservice, operators/registry, operators/authorize)
+ *     → elements (operators/networkservice, operators/registry, operators/authorize, operators/ipam)
  *     → operators/chains → nodes
  *
  * and no import cycle exists among non-test files; a chain takes datapath and netns helpers from
@@ -30,6 +30,7 @@ const layers: readonly (readonly [prefix: string, rank: number])[] = [
   ['operators/networkservice/', 4],
   ['operators/registry/', 4],
   ['operators/authorize/', 4],
+  ['operators/ipam/', 4],
   ['operators/chains/', 5],
   ['nodes/', 6],
 ];

@@ -82,6 +82,10 @@ export const components: Registry = {
     summary: 'NS and NSE registries as Kubernetes custom resources (upstream cmd-registry-k8s)',
     load: () => import('../registry-k8s/main.js').then((m) => m.component),
   },
+  'ipam-vl3': {
+    summary: 'the vl3 prefix server: a block of the vl3 network per vl3 NSE (upstream cmd-ipam-vl3)',
+    load: () => import('../ipam-vl3/main.js').then((m) => m.component),
+  },
   'map-ip-k8s': {
     summary: 'writes the Nodes’ internal → external address map (upstream cmd-map-ip-k8s)',
     load: () => import('../map-ip-k8s/main.js').then((m) => m.component),

@@ -114,7 +114,12 @@ async function start(name: string, component: Component, fullSpec: Spec, io: Cli
   try {
     await component.run(config, ctx);
   } catch (e) {
-    if (!lifecycle.stopping) {
+    if (e instanceof ConfigError) {
+      // Variables that are fine one by one but not together (checked by the component).
+      io.err(`nsm-rx ${name}: invalid configuration, not starting:\n${e.problems.map((p) => `  ${p.message}\n`).join('')}See: nsm-rx ${name} --help\n`);
+      code = EXIT_USAGE;
+      reason = 'invalid configuration';
+    } else if (!lifecycle.stopping) {
       log.fatal('component failed', { error: e });
       code = 1;
       reason = 'fatal error';

@@ -15,6 +15,7 @@ const UPSTREAM: Record<string, { cmd: string; vars: string[] }[]> = {
   nsmgr: [{ cmd: 'cmd-nsmgr', vars: ['NSM_NAME', 'NSM_LISTEN_ON', 'NSM_REGISTRY_URL', 'NSM_MAX_TOKEN_LIFETIME', 'NSM_REGISTRY_SERVER_POLICIES', 'NSM_DIAL_TIMEOUT', 'NSM_FORWARDER_NETWORK_SERVICE_NAME', 'NSM_REGISTRY_CLIENT_POLICIES'] }],
   'registry-memory': [{ cmd: 'cmd-registry-memory', vars: ['NSM_LISTEN_ON', 'NSM_MAX_TOKEN_LIFETIME', 'NSM_REGISTRY_SERVER_POLICIES', 'NSM_REGISTRY_CLIENT_POLICIES', 'NSM_PROXY_REGISTRY_URL', 'NSM_EXPIRE_PERIOD'] }],
   'registry-k8s': [{ cmd: 'cmd-registry-k8s', vars: ['NSM_NAMESPACE', 'NSM_PROXY_REGISTRY_URL', 'NSM_EXPIRE_PERIOD', 'NSM_LISTEN_ON', 'NSM_MAX_TOKEN_LIFETIME', 'NSM_REGISTRY_SERVER_POLICIES', 'NSM_REGISTRY_CLIENT_POLICIES', 'NSM_KUBELET_QPS'] }],
+  'ipam-vl3': [{ cmd: 'cmd-ipam-vl3', vars: ['NSM_LISTEN_ON', 'NSM_PREFIX', 'NSM_CLIENT_PREFIX_LEN'] }],
   'registry-proxy-dns': [{ cmd: 'cmd-registry-proxy-dns', vars: ['NSM_LISTEN_ON', 'NSM_MAX_TOKEN_LIFETIME', 'NSM_REGISTRY_SERVER_POLICIES', 'NSM_REGISTRY_CLIENT_POLICIES'] }],
   'nsmgr-proxy': [
     {

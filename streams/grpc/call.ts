@@ -94,3 +94,38 @@ export function serverStreamCall<Req, Res>(
     return () => done || stream.cancel();
   });
 }
+
+/**
+ * A bidirectional-streaming call: subscribing opens it and sends every message of `requests`
+ * (their completion half-closes); the Observable carries the answers; unsubscribing cancels it.
+ */
+export function bidiStreamCall<Req, Res>(
+  channel: CallChannel,
+  method: MethodDef<Req, Res>,
+  requests: Observable<Req>,
+  ctx: Context,
+  scheduler: SchedulerLike = asyncScheduler,
+): Observable<Res> {
+  return new Observable<Res>((subscriber) => {
+    let done = false;
+    const stream = channel.client.makeBidiStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, ...callSettings(channel, ctx, scheduler));
+    stream.on('data', (message: Res) => subscriber.next(message));
+    stream.on('error', (err: unknown) => {
+      done = true;
+      subscriber.error(toNsmError(err));
+    });
+    stream.on('end', () => {
+      done = true;
+      subscriber.complete();
+    });
+    const sending = requests.subscribe({
+      next: (message) => stream.write(message),
+      error: (e: unknown) => subscriber.error(toNsmError(e)),
+      complete: () => stream.end(),
+    });
+    return () => {
+      sending.unsubscribe();
+      if (!done) stream.cancel();
+    };
+  });
+}

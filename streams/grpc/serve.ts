@@ -1,4 +1,4 @@
-import type { handleServerStreamingCall, handleUnaryCall, Metadata, ServerUnaryCall, ServerWritableStream } from '@grpc/grpc-js';
+import type { handleBidiStreamingCall, handleServerStreamingCall, handleUnaryCall, Metadata, ServerDuplexStream, ServerUnaryCall, ServerWritableStream } from '@grpc/grpc-js';
 import { asyncScheduler, defer, Observable, Subscription, type SchedulerLike } from 'rxjs';
 import { Context, ContextKey } from '../../operators/core/context.js';
 import { status } from '@grpc/grpc-js';
@@ -54,7 +54,7 @@ function decodeError(request: unknown, path: string): Error | undefined {
   return undefined;
 }
 
-type ServerCall = ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>;
+type ServerCall = ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>;
 
 /**
  * The HTTP/2 session a grpc-js server call runs on, through grpc-js internals (the version is
@@ -158,6 +158,41 @@ export function serverStreamHandler<Req, Res>(
       complete: () => call.end(),
     }));
     subscribing = false;
+    call.on('cancelled', () => subscription.unsubscribe());
+  };
+}
+
+/**
+ * Serves a bidirectional-streaming method from a function of the incoming messages: its
+ * Observable's messages go out; it completing ends the call, an error ends it with its status;
+ * the client cancelling (or its stream failing) unsubscribes. The incoming Observable completes
+ * when the client half-closes.
+ */
+export function bidiStreamHandler<Req, Res>(
+  path: string,
+  fn: (requests: Observable<Req>, ctx: Context) => Observable<Res>,
+  scheduler: SchedulerLike = asyncScheduler,
+): handleBidiStreamingCall<Req, Res> {
+  return (call) => {
+    const requests = new Observable<Req>((subscriber) => {
+      const onData = (message: Req) => {
+        const bad = decodeError(message, path);
+        if (bad) subscriber.error(bad);
+        else subscriber.next(message);
+      };
+      const onEnd = () => subscriber.complete();
+      call.on('data', onData);
+      call.on('end', onEnd);
+      return () => {
+        call.off('data', onData);
+        call.off('end', onEnd);
+      };
+    });
+    const subscription = defer(() => fn(requests, callContext(call, scheduler))).subscribe({
+      next: (message) => call.write(message),
+      error: (e: unknown) => call.emit('error', toServiceError(e)),
+      complete: () => call.end(),
+    });
     call.on('cancelled', () => subscription.unsubscribe());
   };
 }

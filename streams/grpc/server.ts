@@ -6,7 +6,7 @@ import { asyncScheduler, type Observable, type SchedulerLike } from 'rxjs';
 import type { Context } from '../../operators/core/context.js';
 import type { MethodDef } from './method.js';
 import { HealthState, healthDefinition, ServingStatus } from './health.js';
-import { defaultMaxBuffered, guardDecoding, serverStreamHandler, unaryHandler } from './serve.js';
+import { bidiStreamHandler, defaultMaxBuffered, guardDecoding, serverStreamHandler, unaryHandler } from './serve.js';
 import { grpcTarget, parseNsmUrl, tcpUrl, type NsmUrl } from '../../operators/tools/nsmUrl.js';
 
 /**
@@ -20,7 +20,10 @@ const UNIX_BACKLOG = 4096;
 /** A wildcard listen host is published as loopback here (upstream fills in the pod IP). */
 const publishedHost = (host: string): string => (host === '' || host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host);
 
-type Handlers = Record<string, (request: unknown, ctx: Context) => Observable<unknown>>;
+type Handlers = Record<string, (request: never, ctx: Context) => Observable<unknown>>;
+
+/** The handler of one method: a request (unary, server streaming) or the requests' stream (bidi). */
+type HandlerOf<M> = M extends MethodDef<infer Req, infer Res> ? (M extends { readonly requestStream: true } ? (requests: Observable<Req>, ctx: Context) => Observable<Res> : (request: Req, ctx: Context) => Observable<Res>) : never;
 
 export interface GrpcServerOptions {
   scheduler?: SchedulerLike;
@@ -57,21 +60,21 @@ export class GrpcServer {
 
   /**
    * Adds a service: `handlers` has one Observable-returning function per method of `definition`
-   * (by ts-proto's method name); unary methods must emit exactly once.
+   * (by ts-proto's method name), of the request or, for a bidirectional method, of the requests'
+   * stream; unary methods must emit exactly once.
    */
-  serve<S extends Record<string, MethodDef<unknown, unknown>>>(
-    serviceName: string,
-    definition: S,
-    handlers: { [K in keyof S]: S[K] extends MethodDef<infer Req, infer Res> ? (request: Req, ctx: Context) => Observable<Res> : never },
-  ): this {
+  serve<S extends Record<string, MethodDef<unknown, unknown>>>(serviceName: string, definition: S, handlers: { [K in keyof S]: HandlerOf<S[K]> }): this {
     const impl: UntypedServiceImplementation = {};
     const all = handlers as unknown as Handlers;
     for (const [name, method] of Object.entries(definition)) {
       const fn = all[name];
       if (fn === undefined) throw new Error(`no handler for ${method.path}`);
-      impl[name] = method.responseStream
-        ? serverStreamHandler(method.path, fn, this.scheduler, this.maxBuffered)
-        : unaryHandler(method.path, fn, this.scheduler);
+      const handler = fn as (request: unknown, ctx: Context) => Observable<unknown>;
+      impl[name] = method.requestStream
+        ? bidiStreamHandler(method.path, handler as (requests: Observable<unknown>, ctx: Context) => Observable<unknown>, this.scheduler)
+        : method.responseStream
+          ? serverStreamHandler(method.path, handler, this.scheduler, this.maxBuffered)
+          : unaryHandler(method.path, handler, this.scheduler);
     }
     this.server.addService(guardDecoding(definition) as unknown as ServiceDefinition, impl);
     this.health.set(serviceName, ServingStatus.SERVING);
