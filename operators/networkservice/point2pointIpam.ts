@@ -32,15 +32,15 @@ export function ipContextOf(request: NetworkServiceRequest): IPContext {
   return conn.context.ipContext;
 }
 
-const addAddr = (addrs: string[], addr: string) => {
+export const addAddr = (addrs: string[], addr: string) => {
   if (!addrs.includes(addr)) addrs.push(addr);
 };
 export const deleteAddr = (addrs: string[], addr: string) => {
   const i = addrs.indexOf(addr);
   if (i >= 0) addrs.splice(i, 1);
 };
-const addRoute = (routes: Route[], prefix: string) => {
-  if (!routes.some((r) => r.prefix === prefix)) routes.push({ prefix, nextHop: '' });
+export const addRoute = (routes: Route[], prefix: string, nextHop = '') => {
+  if (!routes.some((r) => r.prefix === prefix)) routes.push({ prefix, nextHop });
 };
 export const deleteRoute = (routes: Route[], prefix: string) => {
   const i = routes.findIndex((r) => r.prefix === prefix);

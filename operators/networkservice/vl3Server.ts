@@ -1,0 +1,103 @@
+import { status } from '@grpc/grpc-js';
+import { defer } from 'rxjs';
+import { map, tap } from 'rxjs/operators';
+import type { IPContext } from '../../proto/gen/connectioncontext.js';
+import type { NetworkServiceRequest } from '../../proto/gen/networkservice.js';
+import { NsmError, unavailable } from '../core/errors.js';
+import type { NetworkServiceElement } from '../core/networkservice.js';
+import { cidrContainsCidr, tryParseCidr } from '../tools/cidr.js';
+import type { Vl3Ipam } from '../tools/vl3Ipam.js';
+import { addAddr, addRoute, ipContextOf } from './point2pointIpam.js';
+
+/** `vl3Server` with the connections it addressed (leak checks). */
+export interface Vl3ServerElement extends NetworkServiceElement {
+  readonly connections: ReadonlyMap<string, string>;
+}
+
+/** Drops what lies in `previous` (an earlier vl3 prefix) from the addresses and routes. */
+function forgetPrevious(ip: IPContext, previous: string): void {
+  const old = tryParseCidr(previous);
+  const inside = (s: string) => {
+    const c = tryParseCidr(s);
+    return old !== undefined && c !== undefined && c.family === old.family && cidrContainsCidr(old, c);
+  };
+  ip.srcIpAddrs = ip.srcIpAddrs.filter((a) => !inside(a));
+  ip.dstIpAddrs = ip.dstIpAddrs.filter((a) => !inside(a));
+  ip.srcRoutes = ip.srcRoutes.filter((r) => !inside(r.prefix));
+  ip.dstRoutes = ip.dstRoutes.filter((r) => !inside(r.prefix));
+}
+
+/** A request from another vl3 NSE (upstream's test: it brings DNS configs and its own address of our family). */
+function fromPeer(request: NetworkServiceRequest, family: 4 | 6): boolean {
+  const conn = request.connection;
+  const configs = conn?.context?.dnsContext?.configs ?? [];
+  const ownAddresses = (conn?.context?.ipContext?.srcIpAddrs ?? []).filter((a) => tryParseCidr(a)?.family === family);
+  return configs.length > 0 && ownAddresses.length > 0;
+}
+
+/**
+ * `vl3Server(ipam)` (vl3 NSE, upstream ipcontext/vl3 server): a client gets a host address from
+ * the NSE's vl3 prefix as its source address, routes to the NSE's own address and prefix via the
+ * NSE, and, in the answer, a route to the whole vl3 network (the global prefix); the NSE's address
+ * is the destination. A refresh keeps the address while the prefix stays; after a reset (a new
+ * prefix from ipam-vl3) it gets a new one and what lay in the old prefix is dropped. Another vl3
+ * NSE keeps its own address. Close gives the address back; so does a first Request that failed.
+ * Before the NSE has a prefix: UNAVAILABLE; a used-up prefix: RESOURCE_EXHAUSTED.
+ *
+ * ```
+ * request(c1)  → src 10.0.0.1/32, routes 10.0.0.0/32 and 10.0.0.0/24 via 10.0.0.0; answer + 10.0.0.0/16 via 10.0.0.0
+ * reset(10.0.1.0/24), refresh(c1) → src 10.0.1.1/32
+ * ```
+ */
+export function vl3Server(ipam: Vl3Ipam): Vl3ServerElement {
+  /** Connection id → the global prefix its address was taken under. */
+  const connections = new Map<string, string>();
+  const allocate = (ip: IPContext, id: string): string => {
+    const address = ipam.allocate();
+    if (address === undefined) throw new NsmError(status.RESOURCE_EXHAUSTED, `the vl3 prefix ${ipam.selfPrefix()} has no free address left`);
+    ip.srcIpAddrs.push(address);
+    connections.set(id, ipam.globalPrefix());
+    return address;
+  };
+  return {
+    connections,
+    request: (request, ctx, next) =>
+      defer(() => {
+        if (!ipam.initialized) throw unavailable('the vl3 prefix pool is initializing (no prefix from ipam-vl3 yet)');
+        const ip = ipContextOf(request);
+        const id = request.connection?.id ?? '';
+        const previous = connections.get(id);
+        let fresh: string | undefined;
+        if (previous !== undefined) {
+          if (previous !== ipam.globalPrefix()) {
+            forgetPrevious(ip, previous);
+            allocate(ip, id);
+          }
+        } else if (!fromPeer(request, tryParseCidr(ipam.selfPrefix())?.family ?? 4)) fresh = allocate(ip, id);
+        addRoute(ip.srcRoutes, ipam.selfAddress(), ipam.selfIp());
+        addRoute(ip.srcRoutes, ipam.selfPrefix(), ipam.selfIp());
+        for (const src of ip.srcIpAddrs) addRoute(ip.dstRoutes, src);
+        addAddr(ip.dstIpAddrs, ipam.selfAddress());
+        return next.request(request, ctx).pipe(
+          map((conn) => {
+            const answered = conn.context?.ipContext;
+            if (answered) addRoute(answered.srcRoutes, ipam.globalPrefix(), ipam.selfIp());
+            return conn;
+          }),
+          tap({
+            error: () => {
+              if (fresh === undefined) return;
+              ipam.freeIfAllocated(fresh);
+              connections.delete(id);
+            },
+          }),
+        );
+      }),
+    close: (conn, ctx, next) =>
+      defer(() => {
+        for (const src of conn.context?.ipContext?.srcIpAddrs ?? []) ipam.freeIfAllocated(src);
+        connections.delete(conn.id);
+        return next.close(conn, ctx);
+      }),
+  };
+}
