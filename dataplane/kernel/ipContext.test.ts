@@ -16,6 +16,9 @@ describe('interface config from the ConnectionContext (upstream connectioncontex
       rules: [],
     });
     expect(interfaceConfig(c, 'endpoint', 'e').routes).toEqual(['169.254.0.1/32 dev e scope link', '169.254.20.0/24 via 169.254.0.1 dev e onlink']);
+    // vl3: the NSE's address is its prefix's first one; the prefix route still goes via it.
+    const vl3 = ctx({ srcIpAddrs: ['10.0.0.2/32'], dstIpAddrs: ['10.0.0.0/32'], srcRoutes: [{ prefix: '10.0.0.0/32', nextHop: '10.0.0.0' }, { prefix: '10.0.0.0/24', nextHop: '10.0.0.0' }] });
+    expect(interfaceConfig(vl3, 'client', 'n').routes).toEqual(['10.0.0.0/32 dev n scope link', '10.0.0.0/24 via 10.0.0.0 dev n onlink']);
     // A peer inside our own prefix needs no route of its own.
     expect(interfaceConfig(ctx({ srcIpAddrs: ['169.254.0.1/31'], dstIpAddrs: ['169.254.0.0/31'] }), 'client', 'n').routes).toEqual([]);
   });

@@ -79,7 +79,8 @@ export function interfaceConfig(context: ConnectionContext | undefined, side: Si
     const prefix = cidr(r.prefix, `${routeField}.prefix`);
     const via = r.nextHop ? address(r.nextHop, `${routeField}.next_hop`) : peer.find((p) => familyOf(p.ip) === familyOf(prefix.ip))?.ip;
     // A route to the peer itself is the link route above; one without any same-family peer stays on-link.
-    const line = via && via !== prefix.ip ? `${prefix.ip}/${prefix.len} via ${via} ${dev} onlink` : `${prefix.ip}/${prefix.len} ${dev} scope link`;
+    const toPeerItself = via === prefix.ip && prefix.len === hostLen(prefix.ip);
+    const line = via && !toPeerItself ? `${prefix.ip}/${prefix.len} via ${via} ${dev} onlink` : `${prefix.ip}/${prefix.len} ${dev} scope link`;
     if (!routes.includes(line) && !(prefix.len === hostLen(prefix.ip) && routes.includes(`${prefix.ip}/${prefix.len} ${dev} scope link`))) routes.push(line);
   }
   const neighbours = (ip?.ipNeighbors ?? []).map((n) => {

@@ -58,6 +58,10 @@ export const components: Registry = {
     summary: 'an endpoint handing out point-to-point addresses (upstream cmd-nse-icmp-responder)',
     load: () => import('../nse-icmp-responder/main.js').then((m) => m.component),
   },
+  'nse-vl3': {
+    summary: 'a vl3 endpoint: one flat L3 network for every client of its service (upstream cmd-nse-vl3-vpp, kernel datapath)',
+    load: () => import('../nse-vl3/main.js').then((m) => m.component),
+  },
   node: {
     summary: 'nsmgr and forwarder-kernel in one process (NSM_FORWARDER_NAME names the forwarder)',
     load: () => import('../node/main.js').then((m) => m.component),

@@ -1,14 +1,6 @@
 import { monitorPolicies, policies, registryClientPolicies, securitySpec, startSecurity } from '../cli/security.js';
 import { defaultServerPolicies } from '../../operators/authorize/policies.js';
-import { authorizeMonitor } from '../../operators/authorize/authorizeMonitor.js';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { asyncScheduler, lastValueFrom } from 'rxjs';
-import { NetworkService, NetworkServiceEndpoint } from '../../proto/gen/registry.js';
 import { endpoint } from '../../operators/chains/endpoint.js';
-import { registryClient } from '../../operators/chains/registryClient.js';
-import { Context } from '../../operators/core/context.js';
 import { dnsContextServer, parseDnsConfigs } from '../../operators/networkservice/dnsContext.js';
 import { idleTimeout } from '../../operators/networkservice/idleTimeout.js';
 import { mechanisms } from '../../operators/networkservice/mechanisms.js';
@@ -17,12 +9,9 @@ import { ownNetnsUrl } from '../../dataplane/kernel/netns.js';
 import { ipamForPolicy } from '../../operators/networkservice/ipamPolicy.js';
 import { parseCidrGroups } from '../../operators/tools/cidrGroups.js';
 import { policyRoutes } from '../../operators/networkservice/policyRoutes.js';
-import { unixUrl } from '../../operators/tools/nsmUrl.js';
 import { PBR_CONFIG_PATH, policyRoutesFile } from '../../streams/policyRoutesFile.js';
-import { serveNetworkService } from '../../streams/grpc/networkService.js';
-import { GrpcServer } from '../../streams/grpc/server.js';
 import { defineComponent } from '../cli/component.js';
-import { logRetry, untilShutdown } from '../cli/startupRegister.js';
+import { serveEndpoint } from '../cli/serveEndpoint.js';
 import { bool, duration, list, map, oneOf, str, url, variable } from '../cli/config.js';
 
 const spec = {
@@ -73,8 +62,6 @@ export const component = defineComponent({
   summary: 'an endpoint handing out point-to-point addresses (upstream cmd-nse-icmp-responder)',
   spec,
   async run(config, ctx) {
-    const dir = await mkdtemp(join(tmpdir(), 'nsm-rx-nse-'));
-    const listen = unixUrl(join(dir, 'listen.on.sock'));
     // Upstream's idle timeout: no connection for that long and the endpoint shuts itself down.
     const idle =
       config.idleTimeout > 0
@@ -88,42 +75,9 @@ export const component = defineComponent({
       policies: security.enforce(config.serverPolicies),
       additional: [...(idle ? [idle] : []), ipamForPolicy(config.ipamPolicy, config.cidrPrefix), pbr, dnsContextServer(config.dnsConfigs), mechanisms({ KERNEL: [kernelMechanismServer(ownNetnsUrl)], NOOP: [] })],
     });
-    const server = new GrpcServer({ credentials: security.serverCredentials });
-    serveNetworkService(server, hop.handler, hop.monitor, security.enforce(config.monitorPolicies).length ? authorizeMonitor(hop.owners) : undefined);
-    await server.listen([listen]);
-
-    const pool = security.pool();
-    const registry = registryClient({ pool, url: config.connectTo, dialTimeout: 5000, policies: security.enforce(config.registryClientPolicies), onRetry: logRetry(ctx, config.connectTo.href) });
-    const budget = () => Context.background.withDeadline(asyncScheduler.now() + 15_000);
-    let registered: NetworkServiceEndpoint | undefined;
-    ctx.lifecycle.onShutdown('nse-icmp-responder', async () => {
+    await serveEndpoint(hop, config, security, ctx, () => {
       idle?.dispose();
       pbr.dispose();
-      if (config.unregisterItself && registered) await lastValueFrom(registry.nse.unregister(registered, budget()), { defaultValue: undefined }).catch(() => undefined);
-      registry.dispose();
-      hop.state.metadata.dispose();
-      await server.stop(1000);
-      pool.closeAll();
-      security.stop();
-      await rm(dir, { recursive: true, force: true });
     });
-    // Each Register is tried until the nsmgr answers, however late it starts (upstream: no deadline).
-    if (config.registerService) {
-      for (const name of config.serviceNames) await untilShutdown(ctx, registry.ns.register(NetworkService.fromPartial({ name, payload: config.payload }), Context.background));
-    }
-    registered = await untilShutdown(
-      ctx,
-      registry.nse.register(
-        NetworkServiceEndpoint.fromPartial({
-          name: config.name,
-          networkServiceNames: config.serviceNames,
-          networkServiceLabels: Object.fromEntries(config.serviceNames.map((s) => [s, { labels: config.labels }])),
-          url: listen.href,
-        }),
-        Context.background,
-      ),
-    );
-    if (registered) ctx.log.info('serving', { url: listen.href, services: config.serviceNames, expires: registered.expirationTime });
-    await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
   },
 });

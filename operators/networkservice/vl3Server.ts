@@ -1,7 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import { defer } from 'rxjs';
 import { map, tap } from 'rxjs/operators';
-import type { IPContext } from '../../proto/gen/connectioncontext.js';
+import type { IPContext, Route } from '../../proto/gen/connectioncontext.js';
 import type { NetworkServiceRequest } from '../../proto/gen/networkservice.js';
 import { NsmError, unavailable } from '../core/errors.js';
 import type { NetworkServiceElement } from '../core/networkservice.js';
@@ -14,17 +14,18 @@ export interface Vl3ServerElement extends NetworkServiceElement {
   readonly connections: ReadonlyMap<string, string>;
 }
 
-/** Drops what lies in `previous` (an earlier vl3 prefix) from the addresses and routes. */
+/** Drops what belongs to `previous` (the NSE's earlier prefix): addresses and routes in it, and routes via it. */
 function forgetPrevious(ip: IPContext, previous: string): void {
   const old = tryParseCidr(previous);
   const inside = (s: string) => {
-    const c = tryParseCidr(s);
+    const c = tryParseCidr(s.includes('/') ? s : `${s}/${s.includes(':') ? 128 : 32}`);
     return old !== undefined && c !== undefined && c.family === old.family && cidrContainsCidr(old, c);
   };
+  const stale = (r: Route) => inside(r.prefix) || (r.nextHop !== '' && inside(r.nextHop));
   ip.srcIpAddrs = ip.srcIpAddrs.filter((a) => !inside(a));
   ip.dstIpAddrs = ip.dstIpAddrs.filter((a) => !inside(a));
-  ip.srcRoutes = ip.srcRoutes.filter((r) => !inside(r.prefix));
-  ip.dstRoutes = ip.dstRoutes.filter((r) => !inside(r.prefix));
+  ip.srcRoutes = ip.srcRoutes.filter((r) => !stale(r));
+  ip.dstRoutes = ip.dstRoutes.filter((r) => !stale(r));
 }
 
 /** A request from another vl3 NSE (upstream's test: it brings DNS configs and its own address of our family). */
@@ -50,13 +51,13 @@ function fromPeer(request: NetworkServiceRequest, family: 4 | 6): boolean {
  * ```
  */
 export function vl3Server(ipam: Vl3Ipam): Vl3ServerElement {
-  /** Connection id → the global prefix its address was taken under. */
+  /** Connection id → the NSE prefix its address was taken from. */
   const connections = new Map<string, string>();
   const allocate = (ip: IPContext, id: string): string => {
     const address = ipam.allocate();
     if (address === undefined) throw new NsmError(status.RESOURCE_EXHAUSTED, `the vl3 prefix ${ipam.selfPrefix()} has no free address left`);
     ip.srcIpAddrs.push(address);
-    connections.set(id, ipam.globalPrefix());
+    connections.set(id, ipam.selfPrefix());
     return address;
   };
   return {
@@ -69,7 +70,7 @@ export function vl3Server(ipam: Vl3Ipam): Vl3ServerElement {
         const previous = connections.get(id);
         let fresh: string | undefined;
         if (previous !== undefined) {
-          if (previous !== ipam.globalPrefix()) {
+          if (previous !== ipam.selfPrefix()) {
             forgetPrevious(ip, previous);
             allocate(ip, id);
           }

@@ -14,7 +14,7 @@ describe('Vl3Ipam (a vl3 NSE’s addresses)', () => {
     const sub = ipam.resets$.subscribe(() => resets++);
     ipam.reset('172.16.5.0/24');
     sub.unsubscribe();
-    expect([resets, ipam.selfPrefix(), ipam.allocate()]).toEqual([1, '172.16.5.0/24', '172.16.5.1/32']);
+    expect([resets, ipam.selfPrefix(), ipam.allocate(), ipam.globalPrefix()]).toEqual([1, '172.16.5.0/24', '172.16.5.1/32', '172.16.0.0/16']);
     expect(new Vl3Ipam('fd00::/120').globalPrefix()).toBe('fd00::/64');
   });
 

@@ -65,10 +65,10 @@ export class Vl3Ipam {
     return formatCidr(this.current.self);
   }
 
-  /** The whole vl3 network as upstream routes it: half the address length (`10.0.0.0/16`, a /64 for IPv6). */
+  /** The whole vl3 network as upstream routes it: half the address length (`10.0.0.0/16`, a /64 for IPv6), as a network the kernel takes. */
   globalPrefix(): string {
     const { self } = this.current;
-    return `${this.selfIp()}/${bitsOf(self.family) / 2}`;
+    return formatCidr(cidrNetwork({ ...self, prefixLength: bitsOf(self.family) / 2 }));
   }
 
   /** The lowest free host address (`10.0.0.1/32`), or undefined when the prefix is used up. */
