@@ -10,20 +10,30 @@ import { managePrefixesCall } from '../../streams/grpc/ipam.js';
 import { vl3Prefix } from '../../streams/vl3Prefix.js';
 import { ownNetnsUrl } from '../../dataplane/kernel/netns.js';
 import { defineComponent } from '../cli/component.js';
-import { bool, duration, list, map, str, url } from '../cli/config.js';
+import { bool, duration, list, map, str, unsupported, url } from '../cli/config.js';
 import { serveEndpoint } from '../cli/serveEndpoint.js';
 import { monitorPolicies, policies, registryClientPolicies, securitySpec, startSecurity } from '../cli/security.js';
 
 const spec = {
-  name: str('NSM_NAME', 'vl3-server', 'Name of the endpoint (NSE name and path segment)'),
+  name: str('NSM_NAME', 'vL3-server', 'Name of the endpoint (NSE name and path segment)'),
   connectTo: url('NSM_CONNECT_TO', 'unix:///var/lib/networkservicemesh/nsm.io.sock', 'The nsmgr to register through'),
   maxTokenLifetime: duration('NSM_MAX_TOKEN_LIFETIME', '10m', 'Lifetime of the tokens this endpoint issues'),
-  serviceNames: list('NSM_SERVICE_NAMES', 'vl3', 'Network services this endpoint provides'),
+  serviceNames: list('NSM_SERVICE_NAMES', 'vL3', 'Network services this endpoint provides'),
   payload: str('NSM_PAYLOAD', 'IP', 'Payload of the registered network services'),
   labels: map('NSM_LABELS', '', 'Labels of this endpoint for every service (k1:v1,k2:v2)'),
   prefixServerUrl: url('NSM_PREFIX_SERVER_URL', 'vl3-ipam:5006', 'The vl3 prefix server (nsm-rx ipam-vl3)'),
   registerService: bool('NSM_REGISTER_SERVICE', 'true', 'Register the network services too'),
-  unregisterItself: bool('NSM_UNREGISTER_ITSELF', 'false', 'Unregister the endpoint on exit'),
+  unregisterItself: bool('NSM_UNREGISTER_ITSELF', 'true', 'Unregister the endpoint on exit'),
+  // Upstream's variables for what is still to come here (issue 17): at their defaults they change nothing.
+  dnsTemplates: unsupported('NSM_DNS_TEMPLATES', '{{ index .Labels "podName" }}.{{ .NetworkService }}.', 'vl3 DNS is not implemented yet'),
+  requestLabels: unsupported('NSM_REQUEST_LABELS', '', 'connections to the other vl3 NSEs are not implemented yet'),
+  dialTimeout: unsupported('NSM_DIAL_TIMEOUT', '5s', 'connections to the other vl3 NSEs are not implemented yet'),
+  requestTimeout: unsupported('NSM_REQUEST_TIMEOUT', '15s', 'connections to the other vl3 NSEs are not implemented yet'),
+  livenessCheckEnabled: unsupported('NSM_LIVENESS_CHECK_ENABLED', 'true', 'connections to the other vl3 NSEs are not implemented yet'),
+  livenessCheckInterval: unsupported('NSM_LIVENESS_CHECK_INTERVAL', '1200ms', 'connections to the other vl3 NSEs are not implemented yet'),
+  livenessCheckTimeout: unsupported('NSM_LIVENESS_CHECK_TIMEOUT', '1s', 'connections to the other vl3 NSEs are not implemented yet'),
+  idleTimeout: unsupported('NSM_IDLE_TIMEOUT', '0', 'a vl3 NSE serves until stopped'),
+  listenOn: unsupported('NSM_LISTEN_ON', 'listen.on.sock', 'it serves on a socket in a temp dir of its own, as upstream by default'),
   serverPolicies: policies('NSM_SERVER_POLICIES', defaultServerPolicies, 'Policies every Request and Close must pass'),
   monitorPolicies,
   registryClientPolicies,

@@ -12,10 +12,10 @@ describeKernel('vl3 on the kernel datapath (issue 17, first part): ipam-vl3, one
     const [host, nseNs] = [ns.make('node0'), ns.make('vl3')];
     mesh().node(host, 0);
     mesh().start(host, 'ipam-vl3', { NSM_LISTEN_ON: mesh().sock('ipam'), NSM_PREFIX: '169.254.64.0/18', NSM_CLIENT_PREFIX_LEN: '24' });
-    mesh().start(nseNs, 'nse-vl3', { NSM_NAME: 'vl3-server', NSM_CONNECT_TO: mesh().sock('nsmgr-0'), NSM_PREFIX_SERVER_URL: mesh().sock('ipam'), NSM_SERVICE_NAMES: 'vl3' });
+    mesh().start(nseNs, 'nse-vl3', { NSM_CONNECT_TO: mesh().sock('nsmgr-0'), NSM_PREFIX_SERVER_URL: mesh().sock('ipam'), });
     const clients = [0, 1, 2].map((i) => {
       const netns = ns.make(`nsc${i}`);
-      return { netns, daemon: mesh().nsc(netns, 'kernel://vl3/nsm-1') };
+      return { netns, daemon: mesh().nsc(netns, 'kernel://vL3/nsm-1') };
     });
     for (const c of clients) await expect.poll(() => nscEvents(c.daemon, 'connected').length, { timeout: 30_000 }).toBe(1);
     const addresses = clients.map((c) => nscEvents(c.daemon, 'connected')[0]?.context.ipContext.srcIpAddrs[0]?.replace(/\/32$/, '') ?? '');
