@@ -10,6 +10,8 @@ describe('Vl3Ipam (a vl3 NSE’s addresses)', () => {
     ipam.freeIfAllocated('10.0.0.0/32'); // its own: stays taken
     ipam.freeIfAllocated('10.0.0.2/32'); // excluded, never handed out: stays out
     expect([ipam.allocate(), ipam.allocate()]).toEqual(['10.0.0.1/32', '10.0.0.4/32']);
+    ipam.reset('10.0.0.0/24', ['10.0.0.2/32']); // the same prefix again: 10.0.0.1, .3 and .4 stay taken
+    expect(ipam.allocate()).toBe('10.0.0.5/32');
     let resets = 0;
     const sub = ipam.resets$.subscribe(() => resets++);
     ipam.reset('172.16.5.0/24');

@@ -29,7 +29,7 @@ export class Vl3Ipam {
     return this.state !== undefined;
   }
 
-  /** Takes `prefix` (its network) with `excluded` left out; everything handed out before is forgotten. Throws on a value that is not a CIDR. */
+  /** Takes `prefix` (its network) with `excluded` left out; a new prefix forgets what was handed out, the same one keeps it. Throws on a value that is not a CIDR. */
   reset(prefix: string, excluded: readonly string[] = []): void {
     const self = cidrNetwork(parseCidr(prefix));
     const free = IpPool.of(self.family, [self]);
@@ -39,7 +39,10 @@ export class Vl3Ipam {
       const c = tryParseCidr(e);
       if (c?.family === self.family) free.exclude(c);
     }
-    this.state = { self, free, taken: new Set() };
+    // The same prefix again (the prefix stream reconnected): its clients keep their addresses.
+    const kept = this.state !== undefined && formatCidr(this.state.self) === formatCidr(self) ? this.state.taken : new Set<string>();
+    for (const address of kept) free.exclude(address);
+    this.state = { self, free, taken: kept };
     this.resetSubject.next();
   }
 
