@@ -1,5 +1,5 @@
 import { CallCredentials, Metadata, type CallOptions, type Client } from '@grpc/grpc-js';
-import { asyncScheduler, Observable, type SchedulerLike } from 'rxjs';
+import { asyncScheduler, Observable, type SchedulerLike, type Subscriber } from 'rxjs';
 import { ContextKey, type Context } from '../../operators/core/context.js';
 import { toNsmError } from '../../operators/core/errors.js';
 import type { MethodDef } from './method.js';
@@ -80,19 +80,25 @@ export function serverStreamCall<Req, Res>(
   scheduler: SchedulerLike = asyncScheduler,
 ): Observable<Res> {
   return new Observable<Res>((subscriber) => {
-    let done = false;
     const stream = channel.client.makeServerStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, request, ...callSettings(channel, ctx, scheduler));
-    stream.on('data', (message: Res) => subscriber.next(message));
-    stream.on('error', (err: unknown) => {
-      done = true;
-      subscriber.error(toNsmError(err));
-    });
-    stream.on('end', () => {
-      done = true;
-      subscriber.complete();
-    });
-    return () => done || stream.cancel();
+    const ended = forwardAnswers(stream, subscriber);
+    return () => ended() || stream.cancel();
   });
+}
+
+/** Puts a call's answers, its error (with its status) and its end into `subscriber`; tells whether it ended. */
+function forwardAnswers<Res>(stream: NodeJS.EventEmitter, subscriber: Subscriber<Res>): () => boolean {
+  let done = false;
+  stream.on('data', (message: Res) => subscriber.next(message));
+  stream.on('error', (err: unknown) => {
+    done = true;
+    subscriber.error(toNsmError(err));
+  });
+  stream.on('end', () => {
+    done = true;
+    subscriber.complete();
+  });
+  return () => done;
 }
 
 /**
@@ -107,17 +113,8 @@ export function bidiStreamCall<Req, Res>(
   scheduler: SchedulerLike = asyncScheduler,
 ): Observable<Res> {
   return new Observable<Res>((subscriber) => {
-    let done = false;
     const stream = channel.client.makeBidiStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, ...callSettings(channel, ctx, scheduler));
-    stream.on('data', (message: Res) => subscriber.next(message));
-    stream.on('error', (err: unknown) => {
-      done = true;
-      subscriber.error(toNsmError(err));
-    });
-    stream.on('end', () => {
-      done = true;
-      subscriber.complete();
-    });
+    const ended = forwardAnswers(stream, subscriber);
     const sending = requests.subscribe({
       next: (message) => stream.write(message),
       error: (e: unknown) => subscriber.error(toNsmError(e)),
@@ -125,7 +122,7 @@ export function bidiStreamCall<Req, Res>(
     });
     return () => {
       sending.unsubscribe();
-      if (!done) stream.cancel();
+      if (!ended()) stream.cancel();
     };
   });
 }
