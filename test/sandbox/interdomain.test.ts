@@ -104,12 +104,18 @@ describe('interdomain and floating (upstream nsmgrproxy and proxydns scenarios)'
     await c.close(second);
   });
 
-  it('TestNSMGR_FloatingInterdomainUseCase: an NSE registered as name@floating.domain through cluster2 is found there and reached from cluster1', async () => {
+  /** cluster1, cluster2 and the floating domain; an NSE of cluster2 registered as final-endpoint@floating.domain serving `service`. */
+  async function floatingEndpoint(service: string): Promise<{ cluster1: Domain; cluster2: Domain }> {
     const cluster1 = await domain('cluster1');
     const cluster2 = await domain('cluster2');
     await domain('floating.domain', { nodes: 0, proxies: false });
     await registerNs(cluster2, 'my-service-interdomain@floating.domain');
-    await cluster2.mesh.endpoint(0, 'final-endpoint@floating.domain', { services: ['my-service-interdomain'], registerServices: false });
+    await cluster2.mesh.endpoint(0, 'final-endpoint@floating.domain', { services: [service], registerServices: false });
+    return { cluster1, cluster2 };
+  }
+
+  it('TestNSMGR_FloatingInterdomainUseCase: an NSE registered as name@floating.domain through cluster2 is found there and reached from cluster1', async () => {
+    const { cluster1, cluster2 } = await floatingEndpoint('my-service-interdomain');
 
     const viaNsmgr = cluster2.mesh.registryOf(0);
     const found = await lastValueFrom(viaNsmgr.nse.find({ networkServiceEndpoint: NetworkServiceEndpoint.fromPartial({ name: 'final-endpoint@floating.domain' }), watch: false }, budget()).pipe(toArray()));
@@ -122,11 +128,7 @@ describe('interdomain and floating (upstream nsmgrproxy and proxydns scenarios)'
   });
 
   it('TestNSMGR_FloatingInterdomainUseCase_FloatingNetworkServiceNameRegistration: the NSE registers its service as svc@floating.domain too', async () => {
-    const cluster1 = await domain('cluster1');
-    const cluster2 = await domain('cluster2');
-    await domain('floating.domain', { nodes: 0, proxies: false });
-    await registerNs(cluster2, 'my-service-interdomain@floating.domain');
-    await cluster2.mesh.endpoint(0, 'final-endpoint@floating.domain', { services: ['my-service-interdomain@floating.domain'], registerServices: false });
+    const { cluster1 } = await floatingEndpoint('my-service-interdomain@floating.domain');
     const c = nsc(cluster1);
     const conn = await requestAndRefresh(c, '1', 'my-service-interdomain@floating.domain');
     await c.close(conn);
