@@ -14,8 +14,8 @@ export interface Vl3ServerElement extends NetworkServiceElement {
   readonly connections: ReadonlyMap<string, string>;
 }
 
-/** Drops what belongs to `previous` (the NSE's earlier prefix): addresses and routes in it, and routes via it. */
-function forgetPrevious(ip: IPContext, previous: string): void {
+/** Drops what belongs to `previous` (an NSE's earlier prefix): addresses and routes in it, and routes via it. */
+export function forgetPrevious(ip: IPContext, previous: string): void {
   const old = tryParseCidr(previous);
   const inside = (s: string) => {
     const c = tryParseCidr(s.includes('/') ? s : `${s}/${s.includes(':') ? 128 : 32}`);

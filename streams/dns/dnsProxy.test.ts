@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { DNSConfig } from '../../proto/gen/connectioncontext.js';
 import { startDnsServer } from '../../test/dnsServer.js';
 import { serveDnsProxy } from './dnsProxy.js';
+import { answerFromRecords } from './records.js';
 
 const resolverAt = (port: number) => {
   const r = new Resolver({ timeout: 3000, tries: 1 });
@@ -88,6 +89,29 @@ describe('DNS proxy (the client side of DNS configs)', () => {
     } finally {
       await udpTaken.close();
       tcpTaken.close();
+    }
+  });
+});
+
+describe('DNS proxy as a vl3 NSE’s DNS server (local records, peers)', () => {
+  it('answers its own names, asks its peers for the others (without recursion: peers asking each other never loop), NXDOMAIN when nobody knows', async () => {
+    const names = (records: Record<string, string>) => (query: Buffer) => answerFromRecords(query, (name) => (records[name] ? [records[name]] : undefined));
+    const peersOfA = new BehaviorSubject<readonly DNSConfig[]>([]);
+    const peersOfB = new BehaviorSubject<readonly DNSConfig[]>([]);
+    const a = await serveDnsProxy({ configs: peersOfA, local: names({ 'nsc1.vl3.': '169.254.0.1' }), peers: true, timeoutMs: 1000 });
+    const b = await serveDnsProxy({ configs: peersOfB, local: names({ 'nsc2.vl3.': '169.254.1.1' }), peers: true, timeoutMs: 1000 });
+    try {
+      // Each names the other: a name neither knows goes A → B, and B, asked without recursion, does not ask A back.
+      peersOfA.next([DNSConfig.fromPartial({ dnsServerIps: [`127.0.0.1:${b.port}`] })]);
+      peersOfB.next([DNSConfig.fromPartial({ dnsServerIps: [`127.0.0.1:${a.port}`] })]);
+      expect(await resolverAt(a.port).resolve4('nsc1.vl3')).toEqual(['169.254.0.1']);
+      expect(await resolverAt(a.port).resolve4('nsc2.vl3')).toEqual(['169.254.1.1']);
+      expect(await resolverAt(b.port).resolve4('nsc1.vl3')).toEqual(['169.254.0.1']);
+      await expect(resolverAt(a.port).resolve4('nobody.vl3')).rejects.toMatchObject({ code: 'ENOTFOUND' });
+      expect(await resolverAt(a.port).resolve6('nsc1.vl3').catch((e: NodeJS.ErrnoException) => e.code)).toBe('ENODATA');
+    } finally {
+      await a.close();
+      await b.close();
     }
   });
 });

@@ -18,6 +18,14 @@ export interface DnsProxyOptions {
   configs: Observable<readonly DNSConfig[]>;
   /** How long to wait for the first answer, ms (upstream fanout: 1 s... 5 s; default 2 s). */
   timeoutMs?: number;
+  /** Answers found here are given at once, the servers not asked (vl3 DNS: its own clients' names). */
+  local?: (query: Buffer) => Buffer | undefined;
+  /**
+   * The servers are peers answering from their own records (vl3 DNS fanout): queries go to them
+   * without "recursion desired", and a query that arrives without it is answered from `local`
+   * alone (NXDOMAIN otherwise), so peers asking each other never loop (upstream norecursion).
+   */
+  peers?: boolean;
 }
 
 /** `ip` or `ip:port` (IPv6 as `[ip]:port`) → where to send; port 53 by default. */
@@ -29,15 +37,26 @@ function target(server: string): { address: string; port: number; family: 4 | 6 
   return family === 4 || family === 6 ? { address, port, family } : undefined;
 }
 
-/** A SERVFAIL answer to `query` (same id and question): nobody could be asked, or nobody answered. */
-function servfail(query: Buffer): Buffer {
+/** An answer to `query` (same id and question) with no records and `rcode`. */
+function failure(query: Buffer, rcode: number): Buffer {
   const out = Buffer.from(query);
   if (out.length >= 4) {
     out[2] = ((out[2] ?? 0) | 0x80) & 0xf9; // QR=1, keep opcode and RD
-    out[3] = ((out[3] ?? 0) & 0xf0) | 0x02; // RCODE=SERVFAIL
+    out[3] = ((out[3] ?? 0) & 0xf0) | rcode;
   }
   return out;
 }
+/** SERVFAIL: nobody could be asked, or nobody answered. */
+const servfail = (query: Buffer): Buffer => failure(query, 2);
+const nxdomain = (query: Buffer): Buffer => failure(query, 3);
+
+/** The RD bit of a message's header (byte 2, lowest bit). */
+const recursionDesired = (message: Buffer): boolean => ((message[2] ?? 0) & 0x01) === 1;
+const withRecursionBit = (message: Buffer, on: boolean): Buffer => {
+  const out = Buffer.from(message);
+  if (out.length >= 3) out[2] = on ? (out[2] ?? 0) | 0x01 : (out[2] ?? 0) & 0xfe;
+  return out;
+};
 
 /** Reads DNS-over-TCP frames (a 2-byte length, then the message) from `socket`, one message at a time. */
 function onTcpMessages(socket: NetSocket, each: (message: Buffer) => void): void {
@@ -89,7 +108,14 @@ function serveOn(options: DnsProxyOptions, port: number): Promise<DnsProxy> {
 
   const inFlight = new Set<number>();
 
-  const ask = (query: Buffer, reply: (answer: Buffer) => void): void => {
+  const ask = (received: Buffer, replyTo: (answer: Buffer) => void): void => {
+    const own = options.local?.(received);
+    if (own) return replyTo(own);
+    const rd = recursionDesired(received);
+    if (options.peers && !rd) return replyTo(nxdomain(received));
+    // Peers are asked without recursion; the asker gets its own RD bit back.
+    const query = options.peers ? withRecursionBit(received, false) : received;
+    const reply = options.peers ? (answer: Buffer) => replyTo(withRecursionBit(answer, rd)) : replyTo;
     const asked = servers.map(target).filter((t): t is NonNullable<typeof t> => t?.family === 4);
     // Upstream noloop: a query back while it is being asked (a config naming this proxy) fails.
     const id = query.length >= 2 ? query.readUInt16BE(0) : -1;
