@@ -18,7 +18,7 @@ import { vl3Server } from './vl3Server.js';
 
 const echo: NetworkServiceHandler = { request: (r) => defer(() => of(Connection.fromPartial(r.connection ?? {}))), close: () => of(undefined) };
 const scheme = parseDnsTemplate('{{ index .Labels "podName" }}.{{ .NetworkService }}.');
-const request = (id: string, podName: string, extra: Partial<Connection> = {}) =>
+const request = (id: string, podName: string, extra: Parameters<typeof Connection.fromPartial>[0] = {}) =>
   NetworkServiceRequest.fromPartial({ connection: { id, networkService: 'vl3', labels: { podName }, ...extra } });
 
 describe('vl3DnsServer', () => {
