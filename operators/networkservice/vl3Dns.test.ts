@@ -18,8 +18,7 @@ import { vl3Server } from './vl3Server.js';
 
 const echo: NetworkServiceHandler = { request: (r) => defer(() => of(Connection.fromPartial(r.connection ?? {}))), close: () => of(undefined) };
 const scheme = parseDnsTemplate('{{ index .Labels "podName" }}.{{ .NetworkService }}.');
-const request = (id: string, podName: string, extra: Parameters<typeof Connection.fromPartial>[0] = {}) =>
-  NetworkServiceRequest.fromPartial({ connection: { id, networkService: 'vl3', labels: { podName }, ...extra } });
+const request = (id: string, podName: string) => NetworkServiceRequest.fromPartial({ connection: { id, networkService: 'vl3', labels: { podName } } });
 
 describe('vl3DnsServer', () => {
   it('a client’s name answers with its address and the answer names the NSE’s DNS with search domains; Close forgets it', () => {
@@ -46,8 +45,12 @@ describe('vl3DnsServer', () => {
     sync(handler.request(NetworkServiceRequest.fromPartial({ connection: { ...conn, labels: { podName: 'b' } } }), Context.background));
     expect(dns.lookup('a.vl3.')).toBeUndefined();
     expect(dns.lookup('b.vl3.')).toEqual(['10.0.0.1']);
-    const peerRequest = request('peer', 'nse-2', {
-      context: { ipContext: { srcIpAddrs: ['10.0.1.0/32'] }, dnsContext: { configs: [{ dnsServerIps: ['10.0.1.0'], searchDomains: [] }, { dnsServerIps: ['192.0.2.1'], searchDomains: [] }] } },
+    const peerRequest = NetworkServiceRequest.fromPartial({
+      connection: {
+        id: 'peer',
+        networkService: 'vl3',
+        context: { ipContext: { srcIpAddrs: ['10.0.1.0/32'] }, dnsContext: { configs: [{ dnsServerIps: ['10.0.1.0'], searchDomains: [] }, { dnsServerIps: ['192.0.2.1'], searchDomains: [] }] } },
+      },
     });
     const peer = sync(handler.request(peerRequest, Context.background));
     expect(sync(dns.peers$.pipe(take(1)))).toEqual([{ dnsServerIps: ['10.0.1.0'], searchDomains: [] }]);
