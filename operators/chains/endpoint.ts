@@ -23,6 +23,8 @@ export interface EndpointOptions {
   /** Policy files the authorize element enforces (resolvePolicies); none: allow all. */
   policies?: readonly string[];
   scheduler?: SchedulerLike;
+  /** The hop's MonitorConnection store, when an element must publish on it too (vl3MtuServer); default: a new one. */
+  monitor?: ConnectionMonitor;
 }
 
 /** A served endpoint: its NetworkService handler and its MonitorConnection source. */
@@ -42,7 +44,7 @@ export interface Endpoint {
  */
 export function endpoint(options: EndpointOptions): Endpoint {
   const scheduler = options.scheduler ?? asyncScheduler;
-  const connections = new ConnectionMonitor();
+  const connections = options.monitor ?? new ConnectionMonitor();
   const begin = beginServer({ scheduler });
   const meta = metadata();
   const owners = new SpiffeIdConnections();
