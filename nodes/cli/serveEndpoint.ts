@@ -5,7 +5,7 @@ import { asyncScheduler, lastValueFrom } from 'rxjs';
 import { NetworkService, NetworkServiceEndpoint } from '../../proto/gen/registry.js';
 import { authorizeMonitor } from '../../operators/authorize/authorizeMonitor.js';
 import type { Endpoint } from '../../operators/chains/endpoint.js';
-import { registryClient } from '../../operators/chains/registryClient.js';
+import { registryClient, type RegistryClient } from '../../operators/chains/registryClient.js';
 import { Context } from '../../operators/core/context.js';
 import { unixUrl, type NsmUrl } from '../../operators/tools/nsmUrl.js';
 import type { ChannelPool } from '../../streams/grpc/channelPool.js';
@@ -28,13 +28,21 @@ export interface EndpointRegistration {
   readonly registryClientPolicies: readonly string[];
 }
 
+/** What an endpoint daemon adds around serving: its own parts' shutdown, and what starts once it is registered. */
+export interface EndpointHooks {
+  /** Runs first at shutdown, before the endpoint unregisters (its own parts; awaited). */
+  readonly stop?: () => void | Promise<void>;
+  /** Runs once the endpoint is registered, with its registry client (through its nsmgr). */
+  readonly serving?: (registry: RegistryClient, registered: NetworkServiceEndpoint) => void;
+}
+
 /**
  * What every endpoint daemon does with its chain: serves it on a unix socket of its own (and
  * MonitorConnection), registers its services (unless told not to) and itself through its nsmgr,
- * trying until the nsmgr answers and refreshing after, and on shutdown (after `stop`, its own
- * parts) unregisters if asked, stops serving and releases everything. Resolves at shutdown.
+ * trying until the nsmgr answers and refreshing after, and on shutdown (after `hooks.stop`, its
+ * own parts) unregisters if asked, stops serving and releases everything. Resolves at shutdown.
  */
-export async function serveEndpoint(hop: Endpoint, reg: EndpointRegistration, security: Security, ctx: RunContext, stop: () => void = () => undefined): Promise<void> {
+export async function serveEndpoint(hop: Endpoint, reg: EndpointRegistration, security: Security, ctx: RunContext, hooks: EndpointHooks = {}): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'nsm-rx-nse-'));
   const listen = unixUrl(join(dir, 'listen.on.sock'));
   const server = new GrpcServer({ credentials: security.serverCredentials });
@@ -46,7 +54,7 @@ export async function serveEndpoint(hop: Endpoint, reg: EndpointRegistration, se
   const budget = () => Context.background.withDeadline(asyncScheduler.now() + 15_000);
   let registered: NetworkServiceEndpoint | undefined;
   ctx.lifecycle.onShutdown(reg.name, async () => {
-    stop();
+    await hooks.stop?.();
     if (reg.unregisterItself && registered) await lastValueFrom(registry.nse.unregister(registered, budget()), { defaultValue: undefined }).catch(() => undefined);
     registry.dispose();
     hop.state.metadata.dispose();
@@ -71,6 +79,9 @@ export async function serveEndpoint(hop: Endpoint, reg: EndpointRegistration, se
       Context.background,
     ),
   );
-  if (registered) ctx.log.info('serving', { url: listen.href, services: reg.serviceNames, expires: registered.expirationTime });
+  if (registered) {
+    ctx.log.info('serving', { url: listen.href, services: reg.serviceNames, expires: registered.expirationTime });
+    hooks.serving?.(registry, registered);
+  }
   await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
 }

@@ -75,9 +75,11 @@ export const component = defineComponent({
       policies: security.enforce(config.serverPolicies),
       additional: [...(idle ? [idle] : []), ipamForPolicy(config.ipamPolicy, config.cidrPrefix), pbr, dnsContextServer(config.dnsConfigs), mechanisms({ KERNEL: [kernelMechanismServer(ownNetnsUrl)], NOOP: [] })],
     });
-    await serveEndpoint(hop, config, security, ctx, () => {
-      idle?.dispose();
-      pbr.dispose();
+    await serveEndpoint(hop, config, security, ctx, {
+      stop: () => {
+        idle?.dispose();
+        pbr.dispose();
+      },
     });
   },
 });

@@ -5,7 +5,7 @@ import { ConnectionContext, DNSConfig, DNSContext } from '../../proto/gen/connec
 import type { ConnectionMonitor } from '../../streams/monitorConnections.js';
 import { cloneConnection } from '../core/clone.js';
 import type { NetworkServiceElement } from '../core/networkservice.js';
-import { cidrContains, tryParseCidr, tryParseIp } from '../tools/cidr.js';
+import { tryParseIp } from '../tools/cidr.js';
 import type { Vl3Dns } from '../tools/vl3Dns.js';
 import { eventFactoryOf } from './begin/eventFactory.js';
 import { containsDnsConfig } from './dnsContext.js';
@@ -35,23 +35,18 @@ function addConfig(conn: Connection, config: DNSConfig): void {
   if (!containsDnsConfig(configs, config)) configs.push(config);
 }
 
-/** The DNS servers a caller named that lie in the vl3 network (the answer's last source route): another vl3 NSE's. */
+/** The DNS servers a caller named at its own address: it is another vl3 NSE, and that is its DNS server. */
 function peersNamed(asked: readonly DNSConfig[], answer: Connection, own: string | undefined): DNSConfig[] {
-  const routes = answer.context?.ipContext?.srcRoutes ?? [];
-  const network = tryParseCidr(routes[routes.length - 1]?.prefix ?? '');
-  const inNetwork = (ip: string) => {
-    const parsed = tryParseIp(ip);
-    return network !== undefined && parsed !== undefined && ip !== own && cidrContains(network, parsed);
-  };
-  return asked.filter((c) => c.dnsServerIps.some(inNetwork));
+  const callers = new Set(hostIps(answer.context?.ipContext?.srcIpAddrs).filter((ip) => ip !== own));
+  return asked.filter((c) => c.dnsServerIps.some((ip) => callers.has(ip)));
 }
 
 /**
  * `vl3DnsServer(dns, connections)` (vl3 NSE, upstream dnscontext/vl3dns server, before the vl3
  * IPAM): each connection's names (the DNS templates over it) answer with its source addresses
  * on the NSE's DNS server; the answer's DNS context names that server, with every parent domain
- * of the names as search domains. A caller's own DNS server inside the vl3 network (another vl3
- * NSE's) becomes one the DNS server asks for names it does not know. When the NSE has no DNS
+ * of the names as search domains. A caller whose DNS server is at its own address (another vl3
+ * NSE) has it become one the DNS server asks for names it does not know. When the NSE has no DNS
  * address yet, the Request still succeeds and, once it has one, the connection is published
  * REFRESH_REQUESTED so its client asks again. Names change with a refresh; Close forgets them.
  *

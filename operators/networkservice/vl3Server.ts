@@ -40,7 +40,7 @@ function fromPeer(request: NetworkServiceRequest, family: 4 | 6): boolean {
  * `vl3Server(ipam)` (vl3 NSE, upstream ipcontext/vl3 server): a client gets a host address from
  * the NSE's vl3 prefix as its source address, routes to the NSE's own address and prefix via the
  * NSE, and, in the answer, a route to the whole vl3 network (the global prefix); the NSE's address
- * is the destination. A refresh keeps the address while the prefix stays; after a reset (a new
+ * is the destination (another vl3 NSE gets no route to the whole network: it has one per peer). A refresh keeps the address while the prefix stays; after a reset (a new
  * prefix from ipam-vl3) it gets a new one and what lay in the old prefix is dropped. Another vl3
  * NSE keeps its own address. Close gives the address back; so does a first Request that failed.
  * Before the NSE has a prefix: UNAVAILABLE; a used-up prefix: RESOURCE_EXHAUSTED.
@@ -69,12 +69,13 @@ export function vl3Server(ipam: Vl3Ipam): Vl3ServerElement {
         const id = request.connection?.id ?? '';
         const previous = connections.get(id);
         let fresh: string | undefined;
+        const peer = previous === undefined && fromPeer(request, tryParseCidr(ipam.selfPrefix())?.family ?? 4);
         if (previous !== undefined) {
           if (previous !== ipam.selfPrefix()) {
             forgetPrevious(ip, previous);
             allocate(ip, id);
           }
-        } else if (!fromPeer(request, tryParseCidr(ipam.selfPrefix())?.family ?? 4)) fresh = allocate(ip, id);
+        } else if (!peer) fresh = allocate(ip, id);
         addRoute(ip.srcRoutes, ipam.selfAddress(), ipam.selfIp());
         addRoute(ip.srcRoutes, ipam.selfPrefix(), ipam.selfIp());
         for (const src of ip.srcIpAddrs) addRoute(ip.dstRoutes, src);
@@ -82,7 +83,8 @@ export function vl3Server(ipam: Vl3Ipam): Vl3ServerElement {
         return next.request(request, ctx).pipe(
           map((conn) => {
             const answered = conn.context?.ipContext;
-            if (answered) addRoute(answered.srcRoutes, ipam.globalPrefix(), ipam.selfIp());
+            // A peer has its own way to the whole network: a route per NSE it is connected to.
+            if (answered && !peer) addRoute(answered.srcRoutes, ipam.globalPrefix(), ipam.selfIp());
             return conn;
           }),
           tap({

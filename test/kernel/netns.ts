@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 
 export { addNetns, delNetns } from '../../dataplane/kernel/host.js';
@@ -15,6 +15,9 @@ export function ipJson<T>(netns: string, args: string[]): T {
 }
 
 /** Whether `dst` answers ping from netns `from` (1 s budget). */
+/** What the resolver of netns `from` makes of `name` (glibc, as any program there would ask), '' when nothing. */
+export const resolves = (from: string, name: string): string => spawnSync('ip', ['netns', 'exec', from, 'getent', 'ahostsv4', name], { encoding: 'utf8' }).stdout.split(/\s+/)[0] ?? '';
+
 export function pings(from: string, dst: string): boolean {
   try {
     execFileSync('ip', ['netns', 'exec', from, 'ping', '-c', '1', '-W', '1', dst], { stdio: 'ignore' });

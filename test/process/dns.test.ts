@@ -1,15 +1,12 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { expect, it } from 'vitest';
 import { dnsServerCommand } from '../dnsServer.js';
-import { describeKernel, useNamespaces } from '../kernel/namespaces.js';
+import { describeKernel, resolves, useNamespaces } from '../kernel/namespaces.js';
 import { nscEvents, stop } from './processMesh.js';
 import { useProcessMesh } from './useProcessMesh.js';
 
 const mesh = useProcessMesh();
-
-/** What the resolver of netns `ns` makes of `name` (glibc, as any program there would ask), '' when nothing. */
-const lookup = (ns: string, name: string): string => spawnSync('ip', ['netns', 'exec', ns, 'getent', 'ahostsv4', name], { encoding: 'utf8' }).stdout.split(/\s+/)[0] ?? '';
 
 describeKernel('the nsc’s local DNS server across OS processes', () => {
   const ns = useNamespaces();
@@ -32,9 +29,9 @@ describeKernel('the nsc’s local DNS server across OS processes', () => {
     await expect.poll(() => nscEvents(client, 'connected').length, { timeout: 20_000 }).toBe(1);
 
     expect(readFileSync(resolvConf, 'utf8')).toMatch(/^nameserver 127\.0\.0\.1\nsearch service\.nsm\n/m);
-    expect(lookup(nscNs, 'db.service.nsm')).toBe('169.254.7.7');
-    expect(lookup(nscNs, 'db')).toBe('169.254.7.7'); // expanded with the connection's search domain
-    expect(lookup(nscNs, 'unknown.service.nsm')).toBe('');
+    expect(resolves(nscNs, 'db.service.nsm')).toBe('169.254.7.7');
+    expect(resolves(nscNs, 'db')).toBe('169.254.7.7'); // expanded with the connection's search domain
+    expect(resolves(nscNs, 'unknown.service.nsm')).toBe('');
     expect(execFileSync('ip', ['netns', 'exec', nscNs, 'ss', '-Hltun', 'sport = :53'], { encoding: 'utf8' }).match(/^(udp|tcp)/gm)?.sort()).toEqual(['tcp', 'udp']); // as upstream's
     expect(existsSync('/etc/resolv.conf') && readFileSync('/etc/resolv.conf', 'utf8')).not.toMatch(/nsm-rx/); // the host's untouched
 

@@ -1,31 +1,78 @@
 import { expect, it } from 'vitest';
-import { describeKernel, pings, useNamespaces } from '../kernel/namespaces.js';
-import { nscEvents, stop } from './processMesh.js';
+import { describeKernel, ipJson, pings, resolves, underlay, useNamespaces } from '../kernel/namespaces.js';
+import { nscEvents, stop, type Daemon } from './processMesh.js';
 import { useProcessMesh } from './useProcessMesh.js';
 
 const mesh = useProcessMesh();
 
-describeKernel('vl3 on the kernel datapath (issue 17, first part): ipam-vl3, one nse-vl3, three clients', () => {
+interface Client {
+  readonly name: string;
+  readonly netns: string;
+  readonly daemon: Daemon;
+}
+
+/** The client's vl3 address: what its interface carries now (a heal may have changed it). */
+function addressOf(c: Client): string {
+  try {
+    return ipJson<{ addr_info: { local: string; family: string }[] }[]>(c.netns, ['addr', 'show', 'dev', 'nsm-1'])[0]?.addr_info.find((a) => a.family === 'inet')?.local ?? '';
+  } catch {
+    return ''; // no interface (between a heal's Close and Request)
+  }
+}
+
+/** Every client reaches every other, by address and by its vl3 DNS name (`<POD_NAME>.vL3`), within a few tries each. */
+async function allPairsReach(clients: readonly Client[]): Promise<void> {
+  const addresses = clients.map(addressOf);
+  expect(new Set(addresses).size).toBe(clients.length);
+  for (const [i, c] of clients.entries()) {
+    for (const [j, other] of clients.entries()) {
+      if (i === j) continue;
+      const to = addresses[j] ?? '';
+      await expect.poll(() => ({ from: c.name, to, ok: pings(c.netns, to) }), { timeout: 15_000 }).toEqual({ from: c.name, to, ok: true });
+      await expect.poll(() => ({ from: c.name, name: `${other.name}.vL3`, is: resolves(c.netns, `${other.name}.vL3`) }), { timeout: 15_000 }).toEqual({ from: c.name, name: `${other.name}.vL3`, is: to });
+      expect(pings(c.netns, `${other.name}.vL3`)).toBe(true);
+    }
+  }
+}
+
+describeKernel('vl3 on the kernel datapath: ipam-vl3, two nse-vl3 on two nodes, three clients', () => {
   const ns = useNamespaces();
 
-  it('every client gets a host address in the NSE’s prefix (from ipam-vl3) and pings the NSE and every other client through it; SIGTERM closes', async () => {
-    const [host, nseNs] = [ns.make('node0'), ns.make('vl3')];
-    mesh().node(host, 0);
-    mesh().start(host, 'ipam-vl3', { NSM_LISTEN_ON: mesh().sock('ipam'), NSM_PREFIX: '169.254.64.0/18', NSM_CLIENT_PREFIX_LEN: '24' });
-    mesh().start(nseNs, 'nse-vl3', { NSM_CONNECT_TO: mesh().sock('nsmgr-0'), NSM_PREFIX_SERVER_URL: mesh().sock('ipam'), });
-    const clients = [0, 1, 2].map((i) => {
+  it('the NSEs take prefixes from ipam-vl3 and connect to each other; every client reaches every other by address and by DNS name; kill -9 of an NSE: its clients heal to the other and all pairs reach again', async () => {
+    const [node0, node1, vl3a, vl3b] = [ns.make('node0'), ns.make('node1'), ns.make('vl3a'), ns.make('vl3b')];
+    underlay(node0, node1, '169.254.250.1/30', '169.254.250.2/30');
+    mesh().node(node0, 0, '169.254.250.1');
+    mesh().node(node1, 1, '169.254.250.2');
+    mesh().start(node0, 'ipam-vl3', { NSM_LISTEN_ON: mesh().sock('ipam'), NSM_PREFIX: '169.254.64.0/18', NSM_CLIENT_PREFIX_LEN: '24' });
+    const nses = {
+      'vl3-a': mesh().start(vl3a, 'nse-vl3', { NSM_NAME: 'vl3-a', NSM_CONNECT_TO: mesh().sock('nsmgr-0'), NSM_PREFIX_SERVER_URL: mesh().sock('ipam'), NSM_LOG_LEVEL: 'INFO' }),
+      // Each process has a SPIFFE ID of its own here (in a cluster the replicas share one): one registers the service.
+      'vl3-b': mesh().start(vl3b, 'nse-vl3', { NSM_NAME: 'vl3-b', NSM_CONNECT_TO: mesh().sock('nsmgr-1'), NSM_PREFIX_SERVER_URL: mesh().sock('ipam'), NSM_REGISTER_SERVICE: 'false', NSM_LOG_LEVEL: 'INFO' }),
+    };
+    // The later NSE connects to the earlier one: one of them logs its peer connected.
+    await expect.poll(() => Object.values(nses).some((d) => /"vl3 peer connected"/.test(d.out)), { timeout: 30_000 }).toBe(true);
+    const clients: Client[] = [0, 1, 2].map((i) => {
       const netns = ns.make(`nsc${i}`);
-      return { netns, daemon: mesh().nsc(netns, 'kernel://vL3/nsm-1') };
+      const name = `nsc${i}`;
+      const env = { NSM_NAME: name, NSM_CONNECT_TO: mesh().sock(`nsmgr-${i === 2 ? 1 : 0}`), NSM_NETWORK_SERVICES: 'kernel://vL3/nsm-1', POD_NAME: name };
+      return { name, netns, daemon: mesh().start(netns, 'nsc', env) };
     });
     for (const c of clients) await expect.poll(() => nscEvents(c.daemon, 'connected').length, { timeout: 30_000 }).toBe(1);
-    const addresses = clients.map((c) => nscEvents(c.daemon, 'connected')[0]?.context.ipContext.srcIpAddrs[0]?.replace(/\/32$/, '') ?? '');
-    expect(new Set(addresses).size).toBe(3);
-    for (const a of addresses) expect(a).toMatch(/^169\.254\.64\.\d+$/);
-    // Every pair answers within a few tries (a loaded machine may drop the first ping's ARP round).
-    for (const c of clients) await expect.poll(() => pings(c.netns, '169.254.64.0'), { timeout: 10_000 }).toBe(true);
-    for (const [i, c] of clients.entries()) {
-      for (const [j, other] of addresses.entries()) if (i !== j) await expect.poll(() => ({ from: i, to: other, ok: pings(c.netns, other) }), { timeout: 10_000 }).toEqual({ from: i, to: other, ok: true });
+    for (const a of clients.map(addressOf)) expect(a).toMatch(/^169\.254\.(6[4-9]|[7-9]\d|1[01]\d|12[0-7])\.\d+$/);
+    await allPairsReach(clients);
+
+    // The NSE of the first client dies without a word; its clients heal to the other one (their datapath probe fails).
+    const endpointOf = (c: Client) => nscEvents(c.daemon, 'connected')[0]?.path.pathSegments.at(-1)?.name ?? '';
+    const dead = endpointOf(clients[0] as Client) as keyof typeof nses;
+    const moved = clients.filter((c) => endpointOf(c) === dead);
+    const before = moved.map(addressOf);
+    // As a Pod dies: the process killed, then its netns (and the interfaces in it) gone.
+    expect(await stop(nses[dead], 'SIGKILL')).not.toBe(0);
+    ns.remove(dead === 'vl3-a' ? vl3a : vl3b);
+    for (const [i, c] of moved.entries()) {
+      await expect.poll(() => [before[i], addressOf(c)], { timeout: 45_000 }).toSatisfy(([was, now]) => now !== '' && now !== was);
     }
+    await allPairsReach(clients);
     for (const c of clients) expect(await stop(c.daemon)).toBe(0);
-  });
+  }, 240_000);
 });
