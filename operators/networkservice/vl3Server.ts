@@ -2,12 +2,12 @@ import { status } from '@grpc/grpc-js';
 import { defer } from 'rxjs';
 import { map, tap } from 'rxjs/operators';
 import type { IPContext, Route } from '../../proto/gen/connectioncontext.js';
-import type { NetworkServiceRequest } from '../../proto/gen/networkservice.js';
 import { NsmError, unavailable } from '../core/errors.js';
 import type { NetworkServiceElement } from '../core/networkservice.js';
 import { cidrContainsCidr, tryParseCidr } from '../tools/cidr.js';
 import type { Vl3Ipam } from '../tools/vl3Ipam.js';
 import { addAddr, addRoute, ipContextOf } from './point2pointIpam.js';
+import { isVl3Peer } from './strictVl3Ipam.js';
 
 /** `vl3Server` with the connections it addressed (leak checks). */
 export interface Vl3ServerElement extends NetworkServiceElement {
@@ -26,14 +26,6 @@ export function forgetPrevious(ip: IPContext, previous: string): void {
   ip.dstIpAddrs = ip.dstIpAddrs.filter((a) => !inside(a));
   ip.srcRoutes = ip.srcRoutes.filter((r) => !stale(r));
   ip.dstRoutes = ip.dstRoutes.filter((r) => !stale(r));
-}
-
-/** A request from another vl3 NSE (upstream's test: it brings DNS configs and its own address of our family). */
-function fromPeer(request: NetworkServiceRequest, family: 4 | 6): boolean {
-  const conn = request.connection;
-  const configs = conn?.context?.dnsContext?.configs ?? [];
-  const ownAddresses = (conn?.context?.ipContext?.srcIpAddrs ?? []).filter((a) => tryParseCidr(a)?.family === family);
-  return configs.length > 0 && ownAddresses.length > 0;
 }
 
 /**
@@ -69,7 +61,7 @@ export function vl3Server(ipam: Vl3Ipam): Vl3ServerElement {
         const id = request.connection?.id ?? '';
         const previous = connections.get(id);
         let fresh: string | undefined;
-        const peer = previous === undefined && fromPeer(request, tryParseCidr(ipam.selfPrefix())?.family ?? 4);
+        const peer = previous === undefined && isVl3Peer(request);
         if (previous !== undefined) {
           if (previous !== ipam.selfPrefix()) {
             forgetPrevious(ip, previous);
