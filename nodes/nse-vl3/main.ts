@@ -19,8 +19,7 @@ import { vl3Server } from '../../operators/networkservice/vl3Server.js';
 import { parseDnsTemplate, type DnsTemplate } from '../../operators/tools/dnsTemplate.js';
 import { Vl3Dns } from '../../operators/tools/vl3Dns.js';
 import { Vl3Ipam } from '../../operators/tools/vl3Ipam.js';
-import { serveDnsProxy } from '../../streams/dns/dnsProxy.js';
-import { answerFromRecords } from '../../streams/dns/records.js';
+import { serveVl3Dns } from '../../streams/dns/vl3Dns.js';
 import { managePrefixesCall } from '../../streams/grpc/ipam.js';
 import { ConnectionMonitor } from '../../streams/monitorConnections.js';
 import { vl3Peers } from '../../streams/vl3Peers.js';
@@ -75,7 +74,7 @@ async function forwardInOwnNetns(warn: (msg: string, fields: Record<string, unkn
 
 /** The vl3 DNS server on port 53 of the NSE's netns (upstream vl3dns: `:53`); without it the NSE goes on, logged. */
 async function startDns(dns: Vl3Dns, ctx: RunContext): Promise<(() => Promise<void>) | undefined> {
-  const server = await serveDnsProxy({ host: '0.0.0.0', port: 53, configs: dns.peers$, local: (query) => answerFromRecords(query, (name) => dns.lookup(name)), peers: true }).catch(
+  const server = await serveVl3Dns(dns, { host: '0.0.0.0', port: 53 }).catch(
     (e: unknown) => void ctx.log.error('vl3 DNS server not started', { address: '0.0.0.0:53', error: messageOf(e) }),
   );
   return server && (() => server.close());

@@ -26,13 +26,15 @@ export interface DnsProxyOptions {
    * alone (NXDOMAIN otherwise), so peers asking each other never loop (upstream norecursion).
    */
   peers?: boolean;
+  /** The port of a server named without one (default 53; upstream vl3dns WithDNSPort). */
+  serverPort?: number;
 }
 
-/** `ip` or `ip:port` (IPv6 as `[ip]:port`) → where to send; port 53 by default. */
-function target(server: string): { address: string; port: number; family: 4 | 6 } | undefined {
+/** `ip` or `ip:port` (IPv6 as `[ip]:port`) → where to send; `defaultPort` (53) when it names none. */
+function target(server: string, defaultPort = 53): { address: string; port: number; family: 4 | 6 } | undefined {
   const bracketed = /^\[(.+)\]:(\d+)$/.exec(server);
   const hostPort = /^([^:]+):(\d+)$/.exec(server);
-  const [address, port] = bracketed ? [bracketed[1] ?? '', Number(bracketed[2])] : hostPort ? [hostPort[1] ?? '', Number(hostPort[2])] : [server, 53];
+  const [address, port] = bracketed ? [bracketed[1] ?? '', Number(bracketed[2])] : hostPort ? [hostPort[1] ?? '', Number(hostPort[2])] : [server, defaultPort];
   const family = isIP(address);
   return family === 4 || family === 6 ? { address, port, family } : undefined;
 }
@@ -116,7 +118,7 @@ function serveOn(options: DnsProxyOptions, port: number): Promise<DnsProxy> {
     // Peers are asked without recursion; the asker gets its own RD bit back.
     const query = options.peers ? withRecursionBit(received, false) : received;
     const reply = options.peers ? (answer: Buffer) => replyTo(withRecursionBit(answer, rd)) : replyTo;
-    const asked = servers.map(target).filter((t): t is NonNullable<typeof t> => t?.family === 4);
+    const asked = servers.map((server) => target(server, options.serverPort)).filter((t): t is NonNullable<typeof t> => t?.family === 4);
     // Upstream noloop: a query back while it is being asked (a config naming this proxy) fails.
     const id = query.length >= 2 ? query.readUInt16BE(0) : -1;
     if (asked.length === 0 || inFlight.has(id)) return reply(servfail(query));

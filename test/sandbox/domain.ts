@@ -1,5 +1,8 @@
-import { Sandbox, freePort, type Served, type SandboxNode, type ServedRegistry, ServedEndpoint } from './sandbox.js';
-import { Mesh } from './mesh.js';
+import { firstValueFrom } from 'rxjs';
+import { NetworkService } from '../../proto/gen/registry.js';
+import { Context } from '../../operators/core/context.js';
+import { Sandbox, freePort, type Served, type SandboxClient, type SandboxNode, type ServedRegistry, ServedEndpoint } from './sandbox.js';
+import { Mesh, type MeshNode } from './mesh.js';
 import { nsmgrProxy, type NsmgrProxy } from '../../operators/chains/nsmgrProxy.js';
 import { registryProxyDns, type RegistryProxyDns } from '../../operators/chains/registryProxyDns.js';
 import { DEFAULT_NSMGR_PROXY_SERVICE, DEFAULT_REGISTRY_SERVICE } from '../../operators/registry/dnsResolve.js';
@@ -146,6 +149,18 @@ export class Domain {
 
   get registry(): SandboxNode<ServedRegistry> {
     return this.mesh.registry;
+  }
+
+  /** Registers a network service straight into the domain's registry (upstream NewNSRegistryClient); services do not expire. */
+  async registerService(name: string): Promise<void> {
+    const r = this.sandbox.registryClient(this.registry.url, { track: false });
+    await firstValueFrom(r.ns.register(NetworkService.fromPartial({ name }), Context.background.withDeadline(Date.now() + 5000)));
+    r.dispose();
+  }
+
+  /** A client of the domain's first node. */
+  nsc(name = `${this.name}-nsc`, options: Parameters<Sandbox['client']>[2] = {}): SandboxClient {
+    return this.sandbox.client(name, (this.mesh.nodes[0] as MeshNode).nsmgr.url, options);
   }
 
   cleanup(): Promise<void> {

@@ -1,8 +1,8 @@
-import { firstValueFrom, lastValueFrom } from 'rxjs';
+import { lastValueFrom } from 'rxjs';
 import { map, toArray } from 'rxjs/operators';
 import { describe, expect, it } from 'vitest';
 import type { Connection } from '../../proto/gen/connection.js';
-import { NetworkService, NetworkServiceEndpoint } from '../../proto/gen/registry.js';
+import { NetworkServiceEndpoint } from '../../proto/gen/registry.js';
 import { Context } from '../../operators/core/context.js';
 import type { NetworkServiceElement } from '../../operators/core/networkservice.js';
 import { client } from '../../operators/chains/client.js';
@@ -25,13 +25,8 @@ const budget = () => Context.background.withDeadline(Date.now() + 5000);
 describe('interdomain and floating (upstream nsmgrproxy and proxydns scenarios)', () => {
   const domains = useDomains();
   const domain = domains.domain;
-  /** Registers a network service straight into `d`'s registry (upstream NewNSRegistryClient); services do not expire. */
-  const registerNs = async (d: Domain, name: string) => {
-    const r = d.sandbox.registryClient(d.registry.url, { track: false });
-    await firstValueFrom(r.ns.register(NetworkService.fromPartial({ name }), budget()));
-    r.dispose();
-  };
-  const nsc = (d: Domain): SandboxClient => d.sandbox.client(`${d.name}-nsc`, (d.mesh.nodes[0] as { nsmgr: { url: Parameters<typeof d.sandbox.client>[1] } }).nsmgr.url);
+  const registerNs = (d: Domain, name: string) => d.registerService(name);
+  const nsc = (d: Domain): SandboxClient => d.nsc();
   const names = (conn: Connection) => conn.path?.pathSegments.map((s) => s.name) ?? [];
 
   /** Requests `service` with id `id`, refreshes, and checks 8 segments each time; returns the refreshed connection. */

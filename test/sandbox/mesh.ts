@@ -1,3 +1,4 @@
+import { ConnectionMonitor } from '../../streams/monitorConnections.js';
 import { firstValueFrom, type Observable } from 'rxjs';
 import { NetworkService, NetworkServiceEndpoint } from '../../proto/gen/registry.js';
 import { endpoint, type Endpoint } from '../../operators/chains/endpoint.js';
@@ -223,7 +224,8 @@ export class Mesh {
       services?: string[];
       labels?: Record<string, string>;
       payload?: string;
-      additional?: readonly NetworkServiceElement[];
+      /** Before its mechanisms; a function gets the monitor the NSE publishes on (vl3DnsServer, vl3MtuServer). */
+      additional?: readonly NetworkServiceElement[] | ((monitor: ConnectionMonitor) => readonly NetworkServiceElement[]);
       /** The NSE's netns as an inodeURL, for a kernel datapath to put its interface in. */
       netnsUrl?: () => string;
       /** Register its services too (default); off when the test registered them with matches. */
@@ -233,8 +235,10 @@ export class Mesh {
     const services = options.services ?? ['ns'];
     const s = this.sandbox;
     return s.node<ServedRegisteredEndpoint>(name, (n) => {
+      const monitor = new ConnectionMonitor();
+      const additional = typeof options.additional === 'function' ? options.additional(monitor) : (options.additional ?? []);
       return new ServedRegisteredEndpoint(
-        endpoint({ name, token: s.token(name), scheduler: s.scheduler, policies: s.policies.server, additional: [...n.probes, ...(options.additional ?? []), mechanisms({ KERNEL: options.netnsUrl ? [kernelMechanismServer(options.netnsUrl)] : [] })] }),
+        endpoint({ name, token: s.token(name), scheduler: s.scheduler, policies: s.policies.server, monitor, additional: [...n.probes, ...additional, mechanisms({ KERNEL: options.netnsUrl ? [kernelMechanismServer(options.netnsUrl)] : [] })] }),
         async (r) => {
           if (options.registerServices ?? true) {
             for (const ns of services) await firstValueFrom(r.ns.register(NetworkService.fromPartial({ name: ns, payload: options.payload ?? 'ETHERNET' }), this.budget()));
