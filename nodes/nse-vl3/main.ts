@@ -114,7 +114,7 @@ export const component = defineComponent({
       token: security.token,
       policies: security.enforce(config.serverPolicies),
       monitor: connections,
-      additional: [vl3DnsServer(dns, connections), vl3MtuServer(connections), strictVl3Ipam(ipam), vl3Server(ipam), mechanisms({ KERNEL: [kernelMechanismServer(ownNetnsUrl)], NOOP: [] })],
+      additional: [vl3DnsServer(dns, connections), vl3MtuServer(connections), strictVl3Ipam(ipam), vl3Server(ipam, { logger: ctx.log }), mechanisms({ KERNEL: [kernelMechanismServer(ownNetnsUrl)], NOOP: [] })],
     });
     // Upstream's vl3 client: no heal; upstream refresh with local notifications for the MTU.
     const peerClient = client({

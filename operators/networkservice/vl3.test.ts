@@ -6,6 +6,7 @@ import { NetworkServiceRequest } from '../../proto/gen/networkservice.js';
 import { Context } from '../core/context.js';
 import { unavailable } from '../core/errors.js';
 import { chain, type NetworkServiceHandler } from '../core/networkservice.js';
+import { silentLogger } from '../tools/log.js';
 import { Vl3Ipam } from '../tools/vl3Ipam.js';
 import { errorOf, sync } from '../../test/sync.js';
 import { marbles } from '../../test/marbles.js';
@@ -58,6 +59,26 @@ describe('vl3Server', () => {
     sync(handler.request(request('c1'), Context.background));
     expect(errorOf(() => sync(handler.request(request('c2'), Context.background)))).toMatchObject({ code: status.RESOURCE_EXHAUSTED, message: expect.stringContaining('10.0.0.0/31 has no free address') });
     expect(errorOf(() => sync(chain([vl3Server(new Vl3Ipam())], echo).request(request('c'), Context.background)))).toMatchObject({ code: status.UNAVAILABLE, message: expect.stringContaining('initializing') });
+  });
+});
+
+describe('vl3Server and its peers', () => {
+  it('a peer whose prefix overlaps the NSE’s is refused (INVALID_ARGUMENT naming both) and logged', () => {
+    const warnings: unknown[] = [];
+    const logger = { ...silentLogger, warn: (msg: string, fields?: Record<string, unknown>) => warnings.push({ msg, ...fields }) };
+    const handler = chain([vl3Server(new Vl3Ipam('10.0.0.0/24'), { logger })], echo);
+    const peer = (prefix: string) =>
+      NetworkServiceRequest.fromPartial({
+        connection: {
+          id: 'peer',
+          networkService: 'vl3',
+          networkServiceEndpointName: 'vl3-b',
+          context: { ipContext: { srcIpAddrs: ['10.0.7.0/32'], dstRoutes: [{ prefix, nextHop: '10.0.7.0' }] }, dnsContext: { configs: [{ dnsServerIps: ['10.0.7.0'], searchDomains: [] }] } },
+        },
+      });
+    expect(errorOf(() => sync(handler.request(peer('10.0.0.0/16'), Context.background)))).toMatchObject({ code: status.INVALID_ARGUMENT, message: "the vl3 peer's prefix 10.0.0.0/16 overlaps this NSE's 10.0.0.0/24" });
+    expect(warnings).toEqual([{ msg: 'vl3 peer refused', peer: 'vl3-b', prefix: '10.0.0.0/16', own: '10.0.0.0/24' }]);
+    expect(sync(handler.request(peer('10.0.7.0/24'), Context.background)).context?.ipContext?.srcIpAddrs).toEqual(['10.0.7.0/32']);
   });
 });
 

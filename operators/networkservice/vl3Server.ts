@@ -2,9 +2,10 @@ import { status } from '@grpc/grpc-js';
 import { defer } from 'rxjs';
 import { map, tap } from 'rxjs/operators';
 import type { IPContext, Route } from '../../proto/gen/connectioncontext.js';
-import { NsmError, unavailable } from '../core/errors.js';
+import { invalidArgument, NsmError, unavailable } from '../core/errors.js';
 import type { NetworkServiceElement } from '../core/networkservice.js';
-import { cidrContainsCidr, tryParseCidr } from '../tools/cidr.js';
+import { cidrContainsCidr, cidrsOverlap, tryParseCidr } from '../tools/cidr.js';
+import { silentLogger, type Logger } from '../tools/log.js';
 import type { Vl3Ipam } from '../tools/vl3Ipam.js';
 import { addAddr, addRoute, ipContextOf } from './point2pointIpam.js';
 import { isVl3Peer } from './strictVl3Ipam.js';
@@ -28,6 +29,19 @@ export function forgetPrevious(ip: IPContext, previous: string): void {
   ip.dstRoutes = ip.dstRoutes.filter((r) => !stale(r));
 }
 
+/** A peer whose own prefix (a route it asks for) overlaps this NSE's: both would claim the same addresses. */
+function refuseOverlap(ip: IPContext, own: string, peer: string, logger: Logger): void {
+  const ours = tryParseCidr(own);
+  const clash = ip.dstRoutes.find((r) => {
+    const theirs = tryParseCidr(r.prefix);
+    return ours !== undefined && theirs !== undefined && theirs.family === ours.family && cidrsOverlap(ours, theirs);
+  });
+  if (clash === undefined) return;
+  const message = `the vl3 peer's prefix ${clash.prefix} overlaps this NSE's ${own}`;
+  logger.warn('vl3 peer refused', { peer, prefix: clash.prefix, own });
+  throw invalidArgument(message);
+}
+
 /**
  * `vl3Server(ipam)` (vl3 NSE, upstream ipcontext/vl3 server): a client gets a host address from
  * the NSE's vl3 prefix as its source address, routes to the NSE's own address and prefix via the
@@ -35,14 +49,15 @@ export function forgetPrevious(ip: IPContext, previous: string): void {
  * is the destination (another vl3 NSE gets no route to the whole network: it has one per peer). A refresh keeps the address while the prefix stays; after a reset (a new
  * prefix from ipam-vl3) it gets a new one and what lay in the old prefix is dropped. Another vl3
  * NSE keeps its own address. Close gives the address back; so does a first Request that failed.
- * Before the NSE has a prefix: UNAVAILABLE; a used-up prefix: RESOURCE_EXHAUSTED.
+ * Before the NSE has a prefix: UNAVAILABLE; a used-up prefix: RESOURCE_EXHAUSTED; a peer whose
+ * prefix overlaps this NSE's: INVALID_ARGUMENT, logged.
  *
  * ```
  * request(c1)  → src 10.0.0.1/32, routes 10.0.0.0/32 and 10.0.0.0/24 via 10.0.0.0; answer + 10.0.0.0/16 via 10.0.0.0
  * reset(10.0.1.0/24), refresh(c1) → src 10.0.1.1/32
  * ```
  */
-export function vl3Server(ipam: Vl3Ipam): Vl3ServerElement {
+export function vl3Server(ipam: Vl3Ipam, options: { logger?: Logger } = {}): Vl3ServerElement {
   /** Connection id → the NSE prefix its address was taken from. */
   const connections = new Map<string, string>();
   const allocate = (ip: IPContext, id: string): string => {
@@ -62,6 +77,7 @@ export function vl3Server(ipam: Vl3Ipam): Vl3ServerElement {
         const previous = connections.get(id);
         let fresh: string | undefined;
         const peer = previous === undefined && isVl3Peer(request);
+        if (peer) refuseOverlap(ip, ipam.selfPrefix(), request.connection?.networkServiceEndpointName ?? '', options.logger ?? silentLogger);
         if (previous !== undefined) {
           if (previous !== ipam.selfPrefix()) {
             forgetPrevious(ip, previous);
