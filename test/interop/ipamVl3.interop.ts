@@ -6,6 +6,8 @@ import { PrefixRequest, Type, type PrefixResponse } from '../../proto/gen/ipam.j
 import { Context } from '../../operators/core/context.js';
 import { parseNsmUrl } from '../../operators/tools/nsmUrl.js';
 import { managePrefixesCall } from '../../streams/grpc/ipam.js';
+import { describeKernel, pings, useNamespaces } from '../kernel/namespaces.js';
+import { nscEvents } from '../process/processMesh.js';
 import { useProcessMesh } from '../process/useProcessMesh.js';
 import { referenceBinaries } from './reference.js';
 
@@ -42,4 +44,23 @@ describe('ipam.IPAM/ManagePrefixes: nsm-rx ipam-vl3 and upstream’s vl3ipam ser
     expect(upstream.map((a) => a.prefix)).toEqual(['172.16.0.0/24', '172.16.1.0/24', '172.16.9.0/24', '172.16.2.0/24', '172.16.3.0/24', '172.16.5.0/24']);
     expect(await answers(ours)).toEqual(upstream);
   });
+});
+
+describeKernel('nsm-rx nse-vl3 on upstream’s vl3ipam server (sdk v1.14.5)', () => {
+  const ns = useNamespaces();
+  if (bin === undefined) return;
+
+  it('the NSE takes its prefix from the Go server, its clients get addresses in it and reach each other through it', async () => {
+    const [host, nseNs, nsc0, nsc1] = [ns.make('node0'), ns.make('vl3'), ns.make('nsc0'), ns.make('nsc1')];
+    mesh().node(host, 0);
+    const theirs = mesh().sock('go-ipam');
+    mesh().run(undefined, [join(bin, 'ipam-vl3'), theirs], { NSM_PREFIX: '169.254.64.0/18', NSM_CLIENT_PREFIX_LEN: '24' });
+    mesh().start(nseNs, 'nse-vl3', { NSM_CONNECT_TO: mesh().sock('nsmgr-0'), NSM_PREFIX_SERVER_URL: theirs });
+    const clients = [nsc0, nsc1].map((netns, i) => ({ netns, daemon: mesh().start(netns, 'nsc', { NSM_NAME: `nsc${i}`, NSM_CONNECT_TO: mesh().sock('nsmgr-0'), NSM_NETWORK_SERVICES: 'kernel://vL3/nsm-1' }) }));
+    for (const c of clients) await expect.poll(() => nscEvents(c.daemon, 'connected').length, { timeout: 30_000 }).toBe(1);
+    const addresses = clients.map((c) => nscEvents(c.daemon, 'connected')[0]?.context.ipContext.srcIpAddrs[0]?.replace(/\/32$/, '') ?? '');
+    expect([...addresses].sort()).toEqual(['169.254.64.1', '169.254.64.2']); // the Go server's first /24
+    await expect.poll(() => pings(nsc0, addresses[1] ?? ''), { timeout: 10_000 }).toBe(true);
+    await expect.poll(() => pings(nsc1, addresses[0] ?? ''), { timeout: 10_000 }).toBe(true);
+  }, 120_000);
 });
