@@ -68,7 +68,7 @@ export class ProcessMesh {
    * listening on `sock('registry')`.
    */
   constructor(
-    private readonly env: Record<string, string> = {},
+    private readonly env: Readonly<Record<string, string>> = {},
     private readonly registry: (mesh: ProcessMesh, ns: string) => void = (mesh, ns) => mesh.start(ns, 'registry-memory', { NSM_LISTEN_ON: mesh.sock('registry') }),
   ) {}
 
