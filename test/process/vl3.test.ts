@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { describeKernel, ipJson, pings, resolves, underlay, useNamespaces } from '../kernel/namespaces.js';
+import { describeKernel, ipJson, pings, resolves, tcpTransfer, underlay, useNamespaces } from '../kernel/namespaces.js';
 import { nscEvents, stop, type Daemon } from './processMesh.js';
 import { useProcessMesh } from './useProcessMesh.js';
 
@@ -63,6 +63,9 @@ describeKernel('vl3 on the kernel datapath: ipam-vl3, two nse-vl3 on two nodes, 
     for (const c of clients) await expect.poll(() => nscEvents(c.daemon, 'connected').length, { timeout: 30_000 }).toBe(1);
     for (const a of clients.map(addressOf)) expect(a).toMatch(/^169\.254\.(6[4-9]|[7-9]\d|1[01]\d|12[0-7])\.\d+$/);
     await allPairsReach(clients);
+    // TCP across the nodes, client of one NSE to the client of the other (the vl3 MTU on a VXLAN path).
+    const [first, , third] = clients as [Client, Client, Client];
+    expect(await tcpTransfer(first.netns, third.netns, addressOf(third), 4 << 20)).toBe(4 << 20);
 
     // vl3-a dies without a word, as a Pod does (process killed, netns gone); the nsmgr of node 0
     // spread its two clients over both NSEs, so it has one at least. They heal to vl3-b.
