@@ -78,7 +78,7 @@ describe.skipIf(k8sUnavailable() !== undefined)('deploy/: every kustomization ag
 
   it('finds the bases and examples', () => {
     expect(dirs.map((d) => relative(deploy, d)).sort()).toEqual(
-      expect.arrayContaining(['apps/admission-webhook-k8s', 'apps/cluster-info', 'apps/forwarder-kernel', 'apps/identity', 'apps/nsmgr', 'apps/registry-k8s', 'apps/registry-memory', 'apps/registry-proxy-dns', 'apps/nsmgr-proxy', 'examples/basic', 'examples/interdomain', 'examples/icmp-responder', 'examples/memory']),
+      expect.arrayContaining(['apps/admission-webhook-k8s', 'apps/cluster-info', 'apps/forwarder-kernel', 'apps/identity', 'apps/nsmgr', 'apps/registry-k8s', 'apps/registry-memory', 'apps/registry-proxy-dns', 'apps/nsmgr-proxy', 'examples/basic', 'examples/interdomain', 'examples/icmp-responder', 'examples/memory', 'examples/vl3-basic']),
     );
   });
 
