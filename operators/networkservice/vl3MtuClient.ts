@@ -1,8 +1,6 @@
-import { defer } from 'rxjs';
-import { tap } from 'rxjs/operators';
 import type { NetworkServiceElement } from '../core/networkservice.js';
 import { localNotifierOf } from './upstreamRefresh.js';
-import { clampMtu, JUMBO_FRAME_MTU, lowerMtu } from './vl3MtuServer.js';
+import { MinimumMtu } from './vl3MtuServer.js';
 
 /**
  * `vl3MtuClient()` (a vl3 NSE's connections to its peers, upstream connectioncontext/mtu/vl3mtu
@@ -18,19 +16,8 @@ import { clampMtu, JUMBO_FRAME_MTU, lowerMtu } from './vl3MtuServer.js';
  * ```
  */
 export function vl3MtuClient(): NetworkServiceElement {
-  let minMtu = JUMBO_FRAME_MTU;
+  const minimum = new MinimumMtu();
   return {
-    request: (request, ctx, next) =>
-      defer(() => {
-        clampMtu(request, minMtu);
-        return next.request(request, ctx).pipe(
-          tap((conn) => {
-            const lower = lowerMtu(conn, minMtu);
-            if (lower === undefined) return;
-            minMtu = lower;
-            localNotifierOf(ctx)?.notify(conn.id);
-          }),
-        );
-      }),
+    request: (request, ctx, next) => minimum.request(request, ctx, next, (conn) => localNotifierOf(ctx)?.notify(conn.id)),
   };
 }

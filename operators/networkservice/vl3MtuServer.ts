@@ -1,30 +1,42 @@
-import { defer } from 'rxjs';
+import { defer, type Observable } from 'rxjs';
 import { tap } from 'rxjs/operators';
 import { State, type Connection } from '../../proto/gen/connection.js';
 import { ConnectionContext } from '../../proto/gen/connectioncontext.js';
 import type { NetworkServiceRequest } from '../../proto/gen/networkservice.js';
 import type { ConnectionMonitor } from '../../streams/monitorConnections.js';
 import { cloneConnection } from '../core/clone.js';
-import type { NetworkServiceElement } from '../core/networkservice.js';
+import type { Context } from '../core/context.js';
+import type { NetworkServiceElement, NetworkServiceHandler } from '../core/networkservice.js';
 
 /** Where a vl3 network's minimum MTU starts (a jumbo frame), as upstream. */
 export const JUMBO_FRAME_MTU = 9000;
 
-/** Asks for `min` when the request names no MTU (0) or a larger one. */
-export function clampMtu(request: NetworkServiceRequest, min: number): void {
-  const conn = request.connection;
-  if (conn === undefined) return;
-  conn.context ??= ConnectionContext.fromPartial({});
-  if (conn.context.MTU === 0 || conn.context.MTU > min) conn.context.MTU = min;
-}
-
 /**
- * The answered MTU when it is below `min`, else undefined. An answer without an MTU (0) says
- * nothing about the path; taking it would pin the whole network at "unset".
+ * The smallest MTU a vl3 element has heard of (9000 at first). `request` asks for it when the
+ * request names no MTU (0) or a larger one, and an answer below it lowers it and is told to
+ * `lowered`; an answer without an MTU (0) says nothing about the path and is ignored, or it would
+ * pin the whole network at "unset".
  */
-export function lowerMtu(conn: Connection, min: number): number | undefined {
-  const mtu = conn.context?.MTU ?? 0;
-  return mtu > 0 && mtu < min ? mtu : undefined;
+export class MinimumMtu {
+  value = JUMBO_FRAME_MTU;
+
+  request(request: NetworkServiceRequest, ctx: Context, next: NetworkServiceHandler, lowered: (conn: Connection, mtu: number) => void): Observable<Connection> {
+    return defer(() => {
+      const conn = request.connection;
+      if (conn !== undefined) {
+        conn.context ??= ConnectionContext.fromPartial({});
+        if (conn.context.MTU === 0 || conn.context.MTU > this.value) conn.context.MTU = this.value;
+      }
+      return next.request(request, ctx).pipe(
+        tap((answer) => {
+          const mtu = answer.context?.MTU ?? 0;
+          if (mtu <= 0 || mtu >= this.value) return;
+          this.value = mtu;
+          lowered(answer, mtu);
+        }),
+      );
+    });
+  }
 }
 
 /** `vl3MtuServer` with what it knows (leak checks). */
@@ -50,35 +62,24 @@ export interface Vl3MtuServerElement extends NetworkServiceElement {
  * ```
  */
 export function vl3MtuServer(connections: ConnectionMonitor): Vl3MtuServerElement {
-  let minMtu = JUMBO_FRAME_MTU;
+  const minimum = new MinimumMtu();
   const known = new Map<string, Connection>();
+  const refreshOthers = (conn: Connection, mtu: number) => {
+    // A snapshot: an answer to a refresh this publishes may come back before the loop ends.
+    for (const other of [...known.values()].filter((c) => c.id !== conn.id)) {
+      const marked = cloneConnection(other);
+      marked.context ??= ConnectionContext.fromPartial({});
+      marked.context.MTU = mtu;
+      marked.state = State.REFRESH_REQUESTED;
+      connections.update(marked);
+    }
+  };
   return {
     get minMtu() {
-      return minMtu;
+      return minimum.value;
     },
     connections: known,
-    request: (request, ctx, next) =>
-      defer(() => {
-        clampMtu(request, minMtu);
-        return next.request(request, ctx).pipe(
-          tap((conn) => {
-            const lower = lowerMtu(conn, minMtu);
-            if (lower !== undefined) {
-              minMtu = lower;
-              // A snapshot: an answer to a refresh this publishes may come back before the loop ends.
-              const others = [...known.values()].filter((c) => c.id !== conn.id);
-              for (const other of others) {
-                const marked = cloneConnection(other);
-                marked.context ??= ConnectionContext.fromPartial({});
-                marked.context.MTU = lower;
-                marked.state = State.REFRESH_REQUESTED;
-                connections.update(marked);
-              }
-            }
-            known.set(conn.id, cloneConnection(conn));
-          }),
-        );
-      }),
+    request: (request, ctx, next) => minimum.request(request, ctx, next, refreshOthers).pipe(tap((conn) => known.set(conn.id, cloneConnection(conn)))),
     close: (conn, ctx, next) =>
       defer(() => {
         known.delete(conn.id);
