@@ -9,12 +9,13 @@ import { healBenchmarks, scaleBenchmarks } from './scale.bench.js';
 import { memoryBenchmarks } from './memory.bench.js';
 import { k8sBenchmarks } from './k8s.bench.js';
 import { interdomainBenchmarks } from './interdomain.bench.js';
+import { vl3Benchmarks } from './vl3.bench.js';
 import { table, type BenchResult } from './stats.js';
 
 /**
  * `npm run bench`: runs every benchmark, prints a table and writes bench-results/bench.json.
  * `--quick` runs fewer iterations (a smoke run); `--only=registry,scale` runs only those suites
- * (engine, registry, controlPlane, scale, heal, kernel, memory, k8s, interdomain).
+ * (engine, registry, controlPlane, scale, heal, kernel, memory, k8s, interdomain, vl3).
  */
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
@@ -29,6 +30,7 @@ async function main(): Promise<void> {
     ['memory', memoryBenchmarks],
     ['k8s', k8sBenchmarks],
     ['interdomain', interdomainBenchmarks],
+    ['vl3', vl3Benchmarks],
   ];
   const results: BenchResult[] = [];
   for (const [name, run] of suites) if (only === undefined || only.includes(name)) results.push(...(await run(quick)));
