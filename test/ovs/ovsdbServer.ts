@@ -8,11 +8,11 @@ const schema = '/usr/share/openvswitch/vswitch.ovsschema';
 
 /** Why the OVS tests cannot run here, or undefined (they need Debian's openvswitch-switch). */
 export function ovsMissing(): string | undefined {
-  for (const tool of ['ovsdb-server', 'ovsdb-tool']) {
+  for (const tool of ['ovsdb-server', 'ovsdb-tool', 'ovs-vswitchd', 'ovs-ofctl', 'ethtool']) {
     try {
       execFileSync('which', [tool], { stdio: 'ignore' });
     } catch {
-      return `${tool} is not installed (Debian package openvswitch-switch)`;
+      return `${tool} is not installed (Debian packages openvswitch-switch, ethtool)`;
     }
   }
   return existsSync(schema) ? undefined : `${schema} is missing (Debian package openvswitch-switch)`;
@@ -69,6 +69,35 @@ export async function startOvsdbServer(): Promise<OvsdbServer> {
     remove: async () => {
       await kill();
       rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** ovs-vswitchd of the test's own on `db` (userspace datapath: no kernel module here), its sockets in the same dir. */
+export interface Vswitchd {
+  /** OVS_RUNDIR for ovs-ofctl and ovs-appctl: where the bridges' management sockets are. */
+  readonly rundir: string;
+  stop(): Promise<void>;
+}
+
+export async function startVswitchd(db: OvsdbServer): Promise<Vswitchd> {
+  const dir = db.dir;
+  execFileSync('ovs-vsctl', [`--db=${db.url}`, '--no-wait', 'init']);
+  const child = spawn('ovs-vswitchd', [db.url, `--pidfile=${join(dir, 'ovs-vswitchd.pid')}`, `--unixctl=${join(dir, 'ovs-vswitchd.ctl')}`, '--no-chdir', `--log-file=${join(dir, 'ovs-vswitchd.log')}`], {
+    stdio: 'ignore',
+    env: { ...process.env, OVS_RUNDIR: dir },
+  });
+  // Ready when it has taken the configuration (cur_cfg catches up with next_cfg).
+  for (let i = 0; i < 200; i++) {
+    const out = execFileSync('ovs-vsctl', [`--db=${db.url}`, '--no-wait', 'get', 'Open_vSwitch', '.', 'cur_cfg', 'next_cfg'], { encoding: 'utf8' }).trim().split('\n');
+    if (out[0] === out[1] && existsSync(join(dir, 'ovs-vswitchd.ctl'))) break;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return {
+    rundir: dir,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited(child);
     },
   };
 }
