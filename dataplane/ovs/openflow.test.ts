@@ -17,28 +17,27 @@ describeOvs('OpenFlow on a real ovs-vswitchd (userspace datapath): two namespace
   let db: OvsdbServer;
   let vswitchd: Vswitchd;
   let client: OvsdbClient;
-  const made: string[] = [];
+  let node: string;
   beforeEach(async () => {
+    node = ns.make('ovs-node');
     db = await startOvsdbServer();
-    vswitchd = await startVswitchd(db);
+    vswitchd = await startVswitchd(db, node);
     client = await OvsdbClient.connect(db.url);
   });
   afterEach(async () => {
     await client.close();
     await vswitchd.stop();
-    for (const link of made.splice(0)) execFileSync('ip', ['link', 'del', link], { stdio: 'ignore' });
     await db.remove();
   });
 
-  /** A veth pair: `inside` (with `address`) in netns `netns`, its peer `outside` a port of the bridge. */
+  /** A veth pair: `nsm-1` (with `address`) in netns `netns`, its peer `outside` in the node's netns, a port of the bridge. */
   async function attach(netns: string, outside: string, address: string): Promise<void> {
-    ip('link', 'add', outside, 'type', 'veth', 'peer', 'name', 'nsm-1', 'netns', netns);
-    made.push(outside);
+    ip('link', 'add', outside, 'netns', node, 'type', 'veth', 'peer', 'name', 'nsm-1', 'netns', netns);
     ip('-n', netns, 'addr', 'add', address, 'dev', 'nsm-1');
     ip('-n', netns, 'link', 'set', 'nsm-1', 'up');
-    ip('link', 'set', outside, 'up');
+    ip('-n', node, 'link', 'set', outside, 'up');
     await lastValueFrom(txChecksumOff('nsm-1', netns));
-    await lastValueFrom(txChecksumOff(outside));
+    await lastValueFrom(txChecksumOff(outside, node));
     await addPort(client, 'br-nsm', { name: outside, externalIds: { 'nsm-rx-test': 'yes' } });
   }
 
@@ -46,9 +45,9 @@ describeOvs('OpenFlow on a real ovs-vswitchd (userspace datapath): two namespace
     const [a, b] = [ns.make('ovs-a'), ns.make('ovs-b')];
     expect(await ensureBridge(client, 'br-nsm', 'netdev')).toBe(true);
     const bridge: OpenFlowBridge = { bridge: 'br-nsm', rundir: vswitchd.rundir };
-    await attach(a, `ovsa${process.pid % 10000}`, '169.254.70.1/30');
-    await attach(b, `ovsb${process.pid % 10000}`, '169.254.70.2/30');
-    const [pa, pb] = [`ovsa${process.pid % 10000}`, `ovsb${process.pid % 10000}`];
+    await attach(a, 'port-a', '169.254.70.1/30');
+    await attach(b, 'port-b', '169.254.70.2/30');
+    const [pa, pb] = ['port-a', 'port-b'];
     await expect.poll(() => lastValueFrom(addFlows(bridge, 0x11n, crossConnect(pa, pb))).then(() => true), { timeout: 10_000 }).toBe(true);
     await lastValueFrom(addFlows(bridge, 0x22n, ['priority=1,actions=drop']));
     await expect.poll(() => pings(a, '169.254.70.2'), { timeout: 10_000 }).toBe(true); // the first packets may be lost while the port settles

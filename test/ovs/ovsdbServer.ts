@@ -73,17 +73,21 @@ export async function startOvsdbServer(): Promise<OvsdbServer> {
   };
 }
 
-/** ovs-vswitchd of the test's own on `db` (userspace datapath: no kernel module here), its sockets in the same dir. */
+/**
+ * ovs-vswitchd of the test's own on `db` (userspace datapath: no kernel module here), its sockets
+ * in the same dir, running in network namespace `netns` (a node's): the taps it makes (ovs-netdev,
+ * the bridges' internal ports) live and die there, and its ports are that netns's interfaces.
+ */
 export interface Vswitchd {
   /** OVS_RUNDIR for ovs-ofctl and ovs-appctl: where the bridges' management sockets are. */
   readonly rundir: string;
   stop(): Promise<void>;
 }
 
-export async function startVswitchd(db: OvsdbServer): Promise<Vswitchd> {
+export async function startVswitchd(db: OvsdbServer, netns: string): Promise<Vswitchd> {
   const dir = db.dir;
   execFileSync('ovs-vsctl', [`--db=${db.url}`, '--no-wait', 'init']);
-  const child = spawn('ovs-vswitchd', [db.url, `--pidfile=${join(dir, 'ovs-vswitchd.pid')}`, `--unixctl=${join(dir, 'ovs-vswitchd.ctl')}`, '--no-chdir', `--log-file=${join(dir, 'ovs-vswitchd.log')}`], {
+  const child = spawn('ip', ['netns', 'exec', netns, 'ovs-vswitchd', db.url, `--pidfile=${join(dir, 'ovs-vswitchd.pid')}`, `--unixctl=${join(dir, 'ovs-vswitchd.ctl')}`, '--no-chdir', `--log-file=${join(dir, 'ovs-vswitchd.log')}`], {
     stdio: 'ignore',
     env: { ...process.env, OVS_RUNDIR: dir },
   });
