@@ -3,11 +3,10 @@ import { map } from 'rxjs/operators';
 import { exec } from '../kernel/exec.js';
 
 /**
- * Turns TX checksum offload off on `ifname` (in netns `netns`, a name under /run/netns, or this
- * one): OVS's userspace datapath passes the veth's packets on with their checksums never filled
- * in, so TCP across it fails while ICMP works (ovs-issues #273).
+ * Turns TX checksum offload off on `ifname` in the netns at `netnsPath`: OVS's userspace
+ * datapath passes a veth's packets on with their checksums never filled in, so TCP across it
+ * fails while ICMP works (ovs-issues #273).
  */
-export function txChecksumOff(ifname: string, netns?: string): Observable<void> {
-  const args = ['-K', ifname, 'tx', 'off'];
-  return (netns ? exec('ip', ['netns', 'exec', netns, 'ethtool', ...args]) : exec('ethtool', args)).pipe(map(() => undefined));
+export function txChecksumOff(ifname: string, netnsPath: string): Observable<void> {
+  return exec('nsenter', [`--net=${netnsPath}`, 'ethtool', '-K', ifname, 'tx', 'off']).pipe(map(() => undefined));
 }

@@ -36,8 +36,8 @@ describeOvs('OpenFlow on a real ovs-vswitchd (userspace datapath): two namespace
     ip('-n', netns, 'addr', 'add', address, 'dev', 'nsm-1');
     ip('-n', netns, 'link', 'set', 'nsm-1', 'up');
     ip('-n', node, 'link', 'set', outside, 'up');
-    await lastValueFrom(txChecksumOff('nsm-1', netns));
-    await lastValueFrom(txChecksumOff(outside, node));
+    await lastValueFrom(txChecksumOff('nsm-1', `/run/netns/${netns}`), { defaultValue: undefined });
+    await lastValueFrom(txChecksumOff(outside, `/run/netns/${node}`), { defaultValue: undefined });
     await addPort(client, 'br-nsm', { name: outside, externalIds: { 'nsm-rx-test': 'yes' } });
   }
 

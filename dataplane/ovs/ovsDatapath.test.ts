@@ -1,0 +1,81 @@
+import { lastValueFrom } from 'rxjs';
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import type { Connection } from '../../proto/gen/connection.js';
+import { point2pointIpam } from '../../operators/networkservice/point2pointIpam.js';
+import { ipJson, pings, tcpTransfer, useNamespaces } from '../../test/kernel/namespaces.js';
+import { inodeUrlOf } from '../../test/kernel/netns.js';
+import { describeOvs, startOvsdbServer, startVswitchd, type OvsdbServer, type Vswitchd } from '../../test/ovs/ovsdbServer.js';
+import { Mesh } from '../../test/sandbox/mesh.js';
+import { Sandbox, type SandboxClient } from '../../test/sandbox/sandbox.js';
+import { kernelDatapathMissing } from '../kernel/host.js';
+import { OvsdbClient } from './ovsdb.js';
+import { OvsDatapath } from './ovsDatapath.js';
+import { flowCookies, type OpenFlowBridge } from './openflow.js';
+import { addPort, portsMarked } from './vswitch.js';
+
+describeOvs('the OVS datapath under a forwarder: nsc → nsmgr → forwarder (OVS, userspace datapath) → NSE, on real namespaces', () => {
+  if (kernelDatapathMissing()) return;
+  const ns = useNamespaces();
+  let db: OvsdbServer;
+  let vswitchd: Vswitchd;
+  let ovsdb: OvsdbClient;
+  let sandbox: Sandbox;
+  let node: string;
+  beforeEach(async () => {
+    node = ns.make('ovs-node');
+    db = await startOvsdbServer();
+    vswitchd = await startVswitchd(db, node);
+    ovsdb = await OvsdbClient.connect(db.url);
+    sandbox = await Sandbox.create();
+  });
+  afterEach(async () => {
+    await sandbox.cleanup();
+    await ovsdb.close();
+    await vswitchd.stop();
+    await db.remove();
+  });
+
+  const linksOfNode = () => ipJson<{ ifname: string }[]>(node, ['link', 'show']).map((l) => l.ifname).filter((n) => /^o[0-9a-f]{14}$/.test(n)); // the bridge-side veth ends
+
+  async function connect(datapath: OvsDatapath): Promise<{ client: SandboxClient; conn: Connection; nsc: string; nse: string }> {
+    const [nsc, nse] = [ns.make('nsc'), ns.make('nse')];
+    const mesh = await Mesh.build(sandbox, { defaultForwarder: false });
+    await mesh.addForwarder(0, { datapath });
+    await mesh.endpoint(0, 'nse', { services: ['icmp-responder'], additional: [point2pointIpam(['169.254.80.0/24'])], netnsUrl: () => inodeUrlOf(nse) });
+    const client = sandbox.client('nsc', (mesh.nodes[0] as { nsmgr: { url: Parameters<Sandbox['client']>[1] } }).nsmgr.url, { heal: false });
+    const conn = await client.request({ connection: { id: 'c1', networkService: 'icmp-responder' }, mechanismPreferences: [{ cls: 'LOCAL', type: 'KERNEL', parameters: { inodeURL: inodeUrlOf(nsc), name: 'nsm-1' } }] });
+    return { client, conn, nsc, nse };
+  }
+
+  const start = (owner: string) => OvsDatapath.start({ owner, ovsdb, bridge: { bridge: 'br-nsm', rundir: vswitchd.rundir }, datapathType: 'netdev', nodeNetns: `/run/netns/${node}` });
+
+  it('a connection through the bridge carries ping and TCP; Close leaves no port, flow or veth', async () => {
+    const datapath = await start('forwarder-0');
+    const bridge: OpenFlowBridge = { bridge: 'br-nsm', rundir: vswitchd.rundir };
+    const { client, conn, nsc, nse } = await connect(datapath);
+    expect(await portsMarked(ovsdb, 'nsm-rx-forwarder', 'forwarder-0')).toHaveLength(2);
+    expect(await lastValueFrom(flowCookies(bridge))).toHaveLength(1);
+    await expect.poll(() => pings(nsc, '169.254.80.0'), { timeout: 10_000 }).toBe(true);
+    expect(await tcpTransfer(nsc, nse, '169.254.80.0', 2 << 20)).toBe(2 << 20);
+    await client.close(conn);
+    expect(datapath.size).toBe(0);
+    expect(await portsMarked(ovsdb, 'nsm-rx-forwarder', 'forwarder-0')).toEqual([]);
+    expect(await lastValueFrom(flowCookies(bridge))).toEqual([]);
+    expect(linksOfNode()).toEqual([]);
+    expect(sandbox.leftovers()).toEqual([]);
+  });
+
+  it('a restarted forwarder removes exactly its predecessor’s ports, flows and veths, and nothing of another’s', async () => {
+    const bridge: OpenFlowBridge = { bridge: 'br-nsm', rundir: vswitchd.rundir };
+    await connect(await start('forwarder-0'));
+    expect(linksOfNode()).toHaveLength(2);
+    await addPort(ovsdb, 'br-nsm', { name: 'foreign', type: 'internal', externalIds: { 'nsm-rx-forwarder': 'forwarder-9' } });
+    // The successor (same name) starts while the predecessor's connection is still in place.
+    const successor = await start('forwarder-0');
+    expect(successor.size).toBe(0);
+    expect(await portsMarked(ovsdb, 'nsm-rx-forwarder', 'forwarder-0')).toEqual([]);
+    expect(await portsMarked(ovsdb, 'nsm-rx-forwarder', 'forwarder-9')).toEqual(['foreign']);
+    expect(await lastValueFrom(flowCookies(bridge))).toEqual([]);
+    expect(linksOfNode()).toEqual([]);
+  });
+});
