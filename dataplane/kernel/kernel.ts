@@ -1,4 +1,3 @@
-import { isIP } from 'node:net';
 import { asyncScheduler, BehaviorSubject, combineLatest, defer, EMPTY, lastValueFrom, map, Observable, Subject, takeUntil, type SchedulerLike } from 'rxjs';
 import type { Connection, Mechanism } from '../../proto/gen/connection.js';
 import { invalidArgument, unimplemented } from '../../operators/core/errors.js';
@@ -9,7 +8,7 @@ import { configure, counters, ipBatch, links, rules, type InterfaceCounters, typ
 import { aliasFor, checkInterfaceName, interfaceNameFor, isOurAlias, policyTables } from './names.js';
 import { inNetns, netnsIdentity, openNetns, type Netns } from './netns.js';
 import { sampled } from './sampled.js';
-import { allocateVni } from './vni.js';
+import { acceptTunnel, checkTunnel, firstId, runToEnd, vxlanParam } from './mechanism.js';
 
 export interface KernelDatapathOptions {
   /** This node's underlay address for VXLAN (NSM_TUNNEL_IP); without it only local connections work. */
@@ -57,7 +56,6 @@ interface Programmed {
   readonly removed: Subject<void>;
 }
 
-const vxlanParam = (m: Mechanism, key: string) => m.parameters[key] ?? '';
 
 /**
  * The Linux kernel as a forwarder datapath, with no daemon and no tc in the forwarder's own
@@ -177,10 +175,7 @@ export class KernelDatapath implements Datapath {
     let vni: number | undefined;
     if (incoming.type === 'VXLAN') {
       if (outgoing.type === 'VXLAN') throw unimplemented('VXLAN to VXLAN (a transit forwarder) is not supported by the kernel datapath');
-      incoming.parameters['dst_ip'] = this.options.tunnelIp as string;
-      incoming.parameters['dst_port'] ||= String(this.port);
-      vni = Number(vxlanParam(incoming, 'vni')) || this.programmed.get(id)?.vni || allocateVni(vxlanParam(incoming, 'src_ip'), this.options.tunnelIp as string, this.usedVnis);
-      incoming.parameters['vni'] = String(vni);
+      vni = acceptTunnel(incoming, this.options.tunnelIp as string, this.port, this.programmed.get(id)?.vni, this.usedVnis);
     }
     // Everything is validated before anything is made.
     const plan = {
@@ -333,38 +328,5 @@ function segmentMetrics(prefix: string, name: string, c: InterfaceCounters): Rec
   };
 }
 
-/** The id of the path's first segment: the client's connection id, stable across heals. */
-function firstId(conn: Connection): string {
-  return conn.path?.pathSegments[0]?.id || conn.id;
-}
-
-function checkTunnel(m: Mechanism): void {
-  for (const key of ['src_ip', 'dst_ip', 'vni']) if (!vxlanParam(m, key)) throw invalidArgument(`VXLAN mechanism has no ${key} parameter`);
-  for (const key of ['src_ip', 'dst_ip']) if (!isIP(vxlanParam(m, key))) throw invalidArgument(`VXLAN mechanism: ${key} "${vxlanParam(m, key)}" is not an IP address`);
-  const port = vxlanParam(m, 'dst_port');
-  if (port && !/^\d{1,5}$/.test(port)) throw invalidArgument(`VXLAN mechanism: dst_port "${port}" is not a port number`);
-  const vni = Number(vxlanParam(m, 'vni'));
-  if (!Number.isInteger(vni) || vni < 1 || vni > 0xffffff) throw invalidArgument(`VXLAN mechanism: vni "${vxlanParam(m, 'vni')}" is not 1–16777215`);
-}
-
 /** Waits for the last value (or none) of a command. */
 const lastOrVoid = <T>(source: Observable<T>): Promise<T | undefined> => lastValueFrom(source, { defaultValue: undefined });
-
-/**
- * Runs datapath work to its end even if the caller unsubscribes (half-made interfaces are
- * worse than a late answer); work finished for a caller that left is undone with `orphaned`.
- */
-function runToEnd<T>(work: () => Promise<T>, orphaned?: () => Promise<void>): Observable<T> {
-  return new Observable<T>((subscriber) => {
-    work().then(
-      (value) => {
-        if (subscriber.closed) void orphaned?.().catch(() => undefined);
-        else {
-          subscriber.next(value);
-          subscriber.complete();
-        }
-      },
-      (e: unknown) => subscriber.error(e),
-    );
-  });
-}
