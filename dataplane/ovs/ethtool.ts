@@ -3,10 +3,14 @@ import { map } from 'rxjs/operators';
 import { exec } from '../kernel/exec.js';
 
 /**
- * Turns TX checksum offload off on `ifname` in the netns at `netnsPath`: OVS's userspace
- * datapath passes a veth's packets on with their checksums never filled in, so TCP across it
- * fails while ICMP works (ovs-issues #273).
+ * Offloads OVS's userspace datapath cannot live with, by their ethtool names: `tx` (TX checksum
+ * offload: a veth's packets reach it with checksums never filled in, so TCP fails while ICMP
+ * works, ovs-issues #273) and `gro` (a VXLAN device merges what it decapsulates into packets far
+ * above the MTU, which the workload's veth then drops).
  */
-export function txChecksumOff(ifname: string, netnsPath: string): Observable<void> {
-  return exec('nsenter', [`--net=${netnsPath}`, 'ethtool', '-K', ifname, 'tx', 'off']).pipe(map(() => undefined));
+export type Offload = 'tx' | 'gro';
+
+/** Turns `offloads` off on `ifname` in the netns at `netnsPath`. */
+export function offloadsOff(ifname: string, netnsPath: string, offloads: readonly Offload[]): Observable<void> {
+  return exec('nsenter', [`--net=${netnsPath}`, 'ethtool', '-K', ifname, ...offloads.flatMap((o) => [o, 'off'])]).pipe(map(() => undefined));
 }

@@ -4,7 +4,7 @@ import { afterEach, beforeEach, expect, it } from 'vitest';
 import { pings, tcpTransfer, useNamespaces } from '../../test/kernel/namespaces.js';
 import { describeOvs, startOvsdbServer, startVswitchd, type OvsdbServer, type Vswitchd } from '../../test/ovs/ovsdbServer.js';
 import { kernelDatapathMissing } from '../kernel/host.js';
-import { txChecksumOff } from './ethtool.js';
+import { offloadsOff } from './ethtool.js';
 import { OvsdbClient } from './ovsdb.js';
 import { addFlows, crossConnect, deleteFlows, flowCookies, type OpenFlowBridge } from './openflow.js';
 import { addPort, ensureBridge } from './vswitch.js';
@@ -36,8 +36,8 @@ describeOvs('OpenFlow on a real ovs-vswitchd (userspace datapath): two namespace
     ip('-n', netns, 'addr', 'add', address, 'dev', 'nsm-1');
     ip('-n', netns, 'link', 'set', 'nsm-1', 'up');
     ip('-n', node, 'link', 'set', outside, 'up');
-    await lastValueFrom(txChecksumOff('nsm-1', `/run/netns/${netns}`), { defaultValue: undefined });
-    await lastValueFrom(txChecksumOff(outside, `/run/netns/${node}`), { defaultValue: undefined });
+    await lastValueFrom(offloadsOff('nsm-1', `/run/netns/${netns}`, ['tx']), { defaultValue: undefined });
+    await lastValueFrom(offloadsOff(outside, `/run/netns/${node}`, ['tx']), { defaultValue: undefined });
     await addPort(client, 'br-nsm', { name: outside, externalIds: { 'nsm-rx-test': 'yes' } });
   }
 

@@ -2,13 +2,15 @@ import { lastValueFrom } from 'rxjs';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import type { Connection } from '../../proto/gen/connection.js';
 import { point2pointIpam } from '../../operators/networkservice/point2pointIpam.js';
-import { ipJson, pings, tcpTransfer, useNamespaces } from '../../test/kernel/namespaces.js';
+import { ipJson, pings, tcpTransfer, underlay, useNamespaces } from '../../test/kernel/namespaces.js';
 import { inodeUrlOf } from '../../test/kernel/netns.js';
 import { describeOvs, startOvsdbServer, startVswitchd, type OvsdbServer, type Vswitchd } from '../../test/ovs/ovsdbServer.js';
 import { Mesh } from '../../test/sandbox/mesh.js';
 import { Sandbox, type SandboxClient } from '../../test/sandbox/sandbox.js';
 import { kernelDatapathMissing } from '../kernel/host.js';
+import { KernelDatapath } from '../kernel/kernel.js';
 import { OvsdbClient } from './ovsdb.js';
+import { offloadsOff } from './ethtool.js';
 import { OvsDatapath } from './ovsDatapath.js';
 import { flowCookies, type OpenFlowBridge } from './openflow.js';
 import { addPort, portsMarked } from './vswitch.js';
@@ -47,7 +49,8 @@ describeOvs('the OVS datapath under a forwarder: nsc → nsmgr → forwarder (OV
     return { client, conn, nsc, nse };
   }
 
-  const start = (owner: string) => OvsDatapath.start({ owner, ovsdb, bridge: { bridge: 'br-nsm', rundir: vswitchd.rundir }, datapathType: 'netdev', nodeNetns: `/run/netns/${node}` });
+  const start = (owner: string, tunnelIp?: string) =>
+    OvsDatapath.start({ owner, ovsdb, bridge: { bridge: 'br-nsm', rundir: vswitchd.rundir }, datapathType: 'netdev', nodeNetns: `/run/netns/${node}`, ...(tunnelIp ? { tunnelIp } : {}) });
 
   it('a connection through the bridge carries ping and TCP; Close leaves no port, flow or veth', async () => {
     const datapath = await start('forwarder-0');
@@ -77,5 +80,32 @@ describeOvs('the OVS datapath under a forwarder: nsc → nsmgr → forwarder (OV
     expect(await portsMarked(ovsdb, 'nsm-rx-forwarder', 'forwarder-9')).toEqual(['foreign']);
     expect(await lastValueFrom(flowCookies(bridge))).toEqual([]);
     expect(linksOfNode()).toEqual([]);
+  });
+
+  it('mixed nodes over VXLAN: the OVS forwarder on one node, the kernel forwarder on the other, both ways; ping and TCP (MTU left for VXLAN); nothing left after Close', async () => {
+    const other = ns.make('kernel-node');
+    underlay(node, other, '169.254.250.1/30', '169.254.250.2/30');
+    // A wire between nodes carries finished checksums (a NIC fills them in); a veth underlay would
+    // hand the kernel node's half-done ones to OVS's userspace datapath, which never finishes them.
+    for (const [netns, dev] of [[node, 'u0'], [other, 'u1']] as const) await lastValueFrom(offloadsOff(dev, `/run/netns/${netns}`, ['tx']), { defaultValue: undefined });
+    const ovs = await start('forwarder-0', '169.254.250.1');
+    const mesh = await Mesh.build(sandbox, { nodes: 2, defaultForwarder: false });
+    await mesh.addForwarder(0, { datapath: ovs });
+    await mesh.addForwarder(1, { datapath: new KernelDatapath({ tunnelIp: '169.254.250.2', underlayNetns: `/run/netns/${other}` }) });
+    const nsmgr = (i: number) => (mesh.nodes[i] as { nsmgr: { url: Parameters<Sandbox['client']>[1] } }).nsmgr.url;
+    for (const [clientNode, endpointNode, service, prefix] of [[0, 1, 'to-kernel', '169.254.81.0/24'], [1, 0, 'to-ovs', '169.254.82.0/24']] as const) {
+      const [nsc, nse] = [ns.make('nsc'), ns.make('nse')];
+      await mesh.endpoint(endpointNode, `nse-${service}`, { services: [service], additional: [point2pointIpam([prefix])], netnsUrl: () => inodeUrlOf(nse) });
+      const client = sandbox.client(`nsc-${service}`, nsmgr(clientNode), { heal: false });
+      const conn = await client.request({ connection: { id: service, networkService: service }, mechanismPreferences: [{ cls: 'LOCAL', type: 'KERNEL', parameters: { inodeURL: inodeUrlOf(nsc), name: 'nsm-1' } }] });
+      const endpointIp = (conn.context?.ipContext?.dstIpAddrs[0] ?? '').split('/')[0] ?? '';
+      await expect.poll(() => pings(nsc, endpointIp), { timeout: 10_000 }).toBe(true);
+      expect(await tcpTransfer(nsc, nse, endpointIp, 2 << 20)).toBe(2 << 20);
+      await client.close(conn);
+    }
+    expect(ovs.size).toBe(0);
+    expect(await portsMarked(ovsdb, 'nsm-rx-forwarder', 'forwarder-0')).toEqual([]);
+    expect(linksOfNode()).toEqual([]);
+    expect(sandbox.leftovers()).toEqual([]);
   });
 });

@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto';
-import { defer, from, lastValueFrom, type Observable } from 'rxjs';
+import { lastValueFrom, type Observable } from 'rxjs';
 import type { Connection, Mechanism } from '../../proto/gen/connection.js';
 import { invalidArgument, unimplemented } from '../../operators/core/errors.js';
 import type { CrossConnect, Datapath } from '../datapath.js';
 import { exec } from '../kernel/exec.js';
 import { configLines, interfaceConfig, teardownLines, type InterfaceConfig, type Side } from '../kernel/ipContext.js';
 import { aliasFor, checkInterfaceName, interfaceNameFor, policyTables } from '../kernel/names.js';
+import { acceptTunnel, checkTunnel, firstId, runToEnd, vxlanParam } from '../kernel/mechanism.js';
 import { openNetns } from '../kernel/netns.js';
-import { txChecksumOff } from './ethtool.js';
+import { offloadsOff } from './ethtool.js';
 import type { OvsdbClient, OvsdbValue } from './ovsdb.js';
 import { addFlows, crossConnect, deleteFlows, type OpenFlowBridge } from './openflow.js';
 import { addPort, deletePorts, ensureBridge, mapEntries, portsMarked } from './vswitch.js';
@@ -20,8 +21,12 @@ export interface OvsDatapathOptions {
   readonly bridge: OpenFlowBridge;
   /** `netdev` (the userspace datapath: no kernel module) or `system`. */
   readonly datapathType: string;
-  /** Path of the netns ovs-vswitchd runs in (a node's), where the bridge's veth ends are made. */
+  /** Path of the netns ovs-vswitchd runs in (a node's), where the bridge's veth ends and VXLAN devices are made. */
   readonly nodeNetns: string;
+  /** This node's underlay address for VXLAN (NSM_TUNNEL_IP), in `nodeNetns`; without it only local connections work. */
+  readonly tunnelIp?: string;
+  /** NSM_VXLAN_PORT (default 4789). */
+  readonly vxlanPort?: number;
 }
 
 /** One workload side: its interface in the workload's netns, and the veth end that is the bridge's port. */
@@ -36,18 +41,22 @@ interface Attached {
 interface Programmed {
   readonly cookie: bigint;
   readonly sides: Attached[];
+  /** The VXLAN device that is the bridge's port toward the other node, once made. */
+  tunnelPort?: string;
+  readonly vni?: number;
 }
+
+/** VXLAN's overhead over IPv4: what the workload side's MTU leaves for it on the underlay. */
+const VXLAN_OVERHEAD = 50;
 
 const OWNER = 'nsm-rx-forwarder';
 const CONNECTION = 'nsm-rx-connection';
-
-const firstId = (conn: Connection): string => conn.path?.pathSegments[0]?.id || conn.id;
 
 /** 64 bits of the connection id: the cookie of its flows. */
 const cookieOf = (id: string): bigint => createHash('sha256').update(id).digest().readBigUInt64BE(0) || 1n;
 
 /** The bridge-side veth end's name: `o` and 14 hex digits of the connection and side (an OVS port name, ≤ 15 characters). */
-const portName = (id: string, side: Side): string => `o${createHash('sha256').update(`${id}/${side}`).digest('hex').slice(0, 14)}`;
+const portName = (id: string, side: Side | 'tunnel'): string => `o${createHash('sha256').update(`${id}/${side}`).digest('hex').slice(0, 14)}`;
 
 const nsenterIp = (path: string, lines: readonly string[]) => lastValueFrom(exec('nsenter', [`--net=${path}`, 'ip', '-batch', '-'], `${lines.join('\n')}\n`), { defaultValue: '' });
 
@@ -57,13 +66,19 @@ const nsenterIp = (path: string, lines: readonly string[]) => lastValueFrom(exec
  * carrying the connection's cookie. Ports are marked with the forwarder's name and the
  * connection, so `start` removes what a crashed predecessor left (its ports and, by their
  * cookies, its flows) and nothing else. With the userspace datapath TX checksum offload is off
- * on both veth ends (TCP breaks otherwise). Local (KERNEL to KERNEL) connections; VXLAN to come.
+ * on both veth ends (TCP breaks otherwise). A remote side is a kernel VXLAN device in the node's
+ * netns as a port (OVS's own vxlan ports need the underlay NIC in a userspace bridge), and the
+ * workload side's MTU leaves room for VXLAN's 50 bytes, since OVS does not fragment.
  */
 export class OvsDatapath implements Datapath {
   readonly name = 'ovs';
   private readonly programmed = new Map<string, Programmed>();
+  private readonly usedVnis = new Set<number>();
+  private readonly port: number;
 
-  private constructor(private readonly options: OvsDatapathOptions) {}
+  private constructor(private readonly options: OvsDatapathOptions) {
+    this.port = options.vxlanPort ?? 4789;
+  }
 
   /** Makes sure the bridge exists, removes a predecessor's ports and flows, and returns the datapath. */
   static async start(options: OvsDatapathOptions): Promise<OvsDatapath> {
@@ -79,64 +94,114 @@ export class OvsDatapath implements Datapath {
   }
 
   incomingMechanisms(preferences: readonly Mechanism[]): Mechanism[] {
-    return preferences.filter((m) => m.cls === 'LOCAL' && m.type === 'KERNEL');
+    return preferences.filter((m) => (m.cls === 'LOCAL' && m.type === 'KERNEL') || (m.cls === 'REMOTE' && m.type === 'VXLAN' && this.options.tunnelIp !== undefined));
   }
 
   outgoingPreferences(remote: boolean, connection: Connection): Mechanism[] {
-    return remote ? [] : [{ cls: 'LOCAL', type: 'KERNEL', parameters: { name: interfaceNameFor(connection.networkService, firstId(connection)) } }];
+    if (remote) return this.options.tunnelIp === undefined ? [] : [{ cls: 'REMOTE', type: 'VXLAN', parameters: { src_ip: this.options.tunnelIp, src_port: String(this.port) } }];
+    return [{ cls: 'LOCAL', type: 'KERNEL', parameters: { name: interfaceNameFor(connection.networkService, firstId(connection)) } }];
   }
 
   program(x: CrossConnect): Observable<Mechanism> {
-    return defer(() => from(this.make(x)));
+    return runToEnd(
+      () => this.make(x),
+      () => this.remove(x.incoming.id),
+    );
   }
 
   unprogram(x: CrossConnect): Observable<void> {
-    return defer(() => from(this.remove(x.incoming.id)));
+    return runToEnd(() => this.remove(x.incoming.id));
   }
 
-  private side(side: Side, m: Mechanism | undefined, conn: Connection, id: string): Attached {
-    if (m?.type !== 'KERNEL') throw unimplemented(`the OVS datapath joins KERNEL mechanisms only so far, not ${m?.type ?? 'none'}`);
+  private side(side: Side, m: Mechanism, conn: Connection, id: string, mtuCap: number): Attached {
     const url = m.parameters['inodeURL'];
     if (!url) throw invalidArgument(`${side} KERNEL mechanism has no inodeURL parameter (the netns to put the interface in)`);
     const name = checkInterfaceName(m.parameters['name'] || interfaceNameFor(conn.networkService, firstId(conn)), `${side} KERNEL mechanism`);
-    return { side, url, name, port: portName(id, side), config: interfaceConfig(conn.context, side, name, policyTables(aliasFor(side, firstId(conn)))) };
+    const config = interfaceConfig(conn.context, side, name, policyTables(aliasFor(side, firstId(conn))));
+    // Across a tunnel OVS cannot fragment: the workload sends what fits in the VXLAN device.
+    const mtu = mtuCap > 0 && (config.mtu === 0 || config.mtu > mtuCap) ? mtuCap : config.mtu;
+    return { side, url, name, port: portName(id, side), config: { ...config, mtu } };
   }
 
   private async make(x: CrossConnect): Promise<Mechanism> {
     const id = x.incoming.id;
-    const incoming = x.incoming.mechanism as Mechanism;
-    const sides = [this.side('client', incoming, x.incoming, id), this.side('endpoint', x.outgoing.mechanism, x.outgoing, id)];
+    const incoming: Mechanism = { ...(x.incoming.mechanism as Mechanism), parameters: { ...x.incoming.mechanism?.parameters } };
+    const outgoing = x.outgoing.mechanism;
+    if (outgoing === undefined) throw invalidArgument('the next hop answered without a mechanism');
+    let vni: number | undefined;
+    if (incoming.type === 'VXLAN') {
+      if (outgoing.type === 'VXLAN') throw unimplemented('VXLAN to VXLAN (a transit forwarder) is not supported by the OVS datapath');
+      vni = acceptTunnel(incoming, this.options.tunnelIp as string, this.port, this.programmed.get(id)?.vni, this.usedVnis);
+    }
+    const tunnel = incoming.type === 'VXLAN' ? incoming : outgoing.type === 'VXLAN' ? outgoing : undefined;
+    if (tunnel) checkTunnel(tunnel);
+    const cap = tunnel ? (await this.underlayMtu()) - VXLAN_OVERHEAD : 0;
+    const sides = [
+      ...(incoming.type === 'KERNEL' ? [this.side('client', incoming, x.incoming, id, cap)] : []),
+      ...(outgoing.type === 'KERNEL' ? [this.side('endpoint', outgoing, x.outgoing, id, cap)] : []),
+    ];
     // A refresh re-applies the addresses and routes; the ports and flows stay.
     if (this.programmed.has(id)) {
       for (const a of sides) await this.configure(a, false);
       return incoming;
     }
-    const made: Programmed = { cookie: cookieOf(id), sides: [] };
+    const made: Programmed = { cookie: cookieOf(id), sides: [], ...(vni !== undefined ? { vni } : {}) };
     this.programmed.set(id, made);
+    if (vni !== undefined) this.usedVnis.add(vni);
     try {
       for (const a of sides) {
-        const netns = openNetns(a.url);
-        try {
-          await lastValueFrom(exec('ip', ['link', 'add', a.port, 'netns', this.options.nodeNetns, 'type', 'veth', 'peer', 'name', a.name, 'netns', netns.path]), { defaultValue: '' });
-          made.sides.push(a);
-          await nsenterIp(this.options.nodeNetns, [`link set dev ${a.port} up`]);
-          if (this.options.datapathType === 'netdev') {
-            await lastValueFrom(txChecksumOff(a.port, this.options.nodeNetns), { defaultValue: undefined });
-            await lastValueFrom(txChecksumOff(a.name, netns.path), { defaultValue: undefined });
-          }
-        } finally {
-          netns.close();
-        }
-        await addPort(this.options.ovsdb, this.options.bridge.bridge, { name: a.port, externalIds: { [OWNER]: this.options.owner, [CONNECTION]: id, cookie: made.cookie.toString() } });
+        await this.createVeth(a);
+        made.sides.push(a);
+        await this.mark(a.port, id, made.cookie);
         await this.configure(a, true);
       }
-      const [client, endpoint] = made.sides as [Attached, Attached];
-      await lastValueFrom(addFlows(this.options.bridge, made.cookie, crossConnect(client.port, endpoint.port)), { defaultValue: undefined });
+      if (tunnel) {
+        made.tunnelPort = portName(id, 'tunnel');
+        await this.createVxlan(made.tunnelPort, tunnel, incoming.type === 'VXLAN');
+        await this.mark(made.tunnelPort, id, made.cookie);
+      }
+      const ports = [...made.sides.map((a) => a.port), ...(made.tunnelPort ? [made.tunnelPort] : [])] as [string, string];
+      await lastValueFrom(addFlows(this.options.bridge, made.cookie, crossConnect(...ports)), { defaultValue: undefined });
     } catch (e) {
       await this.remove(id);
       throw e;
     }
     return incoming;
+  }
+
+  /** The veth pair of a workload side: its interface in the workload's netns, its other end in the node's. */
+  private async createVeth(a: Attached): Promise<void> {
+    const netns = openNetns(a.url);
+    try {
+      await lastValueFrom(exec('ip', ['link', 'add', a.port, 'netns', this.options.nodeNetns, 'type', 'veth', 'peer', 'name', a.name, 'netns', netns.path]), { defaultValue: '' });
+      await nsenterIp(this.options.nodeNetns, [`link set dev ${a.port} up`]);
+      if (this.options.datapathType === 'netdev') {
+        await lastValueFrom(offloadsOff(a.port, this.options.nodeNetns, ['tx']), { defaultValue: undefined });
+        await lastValueFrom(offloadsOff(a.name, netns.path, ['tx']), { defaultValue: undefined });
+      }
+    } finally {
+      netns.close();
+    }
+  }
+
+  /** A kernel VXLAN device in the node's netns (OVS's own vxlan ports need the underlay in a bridge on the userspace datapath). */
+  private async createVxlan(port: string, t: Mechanism, weAreServer: boolean): Promise<void> {
+    const [own, peer] = weAreServer ? [vxlanParam(t, 'dst_ip'), vxlanParam(t, 'src_ip')] : [vxlanParam(t, 'src_ip'), vxlanParam(t, 'dst_ip')];
+    const dport = vxlanParam(t, 'dst_port') || String(this.port);
+    await nsenterIp(this.options.nodeNetns, [`link add ${port} type vxlan id ${vxlanParam(t, 'vni')} local ${own} remote ${peer} dstport ${dport}`, `link set dev ${port} up`]);
+    if (this.options.datapathType === 'netdev') await lastValueFrom(offloadsOff(port, this.options.nodeNetns, ['tx', 'gro']), { defaultValue: undefined });
+  }
+
+  /** Adds `port` to the bridge, marked with this forwarder, the connection and its cookie. */
+  private mark(port: string, id: string, cookie: bigint): Promise<void> {
+    return addPort(this.options.ovsdb, this.options.bridge.bridge, { name: port, externalIds: { [OWNER]: this.options.owner, [CONNECTION]: id, cookie: cookie.toString() } });
+  }
+
+  /** The MTU of the interface that holds the tunnel address. */
+  private async underlayMtu(): Promise<number> {
+    const out = await lastValueFrom(exec('nsenter', [`--net=${this.options.nodeNetns}`, 'ip', '-j', 'addr', 'show']), { defaultValue: '[]' });
+    const links = JSON.parse(out) as { mtu: number; addr_info: { local: string }[] }[];
+    return links.find((l) => l.addr_info.some((a) => a.local === this.options.tunnelIp))?.mtu ?? 1500;
   }
 
   /** The workload side's addresses, routes and rules (and, when new, its alias) in its netns. */
@@ -154,10 +219,12 @@ export class OvsDatapath implements Datapath {
     if (p === undefined) return;
     this.programmed.delete(id);
     await lastValueFrom(deleteFlows(this.options.bridge, p.cookie), { defaultValue: undefined });
-    await deletePorts(this.options.ovsdb, this.options.bridge.bridge, p.sides.map((a) => a.port));
+    if (p.vni !== undefined) this.usedVnis.delete(p.vni);
+    const ports = [...p.sides.map((a) => a.port), ...(p.tunnelPort ? [p.tunnelPort] : [])];
+    await deletePorts(this.options.ovsdb, this.options.bridge.bridge, ports);
+    for (const port of ports) await nsenterIp(this.options.nodeNetns, [`link del dev ${port}`]).catch(() => undefined);
     for (const a of p.sides) {
-      // The bridge's end takes the workload's with it; policy rules outlive the interface.
-      await nsenterIp(this.options.nodeNetns, [`link del dev ${a.port}`]).catch(() => undefined);
+      // The bridge's veth end took the workload's with it; policy rules outlive the interface.
       const rules = teardownLines(a.config);
       if (rules.length > 0) {
         const netns = openNetns(a.url);

@@ -14,10 +14,10 @@ export function ipJson<T>(netns: string, args: string[]): T {
   return JSON.parse(execFileSync('ip', ['-n', netns, '-j', ...args], { encoding: 'utf8' }) || '[]') as T;
 }
 
-/** Whether `dst` answers ping from netns `from` (1 s budget). */
 /** What the resolver of netns `from` makes of `name` (glibc, as any program there would ask), '' when nothing. */
 export const resolves = (from: string, name: string): string => spawnSync('ip', ['netns', 'exec', from, 'getent', 'ahostsv4', name], { encoding: 'utf8' }).stdout.split(/\s+/)[0] ?? '';
 
+/** Whether `dst` answers ping from netns `from` (1 s budget). */
 export function pings(from: string, dst: string): boolean {
   try {
     execFileSync('ip', ['netns', 'exec', from, 'ping', '-c', '1', '-W', '1', dst], { stdio: 'ignore' });
