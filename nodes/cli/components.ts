@@ -38,6 +38,10 @@ export const components: Registry = {
     summary: 'the forwarder on the Linux kernel: veth and VXLAN, no daemon (needs root)',
     load: () => import('../forwarder-kernel/main.js').then((m) => m.component),
   },
+  'forwarder-ovs': {
+    summary: 'the forwarder on Open vSwitch: veth ports and VXLAN joined by flows (needs root and openvswitch-switch)',
+    load: () => import('../forwarder-ovs/main.js').then((m) => m.component),
+  },
   'forwarder-noop': {
     summary: 'a forwarder without a datapath (control plane only: tests, meshes without root)',
     load: () => import('../forwarder-noop/main.js').then((m) => m.component),

@@ -63,6 +63,16 @@ const UPSTREAM: Record<string, { cmd: string; vars: string[] }[]> = {
     },
     { cmd: 'cmd-forwarder-ovs', vars: ['NSM_BRIDGE_NAME', 'NSM_L2_RESOURCE_SELECTOR_FILE'] },
   ],
+  'forwarder-ovs': [
+    {
+      cmd: 'cmd-forwarder-ovs',
+      vars: [
+        ...['NSM_NAME', 'NSM_LABELS', 'NSM_NSNAME', 'NSM_BRIDGE_NAME', 'NSM_TUNNEL_IP', 'NSM_VXLAN_PORT', 'NSM_CONNECT_TO', 'NSM_DIAL_TIMEOUT', 'NSM_MAX_TOKEN_LIFETIME'],
+        ...['NSM_SRIOV_CONFIG_FILE', 'NSM_L2_RESOURCE_SELECTOR_FILE', 'NSM_RESOURCE_POLL_TIMEOUT', 'NSM_DEVICE_PLUGIN_PATH', 'NSM_POD_RESOURCES_PATH'],
+        ...['NSM_PCI_DEVICES_PATH', 'NSM_PCI_DRIVERS_PATH', 'NSM_CGROUP_PATH', 'NSM_VFIO_PATH', 'NSM_REGISTRY_CLIENT_POLICIES'],
+      ],
+    },
+  ],
   'nse-icmp-responder': [
     {
       cmd: 'cmd-nse-icmp-responder',

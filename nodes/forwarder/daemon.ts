@@ -16,7 +16,8 @@ import { GrpcServer } from '../../streams/grpc/server.js';
 import { registryViews } from '../../streams/registryViews.js';
 import type { RunContext } from '../cli/component.js';
 import { logRetry, untilShutdown } from '../cli/startupRegister.js';
-import { duration, list, map, optional, str, unsupported, url, type ConfigOf } from '../cli/config.js';
+import { duration, InvalidValue, list, map, optional, str, uint, unsupported, url, variable, type ConfigOf } from '../cli/config.js';
+import { isIP } from 'node:net';
 import { inodeUrlOfFile } from '../../dataplane/kernel/netns.js';
 import { dialNextHops, warmUp } from './warmUp.js';
 
@@ -58,6 +59,25 @@ export const forwarderSpec = {
   pciDriversPath: unsupported('NSM_PCI_DRIVERS_PATH', '/sys/bus/pci/drivers', 'SR-IOV is not supported'),
   cgroupPath: unsupported('NSM_CGROUP_PATH', '/host/sys/fs/cgroup/devices', 'SR-IOV (vfio) is not supported'),
   vfioPath: unsupported('NSM_VFIO_PATH', '/host/dev/vfio', 'SR-IOV (vfio) is not supported'),
+};
+
+/** The VXLAN variables of the forwarders with a datapath (cmd-forwarder-vpp's and -ovs's). */
+export const tunnelSpec = {
+  tunnelIp: variable({
+    env: 'NSM_TUNNEL_IP',
+    def: '',
+    description: 'Underlay address for VXLAN tunnels (default: the address of the default-route interface)',
+    kind: 'IP',
+    expected: 'an IP address (or CIDR) such as 10.0.0.5',
+    parse: (raw: string) => {
+      const ip = raw.split('/')[0] ?? '';
+      if (raw !== '' && !isIP(ip)) throw new InvalidValue();
+      return ip;
+    },
+    zero: () => '',
+  }),
+  // cmd-forwarder-ovs's default; cmd-forwarder-vpp's 0 means the same (the IANA port).
+  vxlanPort: uint('NSM_VXLAN_PORT', '4789', 'UDP port of the VXLAN tunnels (0: 4789)', { max: 65535 }),
 };
 
 export type ForwarderConfig = ConfigOf<typeof forwarderSpec>;

@@ -34,6 +34,13 @@ export function stop(d: Daemon, signal: NodeJS.Signals = 'SIGTERM'): Promise<num
   return exited;
 }
 
+/** Which forwarder a node runs, with what it needs besides the common variables. */
+export interface ForwarderKind {
+  readonly component: string;
+  readonly env?: Readonly<Record<string, string>>;
+}
+const kernelForwarder: ForwarderKind = { component: 'forwarder-kernel' };
+
 /** What an nsc printed as JSON lines of one kind ("connected", "closed", …). */
 export interface NscConnection {
   readonly path: { readonly pathSegments: { readonly name: string }[] };
@@ -128,8 +135,8 @@ export class ProcessMesh {
     return d;
   }
 
-  /** A node's control plane in its netns: the registry (node 0 only), nsmgr-i and forwarder-i (kernel). */
-  node(ns: string, i: number, tunnelIp?: string): { nsmgr: Daemon; forwarder: Daemon } {
+  /** A node's control plane in its netns: the registry (node 0 only), nsmgr-i and forwarder-i (forwarder-kernel unless told). */
+  node(ns: string, i: number, tunnelIp?: string, forwarder: ForwarderKind = kernelForwarder): { nsmgr: Daemon; forwarder: Daemon } {
     if (i === 0) this.registry(this, ns);
     const nsmgr = this.start(ns, 'nsmgr', {
       NSM_NAME: `nsmgr-${i}`,
@@ -137,11 +144,11 @@ export class ProcessMesh {
       NSM_REGISTRY_URL: this.sock('registry'),
       NSM_EXCLUDED_PREFIXES_FILE: join(this.dir, `excluded-${i}.yaml`),
     });
-    return { nsmgr, forwarder: this.forwarder(ns, i, `forwarder-${i}`, tunnelIp) };
+    return { nsmgr, forwarder: this.forwarder(ns, i, `forwarder-${i}`, tunnelIp, forwarder) };
   }
 
-  forwarder(ns: string, node: number, name: string, tunnelIp?: string): Daemon {
-    return this.start(ns, 'forwarder-kernel', { NSM_NAME: name, NSM_CONNECT_TO: this.sock(`nsmgr-${node}`), NSM_LISTEN_ON: this.sock(name), ...(tunnelIp ? { NSM_TUNNEL_IP: tunnelIp } : {}) });
+  forwarder(ns: string, node: number, name: string, tunnelIp?: string, kind: ForwarderKind = kernelForwarder): Daemon {
+    return this.start(ns, kind.component, { ...kind.env, NSM_NAME: name, NSM_CONNECT_TO: this.sock(`nsmgr-${node}`), NSM_LISTEN_ON: this.sock(name), ...(tunnelIp ? { NSM_TUNNEL_IP: tunnelIp } : {}) });
   }
 
   nse(ns: string, node: number, name = 'icmp-responder', cidr = '169.254.1.0/24'): Daemon {
