@@ -5,6 +5,7 @@ import type { CrossConnect, Datapath } from '../datapath.js';
 import { configLines, interfaceConfig, teardownLines, type InterfaceConfig, type Side } from './ipContext.js';
 import { IpBatches } from './ipBatch.js';
 import { configure, counters, ipBatch, links, rules, type InterfaceCounters, type NetnsPath } from './iproute.js';
+import { segmentMetrics } from '../segmentMetrics.js';
 import { aliasFor, checkInterfaceName, interfaceNameFor, isOurAlias, policyTables } from './names.js';
 import { inNetns, netnsIdentity, openNetns, type Netns } from './netns.js';
 import { sampled } from './sampled.js';
@@ -314,18 +315,6 @@ export class KernelDatapath implements Datapath {
     }
     await lastOrVoid(ipBatch(ip, netns, lines));
   }
-}
-
-/** One interface's counters in upstream's metric keys (`prefix`: `server_` or `client_`). */
-function segmentMetrics(prefix: string, name: string, c: InterfaceCounters): Record<string, string> {
-  return {
-    [`${prefix}interface`]: name,
-    [`${prefix}rx_bytes`]: String(c.rx.bytes),
-    [`${prefix}tx_bytes`]: String(c.tx.bytes),
-    [`${prefix}rx_packets`]: String(c.rx.packets),
-    [`${prefix}tx_packets`]: String(c.tx.packets),
-    [`${prefix}drops`]: String(c.rx.dropped + c.tx.dropped),
-  };
 }
 
 /** Waits for the last value (or none) of a command. */

@@ -1,4 +1,4 @@
-import { lastValueFrom } from 'rxjs';
+import { firstValueFrom, lastValueFrom } from 'rxjs';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import type { Connection } from '../../proto/gen/connection.js';
 import { point2pointIpam } from '../../operators/networkservice/point2pointIpam.js';
@@ -52,7 +52,7 @@ describeOvs('the OVS datapath under a forwarder: nsc → nsmgr → forwarder (OV
   const start = (owner: string, tunnelIp?: string) =>
     OvsDatapath.start({ owner, ovsdb, bridge: { bridge: 'br-nsm', rundir: vswitchd.rundir }, datapathType: 'netdev', nodeNetns: `/run/netns/${node}`, ...(tunnelIp ? { tunnelIp } : {}) });
 
-  it('a connection through the bridge carries ping and TCP; Close leaves no port, flow or veth', async () => {
+  it('a connection through the bridge carries ping and TCP, counted in its metrics from OVS’s port statistics; Close leaves no port, flow or veth', async () => {
     const datapath = await start('forwarder-0');
     const bridge: OpenFlowBridge = { bridge: 'br-nsm', rundir: vswitchd.rundir };
     const { client, conn, nsc, nse } = await connect(datapath);
@@ -60,6 +60,11 @@ describeOvs('the OVS datapath under a forwarder: nsc → nsmgr → forwarder (OV
     expect(await lastValueFrom(flowCookies(bridge))).toHaveLength(1);
     await expect.poll(() => pings(nsc, '169.254.80.0'), { timeout: 10_000 }).toBe(true);
     expect(await tcpTransfer(nsc, nse, '169.254.80.0', 2 << 20)).toBe(2 << 20);
+    // Counters from OVS's statistics of the ports (refreshed every 5 s), as the workload interfaces see them.
+    const atForwarder = conn.path?.pathSegments.find((s) => s.name.includes('forwarder'))?.id ?? '';
+    const sent = async () => Number((await firstValueFrom(datapath.metrics(atForwarder)))['server_tx_bytes']);
+    await expect.poll(sent, { timeout: 15_000 }).toBeGreaterThanOrEqual(2 << 20);
+    expect(await firstValueFrom(datapath.metrics(atForwarder))).toMatchObject({ server_interface: 'nsm-1', client_interface: expect.stringMatching(/^icmp-respo/) });
     await client.close(conn);
     expect(datapath.size).toBe(0);
     expect(await portsMarked(ovsdb, 'nsm-rx-forwarder', 'forwarder-0')).toEqual([]);

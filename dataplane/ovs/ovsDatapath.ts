@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
-import { lastValueFrom, type Observable } from 'rxjs';
+import { defer, EMPTY, lastValueFrom, Subject, type Observable } from 'rxjs';
+import { distinctUntilChanged, filter, map, scan, shareReplay, takeUntil } from 'rxjs/operators';
 import type { Connection, Mechanism } from '../../proto/gen/connection.js';
 import { invalidArgument, unimplemented } from '../../operators/core/errors.js';
 import type { CrossConnect, Datapath } from '../datapath.js';
+import { segmentMetrics } from '../segmentMetrics.js';
 import { exec } from '../kernel/exec.js';
 import { configLines, interfaceConfig, teardownLines, type InterfaceConfig, type Side } from '../kernel/ipContext.js';
 import { aliasFor, checkInterfaceName, interfaceNameFor, policyTables } from '../kernel/names.js';
@@ -11,6 +13,7 @@ import { openNetns } from '../kernel/netns.js';
 import { offloadsOff } from './ethtool.js';
 import type { OvsdbClient, OvsdbValue } from './ovsdb.js';
 import { addFlows, crossConnect, deleteFlows, type OpenFlowBridge } from './openflow.js';
+import { applyTableUpdates, type TableRows } from './ovsdbTables.js';
 import { addPort, deletePorts, ensureBridge, mapEntries, portsMarked } from './vswitch.js';
 
 export interface OvsDatapathOptions {
@@ -40,6 +43,8 @@ interface Attached {
 
 interface Programmed {
   readonly cookie: bigint;
+  /** Emits when it is removed: its metrics streams complete. */
+  readonly removed: Subject<void>;
   readonly sides: Attached[];
   /** The VXLAN device that is the bridge's port toward the other node, once made. */
   tunnelPort?: string;
@@ -75,9 +80,48 @@ export class OvsDatapath implements Datapath {
   private readonly programmed = new Map<string, Programmed>();
   private readonly usedVnis = new Set<number>();
   private readonly port: number;
+  /** The bridge's interfaces' statistics, from one OVSDB monitor while anyone reads them. */
+  private readonly interfaces: Observable<TableRows>;
 
   private constructor(private readonly options: OvsDatapathOptions) {
     this.port = options.vxlanPort ?? 4789;
+    this.interfaces = options.ovsdb.monitor('Open_vSwitch', { Interface: ['name', 'statistics'] }).pipe(
+      scan(applyTableUpdates, new Map() as TableRows),
+      shareReplay({ bufferSize: 1, refCount: true }),
+    );
+  }
+
+  /**
+   * A connection's interface counters as path-segment metrics, from OVS's statistics of the
+   * bridge ports (ovs-vswitchd refreshes them every 5 s): the workload interface's view, so the
+   * port's rx is its tx. Completes when the connection is unprogrammed.
+   *
+   * ```
+   * Interface rows  -s1-----s2------…
+   * metrics         -m1-----m2--|    (unprogram)
+   * ```
+   */
+  metrics(connectionId: string): Observable<Record<string, string>> {
+    return defer(() => {
+      const p = this.programmed.get(connectionId);
+      if (p === undefined) return EMPTY;
+      const prefix = (side: Side) => (side === 'client' ? 'server_' : 'client_');
+      return this.interfaces.pipe(
+        map((rows) => {
+          const byName = new Map([...(rows.get('Interface')?.values() ?? [])].map((r) => [String(r['name']), mapEntries(r['statistics'])]));
+          return p.sides.flatMap((a) => {
+            const s = byName.get(a.port);
+            if (s === undefined) return [];
+            const n = (k: string) => Number(s[k] ?? 0);
+            return [segmentMetrics(prefix(a.side), a.name, { rx: { bytes: n('tx_bytes'), packets: n('tx_packets'), dropped: n('tx_dropped') }, tx: { bytes: n('rx_bytes'), packets: n('rx_packets'), dropped: n('rx_dropped') } })];
+          });
+        }),
+        filter((parts) => parts.length > 0),
+        map((parts) => Object.assign({}, ...parts) as Record<string, string>),
+        distinctUntilChanged((a, b) => JSON.stringify(a) === JSON.stringify(b)),
+        takeUntil(p.removed),
+      );
+    });
   }
 
   /** Makes sure the bridge exists, removes a predecessor's ports and flows, and returns the datapath. */
@@ -145,7 +189,7 @@ export class OvsDatapath implements Datapath {
       for (const a of sides) await this.configure(a, false);
       return incoming;
     }
-    const made: Programmed = { cookie: cookieOf(id), sides: [], ...(vni !== undefined ? { vni } : {}) };
+    const made: Programmed = { cookie: cookieOf(id), removed: new Subject<void>(), sides: [], ...(vni !== undefined ? { vni } : {}) };
     this.programmed.set(id, made);
     if (vni !== undefined) this.usedVnis.add(vni);
     try {
@@ -218,6 +262,8 @@ export class OvsDatapath implements Datapath {
     const p = this.programmed.get(id);
     if (p === undefined) return;
     this.programmed.delete(id);
+    p.removed.next();
+    p.removed.complete();
     await lastValueFrom(deleteFlows(this.options.bridge, p.cookie), { defaultValue: undefined });
     if (p.vni !== undefined) this.usedVnis.delete(p.vni);
     const ports = [...p.sides.map((a) => a.port), ...(p.tunnelPort ? [p.tunnelPort] : [])];

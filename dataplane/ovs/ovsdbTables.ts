@@ -6,7 +6,7 @@ import type { OvsdbClient, OvsdbRow, TableUpdates } from './ovsdb.js';
 export type TableRows = ReadonlyMap<string, ReadonlyMap<string, OvsdbRow>>;
 
 /** The rows after one monitor update: a `new` row replaces, an `old` alone deletes. */
-function apply(state: TableRows, updates: TableUpdates): TableRows {
+export function applyTableUpdates(state: TableRows, updates: TableUpdates): TableRows {
   const next = new Map(state);
   for (const [table, rows] of Object.entries(updates)) {
     const current = new Map(next.get(table) ?? []);
@@ -40,7 +40,7 @@ export function ovsdbTables(
   return defer(() => from(connect())).pipe(
     switchMap((client) =>
       client.monitor(db, tables).pipe(
-        scan(apply, new Map() as TableRows),
+        scan(applyTableUpdates, new Map() as TableRows),
         finalize(() => void client.close()),
       ),
     ),
