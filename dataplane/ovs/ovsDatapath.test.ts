@@ -10,6 +10,7 @@ import { Sandbox, type SandboxClient } from '../../test/sandbox/sandbox.js';
 import { kernelDatapathMissing } from '../kernel/host.js';
 import { KernelDatapath } from '../kernel/kernel.js';
 import { OvsdbClient } from './ovsdb.js';
+import { OvsdbSession } from './ovsdbSession.js';
 import { offloadsOff } from './ethtool.js';
 import { OvsDatapath } from './ovsDatapath.js';
 import { flowCookies, type OpenFlowBridge } from './openflow.js';
@@ -21,6 +22,7 @@ describeOvs('the OVS datapath under a forwarder: nsc → nsmgr → forwarder (OV
   let db: OvsdbServer;
   let vswitchd: Vswitchd;
   let ovsdb: OvsdbClient;
+  let session: OvsdbSession;
   let sandbox: Sandbox;
   let node: string;
   beforeEach(async () => {
@@ -28,10 +30,12 @@ describeOvs('the OVS datapath under a forwarder: nsc → nsmgr → forwarder (OV
     db = await startOvsdbServer();
     vswitchd = await startVswitchd(db, node);
     ovsdb = await OvsdbClient.connect(db.url);
+    session = new OvsdbSession(db.url, { retryMs: 100 });
     sandbox = await Sandbox.create();
   });
   afterEach(async () => {
     await sandbox.cleanup();
+    await session.close();
     await ovsdb.close();
     await vswitchd.stop();
     await db.remove();
@@ -50,7 +54,7 @@ describeOvs('the OVS datapath under a forwarder: nsc → nsmgr → forwarder (OV
   }
 
   const start = (owner: string, tunnelIp?: string) =>
-    OvsDatapath.start({ owner, ovsdb, bridge: { bridge: 'br-nsm', rundir: vswitchd.rundir }, datapathType: 'netdev', nodeNetns: `/run/netns/${node}`, ...(tunnelIp ? { tunnelIp } : {}) });
+    OvsDatapath.start({ owner, ovsdb: session, bridge: { bridge: 'br-nsm', rundir: vswitchd.rundir }, datapathType: 'netdev', nodeNetns: `/run/netns/${node}`, ...(tunnelIp ? { tunnelIp } : {}) });
 
   it('a connection through the bridge carries ping and TCP, counted in its metrics from OVS’s port statistics; Close leaves no port, flow or veth', async () => {
     const datapath = await start('forwarder-0');
@@ -112,5 +116,21 @@ describeOvs('the OVS datapath under a forwarder: nsc → nsmgr → forwarder (OV
     expect(await portsMarked(ovsdb, 'nsm-rx-forwarder', 'forwarder-0')).toEqual([]);
     expect(linksOfNode()).toEqual([]);
     expect(sandbox.leftovers()).toEqual([]);
+  });
+
+  it('ovsdb-server restarts under a running forwarder: the next connection is made all the same, and goes on Close', async () => {
+    const datapath = await start('forwarder-0');
+    await db.kill();
+    await db.start();
+    const { client, conn, nsc } = await connect(datapath);
+    await expect.poll(() => pings(nsc, '169.254.80.0'), { timeout: 15_000 }).toBe(true);
+    await client.close(conn);
+    const fresh = await OvsdbClient.connect(db.url);
+    try {
+      expect(await portsMarked(fresh, 'nsm-rx-forwarder', 'forwarder-0')).toEqual([]);
+    } finally {
+      await fresh.close();
+    }
+    expect(linksOfNode()).toEqual([]);
   });
 });

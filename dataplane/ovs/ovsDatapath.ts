@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { defer, EMPTY, lastValueFrom, Subject, type Observable } from 'rxjs';
-import { distinctUntilChanged, filter, map, scan, shareReplay, takeUntil } from 'rxjs/operators';
+import { distinctUntilChanged, filter, map, shareReplay, takeUntil } from 'rxjs/operators';
 import type { Connection, Mechanism } from '../../proto/gen/connection.js';
 import { invalidArgument, unimplemented } from '../../operators/core/errors.js';
 import type { CrossConnect, Datapath } from '../datapath.js';
@@ -11,15 +11,17 @@ import { aliasFor, checkInterfaceName, interfaceNameFor, policyTables } from '..
 import { acceptTunnel, checkTunnel, firstId, runToEnd, vxlanParam } from '../kernel/mechanism.js';
 import { openNetns } from '../kernel/netns.js';
 import { offloadsOff } from './ethtool.js';
-import type { OvsdbClient, OvsdbValue } from './ovsdb.js';
+import type { OvsdbValue } from './ovsdb.js';
+import type { OvsdbSession } from './ovsdbSession.js';
 import { addFlows, crossConnect, deleteFlows, type OpenFlowBridge } from './openflow.js';
-import { applyTableUpdates, type TableRows } from './ovsdbTables.js';
+import { ovsdbTables, type TableRows } from './ovsdbTables.js';
 import { addPort, deletePorts, ensureBridge, mapEntries, portsMarked } from './vswitch.js';
 
 export interface OvsDatapathOptions {
   /** The forwarder's name: its ports carry it (external_ids `nsm-rx-forwarder`), so a successor finds them. */
   readonly owner: string;
-  readonly ovsdb: OvsdbClient;
+  /** The connection to ovsdb-server, made again after it ends. */
+  readonly ovsdb: OvsdbSession;
   /** The bridge (NSM_BRIDGE_NAME, upstream default br-nsm) and ovs-vswitchd's run directory (its management sockets). */
   readonly bridge: OpenFlowBridge;
   /** `netdev` (the userspace datapath: no kernel module) or `system`. */
@@ -85,10 +87,7 @@ export class OvsDatapath implements Datapath {
 
   private constructor(private readonly options: OvsDatapathOptions) {
     this.port = options.vxlanPort ?? 4789;
-    this.interfaces = options.ovsdb.monitor('Open_vSwitch', { Interface: ['name', 'statistics'] }).pipe(
-      scan(applyTableUpdates, new Map() as TableRows),
-      shareReplay({ bufferSize: 1, refCount: true }),
-    );
+    this.interfaces = ovsdbTables(() => options.ovsdb.client(), 'Open_vSwitch', { Interface: ['name', 'statistics'] }).pipe(shareReplay({ bufferSize: 1, refCount: true }));
   }
 
   /**
@@ -126,7 +125,7 @@ export class OvsDatapath implements Datapath {
 
   /** Makes sure the bridge exists, removes a predecessor's ports and flows, and returns the datapath. */
   static async start(options: OvsDatapathOptions): Promise<OvsDatapath> {
-    await ensureBridge(options.ovsdb, options.bridge.bridge, options.datapathType);
+    await ensureBridge(await options.ovsdb.client(), options.bridge.bridge, options.datapathType);
     const dp = new OvsDatapath(options);
     await dp.removeLeftovers();
     return dp;
@@ -238,7 +237,7 @@ export class OvsDatapath implements Datapath {
 
   /** Adds `port` to the bridge, marked with this forwarder, the connection and its cookie. */
   private mark(port: string, id: string, cookie: bigint): Promise<void> {
-    return addPort(this.options.ovsdb, this.options.bridge.bridge, { name: port, externalIds: { [OWNER]: this.options.owner, [CONNECTION]: id, cookie: cookie.toString() } });
+    return this.options.ovsdb.client().then((c) => addPort(c, this.options.bridge.bridge, { name: port, externalIds: { [OWNER]: this.options.owner, [CONNECTION]: id, cookie: cookie.toString() } }));
   }
 
   /** The MTU of the interface that holds the tunnel address. */
@@ -267,7 +266,7 @@ export class OvsDatapath implements Datapath {
     await lastValueFrom(deleteFlows(this.options.bridge, p.cookie), { defaultValue: undefined });
     if (p.vni !== undefined) this.usedVnis.delete(p.vni);
     const ports = [...p.sides.map((a) => a.port), ...(p.tunnelPort ? [p.tunnelPort] : [])];
-    await deletePorts(this.options.ovsdb, this.options.bridge.bridge, ports);
+    await deletePorts(await this.options.ovsdb.client(), this.options.bridge.bridge, ports);
     for (const port of ports) await nsenterIp(this.options.nodeNetns, [`link del dev ${port}`]).catch(() => undefined);
     for (const a of p.sides) {
       // The bridge's veth end took the workload's with it; policy rules outlive the interface.
@@ -285,11 +284,12 @@ export class OvsDatapath implements Datapath {
 
   /** A predecessor's ports (marked with this forwarder's name), their flows (by cookie) and their veths. */
   private async removeLeftovers(): Promise<void> {
-    const ports = await portsMarked(this.options.ovsdb, OWNER, this.options.owner);
-    const rows = await this.options.ovsdb.transact('Open_vSwitch', ports.map((name) => ({ op: 'select', table: 'Port', where: [['name', '==', name]], columns: ['external_ids'] })));
+    const ovsdb = await this.options.ovsdb.client();
+    const ports = await portsMarked(ovsdb, OWNER, this.options.owner);
+    const rows = await ovsdb.transact('Open_vSwitch', ports.map((name) => ({ op: 'select', table: 'Port', where: [['name', '==', name]], columns: ['external_ids'] })));
     const cookies = new Set(rows.flatMap((r) => ((r['rows'] as { external_ids: OvsdbValue }[] | undefined) ?? []).map((row) => mapEntries(row.external_ids)['cookie'])).filter((c): c is string => c !== undefined));
     for (const cookie of cookies) await lastValueFrom(deleteFlows(this.options.bridge, BigInt(cookie)), { defaultValue: undefined });
-    await deletePorts(this.options.ovsdb, this.options.bridge.bridge, ports);
+    await deletePorts(await this.options.ovsdb.client(), this.options.bridge.bridge, ports);
     for (const port of ports) await nsenterIp(this.options.nodeNetns, [`link del dev ${port}`]).catch(() => undefined);
   }
 }

@@ -5,6 +5,7 @@ import { filter } from 'rxjs/operators';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { describeOvs, startOvsdbServer, type OvsdbServer } from '../../test/ovs/ovsdbServer.js';
 import { OvsdbClient, OvsdbConnectionError, OvsdbError } from './ovsdb.js';
+import { OvsdbSession } from './ovsdbSession.js';
 import { ovsdbTables, type TableRows } from './ovsdbTables.js';
 import { addPort, deletePorts, ensureBridge, portsMarked } from './vswitch.js';
 
@@ -109,5 +110,26 @@ describeOvs('OVSDB client against a real ovsdb-server', () => {
     expect(await c.call('echo', ['x', 1])).toEqual(['x', 1]);
     await c.transact('Open_vSwitch', [{ op: 'insert', table: 'Open_vSwitch', row: {} }]);
     await firstValueFrom(ovsdbTables(async () => c, 'Open_vSwitch', { Open_vSwitch: [] }).pipe(filter((v) => (v.get('Open_vSwitch')?.size ?? 0) === 1)));
+  });
+
+  it('a session waits for ovsdb-server (each failed try told), connects when it is back, and connects again after it restarts', async () => {
+    await server.kill();
+    const tries: string[] = [];
+    const session = new OvsdbSession(server.url, { retryMs: 50, onRetry: (e) => tries.push(String(e)) });
+    try {
+      const first = session.client();
+      await expect.poll(() => tries.length).toBeGreaterThan(1);
+      expect(tries[0]).toMatch(/cannot connect to OVSDB unix:/);
+      await server.start();
+      expect(await (await first).listDbs()).toContain('Open_vSwitch');
+      await server.kill();
+      await (await first).closed;
+      await server.start();
+      const second = await session.client();
+      expect(second).not.toBe(await first);
+      expect(await second.listDbs()).toContain('Open_vSwitch');
+    } finally {
+      await session.close();
+    }
   });
 });

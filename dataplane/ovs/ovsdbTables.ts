@@ -1,5 +1,5 @@
 import { asyncScheduler, defer, from, timer, type Observable, type SchedulerLike } from 'rxjs';
-import { finalize, retry, scan, switchMap } from 'rxjs/operators';
+import { retry, scan, switchMap } from 'rxjs/operators';
 import type { OvsdbClient, OvsdbRow, TableUpdates } from './ovsdb.js';
 
 /** Rows by table, then by uuid. */
@@ -38,12 +38,7 @@ export function ovsdbTables(
 ): Observable<TableRows> {
   const scheduler = options.scheduler ?? asyncScheduler;
   return defer(() => from(connect())).pipe(
-    switchMap((client) =>
-      client.monitor(db, tables).pipe(
-        scan(applyTableUpdates, new Map() as TableRows),
-        finalize(() => void client.close()),
-      ),
-    ),
+    switchMap((client) => client.monitor(db, tables).pipe(scan(applyTableUpdates, new Map() as TableRows))),
     retry({ delay: () => timer(options.retryMs ?? 500, scheduler) }),
   );
 }

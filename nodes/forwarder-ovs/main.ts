@@ -1,7 +1,7 @@
 import { lastValueFrom } from 'rxjs';
 import { defaultRouteIp, kernelDatapathMissing } from '../../dataplane/kernel/host.js';
 import { ensureOvsDaemons } from '../../dataplane/ovs/daemons.js';
-import { OvsdbClient } from '../../dataplane/ovs/ovsdb.js';
+import { OvsdbSession } from '../../dataplane/ovs/ovsdbSession.js';
 import { OvsDatapath } from '../../dataplane/ovs/ovsDatapath.js';
 import { exec } from '../../dataplane/kernel/exec.js';
 import { messageOf } from '../../operators/core/errors.js';
@@ -35,7 +35,7 @@ export const component = defineComponent({
     if (missing) throw new Error(`forwarder-ovs cannot run here: ${missing}`);
     const daemons = await ensureOvsDaemons(rundirOf(ctx.env));
     ctx.log.info('Open vSwitch', { db: daemons.db, datapathType: daemons.datapathType, startedByAForwarder: daemons.ours });
-    const ovsdb = await OvsdbClient.connect(daemons.db, { echoInterval: 5000 });
+    const ovsdb = new OvsdbSession(daemons.db, { echoInterval: 5000, onRetry: (e) => ctx.log.warn('cannot reach ovsdb-server; trying again in 1 s', { db: daemons.db, error: messageOf(e) }) });
     const tunnelIp = config.tunnelIp || defaultRouteIp();
     if (tunnelIp === undefined) ctx.log.warn('no NSM_TUNNEL_IP and no default route: only local connections will work');
     const datapath = await OvsDatapath.start({
