@@ -9,7 +9,7 @@ import { segmentMetrics } from '../segmentMetrics.js';
 import { aliasFor, checkInterfaceName, interfaceNameFor, isOurAlias, policyTables } from './names.js';
 import { inNetns, netnsIdentity, openNetns, type Netns } from './netns.js';
 import { sampled } from './sampled.js';
-import { acceptTunnel, checkTunnel, firstId, runToEnd, vxlanParam } from './mechanism.js';
+import { acceptTunnel, checkTunnel, firstId, runToEnd, takeProgrammed, tunnelEnds, vxlanParam } from './mechanism.js';
 
 export interface KernelDatapathOptions {
   /** This node's underlay address for VXLAN (NSM_TUNNEL_IP); without it only local connections work. */
@@ -269,18 +269,14 @@ export class KernelDatapath implements Datapath {
     const side: Side = client ? 'client' : 'endpoint';
     const local = sides[side] as Attached;
     const t = tunnel as Mechanism;
-    const [own, peer] = weAreServer ? [vxlanParam(t, 'dst_ip'), vxlanParam(t, 'src_ip')] : [vxlanParam(t, 'src_ip'), vxlanParam(t, 'dst_ip')];
-    const port = vxlanParam(t, 'dst_port') || String(this.port);
+    const { own, peer, port } = tunnelEnds(t, weAreServer, this.port);
     await lastOrVoid(ipBatch(this.ip, this.options.underlayNetns, [`link add ${local.name} netns ${pids[side] as number} type vxlan id ${vxlanParam(t, 'vni')} local ${own} remote ${peer} dstport ${port}`]));
   }
 
   /** Deletes what a connection made (one end of a veth takes the other with it) and frees its VNI. */
   private async remove(id: string): Promise<void> {
-    const p = this.programmed.get(id);
+    const p = takeProgrammed(this.programmed, id);
     if (p === undefined) return;
-    this.programmed.delete(id);
-    p.removed.next();
-    p.removed.complete();
     if (p.vni !== undefined) this.usedVnis.delete(p.vni);
     const failures: unknown[] = [];
     if (p.created) {

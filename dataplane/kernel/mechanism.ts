@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { Observable } from 'rxjs';
+import { Observable, type Subject } from 'rxjs';
 import type { Connection, Mechanism } from '../../proto/gen/connection.js';
 import { invalidArgument } from '../../operators/core/errors.js';
 import { allocateVni } from './vni.js';
@@ -22,6 +22,22 @@ export function acceptTunnel(incoming: Mechanism, tunnelIp: string, port: number
   const vni = Number(vxlanParam(incoming, 'vni')) || had || allocateVni(vxlanParam(incoming, 'src_ip'), tunnelIp, used);
   incoming.parameters['vni'] = String(vni);
   return vni;
+}
+
+/** This forwarder's and the other node's tunnel addresses, and the UDP port, of a checked VXLAN mechanism. */
+export function tunnelEnds(t: Mechanism, weAreServer: boolean, defaultPort: number): { own: string; peer: string; port: string } {
+  const [own, peer] = weAreServer ? [vxlanParam(t, 'dst_ip'), vxlanParam(t, 'src_ip')] : [vxlanParam(t, 'src_ip'), vxlanParam(t, 'dst_ip')];
+  return { own, peer, port: vxlanParam(t, 'dst_port') || String(defaultPort) };
+}
+
+/** Takes `id`'s entry out of a datapath's programmed connections and tells its readers (metrics) it is gone. */
+export function takeProgrammed<P extends { readonly removed: Subject<void> }>(programmed: Map<string, P>, id: string): P | undefined {
+  const p = programmed.get(id);
+  if (p === undefined) return undefined;
+  programmed.delete(id);
+  p.removed.next();
+  p.removed.complete();
+  return p;
 }
 
 /** A VXLAN mechanism's parameters, checked before anything is made. */

@@ -8,7 +8,7 @@ import { segmentMetrics } from '../segmentMetrics.js';
 import { exec } from '../kernel/exec.js';
 import { configLines, interfaceConfig, teardownLines, type InterfaceConfig, type Side } from '../kernel/ipContext.js';
 import { aliasFor, checkInterfaceName, interfaceNameFor, policyTables } from '../kernel/names.js';
-import { acceptTunnel, checkTunnel, firstId, runToEnd, vxlanParam } from '../kernel/mechanism.js';
+import { acceptTunnel, checkTunnel, firstId, runToEnd, takeProgrammed, tunnelEnds, vxlanParam } from '../kernel/mechanism.js';
 import { openNetns } from '../kernel/netns.js';
 import { offloadsOff } from './ethtool.js';
 import type { OvsdbValue } from './ovsdb.js';
@@ -229,9 +229,8 @@ export class OvsDatapath implements Datapath {
 
   /** A kernel VXLAN device in the node's netns (OVS's own vxlan ports need the underlay in a bridge on the userspace datapath). */
   private async createVxlan(port: string, t: Mechanism, weAreServer: boolean): Promise<void> {
-    const [own, peer] = weAreServer ? [vxlanParam(t, 'dst_ip'), vxlanParam(t, 'src_ip')] : [vxlanParam(t, 'src_ip'), vxlanParam(t, 'dst_ip')];
-    const dport = vxlanParam(t, 'dst_port') || String(this.port);
-    await nsenterIp(this.options.nodeNetns, [`link add ${port} type vxlan id ${vxlanParam(t, 'vni')} local ${own} remote ${peer} dstport ${dport}`, `link set dev ${port} up`]);
+    const ends = tunnelEnds(t, weAreServer, this.port);
+    await nsenterIp(this.options.nodeNetns, [`link add ${port} type vxlan id ${vxlanParam(t, 'vni')} local ${ends.own} remote ${ends.peer} dstport ${ends.port}`, `link set dev ${port} up`]);
     if (this.options.datapathType === 'netdev') await lastValueFrom(offloadsOff(port, this.options.nodeNetns, ['tx', 'gro']), { defaultValue: undefined });
   }
 
@@ -258,11 +257,8 @@ export class OvsDatapath implements Datapath {
   }
 
   private async remove(id: string): Promise<void> {
-    const p = this.programmed.get(id);
+    const p = takeProgrammed(this.programmed, id);
     if (p === undefined) return;
-    this.programmed.delete(id);
-    p.removed.next();
-    p.removed.complete();
     await lastValueFrom(deleteFlows(this.options.bridge, p.cookie), { defaultValue: undefined });
     if (p.vni !== undefined) this.usedVnis.delete(p.vni);
     const ports = [...p.sides.map((a) => a.port), ...(p.tunnelPort ? [p.tunnelPort] : [])];

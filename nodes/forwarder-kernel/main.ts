@@ -1,7 +1,7 @@
 import { KernelDatapath } from '../../dataplane/kernel/kernel.js';
-import { defaultRouteIp, kernelDatapathMissing } from '../../dataplane/kernel/host.js';
+import { kernelDatapathMissing } from '../../dataplane/kernel/host.js';
 import { defineComponent } from '../cli/component.js';
-import { forwarderSpec, runForwarder, tunnelSpec } from '../forwarder/daemon.js';
+import { forwarderSpec, runForwarder, tunnelIpOf, tunnelSpec } from '../forwarder/daemon.js';
 
 export const spec = { ...forwarderSpec, ...tunnelSpec };
 
@@ -17,8 +17,7 @@ export const component = defineComponent({
   async run(config, ctx) {
     const missing = kernelDatapathMissing();
     if (missing) throw new Error(`forwarder-kernel cannot run here: ${missing}`);
-    const tunnelIp = config.tunnelIp || defaultRouteIp();
-    if (tunnelIp === undefined) ctx.log.warn('no NSM_TUNNEL_IP and no default route: only local connections will work');
+    const tunnelIp = tunnelIpOf(config, ctx);
     await runForwarder(config, ctx, new KernelDatapath({ ...(tunnelIp ? { tunnelIp } : {}), vxlanPort: config.vxlanPort || 4789 }));
   },
 });

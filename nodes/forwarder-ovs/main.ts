@@ -1,5 +1,5 @@
 import { lastValueFrom } from 'rxjs';
-import { defaultRouteIp, kernelDatapathMissing } from '../../dataplane/kernel/host.js';
+import { kernelDatapathMissing } from '../../dataplane/kernel/host.js';
 import { ensureOvsDaemons } from '../../dataplane/ovs/daemons.js';
 import { OvsdbSession } from '../../dataplane/ovs/ovsdbSession.js';
 import { OvsDatapath } from '../../dataplane/ovs/ovsDatapath.js';
@@ -7,7 +7,7 @@ import { exec } from '../../dataplane/kernel/exec.js';
 import { messageOf } from '../../operators/core/errors.js';
 import { defineComponent } from '../cli/component.js';
 import { str } from '../cli/config.js';
-import { forwarderSpec, runForwarder, tunnelSpec } from '../forwarder/daemon.js';
+import { forwarderSpec, runForwarder, tunnelIpOf, tunnelSpec } from '../forwarder/daemon.js';
 
 export const spec = {
   ...forwarderSpec,
@@ -36,8 +36,7 @@ export const component = defineComponent({
     const daemons = await ensureOvsDaemons(rundirOf(ctx.env));
     ctx.log.info('Open vSwitch', { db: daemons.db, datapathType: daemons.datapathType, startedByAForwarder: daemons.ours });
     const ovsdb = new OvsdbSession(daemons.db, { echoInterval: 5000, onRetry: (e) => ctx.log.warn('cannot reach ovsdb-server; trying again in 1 s', { db: daemons.db, error: messageOf(e) }) });
-    const tunnelIp = config.tunnelIp || defaultRouteIp();
-    if (tunnelIp === undefined) ctx.log.warn('no NSM_TUNNEL_IP and no default route: only local connections will work');
+    const tunnelIp = tunnelIpOf(config, ctx);
     const datapath = await OvsDatapath.start({
       owner: config.name,
       ovsdb,

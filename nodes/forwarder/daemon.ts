@@ -19,6 +19,7 @@ import { logRetry, untilShutdown } from '../cli/startupRegister.js';
 import { duration, InvalidValue, list, map, optional, str, uint, unsupported, url, variable, type ConfigOf } from '../cli/config.js';
 import { isIP } from 'node:net';
 import { inodeUrlOfFile } from '../../dataplane/kernel/netns.js';
+import { defaultRouteIp } from '../../dataplane/kernel/host.js';
 import { dialNextHops, warmUp } from './warmUp.js';
 
 /** What every forwarder daemon reads (upstream cmd-forwarder-vpp's names and defaults; -ovs's extra ones refused by name). */
@@ -79,6 +80,13 @@ export const tunnelSpec = {
   // cmd-forwarder-ovs's default; cmd-forwarder-vpp's 0 means the same (the IANA port).
   vxlanPort: uint('NSM_VXLAN_PORT', '4789', 'UDP port of the VXLAN tunnels (0: 4789)', { max: 65535 }),
 };
+
+/** NSM_TUNNEL_IP, else the address of the default-route interface (cmd-forwarder-*'s default); none: said once, local connections only. */
+export function tunnelIpOf(config: { readonly tunnelIp: string }, ctx: RunContext): string | undefined {
+  const ip = config.tunnelIp || defaultRouteIp();
+  if (ip === undefined) ctx.log.warn('no NSM_TUNNEL_IP and no default route: only local connections will work');
+  return ip;
+}
 
 export type ForwarderConfig = ConfigOf<typeof forwarderSpec>;
 
