@@ -1,6 +1,6 @@
 import { firstValueFrom, lastValueFrom } from 'rxjs';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import type { Connection } from '../../proto/gen/connection.js';
+import { Connection } from '../../proto/gen/connection.js';
 import { point2pointIpam } from '../../operators/networkservice/point2pointIpam.js';
 import { ipJson, pings, tcpTransfer, underlay, useNamespaces } from '../../test/kernel/namespaces.js';
 import { inodeUrlOf } from '../../test/kernel/netns.js';
@@ -132,5 +132,25 @@ describeOvs('the OVS datapath under a forwarder: nsc → nsmgr → forwarder (OV
       await fresh.close();
     }
     expect(linksOfNode()).toEqual([]);
+  });
+
+  it('a refresh toward another endpoint netns (a heal that reselected) makes the connection anew there and leaves nothing at the old one', async () => {
+    const datapath = await start('forwarder-0');
+    const [nsc, nse1, nse2] = [ns.make('nsc'), ns.make('nse1'), ns.make('nse2')];
+    const side = (netns: string, name: string, address: string) =>
+      Connection.fromPartial({ id: 'c1', networkService: 'svc', mechanism: { cls: 'LOCAL', type: 'KERNEL', parameters: { inodeURL: inodeUrlOf(netns), name } }, context: { ipContext: { srcIpAddrs: [address] } } });
+    const links = (netns: string) => ipJson<{ ifname: string }[]>(netns, ['link', 'show']).map((l) => l.ifname).filter((n) => n !== 'lo');
+    const ifindex = (netns: string, name: string) => ipJson<{ ifindex: number }[]>(netns, ['link', 'show', name])[0]?.ifindex;
+    const incoming = side(nsc, 'nsm-1', '169.254.90.1/32');
+    await lastValueFrom(datapath.program({ incoming, outgoing: side(nse1, 'e1', '169.254.90.1/32') }));
+    expect(links(nse1)).toEqual(['e1']);
+    const made = ifindex(nse1, 'e1');
+    await lastValueFrom(datapath.program({ incoming, outgoing: side(nse1, 'e1', '169.254.90.1/32') })); // a plain refresh: nothing remade
+    expect(ifindex(nse1, 'e1')).toBe(made);
+    await lastValueFrom(datapath.program({ incoming, outgoing: side(nse2, 'e2', '169.254.90.1/32') }));
+    expect([links(nse1), links(nse2), links(nsc)]).toEqual([[], ['e2'], ['nsm-1']]);
+    expect(linksOfNode()).toHaveLength(2);
+    await lastValueFrom(datapath.unprogram({ incoming, outgoing: side(nse2, 'e2', '169.254.90.1/32') }), { defaultValue: undefined });
+    expect([links(nse2), links(nsc), linksOfNode()]).toEqual([[], [], []]);
   });
 });

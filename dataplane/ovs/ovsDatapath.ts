@@ -9,7 +9,7 @@ import { exec } from '../kernel/exec.js';
 import { configLines, interfaceConfig, teardownLines, type InterfaceConfig, type Side } from '../kernel/ipContext.js';
 import { aliasFor, checkInterfaceName, interfaceNameFor, policyTables } from '../kernel/names.js';
 import { acceptTunnel, checkTunnel, firstId, runToEnd, takeProgrammed, tunnelEnds, vxlanParam } from '../kernel/mechanism.js';
-import { openNetns } from '../kernel/netns.js';
+import { netnsIdentity, openNetns } from '../kernel/netns.js';
 import { offloadsOff } from './ethtool.js';
 import type { OvsdbValue } from './ovsdb.js';
 import type { OvsdbSession } from './ovsdbSession.js';
@@ -44,6 +44,8 @@ interface Attached {
 }
 
 interface Programmed {
+  /** What was joined (netns and names of each side, the tunnel); a different one on refresh (a heal's new endpoint) is made anew. */
+  readonly shape: string;
   readonly cookie: bigint;
   /** Emits when it is removed: its metrics streams complete. */
   readonly removed: Subject<void>;
@@ -183,12 +185,15 @@ export class OvsDatapath implements Datapath {
       ...(incoming.type === 'KERNEL' ? [this.side('client', incoming, x.incoming, id, cap)] : []),
       ...(outgoing.type === 'KERNEL' ? [this.side('endpoint', outgoing, x.outgoing, id, cap)] : []),
     ];
+    const shape = JSON.stringify([sides.map((a) => [a.side, netnsIdentity(a.url), a.name]), tunnel && ['src_ip', 'dst_ip', 'vni', 'dst_port'].map((k) => vxlanParam(tunnel, k))]);
     // A refresh re-applies the addresses and routes; the ports and flows stay.
-    if (this.programmed.has(id)) {
+    const before = this.programmed.get(id);
+    if (before?.shape === shape) {
       for (const a of sides) await this.configure(a, false);
       return incoming;
     }
-    const made: Programmed = { cookie: cookieOf(id), removed: new Subject<void>(), sides: [], ...(vni !== undefined ? { vni } : {}) };
+    if (before) await this.remove(id);
+    const made: Programmed = { shape, cookie: cookieOf(id), removed: new Subject<void>(), sides: [], ...(vni !== undefined ? { vni } : {}) };
     this.programmed.set(id, made);
     if (vni !== undefined) this.usedVnis.add(vni);
     try {
