@@ -11,7 +11,9 @@ export const timeoutMs = 10_000;
  * tool or a timeout is this forwarder's (INTERNAL).
  */
 export function failure(command: string, stderr: string, code: unknown): NsmError {
-  const detail = stderr.trim().split('\n').slice(-3).join('; ') || `exit ${String(code)}`;
+  // The first line usually names the cause (ovs-ofctl's refused flow, ip's first bad line), the last what gave up.
+  const lines = stderr.trim().split('\n').filter((l) => l.trim() !== '');
+  const detail = (lines.length > 3 ? [lines[0], ...lines.slice(-2)] : lines).join('; ') || `exit ${String(code)}`;
   const message = `${command}: ${detail}`;
   return typeof code === 'number' && /Error: (inet6? prefix|any valid prefix|argument|invalid)|File exists|Invalid argument|Numerical result out of range|not a valid/i.test(stderr)
     ? invalidArgument(message)

@@ -43,12 +43,12 @@ describeOvs('the OVS datapath under a forwarder: nsc → nsmgr → forwarder (OV
 
   const linksOfNode = () => ipJson<{ ifname: string }[]>(node, ['link', 'show']).map((l) => l.ifname).filter((n) => /^o[0-9a-f]{14}$/.test(n)); // the bridge-side veth ends
 
-  async function connect(datapath: OvsDatapath): Promise<{ client: SandboxClient; conn: Connection; nsc: string; nse: string }> {
+  async function connect(datapath: OvsDatapath, retry = true): Promise<{ client: SandboxClient; conn: Connection; nsc: string; nse: string }> {
     const [nsc, nse] = [ns.make('nsc'), ns.make('nse')];
     const mesh = await Mesh.build(sandbox, { defaultForwarder: false });
     await mesh.addForwarder(0, { datapath });
     await mesh.endpoint(0, 'nse', { services: ['icmp-responder'], additional: [point2pointIpam(['169.254.80.0/24'])], netnsUrl: () => inodeUrlOf(nse) });
-    const client = sandbox.client('nsc', (mesh.nodes[0] as { nsmgr: { url: Parameters<Sandbox['client']>[1] } }).nsmgr.url, { heal: false });
+    const client = sandbox.client('nsc', (mesh.nodes[0] as { nsmgr: { url: Parameters<Sandbox['client']>[1] } }).nsmgr.url, { heal: false, retry });
     const conn = await client.request({ connection: { id: 'c1', networkService: 'icmp-responder' }, mechanismPreferences: [{ cls: 'LOCAL', type: 'KERNEL', parameters: { inodeURL: inodeUrlOf(nsc), name: 'nsm-1' } }] });
     return { client, conn, nsc, nse };
   }
@@ -114,6 +114,23 @@ describeOvs('the OVS datapath under a forwarder: nsc → nsmgr → forwarder (OV
     }
     expect(ovs.size).toBe(0);
     expect(await portsMarked(ovsdb, 'nsm-rx-forwarder', 'forwarder-0')).toEqual([]);
+    expect(linksOfNode()).toEqual([]);
+    expect(sandbox.leftovers()).toEqual([]);
+  });
+
+  it('a flow ovs-vswitchd refuses (its flow table full) fails the Request with OVS’s reason, and nothing is left half-programmed', async () => {
+    const datapath = await start('forwarder-0');
+    const bridge: OpenFlowBridge = { bridge: 'br-nsm', rundir: vswitchd.rundir };
+    // Table 0 holds the bridge's own NORMAL flow and refuses more: the connection's two flows do not fit.
+    await ovsdb.transact('Open_vSwitch', [
+      { op: 'insert', table: 'Flow_Table', row: { name: 'full', flow_limit: 1, overflow_policy: 'refuse' }, 'uuid-name': 'full' },
+      { op: 'update', table: 'Bridge', where: [['name', '==', 'br-nsm']], row: { flow_tables: ['map', [[0, ['named-uuid', 'full']]]] } },
+    ]);
+    const before = await lastValueFrom(flowCookies(bridge));
+    await expect(connect(datapath, false)).rejects.toThrow(/table.*full|TABLE_FULL/i);
+    expect(datapath.size).toBe(0);
+    expect(await portsMarked(ovsdb, 'nsm-rx-forwarder', 'forwarder-0')).toEqual([]);
+    expect(await lastValueFrom(flowCookies(bridge))).toEqual(before);
     expect(linksOfNode()).toEqual([]);
     expect(sandbox.leftovers()).toEqual([]);
   });

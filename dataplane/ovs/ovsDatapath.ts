@@ -15,7 +15,7 @@ import type { OvsdbValue } from './ovsdb.js';
 import type { OvsdbSession } from './ovsdbSession.js';
 import { addFlows, crossConnect, deleteFlows, type OpenFlowBridge } from './openflow.js';
 import { ovsdbTables, type TableRows } from './ovsdbTables.js';
-import { addPort, deletePorts, ensureBridge, mapEntries, portsMarked } from './vswitch.js';
+import { addPort, deletePorts, ensureBridge, mapEntries, portsMarked, vswitchdApplied } from './vswitch.js';
 
 export interface OvsDatapathOptions {
   /** The forwarder's name: its ports carry it (external_ids `nsm-rx-forwarder`), so a successor finds them. */
@@ -127,7 +127,9 @@ export class OvsDatapath implements Datapath {
 
   /** Makes sure the bridge exists, removes a predecessor's ports and flows, and returns the datapath. */
   static async start(options: OvsDatapathOptions): Promise<OvsDatapath> {
-    await ensureBridge(await options.ovsdb.client(), options.bridge.bridge, options.datapathType);
+    const ovsdb = await options.ovsdb.client();
+    await ensureBridge(ovsdb, options.bridge.bridge, options.datapathType);
+    await vswitchdApplied(ovsdb);
     const dp = new OvsDatapath(options);
     await dp.removeLeftovers();
     return dp;
@@ -209,6 +211,8 @@ export class OvsDatapath implements Datapath {
         await this.mark(made.tunnelPort, id, made.cookie);
       }
       const ports = [...made.sides.map((a) => a.port), ...(made.tunnelPort ? [made.tunnelPort] : [])] as [string, string];
+      // The flows name the ports, which have OpenFlow numbers once ovs-vswitchd has taken them.
+      await vswitchdApplied(await this.options.ovsdb.client());
       await lastValueFrom(addFlows(this.options.bridge, made.cookie, crossConnect(...ports)), { defaultValue: undefined });
     } catch (e) {
       await this.remove(id);

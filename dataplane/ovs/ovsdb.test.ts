@@ -7,7 +7,7 @@ import { describeOvs, startOvsdbServer, type OvsdbServer } from '../../test/ovs/
 import { OvsdbClient, OvsdbConnectionError, OvsdbError } from './ovsdb.js';
 import { OvsdbSession } from './ovsdbSession.js';
 import { ovsdbTables, type TableRows } from './ovsdbTables.js';
-import { addPort, deletePorts, ensureBridge, portsMarked } from './vswitch.js';
+import { addPort, deletePorts, ensureBridge, portsMarked, vswitchdApplied } from './vswitch.js';
 
 const bridges = (view: TableRows) => [...(view.get('Bridge')?.values() ?? [])].map((r) => r['name']).sort();
 
@@ -48,6 +48,8 @@ describeOvs('OVSDB client against a real ovsdb-server', () => {
     expect(await deletePorts(c, 'br-nsm', ['veth-a', 'vxlan-b', 'unknown'])).toBe(2);
     expect(await portsMarked(c, 'nsm-rx-forwarder', 'f1')).toEqual([]);
     expect(await portsMarked(c, 'nsm-rx-forwarder', 'f2')).toEqual(['other']);
+    // No ovs-vswitchd takes this configuration: waiting for it says so instead of hanging.
+    await expect(vswitchdApplied(c, 200)).rejects.toThrow(/^ovs-vswitchd has not applied OVSDB configuration \d+ within 200 ms \(it is at 0\): is ovs-vswitchd running/);
   });
 
   it('a failing operation: OVSDB’s own error text naming the operation, and nothing of the transaction committed', async () => {

@@ -80,6 +80,28 @@ export async function deletePorts(client: OvsdbClient, bridge: string, names: re
   return rows.length;
 }
 
+/**
+ * Waits until ovs-vswitchd has applied every configuration asked of it so far (cur_cfg reaches
+ * next_cfg, as ovs-vsctl waits): only then do new bridges have their management socket and new
+ * ports their OpenFlow numbers. An ovs-vswitchd that does not answer within `timeoutMs` fails it.
+ */
+export async function vswitchdApplied(client: OvsdbClient, timeoutMs = 5000): Promise<void> {
+  const cfg = async () => {
+    const [found] = await client.transact(DB, [{ op: 'select', table: 'Open_vSwitch', where: [], columns: ['next_cfg', 'cur_cfg'] }]);
+    const row = (found?.['rows'] as { next_cfg: number; cur_cfg: number }[] | undefined)?.[0];
+    return { next: row?.next_cfg ?? 0, cur: row?.cur_cfg ?? 0 };
+  };
+  const { next, cur } = await cfg();
+  if (cur >= next) return;
+  // ovsdb-server holds the wait until cur_cfg is `next`; a later configuration may pass it meanwhile.
+  const waited = await client
+    .transact(DB, [{ op: 'wait', table: 'Open_vSwitch', where: [], columns: ['cur_cfg'], until: '==', rows: [{ cur_cfg: next }], timeout: timeoutMs }])
+    .then(() => true, (e: unknown) => (e instanceof Error && /timed out/.test(e.message) ? false : Promise.reject(e)));
+  if (waited) return;
+  const now = await cfg();
+  if (now.cur < next) throw new Error(`ovs-vswitchd has not applied OVSDB configuration ${next} within ${timeoutMs} ms (it is at ${now.cur}): is ovs-vswitchd running against this ovsdb-server?`);
+}
+
 /** The names of the ports whose external_ids hold `key` = `value` (e.g. a forwarder's own, left by its predecessor). */
 export async function portsMarked(client: OvsdbClient, key: string, value: string): Promise<string[]> {
   const [found] = await client.transact(DB, [{ op: 'select', table: 'Port', where: [['external_ids', 'includes', ovsMap({ [key]: value })]], columns: ['name'] }]);
