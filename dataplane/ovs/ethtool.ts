@@ -3,10 +3,10 @@ import { map } from 'rxjs/operators';
 import { exec } from '../kernel/exec.js';
 
 /**
- * Offloads OVS's userspace datapath cannot live with, by their ethtool names: `tx` (TX checksum
- * offload: a veth's packets reach it with checksums never filled in, so TCP fails while ICMP
- * works, ovs-issues #273) and `gro` (a VXLAN device merges what it decapsulates into packets far
- * above the MTU, which the workload's veth then drops).
+ * Offloads OVS's userspace datapath cannot live with when it runs without userspace TSO, by their
+ * ethtool names: `tx` (TX checksum offload: a veth's packets reach it with checksums never filled
+ * in, so TCP fails while ICMP works, ovs-issues #273) and `gro` (a VXLAN device merges what it
+ * decapsulates into packets far above the MTU, which the workload's veth then drops).
  */
 export type Offload = 'tx' | 'gro';
 

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { firstValueFrom, lastValueFrom } from 'rxjs';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { Connection } from '../../proto/gen/connection.js';
@@ -75,6 +76,19 @@ describeOvs('the OVS datapath under a forwarder: nsc → nsmgr → forwarder (OV
     expect(await lastValueFrom(flowCookies(bridge))).toEqual([]);
     expect(linksOfNode()).toEqual([]);
     expect(sandbox.leftovers()).toEqual([]);
+  });
+
+  it('without userspace TSO (an ovs-vswitchd started without it): TX checksum offload off on both veth ends, and TCP passes all the same', async () => {
+    await vswitchd.stop();
+    vswitchd = await startVswitchd(db, node, { userspaceTso: false });
+    const datapath = await start('forwarder-0');
+    const { client, conn, nsc, nse } = await connect(datapath);
+    const txOffload = (netns: string, dev: string) => execFileSync('ip', ['netns', 'exec', netns, 'ethtool', '-k', dev], { encoding: 'utf8' }).match(/^tx-checksumming: (\w+)/m)?.[1];
+    expect([txOffload(nsc, 'nsm-1'), ...linksOfNode().map((port) => txOffload(node, port))]).toEqual(['off', 'off', 'off']);
+    await expect.poll(() => pings(nsc, '169.254.80.0'), { timeout: 10_000 }).toBe(true);
+    expect(await tcpTransfer(nsc, nse, '169.254.80.0', 2 << 20)).toBe(2 << 20);
+    await client.close(conn);
+    expect(linksOfNode()).toEqual([]);
   });
 
   it('a restarted forwarder removes exactly its predecessor’s ports, flows and veths, and nothing of another’s', async () => {

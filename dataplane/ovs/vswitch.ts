@@ -102,6 +102,12 @@ export async function vswitchdApplied(client: OvsdbClient, timeoutMs = 5000): Pr
   if (now.cur < next) throw new Error(`ovs-vswitchd has not applied OVSDB configuration ${next} within ${timeoutMs} ms (it is at ${now.cur}): is ovs-vswitchd running against this ovsdb-server?`);
 }
 
+/** The switch-wide other_config (e.g. `userspace-tso-enable`, which ovs-vswitchd reads when it starts). */
+export async function otherConfig(client: OvsdbClient): Promise<Record<string, string>> {
+  const [found] = await client.transact(DB, [{ op: 'select', table: 'Open_vSwitch', where: [], columns: ['other_config'] }]);
+  return mapEntries((found?.['rows'] as { other_config: OvsdbValue }[] | undefined)?.[0]?.other_config);
+}
+
 /** The names of the ports whose external_ids hold `key` = `value` (e.g. a forwarder's own, left by its predecessor). */
 export async function portsMarked(client: OvsdbClient, key: string, value: string): Promise<string[]> {
   const [found] = await client.transact(DB, [{ op: 'select', table: 'Port', where: [['external_ids', 'includes', ovsMap({ [key]: value })]], columns: ['name'] }]);

@@ -1,4 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
+import type { Datapath } from '../../dataplane/datapath.js';
 import { KernelDatapath } from '../../dataplane/kernel/kernel.js';
 import { kernelDatapathMissing } from '../../dataplane/kernel/host.js';
 import { point2pointIpam } from '../../operators/networkservice/point2pointIpam.js';
@@ -10,17 +11,29 @@ import { quantile, type BenchResult } from './stats.js';
 
 const ns = (label: string) => `nsmrx-bench-${process.pid}-${label}`;
 
-/** Connection setup through the mesh on the kernel datapath (Request timed; Close outside the timing). */
-async function setup(remote: boolean, quick: boolean): Promise<BenchResult> {
+/** A datapath of a bench's forwarder on node netns `node` (underlay address `tunnelIp`), and what stops what it started. */
+export type DatapathFor = (node: string, tunnelIp: string) => Promise<{ datapath: Datapath; dispose?: () => Promise<void> }>;
+
+export const kernelDatapath: DatapathFor = async (node, tunnelIp) => ({ datapath: new KernelDatapath({ tunnelIp, underlayNetns: `/run/netns/${node}` }) });
+
+/**
+ * Connection setup through the mesh on the datapath `datapathFor` makes (Request timed; Close
+ * outside the timing): local, or remote across two node namespaces joined by VXLAN.
+ */
+export async function setup(label: string, datapathFor: DatapathFor, remote: boolean, quick: boolean): Promise<BenchResult> {
   const names = ['nsc', 'nse', 'node0', 'node1'].map(ns);
   const [nsc, nse, node0, node1] = names as [string, string, string, string];
   names.forEach(addNetns);
   const sandbox = await Sandbox.create();
+  const started: { dispose?: () => Promise<void> }[] = [];
   try {
     underlay(node0, node1, '169.254.250.1/30', '169.254.250.2/30');
     const mesh = await Mesh.build(sandbox, { nodes: remote ? 2 : 1, defaultForwarder: false });
-    await mesh.addForwarder(0, { datapath: new KernelDatapath({ tunnelIp: '169.254.250.1', underlayNetns: `/run/netns/${node0}` }) });
-    if (remote) await mesh.addForwarder(1, { datapath: new KernelDatapath({ tunnelIp: '169.254.250.2', underlayNetns: `/run/netns/${node1}` }) });
+    for (const [i, [node, ip]] of ([[node0, '169.254.250.1'], [node1, '169.254.250.2']] as const).slice(0, remote ? 2 : 1).entries()) {
+      const made = await datapathFor(node, ip);
+      started.push(made);
+      await mesh.addForwarder(i, { datapath: made.datapath });
+    }
     await mesh.endpoint(remote ? 1 : 0, 'nse', { services: ['icmp-responder'], additional: [point2pointIpam(['169.254.0.0/16'])], netnsUrl: () => inodeUrlOf(nse) });
     const client = sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url, { retry: false, heal: false });
     const request = (i: number) =>
@@ -39,10 +52,10 @@ async function setup(remote: boolean, quick: boolean): Promise<BenchResult> {
     }
     samples.sort();
     const total = samples.reduce((a, b) => a + b, 0);
-    const result: BenchResult = { name: `${remote ? 'remote (VXLAN)' : 'local (veth)'} connection setup, kernel datapath`, iterations, opsPerSec: (iterations / total) * 1000, p50Ms: quantile(samples, 0.5), p99Ms: quantile(samples, 0.99) };
-    return result;
+    return { name: `${remote ? 'remote (VXLAN)' : 'local (veth)'} connection setup, ${label}`, iterations, opsPerSec: (iterations / total) * 1000, p50Ms: quantile(samples, 0.5), p99Ms: quantile(samples, 0.99) };
   } finally {
     await sandbox.cleanup();
+    for (const s of started) await s.dispose?.();
     names.forEach(delNetns);
   }
 }
@@ -65,34 +78,68 @@ async function iperf(from: string, to: string, addr: string, seconds: number): P
   }
 }
 
-/** TCP throughput through an NSM connection divided by a hand-made veth pair's, same run. */
-async function throughput(quick: boolean): Promise<BenchResult> {
-  const seconds = quick ? 1 : 5;
-  const names = ['nsc', 'nse', 'a', 'b'].map(ns);
-  const [nsc, nse, a, b] = names as [string, string, string, string];
+/** TCP throughput (bits/s) over a hand-made veth pair between two fresh namespaces: the baseline. */
+export async function vethThroughput(quick: boolean): Promise<number> {
+  const names = ['a', 'b'].map(ns);
+  const [a, b] = names as [string, string];
   names.forEach(addNetns);
-  const sandbox = await Sandbox.create();
   try {
     execFileSync('ip', ['link', 'add', 'va', 'netns', a, 'type', 'veth', 'peer', 'name', 'vb', 'netns', b]);
     execFileSync('ip', ['-n', a, 'addr', 'add', '169.254.99.1/30', 'dev', 'va']);
     execFileSync('ip', ['-n', b, 'addr', 'add', '169.254.99.2/30', 'dev', 'vb']);
     execFileSync('ip', ['-n', a, 'link', 'set', 'va', 'up']);
     execFileSync('ip', ['-n', b, 'link', 'set', 'vb', 'up']);
+    return await iperf(a, b, '169.254.99.2', quick ? 1 : 5);
+  } finally {
+    names.forEach(delNetns);
+  }
+}
+
+/** TCP throughput (bits/s) through a local NSM connection on the datapath `datapathFor` makes. */
+export async function connectionThroughput(datapathFor: DatapathFor, quick: boolean): Promise<number> {
+  const names = ['nsc', 'nse', 'node'].map(ns);
+  const [nsc, nse, node] = names as [string, string, string];
+  names.forEach(addNetns);
+  const sandbox = await Sandbox.create();
+  let made: { dispose?: () => Promise<void> } | undefined;
+  try {
     const mesh = await Mesh.build(sandbox, { defaultForwarder: false });
-    await mesh.addForwarder(0, { datapath: new KernelDatapath() });
+    const dp = await datapathFor(node, '169.254.250.1');
+    made = dp;
+    await mesh.addForwarder(0, { datapath: dp.datapath });
     await mesh.endpoint(0, 'nse', { services: ['icmp-responder'], additional: [point2pointIpam(['169.254.0.0/16'])], netnsUrl: () => inodeUrlOf(nse) });
     const client = sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url, { retry: false, heal: false });
     const conn = await client.request({
       connection: { id: 'nsc-tput', networkService: 'icmp-responder' },
       mechanismPreferences: [{ cls: 'LOCAL', type: 'KERNEL', parameters: { inodeURL: inodeUrlOf(nsc), name: 'nsm-1' } }],
     });
-    const plain = await iperf(a, b, '169.254.99.2', seconds);
-    const nsm = await iperf(nsc, nse, '169.254.0.0', seconds);
+    const bps = await iperf(nsc, nse, '169.254.0.0', quick ? 1 : 5);
     await client.close(conn);
-    return { name: 'TCP throughput, NSM connection / hand-made veth (iperf3)', iterations: 1, opsPerSec: 0, p50Ms: NaN, p99Ms: NaN, extra: { nsmGbps: +(nsm / 1e9).toFixed(2), vethGbps: +(plain / 1e9).toFixed(2), ratio: +(nsm / plain).toFixed(3) } };
+    return bps;
   } finally {
     await sandbox.cleanup();
+    await made?.dispose?.();
     names.forEach(delNetns);
+  }
+}
+
+/** TCP throughput through an NSM connection divided by a hand-made veth pair's, same run. */
+async function throughput(quick: boolean): Promise<BenchResult> {
+  const plain = await vethThroughput(quick);
+  const nsm = await connectionThroughput(kernelDatapath, quick);
+  return { name: 'TCP throughput, NSM connection / hand-made veth (iperf3)', iterations: 1, opsPerSec: 0, p50Ms: NaN, p99Ms: NaN, extra: { nsmGbps: gbps(nsm), vethGbps: gbps(plain), ratio: +(nsm / plain).toFixed(3) } };
+}
+
+export const gbps = (bps: number): number => +(bps / 1e9).toFixed(2);
+
+/** Whether iperf3 is here; says what is skipped when not. */
+export function iperfPresent(what: string): boolean {
+  try {
+    execFileSync('iperf3', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    console.warn(`${what} skipped: iperf3 is not installed (apt-get install iperf3)`);
+    return false;
   }
 }
 
@@ -152,12 +199,7 @@ export async function kernelBenchmarks(quick: boolean): Promise<BenchResult[]> {
     console.warn(`kernel datapath benchmarks skipped: ${missing}`);
     return [];
   }
-  const results = [await setup(false, quick), await setup(true, quick), await healGap(quick)];
-  try {
-    execFileSync('iperf3', ['--version'], { stdio: 'ignore' });
-    results.push(await throughput(quick));
-  } catch {
-    console.warn('throughput benchmark skipped: iperf3 is not installed (apt-get install iperf3)');
-  }
+  const results = [await setup('kernel datapath', kernelDatapath, false, quick), await setup('kernel datapath', kernelDatapath, true, quick), await healGap(quick)];
+  if (iperfPresent('throughput benchmark')) results.push(await throughput(quick));
   return results;
 }

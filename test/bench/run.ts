@@ -10,12 +10,13 @@ import { memoryBenchmarks } from './memory.bench.js';
 import { k8sBenchmarks } from './k8s.bench.js';
 import { interdomainBenchmarks } from './interdomain.bench.js';
 import { vl3Benchmarks } from './vl3.bench.js';
+import { ovsBenchmarks } from './ovs.bench.js';
 import { table, type BenchResult } from './stats.js';
 
 /**
  * `npm run bench`: runs every benchmark, prints a table and writes bench-results/bench.json.
  * `--quick` runs fewer iterations (a smoke run); `--only=registry,scale` runs only those suites
- * (engine, registry, controlPlane, scale, heal, kernel, memory, k8s, interdomain, vl3).
+ * (engine, registry, controlPlane, scale, heal, kernel, memory, k8s, interdomain, vl3, ovs).
  */
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
@@ -31,6 +32,7 @@ async function main(): Promise<void> {
     ['k8s', k8sBenchmarks],
     ['interdomain', interdomainBenchmarks],
     ['vl3', vl3Benchmarks],
+    ['ovs', ovsBenchmarks],
   ];
   const results: BenchResult[] = [];
   for (const [name, run] of suites) if (only === undefined || only.includes(name)) results.push(...(await run(quick)));

@@ -84,9 +84,11 @@ export interface Vswitchd {
   stop(): Promise<void>;
 }
 
-export async function startVswitchd(db: OvsdbServer, netns: string): Promise<Vswitchd> {
+export async function startVswitchd(db: OvsdbServer, netns: string, options: { userspaceTso?: boolean } = {}): Promise<Vswitchd> {
   const dir = db.dir;
   execFileSync('ovs-vsctl', [`--db=${db.url}`, '--no-wait', 'init']);
+  // As forwarder-ovs starts it (userspace TSO), unless a test asks for the plain userspace datapath.
+  execFileSync('ovs-vsctl', [`--db=${db.url}`, '--no-wait', 'set', 'Open_vSwitch', '.', `other_config:userspace-tso-enable=${String(options.userspaceTso ?? true)}`]);
   const child = spawn('ip', ['netns', 'exec', netns, 'ovs-vswitchd', db.url, `--pidfile=${join(dir, 'ovs-vswitchd.pid')}`, `--unixctl=${join(dir, 'ovs-vswitchd.ctl')}`, '--no-chdir', `--log-file=${join(dir, 'ovs-vswitchd.log')}`], {
     stdio: 'ignore',
     env: { ...process.env, OVS_RUNDIR: dir },
