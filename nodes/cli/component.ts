@@ -5,6 +5,7 @@
  */
 
 import type { Logger } from '../../operators/tools/log.js';
+import type { Metrics } from '../../operators/tools/metrics.js';
 import type { CommonConfig, ConfigOf, Env, Spec } from './config.js';
 import type { Lifecycle } from './lifecycle.js';
 
@@ -20,6 +21,8 @@ export interface RunContext {
   readonly common: CommonConfig;
   /** The raw environment, for unprefixed upstream variables (NODE_NAME, POD_NAME, SPIFFE_ENDPOINT_SOCKET…). */
   readonly env: Env;
+  /** This daemon's metrics, served to Prometheus with PROMETHEUS=true. */
+  readonly metrics: Metrics;
 }
 
 export interface Component<S extends Spec = Spec> {

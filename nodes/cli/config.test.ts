@@ -212,6 +212,14 @@ describe('commonSpec', () => {
       metricsExportInterval: 10_000,
       pprofEnabled: false,
       pprofListenOn: 'localhost:6060',
+      prometheus: false,
+      prometheusListenOn: ':8081',
+      prometheusCaFile: '',
+      prometheusKeyFile: '',
+      prometheusCertFile: '',
+      prometheusMonitorCertificate: false,
+      prometheusServerHeaderTimeout: 5000,
+      prometheusMaxBindThreshold: 120_000,
     });
   });
 });

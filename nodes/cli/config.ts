@@ -20,6 +20,7 @@
 
 import { parseDuration } from '../../operators/tools/duration.js';
 import { type Level, parseLevel } from '../../operators/tools/log.js';
+import { parseListenOn } from '../../streams/metrics/prometheusServer.js';
 import { type NsmUrl, NSM_URL_FORMS, parseNsmUrl } from '../../operators/tools/nsmUrl.js';
 
 export type { NsmUrl } from '../../operators/tools/nsmUrl.js';
@@ -440,6 +441,29 @@ export const commonSpec = {
     zero: () => false,
   }),
   pprofListenOn: str('NSM_PPROF_LISTEN_ON', 'localhost:6060', 'Address of the profiling endpoint (unused: NSM_PPROF_ENABLED is not supported)'),
+  // Upstream's sdk tools/prometheus (declared by cmd-forwarder-vpp); every nsm-rx daemon serves it.
+  prometheus: bool('PROMETHEUS', 'false', 'Serve Prometheus metrics at /metrics on NSM_PROMETHEUS_LISTEN_ON'),
+  prometheusListenOn: variable({
+    env: 'NSM_PROMETHEUS_LISTEN_ON',
+    def: ':8081',
+    description: 'host:port of the Prometheus endpoint (HTTPS, TLS 1.3; plain HTTP with NSM_INSECURE)',
+    kind: 'host:port',
+    expected: 'host:port (e.g. :8081 or 127.0.0.1:8081)',
+    parse: (s) => {
+      try {
+        parseListenOn(s);
+      } catch {
+        throw new InvalidValue();
+      }
+      return s;
+    },
+  }),
+  prometheusCaFile: str('NSM_PROMETHEUS_CA_FILE', '', 'CA bundle (PEM): scrapers must present a certificate it signed'),
+  prometheusKeyFile: str('NSM_PROMETHEUS_KEY_FILE', '', 'Private key (PEM) of the endpoint; with NSM_PROMETHEUS_CERT_FILE, instead of the SVID'),
+  prometheusCertFile: str('NSM_PROMETHEUS_CERT_FILE', '', 'Certificate chain (PEM) of the endpoint; with NSM_PROMETHEUS_KEY_FILE, instead of the SVID'),
+  prometheusMonitorCertificate: bool('NSM_PROMETHEUS_MONITOR_CERTIFICATE', 'false', 'Reload the certificate and key files when they change'),
+  prometheusServerHeaderTimeout: duration('NSM_PROMETHEUS_SERVER_HEADER_TIMEOUT', '5s', 'How long a scrape may take to send its headers'),
+  prometheusMaxBindThreshold: duration('NSM_PROMETHEUS_MAX_BIND_THRESHOLD', '120s', 'How long a busy listen address is tried again before giving up'),
 } as const;
 
 export type CommonConfig = ConfigOf<typeof commonSpec>;

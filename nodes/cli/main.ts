@@ -12,6 +12,8 @@ import { setFlagsFromString } from 'node:v8';
 import { createLogger } from '../../operators/tools/log.js';
 import type { Component, RunContext } from './component.js';
 import { type Registry, components, findComponent } from './components.js';
+import { Metrics } from '../../operators/tools/metrics.js';
+import { startPrometheus } from './prometheus.js';
 import { ConfigError, type ConfigOf, type ConfigProblem, type Env, type Spec, commonSpec, helpText, loadConfig, unknownVariables } from './config.js';
 import { type ProcessLike, createLifecycle, installLevelSignals } from './lifecycle.js';
 
@@ -107,7 +109,12 @@ async function start(name: string, component: Component, fullSpec: Spec, io: Cli
   const lifecycle = createLifecycle({ proc: io.proc, log, ...(io.shutdownTimeoutMs !== undefined ? { timeoutMs: io.shutdownTimeoutMs } : {}) });
   const uninstallLevels = installLevelSignals(io.proc, log);
   lifecycle.onShutdown('log-level signals', uninstallLevels);
-  const ctx: RunContext = { log, lifecycle, signal: lifecycle.signal, common, env: io.env };
+  const metrics = new Metrics({ processMetrics: true });
+  const ctx: RunContext = { log, lifecycle, signal: lifecycle.signal, common, env: io.env, metrics };
+  startPrometheus(ctx, metrics).catch((e: unknown) => {
+    log.fatal('the Prometheus endpoint failed', { error: e });
+    void lifecycle.shutdown('Prometheus endpoint failed', 1);
+  });
 
   let code = 0;
   let reason = 'finished';

@@ -5,6 +5,7 @@ import { unsignedTokenGenerator, type TokenGenerator } from '../../operators/too
 import { ChannelPool, type ChannelPoolOptions } from '../../streams/grpc/channelPool.js';
 import type { X509Source } from '../../streams/spiffe/svid.js';
 import { spiffeServerCredentials } from '../../streams/spiffe/tls.js';
+import { GrpcServer } from '../../streams/grpc/server.js';
 import { spiffeTokenGenerator } from '../../streams/spiffe/token.js';
 import { defaultEndpointSocket, SPIFFE_ENDPOINT_SOCKET, workloadApiSource } from '../../streams/spiffe/workloadApi.js';
 import type { RunContext } from './component.js';
@@ -61,11 +62,12 @@ export const registryClientPolicies = policies('NSM_REGISTRY_CLIENT_POLICIES', d
 export interface Security {
   readonly secure: boolean;
   readonly source: X509Source | undefined;
-  readonly serverCredentials: ServerCredentials;
   /** This process's tokens (own path segment, and every outgoing call). */
   readonly token: TokenGenerator;
-  /** A channel pool calling with this identity and token. */
+  /** A channel pool calling with this identity and token, its calls counted in the daemon's metrics. */
   pool(options?: Pick<ChannelPoolOptions, 'channelOptions' | 'idleMs'>): ChannelPool;
+  /** A gRPC server with these credentials, its calls counted in the daemon's metrics. */
+  server(): GrpcServer;
   /** The policies to enforce: none when insecure (there is no TLS identity to check). */
   enforce(list: readonly string[]): readonly string[];
   stop(): void;
@@ -83,15 +85,16 @@ export async function startSecurity(
   ctx: RunContext,
 ): Promise<Security> {
   const now = () => Date.now();
+  const observe = ctx.metrics.grpcClient;
   if (config.insecure) {
     ctx.log.warn('NSM_INSECURE=true: plaintext gRPC, unsigned tokens and no authorization — never run like this outside a test');
     const token = unsignedTokenGenerator(config.name ?? 'nsm-rx', config.maxTokenLifetime, now);
     return {
       secure: false,
       source: undefined,
-      serverCredentials: ServerCredentials.createInsecure(),
       token,
-      pool: (options = {}) => new ChannelPool({ ...options, token }),
+      pool: (options = {}) => new ChannelPool({ ...options, token, observe }),
+      server: () => new GrpcServer({ credentials: ServerCredentials.createInsecure(), observe: ctx.metrics.grpcServer }),
       enforce: () => [],
       stop: () => undefined,
     };
@@ -114,9 +117,9 @@ export async function startSecurity(
   return {
     secure: true,
     source,
-    serverCredentials: spiffeServerCredentials(source),
     token,
-    pool: (options = {}) => new ChannelPool({ ...options, source, token }),
+    pool: (options = {}) => new ChannelPool({ ...options, source, token, observe }),
+    server: () => new GrpcServer({ credentials: spiffeServerCredentials(source), observe: ctx.metrics.grpcServer }),
     enforce: (list) => list,
     stop,
   };

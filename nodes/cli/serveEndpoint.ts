@@ -10,7 +10,6 @@ import { Context } from '../../operators/core/context.js';
 import { unixUrl, type NsmUrl } from '../../operators/tools/nsmUrl.js';
 import type { ChannelPool } from '../../streams/grpc/channelPool.js';
 import { serveNetworkService } from '../../streams/grpc/networkService.js';
-import { GrpcServer } from '../../streams/grpc/server.js';
 import type { RunContext } from './component.js';
 import type { Security } from './security.js';
 import { logRetry, untilShutdown } from './startupRegister.js';
@@ -45,7 +44,7 @@ export interface EndpointHooks {
 export async function serveEndpoint(hop: Endpoint, reg: EndpointRegistration, security: Security, ctx: RunContext, hooks: EndpointHooks = {}): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'nsm-rx-nse-'));
   const listen = unixUrl(join(dir, 'listen.on.sock'));
-  const server = new GrpcServer({ credentials: security.serverCredentials });
+  const server = security.server();
   serveNetworkService(server, hop.handler, hop.monitor, security.enforce(reg.monitorPolicies).length ? authorizeMonitor(hop.owners) : undefined);
   await server.listen([listen]);
 

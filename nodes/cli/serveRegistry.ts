@@ -2,7 +2,6 @@ import type { NSEHandler, NSHandler } from '../../operators/core/registry.js';
 import type { NsmUrl } from '../../operators/tools/nsmUrl.js';
 import type { ChannelPool } from '../../streams/grpc/channelPool.js';
 import { serveRegistries } from '../../streams/grpc/registry.js';
-import { GrpcServer } from '../../streams/grpc/server.js';
 import type { RunContext } from './component.js';
 import type { Security } from './security.js';
 
@@ -18,7 +17,7 @@ export async function serveRegistryUntilStopped(
   { security, pool, fields }: { security: Security; pool: ChannelPool; fields: Readonly<Record<string, unknown>> },
   ctx: RunContext,
 ): Promise<void> {
-  const server = new GrpcServer({ credentials: security.serverCredentials });
+  const server = security.server();
   serveRegistries(server, registry.ns, registry.nse);
   const urls = await server.listen(listenOn);
   ctx.log.info('serving', { urls: urls.map((u) => u.href), ...fields });

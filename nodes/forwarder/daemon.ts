@@ -12,7 +12,6 @@ import { Context } from '../../operators/core/context.js';
 import { unixUrl } from '../../operators/tools/nsmUrl.js';
 import type { Datapath } from '../../dataplane/datapath.js';
 import { serveNetworkService } from '../../streams/grpc/networkService.js';
-import { GrpcServer } from '../../streams/grpc/server.js';
 import { registryViews } from '../../streams/registryViews.js';
 import type { RunContext } from '../cli/component.js';
 import { logRetry, untilShutdown } from '../cli/startupRegister.js';
@@ -36,15 +35,8 @@ export const forwarderSpec = {
   monitorPolicies,
   registryClientPolicies,
   ...securitySpec,
-  // Declared by cmd-forwarder-vpp / -ovs for what nsm-rx's forwarders do not have: accepted at upstream's
+  // Declared by cmd-forwarder-vpp for what nsm-rx's forwarders do not have: accepted at upstream's
   // default (so a copied deployment starts), refused by name otherwise.
-  prometheusListenOn: unsupported('NSM_PROMETHEUS_LISTEN_ON', ':8081', 'no Prometheus endpoint (PROMETHEUS=true is not implemented)'),
-  prometheusCaFile: unsupported('NSM_PROMETHEUS_CA_FILE', '', 'no Prometheus endpoint'),
-  prometheusKeyFile: unsupported('NSM_PROMETHEUS_KEY_FILE', '', 'no Prometheus endpoint'),
-  prometheusCertFile: unsupported('NSM_PROMETHEUS_CERT_FILE', '', 'no Prometheus endpoint'),
-  prometheusMonitorCertificate: unsupported('NSM_PROMETHEUS_MONITOR_CERTIFICATE', 'false', 'no Prometheus endpoint'),
-  prometheusServerHeaderTimeout: unsupported('NSM_PROMETHEUS_SERVER_HEADER_TIMEOUT', '5s', 'no Prometheus endpoint'),
-  prometheusMaxBindThreshold: unsupported('NSM_PROMETHEUS_MAX_BIND_THRESHOLD', '120s', 'no Prometheus endpoint'),
   vppApiSocket: unsupported('NSM_VPP_API_SOCKET', '/var/run/vpp/external/vpp-api.sock', 'there is no VPP: the datapath is the kernel (or none)'),
   vppInit: unsupported('NSM_VPP_INIT', 'AF_PACKET', 'there is no VPP to initialise'),
   vppInitParams: unsupported('NSM_VPP_INIT_PARAMS', '', 'there is no VPP to initialise'),
@@ -114,7 +106,7 @@ export async function runForwarder(config: ForwarderConfig, ctx: RunContext, dat
     policies: security.enforce(config.serverPolicies),
     mechanismPriority: config.mechanismPriority,
   });
-  const server = new GrpcServer({ credentials: security.serverCredentials });
+  const server = security.server();
   serveNetworkService(server, hop.handler, hop.monitor, security.enforce(config.monitorPolicies).length ? authorizeMonitor(hop.owners) : undefined);
   const [bound] = await server.listen([listen]);
   const budget = () => Context.background.withDeadline(asyncScheduler.now() + 15_000);

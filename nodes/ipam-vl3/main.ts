@@ -1,7 +1,6 @@
 import { managePrefixes } from '../../operators/ipam/managePrefixes.js';
 import { PrefixPool } from '../../operators/tools/prefixPool.js';
 import { serveIpam } from '../../streams/grpc/ipam.js';
-import { GrpcServer } from '../../streams/grpc/server.js';
 import { defineComponent } from '../cli/component.js';
 import { ConfigError, duration, str, uint, urlList } from '../cli/config.js';
 import { securitySpec, startSecurity } from '../cli/security.js';
@@ -38,7 +37,7 @@ export const component = defineComponent({
   async run(config, ctx) {
     const pool = poolOf(config.prefix, config.clientPrefixLen);
     const security = await startSecurity({ ...config, name: 'ipam-vl3' }, ctx);
-    const server = new GrpcServer({ credentials: security.serverCredentials });
+    const server = security.server();
     serveIpam(server, managePrefixes(pool));
     const urls = await server.listen(config.listenOn);
     ctx.log.info('serving', { urls: urls.map((u) => u.href), prefix: config.prefix, clientPrefixLen: config.clientPrefixLen });

@@ -7,7 +7,6 @@ import type { IpMap } from '../../operators/networkservice/swapIp.js';
 import { publicUrl as advertisedUrl } from '../../operators/tools/listenOnUrl.js';
 import { serveNetworkService } from '../../streams/grpc/networkService.js';
 import { serveRegistries } from '../../streams/grpc/registry.js';
-import { GrpcServer } from '../../streams/grpc/server.js';
 import { latestOf } from '../../streams/latest.js';
 import { watchedFile } from '../../streams/watchedFile.js';
 import { parseStringMap } from '../../streams/yamlMap.js';
@@ -70,7 +69,7 @@ export const component = defineComponent({
       inodeUrlOf: inodeUrlOfFile,
       logger: ctx.log,
     });
-    const server = new GrpcServer({ credentials: security.serverCredentials });
+    const server = security.server();
     serveNetworkService(server, proxy.endpoint.handler, proxy.endpoint.monitor);
     serveRegistries(server, proxy.ns, proxy.nse);
     const urls = await server.listen(config.listenOn);

@@ -8,7 +8,6 @@ import { excludedPrefixesFile, EXCLUDED_PREFIXES_FILE } from '../../streams/excl
 import { serveNetworkService } from '../../streams/grpc/networkService.js';
 import { serveRegistries } from '../../streams/grpc/registry.js';
 import { preDialForwarders } from './preDialForwarders.js';
-import { GrpcServer } from '../../streams/grpc/server.js';
 import { defineComponent } from '../cli/component.js';
 import { bool, duration, optional, str, url, urlList } from '../cli/config.js';
 import { inodeUrlOfFile } from '../../dataplane/kernel/netns.js';
@@ -48,7 +47,7 @@ export const component = defineComponent({
     if (publicUrl === undefined) throw new Error('NSM_LISTEN_ON names no URL');
     const security = await startSecurity(config, ctx);
     const pool = security.pool();
-    const server = new GrpcServer({ credentials: security.serverCredentials });
+    const server = security.server();
     // The public URL must be known before serving: a tcp port 0 cannot be advertised.
     const manager = nsmgr({
       name: config.name,
@@ -64,6 +63,7 @@ export const component = defineComponent({
       dialTimeout: config.dialTimeout,
       env: ctx.env,
       logger: ctx.log,
+      metrics: ctx.metrics,
     });
     serveNetworkService(server, manager.endpoint.handler, manager.endpoint.monitor, security.enforce(config.monitorPolicies).length ? authorizeMonitor(manager.endpoint.owners) : undefined);
     serveRegistries(server, manager.ns, preDialForwarders(manager.nse, pool, config.forwarderServiceName, config.dialTimeout));

@@ -5,6 +5,7 @@ import { clientInfo } from '../networkservice/clientInfo.js';
 import { connect } from '../networkservice/connect.js';
 import { discoverForwarder } from '../networkservice/discoverForwarder.js';
 import { excludedPrefixesServer } from '../networkservice/excludedPrefixes.js';
+import { metrics } from '../networkservice/metrics.js';
 import { netsvcMonitor } from '../networkservice/netsvcMonitor.js';
 import { nseBegin, type NSEBeginElement } from '../registry/begin.js';
 import { nseClientInfo } from '../registry/clientInfo.js';
@@ -13,6 +14,7 @@ import { nseRegistryClient, nsRegistryClient } from '../registry/grpcClient.js';
 import { localBypass, type LocalBypassElement } from '../registry/localBypass.js';
 import { newNSEStore, newNSStore, nseMemory, nsMemory } from '../registry/memory.js';
 import type { Logger } from '../tools/log.js';
+import type { Metrics } from '../tools/metrics.js';
 import type { NsmUrl } from '../tools/nsmUrl.js';
 import type { TokenGenerator } from '../tools/token.js';
 import type { ChannelPool } from '../../streams/grpc/channelPool.js';
@@ -52,6 +54,8 @@ export interface NsmgrOptions {
   /** NODE_NAME, POD_NAME, CLUSTER_NAME for client info labels. */
   env?: Readonly<Record<string, string | undefined>>;
   logger?: Logger;
+  /** Where the path's interface counters go after each Request and Close (upstream's metrics element). */
+  metrics?: Pick<Metrics, 'recordPath'>;
   /**
    * Policy files: `server` for NetworkService calls, `registryServer` for registrations,
    * `registryClient` for the registry's answers (none: allow all).
@@ -78,7 +82,7 @@ export interface Nsmgr {
  * NS → authorize client → the registry (or in-process memory);
  * NSE → begin → clientInfo → expire(1 min) → localBypass → authorize client → the registry (or
  * memory, then localBypass). NetworkService: the endpoint chain + clientInfo → discoverForwarder →
- * netsvcMonitor → excludedPrefixes → connect(client{dial, no refresh, no heal}); discoverForwarder
+ * netsvcMonitor → excludedPrefixes → metrics (with `metrics`) → connect(client{dial, no refresh, no heal}); discoverForwarder
  * and netsvcMonitor read live registry views (streams/registryViews.ts) that `dispose` ends.
  */
 export function nsmgr(options: NsmgrOptions): Nsmgr {
@@ -130,6 +134,7 @@ export function nsmgr(options: NsmgrOptions): Nsmgr {
     }),
     netsvcMonitor({ ns, nse: findByNameFromViews(views, remoteOrLocal), networkService: views.networkServiceVersions, scheduler }),
     excludedPrefixesServer(options.excludedPrefixes ?? of([])),
+    ...(options.metrics ? [metrics(options.metrics)] : []),
     connect(client({ name: options.name, pool: options.pool, dialTimeout: options.dialTimeout ?? 15_000, refresh: false, token: options.token, inodeUrlOf: options.inodeUrlOf, scheduler }).handler),
   ];
   return {

@@ -7,6 +7,7 @@ import { cloneConnection } from '../core/clone.js';
 import { messageOf, statusOf } from '../core/errors.js';
 import type { NetworkServiceElement } from '../core/networkservice.js';
 import { silentLogger, type Logger } from '../tools/log.js';
+import type { HealKind } from '../tools/metrics.js';
 import { eventFactoryOf, type EventFactory } from './begin/eventFactory.js';
 import { nextHopReader, type MonitorSource, type NextHopEvents } from './nextHop.js';
 
@@ -25,6 +26,8 @@ export interface HealOptions {
   /** The next hop's events, one stream per Request (tests); default: the connection's shared stream. */
   monitor?: MonitorSource;
   logger?: Logger;
+  /** Told of each heal re-Request, and whether it reselects (metrics). */
+  onHeal?: (kind: HealKind) => void;
 }
 
 /** A heal element with the connections it is healing now (for leak checks). */
@@ -89,6 +92,7 @@ export function heal(options: HealOptions = {}): HealElement {
         concatMap((dead) => {
           reselect = dead;
           logger.info(reselect ? 'healing with reselect' : 'healing', { id });
+          options.onHeal?.(reselect ? 'reselect' : 'reconnect');
           return factory.request(reselect ? { reselect: true } : {});
         }),
         tap({ error: (err: unknown) => logger.warn('heal failed', { id, error: messageOf(err) }) }),

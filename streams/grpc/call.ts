@@ -3,6 +3,8 @@ import { asyncScheduler, Observable, type SchedulerLike, type Subscriber } from 
 import { ContextKey, type Context } from '../../operators/core/context.js';
 import { toNsmError } from '../../operators/core/errors.js';
 import type { MethodDef } from './method.js';
+import type { CallObserver } from '../../operators/tools/metrics.js';
+import { observeCall } from './observeCall.js';
 import type { PeerIdentity } from '../../operators/core/peer.js';
 import { tokenMetadata, type TokenGenerator } from '../../operators/tools/token.js';
 
@@ -22,6 +24,8 @@ export interface CallChannel {
   peer?(): PeerIdentity | undefined;
   /** The token every call on this channel carries unless the context names another. */
   readonly token?: TokenGenerator | undefined;
+  /** Told of every call made on it and how it ended (Prometheus). */
+  readonly observe?: CallObserver | undefined;
 }
 
 /**
@@ -54,7 +58,7 @@ export function unaryCall<Req, Res>(
   ctx: Context,
   scheduler: SchedulerLike = asyncScheduler,
 ): Observable<Res> {
-  return new Observable<Res>((subscriber) => {
+  const call$ = new Observable<Res>((subscriber) => {
     let done = false;
     const [metadata, options] = callSettings(channel, ctx, scheduler);
     const call = channel.client.makeUnaryRequest(method.path, method.requestSerialize, method.responseDeserialize, request, metadata, options, (err, response) => {
@@ -69,6 +73,7 @@ export function unaryCall<Req, Res>(
     if (onHeaders) call.on('metadata', onHeaders);
     return () => done || call.cancel();
   });
+  return call$.pipe(observeCall(channel.observe, method.path));
 }
 
 /** A server-streaming call as an Observable of its messages; unsubscribe cancels the stream. */
@@ -79,11 +84,12 @@ export function serverStreamCall<Req, Res>(
   ctx: Context,
   scheduler: SchedulerLike = asyncScheduler,
 ): Observable<Res> {
-  return new Observable<Res>((subscriber) => {
+  const call$ = new Observable<Res>((subscriber) => {
     const stream = channel.client.makeServerStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, request, ...callSettings(channel, ctx, scheduler));
     const ended = forwardAnswers(stream, subscriber);
     return () => ended() || stream.cancel();
   });
+  return call$.pipe(observeCall(channel.observe, method.path));
 }
 
 /** Puts a call's answers, its error (with its status) and its end into `subscriber`; tells whether it ended. */
@@ -112,7 +118,7 @@ export function bidiStreamCall<Req, Res>(
   ctx: Context,
   scheduler: SchedulerLike = asyncScheduler,
 ): Observable<Res> {
-  return new Observable<Res>((subscriber) => {
+  const call$ = new Observable<Res>((subscriber) => {
     const stream = channel.client.makeBidiStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, ...callSettings(channel, ctx, scheduler));
     const ended = forwardAnswers(stream, subscriber);
     const sending = requests.subscribe({
@@ -125,4 +131,5 @@ export function bidiStreamCall<Req, Res>(
       if (!ended()) stream.cancel();
     };
   });
+  return call$.pipe(observeCall(channel.observe, method.path));
 }

@@ -6,6 +6,7 @@ import type { TokenGenerator } from '../../operators/tools/token.js';
 import { spiffeChannelCredentials } from '../spiffe/tls.js';
 import type { X509Source } from '../spiffe/svid.js';
 import type { CallChannel } from './call.js';
+import type { CallObserver } from '../../operators/tools/metrics.js';
 import { socketOfInode } from './inodeSocket.js';
 
 /** A channel borrowed from the pool; `release` gives it back. */
@@ -32,6 +33,8 @@ export interface ChannelPoolOptions {
   channelOptions?: ChannelOptions;
   /** How long an unused channel stays open for the next borrower (ms). */
   idleMs?: number;
+  /** Told of every call made on the pool's channels and how it ended (Prometheus). */
+  observe?: CallObserver;
 }
 
 /**
@@ -48,6 +51,7 @@ export class ChannelPool {
   private readonly source: X509Source | undefined;
   private readonly creds: ChannelCredentials;
   private readonly channelOptions: ChannelOptions;
+  private readonly observe: CallObserver | undefined;
   private readonly idleMs: number;
   private readonly rekeyed: Subscription | undefined;
   readonly token: TokenGenerator | undefined;
@@ -66,6 +70,7 @@ export class ChannelPool {
       ...options.channelOptions,
     };
     this.idleMs = options.idleMs ?? 30_000;
+    this.observe = options.observe;
     let key = this.source?.current.svid.key;
     this.rekeyed = this.source?.updates.pipe(skip(1)).subscribe((ctx) => {
       if (key !== undefined && ctx.svid.key.equals(key)) return;
@@ -107,6 +112,7 @@ export class ChannelPool {
       client: held.client,
       url,
       token: this.token,
+      observe: this.observe,
       peer: () => held.peer,
       release: () => {
         if (released) return;

@@ -5,6 +5,8 @@ import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceI
 import { asyncScheduler, type Observable, type SchedulerLike } from 'rxjs';
 import type { Context } from '../../operators/core/context.js';
 import type { MethodDef } from './method.js';
+import type { CallObserver } from '../../operators/tools/metrics.js';
+import { observeCall } from './observeCall.js';
 import { HealthState, healthDefinition, ServingStatus } from './health.js';
 import { bidiStreamHandler, defaultMaxBuffered, guardDecoding, serverStreamHandler, unaryHandler } from './serve.js';
 import { grpcTarget, parseNsmUrl, tcpUrl, type NsmUrl } from '../../operators/tools/nsmUrl.js';
@@ -30,6 +32,8 @@ export interface GrpcServerOptions {
   credentials?: ServerCredentials;
   /** Messages a server stream (Find, MonitorConnections) may queue for a slow reader. */
   maxBuffered?: number;
+  /** Told of every call served and how it ended (Prometheus). */
+  observe?: CallObserver;
 }
 
 /**
@@ -42,6 +46,7 @@ export class GrpcServer {
   private readonly scheduler: SchedulerLike;
   private readonly credentials: ServerCredentials;
   private readonly maxBuffered: number;
+  private readonly observe: CallObserver | undefined;
   private bound: NsmUrl[] = [];
   /** Our own listeners on unix sockets, handing their connections to grpc-js. */
   private readonly unixListeners: NetServer[] = [];
@@ -51,6 +56,7 @@ export class GrpcServer {
     this.scheduler = options.scheduler ?? asyncScheduler;
     this.credentials = options.credentials ?? ServerCredentials.createInsecure();
     this.maxBuffered = options.maxBuffered ?? defaultMaxBuffered;
+    this.observe = options.observe;
     this.serve('grpc.health.v1.Health', healthDefinition, {
       check: (r) => this.health.check(r),
       watch: (r) => this.health.watch(r),
@@ -69,7 +75,7 @@ export class GrpcServer {
     for (const [name, method] of Object.entries(definition)) {
       const fn = all[name];
       if (fn === undefined) throw new Error(`no handler for ${method.path}`);
-      const handler = fn as (request: unknown, ctx: Context) => Observable<unknown>;
+      const handler = (request: unknown, ctx: Context) => (fn as (request: unknown, ctx: Context) => Observable<unknown>)(request, ctx).pipe(observeCall(this.observe, method.path));
       impl[name] = method.requestStream
         ? bidiStreamHandler(method.path, handler as (requests: Observable<unknown>, ctx: Context) => Observable<unknown>, this.scheduler)
         : method.responseStream

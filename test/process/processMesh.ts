@@ -43,7 +43,7 @@ const kernelForwarder: ForwarderKind = { component: 'forwarder-kernel' };
 
 /** What an nsc printed as JSON lines of one kind ("connected", "closed", …). */
 export interface NscConnection {
-  readonly path: { readonly pathSegments: { readonly name: string }[] };
+  readonly path: { readonly pathSegments: { readonly name: string; readonly id: string }[] };
   readonly context: { readonly ipContext: { readonly srcIpAddrs: string[]; readonly dstIpAddrs: string[] } };
 }
 export function nscEvents(nsc: Daemon, kind: string): NscConnection[] {

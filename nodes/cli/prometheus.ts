@@ -1,0 +1,58 @@
+import { readFileSync } from 'node:fs';
+import type { SecureContextOptions } from 'node:tls';
+import { combineLatest, defer, of, type Observable } from 'rxjs';
+import { filter, map } from 'rxjs/operators';
+import type { Metrics } from '../../operators/tools/metrics.js';
+import { parseNsmUrl } from '../../operators/tools/nsmUrl.js';
+import { servePrometheus, type PrometheusServer } from '../../streams/metrics/prometheusServer.js';
+import { chainPem, keyPem } from '../../streams/spiffe/svid.js';
+import { defaultEndpointSocket, SPIFFE_ENDPOINT_SOCKET, workloadApiSource } from '../../streams/spiffe/workloadApi.js';
+import { watchedFile } from '../../streams/watchedFile.js';
+import type { RunContext } from './component.js';
+import { parseGoBool } from './config.js';
+
+/**
+ * The endpoint's certificate, as upstream chooses it: NSM_PROMETHEUS_CERT_FILE and _KEY_FILE
+ * (watched with NSM_PROMETHEUS_MONITOR_CERTIFICATE), else this process's SVID from the Workload
+ * API, rotating with it; NSM_PROMETHEUS_CA_FILE makes scrapers show a certificate it signed.
+ * NSM_INSECURE: none (plain HTTP, an nsm-rx addition for tests).
+ */
+function certificates(ctx: RunContext): { tls?: Observable<SecureContextOptions>; stop: () => void } {
+  const c = ctx.common;
+  if (parseGoBool(ctx.env['NSM_INSECURE'] ?? 'false')) return { stop: () => undefined };
+  const ca = c.prometheusCaFile === '' ? {} : { ca: readFileSync(c.prometheusCaFile, 'utf8') };
+  if (c.prometheusCertFile !== '' && c.prometheusKeyFile !== '') {
+    const file = (path: string) =>
+      c.prometheusMonitorCertificate
+        ? watchedFile({ path, parse: (text) => text, empty: '', same: (a, b) => a === b, createDirectory: false, onError: (e) => ctx.log.warn('cannot read a Prometheus TLS file', { path, error: e.message }) })
+        : defer(() => of(readFileSync(path, 'utf8')));
+    const tls = combineLatest([file(c.prometheusCertFile), file(c.prometheusKeyFile)]).pipe(
+      filter(([cert, key]) => cert !== '' && key !== ''),
+      map(([cert, key]) => ({ cert, key, ...ca })),
+    );
+    return { tls, stop: () => undefined };
+  }
+  const { source, stop } = workloadApiSource(parseNsmUrl(ctx.env[SPIFFE_ENDPOINT_SOCKET] ?? defaultEndpointSocket));
+  return { tls: source.updates.pipe(map((x) => ({ cert: chainPem(x.svid), key: keyPem(x.svid), ...ca }))), stop };
+}
+
+/** With PROMETHEUS=true, serves the daemon's metrics until shutdown (upstream sdk tools/prometheus). */
+export async function startPrometheus(ctx: RunContext, metrics: Metrics): Promise<PrometheusServer | undefined> {
+  const c = ctx.common;
+  if (!c.prometheus) return undefined;
+  const { tls, stop } = certificates(ctx);
+  let server: PrometheusServer | undefined;
+  ctx.lifecycle.onShutdown('Prometheus endpoint', async () => {
+    stop();
+    await server?.close();
+  });
+  server = await servePrometheus({
+    listenOn: c.prometheusListenOn,
+    metrics: () => metrics.text(),
+    ...(tls ? { tls } : {}),
+    headerTimeoutMs: c.prometheusServerHeaderTimeout,
+    maxBindThresholdMs: c.prometheusMaxBindThreshold,
+  });
+  ctx.log.info('serving Prometheus metrics', { url: server.url });
+  return server;
+}
