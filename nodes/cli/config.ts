@@ -418,6 +418,25 @@ export function unsupported(env: string, def: string, why: string): Var<undefine
 // ---------------------------------------------------------------------------------------------
 // Shared variables and help
 
+/** A listen address `host:port` (`:8081`: every address). */
+function hostPort(env: string, def: string, description: string): Var<string> {
+  return variable({
+    env,
+    def,
+    description,
+    kind: 'host:port',
+    expected: 'host:port (e.g. :8081 or 127.0.0.1:8081)',
+    parse: (s) => {
+      try {
+        parseListenOn(s, env);
+      } catch {
+        throw new InvalidValue();
+      }
+      return s;
+    },
+  });
+}
+
 /** The variables every upstream cmd-* binary reads, with upstream defaults. */
 export const commonSpec = {
   logLevel: logLevel(),
@@ -427,37 +446,11 @@ export const commonSpec = {
     'OpenTelemetry collector endpoint (used when TELEMETRY=true)',
   ),
   metricsExportInterval: duration('NSM_METRICS_EXPORT_INTERVAL', '10s', 'Interval between metrics exports'),
-  // Go's pprof endpoint has no counterpart here: asking for it is refused, not silently ignored.
-  pprofEnabled: variable({
-    env: 'NSM_PPROF_ENABLED',
-    def: 'false',
-    description: 'Not supported: no Go pprof endpoint (profile with node --cpu-prof or --inspect)',
-    kind: 'unsupported',
-    expected: 'false (upstream\'s default)',
-    parse: (s): false => {
-      if (parseGoBool(s)) throw new InvalidValue('not supported by nsm-rx: no Go pprof endpoint (profile with node --cpu-prof or --inspect)');
-      return false;
-    },
-    zero: () => false,
-  }),
-  pprofListenOn: str('NSM_PPROF_LISTEN_ON', 'localhost:6060', 'Address of the profiling endpoint (unused: NSM_PPROF_ENABLED is not supported)'),
+  pprofEnabled: bool('NSM_PPROF_ENABLED', 'false', 'Serve CPU profiles and heap snapshots (Node inspector) on NSM_PPROF_LISTEN_ON'),
+  pprofListenOn: hostPort('NSM_PPROF_LISTEN_ON', 'localhost:6060', 'host:port of the profiling endpoint (plain HTTP, as upstream: keep it on localhost)'),
   // Upstream's sdk tools/prometheus (declared by cmd-forwarder-vpp); every nsm-rx daemon serves it.
   prometheus: bool('PROMETHEUS', 'false', 'Serve Prometheus metrics at /metrics on NSM_PROMETHEUS_LISTEN_ON'),
-  prometheusListenOn: variable({
-    env: 'NSM_PROMETHEUS_LISTEN_ON',
-    def: ':8081',
-    description: 'host:port of the Prometheus endpoint (HTTPS, TLS 1.3; plain HTTP with NSM_INSECURE)',
-    kind: 'host:port',
-    expected: 'host:port (e.g. :8081 or 127.0.0.1:8081)',
-    parse: (s) => {
-      try {
-        parseListenOn(s);
-      } catch {
-        throw new InvalidValue();
-      }
-      return s;
-    },
-  }),
+  prometheusListenOn: hostPort('NSM_PROMETHEUS_LISTEN_ON', ':8081', 'host:port of the Prometheus endpoint (HTTPS, TLS 1.3; plain HTTP with NSM_INSECURE)'),
   prometheusCaFile: str('NSM_PROMETHEUS_CA_FILE', '', 'CA bundle (PEM): scrapers must present a certificate it signed'),
   prometheusKeyFile: str('NSM_PROMETHEUS_KEY_FILE', '', 'Private key (PEM) of the endpoint; with NSM_PROMETHEUS_CERT_FILE, instead of the SVID'),
   prometheusCertFile: str('NSM_PROMETHEUS_CERT_FILE', '', 'Certificate chain (PEM) of the endpoint; with NSM_PROMETHEUS_KEY_FILE, instead of the SVID'),

@@ -13,7 +13,7 @@ import { createLogger } from '../../operators/tools/log.js';
 import type { Component, RunContext } from './component.js';
 import { type Registry, components, findComponent } from './components.js';
 import { Metrics } from '../../operators/tools/metrics.js';
-import { startPrometheus } from './prometheus.js';
+import { startProfiler, startPrometheus } from './observability.js';
 import { ConfigError, type ConfigOf, type ConfigProblem, type Env, type Spec, commonSpec, helpText, loadConfig, unknownVariables } from './config.js';
 import { type ProcessLike, createLifecycle, installLevelSignals } from './lifecycle.js';
 
@@ -111,10 +111,12 @@ async function start(name: string, component: Component, fullSpec: Spec, io: Cli
   lifecycle.onShutdown('log-level signals', uninstallLevels);
   const metrics = new Metrics({ processMetrics: true });
   const ctx: RunContext = { log, lifecycle, signal: lifecycle.signal, common, env: io.env, metrics };
-  startPrometheus(ctx, metrics).catch((e: unknown) => {
-    log.fatal('the Prometheus endpoint failed', { error: e });
-    void lifecycle.shutdown('Prometheus endpoint failed', 1);
-  });
+  for (const [what, start] of [['the Prometheus endpoint', () => startPrometheus(ctx, metrics)], ['the profiler', () => startProfiler(ctx)]] as const) {
+    start().catch((e: unknown) => {
+      log.fatal(`${what} failed`, { error: e });
+      void lifecycle.shutdown(`${what} failed`, 1);
+    });
+  }
 
   let code = 0;
   let reason = 'finished';

@@ -137,9 +137,9 @@ describe('unsupported(name, default, why)', () => {
     ]);
   });
 
-  it('NSM_PPROF_ENABLED (every cmd): false in any Go spelling is fine, true is refused', () => {
-    expect(loadConfig(commonSpec, { NSM_PPROF_ENABLED: 'F' }).pprofEnabled).toBe(false);
-    expect(() => loadConfig(commonSpec, { NSM_PPROF_ENABLED: 'true' })).toThrow('NSM_PPROF_ENABLED="true": expected false (upstream\'s default) (not supported by nsm-rx: no Go pprof endpoint');
+  it('NSM_PPROF_ENABLED (every cmd) is a Go bool; NSM_PPROF_LISTEN_ON a host:port', () => {
+    expect(loadConfig(commonSpec, { NSM_PPROF_ENABLED: 'T' }).pprofEnabled).toBe(true);
+    expect(() => loadConfig(commonSpec, { NSM_PPROF_LISTEN_ON: 'localhost' })).toThrow('NSM_PPROF_LISTEN_ON="localhost": expected host:port (e.g. :8081 or 127.0.0.1:8081)');
   });
 
   it('makes nsm-rx exit 2 at start (needs npm run build)', () => {

@@ -29,11 +29,11 @@ export interface PrometheusServer {
   close(): Promise<void>;
 }
 
-/** `host:port` → [host or undefined for every address, port]; a bad one is an error naming the form. */
-export function parseListenOn(listenOn: string): [string | undefined, number] {
+/** `host:port` → [host or undefined for every address, port]; a bad one is an error naming `variable` and the form. */
+export function parseListenOn(listenOn: string, variable = 'NSM_PROMETHEUS_LISTEN_ON'): [string | undefined, number] {
   const m = /^(\[[^\]]*\]|[^:]*):(\d{1,5})$/.exec(listenOn);
   const port = Number(m?.[2]);
-  if (!m || port > 65535) throw new Error(`NSM_PROMETHEUS_LISTEN_ON=${JSON.stringify(listenOn)}: expected host:port (e.g. :8081 or 127.0.0.1:8081)`);
+  if (!m || port > 65535) throw new Error(`${variable}=${JSON.stringify(listenOn)}: expected host:port (e.g. :8081 or 127.0.0.1:8081)`);
   const host = (m[1] ?? '').replace(/^\[(.*)\]$/, '$1');
   return [host === '' ? undefined : host, port];
 }

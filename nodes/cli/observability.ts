@@ -5,6 +5,7 @@ import { filter, map } from 'rxjs/operators';
 import type { Metrics } from '../../operators/tools/metrics.js';
 import { parseNsmUrl } from '../../operators/tools/nsmUrl.js';
 import { servePrometheus, type PrometheusServer } from '../../streams/metrics/prometheusServer.js';
+import { serveProfiler } from '../../streams/metrics/profiler.js';
 import { chainPem, keyPem } from '../../streams/spiffe/svid.js';
 import { defaultEndpointSocket, SPIFFE_ENDPOINT_SOCKET, workloadApiSource } from '../../streams/spiffe/workloadApi.js';
 import { watchedFile } from '../../streams/watchedFile.js';
@@ -55,4 +56,12 @@ export async function startPrometheus(ctx: RunContext, metrics: Metrics): Promis
   });
   ctx.log.info('serving Prometheus metrics', { url: server.url });
   return server;
+}
+
+/** With NSM_PPROF_ENABLED, serves CPU profiles and heap snapshots until shutdown (upstream pprofutils). */
+export async function startProfiler(ctx: RunContext): Promise<void> {
+  if (!ctx.common.pprofEnabled) return;
+  const server = await serveProfiler(ctx.common.pprofListenOn);
+  ctx.lifecycle.onShutdown('profiler', () => server.close());
+  ctx.log.info('profiler is enabled', { url: server.url });
 }
