@@ -32,6 +32,8 @@ export interface Component<S extends Spec = Spec> {
   readonly summary: string;
   /** The component's own variables; the frame adds `commonSpec`. */
   readonly spec: S;
+  /** Flags it takes, each standing for a variable's value (e.g. `--json` → NSM_OUTPUT=json); others exit 2. */
+  readonly flags?: Readonly<Record<string, { readonly env: string; readonly value: string }>>;
   /**
    * Runs the component. Resolves when it has finished its job (e.g. nsc-init) or, for daemons,
    * when it has stopped after `ctx.signal` aborted; rejects on a fatal error (exit 1). The frame

@@ -26,6 +26,10 @@ export const components: Registry = {
     summary: 'injects the nsc and nsc-init into annotated Pods and workloads (upstream cmd-admission-webhook-k8s)',
     load: () => import('../admission-webhook-k8s/main.js').then((m) => m.component),
   },
+  connections: {
+    summary: 'a live view of the connections of the given nsmgrs (MonitorConnections)',
+    load: () => import('../connections/main.js').then((m) => m.component),
+  },
   'cluster-info-k8s': {
     summary: 'writes ClusterProperty values into the cluster-info ConfigMap (upstream cmd-cluster-info-k8s)',
     load: () => import('../cluster-info-k8s/main.js').then((m) => m.component),

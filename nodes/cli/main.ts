@@ -60,12 +60,14 @@ export async function main(io: CliIo, registry: Registry = components): Promise<
   const help = io.argv.some((a) => a === '--help' || a === '-h' || a === 'help');
   const flags = io.argv.filter((a) => a.startsWith('-') && a !== '--help' && a !== '-h');
   const positional = io.argv.filter((a) => !a.startsWith('-') && a !== 'help');
-  if (flags.length > 0 || positional.length > 1) {
-    io.err(`nsm-rx: unexpected argument ${JSON.stringify(flags[0] ?? positional[1])}; configuration is by NSM_* environment variables\n\n${usage(registry)}`);
+  const stray = (arg: string | undefined) => {
+    io.err(`nsm-rx: unexpected argument ${JSON.stringify(arg)}; configuration is by NSM_* environment variables\n\n${usage(registry)}`);
     return EXIT_USAGE;
-  }
+  };
+  if (positional.length > 1) return stray(positional[1]);
   const name = positional[0];
   if (name === undefined) {
+    if (flags.length > 0) return stray(flags[0]);
     (help ? io.out : io.err)(usage(registry));
     return help ? 0 : EXIT_USAGE;
   }
@@ -76,12 +78,16 @@ export async function main(io: CliIo, registry: Registry = components): Promise<
   }
   const component = await entry.load();
   io.loaded?.();
+  // The few flags a tool takes stand for variables (e.g. `connections --json` for NSM_OUTPUT=json).
+  const unknownFlag = flags.find((f) => component.flags?.[f] === undefined);
+  if (unknownFlag !== undefined) return stray(unknownFlag);
+  const env = { ...io.env, ...Object.fromEntries(flags.map((f) => [component.flags?.[f]?.env ?? '', component.flags?.[f]?.value ?? ''])) };
   const fullSpec: Spec = { ...commonSpec, ...component.spec };
   if (help) {
     io.out(helpText(name, component.summary, { ...component.spec, ...commonSpec }));
     return 0;
   }
-  return start(name, component, fullSpec, io);
+  return start(name, component, fullSpec, { ...io, env });
 }
 
 async function start(name: string, component: Component, fullSpec: Spec, io: CliIo): Promise<number> {

@@ -12,7 +12,7 @@ export function inCheckout(relative: string, dir = import.meta.dirname): string 
   const candidate = resolve(dir, relative);
   return existsSync(candidate) || dir === '/' ? candidate : inCheckout(relative, resolve(dir, '..'));
 }
-const bin = inCheckout('bin/nsm-rx.js');
+export const bin = inCheckout('bin/nsm-rx.js');
 
 /** Every daemon still running: killed if this process exits without disposing its mesh (a crashed bench). */
 const running = new Set<ChildProcess>();
