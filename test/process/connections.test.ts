@@ -9,6 +9,7 @@ import { useProcessMesh } from './useProcessMesh.js';
 const mesh = useProcessMesh({ NSM_MAX_TOKEN_LIFETIME: '3s' });
 const tmux = (...args: string[]) => execFileSync('tmux', ['-L', `nsm-rx-test-${process.pid}`, ...args], { encoding: 'utf8' });
 const tmuxMissing = spawnSync('tmux', ['-V']).status !== 0;
+if (tmuxMissing) console.warn('\n!!! SKIPPED the terminal test of nsm-rx connections: tmux is not installed (Debian package tmux; CI installs it) !!!\n');
 
 describeKernel('nsm-rx connections: the live view of a mesh of processes', () => {
   const ns = useNamespaces();
