@@ -2,21 +2,22 @@ import { resolvePolicies } from '../../operators/authorize/policies.js';
 import { Mesh } from '../sandbox/mesh.js';
 import { Sandbox } from '../sandbox/sandbox.js';
 import { Domain, DomainDns } from '../sandbox/domain.js';
+import { Metrics } from '../../operators/tools/metrics.js';
 import { measure, type BenchResult } from './stats.js';
 
 const kernel = { cls: 'LOCAL', type: 'KERNEL', parameters: { name: 'nsm-1' } };
 
 /** One Request+Close loop through a fresh mesh: local (4 segments) or remote (6), plaintext or secure. */
-async function requestClose(quick: boolean, remote: boolean, secure: boolean): Promise<BenchResult> {
+async function requestClose(quick: boolean, remote: boolean, secure: boolean, metrics?: Metrics): Promise<BenchResult> {
   // Secure as the daemons run by default: mTLS everywhere, ES256 tokens, upstream's server policies.
   const policies = secure ? { server: resolvePolicies(['etc/nsm/opa/common/.*.rego', 'etc/nsm/opa/server/.*.rego']) } : {};
-  const sandbox = await Sandbox.create({ secure, policies });
+  const sandbox = await Sandbox.create({ secure, policies, ...(metrics ? { metrics } : {}) });
   try {
     const mesh = await Mesh.build(sandbox, { nodes: remote ? 2 : 1 });
     await mesh.endpoint(remote ? 1 : 0, 'nse');
     const nsc = sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url, { retry: false, heal: false });
     let i = 0;
-    const what = `${remote ? 'remote (6 segments)' : 'local (4 segments)'} Request+Close, discovery, no-op datapath${secure ? ', mTLS + tokens + policies' : ', NSM_INSECURE'}`;
+    const what = `${remote ? 'remote (6 segments)' : 'local (4 segments)'} Request+Close, discovery, no-op datapath${secure ? ', mTLS + tokens + policies' : ', NSM_INSECURE'}${metrics ? ', Prometheus metrics on' : ''}`;
     return await measure(what, quick ? 200 : 1000, 100, async () => {
       const conn = await nsc.request({ connection: { id: `nsc-${i++}`, networkService: 'ns' }, mechanismPreferences: [kernel] });
       await nsc.close(conn);
@@ -58,5 +59,14 @@ export async function controlPlaneBenchmarks(quick: boolean): Promise<BenchResul
   const interdomain = await interdomainRequestClose(quick);
   const secure = await requestClose(quick, false, true);
   const ratio = { 'secure/insecure p50': Number((secure.p50Ms / insecure.p50Ms).toFixed(2)) };
-  return [insecure, remote, { ...interdomain, extra: { 'interdomain/remote p50': Number((interdomain.p50Ms / remote.p50Ms).toFixed(2)) } }, { ...secure, extra: ratio }];
+  const metrics = new Metrics();
+  const withMetrics = await requestClose(quick, false, true, metrics);
+  const series = (await metrics.registry.getMetricsAsJSON()).length;
+  return [
+    insecure,
+    remote,
+    { ...interdomain, extra: { 'interdomain/remote p50': Number((interdomain.p50Ms / remote.p50Ms).toFixed(2)) } },
+    { ...secure, extra: ratio },
+    { ...withMetrics, extra: { 'metrics on/off p50': Number((withMetrics.p50Ms / secure.p50Ms).toFixed(2)), metricFamilies: series } },
+  ];
 }

@@ -155,6 +155,7 @@ export class Mesh {
                 dialTimeout: s.dialTimeout,
                 scheduler: s.scheduler,
                 ...(this.excludedPrefixes ? { excludedPrefixes: this.excludedPrefixes } : {}),
+                ...(s.metrics ? { metrics: s.metrics } : {}),
                 env: this.env,
               }),
               registryPool,

@@ -28,6 +28,7 @@ import { spiffeServerCredentials } from '../../streams/spiffe/tls.js';
 import { spiffeTokenGenerator } from '../../streams/spiffe/token.js';
 import { authorizeMonitor } from '../../operators/authorize/authorizeMonitor.js';
 import { serveNetworkService } from '../../streams/grpc/networkService.js';
+import type { CallObserver, Metrics } from '../../operators/tools/metrics.js';
 import { GrpcServer } from '../../streams/grpc/server.js';
 import { parseNsmUrl, tcpUrl, type NsmUrl } from '../../operators/tools/nsmUrl.js';
 import { Counter } from './counter.js';
@@ -52,6 +53,8 @@ export interface SandboxOptions {
   tokenLifetime?: number;
   /** Dial timeout of every client (upstream sandbox: 2 s). */
   dialTimeout?: number;
+  /** Every gRPC call served and made, and the nsmgrs' path counters, go here (as PROMETHEUS=true daemons). */
+  metrics?: Metrics;
 }
 
 /** A loopback port free right now (a node's URL must be known before it serves: nsmgrs put it in registrations). */
@@ -138,6 +141,7 @@ export class SandboxNode<S extends Served = ServedEndpoint> {
     private readonly build: (node: SandboxNode<S>) => S,
     private readonly scheduler: SchedulerLike,
     private readonly credentials: () => ServerCredentials,
+    private readonly observe?: CallObserver,
   ) {}
 
   /** Where the node serves; a tcp node keeps the port it first got across restarts. */
@@ -167,7 +171,7 @@ export class SandboxNode<S extends Served = ServedEndpoint> {
   async start(): Promise<this> {
     if (this.server) return this;
     const served = this.build(this);
-    const server = new GrpcServer({ scheduler: this.scheduler, credentials: this.credentials() });
+    const server = new GrpcServer({ scheduler: this.scheduler, credentials: this.credentials(), ...(this.observe ? { observe: this.observe } : {}) });
     served.serve(server);
     const [bound] = await server.listen([this.listenUrl]);
     this.listenUrl = bound ?? this.listenUrl;
@@ -262,6 +266,7 @@ export class Sandbox {
   private readonly pools = new Map<string, ChannelPool>();
   readonly tokenLifetime: number;
   readonly dialTimeout: number;
+  readonly metrics: Metrics | undefined;
   private readonly nodes: SandboxNode<Served>[] = [];
   private readonly clients: SandboxClient[] = [];
   private readonly registryClients: RegistryClient[] = [];
@@ -275,6 +280,7 @@ export class Sandbox {
     this.svidTtlMs = options.svidTtlMs ?? 3_600_000;
     this.policies = { server: options.policies?.server ?? [], registryServer: options.policies?.registryServer ?? [], monitor: options.policies?.monitor ?? [] };
     this.tokenLifetime = options.tokenLifetime ?? 3_600_000;
+    this.metrics = options.metrics;
     this.pool = this.newPool('sandbox');
     this.dialTimeout = options.dialTimeout ?? 2000;
   }
@@ -310,7 +316,8 @@ export class Sandbox {
     const channelOptions = { 'grpc.initial_reconnect_backoff_ms': 50, 'grpc.max_reconnect_backoff_ms': 500 };
     // Registrations ride on pool tokens: an hour, as upstream's sandbox hops (a short sandbox token
     // lifetime is for connections; a registration would expire before its Register's budget).
-    return this.secure ? new ChannelPool({ source: this.identity(name), token: this.token(name, 3_600_000), channelOptions }) : new ChannelPool({ channelOptions });
+    const observe = this.metrics ? { observe: this.metrics.grpcClient } : {};
+    return this.secure ? new ChannelPool({ source: this.identity(name), token: this.token(name, 3_600_000), channelOptions, ...observe }) : new ChannelPool({ channelOptions, ...observe });
   }
 
   /** The shared pool of `name`'s calls: the sandbox pool when plaintext, one per identity when secure. */
@@ -333,7 +340,7 @@ export class Sandbox {
    */
   async node<S extends Served>(name: string, build: (node: SandboxNode<S>) => S, options: { tcp?: boolean; url?: NsmUrl } = {}): Promise<SandboxNode<S>> {
     const url = options.url ?? (options.tcp ? tcpUrl('127.0.0.1', await freePort()) : this.url(name));
-    const node = new SandboxNode<S>(name, url, build, this.scheduler, () => this.serverCredentials(name));
+    const node = new SandboxNode<S>(name, url, build, this.scheduler, () => this.serverCredentials(name), this.metrics?.grpcServer);
     this.nodes.push(node as unknown as SandboxNode<Served>);
     return node.start();
   }
