@@ -65,9 +65,11 @@ export async function main(io: CliIo, registry: Registry = components): Promise<
     return EXIT_USAGE;
   };
   if (positional.length > 1) return stray(positional[1]);
+  // A component's flags follow its name.
+  const beforeName = flags.find((f) => positional[0] === undefined || io.argv.indexOf(f) < io.argv.indexOf(positional[0]));
+  if (beforeName !== undefined && !help) return stray(beforeName);
   const name = positional[0];
   if (name === undefined) {
-    if (flags.length > 0) return stray(flags[0]);
     (help ? io.out : io.err)(usage(registry));
     return help ? 0 : EXIT_USAGE;
   }
