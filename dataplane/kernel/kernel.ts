@@ -6,7 +6,7 @@ import { configLines, interfaceConfig, teardownLines, type InterfaceConfig, type
 import { IpBatches } from './ipBatch.js';
 import { configure, counters, ipBatch, links, rules, type InterfaceCounters, type NetnsPath } from './iproute.js';
 import { segmentMetrics } from '../segmentMetrics.js';
-import { aliasFor, checkInterfaceName, interfaceNameFor, isOurAlias, policyTables } from './names.js';
+import { aliasFor, checkInterfaceName, interfaceNameFor, policyTables, staleLinks } from './names.js';
 import { inNetns, netnsIdentity, openNetns, type Netns } from './netns.js';
 import { sampled } from './sampled.js';
 import { acceptTunnel, checkTunnel, firstId, runToEnd, takeProgrammed, tunnelEnds, vxlanParam } from './mechanism.js';
@@ -305,10 +305,7 @@ export class KernelDatapath implements Datapath {
     const { table } = policyTables(alias);
     const stale = (await lastValueFrom(rules(ip, netns))).filter((r) => typeof r.table === 'string' && Number(r.table) >= table && Number(r.table) < table + 16);
     const lines: string[] = stale.map((r) => `rule del pref ${r.priority} table ${r.table}`);
-    for (const l of present) {
-      if (l.ifalias === alias || (l.ifname === name && isOurAlias(l.ifalias))) lines.push(`link del dev ${l.ifname}`);
-      else if (l.ifname === name) throw invalidArgument(`interface "${name}" already exists in the target network namespace and was not made by nsm-rx`);
-    }
+    lines.push(...staleLinks(present, name, alias).map((l) => `link del dev ${l}`));
     await lastOrVoid(ipBatch(ip, netns, lines));
   }
 }

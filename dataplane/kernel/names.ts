@@ -35,6 +35,19 @@ export function aliasFor(side: 'client' | 'endpoint', firstSegmentId: string): s
 export const isOurAlias = (alias: string | undefined): boolean => alias?.startsWith('nsm-rx/') ?? false;
 
 /**
+ * Before making interface `name` for the connection side marked `alias`: which of the netns's
+ * `present` interfaces go — ours for that side (a crashed forwarder's, or under an old name),
+ * or ours holding the name. A foreign interface with that name is the caller's error.
+ */
+export function staleLinks(present: readonly { readonly ifname: string; readonly ifalias?: string }[], name: string, alias: string): string[] {
+  return present.flatMap((l) => {
+    if (l.ifalias === alias || (l.ifname === name && isOurAlias(l.ifalias))) return [l.ifname];
+    if (l.ifname === name) throw invalidArgument(`interface "${name}" already exists in the target network namespace and was not made by nsm-rx`);
+    return [];
+  });
+}
+
+/**
  * Routing tables (and rule priorities) for a connection side's policy routes: 16 per side from
  * a hash of its alias, in a range (0x4e530000 + …) kept clear of tables people number by hand,
  * so a restarted forwarder finds its predecessor's rules without any state.

@@ -7,7 +7,7 @@ import type { CrossConnect, Datapath } from '../datapath.js';
 import { segmentMetrics } from '../segmentMetrics.js';
 import { exec } from '../kernel/exec.js';
 import { configLines, interfaceConfig, teardownLines, type InterfaceConfig, type Side } from '../kernel/ipContext.js';
-import { aliasFor, checkInterfaceName, interfaceNameFor, policyTables } from '../kernel/names.js';
+import { aliasFor, checkInterfaceName, interfaceNameFor, policyTables, staleLinks } from '../kernel/names.js';
 import { acceptTunnel, checkTunnel, firstId, runToEnd, takeProgrammed, tunnelEnds, vxlanParam } from '../kernel/mechanism.js';
 import { netnsIdentity, openNetns } from '../kernel/netns.js';
 import { offloadsOff } from './ethtool.js';
@@ -40,6 +40,8 @@ interface Attached {
   readonly url: string;
   readonly name: string;
   readonly port: string;
+  /** Its interface alias and its port's mark: this side of the client's connection (whichever forwarder made it). */
+  readonly alias: string;
   readonly config: InterfaceConfig;
 }
 
@@ -60,6 +62,8 @@ const VXLAN_OVERHEAD = 50;
 
 const OWNER = 'nsm-rx-forwarder';
 const CONNECTION = 'nsm-rx-connection';
+/** The workload side's alias (`nsm-rx/<side>/<client's id>`): a successor of another name finds a dead forwarder's port by it. */
+const SIDE = 'nsm-rx-side';
 
 /** 64 bits of the connection id: the cookie of its flows. */
 const cookieOf = (id: string): bigint => createHash('sha256').update(id).digest().readBigUInt64BE(0) || 1n;
@@ -178,7 +182,7 @@ export class OvsDatapath implements Datapath {
     const config = interfaceConfig(conn.context, side, name, policyTables(aliasFor(side, firstId(conn))));
     // Across a tunnel OVS cannot fragment: the workload sends what fits in the VXLAN device.
     const mtu = mtuCap > 0 && (config.mtu === 0 || config.mtu > mtuCap) ? mtuCap : config.mtu;
-    return { side, url, name, port: portName(id, side), config: { ...config, mtu } };
+    return { side, url, name, port: portName(id, side), alias: aliasFor(side, firstId(conn)), config: { ...config, mtu } };
   }
 
   private async make(x: CrossConnect): Promise<Mechanism> {
@@ -213,13 +217,18 @@ export class OvsDatapath implements Datapath {
       // The sides and the tunnel are independent: made side by side, each known before it exists so a failure removes it.
       const parts = sides.map(async (a) => {
         made.sides.push(a);
-        await this.createVeth(a);
-        await this.mark(a.port, id, made.cookie);
+        // A name taken by this side's interface from a dead forwarder (of any name): that goes first.
+        await this.createVeth(a).catch(async (e: unknown) => {
+          if (!/File exists/.test(String(e))) throw e;
+          await this.removeStale(a);
+          await this.createVeth(a);
+        });
+        await this.mark(a.port, id, made.cookie, { [SIDE]: a.alias });
         await this.configure(a, true);
       });
       if (tunnel) {
         const port = (made.tunnelPort = portName(id, 'tunnel'));
-        parts.push(this.createVxlan(port, tunnel, incoming.type === 'VXLAN').then(() => this.mark(port, id, made.cookie)));
+        parts.push(this.createVxlan(port, tunnel, incoming.type === 'VXLAN').then(() => this.mark(port, id, made.cookie, {})));
       }
       const failed = (await Promise.allSettled(parts)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
@@ -255,9 +264,26 @@ export class OvsDatapath implements Datapath {
     if (this.turnOffloadsOff) await lastValueFrom(offloadsOff(port, this.options.nodeNetns, ['tx', 'gro']), { defaultValue: undefined });
   }
 
-  /** Adds `port` to the bridge, marked with this forwarder, the connection and its cookie. */
-  private mark(port: string, id: string, cookie: bigint): Promise<void> {
-    return this.options.ovsdb.client().then((c) => addPort(c, this.options.bridge.bridge, { name: port, externalIds: { [OWNER]: this.options.owner, [CONNECTION]: id, cookie: cookie.toString() } }));
+  /** Adds `port` to the bridge, marked with this forwarder, the connection, its cookie and `more`. */
+  private mark(port: string, id: string, cookie: bigint, more: Readonly<Record<string, string>>): Promise<void> {
+    return this.options.ovsdb.client().then((c) => addPort(c, this.options.bridge.bridge, { name: port, externalIds: { [OWNER]: this.options.owner, [CONNECTION]: id, cookie: cookie.toString(), ...more } }));
+  }
+
+  /**
+   * What a dead forwarder (of any name) left for side `a` of the same client connection: its
+   * interface in the workload's netns (a foreign one of that name is an error) and its port on
+   * the bridge, with that port's flows.
+   */
+  private async removeStale(a: Attached): Promise<void> {
+    const netns = openNetns(a.url);
+    try {
+      const present = JSON.parse((await lastValueFrom(exec('nsenter', [`--net=${netns.path}`, 'ip', '-j', 'link', 'show']), { defaultValue: '' })) || '[]') as { ifname: string; ifalias?: string }[];
+      const stale = staleLinks(present, a.name, a.alias);
+      if (stale.length > 0) await nsenterIp(netns.path, stale.map((l) => `link del dev ${l}`));
+    } finally {
+      netns.close();
+    }
+    await this.removePorts(await portsMarked(await this.options.ovsdb.client(), SIDE, a.alias));
   }
 
   /** The MTU of the interface that holds the tunnel address. */
@@ -271,7 +297,7 @@ export class OvsDatapath implements Datapath {
   private async configure(a: Attached, fresh: boolean): Promise<void> {
     const netns = openNetns(a.url);
     try {
-      await nsenterIp(netns.path, [...(fresh ? [`link set dev ${a.name} alias ${aliasFor(a.side, a.port)}`] : []), ...configLines(a.name, a.config)]);
+      await nsenterIp(netns.path, [...(fresh ? [`link set dev ${a.name} alias ${a.alias}`] : []), ...configLines(a.name, a.config)]);
     } finally {
       netns.close();
     }
@@ -301,12 +327,17 @@ export class OvsDatapath implements Datapath {
 
   /** A predecessor's ports (marked with this forwarder's name), their flows (by cookie) and their veths. */
   private async removeLeftovers(): Promise<void> {
+    await this.removePorts(await portsMarked(await this.options.ovsdb.client(), OWNER, this.options.owner));
+  }
+
+  /** Ports `ports`, the flows of their cookies, and their devices in the node's netns. */
+  private async removePorts(ports: readonly string[]): Promise<void> {
+    if (ports.length === 0) return;
     const ovsdb = await this.options.ovsdb.client();
-    const ports = await portsMarked(ovsdb, OWNER, this.options.owner);
     const rows = await ovsdb.transact('Open_vSwitch', ports.map((name) => ({ op: 'select', table: 'Port', where: [['name', '==', name]], columns: ['external_ids'] })));
     const cookies = new Set(rows.flatMap((r) => ((r['rows'] as { external_ids: OvsdbValue }[] | undefined) ?? []).map((row) => mapEntries(row.external_ids)['cookie'])).filter((c): c is string => c !== undefined));
     for (const cookie of cookies) await lastValueFrom(deleteFlows(this.options.bridge, BigInt(cookie)), { defaultValue: undefined });
-    await deletePorts(await this.options.ovsdb.client(), this.options.bridge.bridge, ports);
+    await deletePorts(ovsdb, this.options.bridge.bridge, ports);
     for (const port of ports) await nsenterIp(this.options.nodeNetns, [`link del dev ${port}`]).catch(() => undefined);
   }
 }

@@ -1,31 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { describeKernel, ipJson, pings, tcpTransfer, underlay, useNamespaces } from '../kernel/namespaces.js';
 import { ovsMissing } from '../ovs/ovsdbServer.js';
-import { nscEvents, pinger, stop, type ForwarderKind } from './processMesh.js';
+import { ovsDaemonsIn, useOvsForwarders } from '../ovs/ovsForwarders.js';
+import { nscEvents, pinger, stop } from './processMesh.js';
 import { useProcessMesh } from './useProcessMesh.js';
 
 const mesh = useProcessMesh();
-
-/** The OVS daemons a forwarder-ovs started in `rundir`, by their pidfiles, that still run. */
-function ovsDaemonsIn(rundir: string): string[] {
-  if (!existsSync(rundir)) return [];
-  return readdirSync(rundir)
-    .filter((f) => f.endsWith('.pid'))
-    .filter((f) => {
-      try {
-        process.kill(Number(readFileSync(join(rundir, f), 'utf8').trim()), 0);
-        return true;
-      } catch {
-        return false;
-      }
-    })
-    .map((f) => f.replace(/\.pid$/, ''))
-    .sort();
-}
 
 /** The bridge-side veth ends and VXLAN ports (o + 14 hex digits) in netns `ns`, as `name#ifindex` (a port made again has a new index). */
 const bridgePorts = (ns: string) =>
@@ -37,19 +18,7 @@ const describeOvs = (name: string, body: () => void) => (ovsMissing() ? describe
 
 describeOvs('forwarder-ovs as a process (Open vSwitch it starts itself, userspace datapath)', () => {
   const ns = useNamespaces();
-  const rundirs: string[] = [];
-  const ovs = (): ForwarderKind => {
-    const rundir = mkdtempSync(join(tmpdir(), 'nsm-rx-ovs-'));
-    rundirs.push(rundir);
-    return { component: 'forwarder-ovs', env: { OVS_RUNDIR: rundir } };
-  };
-  afterEach(() => {
-    // A failed test's OVS daemons (the mesh kills its processes with -9, and OVS outlives a killed forwarder).
-    for (const rundir of rundirs.splice(0)) {
-      for (const d of ovsDaemonsIn(rundir)) process.kill(Number(readFileSync(join(rundir, `${d}.pid`), 'utf8').trim()), 'SIGKILL');
-      rmSync(rundir, { recursive: true, force: true });
-    }
-  });
+  const { kind: ovs } = useOvsForwarders();
 
   it('local: ping and TCP through the bridge; kill -9 under a running ping, a new forwarder-ovs removes its predecessor’s ports and the client heals through it; SIGTERM stops the OVS it started', async () => {
     const [host, nscNs, nseNs] = [ns.make('node0'), ns.make('nsc'), ns.make('nse')];

@@ -68,6 +68,8 @@ export class ProcessMesh {
   readonly identitySocket = `unix://${join(this.dir, 'identity', 'agent.sock')}`;
   private identity: Daemon | undefined;
   private readonly watchers: { pool: ChannelPool; stop: () => void }[] = [];
+  /** The forwarder `node()` and `forwarder()` start on node i unless told (forwarder-kernel). */
+  forwarderOf: (node: number) => ForwarderKind = () => kernelForwarder;
 
   /**
    * `env`: variables every daemon of this mesh gets (the identity provider too); `registry`
@@ -135,8 +137,8 @@ export class ProcessMesh {
     return d;
   }
 
-  /** A node's control plane in its netns: the registry (node 0 only), nsmgr-i and forwarder-i (forwarder-kernel unless told). */
-  node(ns: string, i: number, tunnelIp?: string, forwarder: ForwarderKind = kernelForwarder): { nsmgr: Daemon; forwarder: Daemon } {
+  /** A node's control plane in its netns: the registry (node 0 only), nsmgr-i and forwarder-i (`forwarderOf(i)` unless told). */
+  node(ns: string, i: number, tunnelIp?: string, forwarder: ForwarderKind = this.forwarderOf(i)): { nsmgr: Daemon; forwarder: Daemon } {
     if (i === 0) this.registry(this, ns);
     const nsmgr = this.start(ns, 'nsmgr', {
       NSM_NAME: `nsmgr-${i}`,
@@ -147,7 +149,7 @@ export class ProcessMesh {
     return { nsmgr, forwarder: this.forwarder(ns, i, `forwarder-${i}`, tunnelIp, forwarder) };
   }
 
-  forwarder(ns: string, node: number, name: string, tunnelIp?: string, kind: ForwarderKind = kernelForwarder): Daemon {
+  forwarder(ns: string, node: number, name: string, tunnelIp?: string, kind: ForwarderKind = this.forwarderOf(node)): Daemon {
     return this.start(ns, kind.component, { ...kind.env, NSM_NAME: name, NSM_CONNECT_TO: this.sock(`nsmgr-${node}`), NSM_LISTEN_ON: this.sock(name), ...(tunnelIp ? { NSM_TUNNEL_IP: tunnelIp } : {}) });
   }
 
