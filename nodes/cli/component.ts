@@ -21,8 +21,8 @@ export interface RunContext {
   readonly common: CommonConfig;
   /** The raw environment, for unprefixed upstream variables (NODE_NAME, POD_NAME, SPIFFE_ENDPOINT_SOCKET…). */
   readonly env: Env;
-  /** This daemon's metrics, served to Prometheus with PROMETHEUS=true. */
-  readonly metrics: Metrics;
+  /** This daemon's metrics, served to Prometheus: only with PROMETHEUS=true (nothing is counted otherwise). */
+  readonly metrics?: Metrics;
 }
 
 export interface Component<S extends Spec = Spec> {

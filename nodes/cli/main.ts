@@ -12,7 +12,6 @@ import { setFlagsFromString } from 'node:v8';
 import { createLogger } from '../../operators/tools/log.js';
 import type { Component, RunContext } from './component.js';
 import { type Registry, components, findComponent } from './components.js';
-import { Metrics } from '../../operators/tools/metrics.js';
 import { startProfiler, startPrometheus } from './observability.js';
 import { ConfigError, type ConfigOf, type ConfigProblem, type Env, type Spec, commonSpec, helpText, loadConfig, unknownVariables } from './config.js';
 import { type ProcessLike, createLifecycle, installLevelSignals } from './lifecycle.js';
@@ -117,9 +116,11 @@ async function start(name: string, component: Component, fullSpec: Spec, io: Cli
   const lifecycle = createLifecycle({ proc: io.proc, log, ...(io.shutdownTimeoutMs !== undefined ? { timeoutMs: io.shutdownTimeoutMs } : {}) });
   const uninstallLevels = installLevelSignals(io.proc, log);
   lifecycle.onShutdown('log-level signals', uninstallLevels);
-  const metrics = new Metrics({ processMetrics: true });
-  const ctx: RunContext = { log, lifecycle, signal: lifecycle.signal, common, env: io.env, metrics };
-  for (const [what, start] of [['the Prometheus endpoint', () => startPrometheus(ctx, metrics)], ['the profiler', () => startProfiler(ctx)]] as const) {
+  // prom-client is loaded for PROMETHEUS=true only: without it a daemon counts nothing and carries none of it.
+  const metrics = common.prometheus ? new (await import('../../operators/tools/metrics.js')).Metrics({ processMetrics: true }) : undefined;
+  const ctx: RunContext = { log, lifecycle, signal: lifecycle.signal, common, env: io.env, ...(metrics ? { metrics } : {}) };
+  const observability = [...(metrics ? [['the Prometheus endpoint', () => startPrometheus(ctx, metrics)] as const] : []), ['the profiler', () => startProfiler(ctx)] as const];
+  for (const [what, start] of observability) {
     start().catch((e: unknown) => {
       log.fatal(`${what} failed`, { error: e });
       void lifecycle.shutdown(`${what} failed`, 1);

@@ -37,10 +37,9 @@ function certificates(ctx: RunContext): { tls?: Observable<SecureContextOptions>
   return { tls: source.updates.pipe(map((x) => ({ cert: chainPem(x.svid), key: keyPem(x.svid), ...ca }))), stop };
 }
 
-/** With PROMETHEUS=true, serves the daemon's metrics until shutdown (upstream sdk tools/prometheus). */
-export async function startPrometheus(ctx: RunContext, metrics: Metrics): Promise<PrometheusServer | undefined> {
+/** Serves the daemon's metrics until shutdown (PROMETHEUS=true; upstream sdk tools/prometheus). */
+export async function startPrometheus(ctx: RunContext, metrics: Metrics): Promise<PrometheusServer> {
   const c = ctx.common;
-  if (!c.prometheus) return undefined;
   const { tls, stop } = certificates(ctx);
   let server: PrometheusServer | undefined;
   ctx.lifecycle.onShutdown('Prometheus endpoint', async () => {

@@ -85,7 +85,8 @@ export async function startSecurity(
   ctx: RunContext,
 ): Promise<Security> {
   const now = () => Date.now();
-  const observe = ctx.metrics.grpcClient;
+  const observe = ctx.metrics?.grpcClient;
+  const served = ctx.metrics ? { observe: ctx.metrics.grpcServer } : {};
   if (config.insecure) {
     ctx.log.warn('NSM_INSECURE=true: plaintext gRPC, unsigned tokens and no authorization — never run like this outside a test');
     const token = unsignedTokenGenerator(config.name ?? 'nsm-rx', config.maxTokenLifetime, now);
@@ -93,8 +94,8 @@ export async function startSecurity(
       secure: false,
       source: undefined,
       token,
-      pool: (options = {}) => new ChannelPool({ ...options, token, observe }),
-      server: () => new GrpcServer({ credentials: ServerCredentials.createInsecure(), observe: ctx.metrics.grpcServer }),
+      pool: (options = {}) => new ChannelPool({ ...options, token, ...(observe ? { observe } : {}) }),
+      server: () => new GrpcServer({ credentials: ServerCredentials.createInsecure(), ...served }),
       enforce: () => [],
       stop: () => undefined,
     };
@@ -118,8 +119,8 @@ export async function startSecurity(
     secure: true,
     source,
     token,
-    pool: (options = {}) => new ChannelPool({ ...options, source, token, observe }),
-    server: () => new GrpcServer({ credentials: spiffeServerCredentials(source), observe: ctx.metrics.grpcServer }),
+    pool: (options = {}) => new ChannelPool({ ...options, source, token, ...(observe ? { observe } : {}) }),
+    server: () => new GrpcServer({ credentials: spiffeServerCredentials(source), ...served }),
     enforce: (list) => list,
     stop,
   };

@@ -47,7 +47,7 @@ export function nscChain(
           heal: heal({
             scheduler,
             logger: ctx.log,
-            onHeal: ctx.metrics.healed,
+            ...(ctx.metrics ? { onHeal: ctx.metrics.healed } : {}),
             ...(liveness ? { livenessCheck: liveness, livenessInterval: config.livenessCheckInterval, livenessTimeout: config.livenessCheckTimeout + 500 } : {}),
           }),
         }

@@ -5,7 +5,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { firstValueFrom } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Metrics } from '../../operators/tools/metrics.js';
 import { createLogger } from '../../operators/tools/log.js';
 import type { RunContext } from '../cli/component.js';
 import { commonSpec, ConfigError, loadConfig } from '../cli/config.js';
@@ -27,7 +26,7 @@ const resolvConf = () => {
 const runContext = (): RunContext => {
   const proc = Object.assign(new EventEmitter(), { exit: () => undefined }) as unknown as ProcessLike;
   const lifecycle = createLifecycle({ proc, signals: [] });
-  return { log: createLogger('nsc', 'FATAL'), lifecycle, signal: lifecycle.signal, common: loadConfig(commonSpec, {}), env: {}, metrics: new Metrics() };
+  return { log: createLogger('nsc', 'FATAL'), lifecycle, signal: lifecycle.signal, common: loadConfig(commonSpec, {}), env: {} };
 };
 /** A UDP port on 127.0.0.1 held by someone else while `use` runs. */
 async function withPortTaken<T>(use: (port: number) => Promise<T>): Promise<T> {

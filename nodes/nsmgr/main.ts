@@ -63,7 +63,7 @@ export const component = defineComponent({
       dialTimeout: config.dialTimeout,
       env: ctx.env,
       logger: ctx.log,
-      metrics: ctx.metrics,
+      ...(ctx.metrics ? { metrics: ctx.metrics } : {}),
     });
     serveNetworkService(server, manager.endpoint.handler, manager.endpoint.monitor, security.enforce(config.monitorPolicies).length ? authorizeMonitor(manager.endpoint.owners) : undefined);
     serveRegistries(server, manager.ns, preDialForwarders(manager.nse, pool, config.forwarderServiceName, config.dialTimeout));

@@ -36,8 +36,8 @@ export const component = defineComponent({
       token: security.token,
       ...(config.proxyRegistryUrl ? { proxyRegistryUrl: config.proxyRegistryUrl, pool, clientPolicies: security.enforce(config.registryClientPolicies) } : {}),
     });
-    ctx.metrics.gauge('nsm_registry_network_services', 'Network services in the registry', () => registry.stores.ns.size);
-    ctx.metrics.gauge('nsm_registry_network_service_endpoints', 'Network service endpoints in the registry (forwarders included)', () => registry.stores.nse.size);
+    ctx.metrics?.gauge('nsm_registry_network_services', 'Network services in the registry', () => registry.stores.ns.size);
+    ctx.metrics?.gauge('nsm_registry_network_service_endpoints', 'Network service endpoints in the registry (forwarders included)', () => registry.stores.nse.size);
     await serveRegistryUntilStopped('registry-memory', registry, config.listenOn, { security, pool, fields: { registrationLifetime: formatDuration(config.registrationLifetime) } }, ctx);
   },
 });
