@@ -208,6 +208,7 @@ describe('commonSpec', () => {
   it('has the upstream defaults', () => {
     expect(loadConfig(commonSpec, {})).toEqual({
       logLevel: 'INFO',
+      logFormat: 'auto',
       openTelemetryEndpoint: 'otel-collector.observability.svc.cluster.local:4317',
       metricsExportInterval: 10_000,
       pprofEnabled: false,

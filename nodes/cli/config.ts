@@ -440,6 +440,7 @@ function hostPort(env: string, def: string, description: string): Var<string> {
 /** The variables every upstream cmd-* binary reads, with upstream defaults. */
 export const commonSpec = {
   logLevel: logLevel(),
+  logFormat: oneOf('NSM_LOG_FORMAT', ['auto', 'json', 'text'], 'auto', 'Log lines: json (for collectors), text (for people), auto: text on a terminal, else json'),
   openTelemetryEndpoint: str(
     'NSM_OPEN_TELEMETRY_ENDPOINT',
     'otel-collector.observability.svc.cluster.local:4317',

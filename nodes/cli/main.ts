@@ -28,6 +28,8 @@ export interface CliIo {
   readonly err: (text: string) => void;
   /** Where log lines go; default stderr. */
   readonly logWrite?: (line: string) => void;
+  /** Whether they go to a terminal: then, unless NSM_LOG_FORMAT says otherwise, they are readable text lines. */
+  readonly logToTerminal?: boolean;
   /** Called once the component's modules are loaded, before its configuration is read. */
   readonly loaded?: () => void;
   /** Bound for the shutdown hooks (ms). */
@@ -109,7 +111,8 @@ async function start(name: string, component: Component, fullSpec: Spec, io: Cli
     return EXIT_USAGE;
   }
 
-  const log = createLogger(name, common.logLevel, io.logWrite ? { write: io.logWrite } : {});
+  const format = common.logFormat === 'auto' ? (io.logToTerminal ? 'text' : 'json') : common.logFormat;
+  const log = createLogger(name, common.logLevel, { format, ...(io.logWrite ? { write: io.logWrite } : {}) });
   for (const v of unknownVariables(fullSpec, io.env)) log.warn('ignoring unknown variable (a typo?)', { variable: v });
   log.info('starting', { config: { ...common, ...config } });
 
@@ -167,5 +170,6 @@ export async function cli(): Promise<void> {
     proc: process,
     out: (s) => void process.stdout.write(s),
     err: (s) => void process.stderr.write(s),
+    logToTerminal: process.stderr.isTTY === true,
   });
 }

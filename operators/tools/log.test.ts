@@ -97,3 +97,16 @@ describe('silentLogger', () => {
     expect(silentLogger.enabled('FATAL')).toBe(false);
   });
 });
+
+describe('createLogger with format text (a terminal)', () => {
+  it('writes one readable line: time, level, component, message, then the fields as k=v (words bare, the rest as JSON)', () => {
+    const lines: string[] = [];
+    const log = createLogger('nsmgr', 'DEBUG', { format: 'text', write: (l) => lines.push(l), now: () => new Date('2026-12-05T15:04:05.123Z') });
+    log.with({ node: 'node-0' }).info('serving', { urls: ['unix:///a.sock'], registry: 'in-process', note: 'two words', msg: 'clash' });
+    log.warn('cannot reach ovsdb-server', { error: new Error('connect ENOENT') });
+    expect(lines).toEqual([
+      '15:04:05.123 INFO  nsmgr: serving  node=node-0 urls=["unix:///a.sock"] registry=in-process note="two words" fields.msg=clash\n',
+      '15:04:05.123 \x1b[33mWARN \x1b[0m nsmgr: cannot reach ovsdb-server  error="connect ENOENT"\n',
+    ]);
+  });
+});

@@ -1,6 +1,7 @@
 /**
  * A tiny JSON-lines logger: one JSON object per line on stderr,
- * `{"time":"…","level":"info","msg":"…","component":"nsmgr",…fields}`.
+ * `{"time":"…","level":"info","msg":"…","component":"nsmgr",…fields}` — or, for a person at a
+ * terminal, one readable line: `15:04:05.123 INFO  nsmgr: serving  urls=[…]`.
  *
  * Why not a library: daemons log on hot paths (every Request), so the only cost paid for a
  * disabled level must be one integer comparison, and the output must be machine-readable for
@@ -38,9 +39,14 @@ export interface Logger {
   setLevel(level: Level): void;
 }
 
+/** `json`: one JSON object a line, for collectors; `text`: one readable line for people (a terminal). */
+export type LogFormat = 'json' | 'text';
+
 export interface LoggerOptions {
   /** Receives each complete line including the trailing newline. Default: process.stderr. */
   readonly write?: (line: string) => void;
+  /** Default `json`. */
+  readonly format?: LogFormat;
   /** Clock for the `time` field (tests). Default: `new Date()`. */
   readonly now?: () => Date;
 }
@@ -87,6 +93,7 @@ function replacer(_key: string, value: unknown): unknown {
 
 interface Shared {
   rank: number;
+  readonly format: LogFormat;
   readonly write: (line: string) => void;
   readonly now: () => Date;
 }
@@ -138,6 +145,7 @@ class JsonLogger implements Logger {
     };
     if (this.fields) addFields(rec, this.fields);
     if (fields) addFields(rec, fields);
+    if (this.shared.format === 'text') return this.shared.write(textLine(level, rec));
     let line: string;
     try {
       line = JSON.stringify(rec, replacer);
@@ -155,17 +163,44 @@ class JsonLogger implements Logger {
   }
 }
 
+/** ANSI colours of the levels that ask for attention. */
+const COLOUR: Partial<Record<Level, string>> = { WARN: '\x1b[33m', ERROR: '\x1b[31m', FATAL: '\x1b[1;31m' };
+
+/** A field's value as text: bare when it is a plain word, else as JSON (errors by their message). */
+function fieldText(value: unknown): string {
+  if (value instanceof Error) return JSON.stringify(value.message);
+  if (typeof value === 'string') return /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value);
+  try {
+    return JSON.stringify(value, replacer) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+/** `15:04:05.123 INFO  nsmgr: serving  urls=[…] registry=in-process`, the level coloured when it asks for attention. */
+function textLine(level: Level, rec: Readonly<Record<string, unknown>>): string {
+  const time = String(rec['time']).slice(11, 23);
+  const name = level.padEnd(5);
+  const shown = COLOUR[level] ? `${COLOUR[level]}${name}\x1b[0m` : name;
+  const extra = Object.entries(rec)
+    .filter(([k]) => !RESERVED.has(k))
+    .map(([k, v]) => `${k}=${fieldText(v)}`)
+    .join(' ');
+  return `${time} ${shown} ${String(rec['component'])}: ${String(rec['msg'])}${extra ? `  ${extra}` : ''}\n`;
+}
+
 function addFields(rec: Record<string, unknown>, fields: Fields): void {
   for (const k of Object.keys(fields)) rec[RESERVED.has(k) ? `fields.${k}` : k] = fields[k];
 }
 
 /**
- * Creates a logger writing JSON lines for `component`.
+ * Creates a logger writing lines for `component`: JSON (default) or, with `format: 'text'`, readable ones.
  * @param level a Level or any name parseLevel accepts; default INFO.
  */
 export function createLogger(component: string, level: Level | string = DEFAULT_LEVEL, opts: LoggerOptions = {}): Logger {
   const shared: Shared = {
     rank: RANK[parseLevel(level)],
+    format: opts.format ?? 'json',
     write: opts.write ?? ((line) => void process.stderr.write(line)),
     now: opts.now ?? (() => new Date()),
   };
