@@ -6,6 +6,7 @@
 
 import type { Logger } from '../../operators/tools/log.js';
 import type { Metrics } from '../../operators/tools/metrics.js';
+import type { CallTracing } from '../../operators/tools/tracing.js';
 import type { CommonConfig, ConfigOf, Env, Spec } from './config.js';
 import type { Lifecycle } from './lifecycle.js';
 
@@ -23,6 +24,8 @@ export interface RunContext {
   readonly env: Env;
   /** This daemon's metrics, served to Prometheus: only with PROMETHEUS=true (nothing is counted otherwise). */
   readonly metrics?: Metrics;
+  /** Spans of this daemon's gRPC calls, exported to NSM_OPEN_TELEMETRY_ENDPOINT: only with TELEMETRY=true. */
+  readonly tracing?: CallTracing;
 }
 
 export interface Component<S extends Spec = Spec> {

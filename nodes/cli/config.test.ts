@@ -210,6 +210,7 @@ describe('commonSpec', () => {
       logLevel: 'INFO',
       logFormat: 'auto',
       openTelemetryEndpoint: 'otel-collector.observability.svc.cluster.local:4317',
+      telemetry: false,
       metricsExportInterval: 10_000,
       pprofEnabled: false,
       pprofListenOn: 'localhost:6060',

@@ -12,7 +12,7 @@ import { setFlagsFromString } from 'node:v8';
 import { createLogger } from '../../operators/tools/log.js';
 import type { Component, RunContext } from './component.js';
 import { type Registry, components, findComponent } from './components.js';
-import { startProfiler, startPrometheus } from './observability.js';
+import { startProfiler, startPrometheus, startTracing } from './observability.js';
 import { ConfigError, type ConfigOf, type ConfigProblem, type Env, type Spec, commonSpec, helpText, loadConfig, unknownVariables } from './config.js';
 import { type ProcessLike, createLifecycle, installLevelSignals } from './lifecycle.js';
 
@@ -121,7 +121,8 @@ async function start(name: string, component: Component, fullSpec: Spec, io: Cli
   lifecycle.onShutdown('log-level signals', uninstallLevels);
   // prom-client is loaded for PROMETHEUS=true only: without it a daemon counts nothing and carries none of it.
   const metrics = common.prometheus ? new (await import('../../operators/tools/metrics.js')).Metrics({ processMetrics: true }) : undefined;
-  const ctx: RunContext = { log, lifecycle, signal: lifecycle.signal, common, env: io.env, ...(metrics ? { metrics } : {}) };
+  const tracing = await startTracing({ log, lifecycle, signal: lifecycle.signal, common, env: io.env }, io.env['NSM_NAME'] ?? name);
+  const ctx: RunContext = { log, lifecycle, signal: lifecycle.signal, common, env: io.env, ...(metrics ? { metrics } : {}), ...(tracing ? { tracing } : {}) };
   const observability = [...(metrics ? [['the Prometheus endpoint', () => startPrometheus(ctx, metrics)] as const] : []), ['the profiler', () => startProfiler(ctx)] as const];
   for (const [what, start] of observability) {
     start().catch((e: unknown) => {

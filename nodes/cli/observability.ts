@@ -3,6 +3,7 @@ import type { SecureContextOptions } from 'node:tls';
 import { combineLatest, defer, of, type Observable } from 'rxjs';
 import { filter, map } from 'rxjs/operators';
 import type { Metrics } from '../../operators/tools/metrics.js';
+import type { CallTracing } from '../../operators/tools/tracing.js';
 import { parseNsmUrl } from '../../operators/tools/nsmUrl.js';
 import { servePrometheus, type PrometheusServer } from '../../streams/metrics/prometheusServer.js';
 import { serveProfiler } from '../../streams/metrics/profiler.js';
@@ -63,4 +64,32 @@ export async function startProfiler(ctx: RunContext): Promise<void> {
   const server = await serveProfiler(ctx.common.pprofListenOn);
   ctx.lifecycle.onShutdown('profiler', () => server.close());
   ctx.log.info('profiler is enabled', { url: server.url });
+}
+
+/**
+ * Spans of gRPC calls batched to `endpoint` over OTLP/gRPC without TLS, as upstream exports them
+ * (`host:port`, or `unix:///path`), as service `serviceName`; `shutdown` sends what is batched.
+ * The OpenTelemetry SDK is loaded only here.
+ */
+export async function otlpTracing(endpoint: string, serviceName: string): Promise<{ tracing: CallTracing; url: string; shutdown: () => Promise<void> }> {
+  const [{ CallTracing }, { TracerProvider, BatchSpanProcessor }, { OTLPTraceExporter }, { resourceFromAttributes }, { credentials }] = await Promise.all([
+    import('../../operators/tools/tracing.js'),
+    import('@opentelemetry/sdk-trace'),
+    import('@opentelemetry/exporter-trace-otlp-grpc'),
+    import('@opentelemetry/resources'),
+    import('@grpc/grpc-js'),
+  ]);
+  const url = /^[a-z]+:\/\//.test(endpoint) ? endpoint : `http://${endpoint}`;
+  const exporter = new OTLPTraceExporter({ url, credentials: credentials.createInsecure() });
+  const provider = new TracerProvider({ resource: resourceFromAttributes({ 'service.name': serviceName }), spanProcessors: [new BatchSpanProcessor({ exporter, scheduledDelayMillis: 1000 })] });
+  return { tracing: new CallTracing(provider.getTracer('nsm-rx')), url, shutdown: () => provider.shutdown() };
+}
+
+/** With TELEMETRY=true (upstream's switch), spans of every gRPC call this daemon serves and makes, to NSM_OPEN_TELEMETRY_ENDPOINT until shutdown. */
+export async function startTracing(ctx: RunContext, serviceName: string): Promise<CallTracing | undefined> {
+  if (!ctx.common.telemetry) return undefined;
+  const { tracing, url, shutdown } = await otlpTracing(ctx.common.openTelemetryEndpoint, serviceName);
+  ctx.lifecycle.onShutdown('OpenTelemetry', shutdown);
+  ctx.log.info('exporting traces', { endpoint: url });
+  return tracing;
 }

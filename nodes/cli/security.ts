@@ -86,7 +86,8 @@ export async function startSecurity(
 ): Promise<Security> {
   const now = () => Date.now();
   const observe = ctx.metrics?.grpcClient;
-  const served = ctx.metrics ? { observe: ctx.metrics.grpcServer } : {};
+  const tracing = ctx.tracing ? { tracing: ctx.tracing } : {};
+  const served = { ...(ctx.metrics ? { observe: ctx.metrics.grpcServer } : {}), ...tracing };
   if (config.insecure) {
     ctx.log.warn('NSM_INSECURE=true: plaintext gRPC, unsigned tokens and no authorization — never run like this outside a test');
     const token = unsignedTokenGenerator(config.name ?? 'nsm-rx', config.maxTokenLifetime, now);
@@ -94,7 +95,7 @@ export async function startSecurity(
       secure: false,
       source: undefined,
       token,
-      pool: (options = {}) => new ChannelPool({ ...options, token, ...(observe ? { observe } : {}) }),
+      pool: (options = {}) => new ChannelPool({ ...options, token, ...(observe ? { observe } : {}), ...tracing }),
       server: () => new GrpcServer({ credentials: ServerCredentials.createInsecure(), ...served }),
       enforce: () => [],
       stop: () => undefined,
@@ -119,7 +120,7 @@ export async function startSecurity(
     secure: true,
     source,
     token,
-    pool: (options = {}) => new ChannelPool({ ...options, source, token, ...(observe ? { observe } : {}) }),
+    pool: (options = {}) => new ChannelPool({ ...options, source, token, ...(observe ? { observe } : {}), ...tracing }),
     server: () => new GrpcServer({ credentials: spiffeServerCredentials(source), ...served }),
     enforce: (list) => list,
     stop,

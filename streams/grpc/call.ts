@@ -1,9 +1,12 @@
 import { CallCredentials, Metadata, type CallOptions, type Client } from '@grpc/grpc-js';
-import { asyncScheduler, Observable, type SchedulerLike, type Subscriber } from 'rxjs';
+import { asyncScheduler, defer, Observable, type SchedulerLike, type Subscriber } from 'rxjs';
 import { ContextKey, type Context } from '../../operators/core/context.js';
 import { toNsmError } from '../../operators/core/errors.js';
 import type { MethodDef } from './method.js';
 import type { CallObserver } from '../../operators/tools/metrics.js';
+import { spanKey } from '../../operators/tools/traceContext.js';
+import type { CallTracing } from '../../operators/tools/tracing.js';
+import { carrierOf } from './carrier.js';
 import { observeCall } from './observeCall.js';
 import type { PeerIdentity } from '../../operators/core/peer.js';
 import { tokenMetadata, type TokenGenerator } from '../../operators/tools/token.js';
@@ -26,6 +29,21 @@ export interface CallChannel {
   readonly token?: TokenGenerator | undefined;
   /** Told of every call made on it and how it ended (Prometheus). */
   readonly observe?: CallObserver | undefined;
+  /** A client span for every call made on it (TELEMETRY=true). */
+  readonly tracing?: CallTracing | undefined;
+}
+
+/**
+ * A call as `make` builds it under `ctx`, counted by the channel's observer and, with tracing,
+ * inside a client span whose context its metadata carries to the server.
+ */
+function instrumented<Res>(channel: CallChannel, path: string, ctx: Context, make: (ctx: Context) => Observable<Res>): Observable<Res> {
+  return defer(() => {
+    if (channel.tracing === undefined) return make(ctx);
+    const metadata = (ctx.get(outgoingMetadataKey) ?? new Metadata()).clone();
+    const span = channel.tracing.call(path, ctx.get(spanKey), carrierOf(metadata));
+    return make(ctx.with(outgoingMetadataKey, metadata)).pipe(observeCall(() => span.end, path));
+  }).pipe(observeCall(channel.observe, path));
 }
 
 /**
@@ -58,9 +76,9 @@ export function unaryCall<Req, Res>(
   ctx: Context,
   scheduler: SchedulerLike = asyncScheduler,
 ): Observable<Res> {
-  const call$ = new Observable<Res>((subscriber) => {
+  return instrumented(channel, method.path, ctx, (traced) => new Observable<Res>((subscriber) => {
     let done = false;
-    const [metadata, options] = callSettings(channel, ctx, scheduler);
+    const [metadata, options] = callSettings(channel, traced, scheduler);
     const call = channel.client.makeUnaryRequest(method.path, method.requestSerialize, method.responseDeserialize, request, metadata, options, (err, response) => {
       done = true;
       if (err) subscriber.error(toNsmError(err));
@@ -72,8 +90,7 @@ export function unaryCall<Req, Res>(
     const onHeaders = ctx.get(responseHeadersKey);
     if (onHeaders) call.on('metadata', onHeaders);
     return () => done || call.cancel();
-  });
-  return call$.pipe(observeCall(channel.observe, method.path));
+  }));
 }
 
 /** A server-streaming call as an Observable of its messages; unsubscribe cancels the stream. */
@@ -84,12 +101,11 @@ export function serverStreamCall<Req, Res>(
   ctx: Context,
   scheduler: SchedulerLike = asyncScheduler,
 ): Observable<Res> {
-  const call$ = new Observable<Res>((subscriber) => {
-    const stream = channel.client.makeServerStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, request, ...callSettings(channel, ctx, scheduler));
+  return instrumented(channel, method.path, ctx, (traced) => new Observable<Res>((subscriber) => {
+    const stream = channel.client.makeServerStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, request, ...callSettings(channel, traced, scheduler));
     const ended = forwardAnswers(stream, subscriber);
     return () => ended() || stream.cancel();
-  });
-  return call$.pipe(observeCall(channel.observe, method.path));
+  }));
 }
 
 /** Puts a call's answers, its error (with its status) and its end into `subscriber`; tells whether it ended. */
@@ -118,8 +134,8 @@ export function bidiStreamCall<Req, Res>(
   ctx: Context,
   scheduler: SchedulerLike = asyncScheduler,
 ): Observable<Res> {
-  const call$ = new Observable<Res>((subscriber) => {
-    const stream = channel.client.makeBidiStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, ...callSettings(channel, ctx, scheduler));
+  return instrumented(channel, method.path, ctx, (traced) => new Observable<Res>((subscriber) => {
+    const stream = channel.client.makeBidiStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, ...callSettings(channel, traced, scheduler));
     const ended = forwardAnswers(stream, subscriber);
     const sending = requests.subscribe({
       next: (message) => stream.write(message),
@@ -130,6 +146,5 @@ export function bidiStreamCall<Req, Res>(
       sending.unsubscribe();
       if (!ended()) stream.cancel();
     };
-  });
-  return call$.pipe(observeCall(channel.observe, method.path));
+  }));
 }

@@ -7,6 +7,7 @@ import { spiffeChannelCredentials } from '../spiffe/tls.js';
 import type { X509Source } from '../spiffe/svid.js';
 import type { CallChannel } from './call.js';
 import type { CallObserver } from '../../operators/tools/metrics.js';
+import type { CallTracing } from '../../operators/tools/tracing.js';
 import { socketOfInode } from './inodeSocket.js';
 
 /** A channel borrowed from the pool; `release` gives it back. */
@@ -35,6 +36,8 @@ export interface ChannelPoolOptions {
   idleMs?: number;
   /** Told of every call made on the pool's channels and how it ended (Prometheus). */
   observe?: CallObserver;
+  /** A client span for every call made on the pool's channels (TELEMETRY=true). */
+  tracing?: CallTracing;
 }
 
 /**
@@ -52,6 +55,7 @@ export class ChannelPool {
   private readonly creds: ChannelCredentials;
   private readonly channelOptions: ChannelOptions;
   private readonly observe: CallObserver | undefined;
+  private readonly tracing: CallTracing | undefined;
   private readonly idleMs: number;
   private readonly rekeyed: Subscription | undefined;
   readonly token: TokenGenerator | undefined;
@@ -71,6 +75,7 @@ export class ChannelPool {
     };
     this.idleMs = options.idleMs ?? 30_000;
     this.observe = options.observe;
+    this.tracing = options.tracing;
     let key = this.source?.current.svid.key;
     this.rekeyed = this.source?.updates.pipe(skip(1)).subscribe((ctx) => {
       if (key !== undefined && ctx.svid.key.equals(key)) return;
@@ -113,6 +118,7 @@ export class ChannelPool {
       url,
       token: this.token,
       observe: this.observe,
+      tracing: this.tracing,
       peer: () => held.peer,
       release: () => {
         if (released) return;

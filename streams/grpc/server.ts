@@ -2,13 +2,16 @@ import { chmod, mkdir, rm } from 'node:fs/promises';
 import { createServer, type Server as NetServer } from 'node:net';
 import { dirname } from 'node:path';
 import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
-import { asyncScheduler, type Observable, type SchedulerLike } from 'rxjs';
+import { asyncScheduler, defer, type Observable, type SchedulerLike } from 'rxjs';
 import type { Context } from '../../operators/core/context.js';
 import type { MethodDef } from './method.js';
 import type { CallObserver } from '../../operators/tools/metrics.js';
 import { observeCall } from './observeCall.js';
 import { HealthState, healthDefinition, ServingStatus } from './health.js';
-import { bidiStreamHandler, defaultMaxBuffered, guardDecoding, serverStreamHandler, unaryHandler } from './serve.js';
+import { bidiStreamHandler, defaultMaxBuffered, guardDecoding, incomingCallKey, serverStreamHandler, unaryHandler } from './serve.js';
+import { carrierOf } from './carrier.js';
+import { spanKey } from '../../operators/tools/traceContext.js';
+import type { CallTracing } from '../../operators/tools/tracing.js';
 import { grpcTarget, parseNsmUrl, tcpUrl, type NsmUrl } from '../../operators/tools/nsmUrl.js';
 
 /**
@@ -34,6 +37,8 @@ export interface GrpcServerOptions {
   maxBuffered?: number;
   /** Told of every call served and how it ended (Prometheus). */
   observe?: CallObserver;
+  /** A server span for every call served, child of the caller's (TELEMETRY=true). */
+  tracing?: CallTracing;
 }
 
 /**
@@ -47,6 +52,7 @@ export class GrpcServer {
   private readonly credentials: ServerCredentials;
   private readonly maxBuffered: number;
   private readonly observe: CallObserver | undefined;
+  private readonly tracing: CallTracing | undefined;
   private bound: NsmUrl[] = [];
   /** Our own listeners on unix sockets, handing their connections to grpc-js. */
   private readonly unixListeners: NetServer[] = [];
@@ -57,6 +63,7 @@ export class GrpcServer {
     this.credentials = options.credentials ?? ServerCredentials.createInsecure();
     this.maxBuffered = options.maxBuffered ?? defaultMaxBuffered;
     this.observe = options.observe;
+    this.tracing = options.tracing;
     this.serve('grpc.health.v1.Health', healthDefinition, {
       check: (r) => this.health.check(r),
       watch: (r) => this.health.watch(r),
@@ -75,7 +82,14 @@ export class GrpcServer {
     for (const [name, method] of Object.entries(definition)) {
       const fn = all[name];
       if (fn === undefined) throw new Error(`no handler for ${method.path}`);
-      const handler = (request: unknown, ctx: Context) => (fn as (request: unknown, ctx: Context) => Observable<unknown>)(request, ctx).pipe(observeCall(this.observe, method.path));
+      const run = fn as (request: unknown, ctx: Context) => Observable<unknown>;
+      const handler = (request: unknown, ctx: Context) =>
+        defer(() => {
+          const metadata = ctx.get(incomingCallKey)?.metadata;
+          if (this.tracing === undefined || metadata === undefined) return run(request, ctx);
+          const span = this.tracing.serve(method.path, carrierOf(metadata));
+          return run(request, ctx.with(spanKey, span.context)).pipe(observeCall(() => span.end, method.path));
+        }).pipe(observeCall(this.observe, method.path));
       impl[name] = method.requestStream
         ? bidiStreamHandler(method.path, handler as (requests: Observable<unknown>, ctx: Context) => Observable<unknown>, this.scheduler)
         : method.responseStream

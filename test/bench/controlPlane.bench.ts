@@ -2,22 +2,28 @@ import { resolvePolicies } from '../../operators/authorize/policies.js';
 import { Mesh } from '../sandbox/mesh.js';
 import { Sandbox } from '../sandbox/sandbox.js';
 import { Domain, DomainDns } from '../sandbox/domain.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Metrics } from '../../operators/tools/metrics.js';
+import type { CallTracing } from '../../operators/tools/tracing.js';
+import { otlpTracing } from '../../nodes/cli/observability.js';
+import { startOtlpReceiver } from '../otlp/receiver.js';
 import { measure, type BenchResult } from './stats.js';
 
 const kernel = { cls: 'LOCAL', type: 'KERNEL', parameters: { name: 'nsm-1' } };
 
 /** One Request+Close loop through a fresh mesh: local (4 segments) or remote (6), plaintext or secure. */
-async function requestClose(quick: boolean, remote: boolean, secure: boolean, metrics?: Metrics): Promise<BenchResult> {
+async function requestClose(quick: boolean, remote: boolean, secure: boolean, observed: { metrics?: Metrics; tracing?: CallTracing } = {}): Promise<BenchResult> {
   // Secure as the daemons run by default: mTLS everywhere, ES256 tokens, upstream's server policies.
   const policies = secure ? { server: resolvePolicies(['etc/nsm/opa/common/.*.rego', 'etc/nsm/opa/server/.*.rego']) } : {};
-  const sandbox = await Sandbox.create({ secure, policies, ...(metrics ? { metrics } : {}) });
+  const sandbox = await Sandbox.create({ secure, policies, ...observed });
   try {
     const mesh = await Mesh.build(sandbox, { nodes: remote ? 2 : 1 });
     await mesh.endpoint(remote ? 1 : 0, 'nse');
     const nsc = sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url, { retry: false, heal: false });
     let i = 0;
-    const what = `${remote ? 'remote (6 segments)' : 'local (4 segments)'} Request+Close, discovery, no-op datapath${secure ? ', mTLS + tokens + policies' : ', NSM_INSECURE'}${metrics ? ', Prometheus metrics on' : ''}`;
+    const what = `${remote ? 'remote (6 segments)' : 'local (4 segments)'} Request+Close, discovery, no-op datapath${secure ? ', mTLS + tokens + policies' : ', NSM_INSECURE'}${observed.metrics ? ', Prometheus metrics on' : ''}${observed.tracing ? ', OTLP traces on' : ''}`;
     return await measure(what, quick ? 200 : 1000, 100, async () => {
       const conn = await nsc.request({ connection: { id: `nsc-${i++}`, networkService: 'ns' }, mechanismPreferences: [kernel] });
       await nsc.close(conn);
@@ -60,13 +66,23 @@ export async function controlPlaneBenchmarks(quick: boolean): Promise<BenchResul
   const secure = await requestClose(quick, false, true);
   const ratio = { 'secure/insecure p50': Number((secure.p50Ms / insecure.p50Ms).toFixed(2)) };
   const metrics = new Metrics();
-  const withMetrics = await requestClose(quick, false, true, metrics);
+  const withMetrics = await requestClose(quick, false, true, { metrics });
   const series = (await metrics.registry.getMetricsAsJSON()).length;
+  // Traces go where a daemon's would: a real OTLP/gRPC exporter, batching to a collector on a unix socket.
+  const dir = mkdtempSync(join(tmpdir(), 'nsm-rx-bench-otlp-'));
+  const receiver = await startOtlpReceiver(`unix:${join(dir, 'otlp.sock')}`);
+  const otlp = await otlpTracing(`unix://${join(dir, 'otlp.sock')}`, 'bench');
+  const withBoth = await requestClose(quick, false, true, { metrics: new Metrics(), tracing: otlp.tracing });
+  await otlp.shutdown();
+  const spans = receiver.spans.length;
+  await receiver.stop();
+  rmSync(dir, { recursive: true, force: true });
   return [
     insecure,
     remote,
     { ...interdomain, extra: { 'interdomain/remote p50': Number((interdomain.p50Ms / remote.p50Ms).toFixed(2)) } },
     { ...secure, extra: ratio },
     { ...withMetrics, extra: { 'metrics on/off p50': Number((withMetrics.p50Ms / secure.p50Ms).toFixed(2)), metricFamilies: series } },
+    { ...withBoth, extra: { 'metrics+tracing on/off p50': Number((withBoth.p50Ms / secure.p50Ms).toFixed(2)), spansExported: spans } },
   ];
 }

@@ -29,6 +29,7 @@ import { spiffeTokenGenerator } from '../../streams/spiffe/token.js';
 import { authorizeMonitor } from '../../operators/authorize/authorizeMonitor.js';
 import { serveNetworkService } from '../../streams/grpc/networkService.js';
 import type { CallObserver, Metrics } from '../../operators/tools/metrics.js';
+import type { CallTracing } from '../../operators/tools/tracing.js';
 import { GrpcServer } from '../../streams/grpc/server.js';
 import { parseNsmUrl, tcpUrl, type NsmUrl } from '../../operators/tools/nsmUrl.js';
 import { Counter } from './counter.js';
@@ -55,6 +56,8 @@ export interface SandboxOptions {
   dialTimeout?: number;
   /** Every gRPC call served and made, and the nsmgrs' path counters, go here (as PROMETHEUS=true daemons). */
   metrics?: Metrics;
+  /** Every gRPC call served and made gets its span here (as TELEMETRY=true daemons). */
+  tracing?: CallTracing;
 }
 
 /** A loopback port free right now (a node's URL must be known before it serves: nsmgrs put it in registrations). */
@@ -142,6 +145,7 @@ export class SandboxNode<S extends Served = ServedEndpoint> {
     private readonly scheduler: SchedulerLike,
     private readonly credentials: () => ServerCredentials,
     private readonly observe?: CallObserver,
+    private readonly tracing?: CallTracing,
   ) {}
 
   /** Where the node serves; a tcp node keeps the port it first got across restarts. */
@@ -171,7 +175,7 @@ export class SandboxNode<S extends Served = ServedEndpoint> {
   async start(): Promise<this> {
     if (this.server) return this;
     const served = this.build(this);
-    const server = new GrpcServer({ scheduler: this.scheduler, credentials: this.credentials(), ...(this.observe ? { observe: this.observe } : {}) });
+    const server = new GrpcServer({ scheduler: this.scheduler, credentials: this.credentials(), ...(this.observe ? { observe: this.observe } : {}), ...(this.tracing ? { tracing: this.tracing } : {}) });
     served.serve(server);
     const [bound] = await server.listen([this.listenUrl]);
     this.listenUrl = bound ?? this.listenUrl;
@@ -267,6 +271,7 @@ export class Sandbox {
   readonly tokenLifetime: number;
   readonly dialTimeout: number;
   readonly metrics: Metrics | undefined;
+  readonly tracing: CallTracing | undefined;
   private readonly nodes: SandboxNode<Served>[] = [];
   private readonly clients: SandboxClient[] = [];
   private readonly registryClients: RegistryClient[] = [];
@@ -281,6 +286,7 @@ export class Sandbox {
     this.policies = { server: options.policies?.server ?? [], registryServer: options.policies?.registryServer ?? [], monitor: options.policies?.monitor ?? [] };
     this.tokenLifetime = options.tokenLifetime ?? 3_600_000;
     this.metrics = options.metrics;
+    this.tracing = options.tracing;
     this.pool = this.newPool('sandbox');
     this.dialTimeout = options.dialTimeout ?? 2000;
   }
@@ -316,7 +322,7 @@ export class Sandbox {
     const channelOptions = { 'grpc.initial_reconnect_backoff_ms': 50, 'grpc.max_reconnect_backoff_ms': 500 };
     // Registrations ride on pool tokens: an hour, as upstream's sandbox hops (a short sandbox token
     // lifetime is for connections; a registration would expire before its Register's budget).
-    const observe = this.metrics ? { observe: this.metrics.grpcClient } : {};
+    const observe = { ...(this.metrics ? { observe: this.metrics.grpcClient } : {}), ...(this.tracing ? { tracing: this.tracing } : {}) };
     return this.secure ? new ChannelPool({ source: this.identity(name), token: this.token(name, 3_600_000), channelOptions, ...observe }) : new ChannelPool({ channelOptions, ...observe });
   }
 
@@ -340,7 +346,7 @@ export class Sandbox {
    */
   async node<S extends Served>(name: string, build: (node: SandboxNode<S>) => S, options: { tcp?: boolean; url?: NsmUrl } = {}): Promise<SandboxNode<S>> {
     const url = options.url ?? (options.tcp ? tcpUrl('127.0.0.1', await freePort()) : this.url(name));
-    const node = new SandboxNode<S>(name, url, build, this.scheduler, () => this.serverCredentials(name), this.metrics?.grpcServer);
+    const node = new SandboxNode<S>(name, url, build, this.scheduler, () => this.serverCredentials(name), this.metrics?.grpcServer, this.tracing);
     this.nodes.push(node as unknown as SandboxNode<Served>);
     return node.start();
   }
