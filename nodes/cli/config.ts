@@ -446,7 +446,7 @@ export const commonSpec = {
     'otel-collector.observability.svc.cluster.local:4317',
     'OpenTelemetry collector endpoint (used when TELEMETRY=true)',
   ),
-  telemetry: bool('TELEMETRY', 'false', 'Export spans of every gRPC call over OTLP/gRPC to NSM_OPEN_TELEMETRY_ENDPOINT (upstream: OpenTelemetry on)'),
+  telemetry: bool('TELEMETRY', 'false', 'Export spans of every gRPC call and the metrics over OTLP/gRPC to NSM_OPEN_TELEMETRY_ENDPOINT (upstream: OpenTelemetry on)'),
   metricsExportInterval: duration('NSM_METRICS_EXPORT_INTERVAL', '10s', 'Interval between metrics exports'),
   pprofEnabled: bool('NSM_PPROF_ENABLED', 'false', 'Serve CPU profiles and heap snapshots (Node inspector) on NSM_PPROF_LISTEN_ON'),
   pprofListenOn: hostPort('NSM_PPROF_LISTEN_ON', 'localhost:6060', 'host:port of the profiling endpoint (plain HTTP, as upstream: keep it on localhost)'),

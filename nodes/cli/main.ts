@@ -12,7 +12,7 @@ import { setFlagsFromString } from 'node:v8';
 import { createLogger } from '../../operators/tools/log.js';
 import type { Component, RunContext } from './component.js';
 import { type Registry, components, findComponent } from './components.js';
-import { startProfiler, startPrometheus, startTracing } from './observability.js';
+import { startProfiler, startPrometheus, startTelemetry } from './observability.js';
 import { ConfigError, type ConfigOf, type ConfigProblem, type Env, type Spec, commonSpec, helpText, loadConfig, unknownVariables } from './config.js';
 import { type ProcessLike, createLifecycle, installLevelSignals } from './lifecycle.js';
 
@@ -119,11 +119,11 @@ async function start(name: string, component: Component, fullSpec: Spec, io: Cli
   const lifecycle = createLifecycle({ proc: io.proc, log, ...(io.shutdownTimeoutMs !== undefined ? { timeoutMs: io.shutdownTimeoutMs } : {}) });
   const uninstallLevels = installLevelSignals(io.proc, log);
   lifecycle.onShutdown('log-level signals', uninstallLevels);
-  // prom-client is loaded for PROMETHEUS=true only: without it a daemon counts nothing and carries none of it.
-  const metrics = common.prometheus ? new (await import('../../operators/tools/metrics.js')).Metrics({ processMetrics: true }) : undefined;
-  const tracing = await startTracing({ log, lifecycle, signal: lifecycle.signal, common, env: io.env }, io.env['NSM_NAME'] ?? name);
+  // prom-client is loaded for PROMETHEUS=true or TELEMETRY=true only: without them a daemon counts nothing and carries none of it.
+  const metrics = common.prometheus || common.telemetry ? new (await import('../../operators/tools/metrics.js')).Metrics({ processMetrics: true }) : undefined;
+  const tracing = await startTelemetry({ log, lifecycle, signal: lifecycle.signal, common, env: io.env }, io.env['NSM_NAME'] ?? name, metrics);
   const ctx: RunContext = { log, lifecycle, signal: lifecycle.signal, common, env: io.env, ...(metrics ? { metrics } : {}), ...(tracing ? { tracing } : {}) };
-  const observability = [...(metrics ? [['the Prometheus endpoint', () => startPrometheus(ctx, metrics)] as const] : []), ['the profiler', () => startProfiler(ctx)] as const];
+  const observability = [...(metrics && common.prometheus ? [['the Prometheus endpoint', () => startPrometheus(ctx, metrics)] as const] : []), ['the profiler', () => startProfiler(ctx)] as const];
   for (const [what, start] of observability) {
     start().catch((e: unknown) => {
       log.fatal(`${what} failed`, { error: e });

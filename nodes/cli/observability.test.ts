@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { startOtlpReceiver } from '../../test/otlp/receiver.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const started: { child: ChildProcess; dir: string }[] = [];
@@ -14,8 +15,8 @@ afterEach(() => {
   }
 });
 
-/** `nsm-rx registry-memory` (NSM_INSECURE) with `env`; resolves with the URL its INFO line `msg` names. */
-function daemonSaying(msg: string, env: Record<string, string>): Promise<string> {
+/** `nsm-rx registry-memory` (NSM_INSECURE) with `env`; resolves with the URL (or other `field`) its INFO line `msg` names. */
+function daemonSaying(msg: string, env: Record<string, string>, field = 'url'): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'nsm-rx-observability-'));
   const child = spawn(process.execPath, ['bin/nsm-rx.js', 'registry-memory'], {
     cwd: root,
@@ -28,7 +29,7 @@ function daemonSaying(msg: string, env: Record<string, string>): Promise<string>
     const read = (b: Buffer) => {
       out += b.toString();
       const line = out.split('\n').find((l) => l.includes(`"msg":"${msg}"`));
-      if (line) resolve((JSON.parse(line) as { url: string }).url);
+      if (line) resolve(String((JSON.parse(line) as Record<string, unknown>)[field]));
     };
     child.stdout?.on('data', read);
     child.stderr?.on('data', read);
@@ -57,5 +58,23 @@ describe('a daemon’s observability endpoints (needs npm run build)', () => {
     expect(text).toContain('# TYPE grpc_server_handled_total counter');
     expect(text).toContain('nsm_registry_network_service_endpoints 0');
     expect(text).toMatch(/^process_cpu_user_seconds_total \d/m);
+  }, 30_000);
+
+  it('TELEMETRY: the metrics pushed over OTLP/gRPC every NSM_METRICS_EXPORT_INTERVAL, without a Prometheus endpoint', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nsm-rx-otlp-'));
+    const receiver = await startOtlpReceiver(`unix:${join(dir, 'otlp.sock')}`);
+    try {
+      const env = { TELEMETRY: 'true', NSM_OPEN_TELEMETRY_ENDPOINT: `unix://${join(dir, 'otlp.sock')}`, NSM_METRICS_EXPORT_INTERVAL: '200ms', NSM_NAME: 'registry-a' };
+      expect(await daemonSaying('exporting traces and metrics', env, 'interval')).toBe('200ms');
+      const exported = (metric: string) => receiver.points.filter((p) => p.service === 'registry-a' && p.metric === metric);
+      // Several pushes within a few intervals: it is periodic, not once.
+      await expect.poll(() => exported('nsm_registry_network_service_endpoints').length, { timeout: 10_000 }).toBeGreaterThanOrEqual(3);
+      expect(exported('nsm_registry_network_service_endpoints')[0]).toMatchObject({ kind: 'gauge', value: 0 });
+      expect(exported('process_cpu_user_seconds')[0]).toMatchObject({ kind: 'sum', monotonic: true, unit: 's' });
+      expect(receiver.spans).toEqual([]); // no call was made
+    } finally {
+      await receiver.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 30_000);
 });

@@ -66,10 +66,12 @@ export async function startProfiler(ctx: RunContext): Promise<void> {
   ctx.log.info('profiler is enabled', { url: server.url });
 }
 
+/** An OTLP/gRPC exporter's URL for upstream's NSM_OPEN_TELEMETRY_ENDPOINT (`host:port`, or `unix:///path`). */
+const otlpUrl = (endpoint: string): string => (/^[a-z]+:\/\//.test(endpoint) ? endpoint : `http://${endpoint}`);
+
 /**
- * Spans of gRPC calls batched to `endpoint` over OTLP/gRPC without TLS, as upstream exports them
- * (`host:port`, or `unix:///path`), as service `serviceName`; `shutdown` sends what is batched.
- * The OpenTelemetry SDK is loaded only here.
+ * Spans of gRPC calls batched to `endpoint` over OTLP/gRPC without TLS, as upstream exports them,
+ * as service `serviceName`; `shutdown` sends what is batched. The OpenTelemetry SDK is loaded only here.
  */
 export async function otlpTracing(endpoint: string, serviceName: string): Promise<{ tracing: CallTracing; url: string; shutdown: () => Promise<void> }> {
   const [{ CallTracing }, { TracerProvider, BatchSpanProcessor }, { OTLPTraceExporter }, { resourceFromAttributes }, { credentials }] = await Promise.all([
@@ -79,17 +81,57 @@ export async function otlpTracing(endpoint: string, serviceName: string): Promis
     import('@opentelemetry/resources'),
     import('@grpc/grpc-js'),
   ]);
-  const url = /^[a-z]+:\/\//.test(endpoint) ? endpoint : `http://${endpoint}`;
+  const url = otlpUrl(endpoint);
   const exporter = new OTLPTraceExporter({ url, credentials: credentials.createInsecure() });
   const provider = new TracerProvider({ resource: resourceFromAttributes({ 'service.name': serviceName }), spanProcessors: [new BatchSpanProcessor({ exporter, scheduledDelayMillis: 1000 })] });
   return { tracing: new CallTracing(provider.getTracer('nsm-rx')), url, shutdown: () => provider.shutdown() };
 }
 
-/** With TELEMETRY=true (upstream's switch), spans of every gRPC call this daemon serves and makes, to NSM_OPEN_TELEMETRY_ENDPOINT until shutdown. */
-export async function startTracing(ctx: RunContext, serviceName: string): Promise<CallTracing | undefined> {
-  if (!ctx.common.telemetry) return undefined;
-  const { tracing, url, shutdown } = await otlpTracing(ctx.common.openTelemetryEndpoint, serviceName);
-  ctx.lifecycle.onShutdown('OpenTelemetry', shutdown);
-  ctx.log.info('exporting traces', { endpoint: url });
+/**
+ * The daemon's metrics (the same as Prometheus scrapes) pushed to `endpoint` over OTLP/gRPC every
+ * `intervalMs`, as upstream's periodic reader pushes them; `shutdown` pushes once more.
+ */
+export async function otlpMetricsExport(endpoint: string, serviceName: string, metrics: Metrics, intervalMs: number): Promise<{ url: string; shutdown: () => Promise<void> }> {
+  const [{ otlpMetricsOf }, { MeterProvider, PeriodicExportingMetricReader }, { OTLPMetricExporter }, { resourceFromAttributes }, { hrTime }, { credentials }] = await Promise.all([
+    import('../../operators/tools/otlpMetrics.js'),
+    import('@opentelemetry/sdk-metrics'),
+    import('@opentelemetry/exporter-metrics-otlp-grpc'),
+    import('@opentelemetry/resources'),
+    import('@opentelemetry/core'),
+    import('@grpc/grpc-js'),
+  ]);
+  const url = otlpUrl(endpoint);
+  const resource = resourceFromAttributes({ 'service.name': serviceName });
+  const started = hrTime();
+  const fromPrometheus = {
+    collect: async () => ({
+      resourceMetrics: { resource, scopeMetrics: [{ scope: { name: 'nsm-rx' }, metrics: otlpMetricsOf(await metrics.registry.getMetricsAsJSON(), started, hrTime()) }] },
+      errors: [],
+    }),
+  };
+  const reader = new PeriodicExportingMetricReader({
+    exporter: new OTLPMetricExporter({ url, credentials: credentials.createInsecure() }),
+    exportIntervalMillis: intervalMs,
+    exportTimeoutMillis: Math.min(intervalMs, 30_000),
+    metricProducers: [fromPrometheus],
+  });
+  const provider = new MeterProvider({ resource, readers: [reader] });
+  return { url, shutdown: () => provider.shutdown() };
+}
+
+/**
+ * With TELEMETRY=true (upstream's switch), spans of every gRPC call this daemon serves and makes,
+ * and its metrics every NSM_METRICS_EXPORT_INTERVAL, to NSM_OPEN_TELEMETRY_ENDPOINT until shutdown.
+ */
+export async function startTelemetry(ctx: RunContext, serviceName: string, metrics: Metrics | undefined): Promise<CallTracing | undefined> {
+  const c = ctx.common;
+  if (!c.telemetry) return undefined;
+  const { tracing, url, shutdown } = await otlpTracing(c.openTelemetryEndpoint, serviceName);
+  ctx.lifecycle.onShutdown('OpenTelemetry traces', shutdown);
+  if (metrics) {
+    const exported = await otlpMetricsExport(c.openTelemetryEndpoint, serviceName, metrics, c.metricsExportInterval);
+    ctx.lifecycle.onShutdown('OpenTelemetry metrics', exported.shutdown);
+  }
+  ctx.log.info('exporting traces and metrics', { endpoint: url, interval: `${c.metricsExportInterval}ms` });
   return tracing;
 }

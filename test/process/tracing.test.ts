@@ -11,9 +11,9 @@ import { useProcessMesh } from './useProcessMesh.js';
 const dir = mkdtempSync(join(tmpdir(), 'nsm-rx-otlp-'));
 const socket = join(dir, 'otlp.sock');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const mesh = useProcessMesh({ TELEMETRY: 'true', NSM_OPEN_TELEMETRY_ENDPOINT: `unix://${socket}` });
+const mesh = useProcessMesh({ TELEMETRY: 'true', NSM_OPEN_TELEMETRY_ENDPOINT: `unix://${socket}`, NSM_METRICS_EXPORT_INTERVAL: '1s' });
 
-describeKernel('OpenTelemetry (TELEMETRY=true): spans of every gRPC call over OTLP/gRPC, one trace per Request across the processes', () => {
+describeKernel('OpenTelemetry (TELEMETRY=true): spans of every gRPC call and the metrics over OTLP/gRPC, one trace per Request across the processes', () => {
   const ns = useNamespaces();
 
   it('nsc → nsmgr → forwarder → NSE: the Request is one trace, each hop’s server span the child of its caller’s client span', async () => {
@@ -24,6 +24,9 @@ describeKernel('OpenTelemetry (TELEMETRY=true): spans of every gRPC call over OT
       mesh().nse(nseNs, 0);
       const client = mesh().nsc(nscNs);
       await expect.poll(() => nscEvents(client, 'connected').length, { timeout: 30_000 }).toBe(1);
+      // The nsmgr pushes the connection's interface counters under upstream's metric names.
+      const counters = () => receiver.points.filter((p) => p.service === 'nsmgr-0' && p.metric === 'forwarder_0_server_rx_bytes');
+      await expect.poll(() => counters()[0], { timeout: 20_000 }).toMatchObject({ kind: 'sum', monotonic: true, attributes: { connection: expect.any(String) } });
       expect(await stop(client)).toBe(0); // its spans go out at shutdown
       const request = 'networkservice.NetworkService/Request';
       // An nsc Request is a client span with no parent; tries that failed before the NSE was
