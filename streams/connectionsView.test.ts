@@ -30,7 +30,7 @@ describe('connectionsView', () => {
       s.flush();
       expect(views.map((v) => v.connections.length)).toEqual([1, 1, 1]);
       const [first, second, third] = views.map((v) => v.connections[0]!);
-      expect(first).toMatchObject({ id: 'c1', networkService: 'icmp-responder', state: 'UP', path: ['nsc', 'nsmgr-0', 'forwarder-0', 'icmp-responder'], srcIps: ['169.254.1.1/32'], dstIps: ['169.254.1.0/32'], interfaces: ['nsm-1', 'icmp-respo-1'], events: [] });
+      expect(first).toMatchObject({ id: 'c1', networkService: 'icmp-responder', state: 'UP', path: ['nsc', 'nsmgr-0', 'forwarder-0', 'icmp-responder'], pathInterfaces: [{}, {}, { client: 'icmp-respo-1', server: 'nsm-1' }, {}], srcIps: ['169.254.1.1/32'], dstIps: ['169.254.1.0/32'], interfaces: ['nsm-1', 'icmp-respo-1'], events: [] });
       expect(second?.hops).toEqual([{ name: 'forwarder-0', counters: { client_rx_bytes: 3000 }, rates: { client_rx_bytes: 2000 } }]);
       expect(third?.events).toEqual([{ at: 2000, what: 'path now nsc → nsmgr-0 → forwarder-1 → icmp-responder (was nsc → nsmgr-0 → forwarder-0 → icmp-responder)' }]);
       expect(views[2]?.sources).toEqual([{ url: 'unix:///nsmgr.sock', up: true }]);

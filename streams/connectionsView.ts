@@ -18,6 +18,8 @@ export interface ConnectionView {
   readonly networkService: string;
   readonly state: string;
   readonly path: readonly string[];
+  /** Each path segment's interfaces (a forwarder's `client_interface`/`server_interface` metrics), aligned with `path`. */
+  readonly pathInterfaces: readonly { readonly client?: string; readonly server?: string }[];
   readonly srcIps: readonly string[];
   readonly dstIps: readonly string[];
   /** The client's and the endpoint's interface names, where a forwarder said them. */
@@ -104,6 +106,7 @@ function viewOf(id: string, conn: Connection, before: ConnectionView | undefined
     networkService: conn.networkService,
     state,
     path,
+    pathInterfaces: segments.map((s) => ({ ...(s.metrics['client_interface'] ? { client: s.metrics['client_interface'] } : {}), ...(s.metrics['server_interface'] ? { server: s.metrics['server_interface'] } : {}) })),
     srcIps: conn.context?.ipContext?.srcIpAddrs ?? [],
     dstIps: conn.context?.ipContext?.dstIpAddrs ?? [],
     interfaces,

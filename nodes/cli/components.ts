@@ -34,6 +34,10 @@ export const components: Registry = {
     summary: 'writes ClusterProperty values into the cluster-info ConfigMap (upstream cmd-cluster-info-k8s)',
     load: () => import('../cluster-info-k8s/main.js').then((m) => m.component),
   },
+  dashboard: {
+    summary: 'the mesh as a live graph in a browser (MonitorConnections and registry watches; upstream dashboard-backend REST)',
+    load: () => import('../dashboard/main.js').then((m) => m.component),
+  },
   'exclude-prefixes-k8s': {
     summary: 'writes the cluster’s pod and service prefixes for the nsmgr’s excluded prefixes (upstream cmd-exclude-prefixes-k8s)',
     load: () => import('../exclude-prefixes-k8s/main.js').then((m) => m.component),

@@ -1,13 +1,10 @@
-import { defer, type Subscription } from 'rxjs';
-import { auditTime, finalize } from 'rxjs/operators';
-import { MonitorConnectionService } from '../../proto/gen/connection.js';
-import { Context } from '../../operators/core/context.js';
-import type { NsmUrl } from '../../operators/tools/nsmUrl.js';
+import type { Subscription } from 'rxjs';
+import { auditTime } from 'rxjs/operators';
 import { connectionsView } from '../../streams/connectionsView.js';
-import { serverStreamCall } from '../../streams/grpc/call.js';
 import { defineComponent } from '../cli/component.js';
 import { duration, oneOf, urlList } from '../cli/config.js';
 import { securitySpec, startSecurity } from '../cli/security.js';
+import { nsmgrMonitor } from './monitor.js';
 import { render } from './render.js';
 
 const spec = {
@@ -33,14 +30,8 @@ export const component = defineComponent({
   async run(config, ctx) {
     const security = await startSecurity({ ...config, name: 'connections' }, ctx);
     const pool = security.pool();
-    const nsmgrs = new Map(config.connectTo.map((u) => [u.href, u]));
-    const monitor = (href: string) =>
-      defer(() => {
-        const channel = pool.acquire(nsmgrs.get(href) as NsmUrl);
-        return serverStreamCall(channel, MonitorConnectionService.monitorConnections, { pathSegments: [], networkServices: [] }, Context.background).pipe(finalize(() => channel.release()));
-      });
     const tty = process.stdout.isTTY === true && config.output === 'table';
-    const views: Subscription = connectionsView([...nsmgrs.keys()], monitor)
+    const views: Subscription = connectionsView([...new Set(config.connectTo.map((u) => u.href))], nsmgrMonitor(pool))
       .pipe(auditTime(FRAME_MS))
       .subscribe((view) => {
         if (config.output === 'json') process.stdout.write(`${JSON.stringify(view)}\n`);

@@ -11,14 +11,17 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/edwarnicke/grpcfd"
 	"github.com/networkservicemesh/sdk/pkg/tools/grpcutils"
+	"github.com/networkservicemesh/sdk/pkg/tools/opentelemetry"
 	"github.com/networkservicemesh/sdk/pkg/tools/spiffejwt"
 	"github.com/networkservicemesh/sdk/pkg/tools/token"
+	"github.com/networkservicemesh/sdk/pkg/tools/tracing"
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
 	"github.com/spiffe/go-spiffe/v2/workloadapi"
 	"google.golang.org/grpc"
@@ -37,15 +40,29 @@ func Fail(what string, err error) {
 	os.Exit(1)
 }
 
-// Daemon is how a long-running program starts: a context that ends on SIGINT/SIGTERM and its
-// SVID; stop releases both.
+// Daemon is how a long-running program starts: a context that ends on SIGINT/SIGTERM, its
+// SVID, and with TELEMETRY=true OpenTelemetry as cmd-nsmgr starts it (spans and metrics over
+// OTLP/gRPC to NSM_OPEN_TELEMETRY_ENDPOINT, the program's file name as service); stop releases
+// them all, sending what is batched.
 func Daemon() (ctx context.Context, id *Identity, stop func()) {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	id = Fetch(ctx)
+	telemetry := startTelemetry(ctx)
 	return ctx, id, func() {
+		_ = telemetry.Close()
 		_ = id.Source.Close()
 		cancel()
 	}
+}
+
+func startTelemetry(ctx context.Context) interface{ Close() error } {
+	endpoint := Env("NSM_OPEN_TELEMETRY_ENDPOINT", "otel-collector.observability.svc.cluster.local:4317")
+	interval, err := time.ParseDuration(Env("NSM_METRICS_EXPORT_INTERVAL", "10s"))
+	if err != nil {
+		Fail("NSM_METRICS_EXPORT_INTERVAL", err)
+	}
+	// Both exporters are nil unless TELEMETRY=true, and Init then does nothing.
+	return opentelemetry.Init(context.WithoutCancel(ctx), opentelemetry.InitSpanExporter(ctx, endpoint), opentelemetry.InitOPTLMetricExporter(ctx, endpoint, interval), filepath.Base(os.Args[0]))
 }
 
 // Fetch waits for this process's SVID from the Workload API; tokens live NSM_MAX_TOKEN_LIFETIME.
@@ -61,19 +78,19 @@ func Fetch(ctx context.Context) *Identity {
 	return &Identity{Source: source, Token: spiffejwt.TokenGeneratorFunc(source, lifetime)}
 }
 
-// DialOptions: mTLS to any SPIFFE server, and a token on every call.
+// DialOptions: mTLS to any SPIFFE server, a token on every call, and a client span per call with TELEMETRY=true.
 func (i *Identity) DialOptions() []grpc.DialOption {
-	return []grpc.DialOption{
+	return append(tracing.WithTracingDial(),
 		grpc.WithTransportCredentials(grpcfd.TransportCredentials(credentials.NewTLS(tlsconfig.MTLSClientConfig(i.Source, i.Source, tlsconfig.AuthorizeAny())))),
 		grpc.WithPerRPCCredentials(token.NewPerRPCCredentials(i.Token)),
 		grpcfd.WithChainStreamInterceptor(),
 		grpcfd.WithChainUnaryInterceptor(),
-	}
+	)
 }
 
-// Server is a gRPC server asking every client for its SVID.
+// Server is a gRPC server asking every client for its SVID, with a server span per call with TELEMETRY=true.
 func (i *Identity) Server() *grpc.Server {
-	return grpc.NewServer(grpc.Creds(grpcfd.TransportCredentials(credentials.NewTLS(tlsconfig.MTLSServerConfig(i.Source, i.Source, tlsconfig.AuthorizeAny())))))
+	return grpc.NewServer(append(tracing.WithTracing(), grpc.Creds(grpcfd.TransportCredentials(credentials.NewTLS(tlsconfig.MTLSServerConfig(i.Source, i.Source, tlsconfig.AuthorizeAny())))))...)
 }
 
 // Env is an NSM_* variable or its default.
