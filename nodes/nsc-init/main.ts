@@ -5,7 +5,8 @@ import { messageOf } from '../../operators/core/errors.js';
 import { defineComponent } from '../cli/component.js';
 import { str } from '../cli/config.js';
 import { nscChain } from '../nsc/chain.js';
-import { report, requestFor } from '../nsc/main.js';
+import { report } from '../nsc/main.js';
+import { requestFor } from '../nsc/request.js';
 import { nscSpec } from '../nsc/spec.js';
 
 /**

@@ -1,27 +1,13 @@
 import { startSecurity } from '../cli/security.js';
 import { asyncScheduler, firstValueFrom, lastValueFrom } from 'rxjs';
 import { Connection } from '../../proto/gen/connection.js';
-import { NetworkServiceRequest } from '../../proto/gen/networkservice.js';
 import { Context } from '../../operators/core/context.js';
-import type { NetworkServiceUrl } from '../../operators/tools/nsurl.js';
-import { ownNetnsUrl } from '../../dataplane/kernel/netns.js';
 import { nscChain } from './chain.js';
+import { requestFor } from './request.js';
 import { nscSpec } from './spec.js';
 import { adopting, monitorConnections } from './adopt.js';
 import { startLocalDns } from './localDns.js';
 import { defineComponent } from '../cli/component.js';
-
-/**
- * The request for `<name>-<i>` from one NSM_NETWORK_SERVICES entry; a KERNEL mechanism names
- * this process's netns (`inode://dev/ino`, what upstream's sendfd turns its netns file into).
- */
-export function requestFor(name: string, i: number, ns: NetworkServiceUrl): NetworkServiceRequest {
-  const mechanism = ns.mechanism.type === 'KERNEL' ? { ...ns.mechanism, parameters: { ...ns.mechanism.parameters, inodeURL: ownNetnsUrl() } } : ns.mechanism;
-  return NetworkServiceRequest.fromPartial({
-    connection: { id: `${name}-${i}`, networkService: ns.networkService, labels: ns.labels },
-    mechanismPreferences: [mechanism],
-  });
-}
 
 /** One line per connection on stdout, for people and scripts. */
 export const report = (event: string, conn: Connection): void => {

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { parseNsUrl } from '../../operators/tools/nsurl.js';
 import { ownNetnsUrl } from '../../dataplane/kernel/netns.js';
 import { loadConfig } from '../cli/config.js';
-import { requestFor } from './main.js';
+import { requestFor } from './request.js';
 import { nscSpec } from './spec.js';
 
 const bin = resolve(import.meta.dirname, '../../bin/nsm-rx.js');
