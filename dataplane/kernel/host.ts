@@ -1,25 +1,37 @@
 import { execFileSync } from 'node:child_process';
 
-/**
- * What this host lacks for the kernel datapath, in words a user can act on, or undefined when
- * it has everything: root (CAP_NET_ADMIN over every netns), iproute2's `ip`, util-linux's
- * `nsenter`, and `ping` for the liveness check.
- */
-export function kernelDatapathMissing(): string | undefined {
-  if (process.getuid?.() !== 0) return 'the kernel datapath needs root (network namespaces, veth and VXLAN devices)';
-  const missing = [
-    ['ip', ['-V'], 'iproute2'],
-    ['nsenter', ['--version'], 'util-linux'],
-    ['ping', ['-V'], 'iputils-ping'],
-  ].filter(([cmd, args]) => {
+/** A command the kernel datapath runs, and the Debian package that has it. */
+export interface NeededCommand {
+  readonly command: string;
+  readonly pkg: string;
+}
+
+const NEEDED: readonly (NeededCommand & { readonly probe: readonly string[] })[] = [
+  { command: 'ip', probe: ['-V'], pkg: 'iproute2' },
+  { command: 'nsenter', probe: ['--version'], pkg: 'util-linux' },
+  { command: 'ping', probe: ['-V'], pkg: 'iputils-ping' },
+];
+
+/** The commands of the kernel datapath this host cannot run: iproute2's `ip`, util-linux's `nsenter`, `ping` for the liveness check. */
+export function missingCommands(): NeededCommand[] {
+  return NEEDED.filter(({ command, probe }) => {
     try {
-      execFileSync(cmd as string, args as string[], { stdio: 'ignore' });
+      execFileSync(command, probe, { stdio: 'ignore' });
       return false;
     } catch {
       return true;
     }
-  });
-  if (missing.length) return `missing commands: ${missing.map(([cmd, , pkg]) => `${String(cmd)} (Debian package ${String(pkg)})`).join(', ')}`;
+  }).map(({ command, pkg }) => ({ command, pkg }));
+}
+
+/**
+ * What this host lacks for the kernel datapath, in words a user can act on, or undefined when
+ * it has everything: root (CAP_NET_ADMIN over every netns) and the commands it runs.
+ */
+export function kernelDatapathMissing(): string | undefined {
+  if (process.getuid?.() !== 0) return 'the kernel datapath needs root (network namespaces, veth and VXLAN devices)';
+  const missing = missingCommands();
+  if (missing.length) return `missing commands: ${missing.map((m) => `${m.command} (Debian package ${m.pkg})`).join(', ')}`;
   return undefined;
 }
 

@@ -7,12 +7,14 @@ import type { Subscription } from 'rxjs';
 import { Connection, ConnectionEventType, MonitorConnectionService, State } from '../../proto/gen/connection.js';
 import { Context } from '../../operators/core/context.js';
 import { unixUrl } from '../../operators/tools/nsmUrl.js';
-import { kernelDatapathMissing } from '../../dataplane/kernel/host.js';
+import { kernelDatapathMissing, missingCommands } from '../../dataplane/kernel/host.js';
 import { serverStreamCall } from '../../streams/grpc/call.js';
 import { ChannelPool } from '../../streams/grpc/channelPool.js';
 import { spiffeTokenGenerator } from '../../streams/spiffe/token.js';
 import { workloadApiSource } from '../../streams/spiffe/workloadApi.js';
 import { defineComponent } from '../cli/component.js';
+import { connectionDiagram } from './diagram.js';
+import { installMissing, thisHost } from './firstRun.js';
 import { duration, optional, str } from '../cli/config.js';
 import { addNetns, delNetns, listNetns, netnsPids } from '../../dataplane/kernel/host.js';
 
@@ -59,7 +61,7 @@ export function describeConnection(conn: Connection): string {
  * `nsm-rx mesh` (what `npm start` runs): a whole local mesh on this machine's kernel, every
  * part its own OS process configured by NSM_* variables — registry-memory, nsmgr and
  * forwarder-kernel in a "node" network namespace, nse-icmp-responder and nsc each in a
- * workload namespace of their own. It prints the connection (path, addresses, interfaces), a
+ * workload namespace of their own. It draws the connection (path, addresses, interfaces), a
  * running ping from the client to the endpoint, and the nsmgr's MonitorConnection events;
  * Ctrl-C closes the connection, stops every process and deletes the namespaces.
  * Secure like a deployment: `nsm-rx identity` starts first and every part gets its X.509-SVID
@@ -72,6 +74,8 @@ export const component = defineComponent({
   summary: 'local mesh on the kernel: registry, nsmgr, forwarder, NSE and nsc as processes in netns (npm start; root)',
   spec,
   async run(config, ctx) {
+    // A first run on a fresh Debian machine: what is missing is installed, not just named.
+    installMissing(missingCommands(), thisHost(), say);
     const missing = kernelDatapathMissing();
     if (missing) throw new Error(`the local mesh runs on this machine's kernel and cannot start: ${missing}`);
     const dir = config.dir || (await mkdtemp(join(tmpdir(), 'nsm-rx-mesh-')));
@@ -144,7 +148,7 @@ export const component = defineComponent({
         const parsed = line.startsWith('{') ? (JSON.parse(line) as { event?: string; connection?: unknown }) : undefined;
         if (parsed?.event === undefined) return say(`[nsc] ${line}`);
         const conn = Connection.fromJSON(parsed.connection);
-        say(`${parsed.event}: ${describeConnection(conn)}`);
+        say(parsed.event === 'connected' ? `connected:\n${connectionDiagram(conn)}` : `${parsed.event}: ${describeConnection(conn)}`);
         if (parsed.event === 'connected') resolveConn(conn);
       }),
     );
