@@ -26,7 +26,7 @@ describe('excluded prefixes from the cluster', () => {
     expect(configMapPrefixes(cm('prefixes:\n- 172.16.0.0/16\n- not-a-cidr\n- 10.1.1.1\n'), 'excluded_prefixes_input.yaml', warn)).toEqual(['172.16.0.0/16']);
     expect(warnings.join()).toMatch(/not an IP prefix.*not-a-cidr.*not an IP prefix.*10\.1\.1\.1/);
     expect(configMapPrefixes(cm('prefixes:\n\t- x'), 'excluded_prefixes_input.yaml', warn)).toBeUndefined();
-    expect(warnings.join()).toMatch(/not readable YAML.*tabs/);
+    expect(warnings.join()).toMatch(/not readable YAML.*Tabs are not allowed/);
     expect(kubeadmPrefixes({ metadata: { name: 'kubeadm-config' }, data: { ClusterConfiguration: 'networking:\n\tpodSubnet: x' } }, warn)).toBeUndefined();
     expect(configMapPrefixes(cm('prefixes: [10.0.0.0/8]'), 'other-key', warn)).toEqual([]);
     expect(configMapPrefixes(undefined, 'excluded_prefixes_input.yaml', warn)).toEqual([]);

@@ -2,8 +2,8 @@ import { parseYaml } from './yaml.js';
 
 /**
  * A flat YAML map of strings (`key: value` lines), as cluster-info's config.yaml and map-ip's
- * file hold. Nested values and lists are not strings: they are dropped. Throws YamlSubsetError
- * on YAML this reader cannot take, and when the document is not a map.
+ * file hold. Nested values and lists are not strings: they are dropped. Throws YamlError
+ * on YAML that does not parse, and when the document is not a map.
  */
 export function parseStringMap(text: string): Record<string, string> {
   const doc = parseYaml(text);

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { loadAll } from 'js-yaml';
+import { parseAllDocuments } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { components } from '../../nodes/cli/components.js';
 import { commonSpec } from '../../nodes/cli/config.js';
@@ -71,7 +71,7 @@ describe.skipIf(k8sUnavailable() !== undefined)('deploy/: every kustomization ag
   const objects = (dir: string): Rendered[] => {
     const known = rendered.get(dir);
     if (known !== undefined) return known;
-    const out = loadAll(api.kubectl(['kustomize', dir])).filter((o): o is Rendered => typeof o === 'object' && o !== null);
+    const out = parseAllDocuments(api.kubectl(['kustomize', dir])).map((d) => d.toJS() as unknown).filter((o): o is Rendered => typeof o === 'object' && o !== null);
     rendered.set(dir, out);
     return out;
   };
