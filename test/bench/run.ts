@@ -11,6 +11,7 @@ import { k8sBenchmarks } from './k8s.bench.js';
 import { interdomainBenchmarks } from './interdomain.bench.js';
 import { vl3Benchmarks } from './vl3.bench.js';
 import { ovsBenchmarks } from './ovs.bench.js';
+import { libraryBenchmarks } from './libraries.bench.js';
 import { table, type BenchResult } from './stats.js';
 
 /**
@@ -33,6 +34,7 @@ async function main(): Promise<void> {
     ['interdomain', interdomainBenchmarks],
     ['vl3', vl3Benchmarks],
     ['ovs', ovsBenchmarks],
+    ['libraries', libraryBenchmarks],
   ];
   const results: BenchResult[] = [];
   for (const [name, run] of suites) if (only === undefined || only.includes(name)) results.push(...(await run(quick)));
