@@ -1,5 +1,5 @@
-import { asyncScheduler, concat, defer, EMPTY, lastValueFrom, type Observable } from 'rxjs';
-import { distinctUntilChanged, filter, finalize, mergeMap, tap } from 'rxjs/operators';
+import { asyncScheduler, concat, defer, EMPTY, lastValueFrom, Subject, type Observable } from 'rxjs';
+import { distinctUntilChanged, filter, finalize, mergeMap, takeUntil, tap } from 'rxjs/operators';
 import { from } from 'ix/Ix.asynciterable';
 import { ConnectionEventType, MonitorConnectionService, type Connection, type ConnectionEvent } from '../../proto/gen/connection.js';
 import { client as clientChain } from '../../operators/chains/client.js';
@@ -49,14 +49,15 @@ const sameReport = (a: Connection, b: Connection) => a.state === b.state && (a.p
  */
 export async function connect(options: ConnectOptions): Promise<NsmClient> {
   const name = options.name ?? 'nsc';
+  const url = parseNsmUrl(options.connectTo); // bad input fails before anything is started
   const ctx = embedded(name, options);
   const secure = await security(name, options, ctx);
   const pool = secure.pool();
-  const url = parseNsmUrl(options.connectTo);
   const scheduler = asyncScheduler;
   const chain = clientChain({ name, pool, url, token: secure.token, inodeUrlOf: inodeUrlOfFile, refresh: true, heal: heal({ scheduler, logger: ctx.log }), scheduler });
   const handler = retryClient(chain.handler, { scheduler, tryTimeout: options.requestTimeout ?? 15_000 });
   const open = new Set<Promise<void>>();
+  const closed = new Subject<void>();
   let made = 0;
 
   const monitor = (): Observable<ConnectionEvent> =>
@@ -78,6 +79,7 @@ export async function connect(options: ConnectOptions): Promise<NsmClient> {
       );
       return concat(handler.request(fresh, Context.background).pipe(tap((c) => (requested = c))), updates).pipe(
         distinctUntilChanged(sameReport),
+        takeUntil(closed),
         finalize(() => {
           if (requested === undefined) return;
           const closing = lastValueFrom(handler.close(requested, Context.background.withDeadline(scheduler.now() + 15_000)), { defaultValue: undefined })
@@ -93,6 +95,7 @@ export async function connect(options: ConnectOptions): Promise<NsmClient> {
     monitor,
     events: () => from(monitor()),
     close: async () => {
+      closed.next(); // ends every request still subscribed: each Closes its connection
       await Promise.all([...open]);
       chain.state.metadata.dispose();
       pool.closeAll();

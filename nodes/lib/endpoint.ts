@@ -41,20 +41,23 @@ export interface RunningEndpoint {
  * network namespace, where a kernel forwarder puts the endpoint's interface.
  */
 export async function startEndpoint(options: EndpointOptions): Promise<RunningEndpoint> {
+  // Bad input fails here, naming what is wrong, before anything is started.
+  const connectTo = parseNsmUrl(options.connectTo);
+  const pools = parseCidrGroups(options.cidrPrefix ?? '169.254.0.0/16');
   const ctx = embedded(options.name, options);
   const secure = await security(options.name, options, ctx);
   const hop = endpointChain({
     name: options.name,
     token: secure.token,
     policies: secure.enforce(resolvePolicies(defaultServerPolicies.split(','))),
-    additional: [...(options.elements ?? []), ipamForPolicy('polite', parseCidrGroups(options.cidrPrefix ?? '169.254.0.0/16')), mechanisms({ KERNEL: [kernelMechanismServer(ownNetnsUrl)], NOOP: [] })],
+    additional: [...(options.elements ?? []), ipamForPolicy('polite', pools), mechanisms({ KERNEL: [kernelMechanismServer(ownNetnsUrl)], NOOP: [] })],
   });
   const registered = new Promise<NetworkServiceEndpoint>((resolve, reject) => {
     serveEndpoint(
       hop,
       {
         name: options.name,
-        connectTo: parseNsmUrl(options.connectTo),
+        connectTo,
         serviceNames: options.serviceNames,
         payload: options.payload ?? 'ETHERNET',
         labels: options.labels ?? {},
