@@ -12,6 +12,7 @@ import { interdomainBenchmarks } from './interdomain.bench.js';
 import { vl3Benchmarks } from './vl3.bench.js';
 import { ovsBenchmarks } from './ovs.bench.js';
 import { libraryBenchmarks } from './libraries.bench.js';
+import { observabilityBenchmarks } from './observability.bench.js';
 import { table, type BenchResult } from './stats.js';
 
 /**
@@ -35,6 +36,7 @@ async function main(): Promise<void> {
     ['vl3', vl3Benchmarks],
     ['ovs', ovsBenchmarks],
     ['libraries', libraryBenchmarks],
+    ['observability', observabilityBenchmarks],
   ];
   const results: BenchResult[] = [];
   for (const [name, run] of suites) if (only === undefined || only.includes(name)) results.push(...(await run(quick)));

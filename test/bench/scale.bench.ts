@@ -67,8 +67,8 @@ const requestThrough = (nsc: Nsc, id: string): Promise<Connection> => firstValue
 const closeThrough = (nsc: Nsc, conn: Connection): Promise<void> => lastValueFrom(nsc.handler.close(conn, Context.background.withDeadline(Date.now() + 60_000)), { defaultValue: undefined });
 
 /** A mesh of `side` with nsm-rx's no-op forwarder, ready once a first client got through. */
-async function meshOf(side: Side): Promise<{ mesh: ProcessMesh; pool: ChannelPool; plane: ControlPlane; forwarder: Daemon }> {
-  const mesh = new ProcessMesh();
+export async function meshOf(side: Side, env: Readonly<Record<string, string>> = {}): Promise<{ mesh: ProcessMesh; pool: ChannelPool; plane: ControlPlane; forwarder: Daemon }> {
+  const mesh = new ProcessMesh(env);
   const pool = await mesh.nscPool(); // secure as deployed: every caller has an SVID from nsm-rx identity
   const plane = await side.start(mesh);
   const forwarder = mesh.start(undefined, 'forwarder-noop', { NSM_NAME: 'forwarder', NSM_CONNECT_TO: mesh.sock('nsmgr'), NSM_LISTEN_ON: mesh.sock('forwarder') });
@@ -79,7 +79,7 @@ async function meshOf(side: Side): Promise<{ mesh: ProcessMesh; pool: ChannelPoo
 }
 
 /** Sequential Request (timed) + Close (untimed) from one client. */
-async function setup(side: Side, mesh: ProcessMesh, pool: ChannelPool, iterations: number): Promise<BenchResult> {
+export async function setup(side: Side, mesh: ProcessMesh, pool: ChannelPool, iterations: number): Promise<BenchResult> {
   const nsc = nscFor(pool, mesh, 'nsc');
   const samples = new Float64Array(iterations);
   for (let i = 0; i < iterations + 20; i++) {
