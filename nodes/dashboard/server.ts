@@ -1,9 +1,8 @@
 import { createServer, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { firstValueFrom, ReplaySubject, type Observable } from 'rxjs';
 import { auditTime } from 'rxjs/operators';
 import type { MeshGraph } from '../../streams/meshGraph.js';
-import { parseListenOn } from '../../streams/metrics/prometheusServer.js';
+import { hostPortOf, parseListenOn } from '../../streams/metrics/prometheusServer.js';
 import { PAGE } from './page.js';
 import { upstreamModel } from './upstreamModel.js';
 
@@ -33,7 +32,6 @@ const json = (res: ServerResponse, body: unknown, headers: Record<string, string
 export async function serveDashboard(listenOn: string, graph: Observable<MeshGraph>): Promise<DashboardServer> {
   const [host, port] = parseListenOn(listenOn, 'NSM_DASHBOARD_LISTEN_ON');
   const latest = new ReplaySubject<MeshGraph>(1);
-  const following = graph.subscribe(latest);
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://dashboard').pathname;
     if (req.method !== 'GET') return void res.writeHead(405, { allow: 'GET' }).end();
@@ -58,9 +56,10 @@ export async function serveDashboard(listenOn: string, graph: Observable<MeshGra
     server.once('error', (e) => reject(new Error(`dashboard cannot listen on ${listenOn}: ${e.message}`)));
     server.listen(port, host, () => resolve());
   });
-  const address = server.address() as AddressInfo;
+  // Followed only once serving: a failed listen leaves no monitor or Find call open.
+  const following = graph.subscribe(latest);
   return {
-    url: `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}/`,
+    url: `http://${hostPortOf(server)}/`,
     close: () =>
       new Promise<void>((resolve) => {
         following.unsubscribe();

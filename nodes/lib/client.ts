@@ -1,7 +1,7 @@
 import { asyncScheduler, concat, defer, EMPTY, lastValueFrom, Subject, type Observable } from 'rxjs';
 import { distinctUntilChanged, filter, finalize, mergeMap, takeUntil, tap } from 'rxjs/operators';
 import { from } from 'ix/Ix.asynciterable';
-import { ConnectionEventType, MonitorConnectionService, type Connection, type ConnectionEvent } from '../../proto/gen/connection.js';
+import { ConnectionEventType, type Connection, type ConnectionEvent } from '../../proto/gen/connection.js';
 import { client as clientChain } from '../../operators/chains/client.js';
 import { Context } from '../../operators/core/context.js';
 import { heal } from '../../operators/networkservice/heal.js';
@@ -9,7 +9,7 @@ import { retryClient } from '../../operators/networkservice/retry.js';
 import { parseNsmUrl } from '../../operators/tools/nsmUrl.js';
 import { parseNsUrl } from '../../operators/tools/nsurl.js';
 import { inodeUrlOfFile } from '../../dataplane/kernel/netns.js';
-import { serverStreamCall } from '../../streams/grpc/call.js';
+import { nsmgrMonitor } from '../connections/monitor.js';
 import { requestFor } from '../nsc/request.js';
 import { embedded, type LogOptions } from './embedded.js';
 import { security, type IdentityOptions } from './identity.js';
@@ -60,11 +60,7 @@ export async function connect(options: ConnectOptions): Promise<NsmClient> {
   const closed = new Subject<void>();
   let made = 0;
 
-  const monitor = (): Observable<ConnectionEvent> =>
-    defer(() => {
-      const channel = pool.acquire(url);
-      return serverStreamCall(channel, MonitorConnectionService.monitorConnections, { pathSegments: [], networkServices: [] }, Context.background).pipe(finalize(() => channel.release()));
-    });
+  const monitor = (): Observable<ConnectionEvent> => nsmgrMonitor(pool)(options.connectTo);
 
   const request = (service: string): Observable<Connection> =>
     defer(() => {

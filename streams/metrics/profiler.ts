@@ -1,8 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Session } from 'node:inspector/promises';
-import type { AddressInfo } from 'node:net';
 import { lastValueFrom, timer } from 'rxjs';
-import { parseListenOn } from './prometheusServer.js';
+import { hostPortOf, parseListenOn } from './prometheusServer.js';
 
 export interface ProfilerServer {
   /** e.g. `http://127.0.0.1:6060/debug/pprof/` */
@@ -83,9 +82,8 @@ export async function serveProfiler(listenOn: string): Promise<ProfilerServer> {
     server.once('error', (e) => reject(new Error(`profiler cannot listen on ${listenOn}: ${e.message}`)));
     server.listen(port, host, () => resolve());
   });
-  const address = server.address() as AddressInfo;
   return {
-    url: `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}/debug/pprof/`,
+    url: `http://${hostPortOf(server)}/debug/pprof/`,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => {

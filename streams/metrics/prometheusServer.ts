@@ -38,6 +38,12 @@ export function parseListenOn(listenOn: string, variable = 'NSM_PROMETHEUS_LISTE
   return [host === '' ? undefined : host, port];
 }
 
+/** Where a server listens, as a URL's `host:port` (an IPv6 address in brackets). */
+export function hostPortOf(server: { address(): AddressInfo | string | null }): string {
+  const address = server.address() as AddressInfo;
+  return `${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+}
+
 /**
  * Serves `/metrics` in Prometheus's text format (upstream sdk tools/prometheus): HTTPS with TLS
  * 1.3 from the `tls` stream, or HTTP without one. A busy address is tried again every second
@@ -85,10 +91,8 @@ export async function servePrometheus(options: PrometheusServerOptions): Promise
     rotation?.unsubscribe();
     throw e;
   }
-  const address = server.address() as AddressInfo;
-  const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
-    url: `${options.tls ? 'https' : 'http'}://${shown}:${address.port}/metrics`,
+    url: `${options.tls ? 'https' : 'http'}://${hostPortOf(server)}/metrics`,
     close: () =>
       new Promise<void>((resolve) => {
         rotation?.unsubscribe();
