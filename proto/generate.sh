@@ -18,3 +18,10 @@ protoc \
   --ts_proto_opt=outputServices=grpc-js,esModuleInterop=true,importSuffix=.js,env=node,useDate=false,exportCommonSymbols=false,outputClientImpl=false \
   -I "$here/networkservice" -I "$here/registry" -I "$here/ipam" -I "$here/grpc/health/v1" -I "$here/spiffe" -I "$wkt" \
   connectioncontext.proto connection.proto networkservice.proto registry.proto ipam.proto health.proto workload.proto
+# OTLP's span times are nanoseconds since the epoch: past 2^53, so its 64-bit fields are bigint.
+protoc \
+  --plugin="protoc-gen-ts_proto=$plugin" \
+  --ts_proto_out="$out" \
+  --ts_proto_opt=outputServices=grpc-js,esModuleInterop=true,importSuffix=.js,env=node,useDate=false,exportCommonSymbols=false,outputClientImpl=false,forceLong=bigint \
+  -I "$here/otlp" \
+  trace_service.proto

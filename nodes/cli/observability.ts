@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { SecureContextOptions } from 'node:tls';
 import { combineLatest, defer, of, type Observable } from 'rxjs';
 import { filter, map } from 'rxjs/operators';
+import type { Logger } from '../../operators/tools/log.js';
 import type { Metrics } from '../../operators/tools/metrics.js';
 import type { CallTracing } from '../../operators/tools/tracing.js';
 import { parseNsmUrl } from '../../operators/tools/nsmUrl.js';
@@ -69,22 +70,17 @@ export async function startProfiler(ctx: RunContext): Promise<void> {
 /** An OTLP/gRPC exporter's URL for upstream's NSM_OPEN_TELEMETRY_ENDPOINT (`host:port`, or `unix:///path`). */
 const otlpUrl = (endpoint: string): string => (/^[a-z]+:\/\//.test(endpoint) ? endpoint : `http://${endpoint}`);
 
+/** A gRPC target for upstream's NSM_OPEN_TELEMETRY_ENDPOINT (`host:port`, or a URL such as `unix:///path`). */
+const otlpTarget = (endpoint: string): string => endpoint.replace(/^https?:\/\//, '');
+
 /**
  * Spans of gRPC calls batched to `endpoint` over OTLP/gRPC without TLS, as upstream exports them,
- * as service `serviceName`; `shutdown` sends what is batched. The OpenTelemetry SDK is loaded only here.
+ * as service `serviceName`; `shutdown` sends what is batched. Failures to export are logged.
  */
-export async function otlpTracing(endpoint: string, serviceName: string): Promise<{ tracing: CallTracing; url: string; shutdown: () => Promise<void> }> {
-  const [{ CallTracing }, { TracerProvider, BatchSpanProcessor }, { OTLPTraceExporter }, { resourceFromAttributes }, { credentials }] = await Promise.all([
-    import('../../operators/tools/tracing.js'),
-    import('@opentelemetry/sdk-trace'),
-    import('@opentelemetry/exporter-trace-otlp-grpc'),
-    import('@opentelemetry/resources'),
-    import('@grpc/grpc-js'),
-  ]);
-  const url = otlpUrl(endpoint);
-  const exporter = new OTLPTraceExporter({ url, credentials: credentials.createInsecure() });
-  const provider = new TracerProvider({ resource: resourceFromAttributes({ 'service.name': serviceName }), spanProcessors: [new BatchSpanProcessor({ exporter, scheduledDelayMillis: 1000 })] });
-  return { tracing: new CallTracing(provider.getTracer('nsm-rx')), url, shutdown: () => provider.shutdown() };
+export async function otlpTracing(endpoint: string, serviceName: string, log?: Logger): Promise<{ tracing: CallTracing; url: string; shutdown: () => Promise<void> }> {
+  const [{ CallTracing }, { otlpTraceExport }] = await Promise.all([import('../../operators/tools/tracing.js'), import('../../streams/telemetry/otlpTraceExport.js')]);
+  const exporter = otlpTraceExport({ target: otlpTarget(endpoint), serviceName, onError: (e) => log?.warn('cannot export traces', { endpoint, error: e.message }) });
+  return { tracing: new CallTracing(exporter.record), url: otlpUrl(endpoint), shutdown: () => exporter.shutdown() };
 }
 
 /**
@@ -126,7 +122,7 @@ export async function otlpMetricsExport(endpoint: string, serviceName: string, m
 export async function startTelemetry(ctx: RunContext, serviceName: string, metrics: Metrics | undefined): Promise<CallTracing | undefined> {
   const c = ctx.common;
   if (!c.telemetry) return undefined;
-  const { tracing, url, shutdown } = await otlpTracing(c.openTelemetryEndpoint, serviceName);
+  const { tracing, url, shutdown } = await otlpTracing(c.openTelemetryEndpoint, serviceName, ctx.log);
   ctx.lifecycle.onShutdown('OpenTelemetry traces', shutdown);
   if (metrics) {
     const exported = await otlpMetricsExport(c.openTelemetryEndpoint, serviceName, metrics, c.metricsExportInterval);

@@ -7,7 +7,7 @@ import type { CallObserver } from '../../operators/tools/metrics.js';
 import { spanKey } from '../../operators/tools/traceContext.js';
 import type { CallTracing } from '../../operators/tools/tracing.js';
 import { carrierOf } from './carrier.js';
-import { observeCall } from './observeCall.js';
+import { endingSpan, observeCall } from './observeCall.js';
 import type { PeerIdentity } from '../../operators/core/peer.js';
 import { tokenMetadata, type TokenGenerator } from '../../operators/tools/token.js';
 
@@ -38,12 +38,13 @@ export interface CallChannel {
  * inside a client span whose context its metadata carries to the server.
  */
 function instrumented<Res>(channel: CallChannel, path: string, ctx: Context, make: (ctx: Context) => Observable<Res>): Observable<Res> {
+  const tracing = channel.tracing;
+  if (tracing === undefined) return defer(() => make(ctx)).pipe(observeCall(channel.observe, path));
   return defer(() => {
-    if (channel.tracing === undefined) return make(ctx);
-    const metadata = (ctx.get(outgoingMetadataKey) ?? new Metadata()).clone();
-    const span = channel.tracing.call(path, ctx.get(spanKey), carrierOf(metadata));
-    return make(ctx.with(outgoingMetadataKey, metadata)).pipe(observeCall(() => span.end, path));
-  }).pipe(observeCall(channel.observe, path));
+    const metadata = ctx.get(outgoingMetadataKey)?.clone() ?? new Metadata();
+    const span = tracing.call(path, ctx.get(spanKey), carrierOf(metadata));
+    return make(ctx.with(outgoingMetadataKey, metadata)).pipe(observeCall(endingSpan(channel.observe, span), path));
+  });
 }
 
 /**

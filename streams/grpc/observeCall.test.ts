@@ -3,7 +3,7 @@ import { TestScheduler } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
 import { NsmError } from '../../operators/core/errors.js';
 import type { CallObserver } from '../../operators/tools/metrics.js';
-import { observeCall } from './observeCall.js';
+import { endingSpan, observeCall } from './observeCall.js';
 
 describe('observeCall', () => {
   const run = (source: string, unsub?: string, error?: unknown) => {
@@ -34,5 +34,17 @@ describe('observeCall', () => {
   it('without an observer it is the source itself', () => {
     const scheduler = new TestScheduler((a, b) => expect(a).toEqual(b));
     scheduler.run(({ cold, expectObservable }) => expectObservable(cold('-a-|').pipe(observeCall(undefined, '/svc/M'))).toBe('-a-|'));
+  });
+
+  it('endingSpan: the observer is told as before, and the span ends with the same code; without an observer only the span', () => {
+    const told: string[] = [];
+    const span = { end: (code: status) => told.push(`span ${status[code]}`) };
+    const observer: CallObserver = (method) => {
+      told.push(`start ${method}`);
+      return (code) => told.push(`end ${status[code]}`);
+    };
+    endingSpan(observer, span)('/svc/M')(status.NOT_FOUND);
+    endingSpan(undefined, span)('/svc/M')(status.OK);
+    expect(told).toEqual(['start /svc/M', 'end NOT_FOUND', 'span NOT_FOUND', 'span OK']);
   });
 });

@@ -28,3 +28,14 @@ export function observeCall<T>(observer: CallObserver | undefined, method: strin
       return source.pipe(tap({ complete: () => once(status.OK), error: (e: unknown) => once(statusOf(e)), unsubscribe: () => once(status.CANCELLED) }));
     });
 }
+
+/** `observer` (if any) told of a call as usual, and `span` ended with the call's status too: one observation where there would be two. */
+export const endingSpan =
+  (observer: CallObserver | undefined, span: { end(code: status): void }): CallObserver =>
+  (method) => {
+    const end = observer?.(method);
+    return (code) => {
+      end?.(code);
+      span.end(code);
+    };
+  };

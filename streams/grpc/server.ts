@@ -6,7 +6,7 @@ import { asyncScheduler, defer, type Observable, type SchedulerLike } from 'rxjs
 import type { Context } from '../../operators/core/context.js';
 import type { MethodDef } from './method.js';
 import type { CallObserver } from '../../operators/tools/metrics.js';
-import { observeCall } from './observeCall.js';
+import { endingSpan, observeCall } from './observeCall.js';
 import { HealthState, healthDefinition, ServingStatus } from './health.js';
 import { bidiStreamHandler, defaultMaxBuffered, guardDecoding, incomingCallKey, serverStreamHandler, unaryHandler } from './serve.js';
 import { carrierOf } from './carrier.js';
@@ -83,13 +83,15 @@ export class GrpcServer {
       const fn = all[name];
       if (fn === undefined) throw new Error(`no handler for ${method.path}`);
       const run = fn as (request: unknown, ctx: Context) => Observable<unknown>;
-      const handler = (request: unknown, ctx: Context) =>
-        defer(() => {
-          const metadata = ctx.get(incomingCallKey)?.metadata;
-          if (this.tracing === undefined || metadata === undefined) return run(request, ctx);
-          const span = this.tracing.serve(method.path, carrierOf(metadata));
-          return run(request, ctx.with(spanKey, span.context)).pipe(observeCall(() => span.end, method.path));
-        }).pipe(observeCall(this.observe, method.path));
+      const tracing = this.tracing;
+      const handler = (request: unknown, ctx: Context) => {
+        const metadata = ctx.get(incomingCallKey)?.metadata;
+        if (tracing === undefined || metadata === undefined) return defer(() => run(request, ctx)).pipe(observeCall(this.observe, method.path));
+        return defer(() => {
+          const span = tracing.serve(method.path, carrierOf(metadata));
+          return run(request, ctx.with(spanKey, span.context)).pipe(observeCall(endingSpan(this.observe, span), method.path));
+        });
+      };
       impl[name] = method.requestStream
         ? bidiStreamHandler(method.path, handler as (requests: Observable<unknown>, ctx: Context) => Observable<unknown>, this.scheduler)
         : method.responseStream

@@ -7,14 +7,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Metrics } from '../../operators/tools/metrics.js';
 import type { CallTracing } from '../../operators/tools/tracing.js';
-import { otlpTracing } from '../../nodes/cli/observability.js';
 import { startOtlpReceiver } from '../otlp/receiver.js';
 import { measure, type BenchResult } from './stats.js';
+import { takingTurns } from './turns.js';
 
 const kernel = { cls: 'LOCAL', type: 'KERNEL', parameters: { name: 'nsm-1' } };
 
-/** One Request+Close loop through a fresh mesh: local (4 segments) or remote (6), plaintext or secure. */
-async function requestClose(quick: boolean, remote: boolean, secure: boolean, observed: { metrics?: Metrics; tracing?: CallTracing } = {}): Promise<BenchResult> {
+/** What a Request+Close loop runs on: a mesh's nsc call, and what tears the mesh down. */
+export interface RequestCloseLoop {
+  readonly name: string;
+  readonly op: () => Promise<void>;
+  readonly cleanup: () => Promise<void>;
+}
+
+/** A fresh mesh, local (4 segments) or remote (6), plaintext or secure, and its Request+Close. */
+export async function requestCloseLoop(remote: boolean, secure: boolean, observed: { metrics?: Metrics; tracing?: CallTracing } = {}): Promise<RequestCloseLoop> {
   // Secure as the daemons run by default: mTLS everywhere, ES256 tokens, upstream's server policies.
   const policies = secure ? { server: resolvePolicies(['etc/nsm/opa/common/.*.rego', 'etc/nsm/opa/server/.*.rego']) } : {};
   const sandbox = await Sandbox.create({ secure, policies, ...observed });
@@ -23,13 +30,25 @@ async function requestClose(quick: boolean, remote: boolean, secure: boolean, ob
     await mesh.endpoint(remote ? 1 : 0, 'nse');
     const nsc = sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url, { retry: false, heal: false });
     let i = 0;
-    const what = `${remote ? 'remote (6 segments)' : 'local (4 segments)'} Request+Close, discovery, no-op datapath${secure ? ', mTLS + tokens + policies' : ', NSM_INSECURE'}${observed.metrics ? ', Prometheus metrics on' : ''}${observed.tracing ? ', OTLP traces on' : ''}`;
-    return await measure(what, quick ? 200 : 1000, 100, async () => {
+    const name = `${remote ? 'remote (6 segments)' : 'local (4 segments)'} Request+Close, discovery, no-op datapath${secure ? ', mTLS + tokens + policies' : ', NSM_INSECURE'}${observed.metrics ? ', Prometheus metrics on' : ''}${observed.tracing ? ', OTLP traces on' : ''}`;
+    const op = async () => {
       const conn = await nsc.request({ connection: { id: `nsc-${i++}`, networkService: 'ns' }, mechanismPreferences: [kernel] });
       await nsc.close(conn);
-    });
-  } finally {
+    };
+    return { name, op, cleanup: () => sandbox.cleanup() };
+  } catch (e) {
     await sandbox.cleanup();
+    throw e;
+  }
+}
+
+/** One Request+Close loop through a fresh mesh: local (4 segments) or remote (6), plaintext or secure. */
+async function requestClose(quick: boolean, remote: boolean, secure: boolean): Promise<BenchResult> {
+  const loop = await requestCloseLoop(remote, secure);
+  try {
+    return await measure(loop.name, quick ? 200 : 1000, 100, loop.op);
+  } finally {
+    await loop.cleanup();
   }
 }
 
@@ -75,45 +94,35 @@ export async function controlPlaneBenchmarks(quick: boolean): Promise<BenchResul
   ];
 }
 
+
 const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
 /**
  * What metrics and traces cost a local secure Request+Close: off, metrics on, metrics + OTLP
- * traces on, measured in rounds whose order rotates (a later run in a process is slower: its
- * heap is larger), the ratios taken within each round and their median reported with the
- * median round's figures.
+ * traces on, each variant its own process (its own heap and garbage collector) taking turns
+ * (turns.ts), so that the machine's moods fall on all three alike. A process can stay slower
+ * than its twin for its whole life, so this is done in rounds of fresh processes, and the
+ * median of the rounds' p50 ratios is reported with the median round's figures and CPU time per
+ * Request+Close. Traces go where a daemon's would: batched over OTLP/gRPC to a collector in
+ * another process (this one, which counts what arrives).
  */
 async function observabilityCost(quick: boolean): Promise<BenchResult[]> {
-  // Traces go where a daemon's would: a real OTLP/gRPC exporter, batching to a collector on a unix socket.
   const dir = mkdtempSync(join(tmpdir(), 'nsm-rx-bench-otlp-'));
   const receiver = await startOtlpReceiver(`unix:${join(dir, 'otlp.sock')}`);
-  const otlp = await otlpTracing(`unix://${join(dir, 'otlp.sock')}`, 'bench');
-  const variants = {
-    off: () => requestClose(quick, false, true),
-    metrics: () => requestClose(quick, false, true, { metrics: new Metrics() }),
-    both: () => requestClose(quick, false, true, { metrics: new Metrics(), tracing: otlp.tracing }),
-  };
-  const names = Object.keys(variants) as (keyof typeof variants)[];
-  const rounds: Record<keyof typeof variants, BenchResult>[] = [];
+  const rounds: BenchResult[][] = [];
   try {
-    for (let r = 0; r < (quick ? 1 : 3); r++) {
-      const round: Partial<Record<keyof typeof variants, BenchResult>> = {};
-      for (let k = 0; k < names.length; k++) {
-        const name = names[(r + k) % names.length] as keyof typeof variants;
-        round[name] = await variants[name]();
-      }
-      rounds.push(round as Record<keyof typeof variants, BenchResult>);
-    }
-    await otlp.shutdown();
+    for (let r = 0; r < (quick ? 1 : 3); r++) rounds.push(await takingTurns(['off', 'metrics', 'both'], `unix://${join(dir, 'otlp.sock')}`, quick ? 300 : 1500, 200));
   } finally {
     await receiver.stop();
     rmSync(dir, { recursive: true, force: true });
   }
-  const ratios = (name: keyof typeof variants) => rounds.map((round) => round[name].p50Ms / round.off.p50Ms);
-  const middle = (name: keyof typeof variants) => rounds.find((round) => round[name].p50Ms / round.off.p50Ms === median(ratios(name))) ?? rounds[0];
   const rounded = (x: number) => Number(x.toFixed(2));
-  return [
-    { ...(middle('metrics')?.metrics as BenchResult), extra: { 'metrics on/off p50 (median of rounds)': rounded(median(ratios('metrics'))), rounds: ratios('metrics').map(rounded).join(' ') } },
-    { ...(middle('both')?.both as BenchResult), extra: { 'metrics+tracing on/off p50 (median of rounds)': rounded(median(ratios('both'))), rounds: ratios('both').map(rounded).join(' '), spansExported: receiver.spans.length } },
-  ];
+  const ratios = (k: number) => rounds.map((round) => (round[k]?.p50Ms ?? NaN) / (round[0]?.p50Ms ?? NaN));
+  const row = (k: number, label: string): BenchResult => {
+    const middle = rounds.find((round) => (round[k]?.p50Ms ?? NaN) / (round[0]?.p50Ms ?? NaN) === median(ratios(k))) ?? rounds[0];
+    const [off, variant] = [middle?.[0], middle?.[k]] as [BenchResult, BenchResult];
+    return { ...variant, extra: { [label]: rounded(median(ratios(k))), rounds: ratios(k).map(rounded).join(' '), offP50Ms: rounded(off.p50Ms), 'cpu ms/op on, off': `${variant.extra?.['cpuMsPerOp']}, ${off.extra?.['cpuMsPerOp']}` } };
+  };
+  const both = row(2, 'metrics+tracing on/off p50');
+  return [row(1, 'metrics on/off p50'), { ...both, extra: { ...both.extra, spansExported: receiver.spans.length } }];
 }

@@ -16,7 +16,8 @@ message AnyValue { oneof value { string string_value = 1; bool bool_value = 2; i
 message ExportTraceServiceRequest { repeated ResourceSpans resource_spans = 1; }
 message ResourceSpans { Resource resource = 1; repeated ScopeSpans scope_spans = 2; }
 message ScopeSpans { repeated Span spans = 2; }
-message Span { bytes trace_id = 1; bytes span_id = 2; bytes parent_span_id = 4; string name = 5; int32 kind = 6; }
+message Span { bytes trace_id = 1; bytes span_id = 2; string trace_state = 3; bytes parent_span_id = 4; string name = 5; int32 kind = 6; fixed64 start_time_unix_nano = 7; fixed64 end_time_unix_nano = 8; repeated KeyValue attributes = 9; Status status = 15; fixed32 flags = 16; }
+message Status { string message = 2; int32 code = 3; }
 
 message ExportMetricsServiceRequest { repeated ResourceMetrics resource_metrics = 1; }
 message ResourceMetrics { Resource resource = 1; repeated ScopeMetrics scope_metrics = 2; }
@@ -39,6 +40,14 @@ export interface ReceivedSpan {
   readonly name: string;
   /** OTLP SpanKind: 2 server, 3 client. */
   readonly kind: number;
+  readonly traceState: string;
+  /** Milliseconds since the epoch (from OTLP's nanoseconds). */
+  readonly startMs: number;
+  readonly endMs: number;
+  readonly attributes: Readonly<Record<string, string>>;
+  /** OTLP StatusCode (0 unset, 2 error) and its message. */
+  readonly status: { readonly code: number; readonly message: string };
+  readonly flags: number;
 }
 
 /** One data point of a metric as received: a number's value, or a histogram's count and buckets. */
@@ -63,7 +72,7 @@ interface Point {
 }
 type Resource = { resource?: { attributes?: KeyValues } };
 interface DecodedTraces {
-  resourceSpans?: (Resource & { scopeSpans?: { spans?: { traceId: Uint8Array; spanId: Uint8Array; parentSpanId?: Uint8Array; name: string; kind?: number }[] }[] })[];
+  resourceSpans?: (Resource & { scopeSpans?: { spans?: { traceId: Uint8Array; spanId: Uint8Array; traceState?: string; parentSpanId?: Uint8Array; name: string; kind?: number; startTimeUnixNano?: number; endTimeUnixNano?: number; attributes?: KeyValues; status?: { code?: number; message?: string }; flags?: number }[] }[] })[];
 }
 interface DecodedMetrics {
   resourceMetrics?: (Resource & { scopeMetrics?: { metrics?: { name: string; unit?: string; gauge?: { dataPoints?: Point[] }; sum?: { dataPoints?: Point[]; isMonotonic?: boolean }; histogram?: { dataPoints?: Point[] } }[] }[] })[];
@@ -99,7 +108,22 @@ export async function startOtlpReceiver(address: string): Promise<{ spans: Recei
   const traces = exportMethod<DecodedTraces>('/opentelemetry.proto.collector.trace.v1.TraceService/Export', type('ExportTraceServiceRequest'), (request) => {
     for (const rs of request.resourceSpans ?? []) {
       const service = serviceOf(rs);
-      for (const ss of rs.scopeSpans ?? []) for (const s of ss.spans ?? []) spans.push({ service, traceId: hex(s.traceId), spanId: hex(s.spanId), parentSpanId: hex(s.parentSpanId), name: s.name, kind: s.kind ?? 0 });
+      for (const ss of rs.scopeSpans ?? [])
+        for (const s of ss.spans ?? [])
+          spans.push({
+            service,
+            traceId: hex(s.traceId),
+            spanId: hex(s.spanId),
+            parentSpanId: hex(s.parentSpanId),
+            name: s.name,
+            kind: s.kind ?? 0,
+            traceState: s.traceState ?? '',
+            startMs: (s.startTimeUnixNano ?? 0) / 1e6,
+            endMs: (s.endTimeUnixNano ?? 0) / 1e6,
+            attributes: record(s.attributes),
+            status: { code: s.status?.code ?? 0, message: s.status?.message ?? '' },
+            flags: s.flags ?? 0,
+          });
     }
   });
   const metrics = exportMethod<DecodedMetrics>('/opentelemetry.proto.collector.metrics.v1.MetricsService/Export', type('ExportMetricsServiceRequest'), (request) => {
