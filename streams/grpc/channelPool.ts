@@ -102,7 +102,8 @@ export class ChannelPool {
     return entry;
   }
 
-  acquire(url: NsmUrl): PooledChannel {
+  /** The channel to `url` new calls go over, opened if needed, one more borrower counted. */
+  private borrow(url: NsmUrl): Entry {
     let entry = this.channels.get(url.href);
     if (entry === undefined) {
       entry = this.open(url);
@@ -111,23 +112,46 @@ export class ChannelPool {
     clearTimeout(entry.idle);
     entry.idle = undefined;
     entry.refs++;
-    const held = entry;
+    return entry;
+  }
+
+  private giveBack(url: NsmUrl, entry: Entry): void {
+    if (--entry.refs > 0) return;
+    // Given back after closeAll, a drop or a re-key: nothing would ever reuse it.
+    if (this.channels.get(url.href) !== entry) return entry.client.close();
+    entry.idle = setTimeout(() => this.drop(url.href, entry), this.idleMs);
+    entry.idle.unref();
+  }
+
+  /**
+   * A channel to `url` until `release`. One kept across a re-key (a connection's, for its
+   * refreshes and heals) makes its later calls over a channel of the new key: the connection's
+   * next hop checks our tokens against the certificate of the handshake. Calls already running
+   * keep the old channel, which closes once released.
+   */
+  acquire(url: NsmUrl): PooledChannel {
+    let current = this.borrow(url);
+    const older: Entry[] = [];
     let released = false;
+    const latest = (): Entry => {
+      if (released || this.channels.get(url.href) === current || this.rekeyed === undefined || this.rekeyed.closed) return current;
+      older.push(current);
+      current = this.borrow(url);
+      return current;
+    };
     return {
-      client: held.client,
+      get client() {
+        return latest().client;
+      },
       url,
       token: this.token,
       observe: this.observe,
       tracing: this.tracing,
-      peer: () => held.peer,
+      peer: () => latest().peer,
       release: () => {
         if (released) return;
         released = true;
-        if (--held.refs > 0) return;
-        // Given back after closeAll, a drop or a re-key: nothing would ever reuse it.
-        if (this.channels.get(url.href) !== held) return held.client.close();
-        held.idle = setTimeout(() => this.drop(url.href, held), this.idleMs);
-        held.idle.unref();
+        for (const entry of [...older.splice(0), current]) this.giveBack(url, entry);
       },
     };
   }
@@ -138,7 +162,7 @@ export class ChannelPool {
     entry.client.close();
   }
 
-  /** Later borrowers get new channels; borrowed ones close when given back. */
+  /** Later calls get new channels; borrowed ones close when given back. */
   private retire(): void {
     for (const e of this.channels.values()) {
       clearTimeout(e.idle);

@@ -13,8 +13,9 @@ import { serveNetworkService } from '../grpc/networkService.js';
 import { incomingCallKey, type IncomingCall } from '../grpc/serve.js';
 import { GrpcServer } from '../grpc/server.js';
 import { ConnectionMonitor } from '../monitorConnections.js';
-import { createCa } from './ca.js';
-import { caSource } from './rotation.js';
+import { createCa, issueSvid } from './ca.js';
+import { caSource, contextOf } from './rotation.js';
+import { StreamedX509Source } from './svid.js';
 import { spiffeServerCredentials } from './tls.js';
 import { spiffeTokenGenerator } from './token.js';
 
@@ -110,5 +111,27 @@ describe('mutual TLS with SPIFFE identities', () => {
     const second = source.current.svid;
     expect(second.chain[0]!.serialNumber).not.toBe(first.chain[0]!.serialNumber);
     expect(second.key.equals(first.key)).toBe(true);
+  });
+
+  it('a channel held across a re-key (an identity provider restarted: a new key) makes its later calls with the new certificate, so its tokens verify; a call under way keeps the old channel', async () => {
+    const { url, seen } = await server('spiffe://nsm.local/nsmgr');
+    const source = new StreamedX509Source();
+    source.push(contextOf(issueSvid(ca, 'spiffe://nsm.local/nsc', now, 3_600_000), ca));
+    const pool = new ChannelPool({ source, token: spiffeTokenGenerator(source, 600_000, Date.now) });
+    stops.push(() => pool.closeAll());
+    // A connection's channel, kept for its refreshes and heals.
+    const channel = pool.acquire(url);
+    const call = () => firstValueFrom(unaryCall(channel, NetworkServiceService.request, { connection: Connection.fromPartial({ id: 'x' }), mechanismPreferences: [] }, Context.background));
+    await call();
+    const before = channel.client;
+    source.push(contextOf(issueSvid(ca, 'spiffe://nsm.local/nsc', now, 3_600_000), ca));
+    await call();
+    expect(channel.client).not.toBe(before);
+    const [first, second] = seen.map((c) => ({ key: c.identity!.publicKey, token: decodeJwt(tokenFromMetadata(c.metadata)!.token) }));
+    expect(verifyEs256(first!.token, first!.key)).toBe(true);
+    expect(verifyEs256(second!.token, second!.key)).toBe(true);
+    expect(second!.key.equals(first!.key)).toBe(false);
+    channel.release();
+    expect(pool.borrowed).toBe(0);
   });
 });

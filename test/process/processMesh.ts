@@ -67,6 +67,8 @@ export class ProcessMesh {
   /** The Workload API socket of the mesh's identity provider. */
   readonly identitySocket = `unix://${join(this.dir, 'identity', 'agent.sock')}`;
   private identity: Daemon | undefined;
+  /** How each daemon was started, to start it again (restart). */
+  private readonly launches = new Map<Daemon, { ns: string | undefined; argv: string[]; env: Record<string, string> }>();
   private readonly watchers: { pool: ChannelPool; stop: () => void }[] = [];
   /** The forwarder `node()` and `forwarder()` start on node i unless told (forwarder-kernel). */
   forwarderOf: (node: number) => ForwarderKind = () => kernelForwarder;
@@ -104,6 +106,11 @@ export class ProcessMesh {
     return this.identity;
   }
 
+  /** The mesh's identity provider (`nsm-rx identity`), once a daemon has started. */
+  identityProvider(): Daemon | undefined {
+    return this.identity;
+  }
+
   /** A channel pool with the nsc's identity (see startIdentity), e.g. to watch its connection at the nsmgr. */
   async nscPool(): Promise<ChannelPool> {
     this.identity ?? this.startIdentity();
@@ -134,7 +141,19 @@ export class ProcessMesh {
     child.stdout?.on('data', (b: Buffer) => (d.out += b.toString()));
     child.stderr?.on('data', (b: Buffer) => (d.out += b.toString()));
     this.daemons.push(d);
+    this.launches.set(d, { ns, argv, env });
     return d;
+  }
+
+  /** `d` started again as it was first (a pod's container restarting), once it has exited; the new daemon takes its place. */
+  restart(d: Daemon): Daemon {
+    const launch = this.launches.get(d);
+    if (launch === undefined) throw new Error('restart: not a daemon of this mesh');
+    this.launches.delete(d);
+    this.daemons.splice(this.daemons.indexOf(d), 1);
+    const again = this.run(launch.ns, launch.argv, launch.env);
+    if (d === this.identity) this.identity = again;
+    return again;
   }
 
   /** A node's control plane in its netns: the registry (node 0 only), nsmgr-i and forwarder-i (`forwarderOf(i)` unless told). */
@@ -172,6 +191,7 @@ export class ProcessMesh {
       w.stop();
     }
     await Promise.all(this.daemons.splice(0).map((d) => stop(d, 'SIGKILL')));
+    this.launches.clear();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

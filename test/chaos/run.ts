@@ -1,0 +1,138 @@
+// `npm run chaos [-- --short] [-- --connections=N --nscs=K --only=nsmgr,forwarder]`: the chaos
+// matrix (as root, on the kernel datapath). Builds the chaos mesh, then for each component kills
+// it with SIGKILL and restarts it as a pod would, measuring the longest ping silence of every
+// connection, the time until every connection answers again, and what is left behind. Prints a
+// table, writes chaos-results/chaos.json, and exits non-zero when a cell does not heal or leaves
+// something behind.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { kernelDatapathMissing } from '../../dataplane/kernel/host.js';
+import { inCheckout } from '../process/processMesh.js';
+import { ChaosMesh, type NetnsState } from './chaosMesh.js';
+import { faultWindow, type FaultWindow } from './faultWindow.js';
+
+/** A fault of the matrix: whose, and the ping gap upstream's behaviour lets us aim for (s). */
+interface Cell {
+  readonly component: string;
+  readonly target: string;
+  readonly gapAimS?: number;
+}
+
+const cells: readonly Cell[] = [
+  { component: 'identity', target: 'identity', gapAimS: 0 },
+  { component: 'registry', target: 'registry', gapAimS: 0 },
+  { component: 'nsmgr', target: 'nsmgr-0', gapAimS: 0 },
+  { component: 'forwarder', target: 'forwarder-0', gapAimS: 1 },
+  { component: 'NSE', target: 'icmp-responder' },
+  { component: 'nsc', target: 'nsc-0' },
+];
+
+interface CellResult extends FaultWindow {
+  readonly component: string;
+  readonly target: string;
+  readonly gapAimS: number | null;
+  readonly leftovers: string[];
+}
+
+const arg = (name: string): string | undefined => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+
+/** What differs between two snapshots of the mesh's namespaces (as multisets: two like lines are two), in words. */
+function differences(before: Record<string, NetnsState>, after: Record<string, NetnsState>): string[] {
+  const minus = (a: readonly string[], b: readonly string[]) => {
+    const rest = [...b];
+    return a.filter((x) => {
+      const i = rest.indexOf(x);
+      if (i < 0) return true;
+      rest.splice(i, 1);
+      return false;
+    });
+  };
+  const out: string[] = [];
+  for (const [ns, was] of Object.entries(before)) {
+    const now = after[ns] ?? { links: [], routes: [], rules: [] };
+    for (const key of ['links', 'routes', 'rules'] as const) {
+      const added = minus(now[key], was[key]);
+      const gone = minus(was[key], now[key]);
+      if (added.length > 0) out.push(`${ns} ${key} left behind: ${added.join('; ')}`);
+      if (gone.length > 0) out.push(`${ns} ${key} missing: ${gone.join('; ')}`);
+    }
+  }
+  return out;
+}
+
+/** Open fds that grew by more than `slack` per daemon (a restarted one compared with its predecessor). */
+function fdGrowth(before: Record<string, number>, after: Record<string, number>, slack = 10): string[] {
+  return Object.entries(after)
+    .filter(([name, n]) => n > (before[name] ?? 0) + slack)
+    .map(([name, n]) => `${name} open fds ${before[name]} → ${n}`);
+}
+
+async function main(): Promise<number> {
+  const missing = kernelDatapathMissing();
+  if (missing) {
+    console.error(`npm run chaos needs the kernel datapath: ${missing}`);
+    return 1;
+  }
+  const short = process.argv.includes('--short');
+  const nscs = Number(arg('nscs') ?? (short ? 4 : 10));
+  const perNsc = Math.ceil(Number(arg('connections') ?? (short ? 20 : 100)) / nscs);
+  const only = arg('only')?.split(',');
+  const chosen = cells.filter((c) => only === undefined || only.includes(c.component));
+  const started = performance.now();
+  const chaos = await ChaosMesh.build(nscs, perNsc);
+  const results: CellResult[] = [];
+  const dir = join(dirname(inCheckout('package.json')), 'chaos-results');
+  mkdirSync(dir, { recursive: true });
+  // What every daemon said, kept when a cell fails (DBG=1: at DEBUG).
+  const logFile = join(dir, 'daemons.log');
+  try {
+    console.log(`chaos mesh: ${chaos.connections.length} connections from ${nscs} nscs (${perNsc} each), up in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    // Links just made get their IPv6 link-local routes a moment later: let them.
+    await new Promise((r) => setTimeout(r, 3000));
+    const baseline = chaos.state();
+    for (const cell of chosen) {
+      const fdsBefore = chaos.fds();
+      const window = await faultWindow(chaos.connections, () => chaos.killAndRestart(cell.target));
+      const leftovers = await settled(() => [...differences(baseline, chaos.state()), ...fdGrowth(fdsBefore, chaos.fds())]);
+      const result = { component: cell.component, target: cell.target, gapAimS: cell.gapAimS ?? null, ...window, leftovers };
+      results.push(result);
+      console.log(row(result));
+      if (!result.healed || leftovers.length > 0) writeFileSync(logFile, chaos.mesh.dump());
+    }
+  } catch (e) {
+    console.error(chaos.mesh.dump());
+    throw e;
+  } finally {
+    await chaos.dispose();
+  }
+  writeFileSync(join(dir, 'chaos.json'), `${JSON.stringify({ date: new Date().toISOString(), connections: nscs * perNsc, nscs, results }, null, 2)}\n`);
+  console.log(`\nwrote ${join(dir, 'chaos.json')}`);
+  const failed = results.filter((r) => !r.healed || r.leftovers.length > 0);
+  for (const r of failed) console.error(`FAILED ${r.component} (${r.target}): ${r.healed ? '' : 'did not heal; '}${r.leftovers.join('; ')}`);
+  if (failed.length > 0) console.error(`what every daemon said: ${logFile}`);
+  return failed.length === 0 ? 0 : 1;
+}
+
+/** Leftovers once things have had time to settle: checked until none for up to 30 s (a Close, an expiry, take a moment). */
+async function settled(leftovers: () => string[]): Promise<string[]> {
+  let found = leftovers();
+  for (let i = 0; i < 30 && found.length > 0; i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    found = leftovers();
+  }
+  return found;
+}
+
+const row = (r: CellResult): string =>
+  [
+    `${r.component} (${r.target}) kill -9 + restart`.padEnd(44),
+    `max gap ${r.maxGapS.toFixed(2)} s${r.gapAimS === null ? '' : ` (aim ${r.gapAimS === 0 ? 'no loss' : `≤ ${r.gapAimS} s`}: ${r.gapAimS === 0 ? (r.lostConnections === 0 ? 'met' : 'NOT met') : r.maxGapS <= r.gapAimS ? 'met' : 'NOT met'})`}`.padEnd(40),
+    `connections that lost pings ${r.lostConnections}`.padEnd(32),
+    r.healed ? `all up after ${r.allUpS.toFixed(2)} s` : 'NOT healed',
+    r.leftovers.length === 0 ? 'no leftovers' : `LEFTOVERS: ${r.leftovers.length}`,
+  ].join('  ');
+
+process.exitCode = await main().catch((e: unknown) => {
+  console.error(e);
+  return 1;
+});
