@@ -127,16 +127,18 @@ export class ChannelPool {
    * A channel to `url` until `release`. One kept across a re-key (a connection's, for its
    * refreshes and heals) makes its later calls over a channel of the new key: the connection's
    * next hop checks our tokens against the certificate of the handshake. Calls already running
-   * keep the old channel, which closes once released.
+   * finish on the old channel.
    */
   acquire(url: NsmUrl): PooledChannel {
     let current = this.borrow(url);
-    const older: Entry[] = [];
     let released = false;
     const latest = (): Entry => {
       if (released || this.channels.get(url.href) === current || this.rekeyed === undefined || this.rekeyed.closed) return current;
-      older.push(current);
+      // The old channel closes when its last holder moves on: gracefully, HTTP/2 lets the
+      // streams still on it (a monitor) finish.
+      const old = current;
       current = this.borrow(url);
+      this.giveBack(url, old);
       return current;
     };
     return {
@@ -151,7 +153,7 @@ export class ChannelPool {
       release: () => {
         if (released) return;
         released = true;
-        for (const entry of [...older.splice(0), current]) this.giveBack(url, entry);
+        this.giveBack(url, current);
       },
     };
   }

@@ -60,10 +60,13 @@ function differences(before: Record<string, NetnsState>, after: Record<string, N
   return out;
 }
 
-/** Open fds that grew by more than `slack` per daemon (a restarted one compared with its predecessor). */
-function fdGrowth(before: Record<string, number>, after: Record<string, number>, slack = 10): string[] {
+/**
+ * Open fds that grew by more than `slack` in a daemon that lived through the fault (the one
+ * restarted is a new process: its predecessor's fds went with it).
+ */
+function fdGrowth(before: Record<string, number>, after: Record<string, number>, restarted: string, slack = 10): string[] {
   return Object.entries(after)
-    .filter(([name, n]) => n > (before[name] ?? 0) + slack)
+    .filter(([name, n]) => name !== restarted && n > (before[name] ?? 0) + slack)
     .map(([name, n]) => `${name} open fds ${before[name]} → ${n}`);
 }
 
@@ -93,7 +96,7 @@ async function main(): Promise<number> {
     for (const cell of chosen) {
       const fdsBefore = chaos.fds();
       const window = await faultWindow(chaos.connections, () => chaos.killAndRestart(cell.target));
-      const leftovers = await settled(() => [...differences(baseline, chaos.state()), ...fdGrowth(fdsBefore, chaos.fds())]);
+      const leftovers = await settled(() => [...differences(baseline, chaos.state()), ...fdGrowth(fdsBefore, chaos.fds(), cell.target)]);
       const result = { component: cell.component, target: cell.target, gapAimS: cell.gapAimS ?? null, ...window, leftovers };
       results.push(result);
       console.log(row(result));
