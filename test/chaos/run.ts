@@ -70,6 +70,10 @@ function fdGrowth(before: Record<string, number>, after: Record<string, number>,
     .map(([name, n]) => `${name} open fds ${before[name]} → ${n}`);
 }
 
+/** Daemons of the mesh that are no longer running (none should: each fault's victim was restarted). */
+const exited = (chaos: ChaosMesh): string[] =>
+  [...chaos.daemons].filter(([, d]) => d.child.exitCode !== null || d.child.signalCode !== null).map(([name, d]) => `${name} exited (${d.child.exitCode ?? d.child.signalCode})`);
+
 async function main(): Promise<number> {
   const missing = kernelDatapathMissing();
   if (missing) {
@@ -96,7 +100,7 @@ async function main(): Promise<number> {
     for (const cell of chosen) {
       const fdsBefore = chaos.fds();
       const window = await faultWindow(chaos.connections, () => chaos.killAndRestart(cell.target));
-      const leftovers = await settled(() => [...differences(baseline, chaos.state()), ...fdGrowth(fdsBefore, chaos.fds(), cell.target)]);
+      const leftovers = await settled(() => [...differences(baseline, chaos.state()), ...fdGrowth(fdsBefore, chaos.fds(), cell.target), ...exited(chaos)]);
       const result = { component: cell.component, target: cell.target, gapAimS: cell.gapAimS ?? null, ...window, leftovers };
       results.push(result);
       console.log(row(result));
