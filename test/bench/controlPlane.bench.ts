@@ -94,7 +94,6 @@ export async function controlPlaneBenchmarks(quick: boolean): Promise<BenchResul
   ];
 }
 
-
 const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
 /**

@@ -24,10 +24,8 @@ function pinger(ns: string, dst: string): Pinger {
   return { replies, stop: () => child.kill('SIGKILL') };
 }
 
-/** One NSM connection of the chaos mesh: which nsc holds it, its interface there, the NSE's address, its ping. */
+/** One NSM connection of the chaos mesh: the netns of the nsc holding it, the NSE's address, its ping. */
 export interface ChaosConnection {
-  readonly id: string;
-  readonly nsc: number;
   readonly ns: string;
   readonly dst: string;
   readonly ping: Pinger;
@@ -77,7 +75,6 @@ export class ChaosMesh {
   readonly connections: ChaosConnection[] = [];
   /** Every daemon by the name it runs as (identity, registry, nsmgr-0, forwarder-1, icmp-responder, nsc-3, …). */
   readonly daemons = new Map<string, Daemon>();
-  nseNs = '';
 
   private netns(label: string): string {
     const name = `nsmrx-chaos-${process.pid}-${label}`;
@@ -105,8 +102,7 @@ export class ChaosMesh {
       const { nsmgr, forwarder } = this.mesh.node(ns as string, i, ip);
       this.daemons.set(`nsmgr-${i}`, nsmgr).set(`forwarder-${i}`, forwarder);
     }
-    this.nseNs = this.netns('nse');
-    this.daemons.set('icmp-responder', this.mesh.nse(this.nseNs, 1, 'icmp-responder', '169.254.0.0/20'));
+    this.daemons.set('icmp-responder', this.mesh.nse(this.netns('nse'), 1, 'icmp-responder', '169.254.0.0/20'));
     const services = Array.from({ length: perNsc }, (_, j) => `kernel://icmp-responder/nsm-${j + 1}`).join(',');
     const nscNs: string[] = [];
     for (let i = 0; i < nscs; i++) {
@@ -118,10 +114,10 @@ export class ChaosMesh {
     const nscDaemons = [...this.daemons].filter(([name]) => name.startsWith('nsc-')).map(([, d]) => d);
     await until(() => nscDaemons.every((d) => nscEvents(d, 'connected').length === perNsc), 120_000, 'every nsc connected');
     for (const [i, d] of nscDaemons.entries())
-      for (const [j, conn] of nscEvents(d, 'connected').entries()) {
+      for (const conn of nscEvents(d, 'connected')) {
         const dst = conn.context.ipContext.dstIpAddrs[0]?.replace(/\/32$/, '') ?? '';
         const ns = nscNs[i] as string;
-        this.connections.push({ id: `nsc-${i}-${j}`, nsc: i, ns, dst, ping: pinger(ns, dst) });
+        this.connections.push({ ns, dst, ping: pinger(ns, dst) });
       }
   }
 
