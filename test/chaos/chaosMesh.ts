@@ -1,34 +1,13 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { addNetns, delNetns, underlay } from '../kernel/netns.js';
-import { nscEvents, ProcessMesh, type Daemon } from '../process/processMesh.js';
-
-/** Reply times (s, `ping -D`) of one connection's ping, every 100 ms, kept as numbers. */
-export interface Pinger {
-  readonly replies: number[];
-  stop(): void;
-}
-
-function pinger(ns: string, dst: string): Pinger {
-  const child = spawn('ip', ['netns', 'exec', ns, 'ping', '-D', '-n', '-i', '0.1', dst], { stdio: ['ignore', 'pipe', 'ignore'] });
-  const replies: number[] = [];
-  let partial = '';
-  child.stdout.on('data', (b: Buffer) => {
-    const lines = (partial + b.toString()).split('\n');
-    partial = lines.pop() ?? '';
-    for (const line of lines) {
-      const m = /^\[(\d+\.\d+)\] \d+ bytes from/.exec(line);
-      if (m) replies.push(Number(m[1]));
-    }
-  });
-  return { replies, stop: () => child.kill('SIGKILL') };
-}
+import { nscEvents, pinger, ProcessMesh, type Daemon } from '../process/processMesh.js';
 
 /** One NSM connection of the chaos mesh: the netns of the nsc holding it, the NSE's address, its ping. */
 export interface ChaosConnection {
   readonly ns: string;
   readonly dst: string;
-  readonly ping: Pinger;
+  readonly ping: ReturnType<typeof pinger>;
 }
 
 /** What the kernel holds in a netns: links, routes of every table, policy rules. */
@@ -117,7 +96,7 @@ export class ChaosMesh {
       for (const conn of nscEvents(d, 'connected')) {
         const dst = conn.context.ipContext.dstIpAddrs[0]?.replace(/\/32$/, '') ?? '';
         const ns = nscNs[i] as string;
-        this.connections.push({ ns, dst, ping: pinger(ns, dst) });
+        this.connections.push({ ns, dst, ping: pinger(ns, dst, 0.1) });
       }
   }
 

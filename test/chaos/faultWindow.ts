@@ -41,7 +41,7 @@ export function connectionWindow(replies: readonly number[], t0: number): { gapS
 export async function faultWindow(connections: readonly ChaosConnection[], fault: () => Promise<void>, steadyS = 5, timeoutS = 90): Promise<FaultWindow> {
   const t0 = Date.now() / 1000;
   await fault();
-  const answering = (now: number) => connections.every((c) => (c.ping.replies.at(-1) ?? 0) > now - LOSS_S);
+  const answering = (now: number) => connections.every((c) => (c.ping.replies().at(-1) ?? 0) > now - LOSS_S);
   let steadySince: number | undefined;
   const healed = await until(
     () => {
@@ -55,7 +55,7 @@ export async function faultWindow(connections: readonly ChaosConnection[], fault
     () => true,
     () => false,
   );
-  const figures = connections.map((c) => connectionWindow(c.ping.replies, t0));
+  const figures = connections.map((c) => connectionWindow(c.ping.replies(), t0));
   return {
     maxGapS: Math.max(0, ...figures.map((f) => f.gapS)),
     lostConnections: figures.filter((f) => f.gapS > LOSS_S).length,

@@ -130,10 +130,17 @@ async function settled(leftovers: () => string[]): Promise<string[]> {
   return found;
 }
 
+/** The cell's gap aim in words, and whether it was met: no loss at all, or a longest gap. */
+function aim(r: CellResult): string {
+  if (r.gapAimS === null) return '';
+  const met = r.gapAimS === 0 ? r.lostConnections === 0 : r.maxGapS <= r.gapAimS;
+  return ` (aim ${r.gapAimS === 0 ? 'no loss' : `≤ ${r.gapAimS} s`}: ${met ? 'met' : 'NOT met'})`;
+}
+
 const row = (r: CellResult): string =>
   [
     `${r.component} (${r.target}) kill -9 + restart`.padEnd(44),
-    `max gap ${r.maxGapS.toFixed(2)} s${r.gapAimS === null ? '' : ` (aim ${r.gapAimS === 0 ? 'no loss' : `≤ ${r.gapAimS} s`}: ${r.gapAimS === 0 ? (r.lostConnections === 0 ? 'met' : 'NOT met') : r.maxGapS <= r.gapAimS ? 'met' : 'NOT met'})`}`.padEnd(40),
+    `max gap ${r.maxGapS.toFixed(2)} s${aim(r)}`.padEnd(40),
     `connections that lost pings ${r.lostConnections}`.padEnd(32),
     r.healed ? `all up after ${r.allUpS.toFixed(2)} s` : 'NOT healed',
     r.leftovers.length === 0 ? 'no leftovers' : `LEFTOVERS: ${r.leftovers.length}`,

@@ -196,16 +196,25 @@ export class ProcessMesh {
   }
 }
 
-/** `ping -D` every 50 ms from a netns: reply times (s), and the longest silence after a moment. */
-export function pinger(ns: string, dst: string): { replies(): number[]; gap(after: number): number; stop(): void } {
-  const child = spawn('ip', ['netns', 'exec', ns, 'ping', '-D', '-n', '-i', '0.05', dst], { stdio: ['ignore', 'pipe', 'ignore'] });
-  let out = '';
-  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-  const replies = () => [...out.matchAll(/^\[(\d+\.\d+)\] \d+ bytes from/gm)].map((m) => Number(m[1]));
+/**
+ * `ping -D` every `intervalS` (50 ms) from a netns: reply times (s since the epoch, parsed as
+ * they come, so a long run keeps numbers, not text), and the longest silence after a moment.
+ */
+export function pinger(ns: string, dst: string, intervalS = 0.05): { replies(): number[]; gap(after: number): number; stop(): void } {
+  const child = spawn('ip', ['netns', 'exec', ns, 'ping', '-D', '-n', '-i', String(intervalS), dst], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const times: number[] = [];
+  let partial = '';
+  child.stdout.on('data', (b: Buffer) => {
+    const lines = (partial + b.toString()).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) {
+      const m = /^\[(\d+\.\d+)\] \d+ bytes from/.exec(line);
+      if (m) times.push(Number(m[1]));
+    }
+  });
   return {
-    replies,
+    replies: () => times,
     gap(after) {
-      const times = replies();
       let worst = 0;
       for (let i = 1; i < times.length; i++) if ((times[i] as number) > after) worst = Math.max(worst, (times[i] as number) - (times[i - 1] as number));
       return worst;
