@@ -48,22 +48,34 @@ export const openFds = (pid: number | undefined): number => (pid === undefined ?
  * attached to node 0 (remote connections, over VXLAN), the odd ones to node 1 (local) — with a
  * ping on every connection.
  */
+export interface ChaosMeshOptions {
+  /** Each connection's ping interval, s (default 0.1). */
+  readonly pingIntervalS?: number;
+  /** Variables every daemon of the mesh gets (ProcessMesh's `env`). */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
 export class ChaosMesh {
-  readonly mesh = new ProcessMesh();
+  readonly mesh: ProcessMesh;
   readonly namespaces: string[] = [];
   readonly connections: ChaosConnection[] = [];
   /** Every daemon by the name it runs as (identity, registry, nsmgr-0, forwarder-1, icmp-responder, nsc-3, …). */
   readonly daemons = new Map<string, Daemon>();
 
-  private netns(label: string): string {
+  private constructor(private readonly options: ChaosMeshOptions) {
+    this.mesh = new ProcessMesh(options.env);
+  }
+
+  /** A netns of the mesh (deleted with it), named after `label`. */
+  netns(label: string): string {
     const name = `nsmrx-chaos-${process.pid}-${label}`;
     addNetns(name);
     this.namespaces.push(name);
     return name;
   }
 
-  static async build(nscs: number, perNsc: number): Promise<ChaosMesh> {
-    const m = new ChaosMesh();
+  static async build(nscs: number, perNsc: number, options: ChaosMeshOptions = {}): Promise<ChaosMesh> {
+    const m = new ChaosMesh(options);
     try {
       await m.start(nscs, perNsc);
       return m;
@@ -96,7 +108,7 @@ export class ChaosMesh {
       for (const conn of nscEvents(d, 'connected')) {
         const dst = conn.context.ipContext.dstIpAddrs[0]?.replace(/\/32$/, '') ?? '';
         const ns = nscNs[i] as string;
-        this.connections.push({ ns, dst, ping: pinger(ns, dst, 0.1) });
+        this.connections.push({ ns, dst, ping: pinger(ns, dst, this.options.pingIntervalS ?? 0.1) });
       }
   }
 

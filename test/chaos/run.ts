@@ -8,8 +8,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { kernelDatapathMissing } from '../../dataplane/kernel/host.js';
 import { inCheckout } from '../process/processMesh.js';
-import { ChaosMesh, type NetnsState } from './chaosMesh.js';
+import { ChaosMesh } from './chaosMesh.js';
 import { faultWindow, type FaultWindow } from './faultWindow.js';
+import { differences, settled } from './leftovers.js';
 
 /** A fault of the matrix: whose, and the ping gap upstream's behaviour lets us aim for (s). */
 interface Cell {
@@ -35,30 +36,6 @@ interface CellResult extends FaultWindow {
 }
 
 const arg = (name: string): string | undefined => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
-
-/** What differs between two snapshots of the mesh's namespaces (as multisets: two like lines are two), in words. */
-function differences(before: Record<string, NetnsState>, after: Record<string, NetnsState>): string[] {
-  const minus = (a: readonly string[], b: readonly string[]) => {
-    const rest = [...b];
-    return a.filter((x) => {
-      const i = rest.indexOf(x);
-      if (i < 0) return true;
-      rest.splice(i, 1);
-      return false;
-    });
-  };
-  const out: string[] = [];
-  for (const [ns, was] of Object.entries(before)) {
-    const now = after[ns] ?? { links: [], routes: [], rules: [] };
-    for (const key of ['links', 'routes', 'rules'] as const) {
-      const added = minus(now[key], was[key]);
-      const gone = minus(was[key], now[key]);
-      if (added.length > 0) out.push(`${ns} ${key} left behind: ${added.join('; ')}`);
-      if (gone.length > 0) out.push(`${ns} ${key} missing: ${gone.join('; ')}`);
-    }
-  }
-  return out;
-}
 
 /**
  * Open fds that grew by more than `slack` in a daemon that lived through the fault (the one
@@ -118,16 +95,6 @@ async function main(): Promise<number> {
   for (const r of failed) console.error(`FAILED ${r.component} (${r.target}): ${r.healed ? '' : 'did not heal; '}${r.leftovers.join('; ')}`);
   if (failed.length > 0) console.error(`what every daemon said: ${logFile}`);
   return failed.length === 0 ? 0 : 1;
-}
-
-/** Leftovers once things have had time to settle: checked until none for up to 30 s (a Close, an expiry, take a moment). */
-async function settled(leftovers: () => string[]): Promise<string[]> {
-  let found = leftovers();
-  for (let i = 0; i < 30 && found.length > 0; i++) {
-    await new Promise((r) => setTimeout(r, 1000));
-    found = leftovers();
-  }
-  return found;
 }
 
 /** The cell's gap aim in words, and whether it was met: no loss at all, or a longest gap. */

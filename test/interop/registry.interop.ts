@@ -3,14 +3,14 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { firstValueFrom, lastValueFrom, toArray } from 'rxjs';
-import { NetworkServiceEndpoint, NetworkServiceEndpointQuery } from '../../proto/gen/registry.js';
+import { firstValueFrom } from 'rxjs';
+import { NetworkServiceEndpoint } from '../../proto/gen/registry.js';
 import { Context } from '../../operators/core/context.js';
 import { registryChain } from '../../operators/core/registry.js';
 import { nseRegistryClient } from '../../operators/registry/grpcClient.js';
 import { unixUrl, type NsmUrl } from '../../operators/tools/nsmUrl.js';
 import type { ChannelPool } from '../../streams/grpc/channelPool.js';
-import { ProcessMesh } from '../process/processMesh.js';
+import { ProcessMesh, registeredEndpoints } from '../process/processMesh.js';
 import { referenceBinaries } from './reference.js';
 
 const run = promisify(execFile);
@@ -28,11 +28,7 @@ async function goRegister(url: NsmUrl, name: string): Promise<{ spiffeId: string
 
 const budget = () => Context.background.withDeadline(Date.now() + 5000);
 
-/** Every NSE the registry at `url` holds. */
-const find = (pool: ChannelPool, url: NsmUrl) =>
-  lastValueFrom(registryChain([nseRegistryClient({ pool, url })]).find(NetworkServiceEndpointQuery.fromPartial({ networkServiceEndpoint: {} }), budget()).pipe(toArray())).then((all) =>
-    all.flatMap((r) => (r.networkServiceEndpoint ? [r.networkServiceEndpoint] : [])),
-  );
+const find = registeredEndpoints;
 const names = async (pool: ChannelPool, url: NsmUrl) => (await find(pool, url)).map((nse) => nse.name);
 
 /** One Register of `name` as the pool's identity (the nsc's). */

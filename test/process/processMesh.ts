@@ -2,7 +2,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseNsmUrl } from '../../operators/tools/nsmUrl.js';
+import { lastValueFrom, toArray } from 'rxjs';
+import { Context } from '../../operators/core/context.js';
+import { registryChain } from '../../operators/core/registry.js';
+import { nseRegistryClient } from '../../operators/registry/grpcClient.js';
+import { parseNsmUrl, type NsmUrl } from '../../operators/tools/nsmUrl.js';
+import { NetworkServiceEndpointQuery, type NetworkServiceEndpoint } from '../../proto/gen/registry.js';
 import { ChannelPool } from '../../streams/grpc/channelPool.js';
 import { spiffeTokenGenerator } from '../../streams/spiffe/token.js';
 import { workloadApiSource } from '../../streams/spiffe/workloadApi.js';
@@ -54,6 +59,12 @@ export function nscEvents(nsc: Daemon, kind: string): NscConnection[] {
     .filter((e) => e.event === kind)
     .map((e) => e.connection);
 }
+
+/** Every NSE the registry (or nsmgr) at `url` holds, read as the pool's identity within 5 s. */
+export const registeredEndpoints = (pool: ChannelPool, url: NsmUrl): Promise<NetworkServiceEndpoint[]> =>
+  lastValueFrom(registryChain([nseRegistryClient({ pool, url })]).find(NetworkServiceEndpointQuery.fromPartial({ networkServiceEndpoint: {} }), Context.background.withDeadline(Date.now() + 5000)).pipe(toArray())).then((all) =>
+    all.flatMap((r) => (r.networkServiceEndpoint ? [r.networkServiceEndpoint] : [])),
+  );
 
 /**
  * A mesh of real OS processes, each started inside a network namespace and configured only by
@@ -154,6 +165,11 @@ export class ProcessMesh {
     const again = this.run(launch.ns, launch.argv, launch.env);
     if (d === this.identity) this.identity = again;
     return again;
+  }
+
+  /** The netns daemon `d` runs in (undefined: this process's). */
+  netnsOf(d: Daemon): string | undefined {
+    return this.launches.get(d)?.ns;
   }
 
   /** A node's control plane in its netns: the registry (node 0 only), nsmgr-i and forwarder-i (`forwarderOf(i)` unless told). */

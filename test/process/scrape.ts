@@ -27,12 +27,13 @@ export function prometheusUrl(out: string): string | undefined {
   return undefined;
 }
 
-/** Scrapes `url` from inside netns `ns` as Prometheus would over TLS, trusting the mesh identity's bundle. */
-export async function scrape(ns: string, url: string, identitySocket: string): Promise<{ status: number; protocol: string | null; body: string }> {
+/** Scrapes `url` from inside netns `ns` (undefined: this process's) as Prometheus would over TLS, trusting the mesh identity's bundle. */
+export async function scrape(ns: string | undefined, url: string, identitySocket: string): Promise<{ status: number; protocol: string | null; body: string }> {
   const { source, stop } = workloadApiSource(parseNsmUrl(identitySocket));
   try {
     const ca = bundlesPem(await source.ready());
-    const { stdout } = await run('ip', ['netns', 'exec', ns, process.execPath, '--input-type=module', '-e', SCRAPER], { env: { ...process.env, SCRAPE_URL: url, SCRAPE_CA: ca } });
+    const scraper = [process.execPath, '--input-type=module', '-e', SCRAPER];
+    const { stdout } = await run(ns === undefined ? (scraper[0] as string) : 'ip', ns === undefined ? scraper.slice(1) : ['netns', 'exec', ns, ...scraper], { env: { ...process.env, SCRAPE_URL: url, SCRAPE_CA: ca }, timeout: 20_000 });
     return JSON.parse(stdout) as { status: number; protocol: string | null; body: string };
   } finally {
     stop();
