@@ -1,10 +1,12 @@
 import { asyncScheduler, concat, defer, EMPTY, lastValueFrom, Subject, type Observable } from 'rxjs';
-import { distinctUntilChanged, filter, finalize, mergeMap, takeUntil, tap } from 'rxjs/operators';
+import { concatMap, distinctUntilChanged, filter, finalize, mergeMap, takeUntil } from 'rxjs/operators';
 import { from } from 'ix/Ix.asynciterable';
 import { ConnectionEventType, type Connection, type ConnectionEvent } from '../../proto/gen/connection.js';
 import { client as clientChain } from '../../operators/chains/client.js';
 import { Context } from '../../operators/core/context.js';
+import type { NetworkServiceHandler } from '../../operators/core/networkservice.js';
 import { heal } from '../../operators/networkservice/heal.js';
+import { leavableRequest } from '../../operators/networkservice/leavableRequest.js';
 import { retryClient } from '../../operators/networkservice/retry.js';
 import { parseNsmUrl } from '../../operators/tools/nsmUrl.js';
 import { parseNsUrl } from '../../operators/tools/nsurl.js';
@@ -29,14 +31,15 @@ export interface NsmClient {
    * Requests a network service named as NSM_NETWORK_SERVICES names one (`kernel://icmp-responder/nsm-1`,
    * `kernel://ns@domain/nsm-1?app=x`), trying until it succeeds, and keeps the connection
    * (refresh, heal). Emits the connection, then each change the nsmgr reports of it (a heal's
-   * new path, DOWN and UP again); unsubscribing Closes it.
+   * new path, DOWN and UP again); unsubscribing Closes it — one still being requested as soon as
+   * the try in flight has ended (the hops may finish it anyway), without trying again.
    */
   request(service: string): Observable<Connection>;
   /** Every connection event of the nsmgr (MonitorConnections: the initial state, then updates and deletes). */
   monitor(): Observable<ConnectionEvent>;
   /** The same events, pulled: `for await (const event of client.events())`; leaving the loop ends the watch. */
   events(): AsyncIterable<ConnectionEvent>;
-  /** Closes every connection still requested and releases the client. */
+  /** Closes every connection still requested (or being requested, or left mid-Request) and releases the client. */
   close(): Promise<void>;
 }
 
@@ -55,7 +58,8 @@ export async function connect(options: ConnectOptions): Promise<NsmClient> {
   const pool = secure.pool();
   const scheduler = asyncScheduler;
   const chain = clientChain({ name, pool, url, token: secure.token, inodeUrlOf: inodeUrlOfFile, refresh: true, heal: heal({ scheduler, logger: ctx.log }), scheduler });
-  const handler = retryClient(chain.handler, { scheduler, tryTimeout: options.requestTimeout ?? 15_000 });
+  const retrying = (tries: NetworkServiceHandler) => retryClient(tries, { scheduler, tryTimeout: options.requestTimeout ?? 15_000 });
+  const handler = retrying(chain.handler);
   const open = new Set<Promise<void>>();
   const closed = new Subject<void>();
   let made = 0;
@@ -66,19 +70,22 @@ export async function connect(options: ConnectOptions): Promise<NsmClient> {
     defer(() => {
       const fresh = requestFor(name, made++, parseNsUrl(service));
       const id = fresh.connection?.id ?? '';
-      // What is closed is the Request's answer (the client chain's begin keeps it current across
-      // refreshes and heals); the nsmgr's reports are its view of the connection, not the client's.
-      let requested: Connection | undefined;
+      // Left mid-Request, the try in flight still ends and what it made is Closed: the hops may
+      // finish a Request whoever cancels it (see leavableRequest).
+      const first = leavableRequest(chain.handler, retrying, fresh, Context.background);
       const updates = monitor().pipe(
         mergeMap((e) => (e.type === ConnectionEventType.DELETE ? EMPTY : Object.values(e.connections))),
         filter((c) => c.path?.pathSegments[0]?.id === id),
       );
-      return concat(handler.request(fresh, Context.background).pipe(tap((c) => (requested = c))), updates).pipe(
+      return concat(first.answer, updates).pipe(
         distinctUntilChanged(sameReport),
         takeUntil(closed),
         finalize(() => {
-          if (requested === undefined) return;
-          const closing = lastValueFrom(handler.close(requested, Context.background.withDeadline(scheduler.now() + 15_000)), { defaultValue: undefined })
+          // What is closed is the Request's answer (the client chain's begin keeps it current across
+          // refreshes and heals); the nsmgr's reports are its view of the connection, not the client's.
+          const closing = lastValueFrom(first.leave().pipe(concatMap((requested) => handler.close(requested, Context.background.withDeadline(scheduler.now() + 15_000)))), {
+            defaultValue: undefined,
+          })
             .catch((e: unknown) => ctx.log.warn('close failed', { id, error: String(e) }))
             .finally(() => open.delete(closing));
           open.add(closing);

@@ -1,5 +1,9 @@
+import { throwError } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { State, type Connection } from '../../proto/gen/connection.js';
+import { unavailable } from '../../operators/core/errors.js';
+import type { NetworkServiceElement } from '../../operators/core/networkservice.js';
+import { AnswerHolder } from '../../test/sandbox/holdAnswers.js';
 import { useSandbox } from '../../test/sandbox/harness.js';
 import { Mesh } from '../../test/sandbox/mesh.js';
 import { connect } from './client.js';
@@ -22,6 +26,70 @@ describe('the library surface in a sandbox (NSM_INSECURE, no-op datapath)', () =
     await client.close(); // the subscriptions above were left open: close() ends them, each Closing
     expect(nse.leftovers()).toEqual([]);
     expect(events.some((p) => p === 'app>nsmgr-0>forwarder-0-0>nse')).toBe(true);
+  });
+
+  it('connect: unsubscribing while the Request is in flight Closes the connection once the hops have finished it', async () => {
+    const mesh = await Mesh.build(h.sandbox, { defaultForwarder: false });
+    const answers = new AnswerHolder();
+    await mesh.addForwarder(0, { additional: [answers.element] });
+    const closedAtNse: string[] = [];
+    const recordCloses: NetworkServiceElement = {
+      close: (conn, ctx, next) => {
+        closedAtNse.push(conn.path?.pathSegments[0]?.id ?? ''); // the client's own id
+        return next.close(conn, ctx);
+      },
+    };
+    const nse = await mesh.endpoint(0, 'nse', { additional: [recordCloses] });
+    const client = await connect({ connectTo: mesh.nodes[0]!.nsmgr.url.href, insecure: true, name: 'app' });
+    const seen: Connection[] = [];
+    const subscription = client.request('kernel://ns/nsm-1').subscribe((c) => seen.push(c));
+    await answers.held;
+    expect(nse.leftovers()).not.toEqual([]); // the NSE has it; nobody upstream has heard yet
+    subscription.unsubscribe();
+    answers.release();
+    await client.close(); // awaits the Close of the connection the Request made after all
+    expect(seen).toEqual([]);
+    expect(closedAtNse).toEqual(['app-0']);
+    expect(nse.counter.closes).toBe(1);
+    expect(nse.leftovers()).toEqual([]);
+  });
+
+  it('connect: close() while a Request is in flight waits for it and Closes what it made', async () => {
+    const mesh = await Mesh.build(h.sandbox, { defaultForwarder: false });
+    const answers = new AnswerHolder();
+    await mesh.addForwarder(0, { additional: [answers.element] });
+    const nse = await mesh.endpoint(0, 'nse');
+    const client = await connect({ connectTo: mesh.nodes[0]!.nsmgr.url.href, insecure: true, name: 'app' });
+    client.request('kernel://ns/nsm-1').subscribe();
+    await answers.held;
+    let closed = false;
+    const closing = client.close().then(() => (closed = true));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(closed).toBe(false); // the answer is still held: nothing to Close yet
+    answers.release();
+    await closing;
+    expect(nse.counter.closes).toBe(1);
+    expect(nse.leftovers()).toEqual([]);
+  });
+
+  it('connect: unsubscribing while its tries fail (the NSE refuses) Closes nothing and leaves nothing', async () => {
+    const mesh = await Mesh.build(h.sandbox);
+    let refusedOnce = () => {};
+    const refused = new Promise<void>((resolve) => (refusedOnce = resolve));
+    const refuse: NetworkServiceElement = {
+      request: () => {
+        refusedOnce();
+        return throwError(() => unavailable('not today'));
+      },
+    };
+    const nse = await mesh.endpoint(0, 'nse', { additional: [refuse] });
+    const client = await connect({ connectTo: mesh.nodes[0]!.nsmgr.url.href, insecure: true, name: 'app' });
+    const subscription = client.request('kernel://ns/nsm-1').subscribe();
+    await refused;
+    subscription.unsubscribe();
+    await client.close();
+    expect(nse.counter.closes).toBe(0);
+    expect(nse.leftovers()).toEqual([]);
   });
 
   it('bad input is refused before anything starts, naming what is wrong', async () => {

@@ -1,6 +1,12 @@
 import { spawn } from 'node:child_process';
+import { EventEmitter } from 'node:events';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { NetworkServiceElement } from '../../operators/core/networkservice.js';
+import { AnswerHolder } from '../../test/sandbox/holdAnswers.js';
+import { useSandbox } from '../../test/sandbox/harness.js';
+import { Mesh } from '../../test/sandbox/mesh.js';
+import { main } from '../cli/main.js';
 import { parseNsUrl } from '../../operators/tools/nsurl.js';
 import { ownNetnsUrl } from '../../dataplane/kernel/netns.js';
 import { loadConfig } from '../cli/config.js';
@@ -41,5 +47,51 @@ describe('nsm-rx nsc', () => {
     expect(loadConfig(nscSpec, { NSM_LABELS: 'app=icmp, zone=a' }).labels).toEqual(['app=icmp', 'zone=a']);
     expect(loadConfig(nscSpec, { NSM_LABELS: 'spiffe.io/spiffe-id:true' }).labels).toEqual(['spiffe.io/spiffe-id:true']);
     expect(requestFor('app', 0, parseNsUrl('kernel://icmp-responder/nsm-1')).connection?.labels).toEqual({});
+  });
+});
+
+/** A process for `main` in-process: signals are emitted by the test, exits recorded. */
+class FakeProcess extends EventEmitter {
+  readonly exits: number[] = [];
+  exit(code = 0): void {
+    this.exits.push(code);
+  }
+}
+
+describe('nsm-rx nsc in a sandbox (NSM_INSECURE, no-op datapath)', () => {
+  const h = useSandbox({ secure: false });
+
+  it('stopped (SIGTERM) while its Request is in flight, Closes the connection once the hops have finished it', async () => {
+    const mesh = await Mesh.build(h.sandbox, { defaultForwarder: false });
+    const answers = new AnswerHolder();
+    await mesh.addForwarder(0, { additional: [answers.element] });
+    const closedAtNse: string[] = [];
+    const recordCloses: NetworkServiceElement = {
+      close: (conn, ctx, next) => {
+        closedAtNse.push(conn.path?.pathSegments[0]?.id ?? ''); // the nsc's own id
+        return next.close(conn, ctx);
+      },
+    };
+    const nse = await mesh.endpoint(0, 'nse', { additional: [recordCloses] });
+    const proc = new FakeProcess();
+    const env = {
+      NSM_NAME: 'app',
+      NSM_CONNECT_TO: mesh.nodes[0]!.nsmgr.url.href,
+      NSM_NETWORK_SERVICES: 'kernel://ns/nsm-1',
+      NSM_INSECURE: 'true',
+      NSM_CLIENT_POLICIES: '',
+      NSM_LIVENESS_CHECK_ENABLED: 'false',
+      NSM_LOCAL_DNS_SERVER_ENABLED: 'false',
+      NSM_REQUEST_TIMEOUT: '5s',
+    };
+    const running = main({ argv: ['nsc'], env, proc, out: () => undefined, err: () => undefined, logWrite: () => undefined, shutdownTimeoutMs: 10_000 });
+    await answers.held;
+    expect(nse.leftovers()).not.toEqual([]); // the NSE has it; nobody upstream has heard yet
+    proc.emit('SIGTERM', 'SIGTERM');
+    answers.release();
+    expect(await running).toBe(0);
+    expect(proc.exits).toEqual([0]);
+    expect(closedAtNse).toEqual(['app-0']);
+    expect(nse.leftovers()).toEqual([]);
   });
 });
