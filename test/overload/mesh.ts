@@ -85,9 +85,18 @@ export function unregister(channel: PooledChannel, nse: NetworkServiceEndpoint, 
 }
 
 /** The connections the nsmgr reports to the nsc (its monitor's initial state). */
-export async function nsmgrConnections(channel: PooledChannel): Promise<number> {
+export async function nsmgrConnections(channel: PooledChannel): Promise<Connection[]> {
   const first = await firstValueFrom(serverStreamCall(channel, MonitorConnectionService.monitorConnections, { pathSegments: [], networkServices: [] }, within(10_000)));
-  return Object.keys(first.connections).length;
+  return Object.values(first.connections);
+}
+
+/**
+ * A connection the nsmgr reports, as its first hop sees it (index 0, the nsc's id): what a client
+ * Closes when it adopts a connection it never got the answer for.
+ */
+export function asFirstHopSees(conn: Connection): Connection {
+  const first = conn.path?.pathSegments[0];
+  return { ...conn, id: first?.id ?? conn.id, path: conn.path ? { ...conn.path, index: 0 } : undefined };
 }
 
 /** How many NSEs of the burst's service the registry holds. */

@@ -11,7 +11,7 @@ import type { Connection } from '../../proto/gen/connection.js';
 import type { NetworkServiceEndpoint } from '../../proto/gen/registry.js';
 import { inCheckout } from '../process/processMesh.js';
 import { burst, memoryOf, rssPeaks } from './burst.js';
-import { burstEndpoints, close, each, nsmgrConnections, OverloadMesh, register, request, unregister } from './mesh.js';
+import { asFirstHopSees, burstEndpoints, close, each, nsmgrConnections, OverloadMesh, register, request, unregister } from './mesh.js';
 import { latency, memoryBound, messages, tally, unanswered, type Latency, type Outcome } from './stats.js';
 
 /** `--name=N` or `--name N`: a whole number ≥ 0, else `fallback`. */
@@ -42,12 +42,16 @@ interface BurstReport {
   readonly calls: number;
   readonly codes: [string, number][];
   readonly latencyMs: Latency;
+  /** The same per outcome: OK answers and refusals can take very different times. */
+  readonly latencyMsByCode: Record<string, Latency>;
   readonly messages: { code: string; message: string; count: number }[];
   /** Peak RSS sampled every 200 ms during the burst, and the kernel's high-water mark (VmHWM) after it, bytes. */
   readonly peakRss: Record<string, { sampled: number | undefined; hwm: number | undefined; bound: number }>;
   readonly alive: boolean;
   readonly servedAfter: boolean;
   readonly leftAfterCleanup: number;
+  /** Requests: connections the nsmgr held right after the burst whose callers had not got them (DEADLINE_EXCEEDED). */
+  readonly orphansHeld?: number;
 }
 
 /** The daemons whose memory a burst is judged by: the ones its calls go through. */
@@ -62,7 +66,7 @@ async function measure<T>(
   name: keyof typeof watchedBy,
   calls: number,
   fire: (i: number) => Observable<T>,
-  after: (results: (T | undefined)[]) => Promise<{ servedAfter: boolean; leftAfterCleanup: number }>,
+  after: (results: (T | undefined)[], outcomes: Outcome[]) => Promise<{ servedAfter: boolean; leftAfterCleanup: number }>,
 ): Promise<{ report: BurstReport; outcomes: Outcome[] }> {
   const pids = new Map(watchedBy[name].map((d) => [d, om.daemons.get(d)?.child.pid]));
   const sampler = rssPeaks(pids);
@@ -75,12 +79,13 @@ async function measure<T>(
   console.log(`${name}: ${calls} calls answered in ${wallS.toFixed(1)} s`);
   const alive = om.exited().length === 0;
   const { servedAfter, leftAfterCleanup } = alive
-    ? await after(results).catch((e: unknown) => {
+    ? await after(results, outcomes).catch((e: unknown) => {
         console.error(`  the checks after the burst failed: ${String(e)}`);
         return { servedAfter: false, leftAfterCleanup: -1 };
       })
     : { servedAfter: false, leftAfterCleanup: -1 };
-  return { report: { name, calls, codes: tally(outcomes), latencyMs: latency(outcomes), messages: messages(outcomes), peakRss, alive, servedAfter, leftAfterCleanup }, outcomes };
+  const latencyMsByCode = Object.fromEntries(tally(outcomes).map(([code]) => [code, latency(outcomes.filter((o) => o.code === code))]));
+  return { report: { name, calls, codes: tally(outcomes), latencyMs: latency(outcomes), latencyMsByCode, messages: messages(outcomes), peakRss, alive, servedAfter, leftAfterCleanup }, outcomes };
 }
 
 const succeeds = (p: Promise<unknown>) =>
@@ -118,22 +123,30 @@ async function main(): Promise<number> {
     console.log(`mesh up; bursts of ${requests} Requests at the nsmgr and ${registers} Registers at the registry, ${deadlineMs / 1000} s deadline each`);
 
     const reports: BurstReport[] = [];
+    let orphansHeld = 0;
     const req = await measure<Connection>(
       om,
       'requests',
       requests,
       (i) => request(nsmgr, `overload-${i}`, deadlineMs),
-      async (made) => {
+      async (made, outcomes) => {
         const ok = made.filter((c): c is Connection => c !== undefined);
-        const held = await nsmgrConnections(nsmgrChecks).catch((e: unknown) => `not readable (${String(e)})`);
-        console.log(`  the nsmgr holds ${held} connections (${ok.length} Requests succeeded)`);
+        const held = await nsmgrConnections(nsmgrChecks);
+        // As upstream's begin, the nsmgr finishes a Request its caller has given up on
+        // (DEADLINE_EXCEEDED) and keeps it until it expires; such a caller learns of it from the
+        // monitor (as an nsc adopts a connection) and Closes it. Refused ids were never taken.
+        const answered = new Set(ok.map((c) => c.id));
+        const gaveUp = new Set(outcomes.flatMap((o, i) => (o.code === 'OK' || o.code === 'RESOURCE_EXHAUSTED' ? [] : [`overload-${i}`])));
+        const orphans = held.map(asFirstHopSees).filter((c) => gaveUp.has(c.id) && !answered.has(c.id));
+        console.log(`  the nsmgr holds ${held.length} connections: ${ok.length} answered OK, ${orphans.length} whose callers gave up`);
+        orphansHeld = orphans.length;
         const normal = await succeeds(firstValueFrom(request(nsmgr, 'overload-after', 30_000)).then((c) => firstValueFrom(close(nsmgr, c, 30_000))));
-        const failedCloses = await each(ok, 200, (c) => close(nsmgr, c, 30_000));
+        const failedCloses = await each([...ok, ...orphans], 200, (c) => close(nsmgr, c, 30_000));
         if (failedCloses > 0) console.error(`  ${failedCloses} Closes failed`);
-        return { servedAfter: normal, leftAfterCleanup: await settle(() => nsmgrConnections(nsmgrChecks)) };
+        return { servedAfter: normal, leftAfterCleanup: await settle(async () => (await nsmgrConnections(nsmgrChecks)).length) };
       },
     );
-    reports.push(req.report);
+    reports.push({ ...req.report, orphansHeld });
 
     const reg = await measure<NetworkServiceEndpoint>(
       om,
@@ -197,8 +210,9 @@ function print(reports: readonly BurstReport[]): void {
     const ok = r.codes.find(([c]) => c === 'OK')?.[1] ?? 0;
     console.log(`${r.name}: ${r.calls} calls, ${ok} OK; ${r.codes.filter(([c]) => c !== 'OK').map(([c, n]) => `${c} ${n}`).join(', ') || 'no errors'}`);
     console.log(`  latency ms: p50 ${ms(r.latencyMs.p50)}, p99 ${ms(r.latencyMs.p99)}, max ${ms(r.latencyMs.max)}`);
+    for (const [code, l] of Object.entries(r.latencyMsByCode)) console.log(`    ${code}: p50 ${ms(l.p50)}, p99 ${ms(l.p99)}, max ${ms(l.max)}`);
     for (const [d, m] of Object.entries(r.peakRss)) console.log(`  ${d}: peak RSS ${mib(m.sampled)} MiB sampled, ${mib(m.hwm)} MiB high-water (bound ${mib(m.bound)} MiB)`);
-    console.log(`  daemons alive: ${r.alive ? 'yes' : 'NO'}; served normally after: ${r.servedAfter ? 'yes' : 'NO'}; left after cleanup: ${r.leftAfterCleanup}`);
+    console.log(`  daemons alive: ${r.alive ? 'yes' : 'NO'}; served normally after: ${r.servedAfter ? 'yes' : 'NO'}; left after cleanup: ${r.leftAfterCleanup}${r.orphansHeld === undefined ? '' : `; held for callers that gave up: ${r.orphansHeld}`}`);
     for (const m of r.messages) console.log(`  ${m.count} × ${m.code}: ${m.message.slice(0, 200)}`);
   }
 }
