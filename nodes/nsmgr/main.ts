@@ -3,13 +3,15 @@ import { monitorPolicies, policies, registryClientPolicies, securitySpec, startS
 import { defaultServerPolicies, defaultRegistryServerPolicies } from '../../operators/authorize/policies.js';
 import { authorizeMonitor } from '../../operators/authorize/authorizeMonitor.js';
 import { nsmgr } from '../../operators/chains/nsmgr.js';
+import { chain } from '../../operators/core/networkservice.js';
+import { admission } from '../../operators/networkservice/admission.js';
 import { publicUrl as advertisedUrl } from '../../operators/tools/listenOnUrl.js';
 import { excludedPrefixesFile, EXCLUDED_PREFIXES_FILE } from '../../streams/excludedPrefixesFile.js';
 import { serveNetworkService } from '../../streams/grpc/networkService.js';
 import { serveRegistries } from '../../streams/grpc/registry.js';
 import { preDialForwarders } from './preDialForwarders.js';
 import { defineComponent } from '../cli/component.js';
-import { bool, duration, optional, str, url, urlList } from '../cli/config.js';
+import { bool, duration, optional, str, uint, url, urlList } from '../cli/config.js';
 import { inodeUrlOfFile } from '../../dataplane/kernel/netns.js';
 
 export const spec = {
@@ -22,6 +24,11 @@ export const spec = {
     'NSM_RESELECT_UNREACHABLE_FORWARDER',
     'true',
     'nsm-rx: a stored forwarder that cannot be dialed is replaced by another; false fails the Request until the client reselects, as upstream',
+  ),
+  maxRequestsInFlight: uint(
+    'NSM_MAX_REQUESTS_IN_FLIGHT',
+    '200',
+    'nsm-rx: Requests handled at once; one more is answered RESOURCE_EXHAUSTED at once (0: no bound, as upstream)',
   ),
   forwarderServiceName: str('NSM_FORWARDER_NETWORK_SERVICE_NAME', 'forwarder', 'Network service forwarders register as'),
   serverPolicies: policies('NSM_SERVER_POLICIES', defaultServerPolicies, 'Policies every Request and Close must pass'),
@@ -65,7 +72,9 @@ export const component = defineComponent({
       logger: ctx.log,
       ...(ctx.metrics ? { metrics: ctx.metrics } : {}),
     });
-    serveNetworkService(server, manager.endpoint.handler, manager.endpoint.monitor, security.enforce(config.monitorPolicies).length ? authorizeMonitor(manager.endpoint.owners) : undefined);
+    // Only what arrives over gRPC is bounded: refresh, heal and timeout re-enter the chain inside.
+    const admitted = chain([admission({ maxInFlight: config.maxRequestsInFlight, name: config.name, setting: 'NSM_MAX_REQUESTS_IN_FLIGHT' })], manager.endpoint.handler);
+    serveNetworkService(server, admitted, manager.endpoint.monitor, security.enforce(config.monitorPolicies).length ? authorizeMonitor(manager.endpoint.owners) : undefined);
     serveRegistries(server, manager.ns, preDialForwarders(manager.nse, pool, config.forwarderServiceName, config.dialTimeout));
     const urls = await server.listen(config.listenOn);
     ctx.log.info('serving', { urls: urls.map((u) => u.href), publicUrl: publicUrl.href, registry: config.registryUrl?.href ?? 'in-process' });

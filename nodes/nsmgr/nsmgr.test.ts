@@ -10,9 +10,10 @@ import { NetworkServiceEndpoint, NetworkServiceEndpointQuery } from '../../proto
 import { Context } from '../../operators/core/context.js';
 import { registryChain } from '../../operators/core/registry.js';
 import { nseRegistryClient } from '../../operators/registry/grpcClient.js';
-import { unixUrl } from '../../operators/tools/nsmUrl.js';
+import { parseNsmUrl, unixUrl } from '../../operators/tools/nsmUrl.js';
 import type { ChannelPool } from '../../streams/grpc/channelPool.js';
 import { ProcessMesh } from '../../test/process/processMesh.js';
+import { request } from '../../test/overload/mesh.js';
 import { describeKernel, underlay, useNamespaces } from '../../test/kernel/namespaces.js';
 
 let mesh: ProcessMesh;
@@ -69,6 +70,27 @@ describe('nsm-rx nsmgr with nsm-rx registry-memory, as OS processes', () => {
     expect(await exit).toBe(0);
     expect(existsSync(nsmgrSock)).toBe(false);
   });
+});
+
+describe('NSM_MAX_REQUESTS_IN_FLIGHT (issue 21: a burst of Requests)', () => {
+  it('Requests past the bound are answered RESOURCE_EXHAUSTED at once, naming it; the admitted ones succeed, and the nsmgr serves normally afterwards', async () => {
+    const sock = (name: string) => mesh.sock(name);
+    mesh.start(undefined, 'registry-memory', { NSM_LISTEN_ON: sock('registry') });
+    mesh.start(undefined, 'nsmgr', { NSM_NAME: 'nsmgr', NSM_LISTEN_ON: sock('nsmgr'), NSM_REGISTRY_URL: sock('registry'), NSM_EXCLUDED_PREFIXES_FILE: join(mesh.dir, 'x.yaml'), NSM_MAX_REQUESTS_IN_FLIGHT: '2' });
+    mesh.start(undefined, 'forwarder-noop', { NSM_NAME: 'forwarder', NSM_CONNECT_TO: sock('nsmgr'), NSM_LISTEN_ON: sock('forwarder') });
+    mesh.start(undefined, 'nse-icmp-responder', { NSM_NAME: 'icmp-server', NSM_CONNECT_TO: sock('nsmgr') });
+    const channel = pool.acquire(parseNsmUrl(sock('nsmgr')));
+    const one = (id: string) => firstValueFrom(request(channel, id, 10_000));
+    await expect.poll(() => one('ready').then(() => true, () => false), { timeout: 20_000, interval: 500 }).toBe(true);
+    // Sent together, they arrive while the first two still wait on the forwarder.
+    const outcomes = await Promise.all(Array.from({ length: 30 }, (_, i) => one(`burst-${i}`).then(() => 'OK', (e: { code?: number; message?: string }) => `${e.code}: ${e.message}`)));
+    expect(outcomes.filter((o) => o === 'OK').length).toBeGreaterThanOrEqual(2);
+    const refused = outcomes.filter((o) => o !== 'OK');
+    expect(refused.length).toBeGreaterThan(0);
+    for (const r of refused) expect(r).toMatch(/^8: nsmgr: 2 Requests in flight, at most 2 \(NSM_MAX_REQUESTS_IN_FLIGHT\); try again later$/);
+    expect((await one('after')).path?.pathSegments.map((s) => s.name)).toEqual(['overload', 'nsmgr', 'forwarder', 'icmp-server']);
+    channel.release();
+  }, 60_000);
 });
 
 describeKernel('nsm-rx nsmgr listening on tcp://:port (all interfaces)', () => {

@@ -34,6 +34,7 @@ export const permissionDenied = (msg: string) => new NsmError(status.PERMISSION_
 export const deadlineExceeded = (msg: string) => new NsmError(status.DEADLINE_EXCEEDED, msg);
 export const cancelled = (msg: string) => new NsmError(status.CANCELLED, msg);
 export const internal = (msg: string) => new NsmError(status.INTERNAL, msg);
+export const resourceExhausted = (msg: string) => new NsmError(status.RESOURCE_EXHAUSTED, msg);
 
 /** The gRPC code of any error: NsmError and grpc-js ServiceError carry one; others are INTERNAL. */
 export function statusOf(err: unknown): status {

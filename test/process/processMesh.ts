@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChannelOptions } from '@grpc/grpc-js';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -122,12 +123,12 @@ export class ProcessMesh {
     return this.identity;
   }
 
-  /** A channel pool with the nsc's identity (see startIdentity), e.g. to watch its connection at the nsmgr. */
-  async nscPool(): Promise<ChannelPool> {
+  /** A channel pool with the nsc's identity (see startIdentity), e.g. to watch its connection at the nsmgr; `channelOptions` as ChannelPool takes them. */
+  async nscPool(channelOptions?: ChannelOptions): Promise<ChannelPool> {
     this.identity ?? this.startIdentity();
     const { source, stop } = workloadApiSource(parseNsmUrl(this.identitySocket));
     await source.ready();
-    const pool = new ChannelPool({ source, token: spiffeTokenGenerator(source, 600_000, Date.now) });
+    const pool = new ChannelPool({ source, token: spiffeTokenGenerator(source, 600_000, Date.now), ...(channelOptions ? { channelOptions } : {}) });
     this.watchers.push({ pool, stop });
     return pool;
   }
