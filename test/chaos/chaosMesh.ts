@@ -1,7 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
+import { parseNsmUrl } from '../../operators/tools/nsmUrl.js';
+import type { ChannelPool } from '../../streams/grpc/channelPool.js';
 import { addNetns, delNetns, underlay } from '../kernel/netns.js';
-import { nscEvents, pinger, ProcessMesh, type Daemon } from '../process/processMesh.js';
+import { nscEvents, pinger, ProcessMesh, registeredEndpoints, stop, type Daemon } from '../process/processMesh.js';
+import { sample, scrape } from '../process/scrape.js';
 
 /** One NSM connection of the chaos mesh: the netns of the nsc holding it, the NSE's address, its ping. */
 export interface ChaosConnection {
@@ -38,6 +41,24 @@ export function netnsState(ns: string): NetnsState {
   };
 }
 
+/** What a daemon's own Prometheus endpoint says of its leaks: live timers and handles, heap in use. */
+export interface LeakCounters {
+  readonly timers: number;
+  readonly handles: number | undefined;
+  readonly heap: number | undefined;
+}
+
+/** The loopback port daemon `pid` listens on in `ns` (but 53, an nsc's DNS): its Prometheus endpoint. */
+function metricsUrl(ns: string | undefined, pid: number): string | undefined {
+  const ss = ['ss', '-Hltnp'];
+  const out = execFileSync(ns === undefined ? 'ss' : 'ip', ns === undefined ? ss.slice(1) : ['netns', 'exec', ns, ...ss], { encoding: 'utf8' });
+  const port = out
+    .split('\n')
+    .find((l) => l.includes(`pid=${pid},`) && /127\.0\.0\.1:\d+/.test(l) && !l.includes('127.0.0.1:53 '))
+    ?.match(/127\.0\.0\.1:(\d+)/)?.[1];
+  return port === undefined ? undefined : `https://127.0.0.1:${port}/metrics`;
+}
+
 /** Open file descriptors of a process (sockets, pipes, files). */
 export const openFds = (pid: number | undefined): number => (pid === undefined ? 0 : readdirSync(`/proc/${pid}/fd`).length);
 
@@ -61,6 +82,8 @@ export class ChaosMesh {
   readonly connections: ChaosConnection[] = [];
   /** Every daemon by the name it runs as (identity, registry, nsmgr-0, forwarder-1, icmp-responder, nsc-3, …). */
   readonly daemons = new Map<string, Daemon>();
+  private readonly metricsUrls = new Map<Daemon, string | undefined>();
+  private pool: ChannelPool | undefined;
 
   private constructor(private readonly options: ChaosMeshOptions) {
     this.mesh = new ProcessMesh(options.env);
@@ -94,11 +117,10 @@ export class ChaosMesh {
       this.daemons.set(`nsmgr-${i}`, nsmgr).set(`forwarder-${i}`, forwarder);
     }
     this.daemons.set('icmp-responder', this.mesh.nse(this.netns('nse'), 1, 'icmp-responder', '169.254.0.0/20'));
-    const services = Array.from({ length: perNsc }, (_, j) => `kernel://icmp-responder/nsm-${j + 1}`).join(',');
     const nscNs: string[] = [];
     for (let i = 0; i < nscs; i++) {
       nscNs.push(this.netns(`nsc${i}`));
-      this.daemons.set(`nsc-${i}`, this.mesh.start(nscNs[i], 'nsc', { NSM_NAME: `nsc-${i}`, NSM_CONNECT_TO: this.mesh.sock(`nsmgr-${i % 2}`), NSM_NETWORK_SERVICES: services }));
+      this.startNsc(nscNs[i] as string, `nsc-${i}`, i % 2, perNsc);
     }
     this.daemons.set('identity', this.mesh.identityProvider() as Daemon);
     this.daemons.set('registry', this.mesh.daemons.find((d) => d.child.spawnargs.includes('registry-memory')) as Daemon);
@@ -122,18 +144,71 @@ export class ChaosMesh {
     return Object.fromEntries([...this.daemons].map(([name, d]) => [name, openFds(d.child.pid)]));
   }
 
-  /** Daemon `name` killed with SIGKILL and started again as it was (a pod's container restarting). */
-  async killAndRestart(name: string): Promise<void> {
+  /**
+   * The leak counters of daemon `name` from its Prometheus endpoint (the mesh is run with
+   * PROMETHEUS=true), or undefined when it serves none.
+   */
+  async leakCounters(name: string): Promise<LeakCounters | undefined> {
+    const d = this.daemon(name);
+    const ns = this.mesh.netnsOf(d);
+    const url = this.metricsUrls.get(d) ?? metricsUrl(ns, d.child.pid as number);
+    this.metricsUrls.set(d, url);
+    if (url === undefined) return undefined;
+    const body = (await scrape(ns, url, this.mesh.identitySocket)).body;
+    return { timers: sample(body, 'nodejs_active_resources', { type: 'Timeout' }) ?? 0, handles: sample(body, 'nodejs_active_handles_total'), heap: sample(body, 'nodejs_heap_size_used_bytes') };
+  }
+
+  /** The NSEs the registry holds, as `name url` lines, read as the nsc (tried 5 times: a loaded machine dials slowly). */
+  async registered(tries = 5): Promise<string[]> {
+    this.pool ??= await this.mesh.nscPool();
+    try {
+      const all = await registeredEndpoints(this.pool, parseNsmUrl(this.mesh.sock('registry')));
+      return all.map((nse) => `${nse.name} ${nse.url}`).sort();
+    } catch (e) {
+      if (tries <= 1) throw e;
+      await new Promise((r) => setTimeout(r, 1000));
+      return this.registered(tries - 1);
+    }
+  }
+
+  /** The daemon running as `name`. */
+  daemon(name: string): Daemon {
     const d = this.daemons.get(name);
     if (d === undefined) throw new Error(`no daemon ${name}`);
-    const exited = new Promise((r) => d.child.once('exit', r));
-    d.child.kill('SIGKILL');
-    await exited;
-    this.daemons.set(name, this.mesh.restart(d));
+    return d;
+  }
+
+  /** Daemon `name` hung — SIGSTOP: alive, its sockets open, answering nothing — for `seconds`, then let go on (SIGCONT). */
+  async hang(name: string, seconds: number): Promise<void> {
+    const d = this.daemon(name);
+    d.child.kill('SIGSTOP');
+    await new Promise((r) => setTimeout(r, seconds * 1000));
+    d.child.kill('SIGCONT');
+  }
+
+  private startNsc(ns: string, name: string, node: number, count: number): Daemon {
+    const services = Array.from({ length: count }, (_, j) => `kernel://icmp-responder/nsm-${j + 1}`).join(',');
+    const d = this.mesh.start(ns, 'nsc', { NSM_NAME: name, NSM_CONNECT_TO: this.mesh.sock(`nsmgr-${node}`), NSM_NETWORK_SERVICES: services });
+    this.daemons.set(name, d);
+    return d;
+  }
+
+  /** Daemon `name` killed with SIGKILL, for good: no longer one of the mesh's daemons. */
+  async kill(name: string): Promise<Daemon> {
+    const d = this.daemon(name);
+    await stop(d, 'SIGKILL');
+    this.daemons.delete(name);
+    return d;
+  }
+
+  /** Daemon `name` killed with SIGKILL and started again as it was (a pod's container restarting). */
+  async killAndRestart(name: string): Promise<void> {
+    this.daemons.set(name, this.mesh.restart(await this.kill(name)));
   }
 
   async dispose(): Promise<void> {
     for (const c of this.connections) c.ping.stop();
+    this.pool = undefined; // closed with the mesh's watchers
     await this.mesh.dispose();
     for (const ns of this.namespaces.splice(0)) delNetns(ns);
   }

@@ -1,36 +1,50 @@
 // `npm run chaos [-- --short] [-- --connections=N --nscs=K --only=nsmgr,forwarder]`: the chaos
 // matrix (as root, on the kernel datapath). Builds the chaos mesh, then for each component kills
-// it with SIGKILL and restarts it as a pod would, measuring the longest ping silence of every
-// connection, the time until every connection answers again, and what is left behind. Prints a
-// table, writes chaos-results/chaos.json, and exits non-zero when a cell does not heal or leaves
-// something behind.
+// it with SIGKILL and restarts it as a pod would, and hangs the nsmgr and the forwarder (SIGSTOP,
+// then SIGCONT). Measures the
+// longest ping silence of every connection, the time until every connection answers again, and
+// what is left behind: links, routes, rules, fds, registry entries, and timers by the daemons' own
+// counters. Prints a table, writes chaos-results/chaos.json, and exits non-zero when a cell does
+// not heal or leaves something behind.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { kernelDatapathMissing } from '../../dataplane/kernel/host.js';
 import { inCheckout } from '../process/processMesh.js';
-import { ChaosMesh } from './chaosMesh.js';
+import { ChaosMesh, type NetnsState } from './chaosMesh.js';
 import { faultWindow, type FaultWindow } from './faultWindow.js';
 import { differences, settled } from './leftovers.js';
 
-/** A fault of the matrix: whose, and the ping gap upstream's behaviour lets us aim for (s). */
+/**
+ * A fault of the matrix: whose, which — `kill` (-9, restarted at once as a pod), `hang` (SIGSTOP
+ * for HANG_S, then SIGCONT) — and the ping gap upstream's behaviour lets us aim for (s).
+ */
 interface Cell {
   readonly component: string;
   readonly target: string;
+  readonly fault: 'kill' | 'hang';
   readonly gapAimS?: number;
 }
 
+/** Longer than a Request's try (15 s): the hung one's callers time out meanwhile. */
+const HANG_S = 20;
+
 const cells: readonly Cell[] = [
-  { component: 'identity', target: 'identity', gapAimS: 0 },
-  { component: 'registry', target: 'registry', gapAimS: 0 },
-  { component: 'nsmgr', target: 'nsmgr-0', gapAimS: 0 },
-  { component: 'forwarder', target: 'forwarder-0', gapAimS: 1 },
-  { component: 'NSE', target: 'icmp-responder' },
-  { component: 'nsc', target: 'nsc-0' },
+  { component: 'identity', target: 'identity', fault: 'kill', gapAimS: 0 },
+  { component: 'registry', target: 'registry', fault: 'kill', gapAimS: 0 },
+  { component: 'nsmgr', target: 'nsmgr-0', fault: 'kill', gapAimS: 0 },
+  { component: 'forwarder', target: 'forwarder-0', fault: 'kill', gapAimS: 1 },
+  { component: 'NSE', target: 'icmp-responder', fault: 'kill' },
+  { component: 'nsc', target: 'nsc-0', fault: 'kill' },
+  { component: 'nsmgr', target: 'nsmgr-0', fault: 'hang', gapAimS: 0 },
+  { component: 'forwarder', target: 'forwarder-0', fault: 'hang', gapAimS: 1 },
 ];
+
+const faultWords = { kill: 'kill -9 + restart', hang: `SIGSTOP ${HANG_S} s` } as const;
 
 interface CellResult extends FaultWindow {
   readonly component: string;
   readonly target: string;
+  readonly fault: Cell['fault'];
   readonly gapAimS: number | null;
   readonly leftovers: string[];
 }
@@ -63,7 +77,7 @@ async function main(): Promise<number> {
   const only = arg('only')?.split(',');
   const chosen = cells.filter((c) => only === undefined || only.includes(c.component));
   const started = performance.now();
-  const chaos = await ChaosMesh.build(nscs, perNsc);
+  const chaos = await ChaosMesh.build(nscs, perNsc, { env: { PROMETHEUS: 'true', NSM_PROMETHEUS_LISTEN_ON: '127.0.0.1:0' } });
   const results: CellResult[] = [];
   const dir = join(dirname(inCheckout('package.json')), 'chaos-results');
   mkdirSync(dir, { recursive: true });
@@ -73,15 +87,12 @@ async function main(): Promise<number> {
     console.log(`chaos mesh: ${chaos.connections.length} connections from ${nscs} nscs (${perNsc} each), up in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     // Links just made get their IPv6 link-local routes a moment later: let them.
     await new Promise((r) => setTimeout(r, 3000));
-    const baseline = chaos.state();
+    const baseline = { netns: chaos.state(), registered: await chaos.registered() };
     for (const cell of chosen) {
-      const fdsBefore = chaos.fds();
-      const window = await faultWindow(chaos.connections, () => chaos.killAndRestart(cell.target));
-      const leftovers = await settled(() => [...differences(baseline, chaos.state()), ...fdGrowth(fdsBefore, chaos.fds(), cell.target), ...exited(chaos)]);
-      const result = { component: cell.component, target: cell.target, gapAimS: cell.gapAimS ?? null, ...window, leftovers };
+      const result = await runCell(chaos, cell, baseline);
       results.push(result);
       console.log(row(result));
-      if (!result.healed || leftovers.length > 0) writeFileSync(logFile, chaos.mesh.dump());
+      if (!result.healed || result.leftovers.length > 0) writeFileSync(logFile, chaos.mesh.dump());
     }
   } catch (e) {
     console.error(chaos.mesh.dump());
@@ -97,6 +108,51 @@ async function main(): Promise<number> {
   return failed.length === 0 ? 0 : 1;
 }
 
+/** What the mesh held before the first fault: every netns's links, routes and rules; the registry's NSEs. */
+interface Baseline {
+  readonly netns: Record<string, NetnsState>;
+  readonly registered: string[];
+}
+
+/** Timers that grew by more than `slack` in a daemon that lived through the fault (by its own counter, nodejs_active_resources). */
+async function timerGrowth(chaos: ChaosMesh, before: Record<string, number>, slack = 5): Promise<string[]> {
+  const after = await timers(chaos, Object.keys(before));
+  return Object.entries(after)
+    .filter(([name, n]) => n > (before[name] ?? 0) + slack)
+    .map(([name, n]) => `${name} live timers ${before[name]} → ${n}`);
+}
+
+/** Live timers of the daemons named, scraped together. */
+const timers = async (chaos: ChaosMesh, names: readonly string[]): Promise<Record<string, number>> =>
+  Object.fromEntries((await Promise.all(names.map(async (n) => [n, (await chaos.leakCounters(n))?.timers] as const))).filter((e): e is readonly [string, number] => e[1] !== undefined));
+
+/** The registry's NSEs against the baseline's: those missing, and those left behind. */
+async function registryDifferences(chaos: ChaosMesh, baseline: Baseline): Promise<string[]> {
+  let now: string[];
+  try {
+    now = await chaos.registered(1);
+  } catch (e) {
+    return [`registry unreadable: ${String(e)}`]; // a leftover for now: settled() asks again
+  }
+  return [...baseline.registered.filter((e) => !now.includes(e)).map((e) => `registry lost ${e}`), ...now.filter((e) => !baseline.registered.includes(e)).map((e) => `registry left behind ${e}`)];
+}
+
+/** One cell: its fault across the connections' pings, then what is left behind once settled. */
+async function runCell(chaos: ChaosMesh, cell: Cell, baseline: Baseline): Promise<CellResult> {
+  const survivors = [...chaos.daemons.keys()].filter((n) => cell.fault === 'hang' || n !== cell.target);
+  const [fdsBefore, timersBefore] = [chaos.fds(), await timers(chaos, survivors)];
+  const fault = { kill: () => chaos.killAndRestart(cell.target), hang: () => chaos.hang(cell.target, HANG_S) }[cell.fault];
+  const window = await faultWindow(chaos.connections, fault);
+  const leftovers = await settled(async () => [
+    ...differences(baseline.netns, chaos.state()),
+    ...fdGrowth(fdsBefore, chaos.fds(), cell.fault === 'hang' ? '' : cell.target),
+    ...exited(chaos),
+    ...(await registryDifferences(chaos, baseline)),
+    ...(await timerGrowth(chaos, timersBefore)),
+  ]);
+  return { component: cell.component, target: cell.target, fault: cell.fault, gapAimS: cell.gapAimS ?? null, ...window, leftovers };
+}
+
 /** The cell's gap aim in words, and whether it was met: no loss at all, or a longest gap. */
 function aim(r: CellResult): string {
   if (r.gapAimS === null) return '';
@@ -106,7 +162,7 @@ function aim(r: CellResult): string {
 
 const row = (r: CellResult): string =>
   [
-    `${r.component} (${r.target}) kill -9 + restart`.padEnd(44),
+    `${r.component} (${r.target}) ${faultWords[r.fault]}`.padEnd(44),
     `max gap ${r.maxGapS.toFixed(2)} s${aim(r)}`.padEnd(40),
     `connections that lost pings ${r.lostConnections}`.padEnd(32),
     r.healed ? `all up after ${r.allUpS.toFixed(2)} s` : 'NOT healed',

@@ -6,7 +6,6 @@
 // endpoint. A figure whose growth over the last half passes its allowance fails the run, as do a
 // failed churn cycle, a standing connection that stops answering, and anything left behind once
 // the churn has stopped. Prints a table; writes soak-results/soak.{json,svg,png}.
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Resvg } from '@resvg/resvg-js';
@@ -14,7 +13,6 @@ import { kernelDatapathMissing } from '../../dataplane/kernel/host.js';
 import { ChaosMesh, openFds, until } from '../chaos/chaosMesh.js';
 import { differences, settled } from '../chaos/leftovers.js';
 import { inCheckout, stop, type Daemon } from '../process/processMesh.js';
-import { sample, scrape } from '../process/scrape.js';
 import { chartSvg, type Panel } from './chart.js';
 import { floor, trend, type Allowance, type Series, type Trend } from './trend.js';
 
@@ -65,17 +63,6 @@ const rssOf = (pid: number | undefined): number | undefined => {
   return kb === undefined ? undefined : Number(kb) * 1024;
 };
 
-/** The loopback port daemon `pid` listens on in `ns` (but 53, an nsc's DNS): its Prometheus endpoint. */
-function metricsUrl(ns: string | undefined, pid: number): string | undefined {
-  const ss = ['ss', '-Hltnp'];
-  const out = execFileSync(ns === undefined ? 'ss' : 'ip', ns === undefined ? ss.slice(1) : ['netns', 'exec', ns, ...ss], { encoding: 'utf8' });
-  const port = out
-    .split('\n')
-    .find((l) => l.includes(`pid=${pid},`) && /127\.0\.0\.1:\d+/.test(l) && !l.includes('127.0.0.1:53 '))
-    ?.match(/127\.0\.0\.1:(\d+)/)?.[1];
-  return port === undefined ? undefined : `https://127.0.0.1:${port}/metrics`;
-}
-
 async function main(): Promise<number> {
   const missing = kernelDatapathMissing();
   if (missing) {
@@ -103,7 +90,6 @@ async function main(): Promise<number> {
   const t0 = performance.now();
   const startEpoch = Date.now() / 1000;
   const samples = new Samples(t0);
-  const urls = new Map<string, string | undefined>();
   const deadline = t0 + minutes * 60_000;
   /** Runs `probe` every `seconds` until the run's end (probes that take a while run one after the other). */
   const every = async (seconds: number, probe: () => void | Promise<void>) => {
@@ -122,15 +108,11 @@ async function main(): Promise<number> {
       for (const [ns, state] of Object.entries(chaos.state())) samples.add('links', ns.replace(/^nsmrx-chaos-\d+-/, ''), state.links.length);
     }),
     every(15, async () => {
-      for (const [name, d] of watched) {
-        const ns = chaos.mesh.netnsOf(d);
-        const url = urls.get(name) ?? metricsUrl(ns, d.child.pid as number);
-        urls.set(name, url);
-        if (url === undefined) continue;
-        const body = (await scrape(ns, url, chaos.mesh.identitySocket)).body;
-        samples.add('heap', name, sample(body, 'nodejs_heap_size_used_bytes'));
-        samples.add('timers', name, sample(body, 'nodejs_active_resources', { type: 'Timeout' }) ?? 0);
-        samples.add('handles', name, sample(body, 'nodejs_active_handles_total'));
+      for (const [name] of watched) {
+        const counters = await chaos.leakCounters(name);
+        samples.add('heap', name, counters?.heap);
+        samples.add('timers', name, counters?.timers);
+        samples.add('handles', name, counters?.handles);
       }
     }),
     every(60, () => {
