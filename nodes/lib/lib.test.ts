@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { State, type Connection } from '../../proto/gen/connection.js';
 import { unavailable } from '../../operators/core/errors.js';
 import type { NetworkServiceElement } from '../../operators/core/networkservice.js';
-import { AnswerHolder } from '../../test/sandbox/holdAnswers.js';
+import { AnswerHolder, heldAnswersMesh } from '../../test/sandbox/holdAnswers.js';
 import { useSandbox } from '../../test/sandbox/harness.js';
 import { Mesh } from '../../test/sandbox/mesh.js';
 import { connect } from './client.js';
@@ -29,17 +29,7 @@ describe('the library surface in a sandbox (NSM_INSECURE, no-op datapath)', () =
   });
 
   it('connect: unsubscribing while the Request is in flight Closes the connection once the hops have finished it', async () => {
-    const mesh = await Mesh.build(h.sandbox, { defaultForwarder: false });
-    const answers = new AnswerHolder();
-    await mesh.addForwarder(0, { additional: [answers.element] });
-    const closedAtNse: string[] = [];
-    const recordCloses: NetworkServiceElement = {
-      close: (conn, ctx, next) => {
-        closedAtNse.push(conn.path?.pathSegments[0]?.id ?? ''); // the client's own id
-        return next.close(conn, ctx);
-      },
-    };
-    const nse = await mesh.endpoint(0, 'nse', { additional: [recordCloses] });
+    const { mesh, answers, nse, closedAtNse } = await heldAnswersMesh(h.sandbox);
     const client = await connect({ connectTo: mesh.nodes[0]!.nsmgr.url.href, insecure: true, name: 'app' });
     const seen: Connection[] = [];
     const subscription = client.request('kernel://ns/nsm-1').subscribe((c) => seen.push(c));

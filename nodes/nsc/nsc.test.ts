@@ -2,10 +2,8 @@ import { spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { NetworkServiceElement } from '../../operators/core/networkservice.js';
-import { AnswerHolder } from '../../test/sandbox/holdAnswers.js';
+import { heldAnswersMesh } from '../../test/sandbox/holdAnswers.js';
 import { useSandbox } from '../../test/sandbox/harness.js';
-import { Mesh } from '../../test/sandbox/mesh.js';
 import { main } from '../cli/main.js';
 import { parseNsUrl } from '../../operators/tools/nsurl.js';
 import { ownNetnsUrl } from '../../dataplane/kernel/netns.js';
@@ -62,17 +60,7 @@ describe('nsm-rx nsc in a sandbox (NSM_INSECURE, no-op datapath)', () => {
   const h = useSandbox({ secure: false });
 
   it('stopped (SIGTERM) while its Request is in flight, Closes the connection once the hops have finished it', async () => {
-    const mesh = await Mesh.build(h.sandbox, { defaultForwarder: false });
-    const answers = new AnswerHolder();
-    await mesh.addForwarder(0, { additional: [answers.element] });
-    const closedAtNse: string[] = [];
-    const recordCloses: NetworkServiceElement = {
-      close: (conn, ctx, next) => {
-        closedAtNse.push(conn.path?.pathSegments[0]?.id ?? ''); // the nsc's own id
-        return next.close(conn, ctx);
-      },
-    };
-    const nse = await mesh.endpoint(0, 'nse', { additional: [recordCloses] });
+    const { mesh, answers, nse, closedAtNse } = await heldAnswersMesh(h.sandbox);
     const proc = new FakeProcess();
     const env = {
       NSM_NAME: 'app',

@@ -1,6 +1,8 @@
 import { ReplaySubject } from 'rxjs';
 import { delayWhen, tap } from 'rxjs/operators';
 import type { NetworkServiceElement } from '../../operators/core/networkservice.js';
+import { Mesh } from './mesh.js';
+import type { Sandbox } from './sandbox.js';
 
 /**
  * `holdAnswers` (in a forwarder, before its connect): keeps the answers of the hops below until
@@ -25,4 +27,23 @@ export class AnswerHolder {
   release(): void {
     this.released.next();
   }
+}
+
+/**
+ * A one-node sandbox mesh whose forwarder holds the NSE's answers (`answers`), and whose NSE
+ * records the client's id of every Close it gets (`closedAtNse`).
+ */
+export async function heldAnswersMesh(sandbox: Sandbox): Promise<{ mesh: Mesh; answers: AnswerHolder; nse: Awaited<ReturnType<Mesh['endpoint']>>; closedAtNse: string[] }> {
+  const mesh = await Mesh.build(sandbox, { defaultForwarder: false });
+  const answers = new AnswerHolder();
+  await mesh.addForwarder(0, { additional: [answers.element] });
+  const closedAtNse: string[] = [];
+  const recordCloses: NetworkServiceElement = {
+    close: (conn, ctx, next) => {
+      closedAtNse.push(conn.path?.pathSegments[0]?.id ?? ''); // the client's own id
+      return next.close(conn, ctx);
+    },
+  };
+  const nse = await mesh.endpoint(0, 'nse', { additional: [recordCloses] });
+  return { mesh, answers, nse, closedAtNse };
 }
