@@ -1,43 +1,63 @@
 import { isIP } from 'node:net';
-import { catchError, forkJoin, map, of, type Observable } from 'rxjs';
+import { asyncScheduler, catchError, defer, finalize, forkJoin, map, of, share, take, timeout, timer, type Observable, type SchedulerLike } from 'rxjs';
 import type { Connection } from '../../proto/gen/connection.js';
 import type { LivenessCheck } from '../datapath.js';
-import { exec } from './exec.js';
+import { pingReplies } from './pingReplies.js';
 
 export interface KernelLivenessOptions {
   /** How long one pair may take to answer, ms (cmd-nsc NSM_LIVENESS_CHECK_TIMEOUT, default 1 s). */
   timeout?: number;
   /** The client's netns path when the checker runs outside it (default: this process's netns). */
   netns?: string;
+  /** The replies of a pair's prober (default: a long-lived ping, pingReplies). */
+  replies?: (src: string, dst: string) => Observable<void>;
+  scheduler?: SchedulerLike;
 }
 
 const hostOf = (cidr: string) => cidr.split('/')[0] ?? '';
 
 /**
  * Upstream KernelLivenessCheck, from the client's own netns: every same-family (source,
- * destination) pair of the connection must answer a ping within the timeout (ping resends
- * every 200 ms until one reply or the deadline). A connection without addresses is alive —
- * there is nothing to probe.
+ * destination) pair of the connection must answer a ping within the timeout. A connection
+ * without addresses is alive — there is nothing to probe.
+ *
+ * Each pair has one prober (a ping every 200 ms) shared by the checks that follow each other;
+ * a check is the pair's next reply. The prober stops one timeout after the last check let go
+ * (the connection closed, or healed onto other addresses), or when it fails (false meanwhile).
  *
  * ```
- * check(conn) ──true|     (every pair answered)
- * check(conn) ──false|    (a pair stayed silent, or ping could not run)
+ * replies   --r----r----r----r-
+ * check(conn)  --(true|)                (the pair's next reply)
+ * check(conn)  ---------(false|)        (a pair silent for the timeout)
  * ```
  */
 export function kernelLivenessCheck(options: KernelLivenessOptions = {}): LivenessCheck {
-  const seconds = Math.max(1, Math.ceil((options.timeout ?? 1000) / 1000));
+  const timeoutMs = options.timeout ?? 1000;
+  const scheduler = options.scheduler ?? asyncScheduler;
+  const replies = options.replies ?? ((src: string, dst: string) => pingReplies(src, dst, options.netns));
+  const probers = new Map<string, Observable<void>>();
+  const prober = (src: string, dst: string): Observable<void> => {
+    const key = `${src} ${dst}`;
+    const known = probers.get(key);
+    if (known) return known;
+    const made = defer(() => replies(src, dst)).pipe(
+      finalize(() => probers.get(key) === made && probers.delete(key)),
+      share({ resetOnRefCountZero: () => timer(timeoutMs, scheduler) }),
+    );
+    probers.set(key, made);
+    return made;
+  };
   return (conn: Connection): Observable<boolean> => {
     const ip = conn.context?.ipContext;
     const pairs = (ip?.srcIpAddrs ?? []).flatMap((s) => (ip?.dstIpAddrs ?? []).filter((d) => isIP(hostOf(d)) === isIP(hostOf(s))).map((d) => [hostOf(s), hostOf(d)] as const));
     if (pairs.length === 0) return of(true);
-    const ping = ([src, dst]: readonly [string, string]) => {
-      const args = ['-n', '-q', '-c', '1', '-i', '0.2', '-w', String(seconds), '-I', src, dst];
-      const run = options.netns === undefined ? exec('ping', args) : exec('nsenter', [`--net=${options.netns}`, 'ping', ...args]);
-      return run.pipe(
+    const answers = (src: string, dst: string) =>
+      prober(src, dst).pipe(
+        take(1),
         map(() => true),
+        timeout({ first: timeoutMs, with: () => of(false), scheduler }),
         catchError(() => of(false)),
       );
-    };
-    return forkJoin(pairs.map(ping)).pipe(map((answers) => answers.every(Boolean)));
+    return forkJoin(pairs.map(([src, dst]) => answers(src, dst))).pipe(map((all) => all.every(Boolean)));
   };
 }
