@@ -107,24 +107,36 @@ describe('point2pointIpam', () => {
     expect(ipOf(c)).toEqual(pair('192.168.0.6/32', '192.168.0.7/32'));
     expect(ipam.pools[0]!.has(parseIp('192.168.0.6'))).toBe(false);
     expect(ipOf(t.request('b'))).toEqual(pair('192.168.0.0/32', '192.168.0.1/32'));
-    // a third connection asking for b's addresses cannot have them: new ones are appended
+    // a third connection asking for b's addresses cannot have them: it gets a new pair, and b's leave its context
     const d = t.request('c', { srcIpAddrs: ['192.168.0.1/32'], dstIpAddrs: ['192.168.0.0/32'] });
-    expect(ipOf(d).src).toEqual(['192.168.0.1/32', '192.168.0.3/32']);
-    expect(ipOf(d).dst).toEqual(['192.168.0.0/32', '192.168.0.2/32']);
+    expect(ipOf(d)).toEqual(pair('192.168.0.2/32', '192.168.0.3/32'));
+  });
+
+  it('reselected back while its old pair went to another connection: one new pair, the old one and its routes gone from the context, others’ addresses kept (soak regression: addresses piled up on the interface)', () => {
+    const ipam = point2pointIpam(['192.168.0.0/24']);
+    const t = setup(ipam);
+    const first = t.request('a');
+    expect(ipOf(first)).toEqual(pair('192.168.0.0/32', '192.168.0.1/32'));
+    t.close('a'); // heal's reselect Closes first…
+    expect(ipOf(t.request('churn'))).toEqual(pair('192.168.0.0/32', '192.168.0.1/32')); // …and another client takes the pair meanwhile
+    const ip = first.context!.ipContext!;
+    const back = t.request('a', { ...ip, srcIpAddrs: [...ip.srcIpAddrs, '10.9.0.1/32'], srcRoutes: [...ip.srcRoutes, { prefix: '10.9.0.0/16', nextHop: '' }] });
+    expect(ipOf(back)).toEqual({ dst: ['192.168.0.2/32'], src: ['10.9.0.1/32', '192.168.0.3/32'], srcRoutes: ['10.9.0.0/16', '192.168.0.2/32'], dstRoutes: ['192.168.0.3/32'] });
   });
 
   it('does not recover excluded, out-of-pool or one-sided addresses; a half that was found is not leaked', () => {
     const ipam = point2pointIpam(['192.168.0.0/24']);
     const t = setup(ipam);
     const excluded = t.request('a', { srcIpAddrs: ['192.168.0.9/32'], dstIpAddrs: ['192.168.0.8/32'], excludedPrefixes: ['192.168.0.8/32'] });
-    expect(ipOf(excluded).dst).toEqual(['192.168.0.8/32', '192.168.0.0/32']);
-    expect(ipOf(excluded).src).toEqual(['192.168.0.9/32', '192.168.0.1/32']);
+    expect(ipOf(excluded)).toEqual(pair('192.168.0.0/32', '192.168.0.1/32'));
     // .9 was found but .8 was not: .9 went back
     expect(ipam.pools[0]!.has(parseIp('192.168.0.9'))).toBe(true);
+    // addresses outside our prefixes are someone else's: kept
     const outside = t.request('b', { srcIpAddrs: ['10.0.0.1/32'], dstIpAddrs: ['10.0.0.0/32'] });
     expect(ipOf(outside).src).toEqual(['10.0.0.1/32', '192.168.0.3/32']);
+    expect(ipOf(outside).dst).toEqual(['10.0.0.0/32', '192.168.0.2/32']);
     const oneSided = t.request('c', { srcIpAddrs: ['192.168.0.50/32'] });
-    expect(ipOf(oneSided).src).toEqual(['192.168.0.50/32', '192.168.0.5/32']);
+    expect(ipOf(oneSided)).toEqual(pair('192.168.0.4/32', '192.168.0.5/32'));
     expect(ipam.pools[0]!.has(parseIp('192.168.0.50'))).toBe(true);
   });
 

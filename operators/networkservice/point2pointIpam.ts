@@ -103,7 +103,10 @@ export interface Point2PointIpamElement extends NetworkServiceElement {
  *   old pair is removed from the context, given back, and a new one allocated.
  * - A connection this element does not know (e.g. after an NSE restart) first tries to *recover*
  *   the addresses its request carries: the first src and the first dst address that are free,
- *   not excluded and in the same prefix. Otherwise a new pair is appended.
+ *   not excluded and in the same prefix. Otherwise a new pair is added, and — unlike upstream,
+ *   which keeps them — the other addresses of our prefixes leave the context with their routes:
+ *   a client reselected to this NSE whose old pair another connection took meanwhile would
+ *   otherwise carry that connection's addresses too (found by the soak under churn).
  * - Close gives the pair back; so does a first Request (or a reallocating refresh) that fails
  *   or is cancelled downstream.
  * - No pair free → RESOURCE_EXHAUSTED naming the prefixes.
@@ -120,6 +123,27 @@ export function point2pointIpam(prefixes: readonly string[]): Point2PointIpamEle
   const names = networks.map(formatCidr);
   const pools = networks.map((n) => IpPool.of(n.family, [n]));
   const key = new ContextKey<Allocation>('point2pointIpam');
+  const ours = DualStackPool.fromCidrs(names).pool;
+
+  /**
+   * Takes out of the context every address of our prefixes but `alloc`'s pair, with the routes
+   * to it: a pair an earlier allocation gave that could not be recovered now belongs to another
+   * connection, and would be a duplicate address on this one's interfaces.
+   */
+  const dropStale = (ip: IPContext, alloc: Allocation) => {
+    const stale = (keep: string) => (a: string) => {
+      const c = tryParseCidr(a);
+      return a !== keep && c !== undefined && ours.has({ family: c.family, value: c.address });
+    };
+    for (const a of ip.srcIpAddrs.filter(stale(alloc.src))) {
+      deleteAddr(ip.srcIpAddrs, a);
+      deleteRoute(ip.dstRoutes, a);
+    }
+    for (const a of ip.dstIpAddrs.filter(stale(alloc.dst))) {
+      deleteAddr(ip.dstIpAddrs, a);
+      deleteRoute(ip.srcRoutes, a);
+    }
+  };
 
   /** Upstream recoverAddrs: both sides must be given; per prefix, the first free src and dst. */
   const recover = (ip: IPContext, excluded: DualStackPool): Allocation | undefined => {
@@ -184,6 +208,7 @@ export function point2pointIpam(prefixes: readonly string[]): Point2PointIpamEle
         if (alloc === undefined) {
           alloc = fresh = recover(ip, excluded) ?? allocate(excluded);
           meta.set(key, fresh);
+          dropStale(ip, fresh);
         }
 
         addAddr(ip.srcIpAddrs, alloc.src);
