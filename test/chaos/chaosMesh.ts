@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { parseNsmUrl } from '../../operators/tools/nsmUrl.js';
 import type { ChannelPool } from '../../streams/grpc/channelPool.js';
-import { addNetns, delNetns, underlay } from '../kernel/netns.js';
+import { addNetns, delNetns, removeNetns, underlay } from '../kernel/netns.js';
 import { nscEvents, pinger, ProcessMesh, registeredEndpoints, stop, type Daemon } from '../process/processMesh.js';
 import { sample, scrape } from '../process/scrape.js';
 
@@ -186,11 +186,30 @@ export class ChaosMesh {
     d.child.kill('SIGCONT');
   }
 
-  private startNsc(ns: string, name: string, node: number, count: number): Daemon {
+  private startNsc(ns: string, name: string, node: number, count: number, env: Record<string, string> = {}): Daemon {
     const services = Array.from({ length: count }, (_, j) => `kernel://icmp-responder/nsm-${j + 1}`).join(',');
-    const d = this.mesh.start(ns, 'nsc', { NSM_NAME: name, NSM_CONNECT_TO: this.mesh.sock(`nsmgr-${node}`), NSM_NETWORK_SERVICES: services });
+    const d = this.mesh.start(ns, 'nsc', { NSM_NAME: name, NSM_CONNECT_TO: this.mesh.sock(`nsmgr-${node}`), NSM_NETWORK_SERVICES: services, ...env });
     this.daemons.set(name, d);
     return d;
+  }
+
+  /**
+   * One more nsc, `name`, in a netns of its own behind node `node`, with `count` connections
+   * and variables `env` of its own; resolves once it is connected. Its connections are not
+   * pinged (not among `connections`).
+   */
+  async nscOfItsOwn(name: string, node: number, count: number, env: Record<string, string>): Promise<void> {
+    const d = this.startNsc(this.netns(name), name, node, count, env);
+    await until(() => nscEvents(d, 'connected').length === count, 60_000, `${name} connected`);
+  }
+
+  /** The pod of daemon `name` gone: the daemon killed with SIGKILL, and its netns deleted with everything in it. */
+  async gone(name: string): Promise<void> {
+    const d = await this.kill(name);
+    const ns = this.mesh.netnsOf(d);
+    if (ns === undefined) throw new Error(`${name} runs in no netns of its own`);
+    this.namespaces.splice(this.namespaces.indexOf(ns), 1);
+    removeNetns(ns);
   }
 
   /** Daemon `name` killed with SIGKILL, for good: no longer one of the mesh's daemons. */

@@ -1,7 +1,7 @@
 // `npm run chaos [-- --short] [-- --connections=N --nscs=K --only=nsmgr,forwarder]`: the chaos
 // matrix (as root, on the kernel datapath). Builds the chaos mesh, then for each component kills
-// it with SIGKILL and restarts it as a pod would, and hangs the nsmgr and the forwarder (SIGSTOP,
-// then SIGCONT). Measures the
+// it with SIGKILL and restarts it as a pod would, hangs the nsmgr and the forwarder (SIGSTOP,
+// then SIGCONT), and kills an nsc for good with its netns. Measures the
 // longest ping silence of every connection, the time until every connection answers again, and
 // what is left behind: links, routes, rules, fds, registry entries, and timers by the daemons' own
 // counters. Prints a table, writes chaos-results/chaos.json, and exits non-zero when a cell does
@@ -16,17 +16,21 @@ import { differences, settled } from './leftovers.js';
 
 /**
  * A fault of the matrix: whose, which — `kill` (-9, restarted at once as a pod), `hang` (SIGSTOP
- * for HANG_S, then SIGCONT) — and the ping gap upstream's behaviour lets us aim for (s).
+ * for HANG_S, then SIGCONT), `gone` (an nsc of its own killed with -9 and its netns deleted, a
+ * pod gone for good) — and the ping gap upstream's behaviour lets us aim for (s).
  */
 interface Cell {
   readonly component: string;
   readonly target: string;
-  readonly fault: 'kill' | 'hang';
+  readonly fault: 'kill' | 'hang' | 'gone';
   readonly gapAimS?: number;
 }
 
 /** Longer than a Request's try (15 s): the hung one's callers time out meanwhile. */
 const HANG_S = 20;
+
+/** The gone nsc's token lifetime: the hops expire its connections at most this long after its last refresh. */
+const GONE_TOKENS_S = 15;
 
 const cells: readonly Cell[] = [
   { component: 'identity', target: 'identity', fault: 'kill', gapAimS: 0 },
@@ -37,9 +41,10 @@ const cells: readonly Cell[] = [
   { component: 'nsc', target: 'nsc-0', fault: 'kill' },
   { component: 'nsmgr', target: 'nsmgr-0', fault: 'hang', gapAimS: 0 },
   { component: 'forwarder', target: 'forwarder-0', fault: 'hang', gapAimS: 1 },
+  { component: 'nsc', target: 'nsc-gone', fault: 'gone', gapAimS: 0 },
 ];
 
-const faultWords = { kill: 'kill -9 + restart', hang: `SIGSTOP ${HANG_S} s` } as const;
+const faultWords = { kill: 'kill -9 + restart', hang: `SIGSTOP ${HANG_S} s`, gone: 'kill -9 for good, netns gone' } as const;
 
 interface CellResult extends FaultWindow {
   readonly component: string;
@@ -47,6 +52,8 @@ interface CellResult extends FaultWindow {
   readonly fault: Cell['fault'];
   readonly gapAimS: number | null;
   readonly leftovers: string[];
+  /** From the end of the fault window until nothing was left behind (s; the gone nsc: its tokens' expiry at the hops). */
+  readonly cleanAfterS: number;
 }
 
 const arg = (name: string): string | undefined => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -137,20 +144,30 @@ async function registryDifferences(chaos: ChaosMesh, baseline: Baseline): Promis
   return [...baseline.registered.filter((e) => !now.includes(e)).map((e) => `registry lost ${e}`), ...now.filter((e) => !baseline.registered.includes(e)).map((e) => `registry left behind ${e}`)];
 }
 
-/** One cell: its fault across the connections' pings, then what is left behind once settled. */
+/**
+ * One cell: its fault across the connections' pings, then what is left behind once settled. The
+ * gone nsc is started first (its connections over VXLAN, from node 0) and is measured against
+ * the mesh as it was without it: once its tokens ran out, the hops must hold nothing of it.
+ */
 async function runCell(chaos: ChaosMesh, cell: Cell, baseline: Baseline): Promise<CellResult> {
   const survivors = [...chaos.daemons.keys()].filter((n) => cell.fault === 'hang' || n !== cell.target);
   const [fdsBefore, timersBefore] = [chaos.fds(), await timers(chaos, survivors)];
-  const fault = { kill: () => chaos.killAndRestart(cell.target), hang: () => chaos.hang(cell.target, HANG_S) }[cell.fault];
+  if (cell.fault === 'gone') await chaos.nscOfItsOwn(cell.target, 0, 5, { NSM_MAX_TOKEN_LIFETIME: `${GONE_TOKENS_S}s` });
+  const fault = { kill: () => chaos.killAndRestart(cell.target), hang: () => chaos.hang(cell.target, HANG_S), gone: () => chaos.gone(cell.target) }[cell.fault];
   const window = await faultWindow(chaos.connections, fault);
-  const leftovers = await settled(async () => [
-    ...differences(baseline.netns, chaos.state()),
-    ...fdGrowth(fdsBefore, chaos.fds(), cell.fault === 'hang' ? '' : cell.target),
-    ...exited(chaos),
-    ...(await registryDifferences(chaos, baseline)),
-    ...(await timerGrowth(chaos, timersBefore)),
-  ]);
-  return { component: cell.component, target: cell.target, fault: cell.fault, gapAimS: cell.gapAimS ?? null, ...window, leftovers };
+  const settling = performance.now();
+  const leftovers = await settled(
+    async () => [
+      ...differences(baseline.netns, chaos.state()),
+      ...fdGrowth(fdsBefore, chaos.fds(), cell.fault === 'kill' ? cell.target : ''),
+      ...exited(chaos),
+      ...(await registryDifferences(chaos, baseline)),
+      ...(await timerGrowth(chaos, timersBefore)),
+    ],
+    cell.fault === 'gone' ? GONE_TOKENS_S + 30 : 30,
+  );
+  const cleanAfterS = (performance.now() - settling) / 1000;
+  return { component: cell.component, target: cell.target, fault: cell.fault, gapAimS: cell.gapAimS ?? null, ...window, leftovers, cleanAfterS };
 }
 
 /** The cell's gap aim in words, and whether it was met: no loss at all, or a longest gap. */
@@ -166,7 +183,7 @@ const row = (r: CellResult): string =>
     `max gap ${r.maxGapS.toFixed(2)} s${aim(r)}`.padEnd(40),
     `connections that lost pings ${r.lostConnections}`.padEnd(32),
     r.healed ? `all up after ${r.allUpS.toFixed(2)} s` : 'NOT healed',
-    r.leftovers.length === 0 ? 'no leftovers' : `LEFTOVERS: ${r.leftovers.length}`,
+    r.leftovers.length === 0 ? `no leftovers (clean after ${r.cleanAfterS.toFixed(1)} s)` : `LEFTOVERS: ${r.leftovers.length}`,
   ].join('  ');
 
 process.exitCode = await main().catch((e: unknown) => {

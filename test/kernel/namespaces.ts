@@ -1,7 +1,6 @@
-import { existsSync, rmdirSync, rmSync } from 'node:fs';
 import { afterEach, describe } from 'vitest';
 import { kernelDatapathMissing } from '../../dataplane/kernel/host.js';
-import { addNetns, delNetns, inodeUrlOf } from './netns.js';
+import { addNetns, inodeUrlOf, removeNetns } from './netns.js';
 
 export { ipJson, pings, resolves, tcpTransfer, underlay } from './netns.js';
 
@@ -15,23 +14,6 @@ export function describeKernel(name: string, body: () => void): void {
 }
 
 let seq = 0;
-
-const hadEtcNetns = existsSync('/etc/netns');
-
-/**
- * Deletes a netns with its resolver folder, /etc/netns/NAME, which an nsc killed by the test
- * (not stopped) leaves: a pod's files go with the pod.
- */
-function removeNetns(name: string): void {
-  delNetns(name);
-  rmSync(`/etc/netns/${name}`, { recursive: true, force: true });
-  if (hadEtcNetns) return;
-  try {
-    rmdirSync('/etc/netns');
-  } catch {
-    // still used by another test's netns, or never made
-  }
-}
 
 /**
  * Network namespaces made for one test and deleted after it (with everything in them). Names

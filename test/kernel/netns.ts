@@ -1,7 +1,25 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { existsSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { delNetns } from '../../dataplane/kernel/host.js';
 
 export { addNetns, delNetns } from '../../dataplane/kernel/host.js';
+
+const hadEtcNetns = existsSync('/etc/netns');
+
+/**
+ * Deletes a netns with its resolver folder, /etc/netns/NAME, which an nsc killed by the test
+ * (not stopped) leaves: a pod's files go with the pod.
+ */
+export function removeNetns(name: string): void {
+  delNetns(name);
+  rmSync(`/etc/netns/${name}`, { recursive: true, force: true });
+  if (hadEtcNetns) return;
+  try {
+    rmdirSync('/etc/netns');
+  } catch {
+    // still used by another test's netns, or never made
+  }
+}
 
 /** A named netns as the `inode://dev/ino` URL an NSC or NSE would send. */
 export function inodeUrlOf(name: string): string {

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { describeKernel, ipJson, pings, tcpTransfer, useNamespaces } from '../kernel/namespaces.js';
 import { inCheckout, nscEvents, pinger, ProcessMesh, stop, type Daemon } from './processMesh.js';
-import { remoteConnection } from './remoteConnection.js';
+import { remoteConnection, remoteNsc, twoNodes } from './remoteConnection.js';
 import { ovsMissing } from '../ovs/ovsdbServer.js';
 import { useOvsForwarders } from '../ovs/ovsForwarders.js';
 
@@ -86,6 +86,23 @@ const e2e = (kind: 'forwarder-kernel' | 'forwarder-ovs') => () => {
     expect(linksIn(nscNs)).toEqual([]);
     expect(linksIn(nseNs)).toEqual([]);
   });
+
+  it('an nsc killed for good with its pod (kill -9, its netns gone; its tokens last 3 s): the hops expire its remote connection, and the NSE and the nodes hold nothing of it', async () => {
+    const { nodes, nseNs } = twoNodes(mesh, ns);
+    const nodeLinks = () => nodes.map(linksIn);
+    // What the nodes hold with no connection (an OVS forwarder's bridge too): after one that closed cleanly.
+    const clean = ns.make('nsc-clean');
+    expect(await stop(await remoteNsc(mesh, clean))).toBe(0);
+    const before = nodeLinks();
+    const nscNs = ns.make('nsc');
+    const client = await remoteNsc(mesh, nscNs, { NSM_MAX_TOKEN_LIFETIME: '3s' });
+    expect(linksIn(nseNs)).toHaveLength(1);
+    await stop(client, 'SIGKILL');
+    ns.remove(nscNs);
+    // Its token ran out at most 3 s after its last refresh: every hop closes, down to the NSE.
+    await expect.poll(() => linksIn(nseNs), { timeout: 15_000, interval: 500 }).toEqual([]);
+    await expect.poll(nodeLinks, { timeout: 5000, interval: 500 }).toEqual(before);
+  }, 60_000);
 
   it('bad input: an nsc asking for a 16-character interface name hears INVALID_ARGUMENT naming it (and keeps retrying, as upstream); nothing is configured anywhere', async () => {
     const [host, nscNs, nseNs] = [ns.make('node0'), ns.make('nsc'), ns.make('nse')];

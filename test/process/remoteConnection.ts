@@ -5,11 +5,10 @@ import { nscEvents, type Daemon, type ProcessMesh } from './processMesh.js';
 
 /**
  * Two node namespaces joined by an underlay veth (169.254.250.0/30), a node's control plane in
- * each (nsmgrs on TCP across it), the NSE behind node 1 and the nsc behind node 0, connected:
- * the path runs over VXLAN.
+ * each (nsmgrs on TCP across it) and the NSE behind node 1; nsc's go behind node 0.
  */
-export async function remoteConnection(mesh: ProcessMesh, ns: ReturnType<typeof useNamespaces>): Promise<{ nscNs: string; nseNs: string; client: Daemon }> {
-  const [node0, node1, nscNs, nseNs] = [ns.make('node0'), ns.make('node1'), ns.make('nsc'), ns.make('nse')];
+export function twoNodes(mesh: ProcessMesh, ns: ReturnType<typeof useNamespaces>): { nodes: [string, string]; nseNs: string } {
+  const [node0, node1, nseNs] = [ns.make('node0'), ns.make('node1'), ns.make('nse')];
   underlay(node0, node1, '169.254.250.1/30', '169.254.250.2/30');
   // A wire between nodes carries finished checksums (a NIC fills them in); a veth underlay would
   // hand half-done ones to an OVS userspace datapath, which never finishes them.
@@ -17,8 +16,20 @@ export async function remoteConnection(mesh: ProcessMesh, ns: ReturnType<typeof 
   mesh.node(node0, 0, '169.254.250.1');
   mesh.node(node1, 1, '169.254.250.2');
   mesh.nse(nseNs, 1);
-  const client = mesh.nsc(nscNs);
+  return { nodes: [node0, node1], nseNs };
+}
+
+/** An nsc behind node 0 of `twoNodes`, connected to the NSE behind node 1: the path runs over VXLAN. `env`: the nsc's own variables. */
+export async function remoteNsc(mesh: ProcessMesh, nscNs: string, env: Record<string, string> = {}): Promise<Daemon> {
+  const client = mesh.start(nscNs, 'nsc', { NSM_NAME: 'nsc', NSM_CONNECT_TO: mesh.sock('nsmgr-0'), NSM_NETWORK_SERVICES: 'kernel://icmp-responder/nsm-1', ...env });
   await expect.poll(() => nscEvents(client, 'connected').length, { timeout: 30_000 }).toBe(1);
   expect(nscEvents(client, 'connected')[0]?.path.pathSegments.map((s) => s.name)).toEqual(['nsc', 'nsmgr-0', 'forwarder-0', 'nsmgr-1', 'forwarder-1', 'icmp-responder']);
-  return { nscNs, nseNs, client };
+  return client;
+}
+
+/** `twoNodes` with an nsc connected over them. */
+export async function remoteConnection(mesh: ProcessMesh, ns: ReturnType<typeof useNamespaces>): Promise<{ nscNs: string; nseNs: string; client: Daemon }> {
+  const { nseNs } = twoNodes(mesh, ns);
+  const nscNs = ns.make('nsc');
+  return { nscNs, nseNs, client: await remoteNsc(mesh, nscNs) };
 }
