@@ -193,8 +193,9 @@ export class ProcessMesh {
     return this.start(ns, 'nse-icmp-responder', { NSM_NAME: name, NSM_CONNECT_TO: this.sock(`nsmgr-${node}`), NSM_SERVICE_NAMES: 'icmp-responder', NSM_CIDR_PREFIX: cidr });
   }
 
-  nsc(ns: string, services = 'kernel://icmp-responder/nsm-1'): Daemon {
-    return this.start(ns, 'nsc', { NSM_NAME: 'nsc', NSM_CONNECT_TO: this.sock('nsmgr-0'), NSM_NETWORK_SERVICES: services });
+  /** An nsc attached to nsmgr-0; `env`: variables of its own. */
+  nsc(ns: string, services = 'kernel://icmp-responder/nsm-1', env: Record<string, string> = {}): Daemon {
+    return this.start(ns, 'nsc', { NSM_NAME: 'nsc', NSM_CONNECT_TO: this.sock('nsmgr-0'), NSM_NETWORK_SERVICES: services, ...env });
   }
 
   /** What every daemon said (for a failed test). */

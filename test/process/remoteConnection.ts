@@ -21,7 +21,7 @@ export function twoNodes(mesh: ProcessMesh, ns: ReturnType<typeof useNamespaces>
 
 /** An nsc behind node 0 of `twoNodes`, connected to the NSE behind node 1: the path runs over VXLAN. `env`: the nsc's own variables. */
 export async function remoteNsc(mesh: ProcessMesh, nscNs: string, env: Record<string, string> = {}): Promise<Daemon> {
-  const client = mesh.start(nscNs, 'nsc', { NSM_NAME: 'nsc', NSM_CONNECT_TO: mesh.sock('nsmgr-0'), NSM_NETWORK_SERVICES: 'kernel://icmp-responder/nsm-1', ...env });
+  const client = mesh.nsc(nscNs, undefined, env);
   await expect.poll(() => nscEvents(client, 'connected').length, { timeout: 30_000 }).toBe(1);
   expect(nscEvents(client, 'connected')[0]?.path.pathSegments.map((s) => s.name)).toEqual(['nsc', 'nsmgr-0', 'forwarder-0', 'nsmgr-1', 'forwarder-1', 'icmp-responder']);
   return client;
