@@ -22,15 +22,17 @@ describe('point2pointIpam', () => {
     expect(conn.context!.ipContext!.srcRoutes[0]!.nextHop).toBe('');
   });
 
-  it('hands out consecutive pairs from the network address up; Close frees a pair and the same addresses come back', () => {
-    const t = setup(point2pointIpam(['192.168.3.4/16']));
+  it('hands out consecutive pairs from the network address up, next fit: a Closed pair comes back only once the prefix wrapped', () => {
+    const t = setup(point2pointIpam(['192.168.3.4/29']));
     const c1 = t.request('1');
-    expect(ipOf(c1)).toEqual(pair('192.168.0.0/32', '192.168.0.1/32'));
-    expect(ipOf(t.request('2'))).toEqual(pair('192.168.0.2/32', '192.168.0.3/32'));
+    expect(ipOf(c1)).toEqual(pair('192.168.3.0/32', '192.168.3.1/32'));
+    expect(ipOf(t.request('2'))).toEqual(pair('192.168.3.2/32', '192.168.3.3/32'));
     t.close(c1);
     expect(t.meta.connections.has('1')).toBe(false);
-    expect(ipOf(t.request('3'))).toEqual(pair('192.168.0.0/32', '192.168.0.1/32'));
-    expect(ipOf(t.request('4'))).toEqual(pair('192.168.0.4/32', '192.168.0.5/32'));
+    expect(ipOf(t.request('3'))).toEqual(pair('192.168.3.4/32', '192.168.3.5/32'));
+    expect(ipOf(t.request('4'))).toEqual(pair('192.168.3.6/32', '192.168.3.7/32'));
+    // the end of the prefix: the lowest free again
+    expect(ipOf(t.request('5'))).toEqual(pair('192.168.3.0/32', '192.168.3.1/32'));
   });
 
   it('IPv6: /128 addresses in canonical form', () => {
@@ -39,7 +41,7 @@ describe('point2pointIpam', () => {
     expect(ipOf(c1)).toEqual(pair('fe80::/128', 'fe80::1/128'));
     expect(ipOf(t.request('2'))).toEqual(pair('fe80::2/128', 'fe80::3/128'));
     t.close(c1);
-    expect(ipOf(t.request('3'))).toEqual(pair('fe80::/128', 'fe80::1/128'));
+    expect(ipOf(t.request('3'))).toEqual(pair('fe80::4/128', 'fe80::5/128'));
   });
 
   it('honours the request’s excluded prefixes (before, between and after allocated addresses)', () => {
@@ -90,13 +92,13 @@ describe('point2pointIpam', () => {
     // .0 and .2 are free again (.1, .3 were never taken)
     expect(ipam.pools[0]!.has(parseIp('192.168.0.0'))).toBe(true);
     expect(ipam.pools[0]!.has(parseIp('192.168.0.2'))).toBe(true);
-    expect(ipOf(t.request('b'))).toEqual(pair('192.168.0.0/32', '192.168.0.1/32'));
+    expect(ipOf(t.request('b'))).toEqual(pair('192.168.0.6/32', '192.168.0.7/32'));
   });
 
   it('only the src address excluded is enough to move the pair', () => {
     const t = setup(point2pointIpam(['10.0.0.0/24']));
     const c = t.request('a');
-    expect(ipOf(t.refresh(c, { excludedPrefixes: ['10.0.0.1/32'] }))).toEqual(pair('10.0.0.0/32', '10.0.0.2/32'));
+    expect(ipOf(t.refresh(c, { excludedPrefixes: ['10.0.0.1/32'] }))).toEqual(pair('10.0.0.2/32', '10.0.0.3/32'));
   });
 
   it('recovers the requested addresses for an unknown connection when they are free and in the pool', () => {
@@ -112,12 +114,23 @@ describe('point2pointIpam', () => {
     expect(ipOf(d)).toEqual(pair('192.168.0.2/32', '192.168.0.3/32'));
   });
 
-  it('reselected back while its old pair went to another connection: one new pair, the old one and its routes gone from the context, others’ addresses kept (soak regression: addresses piled up on the interface)', () => {
-    const ipam = point2pointIpam(['192.168.0.0/24']);
-    const t = setup(ipam);
+  it('reselected back after its Close: next fit gave the pair to no one meanwhile, so the connection keeps its addresses (soak: heal Closes, churn Requests, heal Requests)', () => {
+    const t = setup(point2pointIpam(['192.168.0.0/24']));
+    const first = t.request('a');
+    t.close('a');
+    expect(ipOf(t.request('churn'))).toEqual(pair('192.168.0.2/32', '192.168.0.3/32'));
+    expect(ipOf(t.request('a', first.context!.ipContext!))).toEqual(pair('192.168.0.0/32', '192.168.0.1/32'));
+  });
+
+  it('reselected back while its old pair went to another connection (the prefix wrapped): one new pair, the old one and its routes gone from the context, others’ addresses kept (soak regression: addresses piled up on the interface)', () => {
+    const t = setup(point2pointIpam(['192.168.0.0/29']));
     const first = t.request('a');
     expect(ipOf(first)).toEqual(pair('192.168.0.0/32', '192.168.0.1/32'));
     t.close('a'); // heal's reselect Closes first…
+    t.request('b');
+    t.request('c');
+    t.request('d');
+    t.close('b');
     expect(ipOf(t.request('churn'))).toEqual(pair('192.168.0.0/32', '192.168.0.1/32')); // …and another client takes the pair meanwhile
     const ip = first.context!.ipContext!;
     const back = t.request('a', { ...ip, srcIpAddrs: [...ip.srcIpAddrs, '10.9.0.1/32'], srcRoutes: [...ip.srcRoutes, { prefix: '10.9.0.0/16', nextHop: '' }] });
@@ -141,10 +154,12 @@ describe('point2pointIpam', () => {
   });
 
   it('a failed first Request frees its pair', () => {
-    const t = setup(point2pointIpam(['192.168.0.0/16']), { failAt: [0] });
+    const ipam = point2pointIpam(['192.168.0.0/16']);
+    const t = setup(ipam, { failAt: [0] });
     expect(errorOf(() => t.request('a')).message).toBe('next failed');
     expect(t.meta.connections.size).toBe(0);
-    expect(ipOf(t.request('b'))).toEqual(pair('192.168.0.0/32', '192.168.0.1/32'));
+    expect(ipam.pools[0]!.has(parseIp('192.168.0.0'))).toBe(true);
+    expect(ipam.pools[0]!.has(parseIp('192.168.0.1'))).toBe(true);
   });
 
   it('a failed refresh keeps the pair (upstream frees only what that Request allocated)', () => {

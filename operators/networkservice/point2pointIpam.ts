@@ -98,6 +98,10 @@ export interface Point2PointIpamElement extends NetworkServiceElement {
  * `dst_routes` the client's, so each side has a host route to the other. Additions never
  * duplicate what is already there.
  *
+ * Pairs are handed out next fit: past the last pair given, wrapping to the lowest free at the
+ * end of the prefix (upstream: always the lowest free). A pair just freed — by a client whose heal
+ * Closes before it Requests again — is not the next one given, so that client recovers it.
+ *
  * - `ip_context.excluded_prefixes` are honoured (whole networks: `10.0.0.5/24` excludes the /24).
  * - A refresh keeps the connection's pair, unless one of its addresses is now excluded: then the
  *   old pair is removed from the context, given back, and a new one allocated.
@@ -169,12 +173,15 @@ export function point2pointIpam(prefixes: readonly string[]): Point2PointIpamEle
     return undefined;
   };
 
+  // Next fit: where each pool's next allocation starts looking (past the last pair it gave).
+  const cursors = new Map<IpPool, bigint>();
   const allocate = (excluded: DualStackPool): Allocation => {
     for (const pool of pools) {
-      const [dst, src] = pool.lowestFree(2, excluded.of(pool.family));
+      const [dst, src] = pool.lowestFree(2, excluded.of(pool.family), cursors.get(pool));
       if (dst === undefined || src === undefined) continue;
       pool.pullAddress(dst);
       pool.pullAddress(src);
+      cursors.set(pool, src.value + 1n);
       return allocation(pool, dst, src);
     }
     const excludedCount = excluded.prefixes().length;

@@ -248,6 +248,22 @@ describe('IpPool', () => {
     expect(fmt(pool.lowestFree(1, IpPool.of(6, ['::/0'])))).toEqual(['192.168.1.0']);
   });
 
+  it('lowestFree from an address on: the lowest free at or past it, else the lowest of all (next fit wraps)', () => {
+    const pool = IpPool.of(4, ['10.0.0.0/29']);
+    const from = (a: string) => parseIp(a).value;
+    expect(fmt(pool.lowestFree(2, undefined, from('10.0.0.4')))).toEqual(['10.0.0.4', '10.0.0.5']);
+    // past the pool's ranges, or only one left past `from`: wrap
+    expect(fmt(pool.lowestFree(2, undefined, from('10.0.0.7')))).toEqual(['10.0.0.0', '10.0.0.1']);
+    expect(fmt(pool.lowestFree(2, undefined, from('10.0.1.0')))).toEqual(['10.0.0.0', '10.0.0.1']);
+    // avoided addresses are skipped on both sides of the wrap
+    const avoid = IpPool.of(4, ['10.0.0.0/31', '10.0.0.6/32']);
+    expect(fmt(pool.lowestFree(2, avoid, from('10.0.0.5')))).toEqual(['10.0.0.5', '10.0.0.7']);
+    expect(fmt(pool.lowestFree(2, avoid, from('10.0.0.6')))).toEqual(['10.0.0.2', '10.0.0.3']);
+    // a pool of several ranges: `from` in the gap starts at the next range
+    pool.exclude('10.0.0.2/31');
+    expect(fmt(pool.lowestFree(2, undefined, from('10.0.0.2')))).toEqual(['10.0.0.4', '10.0.0.5']);
+  });
+
   it('refuses values of the other family and bad strings', () => {
     const pool = new IpPool(4);
     expect(() => pool.add('2001:db8::/64')).toThrow('an IPv6 value in an IPv4 pool');

@@ -405,26 +405,31 @@ export class IpPool {
   }
 
   /**
-   * The `count` lowest addresses of the pool that are not in `avoid` (fewer if there are not
-   * that many), without taking them.
+   * The `count` lowest addresses of the pool from `from` on that are not in `avoid`; when there
+   * are not that many, the `count` lowest of all (next fit, wrapping; fewer if the pool has not
+   * that many). Without taking them.
    */
-  lowestFree(count: number, avoid?: IpPool): IpAddress[] {
-    const out: IpAddress[] = [];
+  lowestFree(count: number, avoid?: IpPool, from = 0n): IpAddress[] {
     if (avoid !== undefined && avoid.family !== this.family) avoid = undefined;
-    for (const r of this.ranges) {
-      let candidate = r.start;
-      while (candidate <= r.end && out.length < count) {
-        const blocked = avoid?.rangeAt(candidate);
-        if (blocked !== undefined) {
-          candidate = blocked.end + 1n;
-          continue;
+    const scan = (lo: bigint): IpAddress[] => {
+      const out: IpAddress[] = [];
+      for (const r of this.ranges) {
+        let candidate = r.start > lo ? r.start : lo;
+        while (candidate <= r.end && out.length < count) {
+          const blocked = avoid?.rangeAt(candidate);
+          if (blocked !== undefined) {
+            candidate = blocked.end + 1n;
+            continue;
+          }
+          out.push({ family: this.family, value: candidate });
+          candidate++;
         }
-        out.push({ family: this.family, value: candidate });
-        candidate++;
+        if (out.length >= count) break;
       }
-      if (out.length >= count) break;
-    }
-    return out;
+      return out;
+    };
+    const above = scan(from);
+    return above.length >= count || from === 0n ? above : scan(0n);
   }
 
   /** Takes the lowest address (undefined when empty). */
