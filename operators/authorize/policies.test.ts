@@ -2,7 +2,7 @@ import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { PeerIdentity } from '../core/peer.js';
 import { signEs256 } from '../tools/jwt.js';
-import { checkPath, nextTokenSigned, pathPolicies, prevTokenSigned, resolvePolicies, tokensChained, tokensExpired, tokensValid, type PathInput } from './policies.js';
+import { checkPath, decodedTokens, nextTokenSigned, pathPolicies, prevTokenSigned, resolvePolicies, tokensChained, tokensExpired, tokensValid, type PathInput } from './policies.js';
 
 const key = () => generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey;
 const nsc = { id: 'spiffe://nsm.local/nsc', key: key() };
@@ -72,6 +72,15 @@ describe('path policies', () => {
       expect(prevTokenSigned(input(good, 1, nscPeer))).toBeUndefined();
       expect(prevTokenSigned(input(good, 1, impostor))).toMatch(/not signed by the peer/);
     }
+  });
+
+  it('decoded tokens are kept for the Requests in flight only, each signature in memory of its own (soak regression: a map cleared only when full held thousands of re-signed tokens, each keeping an 8 KiB Buffer pool slab alive)', () => {
+    const many = Array.from({ length: decodedTokens.capacity + 100 }, (_, i) => token(nsc, nsmgr.id, now / 1000 + 60 + i));
+    for (const t of many) expect(tokensValid(input([t], 0, undefined))).toBeUndefined();
+    expect(decodedTokens.size).toBe(decodedTokens.capacity);
+    expect(decodedTokens.get(many[0]!)).toBeUndefined();
+    const last = decodedTokens.get(many.at(-1)!);
+    expect(typeof last === 'object' && last.signature.buffer.byteLength).toBe(64);
   });
 
   it('resolvePolicies reads upstream policy path patterns and names a pattern that matches nothing', () => {

@@ -1,5 +1,6 @@
 import type { PeerIdentity } from '../core/peer.js';
 import { decodeJwt, verifyEs256, type DecodedJwt } from '../tools/jwt.js';
+import { RecentlyUsed } from '../tools/recentlyUsed.js';
 
 /** A path segment as the policies see it (NetworkService and registry paths alike). */
 export interface SegmentInput {
@@ -21,8 +22,13 @@ export interface PathInput {
 /** A policy: undefined when allowed, else why not. */
 export type PathPolicy = (input: PathInput) => string | undefined;
 
-/** Tokens decoded lately: a path's tokens are read by several policies, at every hop. */
-const decodedTokens = new Map<string, DecodedJwt | string>();
+/**
+ * Tokens decoded lately: a path's tokens are read by several policies, at every hop. Bounded by
+ * what is in flight (a few tokens a Request, `NSM_MAX_REQUESTS_IN_FLIGHT` Requests), not by time:
+ * every refresh brings new tokens, and a map cleared only when full held thousands of dead ones
+ * (the soak's nsmgrs and forwarders grew some 25 MiB an hour until it was cleared).
+ */
+export const decodedTokens = new RecentlyUsed<string, DecodedJwt | string>(1024);
 
 function decoded(segment: SegmentInput | undefined, what: string): DecodedJwt | string {
   if (segment === undefined) return `there is no ${what} path segment`;
@@ -34,7 +40,6 @@ function decoded(segment: SegmentInput | undefined, what: string): DecodedJwt | 
   } catch (e) {
     result = e instanceof Error ? e.message : String(e);
   }
-  if (decodedTokens.size > 4096) decodedTokens.clear();
   if (segment.token.length <= 8192) decodedTokens.set(segment.token, result);
   return typeof result === 'string' ? `the token of path segment "${segment.name}" is malformed: ${result}` : result;
 }
