@@ -24,10 +24,14 @@ export function differences(before: Record<string, NetnsState>, after: Record<st
   return out;
 }
 
-/** Leftovers once things have had time to settle: checked every second until none, for up to `seconds` (a Close, an expiry, take a moment). */
-export async function settled(leftovers: () => string[] | Promise<string[]>, seconds = 30): Promise<string[]> {
+/**
+ * Leftovers once things have had time to settle: checked every second until none, for up to
+ * `seconds` (a Close, an expiry, take a moment). `waiting` hears each check that still found some.
+ */
+export async function settled(leftovers: () => string[] | Promise<string[]>, seconds = 30, waiting?: (found: string[]) => void): Promise<string[]> {
   let found = await leftovers();
   for (let i = 0; i < seconds && found.length > 0; i++) {
+    waiting?.(found);
     await new Promise((r) => setTimeout(r, 1000));
     found = await leftovers();
   }

@@ -54,6 +54,8 @@ interface CellResult extends FaultWindow {
   readonly leftovers: string[];
   /** From the end of the fault window until nothing was left behind (s; the gone nsc: its tokens' expiry at the hops). */
   readonly cleanAfterS: number;
+  /** What the last check before clean still found: what took the time. */
+  readonly lastToSettle: string[];
 }
 
 const arg = (name: string): string | undefined => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -156,6 +158,7 @@ async function runCell(chaos: ChaosMesh, cell: Cell, baseline: Baseline): Promis
   const fault = { kill: () => chaos.killAndRestart(cell.target), hang: () => chaos.hang(cell.target, HANG_S), gone: () => chaos.gone(cell.target) }[cell.fault];
   const window = await faultWindow(chaos.connections, fault);
   const settling = performance.now();
+  let lastToSettle: string[] = [];
   const leftovers = await settled(
     async () => [
       ...differences(baseline.netns, chaos.state()),
@@ -165,9 +168,10 @@ async function runCell(chaos: ChaosMesh, cell: Cell, baseline: Baseline): Promis
       ...(await timerGrowth(chaos, timersBefore)),
     ],
     cell.fault === 'gone' ? GONE_TOKENS_S + 30 : 30,
+    (found) => (lastToSettle = found),
   );
   const cleanAfterS = (performance.now() - settling) / 1000;
-  return { component: cell.component, target: cell.target, fault: cell.fault, gapAimS: cell.gapAimS ?? null, ...window, leftovers, cleanAfterS };
+  return { component: cell.component, target: cell.target, fault: cell.fault, gapAimS: cell.gapAimS ?? null, ...window, leftovers, cleanAfterS, lastToSettle };
 }
 
 /** The cell's gap aim in words, and whether it was met: no loss at all, or a longest gap. */
@@ -183,7 +187,7 @@ const row = (r: CellResult): string =>
     `max gap ${r.maxGapS.toFixed(2)} s${aim(r)}`.padEnd(40),
     `connections that lost pings ${r.lostConnections}`.padEnd(32),
     r.healed ? `all up after ${r.allUpS.toFixed(2)} s` : 'NOT healed',
-    r.leftovers.length === 0 ? `no leftovers (clean after ${r.cleanAfterS.toFixed(1)} s)` : `LEFTOVERS: ${r.leftovers.length}`,
+    r.leftovers.length === 0 ? `no leftovers (clean after ${r.cleanAfterS.toFixed(1)} s${r.lastToSettle.length > 0 ? `; last to settle: ${r.lastToSettle.join('; ')}` : ''})` : `LEFTOVERS: ${r.leftovers.length}`,
   ].join('  ');
 
 process.exitCode = await main().catch((e: unknown) => {
