@@ -28,14 +28,14 @@ function arg(name: string, fallback: number): number {
 
 /**
  * What each figure may grow per hour over the last half and still be flat. Memory: 5 % of its
- * level plus 4 MiB, the heap judged by its floor (the lowest of each 2 minutes: what survives
- * collection). The churn runs some 5,000 cycles an hour: a leak of a kilobyte, a timer, an fd or a
+ * level plus 4 MiB, the heap judged by its floor (the lowest of the 20 minutes before: what
+ * survives collection; the nearly idle nscs collect fully only every 15 minutes or so). The churn runs some 5,000 cycles an hour: a leak of a kilobyte, a timer, an fd or a
  * handle per 500 cycles passes these. Counts: 10 (fds, timers, handles: in-flight churn moves them
  * up and down by a few, which a half-hour's slope does not quite smooth away), links 2.
  */
 const figures: Record<string, { allowance: Allowance; unit: string; scale?: number; floorS?: number }> = {
   rss: { allowance: { relative: 0.05, absolute: 4 * 2 ** 20 }, unit: 'MiB', scale: 2 ** 20 },
-  heap: { allowance: { relative: 0.05, absolute: 4 * 2 ** 20 }, unit: 'MiB', scale: 2 ** 20, floorS: 120 },
+  heap: { allowance: { relative: 0.05, absolute: 4 * 2 ** 20 }, unit: 'MiB', scale: 2 ** 20, floorS: 1200 },
   fds: { allowance: { relative: 0, absolute: 10 }, unit: '' },
   timers: { allowance: { relative: 0, absolute: 10 }, unit: '' },
   handles: { allowance: { relative: 0, absolute: 10 }, unit: '' },

@@ -36,20 +36,19 @@ export interface Trend {
 }
 
 /**
- * `s` as the lowest value of each `bucketS` window (at the window's middle): a collected heap's
- * floor, the live size, without the sawtooth of garbage between collections.
+ * `s` as its lower envelope: at each sample, the lowest value of the `windowS` before it. A
+ * collected heap's floor, the live size, without the sawtooth of garbage between collections —
+ * when the window is longer than the time between full collections.
  */
-export function floor(s: Series, bucketS: number): Series {
-  const out: Series = { t: [], v: [] };
-  s.t.forEach((t, i) => {
-    const at = (Math.floor(t / bucketS) + 0.5) * bucketS;
-    const v = s.v[i] as number;
-    if (out.t.at(-1) !== at) {
-      out.t.push(at);
-      out.v.push(v);
-    } else out.v[out.v.length - 1] = Math.min(out.v.at(-1) as number, v);
-  });
-  return out;
+export function floor(s: Series, windowS: number): Series {
+  let from = 0;
+  return {
+    t: [...s.t],
+    v: s.t.map((t, i) => {
+      while ((s.t[from] as number) < t - windowS) from++;
+      return Math.min(...s.v.slice(from, i + 1));
+    }),
+  };
 }
 
 /** The trend of `s` over its last half (by time), judged against `allowance`. */
