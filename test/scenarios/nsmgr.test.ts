@@ -51,21 +51,22 @@ describe('chains/nsmgr (upstream scenario suite)', () => {
 describe('chains/nsmgr: addresses', () => {
   const h = useSandbox();
 
-  it('point-to-point IPAM gives the NSE the first free address and the client the next; Close frees them for the next client', async () => {
+  it('point-to-point IPAM gives the NSE the first free address and the client the next; a Closed pair is handed out again once the prefix wrapped (next fit)', async () => {
     const sandbox = h.sandbox;
     const mesh = await Mesh.build(sandbox);
-    await mesh.endpoint(0, 'final-endpoint', { additional: [point2pointIpam(['169.254.0.0/16'])] });
+    await mesh.endpoint(0, 'final-endpoint', { additional: [point2pointIpam(['169.254.0.0/29'])] });
     const nsc = sandbox.client('nsc', mesh.nodes[0]!.nsmgr.url);
     const first = await nsc.request(request('nsc-1'));
     expect(first.context?.ipContext?.dstIpAddrs).toEqual(['169.254.0.0/32']);
     expect(first.context?.ipContext?.srcIpAddrs).toEqual(['169.254.0.1/32']);
-    const second = await nsc.request(request('nsc-2'));
-    expect(second.context?.ipContext?.srcIpAddrs).toEqual(['169.254.0.3/32']);
+    const later = [await nsc.request(request('nsc-2'))];
+    expect(later[0]!.context?.ipContext?.srcIpAddrs).toEqual(['169.254.0.3/32']);
     await nsc.close(first);
-    const third = await nsc.request(request('nsc-3'));
-    expect(third.context?.ipContext?.dstIpAddrs).toEqual(['169.254.0.0/32']);
-    await nsc.close(second);
-    await nsc.close(third);
+    for (const id of ['nsc-3', 'nsc-4']) later.push(await nsc.request(request(id)));
+    expect(later.map((c) => c.context?.ipContext?.dstIpAddrs[0])).toEqual(['169.254.0.2/32', '169.254.0.4/32', '169.254.0.6/32']);
+    const wrapped = await nsc.request(request('nsc-5'));
+    expect(wrapped.context?.ipContext?.dstIpAddrs).toEqual(['169.254.0.0/32']);
+    for (const c of [...later, wrapped]) await nsc.close(c);
   });
 
   it('the nsmgr hands its excluded prefixes to the NSE IPAM, which skips them (the excluded_prefixes.yaml stream)', async () => {
