@@ -36,13 +36,14 @@ describeKernel('nsc adoption across OS processes', () => {
     const [host, nscNs, nseNs, nse2Ns] = [ns.make('node0'), ns.make('nsc'), ns.make('nse'), ns.make('nse2')];
     mesh().node(host, 0);
     const first = mesh().nse(nseNs, 0);
-    const env = { NSM_NAME: 'app', NSM_CONNECT_TO: mesh().sock('nsmgr-0'), NSM_NETWORK_SERVICES: 'kernel://icmp-responder/nsm-1', NSM_REQUEST_TIMEOUT: '3s' };
-    const init = mesh().start(nscNs, 'nsc-init', env);
+    const env = { NSM_NAME: 'app', NSM_CONNECT_TO: mesh().sock('nsmgr-0'), NSM_NETWORK_SERVICES: 'kernel://icmp-responder/nsm-1' };
+    // nsc-init starts with the mesh and retries until it is up (a loaded CI machine took more than 3 s)
+    const init = mesh().start(nscNs, 'nsc-init', { ...env, NSM_REQUEST_TIMEOUT: '15s' });
     expect(await new Promise<number | null>((r) => init.child.once('exit', r))).toBe(0);
 
     first.child.kill('SIGSTOP');
     mesh().nse(nse2Ns, 0, 'icmp-responder-2', '169.254.2.0/24');
-    const client = mesh().start(nscNs, 'nsc', { ...env, NSM_LOG_LEVEL: 'INFO' });
+    const client = mesh().start(nscNs, 'nsc', { ...env, NSM_REQUEST_TIMEOUT: '3s', NSM_LOG_LEVEL: 'INFO' });
     await expect.poll(() => nscEvents(client, 'connected').length, { timeout: 40_000 }).toBe(1);
     expect(nscEvents(client, 'connected')[0]?.path.pathSegments.map((s) => s.name)).toEqual(['app', 'nsmgr-0', 'forwarder-0', 'icmp-responder-2']);
     expect(client.out).toMatch(/adopting the existing connection[^\n]*\n[^]*request failed, retrying[^]*reselecting[^\n]*"afterFailedTry":true/);
