@@ -7,22 +7,24 @@ type CaCertificateUpdateListener = experimental.CaCertificateUpdateListener;
 type IdentityCertificateUpdateListener = experimental.IdentityCertificateUpdateListener;
 import { asapScheduler, observeOn, type Subscription } from 'rxjs';
 import type { PeerIdentity } from '../../operators/core/peer.js';
+import { RecentlyUsed } from '../../operators/tools/recentlyUsed.js';
 import { bundlesPem, chainPem, keyPem, spiffeIdOf, type X509Source } from './svid.js';
 
-
-const peers = new Map<string, PeerIdentity | undefined>();
+// Keyed by certificate fingerprint: a peer's certificate changes only when it rotates, so the
+// recent ones are the live ones. null: a certificate without a SPIFFE ID.
+const peers = new RecentlyUsed<string, PeerIdentity | null>(256);
 
 /** The identity in a peer certificate as Node's TLS reports it; cached by fingerprint. */
 export function peerIdentityOf(cert: PeerCertificate | undefined): PeerIdentity | undefined {
   if (cert?.raw === undefined) return undefined;
   const key = cert.fingerprint256;
-  if (peers.has(key)) return peers.get(key);
+  const known = peers.get(key);
+  if (known !== undefined) return known ?? undefined;
   const x509 = new X509Certificate(cert.raw);
   const id = spiffeIdOf(x509);
-  const identity = id && { id: id.href, publicKey: x509.publicKey };
-  if (peers.size > 4096) peers.clear();
+  const identity = id ? { id: id.href, publicKey: x509.publicKey } : null;
   peers.set(key, identity);
-  return identity;
+  return identity ?? undefined;
 }
 
 /**
