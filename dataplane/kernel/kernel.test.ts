@@ -1,3 +1,4 @@
+import { status } from '@grpc/grpc-js';
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readlinkSync, statSync } from 'node:fs';
 import { firstValueFrom, lastValueFrom, tap } from 'rxjs';
@@ -144,6 +145,22 @@ describeKernel('KernelDatapath (real netns, veth, VXLAN)', () => {
     await lastValueFrom(successor.unprogram(again), { defaultValue: undefined });
     expect(ourRules()).toEqual([]);
     expect(linksIn(nsc)).toEqual([]);
+    expect(linksIn(nse)).toEqual([]);
+  });
+
+  it('a second connection given the endpoint-side name of another is refused ALREADY_EXISTS; the other keeps its interface (the soak: two of 100 names collided, and each heal took the name from the other)', async () => {
+    const [nsc1, nsc2, nse] = [ns.make('nsc1'), ns.make('nsc2'), ns.make('nse')];
+    const dp = new KernelDatapath();
+    await firstValueFrom(dp.program(crossConnect('c1', kernel(ns.inodeUrl(nsc1), 'nsm-1'), kernel(ns.inodeUrl(nse), 'icmp-resp-1'))));
+    const second = crossConnect('c2', kernel(ns.inodeUrl(nsc2), 'nsm-1'), kernel(ns.inodeUrl(nse), 'icmp-resp-1'), ipContext('169.254.0.3/32', '169.254.0.2/32'));
+    const err = await firstValueFrom(dp.program(second)).catch((e: unknown) => e);
+    expect(statusOf(err), String(err)).toBe(status.ALREADY_EXISTS);
+    expect(String(err)).toMatch(/"icmp-resp-1" .* belongs to another connection \(nsm-rx\/endpoint\/nsc-c1\)/);
+    expect(linksIn(nsc2)).toEqual([]);
+    expect(linksIn(nse).map((l) => [l.ifname, l.ifalias])).toEqual([['icmp-resp-1', 'nsm-rx/endpoint/nsc-c1']]);
+    expect(pings(nsc1, '169.254.0.0')).toBe(true);
+    expect(dp.size).toBe(1);
+    await lastValueFrom(dp.unprogram(crossConnect('c1', kernel(ns.inodeUrl(nsc1), 'nsm-1'), kernel(ns.inodeUrl(nse), 'icmp-resp-1'))), { defaultValue: undefined });
     expect(linksIn(nse)).toEqual([]);
   });
 

@@ -1,5 +1,6 @@
-import { createHash } from 'node:crypto';
-import { invalidArgument } from '../../operators/core/errors.js';
+import { createHash, randomInt } from 'node:crypto';
+import { status } from '@grpc/grpc-js';
+import { invalidArgument, NsmError } from '../../operators/core/errors.js';
 
 /** Linux IFNAMSIZ − 1. */
 export const maxInterfaceName = 15;
@@ -12,15 +13,31 @@ export function checkInterfaceName(name: string, where: string): string {
   return name;
 }
 
+/** Upstream's alphabet for generated interface names (sdk nanoid). */
+const nameAlphabet = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+
+/** `<service[:10]>-<suffix>`, 15 characters: the suffix's i-th character is `nameAlphabet[digit(i) % 62]`. */
+function serviceInterfaceName(service: string, digit: (i: number) => number): string {
+  const prefix = service.replace(/[^A-Za-z0-9_.-]/g, '').slice(0, maxInterfaceName - 5) || 'nsm';
+  const suffix = Array.from({ length: maxInterfaceName - prefix.length - 1 }, (_, i) => nameAlphabet[digit(i) % nameAlphabet.length]);
+  return `${prefix}-${suffix.join('')}`;
+}
+
 /**
- * The endpoint-side interface name when the next hop gave none: the service's first 10
- * characters and a hash of the connection id (upstream: `<service[:10]>-<random>`; hashing
- * keeps it stable across a forwarder restart, so a re-Request finds its own interface).
+ * The endpoint-side interface name the forwarder proposes: upstream's shape (the service's first
+ * 10 characters, then characters of upstream's alphabet to 15), from a hash of the connection
+ * id instead of at random, so a re-Request after a forwarder restart finds its own interface.
+ * With a long service name 4 characters are left: 62⁴ names, where hex digits gave 16⁴ and two
+ * of 100 connections shared a name in about one mesh in 14.
  */
 export function interfaceNameFor(service: string, connectionId: string): string {
-  const prefix = service.replace(/[^A-Za-z0-9_.-]/g, '').slice(0, 10) || 'nsm';
-  const hash = createHash('sha256').update(connectionId).digest('hex');
-  return `${prefix}-${hash.slice(0, maxInterfaceName - prefix.length - 1)}`;
+  const hash = createHash('sha256').update(connectionId).digest();
+  return serviceInterfaceName(service, (i) => hash[i] ?? 0);
+}
+
+/** Upstream's name for an interface nobody named (sdk nanoid.GenerateLinuxInterfaceName): `<service[:10]>-<random>`. */
+export function randomInterfaceName(service: string): string {
+  return serviceInterfaceName(service, () => randomInt(nameAlphabet.length));
 }
 
 /**
@@ -36,14 +53,16 @@ export const isOurAlias = (alias: string | undefined): boolean => alias?.startsW
 
 /**
  * Before making interface `name` for the connection side marked `alias`: which of the netns's
- * `present` interfaces go — ours for that side (a crashed forwarder's, or under an old name),
- * or ours holding the name. A foreign interface with that name is the caller's error.
+ * `present` interfaces go — ours for that side (a crashed forwarder's, or under an old name).
+ * An interface with that name made for another connection stays: taking it would cut that
+ * connection, whose heal would take it back (ALREADY_EXISTS); a foreign one is the caller's error.
  */
 export function staleLinks(present: readonly { readonly ifname: string; readonly ifalias?: string }[], name: string, alias: string): string[] {
   return present.flatMap((l) => {
-    if (l.ifalias === alias || (l.ifname === name && isOurAlias(l.ifalias))) return [l.ifname];
-    if (l.ifname === name) throw invalidArgument(`interface "${name}" already exists in the target network namespace and was not made by nsm-rx`);
-    return [];
+    if (l.ifalias === alias) return [l.ifname];
+    if (l.ifname !== name) return [];
+    if (isOurAlias(l.ifalias)) throw new NsmError(status.ALREADY_EXISTS, `interface "${name}" in the target network namespace belongs to another connection (${l.ifalias ?? ''})`);
+    throw invalidArgument(`interface "${name}" already exists in the target network namespace and was not made by nsm-rx`);
   });
 }
 
