@@ -8,6 +8,7 @@ import { statusOf } from '../../operators/core/errors.js';
 import { describeKernel, ipJson, pings, underlay, useNamespaces } from '../../test/kernel/namespaces.js';
 import type { CrossConnect } from '../datapath.js';
 import { KernelDatapath } from './kernel.js';
+import { interfaceNameFor } from './names.js';
 import { kernelLivenessCheck } from './liveness.js';
 
 interface Link {
@@ -160,6 +161,14 @@ describeKernel('KernelDatapath (real netns, veth, VXLAN)', () => {
     expect(linksIn(nse).map((l) => [l.ifname, l.ifalias])).toEqual([['icmp-resp-1', 'nsm-rx/endpoint/nsc-c1']]);
     expect(pings(nsc1, '169.254.0.0')).toBe(true);
     expect(dp.size).toBe(1);
+    // What this forwarder proposes: a connection's own name; for another, a name none of its connections holds.
+    const proposed = (x: CrossConnect) => dp.outgoingPreferences(false, x.incoming)[0]?.parameters['name'];
+    expect(proposed(crossConnect('c1', kernel(ns.inodeUrl(nsc1), 'nsm-1'), kernel(ns.inodeUrl(nse), 'icmp-resp-1')))).toBe('icmp-resp-1');
+    const taking = crossConnect('c3', kernel(ns.inodeUrl(nsc2), 'nsm-1'), kernel(ns.inodeUrl(nse), interfaceNameFor('icmp-responder', 'nsc-c2')), ipContext('169.254.0.5/32', '169.254.0.4/32'));
+    await firstValueFrom(dp.program(taking));
+    expect(proposed(second)).toBe(interfaceNameFor('icmp-responder', 'nsc-c2', [interfaceNameFor('icmp-responder', 'nsc-c2')]));
+    expect(proposed(second)).not.toBe(interfaceNameFor('icmp-responder', 'nsc-c2'));
+    await lastValueFrom(dp.unprogram(taking), { defaultValue: undefined });
     await lastValueFrom(dp.unprogram(crossConnect('c1', kernel(ns.inodeUrl(nsc1), 'nsm-1'), kernel(ns.inodeUrl(nse), 'icmp-resp-1'))), { defaultValue: undefined });
     expect(linksIn(nse)).toEqual([]);
   });

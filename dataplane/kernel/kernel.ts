@@ -106,7 +106,9 @@ export class KernelDatapath implements Datapath {
     if (remote) {
       return this.options.tunnelIp === undefined ? [] : [{ cls: 'REMOTE', type: 'VXLAN', parameters: { src_ip: this.options.tunnelIp, src_port: String(this.port) } }];
     }
-    const name = interfaceNameFor(connection.networkService, firstId(connection));
+    // The name it has here, else one no other connection of this forwarder holds.
+    const endpointName = (p: Programmed | undefined) => p?.sides.endpoint?.name;
+    const name = endpointName(this.programmed.get(connection.id)) ?? interfaceNameFor(connection.networkService, firstId(connection), [...this.programmed.values()].map(endpointName));
     return [{ cls: 'LOCAL', type: 'KERNEL', parameters: { name } }];
   }
 

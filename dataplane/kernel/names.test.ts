@@ -18,6 +18,15 @@ describe('interface names', () => {
     expect(names.size).toBeGreaterThanOrEqual(999);
   });
 
+  it('a name held by another connection is passed over for the next hash of the id, the same every time', () => {
+    const first = interfaceNameFor('icmp-responder', 'nsc-1-7');
+    const next = interfaceNameFor('icmp-responder', 'nsc-1-7', [first, undefined]);
+    expect(next).toMatch(/^icmp-respo-[0-9A-Za-z]{4}$/);
+    expect(next).not.toBe(first);
+    expect(interfaceNameFor('icmp-responder', 'nsc-1-7', [undefined, first])).toBe(next);
+    expect(interfaceNameFor('icmp-responder', 'nsc-1-7', ['other'])).toBe(first);
+  });
+
   it('an interface nobody named gets upstream\'s random name', () => {
     expect(randomInterfaceName('icmp-responder')).toMatch(/^icmp-respo-[0-9A-Za-z]{4}$/);
     expect(randomInterfaceName('')).toMatch(/^nsm-[0-9A-Za-z]{11}$/);

@@ -28,11 +28,16 @@ function serviceInterfaceName(service: string, digit: (i: number) => number): st
  * 10 characters, then characters of upstream's alphabet to 15), from a hash of the connection
  * id instead of at random, so a re-Request after a forwarder restart finds its own interface.
  * With a long service name 4 characters are left: 62⁴ names, where hex digits gave 16⁴ and two
- * of 100 connections shared a name in about one mesh in 14.
+ * of 100 connections shared a name in about one mesh in 14. A name `held` by another connection
+ * of this forwarder is passed over for the next hash of the id.
  */
-export function interfaceNameFor(service: string, connectionId: string): string {
-  const hash = createHash('sha256').update(connectionId).digest();
-  return serviceInterfaceName(service, (i) => hash[i] ?? 0);
+export function interfaceNameFor(service: string, connectionId: string, held: Iterable<string | undefined> = []): string {
+  const taken = new Set(held);
+  for (let i = 0; ; i++) {
+    const hash = createHash('sha256').update(i === 0 ? connectionId : `${connectionId}#${i}`).digest();
+    const name = serviceInterfaceName(service, (d) => hash[d] ?? 0);
+    if (!taken.has(name)) return name;
+  }
 }
 
 /** Upstream's name for an interface nobody named (sdk nanoid.GenerateLinuxInterfaceName): `<service[:10]>-<random>`. */

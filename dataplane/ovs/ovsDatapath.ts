@@ -161,7 +161,10 @@ export class OvsDatapath implements Datapath {
 
   outgoingPreferences(remote: boolean, connection: Connection): Mechanism[] {
     if (remote) return this.options.tunnelIp === undefined ? [] : [{ cls: 'REMOTE', type: 'VXLAN', parameters: { src_ip: this.options.tunnelIp, src_port: String(this.port) } }];
-    return [{ cls: 'LOCAL', type: 'KERNEL', parameters: { name: interfaceNameFor(connection.networkService, firstId(connection)) } }];
+    // The name it has here, else one no other connection of this forwarder holds.
+    const endpointName = (p: Programmed | undefined) => p?.sides.find((a) => a.side === 'endpoint')?.name;
+    const name = endpointName(this.programmed.get(connection.id)) ?? interfaceNameFor(connection.networkService, firstId(connection), [...this.programmed.values()].map(endpointName));
+    return [{ cls: 'LOCAL', type: 'KERNEL', parameters: { name } }];
   }
 
   program(x: CrossConnect): Observable<Mechanism> {
