@@ -38,7 +38,7 @@ function daemonSaying(msg: string, env: Record<string, string>, field = 'url'): 
 }
 
 describe('a daemon’s observability endpoints (needs npm run build)', () => {
-  it('NSM_PPROF_ENABLED: a CPU profile over the seconds asked and a heap snapshot, in V8’s formats; a bad duration is 400', async () => {
+  it('NSM_PPROF_ENABLED: a CPU profile over the seconds asked, a heap snapshot, in V8’s formats, and the heap’s statistics after a full collection; a bad duration is 400', async () => {
     const url = await daemonSaying('profiler is enabled', { NSM_PPROF_ENABLED: 'true', NSM_PPROF_LISTEN_ON: '127.0.0.1:0' });
     expect(await (await fetch(url)).text()).toContain('/debug/pprof/profile?seconds=30');
     const profile = (await (await fetch(`${url}profile?seconds=1`)).json()) as { nodes: { callFrame: { functionName: string } }[]; startTime: number; endTime: number };
@@ -47,6 +47,10 @@ describe('a daemon’s observability endpoints (needs npm run build)', () => {
     const heap = (await (await fetch(`${url}heap`)).json()) as { snapshot: { node_count: number }; strings: string[] };
     expect(heap.snapshot.node_count).toBeGreaterThan(1000);
     expect(heap.strings).toContain('NetworkServiceEndpoint');
+    const statistics = async (query: string) => Object.fromEntries([...(await (await fetch(`${url}heap?${query}`)).text()).matchAll(/^(\w+) (\d+)$/gm)].map((m) => [m[1], Number(m[2])]));
+    const [before, collected] = [await statistics('debug=1'), await statistics('debug=1&gc=1')];
+    expect(collected['used_heap_size']).toBeGreaterThan(1 << 20);
+    expect(collected['used_heap_size']).toBeLessThan(before['used_heap_size'] ?? 0); // the snapshot's and the profile's garbage, collected
     const bad = await fetch(`${url}profile?seconds=forever`);
     expect([bad.status, await bad.text()]).toEqual([400, 'seconds=forever: expected a number of seconds in (0, 300]\n']);
   }, 30_000);

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Session } from 'node:inspector/promises';
+import { getHeapStatistics } from 'node:v8';
 import { lastValueFrom, timer } from 'rxjs';
 import { hostPortOf, parseListenOn } from './prometheusServer.js';
 
@@ -15,6 +16,7 @@ const MAX_SECONDS = 300;
 const INDEX = `nsm-rx profiling (NSM_PPROF_ENABLED), from Node's inspector:
 /debug/pprof/profile?seconds=30   CPU profile (.cpuprofile: Chrome DevTools → Performance, or speedscope)
 /debug/pprof/heap                 heap snapshot (.heapsnapshot: Chrome DevTools → Memory)
+/debug/pprof/heap?debug=1         V8's heap statistics as text (gc=1: after a full collection, so used_heap_size is what is live)
 `;
 
 /** A CPU profile of this process over `seconds`, as V8 gives it (the .cpuprofile JSON). */
@@ -42,9 +44,21 @@ async function heapSnapshot(session: Session, res: ServerResponse): Promise<void
 }
 
 /**
+ * V8's heap statistics as `name value` lines; with `collect`, after a full collection (Go's
+ * `gc=1`), so that `used_heap_size` is the live heap: what a leak hunt follows, without the
+ * download of a snapshot or the sawtooth of garbage between collections.
+ */
+async function heapStatistics(session: Session, collect: boolean): Promise<string> {
+  if (collect) await session.post('HeapProfiler.collectGarbage');
+  const lines = Object.entries(getHeapStatistics()).map(([name, value]) => `${name} ${String(value)}`);
+  return `# V8 heap statistics${collect ? ', after a full collection' : ''}\n${lines.join('\n')}\n`;
+}
+
+/**
  * Profiling on NSM_PPROF_LISTEN_ON (upstream's pprofutils serves Go's net/http/pprof there), from
  * Node's inspector: CPU profiles at `/debug/pprof/profile?seconds=N` and heap snapshots at
- * `/debug/pprof/heap`, in V8's formats; one profile at a time (the inspector has one profiler).
+ * `/debug/pprof/heap` (`?debug=1`: V8's heap statistics as text, `gc=1` after a full collection),
+ * in V8's formats; one profile at a time (the inspector has one profiler).
  * Plain HTTP, as upstream: keep it on localhost.
  */
 export async function serveProfiler(listenOn: string): Promise<ProfilerServer> {
@@ -63,7 +77,10 @@ export async function serveProfiler(listenOn: string): Promise<ProfilerServer> {
     if (busy) return void res.writeHead(409, { 'content-type': 'text/plain' }).end('a profile is being taken; try again when it is done\n');
     busy = true;
     try {
-      if (url.pathname === '/debug/pprof/heap') {
+      if (url.pathname === '/debug/pprof/heap' && url.searchParams.get('debug') === '1') {
+        const text = await heapStatistics(session, url.searchParams.get('gc') === '1');
+        res.writeHead(200, { 'content-type': 'text/plain' }).end(text);
+      } else if (url.pathname === '/debug/pprof/heap') {
         res.writeHead(200, { 'content-type': 'application/json', 'content-disposition': 'attachment; filename="nsm-rx.heapsnapshot"' });
         await heapSnapshot(session, res);
         res.end();
