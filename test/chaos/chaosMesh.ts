@@ -4,7 +4,7 @@ import { parseNsmUrl } from '../../operators/tools/nsmUrl.js';
 import type { ChannelPool } from '../../streams/grpc/channelPool.js';
 import { addNetns, delNetns, removeNetns, underlay } from '../kernel/netns.js';
 import { nscEvents, pinger, ProcessMesh, registeredEndpoints, stop, type Daemon } from '../process/processMesh.js';
-import { sample, scrape } from '../process/scrape.js';
+import { get, sample, scrape } from '../process/scrape.js';
 
 /** One NSM connection of the chaos mesh: the netns of the nsc holding it, the NSE's address, its ping. */
 export interface ChaosConnection {
@@ -41,22 +41,27 @@ export function netnsState(ns: string): NetnsState {
   };
 }
 
-/** What a daemon's own Prometheus endpoint says of its leaks: live timers and handles, heap in use. */
+/** What a daemon's own Prometheus endpoint says of its leaks: live timers and handles. */
 export interface LeakCounters {
   readonly timers: number;
   readonly handles: number | undefined;
-  readonly heap: number | undefined;
 }
 
-/** The loopback port daemon `pid` listens on in `ns` (but 53, an nsc's DNS): its Prometheus endpoint. */
-function metricsUrl(ns: string | undefined, pid: number): string | undefined {
+/**
+ * Where the chaos mesh's daemons serve their profiler, when asked to (NSM_PPROF_ENABLED):
+ * 127.0.0.2, apart from their Prometheus endpoint on 127.0.0.1 (both on any free port).
+ */
+export const PROFILER_LISTEN_ON = '127.0.0.2:0';
+
+/** The port daemon `pid` listens on at loopback `address` in `ns` (but 53, an nsc's DNS). */
+function loopbackPort(ns: string | undefined, pid: number, address: string): string | undefined {
   const ss = ['ss', '-Hltnp'];
   const out = execFileSync(ns === undefined ? 'ss' : 'ip', ns === undefined ? ss.slice(1) : ['netns', 'exec', ns, ...ss], { encoding: 'utf8' });
-  const port = out
+  const at = new RegExp(`${address.replace(/\./g, '\\.')}:(\\d+) `);
+  return out
     .split('\n')
-    .find((l) => l.includes(`pid=${pid},`) && /127\.0\.0\.1:\d+/.test(l) && !l.includes('127.0.0.1:53 '))
-    ?.match(/127\.0\.0\.1:(\d+)/)?.[1];
-  return port === undefined ? undefined : `https://127.0.0.1:${port}/metrics`;
+    .find((l) => l.includes(`pid=${pid},`) && at.test(l) && !l.includes(`${address}:53 `))
+    ?.match(at)?.[1];
 }
 
 /** Open file descriptors of a process (sockets, pipes, files). */
@@ -82,7 +87,8 @@ export class ChaosMesh {
   readonly connections: ChaosConnection[] = [];
   /** Every daemon by the name it runs as (identity, registry, nsmgr-0, forwarder-1, icmp-responder, nsc-3, …). */
   readonly daemons = new Map<string, Daemon>();
-  private readonly metricsUrls = new Map<Daemon, string | undefined>();
+  private readonly metricsPorts = new Map<Daemon, string | undefined>();
+  private readonly profilerPorts = new Map<Daemon, string | undefined>();
   private pool: ChannelPool | undefined;
 
   private constructor(private readonly options: ChaosMeshOptions) {
@@ -151,11 +157,27 @@ export class ChaosMesh {
   async leakCounters(name: string): Promise<LeakCounters | undefined> {
     const d = this.daemon(name);
     const ns = this.mesh.netnsOf(d);
-    const url = this.metricsUrls.get(d) ?? metricsUrl(ns, d.child.pid as number);
-    this.metricsUrls.set(d, url);
-    if (url === undefined) return undefined;
-    const body = (await scrape(ns, url, this.mesh.identitySocket)).body;
-    return { timers: sample(body, 'nodejs_active_resources', { type: 'Timeout' }) ?? 0, handles: sample(body, 'nodejs_active_handles_total'), heap: sample(body, 'nodejs_heap_size_used_bytes') };
+    const port = this.portOf(this.metricsPorts, d, '127.0.0.1');
+    if (port === undefined) return undefined;
+    const body = (await scrape(ns, `https://127.0.0.1:${port}/metrics`, this.mesh.identitySocket)).body;
+    return { timers: sample(body, 'nodejs_active_resources', { type: 'Timeout' }) ?? 0, handles: sample(body, 'nodejs_active_handles_total') };
+  }
+
+  /** Daemon `name`'s live heap, bytes: used right after a full collection, as its profiler reports it (started with NSM_PPROF_LISTEN_ON=PROFILER_LISTEN_ON). */
+  async liveHeap(name: string): Promise<number | undefined> {
+    const d = this.daemon(name);
+    const port = this.portOf(this.profilerPorts, d, '127.0.0.2');
+    if (port === undefined) return undefined;
+    const text = await get(this.mesh.netnsOf(d), `http://127.0.0.2:${port}/debug/pprof/heap?debug=1&gc=1`);
+    const used = /^used_heap_size (\d+)$/m.exec(text)?.[1];
+    return used === undefined ? undefined : Number(used);
+  }
+
+  /** The port `d` listens on at `address`, found once. */
+  private portOf(found: Map<Daemon, string | undefined>, d: Daemon, address: string): string | undefined {
+    const port = found.get(d) ?? loopbackPort(this.mesh.netnsOf(d), d.child.pid as number, address);
+    found.set(d, port);
+    return port;
   }
 
   /** The NSEs the registry holds, as `name url` lines, read as the nsc (tried 5 times: a loaded machine dials slowly). */

@@ -18,6 +18,14 @@ get(url, { ca, checkServerIdentity: (_host, cert) => (/^URI:spiffe:\\/\\//.test(
 }).on('error', (e) => { process.stderr.write(String(e)); process.exit(1); });
 `;
 
+/** Run in a netns: GET over plain HTTP, the body to stdout; a status other than 200 fails. */
+const GETTER = `
+const res = await fetch(process.env.GET_URL);
+const body = await res.text();
+if (res.status !== 200) { process.stderr.write(res.status + ' ' + body); process.exit(1); }
+process.stdout.write(body);
+`;
+
 /** The URL a daemon said it serves Prometheus metrics on (its INFO log line). */
 export function prometheusUrl(out: string): string | undefined {
   for (const line of out.split('\n')) {
@@ -38,6 +46,13 @@ export async function scrape(ns: string | undefined, url: string, identitySocket
   } finally {
     stop();
   }
+}
+
+/** GETs `url` over plain HTTP from inside netns `ns` (undefined: this process's): the body of a 200, else an error naming the status. */
+export async function get(ns: string | undefined, url: string): Promise<string> {
+  const getter = [process.execPath, '--input-type=module', '-e', GETTER];
+  const { stdout } = await run(ns === undefined ? (getter[0] as string) : 'ip', ns === undefined ? getter.slice(1) : ['netns', 'exec', ns, ...getter], { env: { ...process.env, GET_URL: url }, timeout: 20_000 });
+  return stdout;
 }
 
 /** The value of the sample `name{labels}` (labels as written in the exposition, in any order given), or undefined. */

@@ -2,19 +2,20 @@
 // soak (as root, on the kernel datapath). The chaos mesh with its standing connections (a ping a
 // second on each) plus churn — on each node a client Requesting, holding and Closing connections
 // in loops — for N minutes. Every few seconds it samples each daemon's RSS and open fds and each
-// netns's links; every 15 s it scrapes each daemon's heap, timers and handles from its Prometheus
-// endpoint. A figure whose growth over the last half passes its allowance fails the run, as do a
+// netns's links; every 15 s it scrapes each daemon's timers and handles from its Prometheus
+// endpoint, and every minute it asks each daemon's profiler for its live heap (used right after
+// a full collection). A figure whose growth over the last half passes its allowance fails the run, as do a
 // failed churn cycle, a standing connection that stops answering, and anything left behind once
 // the churn has stopped. Prints a table; writes soak-results/soak.{json,svg,png}.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Resvg } from '@resvg/resvg-js';
 import { kernelDatapathMissing } from '../../dataplane/kernel/host.js';
-import { ChaosMesh, openFds, until } from '../chaos/chaosMesh.js';
+import { ChaosMesh, openFds, PROFILER_LISTEN_ON, until } from '../chaos/chaosMesh.js';
 import { differences, settled } from '../chaos/leftovers.js';
 import { inCheckout, stop, type Daemon } from '../process/processMesh.js';
 import { chartSvg, type Panel } from './chart.js';
-import { floor, trend, type Allowance, type Series, type Trend } from './trend.js';
+import { trend, type Allowance, type Series, type Trend } from './trend.js';
 
 /** `--name N` or `--name=N`: a positive number, else `fallback`. */
 function arg(name: string, fallback: number): number {
@@ -28,14 +29,15 @@ function arg(name: string, fallback: number): number {
 
 /**
  * What each figure may grow per hour over the last half and still be flat. Memory: 5 % of its
- * level plus 4 MiB, the heap judged by its floor (the lowest of the 20 minutes before: what
- * survives collection; the nearly idle nscs collect fully only every 15 minutes or so). The churn runs some 5,000 cycles an hour: a leak of a kilobyte, a timer, an fd or a
+ * level plus 4 MiB; the heap is the live heap (what a full collection leaves: garbage is not
+ * growth, and the nearly idle nscs would collect fully by themselves only every 15 minutes or
+ * so). The churn runs some 5,000 cycles an hour: a leak of a kilobyte, a timer, an fd or a
  * handle per 500 cycles passes these. Counts: 10 (fds, timers, handles: in-flight churn moves them
  * up and down by a few, which a half-hour's slope does not quite smooth away), links 2.
  */
-const figures: Record<string, { allowance: Allowance; unit: string; scale?: number; floorS?: number }> = {
+const figures: Record<string, { allowance: Allowance; unit: string; scale?: number }> = {
   rss: { allowance: { relative: 0.05, absolute: 4 * 2 ** 20 }, unit: 'MiB', scale: 2 ** 20 },
-  heap: { allowance: { relative: 0.05, absolute: 4 * 2 ** 20 }, unit: 'MiB', scale: 2 ** 20, floorS: 1200 },
+  heap: { allowance: { relative: 0.05, absolute: 4 * 2 ** 20 }, unit: 'MiB', scale: 2 ** 20 },
   fds: { allowance: { relative: 0, absolute: 10 }, unit: '' },
   timers: { allowance: { relative: 0, absolute: 10 }, unit: '' },
   handles: { allowance: { relative: 0, absolute: 10 }, unit: '' },
@@ -76,7 +78,7 @@ async function main(): Promise<number> {
   const dir = join(dirname(inCheckout('package.json')), 'soak-results');
   mkdirSync(dir, { recursive: true });
 
-  const chaos = await ChaosMesh.build(nscs, perNsc, { pingIntervalS: 1, env: { PROMETHEUS: 'true', NSM_PROMETHEUS_LISTEN_ON: '127.0.0.1:0' } });
+  const chaos = await ChaosMesh.build(nscs, perNsc, { pingIntervalS: 1, env: { PROMETHEUS: 'true', NSM_PROMETHEUS_LISTEN_ON: '127.0.0.1:0', NSM_PPROF_ENABLED: 'true', NSM_PPROF_LISTEN_ON: PROFILER_LISTEN_ON } });
   const watched = [...chaos.daemons];
   const churnNs = [0, 1].map((i) => chaos.netns(`churn${i}`));
   await new Promise((r) => setTimeout(r, 3000)); // IPv6 link-local routes of links just made
@@ -110,10 +112,12 @@ async function main(): Promise<number> {
     every(15, async () => {
       for (const [name] of watched) {
         const counters = await chaos.leakCounters(name);
-        samples.add('heap', name, counters?.heap);
         samples.add('timers', name, counters?.timers);
         samples.add('handles', name, counters?.handles);
       }
+    }),
+    every(60, async () => {
+      for (const [name] of watched) samples.add('heap', name, await chaos.liveHeap(name));
     }),
     every(60, () => {
       const done = events();
@@ -139,8 +143,8 @@ async function main(): Promise<number> {
 
   const trends: { figure: string; who: string; trend: Trend }[] = [];
   for (const [figure, of] of samples.byFigure) {
-    const { allowance, floorS } = figures[figure] as { allowance: Allowance; floorS?: number };
-    for (const [who, s] of of) trends.push({ figure, who, trend: trend(floorS === undefined ? s : floor(s, floorS), allowance) });
+    const { allowance } = figures[figure] as { allowance: Allowance };
+    for (const [who, s] of of) trends.push({ figure, who, trend: trend(s, allowance) });
   }
   const growing = trends.filter((t) => !t.trend.flat);
   const summary = {

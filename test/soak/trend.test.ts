@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { floor, slope, trend } from './trend.js';
+import { slope, trend } from './trend.js';
 
 describe('soak trends', () => {
   it('slope is least squares: exact on a line, 0 on a flat or a too-short series', () => {
@@ -19,17 +19,6 @@ describe('soak trends', () => {
     expect(leak.perHour).toBeCloseTo(36);
     expect(leak.allowedPerHour).toBeCloseTo(0.05 * leak.mean + 2);
     expect(leak.flat).toBe(false);
-  });
-
-  it('floor is the lower envelope: at each sample the lowest value of the window before it', () => {
-    expect(floor({ t: [0, 5, 10, 15, 20, 25, 30], v: [3, 1, 2, 9, 7, 8, 4] }, 10)).toEqual({ t: [0, 5, 10, 15, 20, 25, 30], v: [3, 1, 1, 1, 2, 7, 4] });
-  });
-
-  it('a heap collected fully only every 16 minutes: flat by a 20-minute floor, though a 2-minute one follows the sawtooth (the soak’s nearly idle nscs)', () => {
-    const t = Array.from({ length: 240 }, (_, i) => i * 15);
-    const v = t.map((x) => 15 + (((x + 240) % 960) / 960) * 8); // the last half ends high on a tooth
-    expect(trend(floor({ t, v }, 1200), { relative: 0.05, absolute: 4 }).perHour).toBeCloseTo(0, 5);
-    expect(trend(floor({ t, v }, 120), { relative: 0.05, absolute: 4 }).flat).toBe(false);
   });
 
   it('a sawtooth (collected garbage) around a flat level is flat', () => {

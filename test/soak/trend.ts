@@ -35,22 +35,6 @@ export interface Trend {
   readonly flat: boolean;
 }
 
-/**
- * `s` as its lower envelope: at each sample, the lowest value of the `windowS` before it. A
- * collected heap's floor, the live size, without the sawtooth of garbage between collections —
- * when the window is longer than the time between full collections.
- */
-export function floor(s: Series, windowS: number): Series {
-  let from = 0;
-  return {
-    t: [...s.t],
-    v: s.t.map((t, i) => {
-      while ((s.t[from] as number) < t - windowS) from++;
-      return Math.min(...s.v.slice(from, i + 1));
-    }),
-  };
-}
-
 /** The trend of `s` over its last half (by time), judged against `allowance`. */
 export function trend(s: Series, allowance: Allowance): Trend {
   const end = s.t.at(-1) ?? 0;
