@@ -21,14 +21,15 @@ export interface NetnsState {
 }
 
 /**
- * `ip` output lines with what is remade differently each time masked: the random suffix of an
- * NSE-side interface name and IPv4 addresses (a healed connection may hold others); IPv6
- * link-local and multicast routes (the kernel's own, added when a link comes up) left out.
+ * `ip` output lines with what is remade differently each time masked: the per-connection suffix
+ * of an NSE-side interface name (a new connection's differs) and IPv4 addresses (a healed
+ * connection may hold others); IPv6 link-local and multicast routes (the kernel's own, added
+ * when a link comes up) left out.
  */
 const lines = (ns: string, args: string[]): string[] =>
   execFileSync('ip', ['-n', ns, ...args], { encoding: 'utf8' })
     .split('\n')
-    .map((l) => l.trim().replace(/-[0-9a-f]{4}\b/g, '-*').replace(/\b\d+\.\d+\.\d+\.\d+\b/g, 'A.B.C.D'))
+    .map((l) => l.trim().replace(/-[0-9A-Za-z]{4}\b/g, '-*').replace(/\b\d+\.\d+\.\d+\.\d+\b/g, 'A.B.C.D'))
     .filter((l) => l !== '' && !/fe80::|ff00::/.test(l))
     .sort();
 
