@@ -40,9 +40,7 @@ export async function scrape(ns: string | undefined, url: string, identitySocket
   const { source, stop } = workloadApiSource(parseNsmUrl(identitySocket));
   try {
     const ca = bundlesPem(await source.ready());
-    const scraper = [process.execPath, '--input-type=module', '-e', SCRAPER];
-    const { stdout } = await run(ns === undefined ? (scraper[0] as string) : 'ip', ns === undefined ? scraper.slice(1) : ['netns', 'exec', ns, ...scraper], { env: { ...process.env, SCRAPE_URL: url, SCRAPE_CA: ca }, timeout: 20_000 });
-    return JSON.parse(stdout) as { status: number; protocol: string | null; body: string };
+    return JSON.parse(await script(ns, SCRAPER, { SCRAPE_URL: url, SCRAPE_CA: ca })) as { status: number; protocol: string | null; body: string };
   } finally {
     stop();
   }
@@ -50,8 +48,13 @@ export async function scrape(ns: string | undefined, url: string, identitySocket
 
 /** GETs `url` over plain HTTP from inside netns `ns` (undefined: this process's): the body of a 200, else an error naming the status. */
 export async function get(ns: string | undefined, url: string): Promise<string> {
-  const getter = [process.execPath, '--input-type=module', '-e', GETTER];
-  const { stdout } = await run(ns === undefined ? (getter[0] as string) : 'ip', ns === undefined ? getter.slice(1) : ['netns', 'exec', ns, ...getter], { env: { ...process.env, GET_URL: url }, timeout: 20_000 });
+  return script(ns, GETTER, { GET_URL: url });
+}
+
+/** Runs the ES module `source` with Node inside netns `ns` (undefined: this process's) with `env` added: its stdout. */
+async function script(ns: string | undefined, source: string, env: Record<string, string>): Promise<string> {
+  const node = [process.execPath, '--input-type=module', '-e', source];
+  const { stdout } = await run(ns === undefined ? (node[0] as string) : 'ip', ns === undefined ? node.slice(1) : ['netns', 'exec', ns, ...node], { env: { ...process.env, ...env }, timeout: 20_000 });
   return stdout;
 }
 

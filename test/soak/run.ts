@@ -4,9 +4,9 @@
 // in loops — for N minutes. Every few seconds it samples each daemon's RSS and open fds and each
 // netns's links; every 15 s it scrapes each daemon's timers and handles from its Prometheus
 // endpoint, and every minute it asks each daemon's profiler for its live heap (used right after
-// a full collection). A figure whose growth over the last half passes its allowance fails the run, as do a
-// failed churn cycle, a standing connection that stops answering, and anything left behind once
-// the churn has stopped. Prints a table; writes soak-results/soak.{json,svg,png}.
+// a full collection). A figure whose growth over the last half passes its allowance fails the
+// run, as do a failed churn cycle, a standing connection that stops answering, and anything left
+// behind once the churn has stopped. Prints a table; writes soak-results/soak.{json,svg,png}.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Resvg } from '@resvg/resvg-js';
