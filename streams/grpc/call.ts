@@ -34,16 +34,16 @@ export interface CallChannel {
 }
 
 /**
- * A call as `make` builds it under `ctx`, counted by the channel's observer and, with tracing,
- * inside a client span whose context its metadata carries to the server.
+ * A call as `make` builds it (cold) under `ctx`, counted by the channel's observer and, with
+ * tracing, inside a client span whose context its metadata carries to the server.
  */
-function instrumented<Res>(channel: CallChannel, path: string, ctx: Context, make: (ctx: Context) => Observable<Res>): Observable<Res> {
+function instrumented<Res>(channel: CallChannel, path: string, ctx: Context, unary: boolean, make: (ctx: Context) => Observable<Res>): Observable<Res> {
   const tracing = channel.tracing;
-  if (tracing === undefined) return defer(() => make(ctx)).pipe(observeCall(channel.observe, path));
+  if (tracing === undefined) return make(ctx).pipe(observeCall(channel.observe, path, unary));
   return defer(() => {
     const metadata = ctx.get(outgoingMetadataKey)?.clone() ?? new Metadata();
     const span = tracing.call(path, ctx.get(spanKey), carrierOf(metadata));
-    return make(ctx.with(outgoingMetadataKey, metadata)).pipe(observeCall(endingSpan(channel.observe, span), path));
+    return make(ctx.with(outgoingMetadataKey, metadata)).pipe(observeCall(endingSpan(channel.observe, span), path, unary));
   });
 }
 
@@ -77,7 +77,7 @@ export function unaryCall<Req, Res>(
   ctx: Context,
   scheduler: SchedulerLike = asyncScheduler,
 ): Observable<Res> {
-  return instrumented(channel, method.path, ctx, (traced) => new Observable<Res>((subscriber) => {
+  return instrumented(channel, method.path, ctx, true, (traced) => new Observable<Res>((subscriber) => {
     let done = false;
     const [metadata, options] = callSettings(channel, traced, scheduler);
     const call = channel.client.makeUnaryRequest(method.path, method.requestSerialize, method.responseDeserialize, request, metadata, options, (err, response) => {
@@ -102,7 +102,7 @@ export function serverStreamCall<Req, Res>(
   ctx: Context,
   scheduler: SchedulerLike = asyncScheduler,
 ): Observable<Res> {
-  return instrumented(channel, method.path, ctx, (traced) => new Observable<Res>((subscriber) => {
+  return instrumented(channel, method.path, ctx, false, (traced) => new Observable<Res>((subscriber) => {
     const stream = channel.client.makeServerStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, request, ...callSettings(channel, traced, scheduler));
     const ended = forwardAnswers(stream, subscriber);
     return () => ended() || stream.cancel();
@@ -135,7 +135,7 @@ export function bidiStreamCall<Req, Res>(
   ctx: Context,
   scheduler: SchedulerLike = asyncScheduler,
 ): Observable<Res> {
-  return instrumented(channel, method.path, ctx, (traced) => new Observable<Res>((subscriber) => {
+  return instrumented(channel, method.path, ctx, false, (traced) => new Observable<Res>((subscriber) => {
     const stream = channel.client.makeBidiStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, ...callSettings(channel, traced, scheduler));
     const ended = forwardAnswers(stream, subscriber);
     const sending = requests.subscribe({

@@ -6,7 +6,7 @@ import type { CallObserver } from '../../operators/tools/metrics.js';
 import { endingSpan, observeCall } from './observeCall.js';
 
 describe('observeCall', () => {
-  const run = (source: string, unsub?: string, error?: unknown) => {
+  const run = (source: string, unsub?: string, error?: unknown, unary = false) => {
     const told: string[] = [];
     const scheduler = new TestScheduler((a, b) => expect(a).toEqual(b));
     const observer: CallObserver = (method) => {
@@ -14,7 +14,7 @@ describe('observeCall', () => {
       return (code) => told.push(`end ${status[code]} @${scheduler.now()}`);
     };
     scheduler.run(({ cold, expectObservable }) => {
-      expectObservable(cold(source, undefined, error).pipe(observeCall(observer, '/svc/M')), unsub).toBe(unsub ? source.slice(0, unsub.indexOf('!')) : source, undefined, error);
+      expectObservable(cold(source, undefined, error).pipe(observeCall(observer, '/svc/M', unary)), unsub).toBe(unsub ? source.slice(0, unsub.indexOf('!')) : source, undefined, error);
     });
     return told;
   };
@@ -29,6 +29,11 @@ describe('observeCall', () => {
 
   it('unsubscribed before it ends: CANCELLED, once', () => {
     expect(run('--a------', '-----!')).toEqual(['start /svc/M @0', 'end CANCELLED @5']);
+  });
+
+  it('a unary call ends OK with its answer, even when the caller then goes', () => {
+    expect(run('--a------', '-----!', undefined, true)).toEqual(['start /svc/M @0', 'end OK @2']);
+    expect(run('-----#', undefined, new NsmError(status.NOT_FOUND, 'none'), true)).toEqual(['start /svc/M @0', 'end NOT_FOUND @5']);
   });
 
   it('without an observer it is the source itself', () => {

@@ -1,23 +1,24 @@
 import { status } from '@grpc/grpc-js';
-import { defer, identity, type MonoTypeOperatorFunction } from 'rxjs';
-import { tap } from 'rxjs/operators';
+import { identity, Observable, type MonoTypeOperatorFunction } from 'rxjs';
 import { statusOf } from '../../operators/core/errors.js';
 import type { CallObserver } from '../../operators/tools/metrics.js';
 
 /**
- * `observeCall(observer, method)` tells `observer` of each subscription to the call: its start,
- * then its end — OK on completion, the error's code on error, CANCELLED when unsubscribed first.
- * Without an observer it is the identity.
+ * `observeCall(observer, method, unary)` tells `observer` of each subscription to the call: its
+ * start, then its end — OK on completion (or, for a unary call, on its answer: a caller that takes
+ * the answer and goes has not cancelled anything), the error's code on error, CANCELLED when
+ * unsubscribed first. Without an observer it is the identity. One subscriber a call, no more:
+ * it is on every call's path.
  *
  * ```
- * source    --a--b--|          --a--#(UNAVAILABLE)       --a--!
- * observer  ^-------OK         ^-----UNAVAILABLE         ^----CANCELLED
+ * source    --a--b--|          --a--#(UNAVAILABLE)       --a--!        --a--!  (unary)
+ * observer  ^-------OK         ^-----UNAVAILABLE         ^----CANCELLED ^-OK
  * ```
  */
-export function observeCall<T>(observer: CallObserver | undefined, method: string): MonoTypeOperatorFunction<T> {
+export function observeCall<T>(observer: CallObserver | undefined, method: string, unary = false): MonoTypeOperatorFunction<T> {
   if (observer === undefined) return identity;
   return (source) =>
-    defer(() => {
+    new Observable<T>((subscriber) => {
       const end = observer(method);
       let ended = false;
       const once = (code: status) => {
@@ -25,7 +26,24 @@ export function observeCall<T>(observer: CallObserver | undefined, method: strin
         ended = true;
         end(code);
       };
-      return source.pipe(tap({ complete: () => once(status.OK), error: (e: unknown) => once(statusOf(e)), unsubscribe: () => once(status.CANCELLED) }));
+      const subscription = source.subscribe({
+        next: (value) => {
+          if (unary) once(status.OK);
+          subscriber.next(value);
+        },
+        error: (e: unknown) => {
+          once(statusOf(e));
+          subscriber.error(e);
+        },
+        complete: () => {
+          once(status.OK);
+          subscriber.complete();
+        },
+      });
+      return () => {
+        subscription.unsubscribe();
+        once(status.CANCELLED);
+      };
     });
 }
 

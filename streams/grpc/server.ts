@@ -84,12 +84,13 @@ export class GrpcServer {
       if (fn === undefined) throw new Error(`no handler for ${method.path}`);
       const run = fn as (request: unknown, ctx: Context) => Observable<unknown>;
       const tracing = this.tracing;
+      const unary = !method.requestStream && !method.responseStream;
       const handler = (request: unknown, ctx: Context) => {
         const metadata = ctx.get(incomingCallKey)?.metadata;
-        if (tracing === undefined || metadata === undefined) return defer(() => run(request, ctx)).pipe(observeCall(this.observe, method.path));
+        if (tracing === undefined || metadata === undefined) return defer(() => run(request, ctx)).pipe(observeCall(this.observe, method.path, unary));
         return defer(() => {
           const span = tracing.serve(method.path, carrierOf(metadata));
-          return run(request, ctx.with(spanKey, span.context)).pipe(observeCall(endingSpan(this.observe, span), method.path));
+          return run(request, ctx.with(spanKey, span.context)).pipe(observeCall(endingSpan(this.observe, span), method.path, unary));
         });
       };
       impl[name] = method.requestStream
