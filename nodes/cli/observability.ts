@@ -101,7 +101,7 @@ export async function otlpMetricsExport(endpoint: string, serviceName: string, m
   const started = hrTime();
   const fromPrometheus = {
     collect: async () => ({
-      resourceMetrics: { resource, scopeMetrics: [{ scope: { name: 'nsm-rx' }, metrics: otlpMetricsOf(await metrics.registry.getMetricsAsJSON(), started, hrTime()) }] },
+      resourceMetrics: { resource, scopeMetrics: [{ scope: { name: 'nsm-rx' }, metrics: otlpMetricsOf(await metrics.json(), started, hrTime()) }] },
       errors: [],
     }),
   };

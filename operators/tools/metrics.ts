@@ -1,12 +1,9 @@
-import { status } from '@grpc/grpc-js';
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { Path } from '../../proto/gen/connection.js';
+import { CallMetrics, promText, type CallObserver } from './callMetrics.js';
+import type { PromMetric } from './otlpMetrics.js';
 
-/**
- * Watches gRPC calls (e.g. Prometheus counters and latency): told when a call of `method` (its
- * full path) starts, and returns what is told how it ended, once, with its status code.
- */
-export type CallObserver = (method: string) => (code: status) => void;
+export type { CallObserver } from './callMetrics.js';
 
 /** How a heal re-Requested: the same path again, or a new one from discovery. */
 export type HealKind = 'reconnect' | 'reselect';
@@ -14,21 +11,11 @@ export type HealKind = 'reconnect' | 'reselect';
 /** Prometheus allows [a-zA-Z_:][a-zA-Z0-9_:]*: anything else becomes `_` (as OpenTelemetry's exporter does). */
 export const promName = (s: string): string => s.replace(/[^a-zA-Z0-9_:]/g, '_').replace(/^([0-9])/, '_$1');
 
-/** `/pkg.Service/Method` → [`pkg.Service`, `Method`]. */
-const splitMethod = (path: string): [string, string] => {
-  const [, service = '', method = ''] = path.split('/');
-  return [service, method];
-};
-
-/** Latency buckets for calls, s: a local Request takes ms, a heal's dial up to seconds. */
-const CALL_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
-
 /**
  * One daemon's metrics in Prometheus's model, on a registry of its own (daemons sharing a
  * process, as in the sandbox, keep theirs apart): gRPC calls served and made (grpc-ecosystem's
  * go-grpc-prometheus names), heals, registry sizes, and the per-connection interface counters
- * of upstream's `metrics` element. Latency is measured with hrtime: it is a measurement, not
- * control logic.
+ * of upstream's `metrics` element.
  */
 export class Metrics {
   readonly registry = new Registry();
@@ -42,26 +29,12 @@ export class Metrics {
     this.heals = new Counter({ name: 'nsm_heal_requests_total', help: 'Re-Requests made by heal, by kind (reconnect: same path; reselect: anew)', labelNames: ['kind'], registers: [this.registry] });
   }
 
+  private readonly served = new CallMetrics('server');
+  private readonly made = new CallMetrics('client');
   /** gRPC calls this daemon serves: grpc_server_{started,handled}_total, grpc_server_handling_seconds. */
-  readonly grpcServer: CallObserver = this.callObserver('server');
+  readonly grpcServer: CallObserver = this.served.observe;
   /** gRPC calls this daemon makes: grpc_client_{started,handled}_total, grpc_client_handling_seconds. */
-  readonly grpcClient: CallObserver = this.callObserver('client');
-
-  private callObserver(side: 'server' | 'client'): CallObserver {
-    const registers = [this.registry];
-    const started = new Counter({ name: `grpc_${side}_started_total`, help: `gRPC calls started (${side})`, labelNames: ['grpc_service', 'grpc_method'], registers });
-    const handled = new Counter({ name: `grpc_${side}_handled_total`, help: `gRPC calls ended, by status (${side})`, labelNames: ['grpc_service', 'grpc_method', 'grpc_code'], registers });
-    const seconds = new Histogram({ name: `grpc_${side}_handling_seconds`, help: `gRPC call duration (${side})`, labelNames: ['grpc_service', 'grpc_method'], buckets: CALL_BUCKETS, registers });
-    return (path) => {
-      const [grpc_service, grpc_method] = splitMethod(path);
-      started.inc({ grpc_service, grpc_method });
-      const stop = seconds.startTimer({ grpc_service, grpc_method });
-      return (code) => {
-        stop();
-        handled.inc({ grpc_service, grpc_method, grpc_code: status[code] ?? String(code) });
-      };
-    };
-  }
+  readonly grpcClient: CallObserver = this.made.observe;
 
   /** Counts a heal's re-Request. */
   readonly healed = (kind: HealKind): void => {
@@ -117,8 +90,13 @@ export class Metrics {
     return counter;
   }
 
+  /** Every metric, as prom-client's `getMetricsAsJSON` gives them (what OTLP exports). */
+  async json(): Promise<PromMetric[]> {
+    return [...(await this.registry.getMetricsAsJSON()), ...this.served.json(), ...this.made.json()];
+  }
+
   /** The text exposition format Prometheus scrapes. */
-  text(): Promise<string> {
-    return this.registry.metrics();
+  async text(): Promise<string> {
+    return `${await this.registry.metrics()}\n${promText([...this.served.json(), ...this.made.json()])}\n`;
   }
 }

@@ -13,7 +13,7 @@ describe('otlpMetricsOf: a daemon’s Prometheus metrics in OpenTelemetry’s mo
     const metrics = new Metrics();
     metrics.recordPath({ index: 0, pathSegments: [{ name: 'forwarder-0', id: 'c1', token: '', expires: undefined, metrics: { server_rx_bytes: '500', note: 'x' } }] });
     metrics.healed('reselect');
-    const all = otlpMetricsOf(await metrics.registry.getMetricsAsJSON(), start, now);
+    const all = otlpMetricsOf(await metrics.json(), start, now);
     expect(named(all, 'forwarder_0_server_rx_bytes')).toMatchObject({
       dataPointType: DataPointType.SUM,
       isMonotonic: true,
@@ -28,13 +28,13 @@ describe('otlpMetricsOf: a daemon’s Prometheus metrics in OpenTelemetry’s mo
     let size = 3;
     metrics.gauge('nsm_registry_network_services', 'services', () => size);
     size = 4;
-    expect(named(otlpMetricsOf(await metrics.registry.getMetricsAsJSON(), start, now), 'nsm_registry_network_services')).toMatchObject({ dataPointType: DataPointType.GAUGE, dataPoints: [{ value: 4 }] });
+    expect(named(otlpMetricsOf(await metrics.json(), start, now), 'nsm_registry_network_services')).toMatchObject({ dataPointType: DataPointType.GAUGE, dataPoints: [{ value: 4 }] });
   });
 
   it('histograms: a point per label set, Prometheus’s cumulative ≤ buckets turned into OTLP’s per-interval counts, in seconds', async () => {
     const metrics = new Metrics();
     for (const method of ['/networkservice.NetworkService/Request', '/networkservice.NetworkService/Request', '/networkservice.NetworkService/Close']) metrics.grpcServer(method)(status.OK);
-    const histogram = named(otlpMetricsOf(await metrics.registry.getMetricsAsJSON(), start, now), 'grpc_server_handling_seconds') as HistogramMetricData;
+    const histogram = named(otlpMetricsOf(await metrics.json(), start, now), 'grpc_server_handling_seconds') as HistogramMetricData;
     expect(histogram.descriptor.unit).toBe('s');
     const request = histogram.dataPoints.find((p) => p.attributes['grpc_method'] === 'Request');
     expect(histogram.dataPoints).toHaveLength(2);
