@@ -11,9 +11,19 @@ export function unixNanos(ms: number): bigint {
   return BigInt(whole) * 1_000_000n + BigInt(Math.round((ms - whole) * 1e6));
 }
 
+/** The attributes every span of `method` has (rpc.system, rpc.service, rpc.method), made once a method. */
+const methodAttributes = new Map<string, readonly KeyValue[]>();
+function attributesOf(method: string): readonly KeyValue[] {
+  let attributes = methodAttributes.get(method);
+  if (attributes === undefined) {
+    const slash = method.lastIndexOf('/');
+    methodAttributes.set(method, (attributes = [text('rpc.system', 'grpc'), text('rpc.service', method.slice(0, slash)), text('rpc.method', method.slice(slash + 1))]));
+  }
+  return attributes;
+}
+
 /** One call's span in OTLP, with otelgrpc's attributes (rpc.system, rpc.service, rpc.method, rpc.grpc.status_code). */
 function otlpSpan(s: SpanRecord): Span {
-  const slash = s.method.lastIndexOf('/');
   return {
     traceId: Buffer.from(s.context.traceId, 'hex'),
     spanId: Buffer.from(s.context.spanId, 'hex'),
@@ -23,12 +33,7 @@ function otlpSpan(s: SpanRecord): Span {
     kind: s.kind,
     startTimeUnixNano: unixNanos(s.startMs),
     endTimeUnixNano: unixNanos(s.endMs),
-    attributes: [
-      text('rpc.system', 'grpc'),
-      text('rpc.service', s.method.slice(0, slash)),
-      text('rpc.method', s.method.slice(slash + 1)),
-      integer('rpc.grpc.status_code', s.code),
-    ],
+    attributes: [...attributesOf(s.method), integer('rpc.grpc.status_code', s.code)],
     // As otelgrpc: an error status with the code's name, else unset.
     status: s.code === grpcStatus.OK ? undefined : { code: 2, message: grpcStatus[s.code] ?? String(s.code) },
     flags: s.context.sampled ? 1 : 0,

@@ -34,8 +34,10 @@ function randomId(bytes: number): string {
     randomFillSync(pool);
     drawn = 0;
   }
-  const id = pool.toString('hex', drawn, (drawn += bytes));
-  return /[^0]/.test(id) ? id : randomId(bytes);
+  const from = drawn;
+  drawn += bytes;
+  for (let i = from; i < drawn; i++) if (pool[i] !== 0) return pool.toString('hex', from, drawn);
+  return randomId(bytes); // all zero is invalid (W3C)
 }
 
 const wallClockMs = (): number => performance.timeOrigin + performance.now();
