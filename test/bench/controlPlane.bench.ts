@@ -100,8 +100,9 @@ const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[
  * What metrics and traces cost a local secure Request+Close: off, metrics on, metrics + OTLP
  * traces on, each variant its own process (its own heap and garbage collector) taking turns
  * (turns.ts), so that the machine's moods fall on all three alike. A process can stay slower
- * than its twin for its whole life, so this is done in rounds of fresh processes, and the
- * median of the rounds' p50 ratios is reported with the median round's figures and CPU time per
+ * than its twin for its whole life (by ±5%, more than what is measured), so this is done in
+ * seven rounds of fresh processes, each warmed by 500 Request+Closes (the JIT's first thousand
+ * cost half as much again), and the median of the rounds' p50 ratios is reported with the median round's figures and CPU time per
  * Request+Close. Traces go where a daemon's would: batched over OTLP/gRPC to a collector in
  * another process (this one, which counts what arrives).
  */
@@ -110,7 +111,7 @@ async function observabilityCost(quick: boolean): Promise<BenchResult[]> {
   const receiver = await startOtlpReceiver(`unix:${join(dir, 'otlp.sock')}`);
   const rounds: BenchResult[][] = [];
   try {
-    for (let r = 0; r < (quick ? 1 : 3); r++) rounds.push(await takingTurns(['off', 'metrics', 'both'], `unix://${join(dir, 'otlp.sock')}`, quick ? 300 : 1500, 200));
+    for (let r = 0; r < (quick ? 1 : 7); r++) rounds.push(await takingTurns(['off', 'metrics', 'both'], `unix://${join(dir, 'otlp.sock')}`, quick ? 300 : 700, quick ? 200 : 500));
   } finally {
     await receiver.stop();
     rmSync(dir, { recursive: true, force: true });
