@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Metrics } from '../../operators/tools/metrics.js';
 import type { CallTracing } from '../../operators/tools/tracing.js';
-import { startOtlpReceiver } from '../otlp/receiver.js';
+import { startCollectorProcess } from '../otlp/collectorProcess.js';
 import { measure, type BenchResult } from './stats.js';
 import { takingTurns } from './turns.js';
 
@@ -104,16 +104,18 @@ const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[
  * seven rounds of fresh processes, each warmed by 500 Request+Closes (the JIT's first thousand
  * cost half as much again), and the median of the rounds' p50 ratios is reported with the median round's figures and CPU time per
  * Request+Close. Traces go where a daemon's would: batched over OTLP/gRPC to a collector in
- * another process (this one, which counts what arrives).
+ * a process of its own, which counts what arrives.
  */
 async function observabilityCost(quick: boolean): Promise<BenchResult[]> {
   const dir = mkdtempSync(join(tmpdir(), 'nsm-rx-bench-otlp-'));
-  const receiver = await startOtlpReceiver(`unix:${join(dir, 'otlp.sock')}`);
+  const collector = await startCollectorProcess(`unix:${join(dir, 'otlp.sock')}`);
   const rounds: BenchResult[][] = [];
+  let spansExported = 0;
   try {
     for (let r = 0; r < (quick ? 1 : 7); r++) rounds.push(await takingTurns(['off', 'metrics', 'both'], `unix://${join(dir, 'otlp.sock')}`, quick ? 300 : 700, quick ? 200 : 500));
+    spansExported = (await collector.count()).spans;
   } finally {
-    await receiver.stop();
+    await collector.stop();
     rmSync(dir, { recursive: true, force: true });
   }
   const rounded = (x: number) => Number(x.toFixed(2));
@@ -124,5 +126,5 @@ async function observabilityCost(quick: boolean): Promise<BenchResult[]> {
     return { ...variant, extra: { [label]: rounded(median(ratios(k))), rounds: ratios(k).map(rounded).join(' '), offP50Ms: rounded(off.p50Ms), 'cpu ms/op on, off': `${variant.extra?.['cpuMsPerOp']}, ${off.extra?.['cpuMsPerOp']}` } };
   };
   const both = row(2, 'metrics+tracing on/off p50');
-  return [row(1, 'metrics on/off p50'), { ...both, extra: { ...both.extra, spansExported: receiver.spans.length } }];
+  return [row(1, 'metrics on/off p50'), { ...both, extra: { ...both.extra, spansExported } }];
 }
