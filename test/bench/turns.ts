@@ -1,24 +1,11 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { ask, nextMessage } from '../childMessages.js';
 import { quantile, type BenchResult } from './stats.js';
 import type { TurnCommand, TurnMessage, TurnVariant } from './turnWorker.js';
 
-/** The next message from `child`. */
-const answer = (child: ChildProcess): Promise<TurnMessage> =>
-  new Promise((resolve, reject) => {
-    const onExit = (code: number | null) => reject(new Error(`bench worker exited (${code}) before answering`));
-    child.once('exit', onExit);
-    child.once('message', (m: TurnMessage) => {
-      child.off('exit', onExit);
-      resolve(m);
-    });
-  });
-
-const command = (child: ChildProcess, c: TurnCommand): Promise<TurnMessage> => {
-  const reply = answer(child);
-  child.send(c);
-  return reply;
-};
+const answer = (child: ChildProcess): Promise<TurnMessage> => nextMessage(child, 'bench worker');
+const command = (child: ChildProcess, c: TurnCommand): Promise<TurnMessage> => ask(child, c, 'bench worker');
 
 /**
  * Local secure Request+Close, one process per variant, taking turns: each turn every process in
