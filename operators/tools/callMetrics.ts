@@ -12,7 +12,7 @@ const CALL_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1
 
 type MethodLabels = { readonly grpc_service: string; readonly grpc_method: string };
 
-/** One method's calls: started, ended by code, and durations in buckets (the last: above every bound). */
+/** One method's calls: started, ended by code, and durations: how many fell in each bucket (≤ its bound, > the one before). */
 interface Tally {
   readonly labels: MethodLabels;
   started: number;
@@ -44,9 +44,10 @@ function histogramValues(name: string, t: Tally): PromMetric['values'] {
  * The gRPC calls one side of a daemon serves or makes, under go-grpc-prometheus's names:
  * grpc_<side>_started_total, grpc_<side>_handled_total, grpc_<side>_handling_seconds. Counted in
  * plain numbers a method, not in prom-client's series, whose every observation hashes and checks
- * its labels: this is on every call's path (about 5 µs a call there, a tenth of that here). Read
- * when scraped, as prom-client's metric JSON. Latency is measured with performance.now(): a
- * measurement, not control logic.
+ * its labels: this is on every call's path (in a loop, 1.4 µs a call with prom-client and
+ * 0.13 µs here; in a running mesh prom-client took about 5 µs a call). Read when scraped, as
+ * prom-client's metric JSON. Latency is measured with performance.now(): a measurement, not
+ * control logic.
  */
 export class CallMetrics {
   private readonly tallies = new Map<string, Tally>();
@@ -55,15 +56,14 @@ export class CallMetrics {
 
   readonly observe: CallObserver = (path) => {
     let tally = this.tallies.get(path);
-    if (tally === undefined) this.tallies.set(path, (tally = { labels: labelsOf(path), started: 0, handled: new Map(), buckets: new Array<number>(CALL_BUCKETS.length + 1).fill(0), sum: 0, count: 0 }));
+    if (tally === undefined) this.tallies.set(path, (tally = { labels: labelsOf(path), started: 0, handled: new Map(), buckets: CALL_BUCKETS.map(() => 0), sum: 0, count: 0 }));
     const t = tally;
     t.started++;
     const start = performance.now();
     return (code) => {
       const seconds = (performance.now() - start) / 1000;
-      let i = 0;
-      while (i < CALL_BUCKETS.length && seconds > (CALL_BUCKETS[i] ?? Infinity)) i++;
-      t.buckets[i] = (t.buckets[i] ?? 0) + 1;
+      const i = CALL_BUCKETS.findIndex((le) => seconds <= le);
+      if (i >= 0) t.buckets[i] = (t.buckets[i] ?? 0) + 1; // above every bound: only in count (+Inf)
       t.sum += seconds;
       t.count++;
       t.handled.set(code, (t.handled.get(code) ?? 0) + 1);
