@@ -92,11 +92,16 @@ export class Metrics {
 
   /** Every metric, as prom-client's `getMetricsAsJSON` gives them (what OTLP exports). */
   async json(): Promise<PromMetric[]> {
-    return [...(await this.registry.getMetricsAsJSON()), ...this.served.json(), ...this.made.json()];
+    return [...(await this.registry.getMetricsAsJSON()), ...this.calls()];
   }
 
   /** The text exposition format Prometheus scrapes. */
   async text(): Promise<string> {
-    return `${await this.registry.metrics()}\n${promText([...this.served.json(), ...this.made.json()])}\n`;
+    return `${await this.registry.metrics()}\n${promText(this.calls())}\n`;
+  }
+
+  /** The gRPC call metrics, served and made. */
+  private calls(): PromMetric[] {
+    return [...this.served.json(), ...this.made.json()];
   }
 }

@@ -102,9 +102,9 @@ const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[
  * (turns.ts), so that the machine's moods fall on all three alike. A process can stay slower
  * than its twin for its whole life (by ±5%, more than what is measured), so this is done in
  * seven rounds of fresh processes, each warmed by 500 Request+Closes (the JIT's first thousand
- * cost half as much again), and the median of the rounds' p50 ratios is reported with the median round's figures and CPU time per
- * Request+Close. Traces go where a daemon's would: batched over OTLP/gRPC to a collector in
- * a process of its own, which counts what arrives.
+ * cost half as much again), and the median of the rounds' p50 ratios is reported with the
+ * median round's figures and CPU time per Request+Close. Traces go where a daemon's would:
+ * batched over OTLP/gRPC to a collector in a process of its own, which counts what arrives.
  */
 async function observabilityCost(quick: boolean): Promise<BenchResult[]> {
   const dir = mkdtempSync(join(tmpdir(), 'nsm-rx-bench-otlp-'));
