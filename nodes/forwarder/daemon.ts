@@ -19,7 +19,7 @@ import { duration, InvalidValue, list, map, optional, str, uint, unsupported, ur
 import { isIP } from 'node:net';
 import { inodeUrlOfFile } from '../../dataplane/kernel/netns.js';
 import { defaultRouteIp } from '../../dataplane/kernel/host.js';
-import { dialNextHops, warmUp } from './warmUp.js';
+import { warmNextHops, warmUp } from './warmUp.js';
 
 /** What every forwarder daemon reads (upstream cmd-forwarder-vpp's names and defaults; -ovs's extra ones refused by name). */
 export const forwarderSpec = {
@@ -134,8 +134,8 @@ export async function runForwarder(config: ForwarderConfig, ctx: RunContext, dat
   if (registered) ctx.log.info('serving', { url, datapath: datapath.name, registeredAs: registered.name });
   if (registered) {
     // Heal is when a fresh forwarder's first Request counts: serve it warm (see warmUp).
-    const warm = { name: config.name, url: bound ?? listen, pool, token: security.token, inodeUrlOf: inodeUrlOfFile, nse: registry.nse, forwarderService: config.nsName };
-    ctx.log.debug('warmed up', { request: await warmUp(warm), nextHops: await dialNextHops(warm).catch((e: unknown) => String(e)) });
+    const warm = { name: config.name, url: bound ?? listen, pool, token: security.token, inodeUrlOf: inodeUrlOfFile, nse: registry.nse, forwarderService: config.nsName, views };
+    ctx.log.debug('warmed up', { request: await warmUp(warm), ...(await warmNextHops(warm).catch((e: unknown) => ({ nextHops: String(e) }))) });
   }
   await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
 }

@@ -7,6 +7,7 @@ import { findEndpoints } from '../../operators/networkservice/discover.js';
 import type { NsmUrl } from '../../operators/tools/nsmUrl.js';
 import type { TokenGenerator } from '../../operators/tools/token.js';
 import type { ChannelPool } from '../../streams/grpc/channelPool.js';
+import type { RegistryViews } from '../../streams/registryViews.js';
 import { preDial } from '../cli/preDial.js';
 
 /** A network service nobody registers: the warm-up Request ends at discover. */
@@ -24,6 +25,8 @@ export interface WarmUpOptions {
   readonly nse: NSEHandler;
   /** The network service forwarders register as (their URLs are not next hops). */
   readonly forwarderService: string;
+  /** The views discover reads (see warmNextHops). */
+  readonly views: RegistryViews;
 }
 
 /**
@@ -50,13 +53,24 @@ export async function warmUp(options: WarmUpOptions): Promise<string> {
   }
 }
 
-/** At most this many next hops are pre-dialled: a registry of thousands must not cost a burst of handshakes. */
-const PRE_DIAL_AT_MOST = 32;
+/** At most this many next hops (and network services) are warmed: a registry of thousands must not cost a burst of handshakes and watches. */
+const WARM_AT_MOST = 32;
 
-/** Connects (handshakes done) a channel to the next hops the registry knows, at most 32 (see preDial); answers how many. */
-export async function dialNextHops(options: WarmUpOptions): Promise<number> {
-  const endpoints = await firstValueFrom(findEndpoints(options.nse, {}, Context.background.withDeadline(asyncScheduler.now() + 5_000)));
-  const urls = new Set(endpoints.filter((e) => !e.networkServiceNames.includes(options.forwarderService)).map((e) => e.url));
-  const ready = await Promise.all([...urls].slice(0, PRE_DIAL_AT_MOST).map((url) => preDial(options.pool, url, 2_000)));
-  return ready.filter(Boolean).length;
+/**
+ * Readies what the first Requests for the endpoints the registry knows will need, at most 32
+ * of each: a connected channel (handshakes done, see preDial) to each endpoint, and the views
+ * discover reads (its network service, its endpoints) opened, so the first Request for such a
+ * service finds its candidates without a Find. Views nobody reads close after their linger
+ * (1 min). Answers how many next hops are connected and how many services are watched.
+ */
+export async function warmNextHops(options: Pick<WarmUpOptions, 'nse' | 'forwarderService' | 'views' | 'pool'>): Promise<{ nextHops: number; services: number }> {
+  const endpoints = (await firstValueFrom(findEndpoints(options.nse, {}, Context.background.withDeadline(asyncScheduler.now() + 5_000)))).filter((e) => !e.networkServiceNames.includes(options.forwarderService));
+  const services = [...new Set(endpoints.flatMap((e) => e.networkServiceNames))].slice(0, WARM_AT_MOST);
+  for (const name of services) {
+    options.views.networkService(name);
+    options.views.endpoints({ networkServiceNames: [name] });
+  }
+  const urls = [...new Set(endpoints.map((e) => e.url))].slice(0, WARM_AT_MOST);
+  const ready = await Promise.all(urls.map((url) => preDial(options.pool, url, 2_000)));
+  return { nextHops: ready.filter(Boolean).length, services: services.length };
 }

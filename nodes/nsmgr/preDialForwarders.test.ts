@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connectivityState } from '@grpc/grpc-js';
+import { connectivityState, status } from '@grpc/grpc-js';
 import { lastValueFrom, of } from 'rxjs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { NetworkServiceEndpoint } from '../../proto/gen/registry.js';
@@ -9,6 +9,7 @@ import { Context } from '../../operators/core/context.js';
 import type { NSEHandler } from '../../operators/core/registry.js';
 import { unixUrl } from '../../operators/tools/nsmUrl.js';
 import { ChannelPool } from '../../streams/grpc/channelPool.js';
+import { ServingStatus } from '../../streams/grpc/health.js';
 import { GrpcServer } from '../../streams/grpc/server.js';
 import { preDialForwarders } from './preDialForwarders.js';
 
@@ -16,9 +17,13 @@ describe('preDialForwarders', () => {
   let dir: string;
   let server: GrpcServer;
   let pool: ChannelPool;
+  /** Every call the peer served, as `method code`. */
+  let served: string[];
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'nsm-rx-predial-'));
-    server = new GrpcServer();
+    served = [];
+    server = new GrpcServer({ observe: (method) => (code) => served.push(`${method} ${code}`) });
+    server.health.set('networkservice.NetworkService', ServingStatus.SERVING); // as a forwarder's server says
     await server.listen([unixUrl(join(dir, 'peer.sock'))]);
     pool = new ChannelPool();
   });
@@ -39,15 +44,17 @@ describe('preDialForwarders', () => {
     return s;
   };
 
-  it('a registered forwarder: its channel is connected once Register answered, and given back', async () => {
+  it('a registered forwarder: its channel is connected and warmed by one health check once Register answered, then given back', async () => {
     await register(preDialForwarders(registry, pool, 'forwarder', 2000), ['forwarder']);
-    await expect.poll(state).toBe(connectivityState.READY);
-    expect(pool.borrowed).toBe(0);
+    await expect.poll(() => pool.borrowed).toBe(0);
+    expect(state()).toBe(connectivityState.READY);
+    expect(served).toEqual([`/grpc.health.v1.Health/Check ${status.OK}`]);
   });
 
   it('any other endpoint: not dialled (a Request dials it when needed)', async () => {
     await register(preDialForwarders(registry, pool, 'forwarder', 2000), ['icmp-responder']);
     await new Promise((r) => setTimeout(r, 100));
     expect(state()).toBe(connectivityState.IDLE);
+    expect(served).toEqual([]);
   });
 });
