@@ -1,5 +1,5 @@
 import { firstValueFrom, of } from 'rxjs';
-import { TLSSocket } from 'node:tls';
+import { createServer as createTlsServer, TLSSocket } from 'node:tls';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Connection } from '../../proto/gen/connection.js';
 import { NetworkServiceService } from '../../proto/gen/networkservice.js';
@@ -15,8 +15,8 @@ import { GrpcServer } from '../grpc/server.js';
 import { ConnectionMonitor } from '../monitorConnections.js';
 import { createCa, issueSvid } from './ca.js';
 import { caSource, contextOf } from './rotation.js';
-import { StreamedX509Source } from './svid.js';
-import { spiffeServerCredentials } from './tls.js';
+import { bundlesPem, chainPem, keyPem, StreamedX509Source } from './svid.js';
+import { secureContextOf, spiffeServerCredentials } from './tls.js';
 import { spiffeTokenGenerator } from './token.js';
 
 const now = new Date();
@@ -111,6 +111,37 @@ describe('mutual TLS with SPIFFE identities', () => {
     const second = source.current.svid;
     expect(second.chain[0]!.serialNumber).not.toBe(first.chain[0]!.serialNumber);
     expect(second.key.equals(first.key)).toBe(true);
+  });
+
+  it('each connection presents the SVID current when it is dialled (a rotation reaches the channel\'s next reconnect), from one TLS context per SVID', async () => {
+    // A bare TLS server that notes the client certificate of each handshake.
+    const server = identity('spiffe://nsm.local/server').current;
+    const presented: string[] = [];
+    const tls = createTlsServer({ key: keyPem(server.svid), cert: chainPem(server.svid), ca: bundlesPem(server), requestCert: true, ALPNProtocols: ['h2'] }, (socket) => {
+      presented.push(socket.getPeerCertificate().serialNumber);
+      socket.destroy();
+    });
+    await new Promise<void>((r) => tls.listen(0, '127.0.0.1', r));
+    stops.push(() => new Promise((r) => tls.close(r)));
+    const port = (tls.address() as { port: number }).port;
+    const source = identity('spiffe://nsm.local/rotating', ca, 1500);
+    const pool = new ChannelPool({ source });
+    stops.push(() => pool.closeAll());
+    /** The pool's channel to the server connects (again: the server drops each connection); the serial it presented. */
+    const dial = async () => {
+      const channel = pool.acquire(parseNsmUrl(`tcp://127.0.0.1:${port}`));
+      const before = presented.length;
+      channel.client.getChannel().getConnectivityState(true);
+      await vi.waitFor(() => expect(presented.length).toBeGreaterThan(before), { timeout: 3000 });
+      channel.release();
+      return presented[before];
+    };
+    const first = source.current;
+    expect(secureContextOf(first)).toBe(secureContextOf(first));
+    expect(await dial()).toBe(first.svid.chain[0]!.serialNumber);
+    await vi.waitFor(() => expect(source.current).not.toBe(first), { timeout: 3000 });
+    expect(secureContextOf(source.current)).not.toBe(secureContextOf(first));
+    expect(await dial()).toBe(source.current.svid.chain[0]!.serialNumber);
   });
 
   it('a channel held across a re-key (an identity provider restarted: a new key) makes its later calls with the new certificate, so its tokens verify; a call under way keeps the old channel', async () => {
