@@ -120,21 +120,28 @@ async function concurrentClients(side: Side, mesh: ProcessMesh, pool: ChannelPoo
   };
 }
 
-/** Forwarder kill -9 → the client's connection UP again through another forwarder (the nsmgr's monitor), several times. */
-async function healLatency(side: Side, samples: number): Promise<BenchResult> {
+/** One side's mesh with a healing client, ready to have its forwarder killed again and again. */
+interface HealRig {
+  /** Starts the next forwarder, lets it register and settle, kills the current one: ms until the connection is UP through the new one. */
+  heal(): Promise<number>;
+  dispose(): Promise<void>;
+}
+
+/** A mesh of `side` whose client holds one connection it heals (the nsmgr's monitor tells when it is UP again). */
+async function healRig(side: Side): Promise<HealRig> {
   const { mesh, pool, forwarder: first } = await meshOf(side);
   let forwarder = first;
-  try {
-    const nsc = nscFor(pool, mesh, 'nsc', true);
-    const conn = await requestThrough(nsc, 'nsc-heal');
-    const monitor = pool.acquire(parseNsmUrl(mesh.sock('nsmgr')));
-    // The client's own connection (a monitor caller sees only what it Requested); two segments,
-    // so the stream outlives the DELETE of a reselect.
-    const [own, hop] = conn.path?.pathSegments ?? [];
-    const selector = { pathSegments: [{ name: own?.name ?? '', id: own?.id ?? '', token: '', expires: undefined, metrics: {} }, { name: hop?.name ?? '', id: '', token: '', expires: undefined, metrics: {} }], networkServices: [] };
-    const times = new Float64Array(samples);
-    for (let i = 0; i < samples; i++) {
-      const name = `forwarder-${i + 1}`;
+  let started = 0;
+  const nsc = nscFor(pool, mesh, 'nsc', true);
+  const conn = await requestThrough(nsc, 'nsc-heal');
+  const monitor = pool.acquire(parseNsmUrl(mesh.sock('nsmgr')));
+  // The client's own connection (a monitor caller sees only what it Requested); two segments,
+  // so the stream outlives the DELETE of a reselect.
+  const [own, hop] = conn.path?.pathSegments ?? [];
+  const selector = { pathSegments: [{ name: own?.name ?? '', id: own?.id ?? '', token: '', expires: undefined, metrics: {} }, { name: hop?.name ?? '', id: '', token: '', expires: undefined, metrics: {} }], networkServices: [] };
+  return {
+    async heal() {
+      const name = `forwarder-${++started}`;
       const next = mesh.start(undefined, 'forwarder-noop', { NSM_NAME: name, NSM_CONNECT_TO: mesh.sock('nsmgr'), NSM_LISTEN_ON: mesh.sock(name) });
       await new Promise((r) => setTimeout(r, 1500)); // registered and idle before the kill
       const up = firstValueFrom(
@@ -145,19 +152,23 @@ async function healLatency(side: Side, samples: number): Promise<BenchResult> {
       const t0 = performance.now();
       await stop(forwarder, 'SIGKILL');
       await up;
-      times[i] = performance.now() - t0;
       forwarder = next;
-    }
-    monitor.release();
-    await closeThrough(nsc, conn).catch(() => undefined);
-    nsc.state.metadata.dispose();
-    times.sort();
-    return { name: `${side.label}: forwarder kill -9 → connection UP via another forwarder`, iterations: samples, opsPerSec: 0, p50Ms: quantile(times, 0.5), p99Ms: quantile(times, 0.99), extra: { maxMs: Math.round(times[samples - 1] ?? NaN) } };
-  } finally {
-    pool.closeAll();
-    await mesh.dispose();
-  }
+      return performance.now() - t0;
+    },
+    async dispose() {
+      monitor.release();
+      await closeThrough(nsc, conn).catch(() => undefined);
+      nsc.state.metadata.dispose();
+      pool.closeAll();
+      await mesh.dispose();
+    },
+  };
 }
+
+const healRow = (side: Side, times: Float64Array): BenchResult => {
+  times.sort();
+  return { name: `${side.label}: forwarder kill -9 → connection UP via another forwarder`, iterations: times.length, opsPerSec: 0, p50Ms: quantile(times, 0.5), p99Ms: quantile(times, 0.99), extra: { maxMs: Math.round(times[times.length - 1] ?? NaN) } };
+};
 
 /** Every control-plane figure of one side: setup (with each daemon's idle RSS), 100 and 1,000 clients at once (loaded RSS). */
 async function figures(side: Side, quick: boolean): Promise<BenchResult[]> {
@@ -191,11 +202,22 @@ export async function scaleBenchmarks(quick: boolean): Promise<BenchResult[]> {
   return [...ours, ...ratioRows(ours, await figures(upstream(bin), quick))];
 }
 
-/** Forwarder kill -9 → UP via a freshly started forwarder, nsm-rx then upstream (`--only=heal`). */
+/**
+ * Forwarder kill -9 → UP via a freshly started forwarder (`--only=heal`): both sides' meshes up
+ * at once and their kills taking turns, so a slower moment of the machine falls on both alike.
+ */
 export async function healBenchmarks(quick: boolean): Promise<BenchResult[]> {
-  const samples = quick ? 2 : 5;
-  const ours = [await healLatency(nsmRx, samples)];
+  const samples = quick ? 2 : 11;
   const bin = referenceBinaries(true);
-  if (bin === undefined) return ours;
-  return [...ours, ...ratioRows(ours, [await healLatency(upstream(bin), samples)])];
+  const sides = bin === undefined ? [nsmRx] : [nsmRx, upstream(bin)];
+  const rigs: HealRig[] = [];
+  try {
+    for (const side of sides) rigs.push(await healRig(side));
+    const times = sides.map(() => new Float64Array(samples));
+    for (let i = 0; i < samples; i++) for (const [k, rig] of rigs.entries()) (times[k] as Float64Array)[i] = await rig.heal();
+    const [ours, theirs] = sides.map((side, k) => healRow(side, times[k] as Float64Array));
+    return theirs === undefined ? [ours as BenchResult] : [ours as BenchResult, ...ratioRows([ours as BenchResult], [theirs])];
+  } finally {
+    for (const rig of rigs) await rig.dispose();
+  }
 }
