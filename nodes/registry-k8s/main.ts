@@ -1,6 +1,6 @@
 import { defaultRegistryServerPolicies } from '../../operators/authorize/policies.js';
 import { defaultRegistryClientPolicies } from '../../operators/authorize/authorizeRegistryClient.js';
-import { k8sRegistry } from '../../operators/chains/registry.js';
+import { k8sRegistry } from '../../operators/chains/registryK8s.js';
 import { formatDuration } from '../../operators/tools/duration.js';
 import { defineComponent } from '../cli/component.js';
 import { serveRegistryUntilStopped } from '../cli/serveRegistry.js';

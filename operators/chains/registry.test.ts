@@ -5,7 +5,8 @@ import { k8sUnavailable, startApiServer, type ApiServer } from '../../test/k8s/a
 import { installRegistryCrds } from '../../test/k8s/registryCrds.js';
 import { registrySuite } from '../../test/registrySuite.js';
 import { unsignedTokenGenerator } from '../tools/token.js';
-import { k8sRegistry, memoryRegistry } from './registry.js';
+import { memoryRegistry } from './registry.js';
+import { k8sRegistry } from './registryK8s.js';
 
 const token = unsignedTokenGenerator('spiffe://nsm.local/registry', 3_600_000, () => Date.now());
 

@@ -1,6 +1,5 @@
 import { asyncScheduler, type SchedulerLike } from 'rxjs';
 import { registryChain, type NSEElement, type NSEHandler, type NSElement, type NSHandler } from '../core/registry.js';
-import { nsCustomResources, nseCustomResources, type CustomResourcesOptions } from '../registry/customResources.js';
 import { nseBegin, type NSEBeginElement } from '../registry/begin.js';
 import { nseExpire } from '../registry/expire.js';
 import { nseInterdomain, nsInterdomain } from '../registry/interdomain.js';
@@ -45,7 +44,7 @@ export interface MemoryRegistry {
 }
 
 /** The store elements of a registry's two chains (memory, or Kubernetes custom resources). */
-interface Stores {
+export interface Stores {
   readonly ns: NSElement;
   readonly nse: NSEElement;
 }
@@ -67,7 +66,7 @@ function proxyRegistry(options: MemoryRegistryOptions, scheduler: SchedulerLike)
  * - NSE: begin → interdomain switch (to the proxy registry) → setRegistrationTime → expire(lifetime) → store;
  * - NS: interdomain switch → setPayload → store.
  */
-function registryChains(options: MemoryRegistryOptions, stores: Stores): { ns: NSHandler; nse: NSEHandler; begin: NSEBeginElement } {
+export function registryChains(options: MemoryRegistryOptions, stores: Stores): { ns: NSHandler; nse: NSEHandler; begin: NSEBeginElement } {
   const scheduler = options.scheduler ?? asyncScheduler;
   const begin = nseBegin({ scheduler });
   const expire = nseExpire({ defaultPeriod: options.lifetime ?? 60_000, scheduler });
@@ -101,32 +100,4 @@ export function memoryRegistry(options: MemoryRegistryOptions): MemoryRegistry {
   const stores = { ns: newNSStore(), nse: newNSEStore() };
   const { ns, nse, begin } = registryChains(options, { ns: nsMemory(stores.ns), nse: nseMemory(stores.nse, { scheduler: options.scheduler ?? asyncScheduler }) });
   return { ns, nse, stores, state: { begin }, dispose: () => begin.dispose() };
-}
-
-export interface K8sRegistryOptions extends MemoryRegistryOptions, Omit<CustomResourcesOptions, 'scheduler'> {}
-
-/** A registry keeping its entries in Kubernetes, and what shutdown needs. */
-export interface K8sRegistry {
-  readonly ns: NSHandler;
-  readonly nse: NSEHandler;
-  /** Ends every registration's expiry loop and the informers' keep-alive (the registry is going away). */
-  dispose(): void;
-}
-
-/**
- * registry-k8s (upstream cmd-registry-k8s over sdk-k8s): {@link registryChains} over
- * NetworkService and NetworkServiceEndpoint custom resources in `namespace`.
- */
-export function k8sRegistry(options: K8sRegistryOptions): K8sRegistry {
-  const stores = { ns: nsCustomResources(options), nse: nseCustomResources(options) };
-  const { ns, nse, begin } = registryChains(options, stores);
-  return {
-    ns,
-    nse,
-    dispose: () => {
-      begin.dispose();
-      stores.ns.dispose();
-      stores.nse.dispose();
-    },
-  };
 }

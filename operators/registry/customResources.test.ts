@@ -6,7 +6,7 @@ import { Informers } from '../../k8s/informers.js';
 import { NetworkServiceEndpoint, NetworkServiceEndpointQuery, type NetworkServiceEndpointResponse } from '../../proto/gen/registry.js';
 import { k8sUnavailable, startApiServer, type ApiServer } from '../../test/k8s/apiserver.js';
 import { installRegistryCrds } from '../../test/k8s/registryCrds.js';
-import { k8sRegistry, type K8sRegistry } from '../chains/registry.js';
+import { k8sRegistry, type K8sRegistry } from '../chains/registryK8s.js';
 import { Context } from '../core/context.js';
 import { createLogger } from '../tools/log.js';
 import { unsignedTokenGenerator } from '../tools/token.js';
