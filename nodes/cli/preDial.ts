@@ -1,3 +1,4 @@
+import { connectivityState } from '@grpc/grpc-js';
 import { asyncScheduler, firstValueFrom, timeout } from 'rxjs';
 import { HealthService } from '../../proto/gen/health.js';
 import { Context } from '../../operators/core/context.js';
@@ -9,10 +10,11 @@ import { unaryCall } from '../../streams/grpc/call.js';
  * Connects `pool`'s channel to a registered `url` ahead of the first call and gives it back,
  * where it lingers for the pool's idle time. Connected is not yet warm: the first call on a new
  * connection cost both ends several milliseconds more than the next ones (a heal through a fresh
- * forwarder paid it on every hop), so once the handshakes are done it asks the peer's gRPC health
+ * forwarder paid it on every hop), so a new connection is asked once, by the peer's gRPC health,
  * whether it serves NetworkService — a call every NSM server answers (upstream registers health
- * too), whatever the answer. Resolves true once connected; false when the URL cannot be dialled
- * (not an NSM URL: discovery refuses it too) or the peer did not answer within `timeoutMs`.
+ * too), whatever the answer; a connection already up is left as it is. Resolves true once
+ * connected; false when the URL cannot be dialled (not an NSM URL: discovery refuses it too) or
+ * the peer did not answer within `timeoutMs`.
  */
 export async function preDial(pool: ChannelPool, url: string, timeoutMs: number): Promise<boolean> {
   let parsed: NsmUrl;
@@ -22,9 +24,11 @@ export async function preDial(pool: ChannelPool, url: string, timeoutMs: number)
     return false;
   }
   const channel = pool.acquire(parsed);
+  // A connection already up has had its first call (a registration refresh pre-dials again).
+  const connected = channel.client.getChannel().getConnectivityState(false) === connectivityState.READY;
   try {
     const ready = await new Promise<boolean>((resolve) => channel.client.waitForReady(asyncScheduler.now() + timeoutMs, (error) => resolve(error === undefined)));
-    if (ready) await firstValueFrom(unaryCall(channel, HealthService.check, { service: 'networkservice.NetworkService' }, Context.background).pipe(timeout(timeoutMs))).catch(() => undefined);
+    if (ready && !connected) await firstValueFrom(unaryCall(channel, HealthService.check, { service: 'networkservice.NetworkService' }, Context.background).pipe(timeout(timeoutMs))).catch(() => undefined);
     return ready;
   } finally {
     channel.release();

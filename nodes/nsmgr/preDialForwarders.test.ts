@@ -44,11 +44,16 @@ describe('preDialForwarders', () => {
     return s;
   };
 
-  it('a registered forwarder: its channel is connected and warmed by one health check once Register answered, then given back', async () => {
+  it('a registered forwarder: its channel is connected and warmed by one health check once Register answered, then given back; a refresh checks no more', async () => {
     await register(preDialForwarders(registry, pool, 'forwarder', 2000), ['forwarder']);
     await expect.poll(() => pool.borrowed).toBe(0);
     expect(state()).toBe(connectivityState.READY);
     expect(served).toEqual([`/grpc.health.v1.Health/Check ${status.OK}`]);
+    // A refresh of the registration finds the connection up: no second check.
+    await register(preDialForwarders(registry, pool, 'forwarder', 2000), ['forwarder']);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(pool.borrowed).toBe(0);
+    expect(served).toHaveLength(1);
   });
 
   it('any other endpoint: not dialled (a Request dials it when needed)', async () => {
