@@ -5,6 +5,8 @@ import { nscEvents, stop, type Daemon } from './processMesh.js';
 import { useProcessMesh } from './useProcessMesh.js';
 
 const mesh = useProcessMesh();
+/** Each test waits up to 40 s for a connection (and the heal test 40 s more for the heal); the file's 30 s default would cut those waits short. */
+const TEST_TIMEOUT = 90_000;
 
 describeKernel('interdomain on the kernel datapath: two clusters (registry, registry-proxy-dns, nsmgr-proxy, nsmgr, forwarder-kernel), a floating registry, DNS', () => {
   const ns = useNamespaces();
@@ -32,7 +34,7 @@ describeKernel('interdomain on the kernel datapath: two clusters (registry, regi
     expect(await stop(client)).toBe(0);
     expect(linksIn(nscNs)).toEqual([]);
     expect(linksIn(nseNs)).toEqual([]);
-  });
+  }, TEST_TIMEOUT);
 
   it('floating: an NSE of cluster2 registered as icmp-floating@floating.domain is found in the floating registry from cluster1; ping passes', async () => {
     clusters();
@@ -43,7 +45,7 @@ describeKernel('interdomain on the kernel datapath: two clusters (registry, regi
     expect(segments(client)).toEqual(['nsc', 'nsmgr-0', 'forwarder-0', 'nsmgr-proxy-cluster1', 'nsmgr-proxy-cluster2', 'nsmgr-1', 'forwarder-1', 'icmp-floating@floating.domain']);
     expect(pings(nscNs, '169.254.3.0')).toBe(true);
     expect(await stop(client)).toBe(0);
-  });
+  }, TEST_TIMEOUT);
 
   it('the NSE in cluster2 dies with its namespace → the client heals to the other NSE of the service there; ping to its address passes', async () => {
     clusters();
@@ -62,5 +64,5 @@ describeKernel('interdomain on the kernel datapath: two clusters (registry, regi
     ns.remove(chosen.netns);
     await expect.poll(() => pings(nscNs, other.address), { timeout: 40_000, interval: 500 }).toBe(true);
     expect(await stop(client)).toBe(0);
-  });
+  }, TEST_TIMEOUT);
 });
