@@ -133,7 +133,12 @@ async function healRig(side: Side): Promise<HealRig> {
   let forwarder = first;
   let started = 0;
   const nsc = nscFor(pool, mesh, 'nsc', true);
-  const conn = await requestThrough(nsc, 'nsc-heal');
+  const conn = await requestThrough(nsc, 'nsc-heal').catch(async (e: unknown) => {
+    nsc.state.metadata.dispose();
+    pool.closeAll();
+    await mesh.dispose();
+    throw e;
+  });
   const monitor = pool.acquire(parseNsmUrl(mesh.sock('nsmgr')));
   // The client's own connection (a monitor caller sees only what it Requested); two segments,
   // so the stream outlives the DELETE of a reselect.
@@ -214,9 +219,9 @@ export async function healBenchmarks(quick: boolean): Promise<BenchResult[]> {
   try {
     for (const side of sides) rigs.push(await healRig(side));
     const times = sides.map(() => new Float64Array(samples));
-    for (let i = 0; i < samples; i++) for (const [k, rig] of rigs.entries()) (times[k] as Float64Array)[i] = await rig.heal();
-    const [ours, theirs] = sides.map((side, k) => healRow(side, times[k] as Float64Array));
-    return theirs === undefined ? [ours as BenchResult] : [ours as BenchResult, ...ratioRows([ours as BenchResult], [theirs])];
+    for (let i = 0; i < samples; i++) for (const [k, rig] of rigs.entries()) times[k][i] = await rig.heal();
+    const [ours, ...theirs] = sides.map((side, k) => healRow(side, times[k]));
+    return [ours, ...ratioRows([ours], theirs)];
   } finally {
     for (const rig of rigs) await rig.dispose();
   }
