@@ -1,7 +1,7 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
-import { asyncScheduler, catchError, lastValueFrom, Observable, throwError, type SchedulerLike, type Subscriber, type Subscription } from 'rxjs';
+import { asyncScheduler, catchError, lastValueFrom, Observable, subscribeOn, throwError, type SchedulerLike, type Subscriber, type Subscription } from 'rxjs';
 import { internal, invalidArgument, notFound } from '../../operators/core/errors.js';
 import { inodeUrlOf } from '../../streams/inodes.js';
 import { failure, timeoutMs } from './exec.js';
@@ -73,6 +73,9 @@ class IpProcess {
   private holds = 0;
   private deadline?: Subscription;
   private ended = false;
+  /** How long it waits idle for more work, ms: 0 once the workload in its netns is gone. */
+  private lingerMs: number;
+  private watch?: Subscription;
 
   /** `spareOf`: when `child` is a spare shell, the netns path it is told first (valid until its first group is answered). */
   constructor(
@@ -81,12 +84,26 @@ class IpProcess {
     spareOf: string | undefined,
     private readonly options: { readonly idleMs: number; readonly scheduler: SchedulerLike; readonly onEnd: () => void },
   ) {
+    this.lingerMs = options.idleMs;
     if (spareOf !== undefined) this.child.stdin.write(`${spareOf}\n`);
     this.child.stdout.setEncoding('utf8').on('data', (chunk: string) => this.read(chunk));
     this.child.on('error', (e) => this.end(e.message));
     this.child.on('close', (code: number | null, signal: string | null) => this.end(`exit ${code ?? signal ?? '?'}`));
     this.child.stdin.on('error', () => undefined); // a dead ip: reported by its exit
-    this.idle = this.options.scheduler.schedule(() => this.close(), this.options.idleMs);
+    this.idle = this.options.scheduler.schedule(() => this.close(), this.lingerMs);
+  }
+
+  /**
+   * Ends this process, once idle, when `workloadGone` ends (completes or errors: the workload
+   * keeping its netns alive exited, or cannot be watched): ours must not keep that netns alive.
+   */
+  endWith(workloadGone: Observable<unknown>): void {
+    if (this.ended) return;
+    const stopLingering = () => {
+      this.lingerMs = 0;
+      if (this.holds === 0 && this.groups.length === 0) this.close();
+    };
+    this.watch = workloadGone.subscribe({ error: stopLingering, complete: stopLingering });
   }
 
   run(lines: readonly string[]): Observable<string[]> {
@@ -119,13 +136,14 @@ class IpProcess {
   }
 
   release(): void {
-    if (--this.holds === 0 && this.groups.length === 0 && !this.ended) this.idle = this.options.scheduler.schedule(() => this.close(), this.options.idleMs);
+    if (--this.holds === 0 && this.groups.length === 0 && !this.ended) this.idle = this.options.scheduler.schedule(() => this.close(), this.lingerMs);
   }
 
   /** Ends the process (stdin closed: `ip` exits when it has read everything). */
   close(): void {
     if (this.ended) return;
     this.ended = true;
+    this.watch?.unsubscribe();
     this.options.onEnd();
     this.child.stdin.end();
   }
@@ -155,7 +173,7 @@ class IpProcess {
     this.deadline?.unsubscribe();
     this.deadline = this.groups.length ? this.options.scheduler.schedule(() => this.kill(`no answer within ${timeoutMs} ms`), timeoutMs) : undefined;
     if (group.failed || group.lines.some((l) => / netns \//.test(l))) this.close();
-    if (this.groups.length === 0 && this.holds === 0 && !this.ended) this.idle = this.options.scheduler.schedule(() => this.close(), this.options.idleMs);
+    if (this.groups.length === 0 && this.holds === 0 && !this.ended) this.idle = this.options.scheduler.schedule(() => this.close(), this.lingerMs);
     if (group.failed) group.subscriber.error(failure(`ip ${group.failed.line}`, group.failed.detail, 1));
     else {
       group.subscriber.next(group.outputs);
@@ -172,6 +190,7 @@ class IpProcess {
   private end(why: string): void {
     if (!this.ended) this.options.onEnd();
     this.ended = true;
+    this.watch?.unsubscribe();
     this.idle?.unsubscribe();
     this.deadline?.unsubscribe();
     const said = [...this.said, this.buffer].filter(Boolean).join('\n');
@@ -184,6 +203,11 @@ class IpProcess {
 export interface IpBatchesOptions {
   /** How long a process waits for more work before it ends, ms (default 1000). */
   idleMs?: number;
+  /**
+   * For a netns (`inode://dev/ino`) a stream that ends when the workload keeping it alive is
+   * gone: then its process ends as soon as it is idle, whatever `idleMs` says.
+   */
+  workloadGone?: (netns: string) => Observable<unknown>;
   scheduler?: SchedulerLike;
 }
 
@@ -191,7 +215,8 @@ export interface IpBatchesOptions {
  * `ip` commands run by one long-lived `ip -batch` per network namespace instead of a process
  * per command (a spawn costs milliseconds; a line on a pipe does not). A process idle for
  * `idleMs` ends, so it never keeps a dead workload's namespace (and the interface in it,
- * still answering pings) alive for long; `dispose` ends them all. A spare shell waits (at most
+ * still answering pings) alive for long — with `workloadGone`, not at all: it ends once idle
+ * after the workload; `dispose` ends them all. A spare shell waits (at most
  * a second, in no netns) to become the next one, so a namespace's first command does not wait
  * for this process to fork.
  *
@@ -204,6 +229,7 @@ export interface IpBatchesOptions {
 export class IpBatches {
   private readonly processes = new Map<string, IpProcess>();
   private readonly idleMs: number;
+  private readonly workloadGone: ((netns: string) => Observable<unknown>) | undefined;
   private readonly scheduler: SchedulerLike;
   private disposed = false;
   private spare?: { readonly child: IpChild; readonly idle: Subscription };
@@ -211,6 +237,7 @@ export class IpBatches {
 
   constructor(options: IpBatchesOptions = {}) {
     this.idleMs = options.idleMs ?? 1000;
+    this.workloadGone = options.workloadGone;
     this.scheduler = options.scheduler ?? asyncScheduler;
   }
 
@@ -272,6 +299,8 @@ export class IpBatches {
       onEnd: () => this.processes.get(key) === made && this.processes.delete(key),
     });
     this.processes.set(key, made);
+    // Looked for once this turn of work is done (it reads /proc).
+    if (this.workloadGone && netns !== undefined) made.endWith(this.workloadGone(key).pipe(subscribeOn(this.scheduler)));
     return made;
   }
 

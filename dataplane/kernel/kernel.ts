@@ -8,6 +8,7 @@ import { configure, counters, ipBatch, links, rules, type InterfaceCounters, typ
 import { segmentMetrics } from '../segmentMetrics.js';
 import { aliasFor, checkInterfaceName, interfaceNameFor, policyTables, staleLinks } from './names.js';
 import { inNetns, netnsIdentity, openNetns, type Netns } from './netns.js';
+import { workloadExit } from './processExit.js';
 import { sampled } from './sampled.js';
 import { acceptTunnel, checkTunnel, firstId, runToEnd, takeProgrammed, tunnelEnds, vxlanParam } from './mechanism.js';
 
@@ -19,9 +20,9 @@ export interface KernelDatapathOptions {
   /** Netns (path) holding the tunnel address, where VXLAN devices are made (default: this process's). */
   underlayNetns?: string;
   /**
-   * How long an idle `ip -batch` process stays in the node's or a client's netns for more work,
-   * ms (default 1000). In an endpoint's netns it never stays: a client's liveness check must
-   * find a dead endpoint's interface gone at once, not kept alive by our process in its netns.
+   * How long an idle `ip -batch` process stays in a netns for more work, ms (default 1000). In
+   * an endpoint's netns it stays only while the endpoint's process lives: a client's liveness
+   * check must find a dead endpoint's interface gone at once, not kept alive by ours.
    */
   ipIdleMs?: number;
   /** How often a connection's interface counters are sampled while someone reads them, ms (default 10 s, as upstream's NSM_METRICS_EXPORT_INTERVAL). */
@@ -71,7 +72,7 @@ export class KernelDatapath implements Datapath {
   private readonly programmed = new Map<string, Programmed>();
   private readonly usedVnis = new Set<number>();
   private readonly port: number;
-  /** `ip` in the node's and the clients' netns; in the endpoints' (`ipOf('endpoint')`: gone when idle). */
+  /** `ip` in the node's and the clients' netns; in the endpoints' (`ipOf('endpoint')`: gone with the endpoint). */
   private readonly ip: IpBatches;
   private readonly endpointIp: IpBatches;
   private readonly scheduler: SchedulerLike;
@@ -79,8 +80,9 @@ export class KernelDatapath implements Datapath {
   constructor(private readonly options: KernelDatapathOptions = {}) {
     this.port = options.vxlanPort ?? 4789;
     this.scheduler = options.scheduler ?? asyncScheduler;
-    this.ip = new IpBatches({ ...(options.ipIdleMs !== undefined ? { idleMs: options.ipIdleMs } : {}), scheduler: this.scheduler });
-    this.endpointIp = new IpBatches({ idleMs: 0, scheduler: this.scheduler });
+    const idle = options.ipIdleMs !== undefined ? { idleMs: options.ipIdleMs } : {};
+    this.ip = new IpBatches({ ...idle, scheduler: this.scheduler });
+    this.endpointIp = new IpBatches({ ...idle, workloadGone: workloadExit, scheduler: this.scheduler });
   }
 
   /** Ends the `ip` processes (what is programmed stays: the data plane outlives its forwarder). */

@@ -1,4 +1,4 @@
-import { closeSync, openSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { status } from '@grpc/grpc-js';
 import { invalidArgument, notFound, statusOf } from '../../operators/core/errors.js';
 import { inodeLookup, inodeUrlOf } from '../../streams/inodes.js';
@@ -81,6 +81,30 @@ function* netnsPaths(): Generator<string> {
 }
 
 const findNetns = inodeLookup(netnsPaths);
+
+/** The parent of process `pid`; undefined when it is gone. */
+function parentOf(pid: string): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A process in the netns `identity` (`inode://dev/ino`) that is not a child of ours — the
+ * workload living there, which keeps it alive — or undefined when none is (a bind mount alone
+ * keeps it). The lowest pid is found first: usually the oldest, the workload itself.
+ */
+export function netnsHolder(identity: string): number | undefined {
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid) || inodeUrlOf(`/proc/${pid}/ns/net`) !== identity) continue;
+    const parent = parentOf(pid);
+    if (parent !== undefined && parent !== process.pid) return Number(pid);
+  }
+  return undefined;
+}
 
 /** A path for `ref` that can be opened now (NOT_FOUND when no netns has that identity). */
 function pathOf(ref: NetnsRef, url: string): string {

@@ -3,7 +3,7 @@ import type { Datapath } from '../../dataplane/datapath.js';
 import { KernelDatapath } from '../../dataplane/kernel/kernel.js';
 import { kernelDatapathMissing } from '../../dataplane/kernel/host.js';
 import { point2pointIpam } from '../../operators/networkservice/point2pointIpam.js';
-import { addNetns, delNetns, inodeUrlOf, ipJson, underlay } from '../kernel/netns.js';
+import { addNetns, delNetns, inodeUrlOf, ipJson, startWorkload, underlay } from '../kernel/netns.js';
 import { nscEvents, pinger, ProcessMesh, stop } from '../process/processMesh.js';
 import { Mesh } from '../sandbox/mesh.js';
 import { Sandbox } from '../sandbox/sandbox.js';
@@ -25,6 +25,8 @@ export async function setup(label: string, datapathFor: DatapathFor, remote: boo
   const [nsc, nse, node0, node1] = names as [string, string, string, string];
   names.forEach(addNetns);
   const sandbox = await Sandbox.create();
+  // As in a deployment, a process lives in the endpoint's netns (the sandbox's NSE runs here).
+  const endpoint = startWorkload(nse);
   const started: { dispose?: () => Promise<void> }[] = [];
   try {
     underlay(node0, node1, '169.254.250.1/30', '169.254.250.2/30');
@@ -54,6 +56,7 @@ export async function setup(label: string, datapathFor: DatapathFor, remote: boo
     const total = samples.reduce((a, b) => a + b, 0);
     return { name: `${remote ? 'remote (VXLAN)' : 'local (veth)'} connection setup, ${label}`, iterations, opsPerSec: (iterations / total) * 1000, p50Ms: quantile(samples, 0.5), p99Ms: quantile(samples, 0.99) };
   } finally {
+    process.kill(endpoint, 'SIGKILL');
     await sandbox.cleanup();
     for (const s of started) await s.dispose?.();
     names.forEach(delNetns);

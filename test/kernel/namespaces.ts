@@ -2,7 +2,7 @@ import { afterEach, describe } from 'vitest';
 import { kernelDatapathMissing } from '../../dataplane/kernel/host.js';
 import { addNetns, inodeUrlOf, removeNetns } from './netns.js';
 
-export { ipJson, pings, resolves, tcpTransfer, underlay } from './netns.js';
+export { ipJson, pings, resolves, startWorkload, tcpTransfer, underlay } from './netns.js';
 
 /** `describe` that runs only where the kernel tests can, saying loudly what it skipped and why. */
 export function describeKernel(name: string, body: () => void): void {

@@ -27,6 +27,14 @@ export function inodeUrlOf(name: string): string {
   return `inode://${st.dev}/${st.ino}`;
 }
 
+/**
+ * Starts a process living in netns `name` that is not a child of ours (its shell is gone), as a
+ * workload is: its pid. The test kills it.
+ */
+export function startWorkload(name: string): number {
+  return Number(execFileSync('sh', ['-c', `ip netns exec ${name} sleep 300 >/dev/null 2>&1 & echo $!`], { encoding: 'utf8' }).trim());
+}
+
 /** `ip -j …` in a named netns, parsed. */
 export function ipJson<T>(netns: string, args: string[]): T {
   return JSON.parse(execFileSync('ip', ['-n', netns, '-j', ...args], { encoding: 'utf8' }) || '[]') as T;
