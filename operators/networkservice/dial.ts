@@ -18,8 +18,8 @@ export const clientConnKey = new ContextKey<PooledChannel>('clientConn');
  * Waits until the channel is READY, at most `timeoutMs` of real time (dialing is I/O). A
  * connection attempt that fails while we wait (refused: nothing listens there) fails the dial
  * at once instead of at the timeout — a dead next hop is known in a millisecond, and heal should
- * not wait out the dial timeout to learn it. A channel found backing off after an earlier
- * failure gets its next attempt first (the peer may be back at the same URL).
+ * not wait out the dial timeout to learn it. (`dial` never waits on a channel backing off
+ * after an earlier failure: it takes a new one, which tries at once.)
  */
 export function waitReady(channel: PooledChannel, timeoutMs: number): Observable<never> {
   return new Observable<never>((subscriber) => {
@@ -33,8 +33,10 @@ export function waitReady(channel: PooledChannel, timeoutMs: number): Observable
       if (state === connectivityState.READY) return subscriber.complete();
       // A channel closed under us (its node stopped, the pool closed) will never be ready.
       if (state === connectivityState.SHUTDOWN) return subscriber.error(new DialError(`cannot dial ${channel.url.href}: the channel was closed`));
-      if (state === connectivityState.CONNECTING) attempted = true;
       if (state === connectivityState.TRANSIENT_FAILURE && attempted) return refused();
+      // An attempt is under way, or starts now (IDLE, kicked by getConnectivityState(true)): a
+      // failure from here on is its answer, even when CONNECTING passed between two looks.
+      if (state === connectivityState.CONNECTING || state === connectivityState.IDLE) attempted = true;
       // Watched in short slices: grpc-js cannot drop a watcher, so one left behind by an
       // unsubscribe keeps its timer only until its slice ends, not until the dial deadline.
       ch.watchConnectivityState(state, Math.min(deadline, Date.now() + 250), (err) => {
@@ -50,6 +52,8 @@ export function waitReady(channel: PooledChannel, timeoutMs: number): Observable
   });
 }
 
+const backingOff = (channel: PooledChannel): boolean => channel.client.getChannel().getConnectivityState(false) === connectivityState.TRANSIENT_FAILURE;
+
 /**
  * `dial`: borrows a channel for the URL in the context, waits until it is ready (at most
  * `timeout` ms) and keeps it in the connection's metadata for the gRPC call and for monitoring.
@@ -59,10 +63,14 @@ export function waitReady(channel: PooledChannel, timeoutMs: number): Observable
 export function dial(options: { pool: ChannelPool; timeout: number }): NetworkServiceElement {
   const { pool, timeout } = options;
   const release = (meta: ConnectionMetadata) => meta.delete(clientConnKey)?.release();
-  /** The connection's channel, re-pointed at `url` if it was dialed elsewhere. */
+  /**
+   * The connection's channel, re-pointed at `url` if it was dialed elsewhere — and anew if it is
+   * backing off after a failed connect: the next hop is dead, or back at the same URL, and a new
+   * channel (the pool's, see ChannelPool.borrow) knows which at once, not after grpc-js's backoff.
+   */
   const channelFor = (meta: ConnectionMetadata, url: NsmUrl): { channel: PooledChannel; fresh: boolean } => {
     const kept = meta.get(clientConnKey);
-    if (kept?.url.href === url.href) return { channel: kept, fresh: false };
+    if (kept?.url.href === url.href && !backingOff(kept)) return { channel: kept, fresh: false };
     kept?.release();
     const channel = pool.acquire(url);
     meta.set(clientConnKey, channel);

@@ -102,9 +102,19 @@ export class ChannelPool {
     return entry;
   }
 
-  /** The channel to `url` new calls go over, opened if needed, one more borrower counted. */
+  /**
+   * The channel to `url` new calls go over, one more borrower counted: opened if needed, and
+   * anew when the one there is backing off after a failed connect — a dial then tries at once
+   * (as upstream's, which dials anew): a dead peer is known in a millisecond, and one back at
+   * the same URL is reached without waiting out grpc-js's backoff.
+   */
   private borrow(url: NsmUrl): Entry {
     let entry = this.channels.get(url.href);
+    if (entry !== undefined && this.failing(url)) {
+      this.channels.delete(url.href);
+      if (entry.refs === 0) this.close(entry); // else when its last borrower gives it back
+      entry = undefined;
+    }
     if (entry === undefined) {
       entry = this.open(url);
       this.channels.set(url.href, entry);
@@ -164,12 +174,14 @@ export class ChannelPool {
     entry.client.close();
   }
 
+  private close(entry: Entry): void {
+    clearTimeout(entry.idle);
+    entry.client.close();
+  }
+
   /** Later calls get new channels; borrowed ones close when given back. */
   private retire(): void {
-    for (const e of this.channels.values()) {
-      clearTimeout(e.idle);
-      if (e.refs === 0) e.client.close();
-    }
+    for (const e of this.channels.values()) if (e.refs === 0) this.close(e); // a borrowed one has no idle timer
     this.channels.clear();
   }
 
@@ -183,10 +195,7 @@ export class ChannelPool {
   /** Closes every channel, borrowed or not (shutdown). */
   closeAll(): void {
     this.rekeyed?.unsubscribe();
-    for (const e of this.channels.values()) {
-      clearTimeout(e.idle);
-      e.client.close();
-    }
+    for (const e of this.channels.values()) this.close(e);
     this.channels.clear();
   }
 }
