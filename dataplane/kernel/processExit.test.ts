@@ -3,6 +3,7 @@ import { firstValueFrom, timeout } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { inodeUrlOf } from '../../streams/inodes.js';
 import { describeKernel, startWorkload, useNamespaces } from '../../test/kernel/namespaces.js';
+import { inCheckout } from '../../test/process/processMesh.js';
 import { IpBatches } from './ipBatch.js';
 import { netnsHolder } from './netns.js';
 import { processExit, workloadExit } from './processExit.js';
@@ -42,6 +43,32 @@ describe.skipIf(pidwaitMissing)('processExit', () => {
     watch.unsubscribe();
     await expect.poll(() => watchers()).toEqual([]);
     other.kill('SIGKILL');
+  });
+
+  it('a watch ends with the process that asked for it, even killed with -9', async () => {
+    const sleeper = spawn('sleep', ['100']);
+    const module = JSON.stringify(inCheckout('dist/dataplane/kernel/processExit.js'));
+    const watcher = spawn(process.execPath, ['--input-type=module', '-e', `import(${module}).then((m) => { m.processExit(${sleeper.pid}).subscribe(); setInterval(() => undefined, 1000); })`]);
+    const theirs = () => {
+      try {
+        return execFileSync('pgrep', ['-f', `pidwait -F /dev/fd/3`], { encoding: 'utf8' }).split('\n').filter((pid) => pid && execFileSync('ps', ['-o', 'ppid=', '-p', pid], { encoding: 'utf8' }).trim() === String(watcher.pid));
+      } catch {
+        return []; // none
+      }
+    };
+    await expect.poll(theirs, { timeout: 10_000 }).toHaveLength(1);
+    const [pid] = theirs();
+    watcher.kill('SIGKILL');
+    const alive = () => {
+      try {
+        process.kill(Number(pid), 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    await expect.poll(alive, { timeout: 5000 }).toBe(false);
+    sleeper.kill('SIGKILL');
   });
 });
 

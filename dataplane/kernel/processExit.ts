@@ -10,7 +10,7 @@ let files = 0;
 /**
  * Completes when process `pid` has exited — at once when it is gone already — as procps'
  * `pidwait` sees it through a pidfd: no polling. Errors when it cannot be watched (no
- * `pidwait`); unsubscribing ends the watch.
+ * `pidwait`); unsubscribing ends the watch, and so does our exit, however it comes.
  *
  * ```
  * processExit(pid)  --------|        (pid exits)
@@ -26,7 +26,8 @@ export function processExit(pid: number): Observable<never> {
     try {
       unlinkSync(path);
       writeSync(fd, `${pid}\n`);
-      child = spawn('pidwait', ['-F', '/dev/fd/3'], { stdio: ['ignore', 'ignore', 'ignore', fd] });
+      // Killed with us too (a forwarder's kill -9 must not leave its watches behind).
+      child = spawn('setpriv', ['--pdeathsig', 'KILL', 'pidwait', '-F', '/dev/fd/3'], { stdio: ['ignore', 'ignore', 'ignore', fd] });
     } finally {
       closeSync(fd);
     }
