@@ -52,19 +52,26 @@ function setup(channel: PooledChannel, closeDelay = 0) {
 
 describe('the next hop’s stream, one per connection', () => {
   it('heal and upstreamRefresh at the nsc read one MonitorConnections stream per connection (upstream: two), kept across refreshes', () => {
-    const { channel, streams } = fakeChannel();
-    const t = setup(channel);
-    t.request('a').subscribe();
-    t.request('b').subscribe();
-    expect(streams.map((s) => s.selector.pathSegments.map((p) => p.id))).toEqual([['a'], ['b']]);
-    t.refresh('a').subscribe();
-    // upstreamRefresh hears the REFRESH_REQUESTED and re-Requests: still the same stream
-    streams[0]?.emit('data', nsmgrEvent('a', State.REFRESH_REQUESTED));
-    expect(t.requests).toEqual(['a', 'b', 'a', 'a']);
-    expect(streams).toHaveLength(2);
-    expect(streams.some((s) => s.cancelled)).toBe(false);
-    t.close('a').subscribe();
-    t.close('b').subscribe();
+    marbles(({ flush }) => {
+      const { channel, streams } = fakeChannel();
+      const t = setup(channel);
+      t.request('a').subscribe();
+      t.request('b').subscribe();
+      expect(streams).toEqual([]); // opened once the Request's answer is out
+      flush();
+      expect(streams.map((s) => s.selector.pathSegments.map((p) => p.id))).toEqual([['a'], ['b']]);
+      t.refresh('a').subscribe();
+      flush();
+      // upstreamRefresh hears the REFRESH_REQUESTED and re-Requests: still the same stream
+      streams[0]?.emit('data', nsmgrEvent('a', State.REFRESH_REQUESTED));
+      flush();
+      expect(t.requests).toEqual(['a', 'b', 'a', 'a']);
+      expect(streams).toHaveLength(2);
+      expect(streams.some((s) => s.cancelled)).toBe(false);
+      t.close('a').subscribe();
+      t.close('b').subscribe();
+      flush();
+    });
   });
 
   it('stays open until the Close has returned (the next hop ends it after its DELETE); then it is cancelled if it did not end', () => {
@@ -84,15 +91,19 @@ describe('the next hop’s stream, one per connection', () => {
   });
 
   it('a stream that ended is opened again by the next Request (heal re-Requests after the loss)', () => {
-    const { channel, streams } = fakeChannel();
-    const t = setup(channel);
-    t.request('a').subscribe();
-    streams[0]?.emit('end');
-    // heal reselected (Close, Request): the Close released the old stream, the Request opened one
-    expect(t.requests).toEqual(['a', 'a']);
-    expect(streams).toHaveLength(2);
-    expect(streams[1]?.cancelled).toBe(false);
-    t.close('a').subscribe();
-    expect(streams[1]?.cancelled).toBe(true);
+    marbles(({ flush }) => {
+      const { channel, streams } = fakeChannel();
+      const t = setup(channel);
+      t.request('a').subscribe();
+      flush();
+      streams[0]?.emit('end');
+      flush();
+      // heal reselected (Close, Request): the Close released the old stream, the Request opened one
+      expect(t.requests).toEqual(['a', 'a']);
+      expect(streams).toHaveLength(2);
+      expect(streams[1]?.cancelled).toBe(false);
+      t.close('a').subscribe();
+      expect(streams[1]?.cancelled).toBe(true);
+    });
   });
 });

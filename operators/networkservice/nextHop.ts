@@ -1,5 +1,5 @@
 import { Observable, Subject, Subscription, type SchedulerLike } from 'rxjs';
-import { concatMap } from 'rxjs/operators';
+import { concatMap, subscribeOn } from 'rxjs/operators';
 import {
   ConnectionEventType,
   MonitorConnectionService,
@@ -70,7 +70,7 @@ export type MonitorSource = (conn: Connection, ctx: Context) => Observable<Conne
 /**
  * The next hop's MonitorConnections stream for one connection, read by heal, upstreamRefresh and
  * monitor (each filters what it needs): opened by its first reader (so that reader hears the
- * initial state), shared, and kept open by the connection's metadata — not by its readers —
+ * initial state) on the scheduler's next turn, after the Request's answer went back, shared, and kept open by the connection's metadata — not by its readers —
  * until `release`, which the metadata does once the connection's Close has returned. By then the
  * next hop has ended the stream itself after its DELETE: many client-side cancels on one channel
  * trip Node's HTTP/2 rapid-reset limit (see streams/monitorConnections.ts). A reader that comes
@@ -135,7 +135,9 @@ export function nextHopReader(
     meta.delete(key)?.release();
     const events = source
       ? source(conn, ctx)
-      : channel && serverStreamCall(channel, MonitorConnectionService.monitorConnections, ownSegmentSelector(conn), Context.background, scheduler);
+      : // Opened once this turn is over: the Request's answer goes back first (the stream's initial
+        // state transfer tells what happened meanwhile).
+        channel && serverStreamCall(channel, MonitorConnectionService.monitorConnections, ownSegmentSelector(conn), Context.background, scheduler).pipe(subscribeOn(scheduler));
     if (events === undefined) return undefined;
     const fresh = new NextHopEvents(source ? undefined : channel, events, conn);
     meta.set(key, fresh);
