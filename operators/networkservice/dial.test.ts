@@ -11,7 +11,7 @@ import { GrpcServer } from '../../streams/grpc/server.js';
 import { Context } from '../core/context.js';
 import { chain } from '../core/networkservice.js';
 import { parseNsmUrl, type NsmUrl } from '../tools/nsmUrl.js';
-import { clientUrlKey } from './clientUrl.js';
+import { clientUrlKey, clientUrlOf } from './clientUrl.js';
 import { clientConnOf, dial as dialElement, waitReady } from './dial.js';
 import { metadata } from './metadata.js';
 
@@ -85,5 +85,35 @@ it('a connection whose kept channel is backing off (its next hop died) dials ane
     await lastValueFrom(handler.close(request.connection as Connection, ctx), { defaultValue: undefined });
     meta.dispose();
   }
+  expect(pool.borrowed).toBe(0);
+}, 15_000);
+
+it('a Request moving to another next hop does not wait to Close at the old one when its channel is backing off (the hop is dead): it goes on at once', async () => {
+  const [a, b] = [parseNsmUrl(`unix://${join(dir, 'a.sock')}`), parseNsmUrl(`unix://${join(dir, 'b.sock')}`)];
+  const old = await serve(a);
+  await serve(b);
+  const meta = metadata();
+  const closedAt: string[] = [];
+  // Were the old hop waited for, its next attempt would come after a minute's backoff.
+  const handler = chain([meta, dialElement({ pool, timeout: 60_000 })], {
+    request: (request) => of(request.connection as Connection),
+    close: (_conn, ctx) => {
+      closedAt.push(clientUrlOf(ctx)?.href ?? '');
+      return of(undefined);
+    },
+  });
+  const request = NetworkServiceRequest.fromPartial({ connection: { id: 'c1', networkService: 'ns' } });
+  const to = (url: NsmUrl) => lastValueFrom(handler.request(request, Context.background.with(clientUrlKey, url))).then(() => 'ready', (e: unknown) => String(e));
+  expect(await to(a)).toBe('ready');
+  await old.stop(100);
+  const kept = pool.acquire(a);
+  await expect.poll(() => kept.client.getChannel().getConnectivityState(false)).not.toBe(connectivityState.READY);
+  kept.release();
+  expect(await to(a)).toMatch(/nothing accepts connections there/);
+  expect(pool.failing(a)).toBe(true); // the connection's channel to a backs off
+  expect(await to(b)).toBe('ready');
+  expect(closedAt).toEqual([]);
+  await lastValueFrom(handler.close(request.connection as Connection, Context.background), { defaultValue: undefined });
+  meta.dispose();
   expect(pool.borrowed).toBe(0);
 }, 15_000);

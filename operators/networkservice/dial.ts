@@ -83,9 +83,10 @@ export function dial(options: { pool: ChannelPool; timeout: number }): NetworkSe
         if (url === undefined) return next.request(request, ctx);
         const meta = metadataOf(ctx);
         const old = meta.get(clientConnKey);
-        // Best effort: the old hop may be gone, and then its own timeout cleans up.
+        // Best effort: the old hop may be gone (not waited for when its channel is backing off),
+        // and then its own timeout cleans up.
         const closeOld =
-          old && old.url.href !== url.href
+          old && old.url.href !== url.href && !backingOff(old)
             ? concat(waitReady(old, timeout), defer(() => next.close(request.connection as Connection, ctx.with(clientUrlKey, old.url)))).pipe(
                 ignoreElements(),
                 catchError(() => EMPTY),
