@@ -6,7 +6,7 @@ import type { Connection } from '../../proto/gen/connection.js';
 import { ContextKey, type Context } from '../core/context.js';
 import { DialError } from '../core/errors.js';
 import type { NetworkServiceElement } from '../core/networkservice.js';
-import type { ChannelPool, PooledChannel } from '../../streams/grpc/channelPool.js';
+import { backingOff, type ChannelPool, type PooledChannel } from '../../streams/grpc/channelPool.js';
 import type { NsmUrl } from '../tools/nsmUrl.js';
 import { clientUrlKey, clientUrlOf } from './clientUrl.js';
 import { metadataOf, type ConnectionMetadata } from './metadata.js';
@@ -51,8 +51,6 @@ export function waitReady(channel: PooledChannel, timeoutMs: number): Observable
     };
   });
 }
-
-const backingOff = (channel: PooledChannel): boolean => channel.client.getChannel().getConnectivityState(false) === connectivityState.TRANSIENT_FAILURE;
 
 /**
  * `dial`: borrows a channel for the URL in the context, waits until it is ready (at most

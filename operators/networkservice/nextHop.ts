@@ -70,8 +70,9 @@ export type MonitorSource = (conn: Connection, ctx: Context) => Observable<Conne
 /**
  * The next hop's MonitorConnections stream for one connection, read by heal, upstreamRefresh and
  * monitor (each filters what it needs): opened by its first reader (so that reader hears the
- * initial state) on the scheduler's next turn, after the Request's answer went back, shared, and kept open by the connection's metadata — not by its readers —
- * until `release`, which the metadata does once the connection's Close has returned. By then the
+ * initial state) on the scheduler's next turn, after the Request's answer went back; shared,
+ * and kept open by the connection's metadata — not by its readers — until `release`, which the
+ * metadata does once the connection's Close has returned. By then the
  * next hop has ended the stream itself after its DELETE: many client-side cancels on one channel
  * trip Node's HTTP/2 rapid-reset limit (see streams/monitorConnections.ts). A reader that comes
  * after the stream ended hears the end.

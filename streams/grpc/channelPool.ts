@@ -16,6 +16,11 @@ export interface PooledChannel extends CallChannel {
   release(): void;
 }
 
+/** Whether `channel` failed its last connection attempt and is backing off before the next. */
+export function backingOff(channel: { readonly client: Client }): boolean {
+  return channel.client.getChannel().getConnectivityState(false) === connectivityState.TRANSIENT_FAILURE;
+}
+
 interface Entry {
   readonly client: Client;
   refs: number;
@@ -89,7 +94,8 @@ export class ChannelPool {
    * off): the peer was unreachable moments ago. False when there is no such channel.
    */
   failing(url: NsmUrl): boolean {
-    return this.channels.get(url.href)?.client.getChannel().getConnectivityState(false) === connectivityState.TRANSIENT_FAILURE;
+    const entry = this.channels.get(url.href);
+    return entry !== undefined && backingOff(entry);
   }
 
   private open(url: NsmUrl): Entry {
@@ -110,7 +116,7 @@ export class ChannelPool {
    */
   private borrow(url: NsmUrl): Entry {
     let entry = this.channels.get(url.href);
-    if (entry !== undefined && this.failing(url)) {
+    if (entry !== undefined && backingOff(entry)) {
       this.channels.delete(url.href);
       if (entry.refs === 0) this.close(entry); // else when its last borrower gives it back
       entry = undefined;
