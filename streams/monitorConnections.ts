@@ -1,4 +1,4 @@
-import { Observable, Subject } from 'rxjs';
+import { EMPTY, Observable, Subject, defer } from 'rxjs';
 import { filter, map, startWith, takeWhile } from 'rxjs/operators';
 import {
   ConnectionEventType,
@@ -36,29 +36,57 @@ export function matchesSelector(conn: Connection | undefined, selector: MonitorS
   return false;
 }
 
-function filterConnections(connections: ConnectionMap, selector: MonitorScopeSelector): ConnectionMap {
+function filterConnections(connections: Iterable<[string, Connection]>, selector: MonitorScopeSelector): ConnectionMap {
   const out: ConnectionMap = {};
-  for (const [id, conn] of Object.entries(connections)) if (matchesSelector(conn, selector)) out[id] = conn;
+  for (const [id, conn] of connections) if (matchesSelector(conn, selector)) out[id] = conn;
   return out;
 }
+
+/** The segment id a selector is pinned to (one segment, id set), as a hop watches its next hop. */
+const pinnedId = (selector: MonitorScopeSelector): string | undefined =>
+  selector.pathSegments.length === 1 && selector.pathSegments[0]?.id !== '' ? selector.pathSegments[0]?.id : undefined;
+
+const segmentIds = (conn: Connection): Set<string> => new Set((conn.path?.pathSegments ?? []).map((seg) => seg.id));
 
 /**
  * The MonitorConnection service of one hop: a store of its connections keyed by id plus the
  * stream of changes. Each subscriber gets INITIAL_STATE_TRANSFER (even when empty) and then the
  * UPDATE/DELETE events that match its selector; incoming initial transfers are never forwarded.
+ *
+ * A hop's previous hop watches each connection through its own stream pinned to one segment id,
+ * so a busy hop has a stream per connection. Pinned streams hear only the events of the
+ * connections whose path holds their id (found through an index by segment id): an event costs
+ * the streams it concerns, not one filter per stream of the hop.
  */
 export class ConnectionMonitor {
   private readonly connections = new Map<string, Connection>();
+  /** Connection ids by the ids of their path segments. */
+  private readonly bySegment = new Map<string, Set<string>>();
+  /** Every event, for the streams not pinned to a segment. */
   private readonly events = new Subject<ConnectionEvent>();
+  /** The events of the connections holding a segment id, for the streams pinned to it. */
+  private readonly pinned = new Map<string, Subject<ConnectionEvent>>();
+  /** Set by complete(): streams opened later hear their initial transfer and end. */
+  private completed = false;
 
   /** Records and broadcasts an UPDATE or DELETE. */
   send(event: ConnectionEvent): void {
     if (event.type === ConnectionEventType.INITIAL_STATE_TRANSFER) return;
+    const concerned = new Map<Subject<ConnectionEvent>, ConnectionMap>();
     for (const [id, conn] of Object.entries(event.connections)) {
+      this.unindex(id);
       if (event.type === ConnectionEventType.DELETE) this.connections.delete(id);
-      else this.connections.set(id, conn);
+      else this.index(id, conn);
+      for (const segment of segmentIds(conn)) {
+        const watchers = this.pinned.get(segment);
+        if (watchers === undefined) continue;
+        const connections = concerned.get(watchers) ?? {};
+        connections[id] = conn;
+        concerned.set(watchers, connections);
+      }
     }
     this.events.next(event);
+    for (const [watchers, connections] of concerned) watchers.next({ type: event.type, connections });
   }
 
   update(conn: Connection): void {
@@ -79,6 +107,11 @@ export class ConnectionMonitor {
     return this.connections.size;
   }
 
+  /** Number of segment ids that pinned streams watch (leak checks). */
+  get pinnedWatches(): number {
+    return this.pinned.size;
+  }
+
   /**
    * The MonitorConnections RPC. A selector pinned to one segment id (how a previous hop or a
    * client watches its own connection) ends after that connection's DELETE: the watcher has
@@ -87,25 +120,56 @@ export class ConnectionMonitor {
    * hop would otherwise cancel one stream per closed connection.
    */
   monitorConnections(selector: MonitorScopeSelector): Observable<ConnectionEvent> {
-    const pinned = selector.pathSegments.length === 1 && selector.pathSegments[0]?.id !== '';
+    const id = pinnedId(selector);
+    if (id === undefined) return this.watch(selector, this.events, () => this.connections);
+    const known = (): [string, Connection][] => [...(this.bySegment.get(id) ?? [])].map((c) => [c, this.connections.get(c) as Connection]);
     return new Observable<ConnectionEvent>((subscriber) => {
-      const initial: ConnectionEvent = {
-        type: ConnectionEventType.INITIAL_STATE_TRANSFER,
-        connections: filterConnections(Object.fromEntries(this.connections), selector),
-      };
-      return this.events
-        .pipe(
-          map((e): ConnectionEvent => ({ type: e.type, connections: filterConnections(e.connections, selector) })),
-          filter((e) => Object.keys(e.connections).length > 0),
-          startWith(initial),
-          takeWhile((e) => !(pinned && e.type === ConnectionEventType.DELETE), true),
-        )
+      const events = this.pinned.get(id) ?? new Subject<ConnectionEvent>();
+      this.pinned.set(id, events);
+      const watching = this.watch(selector, this.completed ? EMPTY : events, known)
+        .pipe(takeWhile((e) => e.type !== ConnectionEventType.DELETE, true))
         .subscribe(subscriber);
+      return () => {
+        watching.unsubscribe();
+        if (!events.observed) this.pinned.delete(id);
+      };
     });
   }
 
   /** Ends every subscriber's stream (server stop). */
   complete(): void {
+    this.completed = true;
     this.events.complete();
+    for (const watchers of this.pinned.values()) watchers.complete();
+  }
+
+  /** The initial transfer from `known`, then the events of `events` that match `selector`. */
+  private watch(selector: MonitorScopeSelector, events: Observable<ConnectionEvent>, known: () => Iterable<[string, Connection]>): Observable<ConnectionEvent> {
+    return defer(() =>
+      events.pipe(
+        map((e): ConnectionEvent => ({ type: e.type, connections: filterConnections(Object.entries(e.connections), selector) })),
+        filter((e) => Object.keys(e.connections).length > 0),
+        startWith({ type: ConnectionEventType.INITIAL_STATE_TRANSFER, connections: filterConnections(known(), selector) }),
+      ),
+    );
+  }
+
+  private index(id: string, conn: Connection): void {
+    this.connections.set(id, conn);
+    for (const segment of segmentIds(conn)) {
+      const ids = this.bySegment.get(segment) ?? new Set<string>();
+      ids.add(id);
+      this.bySegment.set(segment, ids);
+    }
+  }
+
+  private unindex(id: string): void {
+    const previous = this.connections.get(id);
+    if (previous === undefined) return;
+    for (const segment of segmentIds(previous)) {
+      const ids = this.bySegment.get(segment);
+      ids?.delete(id);
+      if (ids?.size === 0) this.bySegment.delete(segment);
+    }
   }
 }

@@ -119,6 +119,60 @@ describe('ConnectionMonitor', () => {
   });
 });
 
+describe('ConnectionMonitor streams pinned to a segment id', () => {
+  const pinnedTo = (id: string): MonitorScopeSelector => ({ pathSegments: [{ name: '', id, token: '', expires: undefined, metrics: {} }], networkServices: [] });
+  const through = (id: string, ...names: string[]) => Connection.fromPartial({ id, networkService: 'ns', path: { index: 1, pathSegments: names.map(seg) } });
+
+  it('hear only the connections whose path holds their id, as their paths change', () => {
+    marbles(({ cold, expectObservable }) => {
+      const cm = new ConnectionMonitor();
+      cm.update(through('a', 'nsc', 'nsmgr'));
+      cm.update(through('b', 'other', 'nsmgr'));
+      cold('-x').subscribe(() => cm.update(through('b', 'nsc', 'nsmgr')));
+      cold('--y').subscribe(() => cm.update(through('a', 'elsewhere', 'nsmgr')));
+      cold('---z').subscribe(() => cm.update(through('a', 'nsc', 'nsmgr', 'fwd')));
+      cold('----w').subscribe(() => cm.delete(through('b', 'nsc', 'nsmgr')));
+      expectObservable(cm.monitorConnections(pinnedTo('nsc-id')).pipe(summary)).toBe('ix-z(w|)', {
+        i: 'INITIAL_STATE_TRANSFER a:UP',
+        x: 'UPDATE b:UP',
+        z: 'UPDATE a:UP',
+        w: 'DELETE b:UP',
+      });
+    });
+  });
+
+  it('one event reaches each stream pinned to an id its connections hold, with just those connections', () => {
+    const cm = new ConnectionMonitor();
+    const heard: string[] = [];
+    cm.monitorConnections(pinnedTo('nsc-id')).pipe(summary).subscribe((e) => heard.push(`nsc: ${e}`));
+    cm.monitorConnections(pinnedTo('fwd-id')).pipe(summary).subscribe((e) => heard.push(`fwd: ${e}`));
+    cm.send(event(UPDATE, through('a', 'nsc', 'nsmgr', 'fwd'), through('b', 'x', 'fwd'), through('c', 'y')));
+    expect(heard).toEqual(['nsc: INITIAL_STATE_TRANSFER', 'fwd: INITIAL_STATE_TRANSFER', 'nsc: UPDATE a:UP', 'fwd: UPDATE a:UP b:UP']);
+  });
+
+  it('an id is watched only while a stream watches it: unsubscribing, a DELETE and complete() all let it go', () => {
+    const cm = new ConnectionMonitor();
+    cm.update(through('a', 'nsc', 'nsmgr'));
+    const first = cm.monitorConnections(pinnedTo('nsc-id')).subscribe();
+    const second = cm.monitorConnections(pinnedTo('nsc-id')).subscribe();
+    const ended = cm.monitorConnections(pinnedTo('x-id')).subscribe();
+    expect(cm.pinnedWatches).toBe(2);
+    first.unsubscribe();
+    expect(cm.pinnedWatches).toBe(2);
+    cm.delete(through('a', 'nsc', 'nsmgr'));
+    expect(second.closed).toBe(true);
+    expect(cm.pinnedWatches).toBe(1);
+    cm.complete();
+    expect(ended.closed).toBe(true);
+    expect(cm.pinnedWatches).toBe(0);
+    const heard: string[] = [];
+    const late = cm.monitorConnections(pinnedTo('nsc-id')).pipe(summary).subscribe({ next: (e) => heard.push(e), complete: () => heard.push('end') });
+    expect(heard).toEqual(['INITIAL_STATE_TRANSFER', 'end']);
+    expect(late.closed).toBe(true);
+    expect(cm.pinnedWatches).toBe(0);
+  });
+});
+
 describe('matchesSelector (via ConnectionMonitor filtering)', () => {
   const matches = (conn: Connection | undefined, selector: Partial<MonitorScopeSelector>) => {
     const cm = new ConnectionMonitor();
