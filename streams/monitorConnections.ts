@@ -122,7 +122,11 @@ export class ConnectionMonitor {
   monitorConnections(selector: MonitorScopeSelector): Observable<ConnectionEvent> {
     const id = pinnedId(selector);
     if (id === undefined) return this.watch(selector, this.events, () => this.connections);
-    const known = (): [string, Connection][] => [...(this.bySegment.get(id) ?? [])].map((c) => [c, this.connections.get(c) as Connection]);
+    const known = (): [string, Connection][] =>
+      [...(this.bySegment.get(id) ?? [])].flatMap((c): [string, Connection][] => {
+        const conn = this.connections.get(c);
+        return conn === undefined ? [] : [[c, conn]];
+      });
     return new Observable<ConnectionEvent>((subscriber) => {
       const events = this.pinned.get(id) ?? new Subject<ConnectionEvent>();
       this.pinned.set(id, events);
