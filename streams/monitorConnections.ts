@@ -74,10 +74,11 @@ export class ConnectionMonitor {
     if (event.type === ConnectionEventType.INITIAL_STATE_TRANSFER) return;
     const concerned = new Map<Subject<ConnectionEvent>, ConnectionMap>();
     for (const [id, conn] of Object.entries(event.connections)) {
+      const segments = segmentIds(conn);
       this.unindex(id);
       if (event.type === ConnectionEventType.DELETE) this.connections.delete(id);
-      else this.index(id, conn);
-      for (const segment of segmentIds(conn)) {
+      else this.index(id, conn, segments);
+      for (const segment of segments) {
         const watchers = this.pinned.get(segment);
         if (watchers === undefined) continue;
         const connections = concerned.get(watchers) ?? {};
@@ -158,9 +159,9 @@ export class ConnectionMonitor {
     );
   }
 
-  private index(id: string, conn: Connection): void {
+  private index(id: string, conn: Connection, segments: Set<string>): void {
     this.connections.set(id, conn);
-    for (const segment of segmentIds(conn)) {
+    for (const segment of segments) {
       const ids = this.bySegment.get(segment) ?? new Set<string>();
       ids.add(id);
       this.bySegment.set(segment, ids);
