@@ -21,7 +21,7 @@ import { beginServer } from './begin/begin.js';
 import { clientConnKey } from './dial.js';
 import { metadata, metadataOf } from './metadata.js';
 import { monitor } from './monitor.js';
-import { passthroughEvents } from './nextHop.js';
+import { passthroughEvents, RELEASE_GRACE } from './nextHop.js';
 import { fakeChannel } from '../../test/fakeChannel.js';
 import { marbles } from '../../test/marbles.js';
 
@@ -401,13 +401,18 @@ describe('monitor element', () => {
     });
   });
 
-  it('Close stops watching the next hop: the stream is cancelled and later events are ignored', () => {
+  it('Close stops watching the next hop: later events are ignored, and the stream is cancelled after the grace', () => {
     marbles(({ cold, expectObservable }, scheduler) => {
       const { channel, streams } = fakeChannel();
       const t = setup(scheduler, { channel });
       t.handler.request(t.request(), Context.background).subscribe();
       cold('-x').subscribe(() => t.handler.close(viewAt(1), Context.background).subscribe());
       cold('--x').subscribe(() => {
+        expect(streams[0]?.cancelled).toBe(false);
+        streams[0]?.emit('data', event(UPDATE, { ...viewAt(2), state: State.DOWN }));
+      });
+      cold(`${RELEASE_GRACE}ms x`).subscribe(() => expect(streams[0]?.cancelled).toBe(false));
+      cold(`${RELEASE_GRACE + 2}ms x`).subscribe(() => {
         expect(streams[0]?.cancelled).toBe(true);
         streams[0]?.emit('error', new Error('cancelled'));
       });
@@ -431,7 +436,7 @@ describe('monitor element', () => {
     });
   });
 
-  it('a re-request through another next hop replaces the watch: old stream cancelled, new one opened', () => {
+  it('a re-request through another next hop replaces the watch: new one opened, old stream cancelled after the grace', () => {
     marbles(({ cold }, scheduler) => {
       const first = fakeChannel();
       const second = fakeChannel();
@@ -439,12 +444,14 @@ describe('monitor element', () => {
       t.handler.request(t.request(), Context.background).subscribe();
       cold('-x').subscribe(() => t.handler.request(t.request(), Context.background).subscribe());
       cold('--x').subscribe(() => {
-        expect(first.streams[0]?.cancelled).toBe(true);
+        expect(first.streams[0]?.cancelled).toBe(false);
         expect(second.streams).toHaveLength(1);
         expect(second.streams[0]?.cancelled).toBe(false);
       });
-      cold('---x').subscribe(() => t.handler.close(viewAt(1), Context.background).subscribe());
-      cold('----x').subscribe(() => expect(second.streams[0]?.cancelled).toBe(true));
+      cold(`${RELEASE_GRACE + 2}ms x`).subscribe(() => expect(first.streams[0]?.cancelled).toBe(true));
+      cold(`${RELEASE_GRACE + 3}ms x`).subscribe(() => t.handler.close(viewAt(1), Context.background).subscribe());
+      cold(`${2 * RELEASE_GRACE + 3}ms x`).subscribe(() => expect(second.streams[0]?.cancelled).toBe(false));
+      cold(`${2 * RELEASE_GRACE + 4}ms x`).subscribe(() => expect(second.streams[0]?.cancelled).toBe(true));
     });
   });
 

@@ -10,6 +10,7 @@ import { beginClient } from './begin/begin.js';
 import { clientConnKey } from './dial.js';
 import { heal } from './heal.js';
 import { metadata, metadataOf } from './metadata.js';
+import { RELEASE_GRACE } from './nextHop.js';
 import { upstreamRefresh } from './upstreamRefresh.js';
 import { fakeChannel } from '../../test/fakeChannel.js';
 import { marbles } from '../../test/marbles.js';
@@ -74,7 +75,7 @@ describe('the next hop’s stream, one per connection', () => {
     });
   });
 
-  it('stays open until the Close has returned (the next hop ends it after its DELETE); then it is cancelled if it did not end', () => {
+  it('stays open until the Close has returned (the next hop ends it after its DELETE); then it is cancelled if it did not end within the grace', () => {
     marbles(({ cold, flush }) => {
       const { channel, streams } = fakeChannel();
       const t = setup(channel, 10);
@@ -82,11 +83,28 @@ describe('the next hop’s stream, one per connection', () => {
       cold('5ms x').subscribe(() => t.close('a').subscribe());
       // the DELETE during the Close is no news: heal does not reselect
       cold('8ms x').subscribe(() => streams[0]?.emit('data', nsmgrEvent('a', State.UP, ConnectionEventType.DELETE)));
-      cold('14ms x').subscribe(() => expect(streams[0]?.cancelled).toBe(false));
-      cold('16ms x').subscribe(() => expect(streams[0]?.cancelled).toBe(true));
+      // the Close returned at 15 ms: the call is held, unheard, for the next hop to end it
+      cold(`${14 + RELEASE_GRACE}ms x`).subscribe(() => expect(streams[0]?.cancelled).toBe(false));
+      cold(`${16 + RELEASE_GRACE}ms x`).subscribe(() => expect(streams[0]?.cancelled).toBe(true));
       flush();
       expect(t.requests).toEqual(['a']);
       expect(streams).toHaveLength(1);
+    });
+  });
+
+  it('a stream the next hop ends within the grace after the Close is never cancelled (no RST_STREAM)', () => {
+    marbles(({ cold, flush }) => {
+      const { channel, streams } = fakeChannel();
+      const t = setup(channel, 10);
+      t.request('a').subscribe();
+      cold('5ms x').subscribe(() => t.close('a').subscribe());
+      cold('100ms x').subscribe(() => {
+        streams[0]?.emit('data', nsmgrEvent('a', State.UP, ConnectionEventType.DELETE));
+        streams[0]?.emit('end');
+      });
+      flush();
+      expect(streams[0]?.cancelled).toBe(false);
+      expect(t.requests).toEqual(['a']);
     });
   });
 
@@ -103,6 +121,8 @@ describe('the next hop’s stream, one per connection', () => {
       expect(streams).toHaveLength(2);
       expect(streams[1]?.cancelled).toBe(false);
       t.close('a').subscribe();
+      expect(streams[1]?.cancelled).toBe(false);
+      flush();
       expect(streams[1]?.cancelled).toBe(true);
     });
   });

@@ -13,6 +13,7 @@ import { cloneConnection } from '../core/clone.js';
 import { Context, ContextKey } from '../core/context.js';
 import { currentSegment } from '../core/path.js';
 import { deepEqual } from '../tools/deepEqual.js';
+import { linger } from '../tools/linger.js';
 import { clientConnOf } from './dial.js';
 import { metadataOf } from './metadata.js';
 
@@ -62,6 +63,12 @@ export function passthroughEvents(
 }
 
 /**
+ * How long a released stream's gRPC call is held, unheard, for the next hop to end it: a next hop
+ * that never does (upstream Go) has it cancelled then.
+ */
+export const RELEASE_GRACE = 1000;
+
+/**
  * Where a hop hears about its connection from the next hop, for tests: the events for `conn`, or
  * `undefined` when there is no next hop to watch.
  */
@@ -72,9 +79,8 @@ export type MonitorSource = (conn: Connection, ctx: Context) => Observable<Conne
  * monitor (each filters what it needs): opened by its first reader (so that reader hears the
  * initial state) on the scheduler's next turn, after the Request's answer went back; shared,
  * and kept open by the connection's metadata — not by its readers — until `release`, which the
- * metadata does once the connection's Close has returned. By then the
- * next hop has ended the stream itself after its DELETE: many client-side cancels on one channel
- * trip Node's HTTP/2 rapid-reset limit (see streams/monitorConnections.ts). A reader that comes
+ * metadata does once the connection's Close has returned; the next hop ends the stream itself
+ * after its DELETE, and the gRPC call lingers `RELEASE_GRACE` ms for that. A reader that comes
  * after the stream ended hears the end.
  */
 export class NextHopEvents {
@@ -138,7 +144,14 @@ export function nextHopReader(
       ? source(conn, ctx)
       : // Opened once this turn is over: the Request's answer goes back first (the stream's initial
         // state transfer tells what happened meanwhile).
-        channel && serverStreamCall(channel, MonitorConnectionService.monitorConnections, ownSegmentSelector(conn), Context.background, scheduler).pipe(subscribeOn(scheduler));
+        // Released, the call is held a moment for the next hop to end it after its DELETE (its
+        // Close answer and the stream's end travel apart): a burst of cancels would trip Node's
+        // HTTP/2 rapid-reset limit and fail every call on the channel.
+        channel &&
+        serverStreamCall(channel, MonitorConnectionService.monitorConnections, ownSegmentSelector(conn), Context.background, scheduler).pipe(
+          linger(RELEASE_GRACE, scheduler),
+          subscribeOn(scheduler),
+        );
     if (events === undefined) return undefined;
     const fresh = new NextHopEvents(source ? undefined : channel, events, conn);
     meta.set(key, fresh);
