@@ -28,7 +28,7 @@ export const spec = {
   maxRequestsInFlight: uint(
     'NSM_MAX_REQUESTS_IN_FLIGHT',
     '200',
-    'nsm-rx: Requests handled at once; one more is answered RESOURCE_EXHAUSTED at once (0: no bound, as upstream)',
+    'nsm-rx: Requests handled at once; more wait their turn for up to half their time left, then are answered RESOURCE_EXHAUSTED (0: no bound, as upstream)',
   ),
   forwarderServiceName: str('NSM_FORWARDER_NETWORK_SERVICE_NAME', 'forwarder', 'Network service forwarders register as'),
   serverPolicies: policies('NSM_SERVER_POLICIES', defaultServerPolicies, 'Policies every Request and Close must pass'),

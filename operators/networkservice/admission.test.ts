@@ -57,6 +57,64 @@ describe('admission', () => {
     });
   });
 
+  it('with a deadline, a Request past the bound waits its turn, first come first served, for up to half its time left', () => {
+    marbles(({ flush }, scheduler) => {
+      const slow: NetworkServiceHandler = {
+        request: (r) => {
+          const extra = r.connection?.context?.extraContext ?? {};
+          return timer(Number(extra['ms']), scheduler).pipe(mergeMap(() => (extra['fail'] ? throwError(() => unavailable('down')) : of(Connection.fromPartial({ id: r.connection?.id ?? '' })))));
+        },
+        close: () => of(undefined),
+      };
+      const gate = admission({ maxInFlight: 1, name: 'nsmgr', setting: 'NSM_MAX_REQUESTS_IN_FLIGHT', scheduler });
+      const handler = chain([gate], slow);
+      const seen: string[] = [];
+      const send = (at: number, id: string, ms: number, budget: number, fail = false) =>
+        scheduler.schedule(() => {
+          const sub = handler.request(req(id, ms, fail), Context.background.withDeadline(scheduler.now() + budget)).subscribe({
+            next: (c) => seen.push(`${scheduler.now()} ${c.id} ok`),
+            error: (e: NsmError) => seen.push(`${scheduler.now()} ${id} ${status[e.code]}: ${e.message}`),
+          });
+          if (id === 'e') scheduler.schedule(() => sub.unsubscribe(), 3); // gives up while waiting
+        }, at);
+      send(0, 'a', 10, 100);
+      send(1, 'b', 5, 100, true); // waits for a; its turn at 10 (run on the scheduler), fails at 15
+      send(2, 'c', 5, 8); // may wait 4: refused at 6
+      send(3, 'e', 5, 100); // leaves the line at 6
+      send(4, 'd', 5, 100); // after b: ok at 20
+      scheduler.schedule(() => seen.push(`5 waiting ${gate.waiting()}`), 5);
+      flush();
+      expect(seen).toEqual([
+        '5 waiting 4',
+        '6 c RESOURCE_EXHAUSTED: nsmgr: 1 Requests in flight, at most 1 (NSM_MAX_REQUESTS_IN_FLIGHT), 3 waiting; no turn within 4 ms, half the Request\'s time left; try again later',
+        '10 a ok',
+        '15 b UNAVAILABLE: down',
+        '20 d ok',
+      ]);
+      expect(gate.inFlight()).toBe(0);
+      expect(gate.waiting()).toBe(0);
+    });
+  });
+
+  it('a line of Requests that fail at once is worked off turn by turn, not on one stack', () => {
+    marbles(({ flush }, scheduler) => {
+      const gate = admission({ maxInFlight: 1, name: 'nsmgr', setting: 'X', scheduler });
+      let first = true;
+      const handler = chain([gate], {
+        request: () => (first ? ((first = false), timer(1, scheduler).pipe(map(() => Connection.fromPartial({ id: 'a' })))) : throwError(() => unavailable('no'))),
+        close: () => of(undefined),
+      });
+      let failed = 0;
+      const budget = Context.background.withDeadline(1_000_000);
+      handler.request(req('a', 1), budget).subscribe();
+      for (let i = 0; i < 3_000; i++) handler.request(req(`w${i}`, 1), budget).subscribe({ error: () => failed++ });
+      expect(gate.waiting()).toBe(3_000);
+      flush();
+      expect(failed).toBe(3_000);
+      expect(gate.inFlight()).toBe(0);
+    });
+  });
+
   it('0 is no bound, as upstream', () => {
     marbles(({ flush }, scheduler) => {
       const gate = admission({ maxInFlight: 0, name: 'nsmgr', setting: 'X' });

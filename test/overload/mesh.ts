@@ -51,13 +51,13 @@ export class OverloadMesh {
 const kernel = { cls: 'LOCAL', type: 'KERNEL', parameters: {} };
 const within = (ms: number) => Context.background.withDeadline(Date.now() + ms);
 
-/** A Request for connection `id` of icmp-responder, as the nsc's first segment. */
-export function request(channel: PooledChannel, id: string, deadlineMs: number): Observable<Connection> {
+/** A Request for connection `id` of icmp-responder, as the nsc's first segment (no deadline: undefined). */
+export function request(channel: PooledChannel, id: string, deadlineMs: number | undefined): Observable<Connection> {
   const req = NetworkServiceRequest.fromPartial({
     connection: { id, networkService: 'icmp-responder', path: { index: 0, pathSegments: [{ name: 'overload', id }] } },
     mechanismPreferences: [kernel],
   });
-  return unaryCall(channel, NetworkServiceService.request, req, within(deadlineMs));
+  return unaryCall(channel, NetworkServiceService.request, req, deadlineMs === undefined ? Context.background : within(deadlineMs));
 }
 
 export function close(channel: PooledChannel, conn: Connection, deadlineMs: number): Observable<unknown> {

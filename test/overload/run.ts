@@ -30,12 +30,14 @@ const slackMs = 15_000;
 const MiB = 2 ** 20;
 /**
  * Peak RSS bound per daemon: 256 MiB (an idle daemon holds 70–90 MiB here; V8 lets its heap run
- * well past what is live before it collects hard) plus 64 KiB per call of the burst. A Request
- * holds per connection at each hop its metadata, path, tokens, timers and the gRPC stream's
- * buffers while it runs: a few KiB each, so 64 KiB is room for V8's slack, not for a copy of
- * anything per call. At 10,000 calls: 881 MiB.
+ * well past what is live before it collects hard) plus 128 KiB per call of the burst. Since
+ * Requests past the admission bound wait their turn, every caller gets its connection: at the
+ * burst's end each hop holds 10,000 connections (metadata, path, tokens, timers, the next hop's
+ * monitor stream), which peaked at 73–93 KiB each with V8's slack (upstream's Go nsmgr holds
+ * ~440 KiB per connection at 1,000 clients in `npm run bench -- --only=scale`). Room for slack,
+ * not for a copy of anything per call. At 10,000 calls: 1,506 MiB.
  */
-const bound = (calls: number) => memoryBound(calls, 256 * MiB, 64 * 1024);
+const bound = (calls: number) => memoryBound(calls, 256 * MiB, 128 * 1024);
 
 interface BurstReport {
   readonly name: string;
