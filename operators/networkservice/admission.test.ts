@@ -1,5 +1,5 @@
 import { status } from '@grpc/grpc-js';
-import { of, throwError, timer } from 'rxjs';
+import { of, throwError, timer, type SchedulerLike } from 'rxjs';
 import { map, mergeMap } from 'rxjs/operators';
 import { describe, expect, it } from 'vitest';
 import { Connection } from '../../proto/gen/connection.js';
@@ -13,18 +13,20 @@ import { admission } from './admission.js';
 /** A Request the rest of the chain answers after `ms` (failing when `fail`). */
 const req = (id: string, ms: number, fail = false) => NetworkServiceRequest.fromPartial({ connection: { id, context: { extraContext: { ms: String(ms), ...(fail ? { fail: 'yes' } : {}) } } } });
 
+/** The rest of the chain: answers a `req` after its `ms`, failing it when asked. */
+const slow = (scheduler: SchedulerLike): NetworkServiceHandler => ({
+  request: (r) => {
+    const extra = r.connection?.context?.extraContext ?? {};
+    return timer(Number(extra['ms']), scheduler).pipe(mergeMap(() => (extra['fail'] ? throwError(() => unavailable('down')) : of(Connection.fromPartial({ id: r.connection?.id ?? '' })))));
+  },
+  close: () => of(undefined),
+});
+
 describe('admission', () => {
   it('answers RESOURCE_EXHAUSTED naming the bound while maxInFlight Requests run; an answered, failed or cancelled one makes room; Close always passes', () => {
     marbles(({ flush }, scheduler) => {
-      const slow: NetworkServiceHandler = {
-        request: (r) => {
-          const extra = r.connection?.context?.extraContext ?? {};
-          return timer(Number(extra['ms']), scheduler).pipe(mergeMap(() => (extra['fail'] ? throwError(() => unavailable('down')) : of(Connection.fromPartial({ id: r.connection?.id ?? '' })))));
-        },
-        close: () => of(undefined),
-      };
       const gate = admission({ maxInFlight: 2, name: 'nsmgr', setting: 'NSM_MAX_REQUESTS_IN_FLIGHT' });
-      const handler = chain([gate], slow);
+      const handler = chain([gate], slow(scheduler));
       const seen: string[] = [];
       const send = (at: number, id: string, ms: number, fail = false) =>
         scheduler.schedule(() => {
@@ -59,15 +61,8 @@ describe('admission', () => {
 
   it('with a deadline, a Request past the bound waits its turn, first come first served, for up to half its time left', () => {
     marbles(({ flush }, scheduler) => {
-      const slow: NetworkServiceHandler = {
-        request: (r) => {
-          const extra = r.connection?.context?.extraContext ?? {};
-          return timer(Number(extra['ms']), scheduler).pipe(mergeMap(() => (extra['fail'] ? throwError(() => unavailable('down')) : of(Connection.fromPartial({ id: r.connection?.id ?? '' })))));
-        },
-        close: () => of(undefined),
-      };
       const gate = admission({ maxInFlight: 1, name: 'nsmgr', setting: 'NSM_MAX_REQUESTS_IN_FLIGHT', scheduler });
-      const handler = chain([gate], slow);
+      const handler = chain([gate], slow(scheduler));
       const seen: string[] = [];
       const send = (at: number, id: string, ms: number, budget: number, fail = false) =>
         scheduler.schedule(() => {

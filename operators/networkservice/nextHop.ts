@@ -63,8 +63,10 @@ export function passthroughEvents(
 }
 
 /**
- * How long a released stream's gRPC call is held, unheard, for the next hop to end it: a next hop
- * that never does (upstream Go) has it cancelled then.
+ * How long a released stream's gRPC call is held, unheard, for the next hop to end it after its
+ * DELETE (its Close answer and the stream's end travel apart, and the answer often comes first):
+ * a burst of cancels would trip Node's HTTP/2 rapid-reset limit, which fails every call on the
+ * channel. A next hop that never ends it (upstream Go) has it cancelled then.
  */
 export const RELEASE_GRACE = 1000;
 
@@ -144,9 +146,7 @@ export function nextHopReader(
       ? source(conn, ctx)
       : // Opened once this turn is over: the Request's answer goes back first (the stream's initial
         // state transfer tells what happened meanwhile).
-        // Released, the call is held a moment for the next hop to end it after its DELETE (its
-        // Close answer and the stream's end travel apart): a burst of cancels would trip Node's
-        // HTTP/2 rapid-reset limit and fail every call on the channel.
+        // Released, the call lingers for the next hop to end it (RELEASE_GRACE).
         channel &&
         serverStreamCall(channel, MonitorConnectionService.monitorConnections, ownSegmentSelector(conn), Context.background, scheduler).pipe(
           linger(RELEASE_GRACE, scheduler),

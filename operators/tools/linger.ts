@@ -4,14 +4,14 @@ import { switchMap, takeUntil } from 'rxjs/operators';
 /**
  * Keeps the source subscribed for up to `duration` after its subscriber lets go, unheard, so
  * that it can end by itself; unsubscribes it then if it has not. For a stream whose cancel costs
- * the other side something — a gRPC call's cancel is an HTTP/2 RST_STREAM, and Node's HTTP/2
- * server closes a session after ~1000 quick ones — when the other side is about to end it anyway.
+ * the other side something (a gRPC call's cancel is an HTTP/2 RST_STREAM, and Node's HTTP/2
+ * server closes a session after ~1000 quick ones) — when the other side is about to end it anyway.
  *
  * ```
  * source:          --a--b-------c-----|
  * subscriber:      ^------!
- * linger(5):       --a--b--
- * source held:     ^------------! (unsubscribed 5 frames after the subscriber let go)
+ * linger(5):       --a--b-
+ * source held:     ^-----------! (unsubscribed 5 frames after the subscriber let go)
  *
  * source:          --a--b---|
  * subscriber:      ^------!
