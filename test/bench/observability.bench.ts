@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCollectorProcess } from '../otlp/collectorProcess.js';
-import { meshOf, nsmRx, setup } from './scale.bench.js';
+import { meshOf, nsmRx, setups } from './scale.bench.js';
 import type { BenchResult } from './stats.js';
 
 const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
@@ -30,9 +30,9 @@ export async function observabilityBenchmarks(quick: boolean): Promise<BenchResu
     for (let r = 0; r < (quick ? 1 : 5); r++) {
       const round: Partial<Record<Variant, BenchResult>> = {};
       for (const variant of names.map((_, k) => names[(r + k) % names.length] as Variant)) {
-        const { mesh, pool } = await meshOf(nsmRx, variants[variant]);
+        const { mesh, pool, plane } = await meshOf(nsmRx, variants[variant]);
         try {
-          round[variant] = await setup(nsmRx, mesh, pool, quick ? 200 : 1000);
+          [round[variant]] = await setups([{ side: nsmRx, mesh, pool, plane }], quick ? 200 : 1000);
         } finally {
           pool.closeAll();
           await mesh.dispose();

@@ -78,23 +78,41 @@ export async function meshOf(side: Side, env: Readonly<Record<string, string>> =
   return { mesh, pool, plane, forwarder };
 }
 
-/** Sequential Request (timed) + Close (untimed) from one client. */
-export async function setup(side: Side, mesh: ProcessMesh, pool: ChannelPool, iterations: number): Promise<BenchResult> {
-  const nsc = nscFor(pool, mesh, 'nsc');
-  const samples = new Float64Array(iterations);
-  for (let i = 0; i < iterations + 20; i++) {
-    const t0 = performance.now();
-    const conn = await requestThrough(nsc, `setup-${i}`);
-    if (i >= 20) samples[i - 20] = performance.now() - t0; // the first 20 warm up
-    await closeThrough(nsc, conn);
+/** One side's mesh, ready for clients. */
+export interface SideMesh {
+  readonly side: Side;
+  readonly mesh: ProcessMesh;
+  readonly pool: ChannelPool;
+  readonly plane: ControlPlane;
+}
+
+/**
+ * Sequential Request (timed) + Close (untimed), one client per side, the first 20 of each
+ * untimed (warm-up). With several sides they take turns of `turn` setups, so a slower moment of
+ * the machine falls on all alike.
+ */
+export async function setups(meshes: readonly SideMesh[], iterations: number, turn = 50): Promise<BenchResult[]> {
+  const runs = meshes.map(({ side, mesh, pool }) => ({ side, nsc: nscFor(pool, mesh, 'nsc'), samples: new Float64Array(iterations) }));
+  const total = iterations + 20;
+  for (let start = 0; start < total; start += turn) {
+    for (const { nsc, samples } of runs) {
+      for (let i = start; i < Math.min(start + turn, total); i++) {
+        const t0 = performance.now();
+        const conn = await requestThrough(nsc, `setup-${i}`);
+        if (i >= 20) samples[i - 20] = performance.now() - t0;
+        await closeThrough(nsc, conn);
+      }
+    }
   }
-  nsc.state.metadata.dispose();
-  samples.sort();
-  return { name: `${side.label}: local connection setup (Request through nsmgr → forwarder → NSE, processes, no-op datapath)`, iterations, opsPerSec: 0, p50Ms: quantile(samples, 0.5), p99Ms: quantile(samples, 0.99) };
+  return runs.map(({ side, nsc, samples }) => {
+    nsc.state.metadata.dispose();
+    samples.sort();
+    return { name: `${side.label}: local connection setup (Request through nsmgr → forwarder → NSE, processes, no-op datapath)`, iterations, opsPerSec: 0, p50Ms: quantile(samples, 0.5), p99Ms: quantile(samples, 0.99) };
+  });
 }
 
 /** N clients (one chain each, one channel) request at once: time until all are UP; RSS of each daemon loaded. */
-async function concurrentClients(side: Side, mesh: ProcessMesh, pool: ChannelPool, plane: ControlPlane, n: number): Promise<BenchResult> {
+async function concurrentClients({ side, mesh, pool, plane }: SideMesh, n: number): Promise<BenchResult> {
   const clients = Array.from({ length: n }, (_, i) => nscFor(pool, mesh, `nsc-${i}`));
   const latencies = new Float64Array(n);
   const t0 = performance.now();
@@ -175,36 +193,38 @@ const healRow = (side: Side, times: Float64Array): BenchResult => {
   return { name: `${side.label}: forwarder kill -9 → connection UP via another forwarder`, iterations: times.length, opsPerSec: 0, p50Ms: quantile(times, 0.5), p99Ms: quantile(times, 0.99), extra: { maxMs: Math.round(times[times.length - 1] ?? NaN) } };
 };
 
-/** Every control-plane figure of one side: setup (with each daemon's idle RSS), 100 and 1,000 clients at once (loaded RSS). */
-async function figures(side: Side, quick: boolean): Promise<BenchResult[]> {
-  const { mesh, pool, plane } = await meshOf(side);
-  const rows: BenchResult[] = [];
-  try {
-    const idle = { nsmgrRssMiB: +rssMiB(plane.nsmgr.child.pid).toFixed(1), nseRssMiB: +rssMiB(plane.nse.child.pid).toFixed(1), registryRssMiB: +rssMiB(plane.registry.child.pid).toFixed(1) };
-    console.error(`${side.label}: connection setup`);
-    rows.push({ ...(await setup(side, mesh, pool, quick ? 200 : 1000)), extra: idle });
-    for (const n of [100, 1000]) {
-      console.error(`${side.label}: ${n} clients at once`);
-      rows.push(await concurrentClients(side, mesh, pool, plane, n));
-    }
-  } finally {
-    pool.closeAll();
-    await mesh.dispose();
-  }
-  return rows;
-}
+const idleRss = ({ plane }: SideMesh) => ({ nsmgrRssMiB: +rssMiB(plane.nsmgr.child.pid).toFixed(1), nseRssMiB: +rssMiB(plane.nse.child.pid).toFixed(1), registryRssMiB: +rssMiB(plane.registry.child.pid).toFixed(1) });
 
 /**
  * The control plane at scale (heal: healBenchmarks), every daemon its own process, secure as
- * deployed: nsm-rx's registry, nsmgr and NSE, then upstream's (when Go can build them) with the
+ * deployed: nsm-rx's registry, nsmgr and NSE, and upstream's (when Go can build them) with the
  * same client, the same no-op forwarder and the same scenario, and the ratio nsm-rx/upstream of
- * every figure.
+ * every figure. Both sides' meshes are up at once: setup (with each daemon's idle RSS) in turns,
+ * then 100 and 1,000 clients at once (loaded RSS), nsm-rx's burst and upstream's one after the other.
  */
 export async function scaleBenchmarks(quick: boolean): Promise<BenchResult[]> {
-  const ours = await figures(nsmRx, quick);
   const bin = referenceBinaries(true);
-  if (bin === undefined) return ours;
-  return [...ours, ...ratioRows(ours, await figures(upstream(bin), quick))];
+  const sides = bin === undefined ? [nsmRx] : [nsmRx, upstream(bin)];
+  const meshes: SideMesh[] = [];
+  try {
+    for (const side of sides) meshes.push({ side, ...(await meshOf(side)) });
+    const idle = meshes.map(idleRss);
+    console.error(`connection setup: ${sides.map((s) => s.label).join(', ')} taking turns`);
+    const rows = (await setups(meshes, quick ? 200 : 1000)).map((row, k): BenchResult[] => [{ ...row, ...(idle[k] ? { extra: idle[k] } : {}) }]);
+    for (const n of [100, 1000]) {
+      for (const [k, m] of meshes.entries()) {
+        console.error(`${m.side.label}: ${n} clients at once`);
+        rows[k]?.push(await concurrentClients(m, n));
+      }
+    }
+    const [ours = [], theirs] = rows;
+    return theirs === undefined ? ours : [...ours, ...ratioRows(ours, theirs)];
+  } finally {
+    for (const { mesh, pool } of meshes) {
+      pool.closeAll();
+      await mesh.dispose();
+    }
+  }
 }
 
 /**
