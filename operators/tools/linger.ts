@@ -1,11 +1,13 @@
-import { Observable, Subject, timer, type MonoTypeOperatorFunction, type SchedulerLike } from 'rxjs';
-import { switchMap, takeUntil } from 'rxjs/operators';
+import { timer, type MonoTypeOperatorFunction, type SchedulerLike } from 'rxjs';
+import { share } from 'rxjs/operators';
 
 /**
  * Keeps the source subscribed for up to `duration` after its subscriber lets go, unheard, so
  * that it can end by itself; unsubscribes it then if it has not. For a stream whose cancel costs
  * the other side something (a gRPC call's cancel is an HTTP/2 RST_STREAM, and Node's HTTP/2
  * server closes a session after ~1000 quick ones) — when the other side is about to end it anyway.
+ * It is rxjs's `share` with a delayed reset (as streams/registryViews.ts keeps its views): a
+ * subscriber that comes within `duration` gets the held source, not a new one.
  *
  * ```
  * source:          --a--b-------c-----|
@@ -19,18 +21,5 @@ import { switchMap, takeUntil } from 'rxjs/operators';
  * ```
  */
 export function linger<T>(duration: number, scheduler: SchedulerLike): MonoTypeOperatorFunction<T> {
-  return (source) =>
-    new Observable<T>((subscriber) => {
-      const letGo = new Subject<void>();
-      // A subscription of its own, so that the subscriber's unsubscribe does not end it.
-      source.pipe(takeUntil(letGo.pipe(switchMap(() => timer(duration, scheduler))))).subscribe({
-        next: (value) => subscriber.next(value),
-        error: (err: unknown) => subscriber.error(err),
-        complete: () => subscriber.complete(),
-      });
-      return () => {
-        letGo.next();
-        letGo.complete();
-      };
-    });
+  return share({ resetOnRefCountZero: () => timer(duration, scheduler) });
 }
