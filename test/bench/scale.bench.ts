@@ -210,7 +210,7 @@ export async function scaleBenchmarks(quick: boolean): Promise<BenchResult[]> {
     for (const side of sides) meshes.push({ side, ...(await meshOf(side)) });
     const idle = meshes.map(idleRss);
     console.error(`connection setup: ${sides.map((s) => s.label).join(', ')} taking turns`);
-    const rows = (await setups(meshes, quick ? 200 : 1000)).map((row, k): BenchResult[] => [{ ...row, ...(idle[k] ? { extra: idle[k] } : {}) }]);
+    const rows = (await setups(meshes, quick ? 200 : 1000)).map((row, k): BenchResult[] => [{ ...row, extra: idle[k] ?? {} }]);
     for (const n of [100, 1000]) {
       for (const [k, m] of meshes.entries()) {
         console.error(`${m.side.label}: ${n} clients at once`);
