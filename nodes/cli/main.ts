@@ -15,6 +15,7 @@ import { type Registry, components, findComponent } from './components.js';
 import { startProfiler, startPrometheus, startTelemetry } from './observability.js';
 import { ConfigError, type ConfigOf, type ConfigProblem, type Env, type Spec, commonSpec, helpText, loadConfig, unknownVariables } from './config.js';
 import { type ProcessLike, createLifecycle, installLevelSignals } from './lifecycle.js';
+import { tierUpSooner } from './tierUp.js';
 
 /** Exit code for usage and configuration errors (as flag parsing errors in Go are). */
 export const EXIT_USAGE = 2;
@@ -161,19 +162,10 @@ async function start(name: string, component: Component, fullSpec: Spec, io: Cli
 const YOUNG_GROWTH = '--semi-space-growth-factor=2'; // V8's default
 const NO_YOUNG_GROWTH = '--semi-space-growth-factor=1';
 
-/**
- * Most functions on a Request's path are small and run once or twice per Request, so at V8's
- * default budget (66 KiB of bytecode run between tier-up checks) they reach optimised code only
- * after thousands of Requests. A quarter of it lowers a fresh mesh's setup p50 over its first
- * 1,000 setups by ~15 % (docs/performance.md, "JIT warm-up"). A `node --interrupt-budget=N`
- * (or `--interrupt_budget`) given by the operator wins.
- */
-const TIER_UP_BUDGET = '--interrupt-budget=16384';
-
 /** Binds `main` to the real process (used by bin/nsm-rx.js). */
 export async function cli(): Promise<void> {
   setFlagsFromString(NO_YOUNG_GROWTH);
-  if (!process.execArgv.some((a) => a.replace(/_/g, '-').startsWith('--interrupt-budget'))) setFlagsFromString(TIER_UP_BUDGET);
+  tierUpSooner();
   process.exitCode = await main({
     loaded: () => setFlagsFromString(YOUNG_GROWTH),
     argv: process.argv.slice(2),
