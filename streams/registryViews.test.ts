@@ -88,6 +88,17 @@ describe('registryViews', () => {
     });
   });
 
+  it('dispose leaves no linger timer behind, even with a reader still subscribed', () => {
+    const scheduler = testScheduler();
+    scheduler.run(({ cold, hot, expectObservable }) => {
+      const views = registryViews({ ns: nsHandler((q) => (q.watch ? cold('-') : cold('-(a|)', { a: nsv(1) }))), nse: nseHandler(() => EMPTY) }, { linger: 50 });
+      hot('-----x').subscribe(() => views.dispose());
+      expectObservable(views.networkServiceVersions('ns').pipe(map((s) => s?.payload))).toBe('-a---|', { a: 'v1' });
+    });
+    // A linger timer armed as the reader heard the end would have carried the clock to frame 55.
+    expect(scheduler.now()).toBe(5);
+  });
+
   it('findByNameFromViews: a Find by name alone is answered from its view; a miss or any other Find goes on', () => {
     testScheduler().run(({ cold, hot, flush }) => {
       const queries: string[] = [];

@@ -1,9 +1,10 @@
-import { AsyncSubject, asyncScheduler, defer, from, NEVER, ReplaySubject, timer, type Observable, type SchedulerLike } from 'rxjs';
-import { distinctUntilChanged, finalize, map, share, takeUntil } from 'rxjs/operators';
+import { AsyncSubject, asyncScheduler, defer, from, NEVER, ReplaySubject, type Observable, type SchedulerLike } from 'rxjs';
+import { distinctUntilChanged, finalize, map, takeUntil } from 'rxjs/operators';
 import { NetworkService, NetworkServiceEndpoint } from '../proto/gen/registry.js';
 import { Context } from '../operators/core/context.js';
 import type { NSEHandler, NSHandler } from '../operators/core/registry.js';
 import { liveFind, type Found } from './liveFind.js';
+import { linger } from '../operators/tools/linger.js';
 
 /** How long a view nobody reads keeps its watch for the next reader, ms (upstream querycache: 1 min). */
 export const VIEW_LINGER = 60_000;
@@ -48,7 +49,7 @@ export class SharedViews<V> {
         const made: Observable<V> = open().pipe(
           takeUntil(this.disposed),
           finalize(() => this.views.get(key) === made && this.views.delete(key)),
-          share({ connector: () => new ReplaySubject<V>(1), resetOnRefCountZero: () => timer(this.linger, this.scheduler) }),
+          linger(this.linger, this.scheduler, () => new ReplaySubject<V>(1)),
         );
         this.views.set(key, (view = made));
       }

@@ -1,8 +1,9 @@
 import { isIP } from 'node:net';
-import { asyncScheduler, catchError, defer, finalize, forkJoin, map, of, share, take, timeout, timer, type Observable, type SchedulerLike } from 'rxjs';
+import { asyncScheduler, catchError, defer, finalize, forkJoin, map, of, take, timeout, type Observable, type SchedulerLike } from 'rxjs';
 import type { Connection } from '../../proto/gen/connection.js';
 import type { LivenessCheck } from '../datapath.js';
 import { pingReplies } from './pingReplies.js';
+import { linger } from '../../operators/tools/linger.js';
 
 export interface KernelLivenessOptions {
   /** How long one pair may take to answer, ms (cmd-nsc NSM_LIVENESS_CHECK_TIMEOUT, default 1 s). */
@@ -42,7 +43,7 @@ export function kernelLivenessCheck(options: KernelLivenessOptions = {}): Livene
     if (known) return known;
     const made = defer(() => replies(src, dst)).pipe(
       finalize(() => probers.get(key) === made && probers.delete(key)),
-      share({ resetOnRefCountZero: () => timer(timeoutMs, scheduler) }),
+      linger(timeoutMs, scheduler),
     );
     probers.set(key, made);
     return made;

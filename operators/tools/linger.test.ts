@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { timer } from 'rxjs';
+import { switchMap } from 'rxjs/operators';
 import { linger } from './linger.js';
 import { marbles } from '../../test/marbles.js';
 
@@ -42,6 +44,25 @@ describe('linger', () => {
       // A timer still pending would carry the clock to frame 52.
       scheduler.flush();
       expect(scheduler.now()).toBe(3);
+    });
+  });
+
+  it('leaves no timer behind once the source ended while subscribed', () => {
+    marbles(({ cold, expectObservable }, scheduler) => {
+      const source = cold('--a|');
+      expectObservable(source.pipe(linger(50, scheduler))).toBe('--a|');
+      scheduler.flush();
+      expect(scheduler.now()).toBe(3);
+    });
+  });
+
+  it('gives a subscriber that comes after the end that end, not a new source', () => {
+    marbles(({ cold, expectObservable, expectSubscriptions }, scheduler) => {
+      const source = cold('--a|');
+      const held = source.pipe(linger(5, scheduler));
+      expectObservable(held).toBe('--a|');
+      expectObservable(timer(6, scheduler).pipe(switchMap(() => held))).toBe('------|');
+      expectSubscriptions(source.subscriptions).toBe('^--!');
     });
   });
 });

@@ -1,4 +1,4 @@
-import { timer, type MonoTypeOperatorFunction, type SchedulerLike } from 'rxjs';
+import { Subject, timer, type MonoTypeOperatorFunction, type SchedulerLike, type SubjectLike } from 'rxjs';
 import { share } from 'rxjs/operators';
 
 /**
@@ -6,8 +6,11 @@ import { share } from 'rxjs/operators';
  * that it can end by itself; unsubscribes it then if it has not. For a stream whose cancel costs
  * the other side something (a gRPC call's cancel is an HTTP/2 RST_STREAM, and Node's HTTP/2
  * server closes a session after ~1000 quick ones) — when the other side is about to end it anyway.
- * It is rxjs's `share` with a delayed reset (as streams/registryViews.ts keeps its views): a
- * subscriber that comes within `duration` gets the held source, not a new one.
+ * It is rxjs's `share` with a delayed reset (`connector` as share's: a ReplaySubject replays to later subscribers): a
+ * subscriber that comes within `duration` gets the held source, not a new one, and one that
+ * comes after the source ended hears that end. Not resetting on the end matters: a share reset
+ * by its source's end arms its refcount-zero timer anyway when the last subscriber then leaves,
+ * which kept every ended stream's state alive for `duration` (a next hop's stream a connection).
  *
  * ```
  * source:          --a--b-------c-----|
@@ -20,6 +23,6 @@ import { share } from 'rxjs/operators';
  * source held:     ^--------! (ended on its own first)
  * ```
  */
-export function linger<T>(duration: number, scheduler: SchedulerLike): MonoTypeOperatorFunction<T> {
-  return share({ resetOnRefCountZero: () => timer(duration, scheduler) });
+export function linger<T>(duration: number, scheduler: SchedulerLike, connector: () => SubjectLike<T> = () => new Subject<T>()): MonoTypeOperatorFunction<T> {
+  return share({ connector, resetOnRefCountZero: () => timer(duration, scheduler), resetOnComplete: false, resetOnError: false });
 }
