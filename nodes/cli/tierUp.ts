@@ -10,6 +10,6 @@ import { setFlagsFromString } from 'node:v8';
 const TIER_UP_BUDGET = '--interrupt-budget=16384';
 
 /** Sets V8's tier-up budget unless `node --interrupt-budget=N` (or `--interrupt_budget`) chose one. */
-export function tierUpSooner(execArgv: readonly string[] = process.execArgv): void {
-  if (!execArgv.some((a) => a.replace(/_/g, '-').startsWith('--interrupt-budget'))) setFlagsFromString(TIER_UP_BUDGET);
+export function tierUpSooner(): void {
+  if (!process.execArgv.some((a) => a.replace(/_/g, '-').startsWith('--interrupt-budget'))) setFlagsFromString(TIER_UP_BUDGET);
 }
