@@ -78,6 +78,8 @@ export class ProcessMesh {
   readonly dir = mkdtempSync(join(tmpdir(), 'nsm-rx-processes-'));
   /** The Workload API socket of the mesh's identity provider. */
   readonly identitySocket = `unix://${join(this.dir, 'identity', 'agent.sock')}`;
+  /** Every daemon's TMPDIR: what a daemon killed mid-run leaves there (an endpoint's socket dir) goes with the mesh. */
+  private readonly tmp = join(this.dir, 'tmp');
   private identity: Daemon | undefined;
   /** How each daemon was started, to start it again (restart). */
   private readonly launches = new Map<Daemon, { ns: string | undefined; argv: string[]; env: Record<string, string> }>();
@@ -93,7 +95,9 @@ export class ProcessMesh {
   constructor(
     private readonly env: Readonly<Record<string, string>> = {},
     private readonly registry: (mesh: ProcessMesh, ns: string) => void = (mesh, ns) => mesh.start(ns, 'registry-memory', { NSM_LISTEN_ON: mesh.sock('registry') }),
-  ) {}
+  ) {
+    mkdirSync(this.tmp);
+  }
 
   /**
    * `nsm-rx identity` for this mesh. Its entries let this test process act as the nsc
@@ -146,7 +150,7 @@ export class ProcessMesh {
   /** Any program (`argv`) inside netns `ns`, as one of this mesh's daemons (its SVID from the mesh's identity). */
   run(ns: string | undefined, argv: string[], env: Record<string, string>): Daemon {
     const [file, args] = ns === undefined ? [argv[0] as string, argv.slice(1)] : ['ip', ['netns', 'exec', ns, ...argv]];
-    const child = spawn(file, args, { env: { ...process.env, NSM_LOG_LEVEL: process.env['DBG'] ? 'DEBUG' : 'WARN', SPIFFE_ENDPOINT_SOCKET: this.identitySocket, ...this.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(file, args, { env: { ...process.env, TMPDIR: this.tmp, NSM_LOG_LEVEL: process.env['DBG'] ? 'DEBUG' : 'WARN', SPIFFE_ENDPOINT_SOCKET: this.identitySocket, ...this.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     running.add(child);
     child.once('exit', () => running.delete(child));
     const d: Daemon = { child, out: '' };
