@@ -1,10 +1,8 @@
-import { ServerCredentials } from '@grpc/grpc-js';
 import { monitorServiceConnection, resolvePolicies } from '../../operators/authorize/policies.js';
 import { defaultRegistryClientPolicies } from '../../operators/authorize/authorizeRegistryClient.js';
 import { unsignedTokenGenerator, type TokenGenerator } from '../../operators/tools/token.js';
 import { ChannelPool, type ChannelPoolOptions } from '../../streams/grpc/channelPool.js';
 import type { X509Source } from '../../streams/spiffe/svid.js';
-import { spiffeServerCredentials } from '../../streams/spiffe/tls.js';
 import { GrpcServer } from '../../streams/grpc/server.js';
 import { spiffeTokenGenerator } from '../../streams/spiffe/token.js';
 import { defaultEndpointSocket, SPIFFE_ENDPOINT_SOCKET, workloadApiSource } from '../../streams/spiffe/workloadApi.js';
@@ -96,7 +94,7 @@ export async function startSecurity(
       source: undefined,
       token,
       pool: (options = {}) => new ChannelPool({ ...options, token, ...(observe ? { observe } : {}), ...tracing }),
-      server: () => new GrpcServer({ credentials: ServerCredentials.createInsecure(), ...served }),
+      server: () => new GrpcServer(served),
       enforce: () => [],
       stop: () => undefined,
     };
@@ -121,7 +119,7 @@ export async function startSecurity(
     source,
     token,
     pool: (options = {}) => new ChannelPool({ ...options, source, token, ...(observe ? { observe } : {}), ...tracing }),
-    server: () => new GrpcServer({ credentials: spiffeServerCredentials(source), ...served }),
+    server: () => new GrpcServer({ source, ...served }),
     enforce: (list) => list,
     stop,
   };

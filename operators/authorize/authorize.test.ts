@@ -15,7 +15,6 @@ import { serveNetworkService } from '../../streams/grpc/networkService.js';
 import { GrpcServer } from '../../streams/grpc/server.js';
 import { createCa } from '../../streams/spiffe/ca.js';
 import { caSource } from '../../streams/spiffe/rotation.js';
-import { spiffeServerCredentials } from '../../streams/spiffe/tls.js';
 import { spiffeTokenGenerator } from '../../streams/spiffe/token.js';
 import { inodeUrlOfFile } from '../../dataplane/kernel/netns.js';
 import { resolvePolicies } from './policies.js';
@@ -40,7 +39,7 @@ function identity(name: string, lifetimeMs = 600_000) {
 async function nse(name = 'nse', additional: NetworkServiceElement[] = []) {
   const me = identity(name);
   const hop = endpoint({ name, token: me.token, policies: serverPolicies, additional });
-  const server = new GrpcServer({ credentials: spiffeServerCredentials(me.source) });
+  const server = new GrpcServer({ source: me.source });
   serveNetworkService(server, hop.handler, hop.monitor, authorizeMonitor(hop.owners));
   const [url] = await server.listen([unixUrl(`/tmp/nsm-authz-${process.pid}-${name}.sock`)]);
   cleanup.push(() => server.stop(100));

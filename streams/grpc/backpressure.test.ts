@@ -1,5 +1,4 @@
-import { EventEmitter } from 'node:events';
-import { status, type ServerWritableStream } from '@grpc/grpc-js';
+import { Metadata, status } from '@grpc/grpc-js';
 import { Subject, concat, firstValueFrom, range } from 'rxjs';
 import { map, take, toArray } from 'rxjs/operators';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -11,43 +10,41 @@ import { Context } from '../../operators/core/context.js';
 import { ChannelPool } from './channelPool.js';
 import { serveRegistries } from './registry.js';
 import { serverStreamHandler } from './serve.js';
+import type { RequestListener, ServedCall } from './serverCall.js';
+import { toNsmError, type NsmError } from '../../operators/core/errors.js';
 import { GrpcServer } from './server.js';
 
 /**
- * A server stream whose reader takes nothing: what grpc-js's ServerWritableStream looks like
- * to the handler when the peer's HTTP/2 flow control has stopped it (writes queue up).
+ * A server stream whose reader takes nothing: what a served call looks like to the handler when
+ * the peer's HTTP/2 flow control has stopped it (writes queue up).
  */
-class StuckCall extends EventEmitter {
-  readonly request = {};
-  readonly metadata = new (class {})();
-  written: unknown[] = [];
-  error: { code?: number; details?: string } | undefined;
+class StuckCall implements ServedCall<object, number> {
+  readonly metadata = new Metadata();
+  readonly peer = 'stuck';
+  readonly identity = undefined;
+  readonly timeoutMs = undefined;
+  written: number[] = [];
+  error: NsmError | undefined;
   ended = false;
-  get writableLength(): number {
+  cancel: () => void = () => undefined;
+  get pending(): number {
     return this.written.length;
   }
-  write(message: unknown): boolean {
+  listen(listener: RequestListener<object>): void {
+    listener.message({});
+  }
+  sendHeaders(): void {}
+  write(message: number): void {
     this.written.push(message);
-    return false;
   }
   end(): void {
     this.ended = true;
   }
-  getDeadline(): number {
-    return Infinity;
+  fail(err: unknown): void {
+    this.error = toNsmError(err);
   }
-  getPeer(): string {
-    return 'stuck';
-  }
-  getAuthContext(): object {
-    return {};
-  }
-  override emit(event: string, ...args: unknown[]): boolean {
-    if (event === 'error') {
-      this.error = args[0] as StuckCall['error'];
-      return true;
-    }
-    return super.emit(event, ...args);
+  onCancel(cancelled: () => void): void {
+    this.cancel = cancelled;
   }
 }
 
@@ -65,7 +62,7 @@ describe('server-stream back-pressure', () => {
       100,
     );
     const call = new StuckCall();
-    handler(call as unknown as ServerWritableStream<object, number>);
+    handler(call);
     expect(call.written).toHaveLength(5000); // the whole snapshot, despite the limit of 100
     expect(call.error).toBeUndefined();
     for (let i = 0; i < 99; i++) changes.next(i);
@@ -73,7 +70,7 @@ describe('server-stream back-pressure', () => {
     changes.next(99);
     changes.next(100);
     expect(call.error?.code).toBe(status.RESOURCE_EXHAUSTED);
-    expect(call.error?.details).toMatch(/fell 5100 messages behind; call again for a fresh view/);
+    expect(call.error?.message).toMatch(/fell 5100 messages behind; call again for a fresh view/);
     expect(changes.observed).toBe(false); // the source was unsubscribed
     changes.next(101);
     expect(call.written).toHaveLength(5100);
@@ -84,9 +81,9 @@ describe('server-stream back-pressure', () => {
     const changes = new Subject<number>();
     const handler = serverStreamHandler<object, number>('/test/Find', () => changes);
     const call = new StuckCall();
-    handler(call as unknown as ServerWritableStream<object, number>);
+    handler(call);
     expect(changes.observed).toBe(true);
-    call.emit('cancelled');
+    call.cancel();
     expect(changes.observed).toBe(false);
   });
 

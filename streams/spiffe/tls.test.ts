@@ -16,7 +16,7 @@ import { ConnectionMonitor } from '../monitorConnections.js';
 import { createCa, issueSvid } from './ca.js';
 import { caSource, contextOf } from './rotation.js';
 import { bundlesPem, chainPem, keyPem, StreamedX509Source } from './svid.js';
-import { secureContextOf, spiffeServerCredentials } from './tls.js';
+import { secureContextOf } from './tls.js';
 import { spiffeTokenGenerator } from './token.js';
 
 const now = new Date();
@@ -35,7 +35,7 @@ function identity(id: string, authority = ca, ttlMs?: number) {
 /** A server that answers every Request with the caller's SPIFFE ID as the connection id and keeps what it saw. */
 async function server(id: string, url = 'tcp://127.0.0.1:0') {
   const seen: IncomingCall[] = [];
-  const s = new GrpcServer({ credentials: spiffeServerCredentials(identity(id)) });
+  const s = new GrpcServer({ source: identity(id) });
   serveNetworkService(
     s,
     {

@@ -1,11 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { createSecureContext, type PeerCertificate, type SecureContext } from 'node:tls';
-import { CallCredentials, ChannelCredentials, experimental, type ChannelOptions, type ServerCredentials, type VerifyOptions } from '@grpc/grpc-js';
-
-type CertificateProvider = experimental.CertificateProvider;
-type CaCertificateUpdateListener = experimental.CaCertificateUpdateListener;
-type IdentityCertificateUpdateListener = experimental.IdentityCertificateUpdateListener;
-import { asapScheduler, firstValueFrom, observeOn, type Subscription } from 'rxjs';
+import { CallCredentials, ChannelCredentials, experimental, type ChannelOptions, type VerifyOptions } from '@grpc/grpc-js';
+import { firstValueFrom } from 'rxjs';
 import type { PeerIdentity } from '../../operators/core/peer.js';
 import { RecentlyUsed } from '../../operators/tools/recentlyUsed.js';
 import { bundlesPem, chainPem, keyPem, spiffeIdOf, type X509Context, type X509Source } from './svid.js';
@@ -25,67 +21,6 @@ export function peerIdentityOf(cert: PeerCertificate | undefined): PeerIdentity 
   const identity = id ? { id: id.href, publicKey: x509.publicKey } : null;
   peers.set(key, identity);
   return identity ?? undefined;
-}
-
-/**
- * grpc-js certificate provider fed by an X509Source: the trust bundles as CA certificates, the
- * SVID as identity. Every rotation reaches grpc-js, which uses it for new connections — no
- * restart.
- */
-class SourceCertificateProvider implements CertificateProvider {
-  private readonly caListeners = new Set<CaCertificateUpdateListener>();
-  private readonly identityListeners = new Set<IdentityCertificateUpdateListener>();
-  private subscription: Subscription | undefined;
-
-  constructor(private readonly source: X509Source) {}
-
-  private watch(): void {
-    if (this.subscription) return;
-    // Delivered asynchronously: grpc-js registers its watcher only after adding the listener,
-    // so a synchronous first update would be lost (and the server would drop every connection).
-    this.subscription = this.source.updates.pipe(observeOn(asapScheduler)).subscribe((ctx) => {
-      const ca = { caCertificate: Buffer.from(bundlesPem(ctx)) };
-      const identity = { certificate: Buffer.from(chainPem(ctx.svid)), privateKey: Buffer.from(keyPem(ctx.svid)) };
-      for (const l of this.caListeners) l(ca);
-      for (const l of this.identityListeners) l(identity);
-    });
-  }
-
-  private unwatch(): void {
-    if (this.caListeners.size + this.identityListeners.size > 0) return;
-    this.subscription?.unsubscribe();
-    this.subscription = undefined;
-  }
-
-  addCaCertificateListener(l: CaCertificateUpdateListener): void {
-    this.caListeners.add(l);
-    this.replay();
-  }
-  removeCaCertificateListener(l: CaCertificateUpdateListener): void {
-    this.caListeners.delete(l);
-    this.unwatch();
-  }
-  addIdentityCertificateListener(l: IdentityCertificateUpdateListener): void {
-    this.identityListeners.add(l);
-    this.replay();
-  }
-  removeIdentityCertificateListener(l: IdentityCertificateUpdateListener): void {
-    this.identityListeners.delete(l);
-    this.unwatch();
-  }
-
-  /** A new listener gets the current certificates at once (re-subscribing replays them). */
-  private replay(): void {
-    this.subscription?.unsubscribe();
-    this.subscription = undefined;
-    this.watch();
-  }
-}
-
-/** mTLS server credentials: our SVID, client certificates required and verified against the bundles. */
-export function spiffeServerCredentials(source: X509Source): ServerCredentials {
-  const provider = new SourceCertificateProvider(source);
-  return experimental.createCertificateProviderServerCredentials(provider, provider, true);
 }
 
 /** One TLS context per X.509 context (SVID and bundles), shared by every channel: building one costs about a millisecond. */

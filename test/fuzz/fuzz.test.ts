@@ -24,7 +24,6 @@ import { GrpcServer } from '../../streams/grpc/server.js';
 import { createCa } from '../../streams/spiffe/ca.js';
 import { caSource } from '../../streams/spiffe/rotation.js';
 import { parseSpiffeId } from '../../streams/spiffe/spiffeId.js';
-import { spiffeServerCredentials } from '../../streams/spiffe/tls.js';
 import { spiffeTokenGenerator } from '../../streams/spiffe/token.js';
 
 /** A seeded PRNG (mulberry32): the same cases on every run. */
@@ -82,12 +81,12 @@ beforeAll(async () => {
   };
   const nseSource = identity('nse');
   const hop = endpoint({ name: 'nse', token: spiffeTokenGenerator(nseSource, 600_000, Date.now), policies: resolvePolicies(defaultServerPolicies.split(',')), additional: [mechanisms({ KERNEL: [] })] });
-  const nseServer = new GrpcServer({ credentials: spiffeServerCredentials(nseSource) });
+  const nseServer = new GrpcServer({ source: nseSource });
   serveNetworkService(nseServer, hop.handler, hop.monitor, authorizeMonitor(hop.owners));
   [nse] = (await nseServer.listen([unixUrl(join(dir, 'nse.sock'))])) as [NsmUrl];
   const registrySource = identity('registry');
   const reg = memoryRegistry({ token: spiffeTokenGenerator(registrySource, 600_000, Date.now), policies: resolvePolicies(defaultRegistryServerPolicies.split(',')) });
-  const regServer = new GrpcServer({ credentials: spiffeServerCredentials(registrySource) });
+  const regServer = new GrpcServer({ source: registrySource });
   serveRegistries(regServer, reg.ns, reg.nse);
   [registry] = (await regServer.listen([unixUrl(join(dir, 'registry.sock'))])) as [NsmUrl];
   const me = identity('fuzzer');

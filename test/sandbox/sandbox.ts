@@ -20,11 +20,9 @@ import type { LivenessCheck } from '../../dataplane/datapath.js';
 import type { ReselectFunc } from '../../operators/networkservice/begin/eventFactory.js';
 import { unsignedTokenGenerator, type TokenGenerator } from '../../operators/tools/token.js';
 import { ChannelPool } from '../../streams/grpc/channelPool.js';
-import { ServerCredentials } from '@grpc/grpc-js';
 import { createCa } from '../../streams/spiffe/ca.js';
 import { caSource } from '../../streams/spiffe/rotation.js';
 import type { X509Source } from '../../streams/spiffe/svid.js';
-import { spiffeServerCredentials } from '../../streams/spiffe/tls.js';
 import { spiffeTokenGenerator } from '../../streams/spiffe/token.js';
 import { authorizeMonitor } from '../../operators/authorize/authorizeMonitor.js';
 import { serveNetworkService } from '../../streams/grpc/networkService.js';
@@ -143,7 +141,7 @@ export class SandboxNode<S extends Served = ServedEndpoint> {
     private listenUrl: NsmUrl,
     private readonly build: (node: SandboxNode<S>) => S,
     private readonly scheduler: SchedulerLike,
-    private readonly credentials: () => ServerCredentials,
+    private readonly source: () => X509Source | undefined,
     private readonly observe?: CallObserver,
     private readonly tracing?: CallTracing,
   ) {}
@@ -175,7 +173,8 @@ export class SandboxNode<S extends Served = ServedEndpoint> {
   async start(): Promise<this> {
     if (this.server) return this;
     const served = this.build(this);
-    const server = new GrpcServer({ scheduler: this.scheduler, credentials: this.credentials(), ...(this.observe ? { observe: this.observe } : {}), ...(this.tracing ? { tracing: this.tracing } : {}) });
+    const source = this.source();
+    const server = new GrpcServer({ scheduler: this.scheduler, ...(source ? { source } : {}), ...(this.observe ? { observe: this.observe } : {}), ...(this.tracing ? { tracing: this.tracing } : {}) });
     served.serve(server);
     const [bound] = await server.listen([this.listenUrl]);
     this.listenUrl = bound ?? this.listenUrl;
@@ -334,9 +333,9 @@ export class Sandbox {
     return pool;
   }
 
-  /** What `name` serves with: mutual TLS with its SVID when secure. */
-  serverCredentials(name: string): ServerCredentials {
-    return this.secure ? spiffeServerCredentials(this.identity(name)) : ServerCredentials.createInsecure();
+  /** What `name` serves with: mutual TLS with its SVID when secure, plaintext otherwise. */
+  serverSource(name: string): X509Source | undefined {
+    return this.secure ? this.identity(name) : undefined;
   }
 
   /**
@@ -346,7 +345,7 @@ export class Sandbox {
    */
   async node<S extends Served>(name: string, build: (node: SandboxNode<S>) => S, options: { tcp?: boolean; url?: NsmUrl } = {}): Promise<SandboxNode<S>> {
     const url = options.url ?? (options.tcp ? tcpUrl('127.0.0.1', await freePort()) : this.url(name));
-    const node = new SandboxNode<S>(name, url, build, this.scheduler, () => this.serverCredentials(name), this.metrics?.grpcServer, this.tracing);
+    const node = new SandboxNode<S>(name, url, build, this.scheduler, () => this.serverSource(name), this.metrics?.grpcServer, this.tracing);
     this.nodes.push(node as unknown as SandboxNode<Served>);
     return node.start();
   }

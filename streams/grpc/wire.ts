@@ -1,0 +1,62 @@
+import { status } from '@grpc/grpc-js';
+import { NsmError, resourceExhausted } from '../../operators/core/errors.js';
+
+/**
+ * gRPC's framing on HTTP/2 (PROTOCOL-HTTP2.md): each message is a compressed-flag byte, a
+ * 4-byte big-endian length and the bytes; status travels as `grpc-status`/`grpc-message`.
+ */
+const PREFIX = 5;
+
+/** `message` as one length-prefixed, uncompressed gRPC message. */
+export function lengthPrefixed(message: Uint8Array): Buffer {
+  const framed = Buffer.allocUnsafe(PREFIX + message.length);
+  framed[0] = 0;
+  framed.writeUInt32BE(message.length, 1);
+  framed.set(message, PREFIX);
+  return framed;
+}
+
+/**
+ * Cuts HTTP/2 DATA chunks into whole gRPC messages, however the chunks split them. A message
+ * longer than `maxLength` is RESOURCE_EXHAUSTED and a compressed one UNIMPLEMENTED: this side
+ * announces `grpc-accept-encoding: identity`, so a peer that compresses anyway broke the protocol.
+ */
+export class MessageReader {
+  private buffered: Buffer = Buffer.alloc(0);
+
+  constructor(private readonly maxLength: number) {}
+
+  /** The messages `chunk` completes, in order. */
+  push(chunk: Buffer): Buffer[] {
+    let data = this.buffered.length === 0 ? chunk : Buffer.concat([this.buffered, chunk]);
+    const messages: Buffer[] = [];
+    while (data.length >= PREFIX) {
+      const length = data.readUInt32BE(1);
+      if (data[0] !== 0) throw new NsmError(status.UNIMPLEMENTED, 'compressed messages are not accepted (grpc-accept-encoding: identity)');
+      if (length > this.maxLength) throw resourceExhausted(`a message of ${length} bytes is over the limit of ${this.maxLength}`);
+      if (data.length < PREFIX + length) break;
+      messages.push(data.subarray(PREFIX, PREFIX + length));
+      data = data.subarray(PREFIX + length);
+    }
+    this.buffered = data;
+    return messages;
+  }
+}
+
+/** `grpc-timeout` (at most 8 digits and a unit) in milliseconds; undefined when absent or malformed. */
+export function timeoutMs(header: string | string[] | undefined): number | undefined {
+  const m = typeof header === 'string' ? /^(\d{1,8})([HMSmun])$/.exec(header) : null;
+  if (m === null) return undefined;
+  const perUnit = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 1e-3, n: 1e-6 }[m[2] as 'H' | 'M' | 'S' | 'm' | 'u' | 'n'];
+  return Number(m[1]) * perUnit;
+}
+
+/** A status message as `grpc-message` carries it: UTF-8, percent-encoding '%' and every byte outside printable ASCII. */
+export function grpcMessage(message: string): string {
+  if (/^[\x20-\x24\x26-\x7e]*$/.test(message)) return message;
+  let encoded = '';
+  for (const byte of Buffer.from(message, 'utf8')) {
+    encoded += byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return encoded;
+}
