@@ -8,6 +8,9 @@ import { X509BundlesResponse, X509SVIDResponse } from '../../proto/gen/workload.
 import type { IssuedCertificate } from './ca.js';
 import { peerProcess, type PeerProcess } from './peerProcess.js';
 import { spiffeIdOf } from './svid.js';
+import { NsmError } from '../../operators/core/errors.js';
+import { refuse } from '../grpc/serverCall.js';
+import { grpcMessage, lengthPrefixed } from '../grpc/wire.js';
 
 /** What the server needs from the identity provider: SVIDs per workload, and the bundles. */
 export interface WorkloadIdentities {
@@ -20,13 +23,6 @@ export interface WorkloadIdentities {
 }
 
 const der = (certs: readonly IssuedCertificate['cert'][]): Buffer => Buffer.concat(certs.map((c) => c.raw));
-
-/** One gRPC message frame: uncompressed flag, 4-byte length, bytes. */
-function frame(bytes: Uint8Array): Buffer {
-  const header = Buffer.alloc(5);
-  header.writeUInt32BE(bytes.length, 1);
-  return Buffer.concat([header, bytes]);
-}
 
 /**
  * The SPIFFE Workload API (X.509 profile) on a unix socket, spoken directly over Node's HTTP/2:
@@ -83,8 +79,7 @@ export class WorkloadApiServer {
 
   /** Ends a call that sent nothing yet with a status (gRPC "trailers-only" response). */
   private fail(stream: http2.ServerHttp2Stream, code: status, message: string): void {
-    if (stream.destroyed || stream.headersSent) return;
-    stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(code), 'grpc-message': encodeURIComponent(message) }, { endStream: true });
+    if (!stream.destroyed && !stream.headersSent) refuse(stream, new NsmError(code, message));
   }
 
   private serve(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
@@ -108,12 +103,12 @@ export class WorkloadApiServer {
       const subscription = messages(caller).subscribe({
         next: (bytes) => {
           if (!stream.headersSent) stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
-          stream.write(frame(bytes));
+          stream.write(lengthPrefixed(bytes));
         },
         error: (e: unknown) => {
           const message = e instanceof Error ? e.message : String(e);
           if (!stream.headersSent) return this.fail(stream, status.PERMISSION_DENIED, message);
-          trailers = { 'grpc-status': String(status.PERMISSION_DENIED), 'grpc-message': encodeURIComponent(message) };
+          trailers = { 'grpc-status': String(status.PERMISSION_DENIED), 'grpc-message': grpcMessage(message) };
           stream.end();
         },
       });
