@@ -97,6 +97,18 @@ describe('gRPC server over HTTP/2', () => {
     expect(unsubscribed).toBe(true);
   });
 
+  it('an answer its protobuf cannot hold is INTERNAL naming the method, and the server goes on serving', async () => {
+    const session = await server((s) =>
+      serveNetworkService(s, { request: (r) => of({ ...(r.connection as Connection), state: 'up' as unknown as number }), close: () => of(undefined) }, new ConnectionMonitor()),
+    );
+    const request = lengthPrefixed(NetworkServiceRequest.encode(NetworkServiceRequest.fromPartial({ connection: { id: 'c' } })).finish());
+    expect(statusOf(await exchange(session, '/networkservice.NetworkService/Request', request))).toEqual({
+      code: status.INTERNAL,
+      message: expect.stringContaining('/networkservice.NetworkService/Request: the answer does not encode: '),
+    });
+    expect(statusOf(await exchange(session, '/grpc.health.v1.Health/Check', check)).code).toBe(status.OK);
+  });
+
   it("hands the chain the caller's metadata, without the transport's headers", async () => {
     let seen: Metadata | undefined;
     const session = await server((s) =>

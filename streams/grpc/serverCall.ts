@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import { Metadata } from '@grpc/grpc-js';
 import type { SchedulerLike, Subscription } from 'rxjs';
-import { deadlineExceeded, invalidArgument, messageOf, statusOf } from '../../operators/core/errors.js';
+import { deadlineExceeded, internal, invalidArgument, messageOf, statusOf } from '../../operators/core/errors.js';
 import type { PeerIdentity } from '../../operators/core/peer.js';
 import { peerIdentityOf } from '../spiffe/tls.js';
 import type { MethodDef } from './method.js';
@@ -164,9 +164,16 @@ export class Http2ServedCall<Req, Res> implements ServedCall<Req, Res> {
 
   write(message: Res): void {
     if (this.finished || this.stream.closed) return;
+    let bytes: Uint8Array;
+    try {
+      bytes = this.method.responseSerialize(message);
+    } catch (e) {
+      // A chain answered something its protobuf cannot hold: our fault, not the caller's.
+      return this.cut(internal(`${this.method.path}: the answer does not encode: ${messageOf(e)}`));
+    }
     this.sendHeaders();
     this.written++;
-    this.stream.write(lengthPrefixed(this.method.responseSerialize(message)), () => this.flushed++);
+    this.stream.write(lengthPrefixed(bytes), () => this.flushed++);
   }
 
   end(): void {
