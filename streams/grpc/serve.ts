@@ -1,8 +1,7 @@
 import type { Metadata } from '@grpc/grpc-js';
-import { status } from '@grpc/grpc-js';
 import { asyncScheduler, defer, Observable, Subscription, type SchedulerLike } from 'rxjs';
 import { Context, ContextKey } from '../../operators/core/context.js';
-import { internal, NsmError } from '../../operators/core/errors.js';
+import { internal, resourceExhausted } from '../../operators/core/errors.js';
 import type { PeerIdentity } from '../../operators/core/peer.js';
 import type { ServedCall } from './serverCall.js';
 
@@ -91,7 +90,7 @@ export function serverStreamHandler<Req, Res>(
         if (subscribing) allowance++;
         else if (call.pending >= allowance) {
           subscription.unsubscribe();
-          call.fail(new NsmError(status.RESOURCE_EXHAUSTED, `${path}: the reader fell ${call.pending} messages behind; call again for a fresh view`));
+          call.fail(resourceExhausted(`${path}: the reader fell ${call.pending} messages behind; call again for a fresh view`));
           return;
         }
         call.write(message);

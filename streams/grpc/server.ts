@@ -2,10 +2,9 @@ import { chmod, mkdir, rm } from 'node:fs/promises';
 import { createSecureServer, createServer as createHttp2Server, type Http2Server, type Http2Session, type IncomingHttpHeaders, type SecureServerOptions, type ServerHttp2Stream } from 'node:http2';
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import { dirname } from 'node:path';
-import { status } from '@grpc/grpc-js';
 import { asyncScheduler, defer, type Observable, type SchedulerLike, type Subscription } from 'rxjs';
 import type { Context } from '../../operators/core/context.js';
-import { internal, NsmError } from '../../operators/core/errors.js';
+import { internal, unimplemented } from '../../operators/core/errors.js';
 import type { MethodDef } from './method.js';
 import type { CallObserver } from '../../operators/tools/metrics.js';
 import { endingSpan, observeCall } from './observeCall.js';
@@ -50,8 +49,8 @@ export interface GrpcServerOptions {
   tracing?: CallTracing;
 }
 
-/** The TLS options of an X.509 context: its SVID to present, its bundles to verify callers against. */
-const tlsOptions = (ctx: X509Context): SecureServerOptions => ({ ca: bundlesPem(ctx), cert: chainPem(ctx.svid), key: keyPem(ctx.svid), requestCert: true, rejectUnauthorized: true });
+/** The TLS context of an X.509 context: its SVID to present, its bundles to verify callers against. */
+const tlsOptions = (ctx: X509Context): SecureServerOptions => ({ ca: bundlesPem(ctx), cert: chainPem(ctx.svid), key: keyPem(ctx.svid) });
 
 /** A served method: the codec and the handler of its calls. */
 interface Route {
@@ -117,7 +116,7 @@ export class GrpcServer {
     const path = String(headers[':path']);
     const route = this.routes.get(path);
     const timeout = headers['grpc-timeout'];
-    if (route === undefined) refuse(stream, new NsmError(status.UNIMPLEMENTED, `unknown method ${path}`));
+    if (route === undefined) refuse(stream, unimplemented(`unknown method ${path}`));
     else if (timeout !== undefined && timeoutMs(timeout) === undefined) refuse(stream, internal(`${path}: invalid grpc-timeout "${String(timeout)}"`));
     else route.handle(new Http2ServedCall(stream, headers, route.method, MAX_RECEIVE, this.scheduler));
   }

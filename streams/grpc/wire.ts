@@ -1,5 +1,4 @@
-import { status } from '@grpc/grpc-js';
-import { NsmError, resourceExhausted } from '../../operators/core/errors.js';
+import { resourceExhausted, unimplemented } from '../../operators/core/errors.js';
 
 /**
  * gRPC's framing on HTTP/2 (PROTOCOL-HTTP2.md): each message is a compressed-flag byte, a
@@ -32,7 +31,7 @@ export class MessageReader {
     const messages: Buffer[] = [];
     while (data.length >= PREFIX) {
       const length = data.readUInt32BE(1);
-      if (data[0] !== 0) throw new NsmError(status.UNIMPLEMENTED, 'compressed messages are not accepted (grpc-accept-encoding: identity)');
+      if (data[0] !== 0) throw unimplemented('compressed messages are not accepted (grpc-accept-encoding: identity)');
       if (length > this.maxLength) throw resourceExhausted(`a message of ${length} bytes is over the limit of ${this.maxLength}`);
       if (data.length < PREFIX + length) break;
       messages.push(data.subarray(PREFIX, PREFIX + length));
