@@ -243,9 +243,17 @@ export class ChaosMesh {
     return d;
   }
 
-  /** Daemon `name` killed with SIGKILL and started again as it was (a pod's container restarting). */
+  /**
+   * Daemon `name` killed with SIGKILL and started again as it was (a pod's container restarting).
+   * A restarted nsc Requests its connections anew, one after another: the fault lasts until it
+   * has them all, so that the next cell does not begin in the middle of them.
+   */
   async killAndRestart(name: string): Promise<void> {
-    this.daemons.set(name, this.mesh.restart(await this.kill(name)));
+    const killed = await this.kill(name);
+    const held = connectedIds(killed);
+    const again = this.mesh.restart(killed);
+    this.daemons.set(name, again);
+    if (held > 0) await until(() => connectedIds(again) >= held, 60_000, `${name} connected again`);
   }
 
   async dispose(): Promise<void> {
@@ -255,6 +263,9 @@ export class ChaosMesh {
     for (const ns of this.namespaces.splice(0)) delNetns(ns);
   }
 }
+
+/** How many connections an nsc has reported connected (a heal reports one again). */
+const connectedIds = (nsc: Daemon): number => new Set(nscEvents(nsc, 'connected').map((c) => c.path.pathSegments[0]?.id)).size;
 
 /** Polls `check` every 100 ms until it holds, or fails after `timeoutMs` naming `what`. */
 export async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
