@@ -63,7 +63,7 @@ export interface Security {
   /** This process's tokens (own path segment, and every outgoing call). */
   readonly token: TokenGenerator;
   /** A channel pool calling with this identity and token, its calls counted in the daemon's metrics. */
-  pool(options?: Pick<ChannelPoolOptions, 'channelOptions' | 'idleMs'>): ChannelPool;
+  pool(options?: Pick<ChannelPoolOptions, 'reconnectBackoff' | 'idleMs'>): ChannelPool;
   /** A gRPC server with these credentials, its calls counted in the daemon's metrics. */
   server(): GrpcServer;
   /** The policies to enforce: none when insecure (there is no TLS identity to check). */

@@ -5,7 +5,6 @@ import { lastValueFrom, of } from 'rxjs';
 import { afterAll, afterEach, expect, it } from 'vitest';
 import { Connection } from '../../proto/gen/connection.js';
 import { NetworkServiceRequest } from '../../proto/gen/networkservice.js';
-import { connectivityState } from '@grpc/grpc-js';
 import { ChannelPool, type PooledChannel } from '../../streams/grpc/channelPool.js';
 import { GrpcServer } from '../../streams/grpc/server.js';
 import { Context } from '../core/context.js';
@@ -16,7 +15,7 @@ import { clientConnOf, dial as dialElement, waitReady } from './dial.js';
 import { metadata } from './metadata.js';
 
 // grpc-js would wait a minute before its next attempt on a channel that failed to connect.
-const pool = new ChannelPool({ channelOptions: { 'grpc.initial_reconnect_backoff_ms': 60_000, 'grpc.max_reconnect_backoff_ms': 60_000 } });
+const pool = new ChannelPool({ reconnectBackoff: { initialMs: 60_000, maxMs: 60_000 } });
 const dir = mkdtempSync(join(tmpdir(), 'nsm-rx-dial-'));
 const servers: GrpcServer[] = [];
 /** A server at `url` (stopped after the test). */
@@ -73,7 +72,7 @@ it('a connection whose kept channel is backing off (its next hop died) dials ane
   expect(await requested()).toBe('ready');
   await server.stop(100); // the next hop dies
   const first = channels[0] as PooledChannel;
-  await expect.poll(() => first.client.getChannel().getConnectivityState(false)).not.toBe(connectivityState.READY);
+  await expect.poll(() => first.client.current).not.toBe('ready');
   expect(await requested()).toMatch(/nothing accepts connections there/);
   expect(pool.failing(url)).toBe(true); // the kept channel backs off now
   expect(await requested()).toMatch(/nothing accepts connections there/);
@@ -107,7 +106,7 @@ it('a Request moving to another next hop does not wait to Close at the old one w
   expect(await to(a)).toBe('ready');
   await old.stop(100);
   const kept = pool.acquire(a);
-  await expect.poll(() => kept.client.getChannel().getConnectivityState(false)).not.toBe(connectivityState.READY);
+  await expect.poll(() => kept.client.current).not.toBe('ready');
   kept.release();
   expect(await to(a)).toMatch(/nothing accepts connections there/);
   expect(pool.failing(a)).toBe(true); // the connection's channel to a backs off

@@ -1,6 +1,5 @@
-import { connectivityState } from '@grpc/grpc-js';
-import { concat, defer, EMPTY, Observable } from 'rxjs';
-import { catchError, ignoreElements, tap } from 'rxjs/operators';
+import { concat, defer, EMPTY, throwError, type Observable } from 'rxjs';
+import { catchError, ignoreElements, takeWhile, tap, timeout } from 'rxjs/operators';
 import { onSettle } from '../tools/onSettle.js';
 import type { Connection } from '../../proto/gen/connection.js';
 import { ContextKey, type Context } from '../core/context.js';
@@ -15,41 +14,32 @@ import { metadataOf, type ConnectionMetadata } from './metadata.js';
 export const clientConnKey = new ContextKey<PooledChannel>('clientConn');
 
 /**
- * Waits until the channel is READY, at most `timeoutMs` of real time (dialing is I/O). A
- * connection attempt that fails while we wait (refused: nothing listens there) fails the dial
- * at once instead of at the timeout — a dead next hop is known in a millisecond, and heal should
- * not wait out the dial timeout to learn it. (`dial` never waits on a channel backing off
- * after an earlier failure: it takes a new one, which tries at once.)
+ * Waits until the channel is ready, at most `timeoutMs` of real time (dialing is I/O). An
+ * attempt that fails while we wait (refused: nothing listens there) fails the dial at once
+ * instead of at the timeout — a dead next hop is known in a millisecond, and heal should not
+ * wait out the dial timeout to learn it. (`dial` never waits on a channel backing off after an
+ * earlier failure: it takes a new one, which tries at once.)
+ *
+ * ```
+ * states   i-c-----r          i-c---f           i-c----------
+ * waitReady ------|            ------#(refused)  ---- timeoutMs #
+ * ```
  */
 export function waitReady(channel: PooledChannel, timeoutMs: number): Observable<never> {
-  return new Observable<never>((subscriber) => {
-    const ch = channel.client.getChannel();
-    const deadline = Date.now() + timeoutMs;
-    const refused = () => subscriber.error(new DialError(`cannot dial ${channel.url.href}: nothing accepts connections there`));
-    let done = false;
-    let attempted = false;
-    const watch = (state: connectivityState): void => {
-      if (done) return;
-      if (state === connectivityState.READY) return subscriber.complete();
+  const { href } = channel.url;
+  return defer(() => {
+    channel.client.connect();
+    return channel.client.states;
+  }).pipe(
+    takeWhile((state) => state !== 'ready'),
+    tap((state) => {
+      if (state === 'failing') throw new DialError(`cannot dial ${href}: nothing accepts connections there`);
       // A channel closed under us (its node stopped, the pool closed) will never be ready.
-      if (state === connectivityState.SHUTDOWN) return subscriber.error(new DialError(`cannot dial ${channel.url.href}: the channel was closed`));
-      if (state === connectivityState.TRANSIENT_FAILURE && attempted) return refused();
-      // An attempt is under way, or starts now (IDLE, kicked by getConnectivityState(true)): a
-      // failure from here on is its answer, even when CONNECTING passed between two looks.
-      if (state === connectivityState.CONNECTING || state === connectivityState.IDLE) attempted = true;
-      // Watched in short slices: grpc-js cannot drop a watcher, so one left behind by an
-      // unsubscribe keeps its timer only until its slice ends, not until the dial deadline.
-      ch.watchConnectivityState(state, Math.min(deadline, Date.now() + 250), (err) => {
-        if (done) return;
-        if (err && Date.now() >= deadline) subscriber.error(new DialError(`cannot dial ${channel.url.href} within ${timeoutMs} ms`));
-        else watch(ch.getConnectivityState(true));
-      });
-    };
-    watch(ch.getConnectivityState(true));
-    return () => {
-      done = true;
-    };
-  });
+      if (state === 'shutdown') throw new DialError(`cannot dial ${href}: the channel was closed`);
+    }),
+    ignoreElements(),
+    timeout({ first: timeoutMs, with: () => throwError(() => new DialError(`cannot dial ${href} within ${timeoutMs} ms`)) }),
+  );
 }
 
 /**

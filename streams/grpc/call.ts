@@ -1,8 +1,9 @@
-import { CallCredentials, Metadata, type CallOptions, type Client } from '@grpc/grpc-js';
-import { asyncScheduler, defer, Observable, type SchedulerLike, type Subscriber } from 'rxjs';
+import { Metadata } from '@grpc/grpc-js';
+import { asyncScheduler, defer, type Observable, type SchedulerLike } from 'rxjs';
 import { ContextKey, type Context } from '../../operators/core/context.js';
-import { toNsmError } from '../../operators/core/errors.js';
 import type { MethodDef } from './method.js';
+import type { CallSettings } from './clientCall.js';
+import type { ClientChannel } from './clientChannel.js';
 import type { CallObserver } from '../../operators/tools/metrics.js';
 import { spanKey } from '../../operators/tools/traceContext.js';
 import type { CallTracing } from '../../operators/tools/tracing.js';
@@ -20,9 +21,9 @@ export const responseHeadersKey = new ContextKey<(headers: Metadata) => void>('g
 /** The token generator of outgoing calls under this context (a chain's own identity; else the channel's). */
 export const outgoingTokenKey = new ContextKey<TokenGenerator>('grpc.outgoingToken');
 
-/** What a call goes over: a gRPC client, the server identity TLS proved, the caller's token. */
+/** What a call goes over: a gRPC channel, the server identity TLS proved, the caller's token. */
 export interface CallChannel {
-  readonly client: Client;
+  readonly client: Pick<ClientChannel, 'call'>;
   /** The server's identity from the channel's last handshake (undefined on plaintext). */
   peer?(): PeerIdentity | undefined;
   /** The token every call on this channel carries unless the context names another. */
@@ -48,22 +49,19 @@ function instrumented<Res>(channel: CallChannel, path: string, ctx: Context, una
 }
 
 /**
- * Metadata and call options of an outgoing call under `ctx`: deadline as the wall-clock Date
- * grpc-js expects; the caller's token as per-call credentials, made once the channel is
- * connected, so that its audience is the server TLS just verified (upstream per-RPC credentials).
+ * What an outgoing call under `ctx` carries: its metadata, its deadline, and the caller's token
+ * made once the channel is connected, so that its audience is the server TLS just verified
+ * (upstream per-RPC credentials).
  */
-function callSettings(channel: CallChannel, ctx: Context, scheduler: SchedulerLike): [Metadata, CallOptions] {
-  const deadline = ctx.deadline === undefined ? undefined : new Date(Date.now() + (ctx.deadline - scheduler.now()));
+function callSettings(channel: CallChannel, ctx: Context, scheduler: SchedulerLike): CallSettings {
   const generate = ctx.get(outgoingTokenKey) ?? channel.token;
-  const credentials =
-    generate && CallCredentials.createFromMetadataGenerator((_options, callback) => {
-      try {
-        callback(null, tokenMetadata(generate(channel.peer?.())));
-      } catch (e) {
-        callback(e instanceof Error ? e : new Error(String(e)));
-      }
-    });
-  return [ctx.get(outgoingMetadataKey) ?? new Metadata(), { deadline, ...(credentials ? { credentials } : {}) }];
+  return {
+    metadata: ctx.get(outgoingMetadataKey) ?? new Metadata(),
+    deadline: ctx.deadline,
+    scheduler,
+    credentials: generate && ((peer) => tokenMetadata(generate(peer))),
+    onHeaders: ctx.get(responseHeadersKey),
+  };
 }
 
 /**
@@ -77,21 +75,7 @@ export function unaryCall<Req, Res>(
   ctx: Context,
   scheduler: SchedulerLike = asyncScheduler,
 ): Observable<Res> {
-  return instrumented(channel, method.path, ctx, true, (traced) => new Observable<Res>((subscriber) => {
-    let done = false;
-    const [metadata, options] = callSettings(channel, traced, scheduler);
-    const call = channel.client.makeUnaryRequest(method.path, method.requestSerialize, method.responseDeserialize, request, metadata, options, (err, response) => {
-      done = true;
-      if (err) subscriber.error(toNsmError(err));
-      else {
-        subscriber.next(response as Res);
-        subscriber.complete();
-      }
-    });
-    const onHeaders = ctx.get(responseHeadersKey);
-    if (onHeaders) call.on('metadata', onHeaders);
-    return () => done || call.cancel();
-  }));
+  return instrumented(channel, method.path, ctx, true, (traced) => channel.client.call(method, { one: request }, callSettings(channel, traced, scheduler)));
 }
 
 /** A server-streaming call as an Observable of its messages; unsubscribe cancels the stream. */
@@ -102,26 +86,7 @@ export function serverStreamCall<Req, Res>(
   ctx: Context,
   scheduler: SchedulerLike = asyncScheduler,
 ): Observable<Res> {
-  return instrumented(channel, method.path, ctx, false, (traced) => new Observable<Res>((subscriber) => {
-    const stream = channel.client.makeServerStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, request, ...callSettings(channel, traced, scheduler));
-    const ended = forwardAnswers(stream, subscriber);
-    return () => ended() || stream.cancel();
-  }));
-}
-
-/** Puts a call's answers, its error (with its status) and its end into `subscriber`; tells whether it ended. */
-function forwardAnswers<Res>(stream: NodeJS.EventEmitter, subscriber: Subscriber<Res>): () => boolean {
-  let done = false;
-  stream.on('data', (message: Res) => subscriber.next(message));
-  stream.on('error', (err: unknown) => {
-    done = true;
-    subscriber.error(toNsmError(err));
-  });
-  stream.on('end', () => {
-    done = true;
-    subscriber.complete();
-  });
-  return () => done;
+  return instrumented(channel, method.path, ctx, false, (traced) => channel.client.call(method, { one: request }, callSettings(channel, traced, scheduler)));
 }
 
 /**
@@ -135,17 +100,5 @@ export function bidiStreamCall<Req, Res>(
   ctx: Context,
   scheduler: SchedulerLike = asyncScheduler,
 ): Observable<Res> {
-  return instrumented(channel, method.path, ctx, false, (traced) => new Observable<Res>((subscriber) => {
-    const stream = channel.client.makeBidiStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, ...callSettings(channel, traced, scheduler));
-    const ended = forwardAnswers(stream, subscriber);
-    const sending = requests.subscribe({
-      next: (message) => stream.write(message),
-      error: (e: unknown) => subscriber.error(toNsmError(e)),
-      complete: () => stream.end(),
-    });
-    return () => {
-      sending.unsubscribe();
-      if (!ended()) stream.cancel();
-    };
-  }));
+  return instrumented(channel, method.path, ctx, false, (traced) => channel.client.call(method, { all: requests }, callSettings(channel, traced, scheduler)));
 }

@@ -1,32 +1,28 @@
-import { Client, connectivityState, credentials, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
 import { skip, type Subscription } from 'rxjs';
-import type { PeerIdentity } from '../../operators/core/peer.js';
-import { grpcTarget, type NsmUrl } from '../../operators/tools/nsmUrl.js';
+import type { NsmUrl } from '../../operators/tools/nsmUrl.js';
 import type { TokenGenerator } from '../../operators/tools/token.js';
-import { spiffeChannelCredentials } from '../spiffe/tls.js';
 import type { X509Source } from '../spiffe/svid.js';
 import type { CallChannel } from './call.js';
 import type { CallObserver } from '../../operators/tools/metrics.js';
 import type { CallTracing } from '../../operators/tools/tracing.js';
-import { socketOfInode } from './inodeSocket.js';
+import { ClientChannel, type ClientChannelOptions, type ReconnectBackoff } from './clientChannel.js';
 
 /** A channel borrowed from the pool; `release` gives it back. */
 export interface PooledChannel extends CallChannel {
+  readonly client: ClientChannel;
   readonly url: NsmUrl;
   release(): void;
 }
 
 /** Whether `channel` failed its last connection attempt and is backing off before the next. */
-export function backingOff(channel: { readonly client: Client }): boolean {
-  return channel.client.getChannel().getConnectivityState(false) === connectivityState.TRANSIENT_FAILURE;
+export function backingOff(channel: { readonly client: ClientChannel }): boolean {
+  return channel.client.current === 'failing';
 }
 
 interface Entry {
-  readonly client: Client;
+  readonly client: ClientChannel;
   refs: number;
   idle: NodeJS.Timeout | undefined;
-  /** The server identity of the latest TLS handshake. */
-  peer: PeerIdentity | undefined;
 }
 
 export interface ChannelPoolOptions {
@@ -34,9 +30,9 @@ export interface ChannelPoolOptions {
   source?: X509Source;
   /** The token every call carries (upstream per-RPC credentials), unless a chain sends its own. */
   token?: TokenGenerator;
-  /** Plaintext or TLS credentials other than SPIFFE (tests). Ignored when `source` is given. */
-  credentials?: ChannelCredentials;
-  channelOptions?: ChannelOptions;
+  reconnectBackoff?: ReconnectBackoff;
+  /** The largest answer accepted (4 MiB by default). */
+  maxReceiveBytes?: number;
   /** How long an unused channel stays open for the next borrower (ms). */
   idleMs?: number;
   /** Told of every call made on the pool's channels and how it ended (Prometheus). */
@@ -46,10 +42,9 @@ export interface ChannelPoolOptions {
 }
 
 /**
- * Shares one grpc-js channel per next-hop URL among all users (every hop keeps calling the same
+ * Shares one channel per next-hop URL among all users (every hop keeps calling the same
  * few next hops; a fresh HTTP/2 connection per call or per connection would cost a handshake).
  * Reference counted; a channel nobody borrows lingers `idleMs`, then closes.
- * A plain `Client` is kept so that `close()` means closing the channel (DESIGN.md pitfall).
  * With a SPIFFE source every channel is mutual TLS and remembers whom it verified; when the
  * SVID's key changes, later borrowers get fresh channels (a connection presents the certificate
  * of its handshake, and tokens signed with a new key would not verify against it).
@@ -57,8 +52,7 @@ export interface ChannelPoolOptions {
 export class ChannelPool {
   private readonly channels = new Map<string, Entry>();
   private readonly source: X509Source | undefined;
-  private readonly creds: ChannelCredentials;
-  private readonly channelOptions: ChannelOptions;
+  private readonly channelOptions: ClientChannelOptions;
   private readonly observe: CallObserver | undefined;
   private readonly tracing: CallTracing | undefined;
   private readonly idleMs: number;
@@ -68,16 +62,8 @@ export class ChannelPool {
   constructor(options: ChannelPoolOptions = {}) {
     this.source = options.source;
     this.token = options.token;
-    this.creds = options.credentials ?? credentials.createInsecure();
-    this.channelOptions = {
-      'grpc.enable_retries': 0,
-      // A restarted next hop should be reachable again quickly (grpc-js backs off up to 120 s).
-      'grpc.initial_reconnect_backoff_ms': 100,
-      'grpc.max_reconnect_backoff_ms': 1000,
-      // SPIFFE verifies the URI SAN, not a host name; an IP as SNI would only draw a warning.
-      ...(options.source ? { 'grpc.ssl_target_name_override': 'nsm' } : {}),
-      ...options.channelOptions,
-    };
+    const { source, reconnectBackoff, maxReceiveBytes } = options;
+    this.channelOptions = { ...(source ? { source } : {}), ...(reconnectBackoff ? { reconnectBackoff } : {}), ...(maxReceiveBytes ? { maxReceiveBytes } : {}) };
     this.idleMs = options.idleMs ?? 30_000;
     this.observe = options.observe;
     this.tracing = options.tracing;
@@ -99,20 +85,14 @@ export class ChannelPool {
   }
 
   private open(url: NsmUrl): Entry {
-    // Called at each TLS handshake, long after `entry` exists.
-    const onPeer = (peer: PeerIdentity): void => {
-      entry.peer = peer;
-    };
-    const creds = this.source ? spiffeChannelCredentials(this.source, onPeer) : this.creds;
-    const entry: Entry = { client: new Client(grpcTarget(url.scheme === 'inode' ? socketOfInode(url) : url), creds, this.channelOptions), refs: 0, idle: undefined, peer: undefined };
-    return entry;
+    return { client: new ClientChannel(url, this.channelOptions), refs: 0, idle: undefined };
   }
 
   /**
    * The channel to `url` new calls go over, one more borrower counted: opened if needed, and
    * anew when the one there is backing off after a failed connect — a dial then tries at once
    * (as upstream's, which dials anew): a dead peer is known in a millisecond, and one back at
-   * the same URL is reached without waiting out grpc-js's backoff.
+   * the same URL is reached without waiting out the backoff.
    */
   private borrow(url: NsmUrl): Entry {
     let entry = this.channels.get(url.href);
@@ -165,7 +145,7 @@ export class ChannelPool {
       token: this.token,
       observe: this.observe,
       tracing: this.tracing,
-      peer: () => latest().peer,
+      peer: () => latest().client.peer,
       release: () => {
         if (released) return;
         released = true;

@@ -59,3 +59,13 @@ export function grpcMessage(message: string): string {
   }
   return encoded;
 }
+
+/** A `grpc-message` as sent: percent-decoded; a malformed one as it came. */
+export function decodeGrpcMessage(header: string | string[] | undefined): string {
+  const message = Array.isArray(header) ? header.join(',') : (header ?? '');
+  try {
+    return decodeURIComponent(message);
+  } catch {
+    return message;
+  }
+}

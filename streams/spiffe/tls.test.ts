@@ -131,7 +131,7 @@ describe('mutual TLS with SPIFFE identities', () => {
     const dial = async () => {
       const channel = pool.acquire(parseNsmUrl(`tcp://127.0.0.1:${port}`));
       const before = presented.length;
-      channel.client.getChannel().getConnectivityState(true);
+      channel.client.connect();
       await vi.waitFor(() => expect(presented.length).toBeGreaterThan(before), { timeout: 3000 });
       channel.release();
       return presented[before];

@@ -1,7 +1,8 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, credentials, Metadata } from '@grpc/grpc-js';
+import { Metadata } from '@grpc/grpc-js';
+import { ClientChannel } from '../grpc/clientChannel.js';
 import { firstValueFrom, take, toArray } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SpiffeWorkloadAPIService } from '../../proto/gen/workload.js';
@@ -54,7 +55,7 @@ describe('SPIFFE Workload API (identity provider and client)', () => {
 
   it('refuses calls without the security header, and the JWT profile, with gRPC status codes', async () => {
     const socket = await serve();
-    const client = new Client(`unix://${socket.scheme === 'unix' ? socket.path : ''}`, credentials.createInsecure());
+    const client = new ClientChannel(socket);
     try {
       await expect(firstValueFrom(serverStreamCall({ client }, SpiffeWorkloadAPIService.fetchX509Svid, {}, Context.background))).rejects.toMatchObject({
         code: 3,

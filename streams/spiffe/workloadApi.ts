@@ -1,10 +1,11 @@
 import { createPrivateKey } from 'node:crypto';
-import { Client, credentials, Metadata } from '@grpc/grpc-js';
+import { Metadata } from '@grpc/grpc-js';
 import { defer, finalize, map, retry, timer, type Observable } from 'rxjs';
 import { SpiffeWorkloadAPIService, type X509SVIDResponse } from '../../proto/gen/workload.js';
 import { Context } from '../../operators/core/context.js';
-import { grpcTarget, type NsmUrl } from '../../operators/tools/nsmUrl.js';
+import type { NsmUrl } from '../../operators/tools/nsmUrl.js';
 import { outgoingMetadataKey, serverStreamCall } from '../grpc/call.js';
+import { ClientChannel } from '../grpc/clientChannel.js';
 import { certificatesFromDer, StreamedX509Source, x509Svid, type X509Context } from './svid.js';
 
 /** The variable naming the Workload API socket, and its default (the SPIRE agent's). */
@@ -30,7 +31,7 @@ export function x509ContextOf(response: X509SVIDResponse): X509Context {
  */
 export function fetchX509Contexts(socket: NsmUrl): Observable<X509Context> {
   return defer(() => {
-    const client = new Client(grpcTarget(socket), credentials.createInsecure());
+    const client = new ClientChannel(socket);
     const header = new Metadata();
     header.set('workload.spiffe.io', 'true');
     return serverStreamCall({ client }, SpiffeWorkloadAPIService.fetchX509Svid, {}, Context.background.with(outgoingMetadataKey, header)).pipe(

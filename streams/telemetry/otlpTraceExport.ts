@@ -1,4 +1,3 @@
-import { Client, credentials } from '@grpc/grpc-js';
 import { asyncScheduler, lastValueFrom, of, Subject, type SchedulerLike } from 'rxjs';
 import { bufferTime, catchError, concatMap, distinctUntilChanged, filter, map, tap } from 'rxjs/operators';
 import { Context } from '../../operators/core/context.js';
@@ -6,6 +5,8 @@ import { otlpTraceRequest } from '../../operators/tools/otlpSpans.js';
 import type { SpanRecord } from '../../operators/tools/tracing.js';
 import { TraceServiceService } from '../../proto/gen/trace_service.js';
 import { unaryCall } from '../grpc/call.js';
+import { ClientChannel } from '../grpc/clientChannel.js';
+import { parseNsmUrl } from '../../operators/tools/nsmUrl.js';
 
 export interface OtlpTraceExportOptions {
   /** A gRPC target: `host:port` (NSM_OPEN_TELEMETRY_ENDPOINT's form) or `unix:///path`. */
@@ -42,7 +43,7 @@ export interface OtlpTraceExport {
  */
 export function otlpTraceExport(options: OtlpTraceExportOptions): OtlpTraceExport {
   const { target, serviceName, delayMs = 1000, maxBatch = 512, maxQueue = 2048, timeoutMs = 10_000, scheduler = asyncScheduler, onError } = options;
-  const client = new Client(target, credentials.createInsecure());
+  const client = new ClientChannel(parseNsmUrl(target));
   const spans = new Subject<SpanRecord>();
   let queued = 0;
   let dropped = 0;

@@ -1,11 +1,13 @@
-import { Server, ServerCredentials, credentials, makeGenericClientConstructor, type ServiceDefinition } from '@grpc/grpc-js';
+import { Metadata, Server, ServerCredentials, credentials, makeGenericClientConstructor, type ServiceDefinition } from '@grpc/grpc-js';
 import { connect, createServer, type ClientHttp2Session } from 'node:http2';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { of } from 'rxjs';
+import { asyncScheduler, lastValueFrom, of } from 'rxjs';
 import { GrpcServer } from '../../streams/grpc/server.js';
+import { ClientChannel } from '../../streams/grpc/clientChannel.js';
+import { unixUrl } from '../../operators/tools/nsmUrl.js';
 import { measure, type BenchResult } from './stats.js';
 
 /**
@@ -14,19 +16,19 @@ import { measure, type BenchResult } from './stats.js';
  * the nsmgr and the forwarder open toward their next hop, each answered with one message and
  * ended by the server) between a client and a server in this process over a unix socket, with
  * 1 KiB messages, handlers that echo and no protobuf, chain or security: through grpc-js on
- * both ends; through a grpc-js client and nsm-rx's own server (what nsm-rx uses); and as bare
- * HTTP/2 requests of node:http2 with gRPC's framing. It is the floor under the in-process
+ * both ends; through nsm-rx's own client and server (what nsm-rx uses); and as bare HTTP/2
+ * requests of node:http2 with gRPC's framing. It is the floor under the in-process
  * Request+Close figures.
  */
-export async function transportFloorBenchmarks(quick: boolean): Promise<[grpcJs: BenchResult, ownServer: BenchResult, http2: BenchResult]> {
+export async function transportFloorBenchmarks(quick: boolean): Promise<[grpcJs: BenchResult, own: BenchResult, http2: BenchResult]> {
   const dir = mkdtempSync(join(tmpdir(), 'nsm-rx-bench-floor-'));
   try {
-    const grpc = await grpcJsClientFloor('through grpc-js (client and server)', join(dir, 'grpc.sock'), quick, grpcJsServer);
-    const own = await grpcJsClientFloor("through a grpc-js client and nsm-rx's server", join(dir, 'own.sock'), quick, ownServer);
+    const grpc = await grpcJsFloor(join(dir, 'grpc.sock'), quick);
+    const own = await ownFloor(join(dir, 'own.sock'), quick);
     const http2 = await http2Floor(join(dir, 'h2.sock'), quick);
     return [
       grpc,
-      { ...own, extra: { 'grpc-js server/own server p50': Number((grpc.p50Ms / own.p50Ms).toFixed(2)) } },
+      { ...own, extra: { 'grpc-js/own p50': Number((grpc.p50Ms / own.p50Ms).toFixed(2)) } },
       { ...http2, extra: { 'grpc-js/node:http2 p50': Number((grpc.p50Ms / http2.p50Ms).toFixed(2)) } },
     ];
   } finally {
@@ -55,8 +57,8 @@ async function requestClose(unary: () => Promise<unknown>, stream: () => Promise
   for (let i = 0; i < 3; i++) await unary();
 }
 
-/** The echo service on grpc-js's server; resolves to its stop. */
-async function grpcJsServer(socket: string): Promise<() => void> {
+/** The exchanges through grpc-js on both ends. */
+async function grpcJsFloor(socket: string, quick: boolean): Promise<BenchResult> {
   const server = new Server();
   server.addService(echo, {
     unary: (call: { request: Buffer }, done: (err: null, answer: Buffer) => void) => done(null, call.request),
@@ -66,18 +68,6 @@ async function grpcJsServer(socket: string): Promise<() => void> {
     },
   });
   await new Promise<void>((resolve, reject) => server.bindAsync(`unix://${socket}`, ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())));
-  return () => server.forceShutdown();
-}
-
-/** The echo service on nsm-rx's GrpcServer; resolves to its stop. */
-async function ownServer(socket: string): Promise<() => void> {
-  const server = new GrpcServer().serve('floor.Floor', echo, { unary: (m: Buffer) => of(m), stream: (m: Buffer) => of(m) });
-  await server.listen([`unix://${socket}`]);
-  return () => void server.kill();
-}
-
-async function grpcJsClientFloor(how: string, socket: string, quick: boolean, serve: (socket: string) => Promise<() => void>): Promise<BenchResult> {
-  const stop = await serve(socket);
   const client = new (makeGenericClientConstructor(echo, 'Floor'))(`unix://${socket}`, credentials.createInsecure());
   const unary = () => new Promise((resolve, reject) => client.makeUnaryRequest(echo.unary.path, same, same, MESSAGE, (err, answer) => (err ? reject(err) : resolve(answer))));
   const stream = () =>
@@ -88,10 +78,26 @@ async function grpcJsClientFloor(how: string, socket: string, quick: boolean, se
       call.on('end', resolve);
     });
   try {
-    return await measure(`transport floor: the 8 gRPC exchanges of a local Request+Close ${how}, one process, no chain`, quick ? 500 : 3000, 500, () => requestClose(unary, stream));
+    return await measure('transport floor: the 8 gRPC exchanges of a local Request+Close through grpc-js (client and server), one process, no chain', quick ? 500 : 3000, 500, () => requestClose(unary, stream));
   } finally {
     client.close();
-    stop();
+    server.forceShutdown();
+  }
+}
+
+/** The same over nsm-rx's ClientChannel and GrpcServer. */
+async function ownFloor(socket: string, quick: boolean): Promise<BenchResult> {
+  const server = new GrpcServer().serve('floor.Floor', echo, { unary: (m: Buffer) => of(m), stream: (m: Buffer) => of(m) });
+  await server.listen([`unix://${socket}`]);
+  const channel = new ClientChannel(unixUrl(socket));
+  const settings = { metadata: new Metadata(), scheduler: asyncScheduler };
+  const unary = () => lastValueFrom(channel.call(echo.unary, { one: MESSAGE }, settings));
+  const stream = () => lastValueFrom(channel.call(echo.stream, { one: MESSAGE }, settings));
+  try {
+    return await measure("transport floor: the same 8 exchanges through nsm-rx's client and server", quick ? 500 : 3000, 500, () => requestClose(unary, stream));
+  } finally {
+    channel.close();
+    await server.kill();
   }
 }
 

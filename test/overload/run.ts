@@ -108,7 +108,7 @@ async function main(): Promise<number> {
   try {
     const pool = await om.mesh.nscPool();
     // The checks read every connection of the burst in one monitor event: tens of MB.
-    const checks = await om.mesh.nscPool({ 'grpc.max_receive_message_length': -1 });
+    const checks = await om.mesh.nscPool({ maxReceiveBytes: 2 ** 31 });
     const nsmgr = pool.acquire(om.nsmgrUrl);
     const nsmgrChecks = checks.acquire(om.nsmgrUrl);
     const registry = pool.acquire(om.registryUrl);

@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { ChannelOptions } from '@grpc/grpc-js';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -9,7 +8,7 @@ import { registryChain } from '../../operators/core/registry.js';
 import { nseRegistryClient } from '../../operators/registry/grpcClient.js';
 import { parseNsmUrl, type NsmUrl } from '../../operators/tools/nsmUrl.js';
 import { NetworkServiceEndpointQuery, type NetworkServiceEndpoint } from '../../proto/gen/registry.js';
-import { ChannelPool } from '../../streams/grpc/channelPool.js';
+import { ChannelPool, type ChannelPoolOptions } from '../../streams/grpc/channelPool.js';
 import { spiffeTokenGenerator } from '../../streams/spiffe/token.js';
 import { workloadApiSource } from '../../streams/spiffe/workloadApi.js';
 
@@ -127,12 +126,12 @@ export class ProcessMesh {
     return this.identity;
   }
 
-  /** A channel pool with the nsc's identity (see startIdentity), e.g. to watch its connection at the nsmgr; `channelOptions` as ChannelPool takes them. */
-  async nscPool(channelOptions?: ChannelOptions): Promise<ChannelPool> {
+  /** A channel pool with the nsc's identity (see startIdentity), e.g. to watch its connection at the nsmgr. */
+  async nscPool(options: Pick<ChannelPoolOptions, 'maxReceiveBytes'> = {}): Promise<ChannelPool> {
     this.identity ?? this.startIdentity();
     const { source, stop } = workloadApiSource(parseNsmUrl(this.identitySocket));
     await source.ready();
-    const pool = new ChannelPool({ source, token: spiffeTokenGenerator(source, 600_000, Date.now), ...(channelOptions ? { channelOptions } : {}) });
+    const pool = new ChannelPool({ source, token: spiffeTokenGenerator(source, 600_000, Date.now), ...options });
     this.watchers.push({ pool, stop });
     return pool;
   }

@@ -318,11 +318,11 @@ export class Sandbox {
 
   /** A new channel pool calling as `name` (its SVID and token when secure). */
   newPool(name: string): ChannelPool {
-    const channelOptions = { 'grpc.initial_reconnect_backoff_ms': 50, 'grpc.max_reconnect_backoff_ms': 500 };
+    const reconnectBackoff = { initialMs: 50, maxMs: 500 };
     // Registrations ride on pool tokens: an hour, as upstream's sandbox hops (a short sandbox token
     // lifetime is for connections; a registration would expire before its Register's budget).
     const observe = { ...(this.metrics ? { observe: this.metrics.grpcClient } : {}), ...(this.tracing ? { tracing: this.tracing } : {}) };
-    return this.secure ? new ChannelPool({ source: this.identity(name), token: this.token(name, 3_600_000), channelOptions, ...observe }) : new ChannelPool({ channelOptions, ...observe });
+    return this.secure ? new ChannelPool({ source: this.identity(name), token: this.token(name, 3_600_000), reconnectBackoff, ...observe }) : new ChannelPool({ reconnectBackoff, ...observe });
   }
 
   /** The shared pool of `name`'s calls: the sandbox pool when plaintext, one per identity when secure. */
