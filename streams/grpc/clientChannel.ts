@@ -35,6 +35,13 @@ export interface ClientChannelOptions {
 /** A restarted next hop should be reachable again quickly (grpc-js's default backs off up to 120 s). */
 const defaultBackoff: ReconnectBackoff = { initialMs: 100, maxMs: 1000 };
 
+/**
+ * No caps of Node's own on a connection that carries a node's calls: a monitor stream per NSM
+ * connection stays open (Node assumes a peer allows 100 streams until it says otherwise, and
+ * grpc-go says nothing when it allows any number), and paths ride in headers.
+ */
+const http2Options = { peerMaxConcurrentStreams: 2 ** 32 - 1, maxSessionMemory: Number.MAX_SAFE_INTEGER, maxSendHeaderBlockLength: Number.MAX_SAFE_INTEGER };
+
 /** Where to connect for `url`; an inode URL is a listening unix socket of this host (throws NOT_FOUND when none). */
 function addressOf(url: NsmUrl): { path: string } | { host: string; port: number } {
   const t = url.scheme === 'inode' ? socketOfInode(url) : url;
@@ -107,7 +114,7 @@ export class ClientChannel {
         })
       : netConnect(address);
     const authority = 'path' in address ? 'localhost' : `${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`;
-    const session = http2Connect(`${ctx ? 'https' : 'http'}://${authority}`, { createConnection: () => socket });
+    const session = http2Connect(`${ctx ? 'https' : 'http'}://${authority}`, { createConnection: () => socket, ...http2Options });
     // Idle connections do not keep the process alive; calls ref it (see clientCall).
     session.unref();
     this.session = session;
