@@ -1,5 +1,5 @@
 import { createHash, randomInt } from 'node:crypto';
-import { status } from '@grpc/grpc-js';
+import { status } from '../../operators/core/status.js';
 import { invalidArgument, NsmError } from '../../operators/core/errors.js';
 
 /** Linux IFNAMSIZ − 1. */

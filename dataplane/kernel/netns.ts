@@ -1,5 +1,5 @@
 import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
-import { status } from '@grpc/grpc-js';
+import { status } from '../../operators/core/status.js';
 import { invalidArgument, notFound, statusOf } from '../../operators/core/errors.js';
 import { inodeLookup, inodeUrlOf } from '../../streams/inodes.js';
 

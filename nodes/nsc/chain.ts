@@ -1,5 +1,5 @@
 import { asyncScheduler } from 'rxjs';
-import { status } from '@grpc/grpc-js';
+import { status } from '../../operators/core/status.js';
 import { client, type Client } from '../../operators/chains/client.js';
 import { messageOf, statusOf } from '../../operators/core/errors.js';
 import type { NetworkServiceElement, NetworkServiceHandler } from '../../operators/core/networkservice.js';

@@ -1,4 +1,5 @@
-import { Metadata, status } from '@grpc/grpc-js';
+import { status } from '../core/status.js';
+import { Metadata } from '../core/callMetadata.js';
 import { defer, of, type Observable, type SchedulerLike } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { NetworkServiceEndpoint, type NetworkServiceEndpointQuery, type NetworkServiceEndpointResponse } from '../../proto/gen/registry.js';

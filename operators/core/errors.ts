@@ -1,4 +1,4 @@
-import { status } from '@grpc/grpc-js';
+import { status } from './status.js';
 
 /**
  * An error that crosses gRPC as a proper status code (DESIGN.md: never UNKNOWN stack traces).
@@ -36,14 +36,14 @@ export const cancelled = (msg: string) => new NsmError(status.CANCELLED, msg);
 export const internal = (msg: string) => new NsmError(status.INTERNAL, msg);
 export const resourceExhausted = (msg: string) => new NsmError(status.RESOURCE_EXHAUSTED, msg);
 
-/** The gRPC code of any error: NsmError and grpc-js ServiceError carry one; others are INTERNAL. */
+/** The gRPC code of any error: NsmError and errors of other gRPC libraries carry one; others are INTERNAL. */
 export function statusOf(err: unknown): status {
   if (err instanceof NsmError) return err.code;
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'number' && code in status ? code : status.INTERNAL;
 }
 
-/** A one-line message for any thrown value (grpc-js prefixes "<code> <NAME>: "; keep just the details). */
+/** A one-line message for any thrown value (a gRPC library's error may prefix "<code> <NAME>: "; keep just its details). */
 export function messageOf(err: unknown): string {
   const details = (err as { details?: unknown } | null)?.details;
   if (typeof details === 'string' && details !== '') return details;

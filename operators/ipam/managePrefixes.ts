@@ -1,6 +1,6 @@
 import { defer, EMPTY, of, throwError, type Observable } from 'rxjs';
 import { concatMap, finalize } from 'rxjs/operators';
-import { status } from '@grpc/grpc-js';
+import { status } from '../core/status.js';
 import { Type, type PrefixRequest, type PrefixResponse } from '../../proto/gen/ipam.js';
 import { invalidArgument, NsmError } from '../core/errors.js';
 import type { PrefixPool } from '../tools/prefixPool.js';

@@ -1,4 +1,4 @@
-import { status } from '@grpc/grpc-js';
+import { status } from '../core/status.js';
 import { of, throwError, timer, type SchedulerLike } from 'rxjs';
 import { map, mergeMap } from 'rxjs/operators';
 import { describe, expect, it } from 'vitest';

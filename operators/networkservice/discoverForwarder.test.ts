@@ -1,4 +1,4 @@
-import { status } from '@grpc/grpc-js';
+import { status } from '../core/status.js';
 import { concat, defer, lastValueFrom, Observable, of, throwError } from 'rxjs';
 import { ignoreElements } from 'rxjs/operators';
 import { describe, expect, it } from 'vitest';

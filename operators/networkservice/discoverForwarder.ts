@@ -1,6 +1,6 @@
 import { defer, Observable, throwError } from 'rxjs';
 import { catchError, map, mergeMap, toArray } from 'rxjs/operators';
-import { status } from '@grpc/grpc-js';
+import { status } from '../core/status.js';
 import { State, type Connection } from '../../proto/gen/connection.js';
 import type { NetworkServiceRequest } from '../../proto/gen/networkservice.js';
 import type { NetworkService, NetworkServiceEndpoint } from '../../proto/gen/registry.js';

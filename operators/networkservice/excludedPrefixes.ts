@@ -1,4 +1,4 @@
-import { status } from '@grpc/grpc-js';
+import { status } from '../core/status.js';
 import { concat, defer, EMPTY, Observable, of, throwError } from 'rxjs';
 import { catchError, concatMap, filter, ignoreElements, map, take } from 'rxjs/operators';
 import type { Connection } from '../../proto/gen/connection.js';

@@ -1,4 +1,4 @@
-import { status } from '@grpc/grpc-js';
+import { status } from '../core/status.js';
 import { defer, lastValueFrom, of } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { Connection, type Mechanism } from '../../proto/gen/connection.js';

@@ -1,4 +1,4 @@
-import { status } from '@grpc/grpc-js';
+import { status } from '../core/status.js';
 import { asyncScheduler, defer, EMPTY, interval, merge, NEVER, Observable, of, timer, type SchedulerLike } from 'rxjs';
 import { catchError, concatMap, defaultIfEmpty, endWith, exhaustMap, filter, finalize, map, retry, switchMap, take, tap, timeout } from 'rxjs/operators';
 import { State, type Connection } from '../../proto/gen/connection.js';

@@ -4,7 +4,7 @@ import type { Connection, Mechanism } from '../../proto/gen/connection.js';
 import type { NetworkServiceRequest } from '../../proto/gen/networkservice.js';
 import { cloneRequest } from '../core/clone.js';
 import type { Context } from '../core/context.js';
-import { status } from '@grpc/grpc-js';
+import { status } from '../core/status.js';
 import { messageOf, NsmError, statusOf, unimplemented } from '../core/errors.js';
 import { chain, type NetworkServiceElement, type NetworkServiceHandler } from '../core/networkservice.js';
 

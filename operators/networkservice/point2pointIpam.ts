@@ -1,4 +1,4 @@
-import { status } from '@grpc/grpc-js';
+import { status } from '../core/status.js';
 import { defer } from 'rxjs';
 import { tap } from 'rxjs/operators';
 import { ConnectionContext, IPContext, type Route } from '../../proto/gen/connectioncontext.js';

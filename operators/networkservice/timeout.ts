@@ -1,4 +1,4 @@
-import { status } from '@grpc/grpc-js';
+import { status } from '../core/status.js';
 import { asyncScheduler, defer, of, Subscription, throwError, timer, type SchedulerLike } from 'rxjs';
 import { concatMap, switchMap, tap } from 'rxjs/operators';
 import { ContextKey } from '../core/context.js';

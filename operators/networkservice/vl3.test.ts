@@ -1,4 +1,4 @@
-import { status } from '@grpc/grpc-js';
+import { status } from '../core/status.js';
 import { defer, of, throwError } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { Connection } from '../../proto/gen/connection.js';

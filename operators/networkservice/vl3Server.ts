@@ -1,4 +1,4 @@
-import { status } from '@grpc/grpc-js';
+import { status } from '../core/status.js';
 import { defer } from 'rxjs';
 import { map, tap } from 'rxjs/operators';
 import type { IPContext, Route } from '../../proto/gen/connectioncontext.js';

@@ -1,4 +1,4 @@
-import { status } from '@grpc/grpc-js';
+import { status } from '../core/status.js';
 import { defer, EMPTY, NEVER, Observable, of } from 'rxjs';
 import { concatMap, map, share } from 'rxjs/operators';
 import { TestScheduler } from 'rxjs/testing';

@@ -1,4 +1,4 @@
-import { status } from '@grpc/grpc-js';
+import { status } from '../core/status.js';
 import { asyncScheduler, concat, concatMap, defer, filter, firstValueFrom, from, take, timeout, type Observable, type SchedulerLike, type Subscription } from 'rxjs';
 import { NetworkService, NetworkServiceEndpoint, type NetworkServiceEndpointQuery, type NetworkServiceEndpointResponse, type NetworkServiceQuery, type NetworkServiceResponse } from '../../proto/gen/registry.js';
 import { isStatus, KubeApiError, type KubeClient } from '../../k8s/client.js';

@@ -1,7 +1,7 @@
 import { createSocket } from 'node:dgram';
 import { firstValueFrom, lastValueFrom, of, type Observable } from 'rxjs';
 import { toArray } from 'rxjs/operators';
-import { status } from '@grpc/grpc-js';
+import { status } from '../core/status.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { NetworkServiceEndpoint, type NetworkServiceEndpointResponse } from '../../proto/gen/registry.js';
 import { Context } from '../core/context.js';

@@ -1,4 +1,4 @@
-import { Metadata } from '@grpc/grpc-js';
+import { Metadata } from '../core/callMetadata.js';
 import { defer, EMPTY, Observable, of, throwError } from 'rxjs';
 import { delay, map } from 'rxjs/operators';
 import { TestScheduler } from 'rxjs/testing';

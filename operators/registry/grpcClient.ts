@@ -2,7 +2,7 @@ import { asyncScheduler, concat, defer, throwError, type Observable, type Schedu
 import { finalize, map, tap } from 'rxjs/operators';
 import { NetworkServiceEndpointRegistryService, NetworkServiceRegistryService } from '../../proto/gen/registry.js';
 import type { NSEElement, NSElement, RegistryElement } from '../core/registry.js';
-import { Metadata } from '@grpc/grpc-js';
+import { Metadata } from '../core/callMetadata.js';
 import { outgoingMetadataKey, responseHeadersKey, serverStreamCall, unaryCall, type CallChannel } from '../../streams/grpc/call.js';
 import { ContextKey, type Context } from '../core/context.js';
 import type { PeerIdentity } from '../core/peer.js';

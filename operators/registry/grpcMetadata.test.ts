@@ -1,4 +1,5 @@
-import { Metadata, status } from '@grpc/grpc-js';
+import { status } from '../core/status.js';
+import { Metadata } from '../core/callMetadata.js';
 import { defer, firstValueFrom, of, throwError } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { NetworkServiceEndpoint } from '../../proto/gen/registry.js';

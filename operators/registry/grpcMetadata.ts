@@ -1,6 +1,6 @@
 import { defer, type Observable } from 'rxjs';
 import { map } from 'rxjs/operators';
-import { Metadata } from '@grpc/grpc-js';
+import { Metadata } from '../core/callMetadata.js';
 import { ContextKey, type Context } from '../core/context.js';
 import { invalidArgument, messageOf } from '../core/errors.js';
 import type { RegistryElement } from '../core/registry.js';

@@ -1,5 +1,5 @@
 import { defer } from 'rxjs';
-import { status } from '@grpc/grpc-js';
+import { status } from '../core/status.js';
 import type { NetworkServiceEndpoint } from '../../proto/gen/registry.js';
 import { NsmError } from '../core/errors.js';
 import type { NSEElement, NSEHandler, NSElement, NSHandler, RegistryElement, RegistryHandler } from '../core/registry.js';

@@ -1,4 +1,4 @@
-import { status } from '@grpc/grpc-js';
+import { status } from '../core/status.js';
 import type { PromMetric } from './otlpMetrics.js';
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { grpcTarget, parseNsmUrl } from './nsmUrl.js';
+import { parseNsmUrl } from './nsmUrl.js';
 
 describe('parseNsmUrl', () => {
   it.each([
@@ -20,14 +20,4 @@ describe('parseNsmUrl', () => {
     'rejects %j',
     (input) => expect(() => parseNsmUrl(input)).toThrow(JSON.stringify(input)),
   );
-});
-
-describe('grpcTarget', () => {
-  it('maps to grpc-js addresses', () => {
-    expect(grpcTarget(parseNsmUrl('unix:///tmp/x.sock'))).toBe('unix:///tmp/x.sock');
-    expect(grpcTarget(parseNsmUrl('registry:5002'))).toBe('registry:5002');
-    expect(grpcTarget(parseNsmUrl('tcp://:5002'))).toBe('0.0.0.0:5002');
-    expect(grpcTarget(parseNsmUrl('tcp://[::1]:1'))).toBe('[::1]:1');
-    expect(() => grpcTarget(parseNsmUrl('inode://1/2'))).toThrow('file descriptor');
-  });
 });

@@ -74,19 +74,3 @@ export function parseNsmUrl(input: string): NsmUrl {
   if (!hp || hp.host === '') throw bad(`expected ${NSM_URL_FORMS}`);
   return tcpUrl(hp.host, hp.port);
 }
-
-/**
- * The address string @grpc/grpc-js takes for dialing or binding this URL:
- * `unix:///path` or `host:port` (an empty host becomes 0.0.0.0, which binds all interfaces and,
- * on Linux, dials the local host). An inode URL has no address: it needs the passed fd.
- */
-export function grpcTarget(u: NsmUrl): string {
-  switch (u.scheme) {
-    case 'unix':
-      return `unix://${u.path}`;
-    case 'tcp':
-      return hostPort(u.host === '' ? '0.0.0.0' : u.host, u.port);
-    case 'inode':
-      throw new Error(`${u.href}: an inode URL can only be dialled through a passed file descriptor`);
-  }
-}

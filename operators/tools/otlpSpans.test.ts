@@ -1,4 +1,4 @@
-import { status } from '@grpc/grpc-js';
+import { status } from '../core/status.js';
 import { describe, expect, it } from 'vitest';
 import { ExportTraceServiceRequest } from '../../proto/gen/trace_service.js';
 import { otlpTraceRequest, unixNanos } from './otlpSpans.js';

@@ -1,4 +1,4 @@
-import { status as grpcStatus } from '@grpc/grpc-js';
+import { status as grpcStatus } from '../core/status.js';
 import type { ExportTraceServiceRequest, KeyValue, Span } from '../../proto/gen/trace_service.js';
 import type { SpanRecord } from './tracing.js';
 

@@ -1,4 +1,4 @@
-import { Metadata } from '@grpc/grpc-js';
+import { Metadata } from '../core/callMetadata.js';
 import type { PeerIdentity } from '../core/peer.js';
 
 /** A hop's token for one call and when it expires (scheduler ms). */

@@ -1,4 +1,4 @@
-import { status } from '@grpc/grpc-js';
+import { status } from '../core/status.js';
 import { describe, expect, it } from 'vitest';
 import type { Carrier } from './traceContext.js';
 import { CallTracing, type SpanRecord } from './tracing.js';

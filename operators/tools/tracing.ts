@@ -1,5 +1,5 @@
 import { randomFillSync } from 'node:crypto';
-import { status } from '@grpc/grpc-js';
+import { status } from '../core/status.js';
 import type { Carrier, SpanContext } from './traceContext.js';
 import { formatTraceparent, parseTraceparent } from './traceparent.js';
 

@@ -1,4 +1,5 @@
-import { Metadata, status } from '@grpc/grpc-js';
+import { status } from '../../operators/core/status.js';
+import { Metadata } from '../../operators/core/callMetadata.js';
 import { Subject, concat, firstValueFrom, range } from 'rxjs';
 import { map, take, toArray } from 'rxjs/operators';
 import { afterEach, describe, expect, it } from 'vitest';

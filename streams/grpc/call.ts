@@ -1,4 +1,4 @@
-import { Metadata } from '@grpc/grpc-js';
+import { Metadata } from '../../operators/core/callMetadata.js';
 import { asyncScheduler, defer, type Observable, type SchedulerLike } from 'rxjs';
 import { ContextKey, type Context } from '../../operators/core/context.js';
 import type { MethodDef } from './method.js';

@@ -1,4 +1,4 @@
-import type { Metadata } from '@grpc/grpc-js';
+import type { Metadata } from '../../operators/core/callMetadata.js';
 import type { Carrier } from '../../operators/tools/traceContext.js';
 
 /** gRPC metadata as a trace-context carrier: its first text value of a key, and setting one. */

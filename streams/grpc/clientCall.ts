@@ -1,5 +1,5 @@
 import { constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
-import { Metadata } from '@grpc/grpc-js';
+import { Metadata } from '../../operators/core/callMetadata.js';
 import { isObservable, Observable, type SchedulerLike, type Subscription } from 'rxjs';
 import { cancelled, deadlineExceeded, internal, messageOf, NsmError, toNsmError, unavailable } from '../../operators/core/errors.js';
 import type { PeerIdentity } from '../../operators/core/peer.js';

@@ -2,7 +2,7 @@ import { createServer, type Http2Server, type IncomingHttpHeaders, type ServerHt
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Metadata } from '@grpc/grpc-js';
+import { Metadata } from '../../operators/core/callMetadata.js';
 import { asyncScheduler, firstValueFrom, lastValueFrom, of, tap } from 'rxjs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { unixUrl, type NsmUrl } from '../../operators/tools/nsmUrl.js';

@@ -88,7 +88,8 @@ export class ClientChannel {
     if (this.state.value !== 'idle') return;
     this.state.next('connecting');
     const source = this.options.source;
-    this.pending = source ? source.updates.pipe(take(1)).subscribe((ctx) => this.open(ctx)) : (this.open(undefined), undefined);
+    if (source === undefined) return this.open(undefined);
+    this.pending = source.updates.pipe(take(1)).subscribe((ctx) => this.open(ctx));
   }
 
   private open(ctx: X509Context | undefined): void {

@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { status } from '@grpc/grpc-js';
+import { status } from '../../operators/core/status.js';
 import { firstValueFrom, NEVER, Observable, of, throwError } from 'rxjs';
 import { finalize, take, toArray } from 'rxjs/operators';
 import { afterEach, describe, expect, it } from 'vitest';

@@ -33,7 +33,7 @@ const findSocket = inodeLookup(listeningPaths);
 
 /**
  * The unix socket an `inode://dev/ino` URL names. Upstream's sendfd registers an endpoint's
- * `unix://` URL as the inode of its socket file and passes the fd alongside; grpc-js cannot
+ * `unix://` URL as the inode of its socket file and passes the fd alongside; Node's HTTP/2 cannot
  * take that fd, so we find a listening socket whose file has that identity through
  * /proc/<pid>/net/unix (in every netns). Paths are read in our mount namespace, as on a node.
  * @throws NOT_FOUND naming the URL when no listening socket has that inode.

@@ -1,4 +1,4 @@
-import { status } from '@grpc/grpc-js';
+import { status } from '../../operators/core/status.js';
 import { identity, Observable, type MonoTypeOperatorFunction } from 'rxjs';
 import { statusOf } from '../../operators/core/errors.js';
 import type { CallObserver } from '../../operators/tools/metrics.js';

@@ -1,4 +1,4 @@
-import type { Metadata } from '@grpc/grpc-js';
+import type { Metadata } from '../../operators/core/callMetadata.js';
 import { asyncScheduler, defer, Observable, Subscription, type SchedulerLike } from 'rxjs';
 import { Context, ContextKey } from '../../operators/core/context.js';
 import { internal, resourceExhausted } from '../../operators/core/errors.js';

@@ -1,5 +1,6 @@
 import { connect, type ClientHttp2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
-import { status, type Metadata } from '@grpc/grpc-js';
+import { status } from '../../operators/core/status.js';
+import { type Metadata } from '../../operators/core/callMetadata.js';
 import { NEVER, of } from 'rxjs';
 import { finalize } from 'rxjs/operators';
 import { afterEach, describe, expect, it } from 'vitest';

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
-import { Metadata } from '@grpc/grpc-js';
+import { Metadata } from '../../operators/core/callMetadata.js';
 import type { SchedulerLike, Subscription } from 'rxjs';
 import { deadlineExceeded, internal, invalidArgument, messageOf, statusOf } from '../../operators/core/errors.js';
 import type { PeerIdentity } from '../../operators/core/peer.js';

@@ -1,5 +1,5 @@
 import { createPrivateKey } from 'node:crypto';
-import { Metadata } from '@grpc/grpc-js';
+import { Metadata } from '../../operators/core/callMetadata.js';
 import { defer, finalize, map, retry, timer, type Observable } from 'rxjs';
 import { SpiffeWorkloadAPIService, type X509SVIDResponse } from '../../proto/gen/workload.js';
 import { Context } from '../../operators/core/context.js';

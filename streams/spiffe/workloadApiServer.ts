@@ -2,7 +2,7 @@ import { chmod, mkdir, rm } from 'node:fs/promises';
 import http2 from 'node:http2';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
-import { status } from '@grpc/grpc-js';
+import { status } from '../../operators/core/status.js';
 import { concat, map, NEVER, of, type Observable, type Subscription } from 'rxjs';
 import { X509BundlesResponse, X509SVIDResponse } from '../../proto/gen/workload.js';
 import type { IssuedCertificate } from './ca.js';

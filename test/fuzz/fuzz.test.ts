@@ -1,7 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Metadata, status } from '@grpc/grpc-js';
+import { status } from '../../operators/core/status.js';
+import { Metadata } from '../../operators/core/callMetadata.js';
 import { firstValueFrom } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Connection } from '../../proto/gen/connection.js';

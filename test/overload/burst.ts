@@ -2,7 +2,7 @@
 // wall-clock watch (setTimeout) on every call, so that a call the other side never answers is
 // counted as such instead of hanging the run.
 import { readFileSync } from 'node:fs';
-import { status } from '@grpc/grpc-js';
+import { status } from '../../operators/core/status.js';
 import { firstValueFrom, type Observable } from 'rxjs';
 import { NsmError } from '../../operators/core/errors.js';
 import { noAnswer, type Outcome } from './stats.js';

@@ -1,7 +1,7 @@
 // The overload's mesh and the calls it takes: a registry-memory, an nsmgr, a forwarder-noop and an
 // nse-icmp-responder as OS processes in this netns (unix sockets only: the noop forwarder programs
 // nothing, so 10,000 connections need no kernel interface), and the runner as their nsc.
-import { Metadata } from '@grpc/grpc-js';
+import { Metadata } from '../../operators/core/callMetadata.js';
 import { firstValueFrom, lastValueFrom, mergeMap, range, toArray, type Observable } from 'rxjs';
 import { Context } from '../../operators/core/context.js';
 import { parseNsmUrl } from '../../operators/tools/nsmUrl.js';

@@ -1,4 +1,4 @@
-import { status } from '@grpc/grpc-js';
+import { status } from '../../operators/core/status.js';
 import { describe, expect, it } from 'vitest';
 import { Metrics } from '../../operators/tools/metrics.js';
 import { CallTracing, type SpanRecord } from '../../operators/tools/tracing.js';

@@ -1,7 +1,7 @@
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { firstValueFrom, lastValueFrom, type Observable } from 'rxjs';
 import { filter, map, toArray } from 'rxjs/operators';
-import { status } from '@grpc/grpc-js';
+import { status } from '../../operators/core/status.js';
 import { describe, expect, it } from 'vitest';
 import { NetworkService, NetworkServiceEndpoint, type NetworkServiceEndpointResponse, type NetworkServiceResponse } from '../../proto/gen/registry.js';
 import { Context } from '../../operators/core/context.js';

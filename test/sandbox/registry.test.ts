@@ -1,4 +1,4 @@
-import { status } from '@grpc/grpc-js';
+import { status } from '../../operators/core/status.js';
 import { firstValueFrom, lastValueFrom } from 'rxjs';
 import { toArray } from 'rxjs/operators';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
