@@ -59,4 +59,14 @@ describe('what each component loads (emitted JavaScript)', () => {
     // The rule can fail: the components that need the client do load it.
     expect(loading.map((c) => c.split(' ')[0])).toEqual(expect.arrayContaining(['registry-k8s', 'admission-webhook-k8s']));
   });
+
+  it('no component loads grpc-js: calls are made and served by streams/grpc (only the OTLP metrics exporter, imported when asked for, brings it)', () => {
+    const loading = components.flatMap((c) => {
+      const via = packagesLoadedBy(join(dist, 'nodes', c, 'main.js')).get('@grpc/grpc-js');
+      return via === undefined ? [] : [`${c} (through ${via})`];
+    });
+    expect(loading).toEqual([]);
+    // The rule can fail: a test's reference server does load it.
+    expect(packagesLoadedBy(join(dist, 'test', 'otlp', 'receiver.js')).has('@grpc/grpc-js')).toBe(true);
+  });
 });
