@@ -1,5 +1,5 @@
 import { status } from '../../operators/core/status.js';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { grpcMessage, lengthPrefixed, MessageReader, timeoutMs } from './wire.js';
 
 describe('gRPC wire format', () => {
@@ -15,6 +15,21 @@ describe('gRPC wire format', () => {
     const reader = new MessageReader(1024);
     const bytewise = [...stream].flatMap((byte) => reader.push(Buffer.from([byte])));
     expect(bytewise.map((m) => m.toString('latin1'))).toEqual(whole.map((m) => m.toString('latin1')));
+  });
+
+  it('copies a message that comes in many chunks once, when it is whole (a monitor event of 10,000 connections is tens of MB)', () => {
+    const message = Buffer.alloc(64 * 1024, 9);
+    const framed = lengthPrefixed(message);
+    const reader = new MessageReader(1 << 20);
+    const concat = vi.spyOn(Buffer, 'concat');
+    try {
+      const got: Buffer[] = [];
+      for (let at = 0; at < framed.length; at += 1000) got.push(...reader.push(framed.subarray(at, at + 1000)));
+      expect(got).toEqual([message]);
+      expect(concat).toHaveBeenCalledTimes(1);
+    } finally {
+      concat.mockRestore();
+    }
   });
 
   it('refuses a compressed message (UNIMPLEMENTED) and one over the limit (RESOURCE_EXHAUSTED) as soon as its prefix is in', () => {

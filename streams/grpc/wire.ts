@@ -21,23 +21,31 @@ export function lengthPrefixed(message: Uint8Array): Buffer {
  * announces `grpc-accept-encoding: identity`, so a peer that compresses anyway broke the protocol.
  */
 export class MessageReader {
-  private buffered: Buffer = Buffer.alloc(0);
+  /** Chunks not yet cut into messages: kept apart until a message is whole, so a message of many chunks is copied once. */
+  private chunks: Buffer[] = [];
+  private buffered = 0;
 
   constructor(private readonly maxLength: number) {}
 
   /** The messages `chunk` completes, in order. */
   push(chunk: Buffer): Buffer[] {
-    let data = this.buffered.length === 0 ? chunk : Buffer.concat([this.buffered, chunk]);
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
     const messages: Buffer[] = [];
-    while (data.length >= PREFIX) {
-      const length = data.readUInt32BE(1);
-      if (data[0] !== 0) throw unimplemented('compressed messages are not accepted (grpc-accept-encoding: identity)');
+    while (this.buffered >= PREFIX) {
+      // A prefix cut between chunks (rare: chunks are kilobytes) is joined to be read.
+      if ((this.chunks[0]?.length ?? 0) < PREFIX) this.chunks = [Buffer.concat(this.chunks, this.buffered)];
+      const head = this.chunks[0] as Buffer;
+      const length = head.readUInt32BE(1);
+      if (head[0] !== 0) throw unimplemented('compressed messages are not accepted (grpc-accept-encoding: identity)');
       if (length > this.maxLength) throw resourceExhausted(`a message of ${length} bytes is over the limit of ${this.maxLength}`);
-      if (data.length < PREFIX + length) break;
+      if (this.buffered < PREFIX + length) break;
+      const data = this.chunks.length === 1 ? head : Buffer.concat(this.chunks, this.buffered);
       messages.push(data.subarray(PREFIX, PREFIX + length));
-      data = data.subarray(PREFIX + length);
+      const rest = data.subarray(PREFIX + length);
+      this.chunks = rest.length === 0 ? [] : [rest];
+      this.buffered = rest.length;
     }
-    this.buffered = data;
     return messages;
   }
 }
