@@ -1,6 +1,7 @@
 import { constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import { Metadata } from '../../operators/core/callMetadata.js';
 import { isObservable, Observable, type SchedulerLike, type Subscription } from 'rxjs';
+import { status } from '../../operators/core/status.js';
 import { cancelled, deadlineExceeded, internal, messageOf, NsmError, toNsmError, unavailable } from '../../operators/core/errors.js';
 import type { PeerIdentity } from '../../operators/core/peer.js';
 import type { MethodDef } from './method.js';
@@ -21,10 +22,16 @@ export interface CallSettings {
 const USER_AGENT = 'nsm-rx';
 
 /** HTTP statuses that are not gRPC answers, as gRPC codes (PROTOCOL-HTTP2.md, "HTTP to gRPC status mapping"). */
-function httpStatusCode(httpStatus: number): number {
-  const codes: Record<number, number> = { 400: 13, 401: 16, 403: 7, 404: 12, 429: 14, 502: 14, 503: 14, 504: 14 };
-  return codes[httpStatus] ?? 2;
-}
+const httpStatusCodes: Readonly<Record<number, status>> = {
+  400: status.INTERNAL,
+  401: status.UNAUTHENTICATED,
+  403: status.PERMISSION_DENIED,
+  404: status.UNIMPLEMENTED,
+  429: status.UNAVAILABLE,
+  502: status.UNAVAILABLE,
+  503: status.UNAVAILABLE,
+  504: status.UNAVAILABLE,
+};
 
 /** Calls on a session, counted so that a connection without calls does not keep the process alive. */
 const callsOn = new WeakMap<ClientHttp2Session, number>();
@@ -42,10 +49,10 @@ function counted(session: ClientHttp2Session): () => void {
 
 /**
  * One gRPC call on an HTTP/2 stream as a cold Observable of its answers: subscribing opens the
- * stream once the connection `session()` gives is ready, unsubscribing resets it (CANCEL). The deadline is the
- * caller's scheduler's. A unary call's answer is given once its status says OK; a status
- * other than OK is an NsmError with the server's code and message; a stream that ends without
- * status is UNAVAILABLE (the connection went) or INTERNAL.
+ * stream once the connection `session()` gives is ready, unsubscribing resets it (CANCEL). The
+ * deadline is in the caller's scheduler's time. A unary call's answer is given once its status
+ * says OK; a status other than OK is an NsmError with the server's code and message; a stream
+ * that ends without status is UNAVAILABLE (the connection went) or INTERNAL.
  */
 export function startCall<Req, Res>(
   session: () => ClientHttp2Session | Observable<ClientHttp2Session>,
@@ -65,12 +72,13 @@ export function startCall<Req, Res>(
       done = true;
       subscriber.error(err);
     };
-    const left = settings.deadline === undefined ? undefined : settings.deadline - settings.scheduler.now();
+    const { deadline: at, scheduler } = settings;
+    const left = at === undefined ? undefined : at - scheduler.now();
     if (left !== undefined && left <= 0) {
       fail(deadlineExceeded(`${path}: deadline exceeded before the call started`));
       return;
     }
-    const deadline = left === undefined ? undefined : settings.scheduler.schedule(() => fail(deadlineExceeded(`${path}: deadline exceeded`)), left);
+    const deadline = left === undefined ? undefined : scheduler.schedule(() => fail(deadlineExceeded(`${path}: deadline exceeded`)), left);
 
     const open = (session: ClientHttp2Session): void => {
       let metadata = settings.metadata;
@@ -91,7 +99,7 @@ export function startCall<Req, Res>(
           te: 'trailers',
           'grpc-accept-encoding': 'identity',
           'user-agent': USER_AGENT,
-          ...(left === undefined ? {} : { 'grpc-timeout': `${Math.max(1, Math.ceil(settings.deadline! - settings.scheduler.now()))}m` }),
+          ...(at === undefined ? {} : { 'grpc-timeout': `${Math.max(1, Math.ceil(at - scheduler.now()))}m` }),
         });
       } catch (e) {
         // The session closed between ready and now.
@@ -112,11 +120,12 @@ export function startCall<Req, Res>(
 
     const read = (s: ClientHttp2Stream, session: ClientHttp2Session): void => {
       const reader = new MessageReader(channel.maxReceiveBytes);
-      let status: IncomingHttpHeaders | undefined;
+      /** The headers that carry the call's status: trailers, or the headers of a trailers-only or non-gRPC answer. */
+      let ending: IncomingHttpHeaders | undefined;
       let answer: { value: Res } | undefined;
       const unary = !method.responseStream;
       s.on('response', (headers) => {
-        if (headers['grpc-status'] !== undefined || headers[':status'] !== 200) status = headers; // trailers-only, or not gRPC
+        if (headers['grpc-status'] !== undefined || headers[':status'] !== 200) ending = headers; // trailers-only, or not gRPC
         else settings.onHeaders?.(Metadata.fromHttp2Headers(headers));
       });
       s.on('data', (chunk: Buffer) => {
@@ -133,19 +142,19 @@ export function startCall<Req, Res>(
           s.close(constants.NGHTTP2_CANCEL);
         }
       });
-      s.on('trailers', (trailers) => (status = trailers));
+      s.on('trailers', (trailers) => (ending = trailers));
       s.on('error', () => undefined); // 'close' tells
       s.once('close', () => {
         uncount?.();
         if (done) return;
-        const code = status?.['grpc-status'];
+        const code = ending?.['grpc-status'];
         if (code === undefined) {
-          if (status !== undefined) return fail(new NsmError(httpStatusCode(Number(status[':status'])), `${path}: the server answered HTTP ${status[':status']}, not gRPC`));
+          if (ending !== undefined) return fail(new NsmError(httpStatusCodes[Number(ending[':status'])] ?? status.UNKNOWN, `${path}: the server answered HTTP ${ending[':status']}, not gRPC`));
           if (session.destroyed || s.rstCode === constants.NGHTTP2_REFUSED_STREAM || s.rstCode === constants.NGHTTP2_NO_ERROR) return fail(unavailable(`${path}: the connection closed before the call ended`));
           if (s.rstCode === constants.NGHTTP2_CANCEL) return fail(cancelled(`${path}: the server cancelled the call`));
           return fail(internal(`${path}: the stream was reset (HTTP/2 error ${s.rstCode})`));
         }
-        const message = decodeGrpcMessage(status?.['grpc-message']);
+        const message = decodeGrpcMessage(ending?.['grpc-message']);
         if (code !== '0') return fail(new NsmError(Number(code), message));
         if (unary && answer === undefined) return fail(internal(`${path}: the server ended a unary call without an answer`));
         done = true;

@@ -101,11 +101,13 @@ describe('ClientChannel', () => {
     expect(got).toEqual(['a']);
   });
 
-  it('answers that break the protocol are errors naming the call: not gRPC (HTTP 404 → UNIMPLEMENTED), two answers to a unary call, none, a reset stream', async () => {
+  it('answers that break the protocol are errors naming the call: not gRPC (HTTP 404 → UNIMPLEMENTED, 500 → UNKNOWN), two answers to a unary call, none, a reset stream', async () => {
     const c = channel();
     const call = () => firstValueFrom(c.call(unary, { one: Buffer.alloc(0) }, settings()));
     answer = (stream) => stream.respond({ ':status': 404 }, { endStream: true });
     await expect(call()).rejects.toMatchObject({ code: 12, message: expect.stringContaining('HTTP 404') });
+    answer = (stream) => stream.respond({ ':status': 500 }, { endStream: true });
+    await expect(call()).rejects.toMatchObject({ code: 2, message: expect.stringContaining('HTTP 500') });
     answer = (stream) => ok(stream, Buffer.from('a'), Buffer.from('b'));
     await expect(call()).rejects.toMatchObject({ code: 13, message: expect.stringContaining('more than one message') });
     answer = (stream) => ok(stream);
