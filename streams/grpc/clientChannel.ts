@@ -2,7 +2,7 @@ import { connect as http2Connect, type ClientHttp2Session } from 'node:http2';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { BehaviorSubject, defer, first, map, take, timer, type Observable, type Subscription } from 'rxjs';
-import { unavailable } from '../../operators/core/errors.js';
+import { messageOf, unavailable } from '../../operators/core/errors.js';
 import type { PeerIdentity } from '../../operators/core/peer.js';
 import type { NsmUrl } from '../../operators/tools/nsmUrl.js';
 import { peerIdentityOf, secureContextOf } from '../spiffe/tls.js';
@@ -70,6 +70,8 @@ export class ClientChannel {
   private nextBackoffMs: number;
   /** The server's identity from the latest handshake (undefined on plaintext). */
   peer: PeerIdentity | undefined;
+  /** Why the last attempt failed, for the calls it fails. */
+  private why = '';
 
   constructor(
     private readonly target: NsmUrl,
@@ -96,7 +98,8 @@ export class ClientChannel {
     let address: { path: string } | { host: string; port: number };
     try {
       address = addressOf(this.target);
-    } catch {
+    } catch (e) {
+      this.why = messageOf(e);
       return this.failed();
     }
     const socket: Socket = ctx
@@ -122,10 +125,11 @@ export class ClientChannel {
     session.once('connect', () => {
       if (this.session !== session) return;
       this.nextBackoffMs = this.backoff.initialMs;
+      this.why = '';
       this.state.next('ready');
     });
     // A failed or lost connection also closes: 'close' and 'goaway' tell the channel.
-    session.on('error', () => undefined);
+    session.on('error', (e) => (this.why = e.message));
     session.once('goaway', () => this.lost(session));
     session.once('close', () => this.lost(session));
   }
@@ -156,7 +160,7 @@ export class ClientChannel {
       first((s) => s !== 'idle' && s !== 'connecting'),
       map((s) => {
         if (s === 'ready' && this.session !== undefined) return this.session;
-        throw unavailable(s === 'shutdown' ? `the channel to ${this.target.href} is closed` : `cannot connect to ${this.target.href}`);
+        throw unavailable(s === 'shutdown' ? `the channel to ${this.target.href} is closed` : `cannot connect to ${this.target.href}: ${this.why || 'the connection closed'}`);
       }),
     );
   }
