@@ -46,9 +46,9 @@ async function dial(url: NsmUrl): Promise<string> {
 
 it('a dial where nothing listens fails at once, and so does the next (its channel backing off is not reused); a peer back at the URL is reached without waiting out the backoff', async () => {
   const url = parseNsmUrl(`unix://${join(dir, 'forwarder.sock')}`);
-  expect(await dial(url)).toMatch(/nothing accepts connections there/);
+  expect(await dial(url)).toMatch(/cannot dial unix:.*: connect (ENOENT|ECONNREFUSED)/);
   expect(pool.failing(url)).toBe(true);
-  expect(await dial(url)).toMatch(/nothing accepts connections there/);
+  expect(await dial(url)).toMatch(/cannot dial unix:.*: connect (ENOENT|ECONNREFUSED)/);
   await serve(url);
   expect(await dial(url)).toBe('ready');
   expect(pool.failing(url)).toBe(false);
@@ -73,9 +73,9 @@ it('a connection whose kept channel is backing off (its next hop died) dials ane
   await server.stop(100); // the next hop dies
   const first = channels[0] as PooledChannel;
   await expect.poll(() => first.client.current).not.toBe('ready');
-  expect(await requested()).toMatch(/nothing accepts connections there/);
+  expect(await requested()).toMatch(/cannot dial unix:.*: connect (ENOENT|ECONNREFUSED)/);
   expect(pool.failing(url)).toBe(true); // the kept channel backs off now
-  expect(await requested()).toMatch(/nothing accepts connections there/);
+  expect(await requested()).toMatch(/cannot dial unix:.*: connect (ENOENT|ECONNREFUSED)/);
   await serve(url);
   try {
     expect(await requested()).toBe('ready');
@@ -108,7 +108,7 @@ it('a Request moving to another next hop does not wait to Close at the old one w
   const kept = pool.acquire(a);
   await expect.poll(() => kept.client.current).not.toBe('ready');
   kept.release();
-  expect(await to(a)).toMatch(/nothing accepts connections there/);
+  expect(await to(a)).toMatch(/cannot dial unix:.*: connect (ENOENT|ECONNREFUSED)/);
   expect(pool.failing(a)).toBe(true); // the connection's channel to a backs off
   expect(await to(b)).toBe('ready');
   expect(closedAt).toEqual([]);

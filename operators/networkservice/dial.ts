@@ -33,7 +33,7 @@ export function waitReady(channel: PooledChannel, timeoutMs: number): Observable
   }).pipe(
     takeWhile((state) => state !== 'ready'),
     tap((state) => {
-      if (state === 'failing') throw new DialError(`cannot dial ${href}: nothing accepts connections there`);
+      if (state === 'failing') throw new DialError(`cannot dial ${href}: ${channel.client.failure || 'the connection closed'}`);
       // A channel closed under us (its node stopped, the pool closed) will never be ready.
       if (state === 'shutdown') throw new DialError(`cannot dial ${href}: the channel was closed`);
     }),

@@ -70,7 +70,7 @@ export class ClientChannel {
   private nextBackoffMs: number;
   /** The server's identity from the latest handshake (undefined on plaintext). */
   peer: PeerIdentity | undefined;
-  /** Why the last attempt failed, for the calls it fails. */
+  /** Why the last attempt failed ('' after a success): the socket's or TLS's error. */
   private why = '';
 
   constructor(
@@ -83,6 +83,11 @@ export class ClientChannel {
 
   get current(): ChannelState {
     return this.state.value;
+  }
+
+  /** Why the last connection attempt failed; '' when it did not. */
+  get failure(): string {
+    return this.why;
   }
 
   /** Starts connecting if the channel is idle. */
