@@ -1,5 +1,6 @@
 // A client that requests a network service and reacts when the mesh heals its connection.
 //   NSM_CONNECT_TO=unix:///var/lib/networkservicemesh/nsm.io.sock node client.mjs kernel://greeting/nsm-1
+import { State } from 'nsm-rx';
 import { connect } from 'nsm-rx/client';
 
 const client = await connect({ connectTo: process.env.NSM_CONNECT_TO ?? 'unix:///var/lib/networkservicemesh/nsm.io.sock', name: process.env.NSM_NAME ?? 'app' });
@@ -7,7 +8,7 @@ const route = (conn) => conn.path.pathSegments.map((s) => s.name).join(' → ');
 let last;
 const subscription = client.request(process.argv[2] ?? 'kernel://greeting/nsm-1').subscribe({
   next: (conn) => {
-    const state = ['INIT', 'UP', 'DOWN', 'REFRESH_REQUESTED'][conn.state] ?? conn.state;
+    const state = State[conn.state] ?? conn.state;
     if (last === undefined) console.log(`connected ${conn.id} via ${route(conn)}; ${conn.context?.extraContext?.greeting ?? 'no greeting'}`);
     else if (route(conn) !== route(last)) console.log(`healed: now via ${route(conn)} (was ${route(last)})`);
     else console.log(`state ${state}`);
