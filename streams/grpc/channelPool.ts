@@ -63,7 +63,7 @@ export class ChannelPool {
     this.source = options.source;
     this.token = options.token;
     const { source, reconnectBackoff, maxReceiveBytes } = options;
-    this.channelOptions = { ...(source ? { source } : {}), ...(reconnectBackoff ? { reconnectBackoff } : {}), ...(maxReceiveBytes ? { maxReceiveBytes } : {}) };
+    this.channelOptions = { source, reconnectBackoff, maxReceiveBytes };
     this.idleMs = options.idleMs ?? 30_000;
     this.observe = options.observe;
     this.tracing = options.tracing;

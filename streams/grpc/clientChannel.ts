@@ -73,10 +73,14 @@ export class ClientChannel {
   /** Why the last attempt failed ('' after a success): the socket's or TLS's error. */
   private why = '';
 
+  /** What every call reads of the channel. */
+  private readonly forCalls: { peer(): PeerIdentity | undefined; readonly maxReceiveBytes: number };
+
   constructor(
     private readonly target: NsmUrl,
     private readonly options: ClientChannelOptions = {},
   ) {
+    this.forCalls = { peer: () => this.peer, maxReceiveBytes: options.maxReceiveBytes ?? 4 * 1024 * 1024 };
     this.backoff = options.reconnectBackoff ?? defaultBackoff;
     this.nextBackoffMs = this.backoff.initialMs;
   }
@@ -176,7 +180,7 @@ export class ClientChannel {
    */
   call<Req, Res>(method: MethodDef<Req, Res>, requests: { one: Req } | { all: Observable<Req> }, settings: CallSettings): Observable<Res> {
     const session = () => (this.state.value === 'ready' && this.session) || this.ready();
-    return startCall(session, method, requests, settings, { peer: () => this.peer, maxReceiveBytes: this.options.maxReceiveBytes ?? 4 * 1024 * 1024 });
+    return startCall(session, method, requests, settings, this.forCalls);
   }
 
   /** Closes the connection: calls on it finish (HTTP/2 GOAWAY), new calls fail. */
