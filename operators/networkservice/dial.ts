@@ -43,6 +43,14 @@ export function waitReady(channel: PooledChannel, timeoutMs: number): Observable
 }
 
 /**
+ * `then()` once the channel is ready (see waitReady). A channel in use is nearly always ready
+ * already: then nothing waits, no timer is armed and its states are not watched.
+ */
+export function whenReady<T>(channel: PooledChannel, timeoutMs: number, then: () => Observable<T>): Observable<T> {
+  return defer(() => (channel.client.current === 'ready' ? then() : concat(waitReady(channel, timeoutMs), defer(then))));
+}
+
+/**
  * `dial`: borrows a channel for the URL in the context, waits until it is ready (at most
  * `timeout` ms) and keeps it in the connection's metadata for the gRPC call and for monitoring.
  * When the URL changes (another forwarder or NSE), the connection is first Closed at the old hop.
@@ -71,24 +79,20 @@ export function dial(options: { pool: ChannelPool; timeout: number }): NetworkSe
         if (url === undefined) return next.request(request, ctx);
         const meta = metadataOf(ctx);
         const old = meta.get(clientConnKey);
+        const requestNext = () => {
+          const { channel, fresh } = channelFor(meta, url);
+          return whenReady(channel, timeout, () => next.request(request, ctx)).pipe(
+            tap({ error: () => fresh && meta.get(clientConnKey) === channel && release(meta) }),
+          );
+        };
+        if (!old || old.url.href === url.href || backingOff(old)) return requestNext();
         // Best effort: the old hop may be gone (not waited for when its channel is backing off),
         // and then its own timeout cleans up.
-        const closeOld =
-          old && old.url.href !== url.href && !backingOff(old)
-            ? concat(waitReady(old, timeout), defer(() => next.close(request.connection as Connection, ctx.with(clientUrlKey, old.url)))).pipe(
-                ignoreElements(),
-                catchError(() => EMPTY),
-              )
-            : EMPTY;
-        return concat(
-          closeOld,
-          defer(() => {
-            const { channel, fresh } = channelFor(meta, url);
-            return concat(waitReady(channel, timeout), defer(() => next.request(request, ctx))).pipe(
-              tap({ error: () => fresh && meta.get(clientConnKey) === channel && release(meta) }),
-            );
-          }),
+        const closeOld = whenReady(old, timeout, () => next.close(request.connection as Connection, ctx.with(clientUrlKey, old.url))).pipe(
+          ignoreElements(),
+          catchError(() => EMPTY),
         );
+        return concat(closeOld, defer(requestNext));
       }),
     close: (conn, ctx, next) =>
       defer(() => {

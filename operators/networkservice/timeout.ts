@@ -1,6 +1,6 @@
 import { status } from '../core/status.js';
-import { asyncScheduler, defer, of, Subscription, throwError, timer, type SchedulerLike } from 'rxjs';
-import { concatMap, switchMap, tap } from 'rxjs/operators';
+import { asyncScheduler, defer, Subscription, timer, type SchedulerLike } from 'rxjs';
+import { map, switchMap, tap } from 'rxjs/operators';
 import { ContextKey } from '../core/context.js';
 import { invalidArgument, statusOf } from '../core/errors.js';
 import type { NetworkServiceElement } from '../core/networkservice.js';
@@ -74,16 +74,14 @@ export function timeout(options: { scheduler?: SchedulerLike } = {}): TimeoutEle
         const remaining = ctx.remaining(scheduler.now());
         const requestTimeout = Number.isFinite(remaining) ? remaining : 0;
         return next.request(request, ctx).pipe(
-          concatMap((conn) => {
+          map((conn) => {
             const prev = prevSegment(conn);
             const expires = prev?.expires;
             if (expires === undefined) {
-              return throwError(() =>
-                invalidArgument(
-                  prev
-                    ? `the previous path segment "${prev.name}" of connection ${conn.id} has no expires (did the caller send nsm-client-token?)`
-                    : `connection ${conn.id} has no previous path segment: the caller must add its own segment first`,
-                ),
+              throw invalidArgument(
+                prev
+                  ? `the previous path segment "${prev.name}" of connection ${conn.id} has no expires (did the caller send nsm-client-token?)`
+                  : `connection ${conn.id} has no previous path segment: the caller must add its own segment first`,
               );
             }
             dropClosingAgain(conn.id);
@@ -104,7 +102,7 @@ export function timeout(options: { scheduler?: SchedulerLike } = {}): TimeoutEle
                 ),
               );
             }
-            return of(conn);
+            return conn;
           }),
         );
       }),

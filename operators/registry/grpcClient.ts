@@ -1,4 +1,4 @@
-import { asyncScheduler, concat, defer, throwError, type Observable, type SchedulerLike } from 'rxjs';
+import { asyncScheduler, defer, throwError, type Observable, type SchedulerLike } from 'rxjs';
 import { finalize, map, tap } from 'rxjs/operators';
 import { NetworkServiceEndpointRegistryService, NetworkServiceRegistryService } from '../../proto/gen/registry.js';
 import type { NSEElement, NSElement, RegistryElement } from '../core/registry.js';
@@ -10,7 +10,7 @@ import { registryPathFromMetadata, registryPathJson, registryPathKey, registryPa
 import type { ChannelPool } from '../../streams/grpc/channelPool.js';
 import type { MethodDef } from '../../streams/grpc/method.js';
 import type { NsmUrl } from '../tools/nsmUrl.js';
-import { waitReady } from '../networkservice/dial.js';
+import { whenReady } from '../networkservice/dial.js';
 import { internal } from '../core/errors.js';
 import { registryUrlOf } from './clientUrl.js';
 
@@ -73,7 +73,7 @@ function registryClient<T, Q, R>(service: RegistryMethods<T, Q, R>, options: Reg
       const url = options.url ?? registryUrlOf(ctx);
       if (url === undefined) return throwError(() => internal('registry client: no registry URL for this call'));
       const channel = options.pool.acquire(url);
-      return concat(waitReady(channel, dialTimeout), call(channel)).pipe(finalize(() => channel.release()));
+      return whenReady(channel, dialTimeout, () => call(channel)).pipe(finalize(() => channel.release()));
     });
   return {
     register: (item, ctx) => withChannel(ctx, (c) => pathCall(c, ctx, (call) => unaryCall(c, service.register, item, call, scheduler))),

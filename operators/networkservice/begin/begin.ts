@@ -1,5 +1,5 @@
 import { asyncScheduler, concat, defer, EMPTY, Observable, of, throwError, type SchedulerLike } from 'rxjs';
-import { catchError, ignoreElements, map, tap } from 'rxjs/operators';
+import { catchError, ignoreElements, tap } from 'rxjs/operators';
 import { State, type Connection } from '../../../proto/gen/connection.js';
 import type { NetworkServiceRequest } from '../../../proto/gen/networkservice.js';
 import type { Context } from '../../core/context.js';
@@ -79,28 +79,27 @@ function makeBegin(client: boolean, options: BeginOptions): BeginElement {
       // Closed and re-created while we waited: start again with the current entry.
       if (connections.get(id) !== entry) return request(req, ctx, next);
       const conn = req.connection as Connection;
-      // Closed to the end before the new Request, so its clean-up cannot undo the new set-up.
-      const closeOld: Observable<never> =
-        !client && entry.established && conn.state === State.RESELECT_REQUESTED && entry.last?.connection
-          ? defer(() => {
-              entry.stopLoops();
-              return next.close(entry.last?.connection as Connection, entry.eventContext());
-            }).pipe(
-              ignoreElements(),
-              catchError(() => EMPTY),
-              onSettle(() => (entry.established = false)),
-            )
-          : EMPTY;
       if (client) req.connection = mergeConnection(entry.returned, conn, entry.last?.connection);
+      const requestNext = () => next.request(req, ctx.with(eventFactoryKey, entry));
+      const reselected = !client && entry.established && conn.state === State.RESELECT_REQUESTED ? entry.last?.connection : undefined;
+      // Closed to the end before the new Request, so its clean-up cannot undo the new set-up.
+      const closeOld = (old: Connection): Observable<never> =>
+        defer(() => {
+          entry.stopLoops();
+          return next.close(old, entry.eventContext());
+        }).pipe(
+          ignoreElements(),
+          catchError(() => EMPTY),
+          onSettle(() => (entry.established = false)),
+        );
       let settled = false;
-      return concat(closeOld, defer(() => next.request(req, ctx.with(eventFactoryKey, entry)))).pipe(
-        map((result) => {
-          if (!client) result.state = State.UP;
-          entry.remember(req, result, ctx);
-          settled = true;
-          return result;
-        }),
+      return (reselected ? concat(closeOld(reselected), defer(requestNext)) : requestNext()).pipe(
         tap({
+          next: (result) => {
+            if (!client) result.state = State.UP;
+            entry.remember(req, result, ctx);
+            settled = true;
+          },
           error: () => {
             settled = true;
             if (!entry.established) entry.closed();
