@@ -5,6 +5,7 @@ import { status } from '../../operators/core/status.js';
 import { cancelled, deadlineExceeded, internal, messageOf, NsmError, toNsmError, unavailable } from '../../operators/core/errors.js';
 import type { PeerIdentity } from '../../operators/core/peer.js';
 import type { MethodDef } from './method.js';
+import { ignoreError } from './ignoreError.js';
 import { decodeGrpcMessage, lengthPrefixed, MessageReader } from './wire.js';
 
 /** What a call carries besides its messages. */
@@ -143,8 +144,10 @@ export function startCall<Req, Res>(
         }
       });
       s.on('trailers', (trailers) => (ending = trailers));
-      s.on('error', () => undefined); // 'close' tells
+      s.on('error', ignoreError); // 'close' tells
       s.once('close', () => {
+        // The closed stream lives on until a full GC (see ignoreError): its listeners must not keep the call.
+        for (const event of ['response', 'data', 'trailers']) s.removeAllListeners(event);
         uncount?.();
         if (done) return;
         const code = ending?.['grpc-status'];

@@ -1,4 +1,5 @@
-import { createServer, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import { connect, createServer, type ClientHttp2Stream, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import { connect as netConnect } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -138,6 +139,33 @@ describe('ClientChannel', () => {
     await expect(firstValueFrom(c.call(unary, { one: Buffer.alloc(0) }, settings({ deadline: asyncScheduler.now() + 100 })))).rejects.toMatchObject({ code: 4 });
     expect(Number(timeout?.replace('m', ''))).toBeLessThanOrEqual(100);
     expect(await reset).toBe(8); // CANCEL
+  });
+
+  it('a closed call leaves nothing of itself on its stream: the stream object outlives the call until a full GC', async () => {
+    answer = (stream) => ok(stream, Buffer.from('pong'));
+    const c = channel();
+    await firstValueFrom(c.call(unary, { one: Buffer.alloc(0) }, settings())); // connected
+    // The session's prototype, from a session of our own: request() is wrapped to see the stream.
+    const probe = connect(url.href.replace('unix://', 'http://localhost'), { createConnection: () => netConnect(join(dir, 's.sock')) });
+    const sessionProto = Object.getPrototypeOf(probe) as { request: (...a: unknown[]) => ClientHttp2Stream };
+    probe.destroy();
+    const request = sessionProto.request;
+    const made: ClientHttp2Stream[] = [];
+    sessionProto.request = function (this: unknown, ...a: unknown[]) {
+      const s = request.apply(this, a);
+      made.push(s);
+      return s;
+    };
+    try {
+      await firstValueFrom(c.call(unary, { one: Buffer.alloc(0) }, settings()));
+    } finally {
+      sessionProto.request = request;
+    }
+    const [stream] = made;
+    if (stream === undefined) throw new Error('no stream was made');
+    if (!stream.closed) await new Promise((r) => stream.once('close', r));
+    await new Promise((r) => setImmediate(r));
+    expect(['response', 'data', 'trailers'].map((e) => stream.listenerCount(e))).toEqual([0, 0, 0]);
   });
 
   it('unsubscribing resets the stream (CANCEL); the connection stays for the next call', async () => {

@@ -17,6 +17,7 @@ import { spanKey } from '../../operators/tools/traceContext.js';
 import type { CallTracing } from '../../operators/tools/tracing.js';
 import { parseNsmUrl, tcpUrl, type NsmUrl } from '../../operators/tools/nsmUrl.js';
 import { bundlesPem, chainPem, keyPem, type X509Context, type X509Source } from '../spiffe/svid.js';
+import { ignoreError } from './ignoreError.js';
 
 /**
  * Pending connections a listener holds. Node listens with a backlog of 511, and a unix socket
@@ -109,7 +110,7 @@ export class GrpcServer {
   private dispatch(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
     const contentType = headers['content-type'];
     if (typeof contentType !== 'string' || !contentType.startsWith('application/grpc')) {
-      stream.on('error', () => undefined);
+      stream.on('error', ignoreError);
       stream.respond({ ':status': 415 }, { endStream: true });
       return;
     }

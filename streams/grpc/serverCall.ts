@@ -5,6 +5,7 @@ import type { SchedulerLike, Subscription } from 'rxjs';
 import { deadlineExceeded, internal, invalidArgument, messageOf, statusOf } from '../../operators/core/errors.js';
 import type { PeerIdentity } from '../../operators/core/peer.js';
 import { peerIdentityOf } from '../spiffe/tls.js';
+import { ignoreError } from './ignoreError.js';
 import type { MethodDef } from './method.js';
 import { grpcMessage, lengthPrefixed, MessageReader, timeoutMs } from './wire.js';
 
@@ -73,7 +74,7 @@ const failure = (err: unknown) => ({ 'grpc-status': String(statusOf(err)), 'grpc
 
 /** Answers a stream with status alone (trailers-only), before any call was made of it. */
 export function refuse(stream: ServerHttp2Stream, err: unknown): void {
-  stream.on('error', () => undefined);
+  stream.on('error', ignoreError);
   stream.respond({ ...responseHeaders, ...failure(err) }, { endStream: true });
 }
 
@@ -101,8 +102,12 @@ export class Http2ServedCall<Req, Res> implements ServedCall<Req, Res> {
     // As grpc-go and grpc-js servers do: the caller has stopped waiting, so the chain stops too.
     if (this.timeoutMs !== undefined) this.deadline = scheduler.schedule(() => this.cut(deadlineExceeded(`${method.path}: deadline exceeded`)), this.timeoutMs);
     // A reset stream reports an error; the call learns of it through 'close'.
-    stream.on('error', () => undefined);
-    stream.once('close', () => this.cut());
+    stream.on('error', ignoreError);
+    stream.once('close', () => {
+      // The closed stream lives on until a full GC (see ignoreError): its listeners must not keep the call.
+      for (const event of ['data', 'end', 'wantTrailers']) stream.removeAllListeners(event);
+      this.cut();
+    });
   }
 
   /** Ends the call from outside its handler (telling the caller `why`, if it still listens) and cancels the handler. */
