@@ -146,7 +146,7 @@ describe('ClientChannel', () => {
     const c = channel();
     await firstValueFrom(c.call(unary, { one: Buffer.alloc(0) }, settings())); // connected
     // The session's prototype, from a session of our own: request() is wrapped to see the stream.
-    const probe = connect(url.href.replace('unix://', 'http://localhost'), { createConnection: () => netConnect(join(dir, 's.sock')) });
+    const probe = connect('http://localhost', { createConnection: () => netConnect(join(dir, 's.sock')) });
     const sessionProto = Object.getPrototypeOf(probe) as { request: (...a: unknown[]) => ClientHttp2Stream };
     probe.destroy();
     const request = sessionProto.request;
