@@ -1,16 +1,17 @@
-import { connect, type ClientHttp2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import { connect, createServer, type ClientHttp2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { status } from '../../operators/core/status.js';
 import { type Metadata } from '../../operators/core/callMetadata.js';
-import { NEVER, of } from 'rxjs';
+import { asyncScheduler, NEVER, of } from 'rxjs';
 import { finalize } from 'rxjs/operators';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Connection } from '../../proto/gen/connection.js';
-import { HealthCheckRequest, HealthCheckResponse, HealthCheckResponse_ServingStatus as Serving } from '../../proto/gen/health.js';
+import { HealthCheckRequest, HealthCheckResponse, HealthCheckResponse_ServingStatus as Serving, HealthService } from '../../proto/gen/health.js';
 import { NetworkServiceRequest } from '../../proto/gen/networkservice.js';
 import { ConnectionMonitor } from '../monitorConnections.js';
 import { serveNetworkService } from './networkService.js';
 import { incomingCallKey } from './serve.js';
 import { GrpcServer } from './server.js';
+import { Http2ServedCall } from './serverCall.js';
 import { lengthPrefixed, MessageReader } from './wire.js';
 
 /** What came back on one raw HTTP/2 exchange. */
@@ -132,5 +133,33 @@ describe('gRPC server over HTTP/2', () => {
     expect(seen?.get('path')).toEqual(['p1']);
     expect(seen?.get('trace-bin')).toEqual([Buffer.from([1, 2])]);
     for (const key of ['te', 'content-type', 'grpc-timeout']) expect(seen?.get(key)).toEqual([]);
+  });
+});
+
+describe('Http2ServedCall', () => {
+  it('a call that ended leaves nothing of itself on its stream: the stream object outlives the call until a full GC', async () => {
+    const raw = createServer();
+    const served: ServerHttp2Stream[] = [];
+    raw.on('stream', (stream, headers) => {
+      served.push(stream);
+      const call = new Http2ServedCall(stream, headers, HealthService.check, 1 << 20, asyncScheduler);
+      call.listen({ message: () => call.write(HealthCheckResponse.fromPartial({ status: Serving.SERVING })), end: () => call.end(), error: (e) => call.fail(e) });
+    });
+    await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r));
+    const address = raw.address();
+    const session = connect(`http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`);
+    sessions.push(session);
+    try {
+      const got = await exchange(session, '/grpc.health.v1.Health/Check', check);
+      expect(statusOf(got).code).toBe(status.OK);
+      const [stream] = served;
+      if (stream === undefined) throw new Error('no stream was served');
+      if (!stream.closed) await new Promise((r) => stream.once('close', r));
+      await new Promise((r) => setImmediate(r));
+      expect(['data', 'end', 'wantTrailers'].map((e) => stream.listenerCount(e))).toEqual([0, 0, 0]);
+    } finally {
+      session.close();
+      await new Promise((r) => raw.close(r));
+    }
   });
 });
