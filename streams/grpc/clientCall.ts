@@ -22,6 +22,9 @@ export interface CallSettings {
 
 const USER_AGENT = 'nsm-rx';
 
+/** The events a call listens to on its stream besides 'error' and 'close'. */
+const CALL_EVENTS = ['response', 'data', 'trailers'] as const;
+
 /** HTTP statuses that are not gRPC answers, as gRPC codes (PROTOCOL-HTTP2.md, "HTTP to gRPC status mapping"). */
 const httpStatusCodes: Readonly<Record<number, status>> = {
   400: status.INTERNAL,
@@ -147,7 +150,7 @@ export function startCall<Req, Res>(
       s.on('error', ignoreError); // 'close' tells
       s.once('close', () => {
         // The closed stream lives on until a full GC (see ignoreError): its listeners must not keep the call.
-        for (const event of ['response', 'data', 'trailers']) s.removeAllListeners(event);
+        for (const event of CALL_EVENTS) s.removeAllListeners(event);
         uncount?.();
         if (done) return;
         const code = ending?.['grpc-status'];

@@ -78,6 +78,9 @@ export function refuse(stream: ServerHttp2Stream, err: unknown): void {
   stream.respond({ ...responseHeaders, ...failure(err) }, { endStream: true });
 }
 
+/** The events a served call listens to on its stream besides 'error' and 'close'. */
+const CALL_EVENTS = ['data', 'end', 'wantTrailers'] as const;
+
 /** A gRPC call served on one HTTP/2 stream. */
 export class Http2ServedCall<Req, Res> implements ServedCall<Req, Res> {
   readonly metadata: Metadata;
@@ -105,7 +108,7 @@ export class Http2ServedCall<Req, Res> implements ServedCall<Req, Res> {
     stream.on('error', ignoreError);
     stream.once('close', () => {
       // The closed stream lives on until a full GC (see ignoreError): its listeners must not keep the call.
-      for (const event of ['data', 'end', 'wantTrailers']) stream.removeAllListeners(event);
+      for (const event of CALL_EVENTS) stream.removeAllListeners(event);
       this.cut();
     });
   }
